@@ -1,0 +1,33 @@
+# PGXS build of the server module (pgvault.so) and the extension scripts.
+# The PG-free core is compiled into the module from the same sources that
+# CMakeLists.txt builds into the CLI and unit tests.
+EXTENSION = pgvault
+MODULE_big = pgvault
+DATA = $(wildcard sql/pgvault--*.sql)
+
+CORE_SRCS := $(shell find src/core -name '*.cpp' | sort)
+PG_SRCS := $(wildcard src/pg/*.cpp)
+OBJS = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
+
+REGRESS = setup history_columns settings permissions kinds
+REGRESS_OPTS = --temp-config=test/regress.conf
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+PG_INCLUDE_SERVER := $(shell $(PG_CONFIG) --includedir-server)
+PG_INCLUDE := $(shell $(PG_CONFIG) --includedir)
+
+# PostgreSQL's headers are included as system headers so that -Werror
+# applies to pgvault's code, not to theirs.
+PG_CPPFLAGS = -Iinclude -Isrc/pg
+PG_CXXFLAGS = -std=c++20 -Wall -Wextra -Werror -fPIC -fexceptions -Wno-missing-field-initializers \
+  -isystem $(PG_INCLUDE_SERVER) -isystem $(PG_INCLUDE)
+SHLIB_LINK = -lpq -lcurl -lssl -lcrypto -lzstd -llz4 -lz -lpugixml -lstdc++
+
+# No LLVM bitcode for JIT inlining: pgvault's C++ has nothing to inline.
+override with_llvm = no
+
+include $(PGXS)
+
+# The server's CXXFLAGS come from its own build; pgvault needs C++20.
+override CXXFLAGS := $(filter-out -std=%,$(CXXFLAGS)) $(PG_CXXFLAGS)

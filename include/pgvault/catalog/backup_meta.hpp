@@ -1,0 +1,67 @@
+#pragma once
+#include "pgvault/pg_free.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pgvault {
+
+// One stored object of a backup, as written to the repository.
+struct ObjectEntry {
+  std::string name;  // relative to the backup's directory, e.g. "base.tar.zst"
+  std::uint64_t size = 0;
+  std::string sha256;  // hex of the stored bytes
+};
+
+struct TablespaceEntry {
+  std::string oid;
+  std::string location;  // absolute path on the source server
+};
+
+// backup.json: everything needed to list, check and restore a backup with no
+// database at hand. It is written last; a backup without it is incomplete.
+struct BackupMeta {
+  static constexpr int kFormatVersion = 1;
+
+  int format_version = kFormatVersion;
+  std::string name;
+  std::string kind;  // "physical" (later also "logical")
+  std::string label;
+  std::string trigger;       // "manual", "scheduled", ...
+  std::string initiated_by;  // session_user of the request
+  std::string database;
+  std::string system_identifier;
+  int pg_version = 0;  // PG_VERSION_NUM of the source server
+  std::uint32_t timeline = 0;
+  std::string start_lsn;     // "0/2000028"
+  std::string stop_lsn;
+  std::string started_at;    // ISO 8601 UTC, "2026-11-24T06:15:30.123Z"
+  std::string completed_at;
+  std::string compression = "none";  // algorithm of the stored objects
+  int compression_level = 0;
+  std::string compressed_by = "none";  // "server", "client" or "none"
+  std::uint64_t source_bytes = 0;      // bytes of database files backed up
+  std::uint64_t stored_bytes = 0;      // sum of object sizes
+  std::vector<TablespaceEntry> tablespaces;
+  std::vector<ObjectEntry> objects;
+
+  std::string to_json() const;
+  // Throws Error(corrupt) naming the field that is missing or malformed, and
+  // Error(unsupported) for a newer format_version.
+  static BackupMeta from_json(std::string_view json);
+
+  // The backup's single checksum: SHA-256 over "sha256  name\n" lines of its
+  // objects sorted by name (the output of `sha256sum` over the objects, so an
+  // auditor can recompute it with coreutils).
+  std::string digest() const;
+  const ObjectEntry* find_object(std::string_view name) const;
+};
+
+// "2026-11-24T06:15:30.123Z" for the current time.
+std::string utc_timestamp_now();
+// "20261124T061530Z" from an ISO timestamp as produced above.
+std::string compact_timestamp(std::string_view iso_utc);
+
+}  // namespace pgvault

@@ -1,0 +1,34 @@
+#pragma once
+#include "pgvault/pg_free.hpp"
+#include "pgvault/pipeline/sink.hpp"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace pgvault {
+
+enum class Compression { none, gzip, lz4, zstd };
+
+// "none", "gzip", "lz4", "zstd" (case-insensitive); nullopt otherwise.
+std::optional<Compression> parse_compression(std::string_view name);
+std::string_view compression_name(Compression c);
+// File-name suffix: "", ".gz", ".lz4", ".zst".
+std::string_view compression_suffix(Compression c);
+// The compression a file name's suffix says it has (none when no known suffix).
+Compression compression_from_name(std::string_view file_name);
+
+struct LevelRange {
+  int min, max, default_level;
+};
+LevelRange compression_levels(Compression c);
+// Throws Error(invalid_argument): "compression level 30 is out of range for zstd (allowed: 1..22)".
+void validate_compression_level(Compression c, int level);
+
+// Streaming codecs; each writes its output to next and finishes next on finish().
+std::unique_ptr<Sink> make_compressor(Compression c, int level, Sink& next);
+// Throws Error(corrupt) on malformed or truncated input.
+std::unique_ptr<Sink> make_decompressor(Compression c, Sink& next);
+
+}  // namespace pgvault

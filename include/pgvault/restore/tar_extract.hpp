@@ -1,0 +1,108 @@
+#pragma once
+#include "pgvault/pg_free.hpp"
+#include "pgvault/pipeline/sink.hpp"
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+namespace pgvault {
+
+class Sha256;
+
+// A regular file (or hard link) as it was written to disk.
+struct ExtractedFile {
+  std::string path;  // relative to the extraction root, '/'-separated, no "./" or trailing '/'
+  std::uint64_t size = 0;
+  std::string sha256;  // lower-case hex of the file's content
+};
+
+struct TarExtractOptions {
+  std::string target_dir;                // must exist; every entry lands below it
+  std::string archive_name = "archive";  // used in error messages, e.g. "base.tar.zst"
+  // Called after each regular file has been written and closed; may throw to
+  // stop the extraction (the exception propagates out of write()/finish()).
+  std::function<void(const ExtractedFile&)> on_file;
+};
+
+// Terminal pipeline stage that unpacks a tar stream (ustar, with GNU long
+// names 'L'/'K' and pax 'x'/'g' headers understood) fed in arbitrary chunks.
+// Memory stays constant: the current 512-byte header, a bounded write buffer
+// and, only for GNU/pax extension records, their (bounded) content.
+//
+// Files are created 0600 and directories 0700, whatever the archive says
+// (PostgreSQL refuses a data directory readable by others). Absolute paths,
+// ".." components, paths through a symlink of the archive, and entry types
+// other than file, directory, symlink and hard link are refused with
+// Error(corrupt). The stream ends at the end-of-archive zero blocks; a stream
+// that stops at an entry boundary without them is accepted (older servers did
+// not send them), one that stops inside a header or a file is Error(corrupt).
+class TarExtractor final : public Sink {
+ public:
+  explicit TarExtractor(TarExtractOptions options);
+  ~TarExtractor() override;
+  TarExtractor(const TarExtractor&) = delete;
+  TarExtractor& operator=(const TarExtractor&) = delete;
+
+  void write(std::span<const std::byte> data) override;
+  void finish() override;
+
+  std::uint64_t files() const { return files_; }
+  std::uint64_t bytes() const { return bytes_; }  // bytes of regular files written
+  bool saw_end_of_archive() const { return state_ == State::end; }
+
+ private:
+  enum class State { header, file_data, meta_data, skip, end };
+  enum class Meta { none, gnu_long_name, gnu_long_link, pax, pax_global };
+
+  void process_header();
+  void begin_entry(char type, std::string name, std::string link, std::uint64_t size);
+  void consume_file_data(std::span<const std::byte> data);
+  void finish_file();
+  void finish_meta();
+  void flush_buffer();
+  void write_fully(const std::byte* p, std::size_t n);
+  std::string checked_path(std::string_view raw, const char* what) const;
+  std::string full_path(const std::string& rel) const;
+  void ensure_parent_dirs(const std::string& rel);
+  void make_dir(const std::string& rel);
+  void after_data();
+  [[noreturn]] void corrupt(const std::string& what) const;
+
+  TarExtractOptions opts_;
+  State state_ = State::header;
+  std::array<std::byte, 512> header_{};
+  std::size_t header_fill_ = 0;
+  bool saw_zero_block_ = false;
+
+  // Current entry.
+  std::uint64_t remaining_ = 0;  // data bytes still to come
+  std::uint64_t padding_ = 0;    // zero bytes up to the next 512-byte boundary
+  std::string entry_path_;
+  std::uint64_t entry_size_ = 0;
+  int fd_ = -1;
+  std::unique_ptr<Sha256> hash_;
+  std::vector<std::byte> buffer_;
+  std::size_t buffer_fill_ = 0;
+
+  // GNU long name / pax extension records, applied to the next entry.
+  Meta meta_ = Meta::none;
+  std::string meta_buf_;
+  std::string next_name_;
+  std::string next_link_;
+  bool next_size_set_ = false;
+  std::uint64_t next_size_ = 0;
+
+  std::string last_parent_;                   // last directory known to exist
+  std::unordered_set<std::string> symlinks_;  // symlinks created (few: pg_tblspc/*)
+
+  std::uint64_t files_ = 0;
+  std::uint64_t bytes_ = 0;
+};
+
+}  // namespace pgvault

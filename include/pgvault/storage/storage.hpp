@@ -1,0 +1,69 @@
+#pragma once
+#include "pgvault/pg_free.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pgvault {
+
+// Object paths are relative to the repository root and use '/' separators,
+// e.g. "7291.../backups/20261124T061530Z-physical/base.tar.zst".
+struct ObjectInfo {
+  std::string path;
+  std::uint64_t size = 0;
+  std::int64_t mtime_unix = 0;  // seconds since the epoch
+};
+
+// A writer makes its object visible only on commit(). Destroying a writer that
+// was not committed discards everything written (a partial object is never
+// left under its final name; multipart uploads are aborted).
+class ObjectWriter {
+ public:
+  virtual ~ObjectWriter() = default;
+  virtual void write(std::span<const std::byte> data) = 0;
+  virtual void commit() = 0;
+};
+
+class ObjectReader {
+ public:
+  virtual ~ObjectReader() = default;
+  // Fills up to buf.size() bytes; returns 0 only at the end of the object.
+  virtual std::size_t read(std::span<std::byte> buf) = 0;
+};
+
+class Storage {
+ public:
+  virtual ~Storage() = default;
+  // The URL this storage was opened from (never contains secrets).
+  virtual std::string url() const = 0;
+  virtual std::optional<ObjectInfo> info(const std::string& path) = 0;
+  // Every object whose path starts with prefix (recursively), sorted by path.
+  virtual std::vector<ObjectInfo> list(const std::string& prefix) = 0;
+  // Throws Error(not_found) when the object does not exist.
+  virtual std::unique_ptr<ObjectReader> open_read(const std::string& path) = 0;
+  virtual std::unique_ptr<ObjectWriter> open_write(const std::string& path) = 0;
+  // Removing an object that does not exist is not an error.
+  virtual void remove(const std::string& path) = 0;
+  // Removes every object under prefix (and, for file systems, the emptied directories).
+  virtual void remove_prefix(const std::string& prefix);
+
+  // Convenience: whole small objects (backup.json, manifests).
+  std::string read_all(const std::string& path);
+  void write_all(const std::string& path, std::string_view content);
+};
+
+// Accepted: "file:///absolute/path" or an absolute path. Throws
+// Error(invalid_argument) naming what is wrong and the accepted forms.
+void validate_repository_url(std::string_view url);
+std::unique_ptr<Storage> open_storage(std::string_view url);
+
+// In-memory storage for unit tests.
+std::unique_ptr<Storage> make_memory_storage();
+
+}  // namespace pgvault

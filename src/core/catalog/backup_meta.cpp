@@ -1,0 +1,246 @@
+#include "pgvault/catalog/backup_meta.hpp"
+
+#include "pgvault/error.hpp"
+#include "pgvault/pipeline/sha256.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <limits>
+
+#include <nlohmann/json.hpp>
+
+namespace pgvault {
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
+using json = nlohmann::json;
+
+[[noreturn]] void corrupt(const std::string& what) {
+  throw Error(ErrorKind::corrupt, "backup.json: " + what);
+}
+
+const json& field(const json& obj, const std::string& key, const std::string& path) {
+  auto it = obj.find(key);
+  if (it == obj.end()) corrupt("field '" + path + "' is missing");
+  return *it;
+}
+
+std::string get_string(const json& obj, const std::string& key, const std::string& prefix = "") {
+  std::string path = prefix + key;
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_string())
+    corrupt("field '" + path + "' is missing or not a string");
+  return it->get<std::string>();
+}
+
+std::uint64_t get_u64(const json& obj, const std::string& key, const std::string& prefix = "",
+                      std::uint64_t max = std::numeric_limits<std::uint64_t>::max()) {
+  std::string path = prefix + key;
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_number_integer() ||
+      (it->is_number_integer() && !it->is_number_unsigned() && it->get<std::int64_t>() < 0))
+    corrupt("field '" + path + "' is missing or not a non-negative integer");
+  std::uint64_t v = it->get<std::uint64_t>();
+  if (v > max) corrupt("field '" + path + "' is out of range (" + std::to_string(v) + ")");
+  return v;
+}
+
+int get_int(const json& obj, const std::string& key) {
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_number_integer())
+    corrupt("field '" + key + "' is missing or not an integer");
+  std::int64_t v = it->get<std::int64_t>();
+  if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
+    corrupt("field '" + key + "' is out of range (" + std::to_string(v) + ")");
+  return static_cast<int>(v);
+}
+
+const json& get_array(const json& obj, const std::string& key) {
+  const json& v = field(obj, key, key);
+  if (!v.is_array()) corrupt("field '" + key + "' is not an array");
+  return v;
+}
+
+bool is_sha256_hex(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// An object name is a path below the backup's directory: relative, no "..".
+bool is_safe_object_name(std::string_view name) {
+  if (name.empty() || name.front() == '/' || name.back() == '/') return false;
+  std::size_t start = 0;
+  while (true) {
+    std::size_t slash = name.find('/', start);
+    std::string_view comp = name.substr(start, slash == std::string_view::npos ? slash : slash - start);
+    if (comp.empty() || comp == "." || comp == "..") return false;
+    if (slash == std::string_view::npos) return true;
+    start = slash + 1;
+  }
+}
+
+}  // namespace
+
+std::string BackupMeta::to_json() const {
+  ojson j;
+  j["format_version"] = format_version;
+  j["name"] = name;
+  j["kind"] = kind;
+  j["label"] = label;
+  j["trigger"] = trigger;
+  j["initiated_by"] = initiated_by;
+  j["database"] = database;
+  j["system_identifier"] = system_identifier;
+  j["pg_version"] = pg_version;
+  j["timeline"] = timeline;
+  j["start_lsn"] = start_lsn;
+  j["stop_lsn"] = stop_lsn;
+  j["started_at"] = started_at;
+  j["completed_at"] = completed_at;
+  j["compression"] = compression;
+  j["compression_level"] = compression_level;
+  j["compressed_by"] = compressed_by;
+  j["source_bytes"] = source_bytes;
+  j["stored_bytes"] = stored_bytes;
+  j["digest"] = digest();  // informational: recomputed from objects, never trusted on read
+  ojson ts = ojson::array();
+  for (const auto& t : tablespaces) ts.push_back({{"oid", t.oid}, {"location", t.location}});
+  j["tablespaces"] = std::move(ts);
+  ojson objs = ojson::array();
+  for (const auto& o : objects)
+    objs.push_back({{"name", o.name}, {"size", o.size}, {"sha256", o.sha256}});
+  j["objects"] = std::move(objs);
+  return j.dump(2) + "\n";
+}
+
+BackupMeta BackupMeta::from_json(std::string_view text) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    corrupt(std::string("not valid JSON: ") + e.what());
+  }
+  if (!j.is_object()) corrupt("not a JSON object");
+
+  BackupMeta m;
+  m.format_version = get_int(j, "format_version");
+  if (m.format_version > kFormatVersion)
+    throw Error(ErrorKind::unsupported,
+                "backup.json: format_version " + std::to_string(m.format_version) +
+                    " is newer than this pgvault supports (" + std::to_string(kFormatVersion) +
+                    "); upgrade pgvault to read this backup");
+  if (m.format_version < 1)
+    corrupt("field 'format_version' is invalid (" + std::to_string(m.format_version) + ")");
+
+  m.name = get_string(j, "name");
+  m.kind = get_string(j, "kind");
+  m.label = get_string(j, "label");
+  m.trigger = get_string(j, "trigger");
+  m.initiated_by = get_string(j, "initiated_by");
+  m.database = get_string(j, "database");
+  m.system_identifier = get_string(j, "system_identifier");
+  m.pg_version = get_int(j, "pg_version");
+  m.timeline = static_cast<std::uint32_t>(
+      get_u64(j, "timeline", "", std::numeric_limits<std::uint32_t>::max()));
+  m.start_lsn = get_string(j, "start_lsn");
+  m.stop_lsn = get_string(j, "stop_lsn");
+  m.started_at = get_string(j, "started_at");
+  m.completed_at = get_string(j, "completed_at");
+  m.compression = get_string(j, "compression");
+  m.compression_level = get_int(j, "compression_level");
+  m.compressed_by = get_string(j, "compressed_by");
+  m.source_bytes = get_u64(j, "source_bytes");
+  m.stored_bytes = get_u64(j, "stored_bytes");
+
+  const json& ts = get_array(j, "tablespaces");
+  for (std::size_t i = 0; i < ts.size(); ++i) {
+    std::string p = "tablespaces[" + std::to_string(i) + "].";
+    if (!ts[i].is_object()) corrupt("field 'tablespaces[" + std::to_string(i) + "]' is not an object");
+    m.tablespaces.push_back({get_string(ts[i], "oid", p), get_string(ts[i], "location", p)});
+  }
+
+  const json& objs = get_array(j, "objects");
+  for (std::size_t i = 0; i < objs.size(); ++i) {
+    std::string p = "objects[" + std::to_string(i) + "].";
+    if (!objs[i].is_object()) corrupt("field 'objects[" + std::to_string(i) + "]' is not an object");
+    ObjectEntry o;
+    o.name = get_string(objs[i], "name", p);
+    if (!is_safe_object_name(o.name))
+      corrupt("field '" + p + "name' is not a relative object name (\"" + o.name + "\")");
+    o.size = get_u64(objs[i], "size", p);
+    o.sha256 = get_string(objs[i], "sha256", p);
+    if (!is_sha256_hex(o.sha256))
+      corrupt("field '" + p + "sha256' is not a lower-case SHA-256 hex digest");
+    if (m.find_object(o.name)) corrupt("object \"" + o.name + "\" is listed twice");
+    m.objects.push_back(std::move(o));
+  }
+  return m;
+}
+
+std::string BackupMeta::digest() const {
+  std::vector<const ObjectEntry*> sorted;
+  sorted.reserve(objects.size());
+  for (const auto& o : objects) sorted.push_back(&o);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const ObjectEntry* a, const ObjectEntry* b) { return a->name < b->name; });
+  Sha256 h;
+  for (const ObjectEntry* o : sorted) {
+    h.update(o->sha256);
+    h.update("  ");
+    h.update(o->name);
+    h.update("\n");
+  }
+  return h.final_hex();
+}
+
+const ObjectEntry* BackupMeta::find_object(std::string_view object_name) const {
+  for (const auto& o : objects)
+    if (o.name == object_name) return &o;
+  return nullptr;
+}
+
+std::string utc_timestamp_now() {
+  using namespace std::chrono;
+  auto now = system_clock::now();
+  auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];  // ample for any int fields (keeps -Wformat-truncation quiet)
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
+  return buf;
+}
+
+std::string compact_timestamp(std::string_view iso) {
+  // YYYY-MM-DDTHH:MM:SS[.fff...]Z
+  auto bad = [&]() -> Error {
+    return Error(ErrorKind::invalid_argument,
+                 "invalid UTC timestamp \"" + std::string(iso) +
+                     "\": expected YYYY-MM-DDTHH:MM:SS[.fff]Z");
+  };
+  static constexpr std::string_view pattern = "dddd-dd-ddTdd:dd:dd";
+  if (iso.size() < pattern.size() + 1 || iso.back() != 'Z') throw bad();
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    bool ok = pattern[i] == 'd' ? (iso[i] >= '0' && iso[i] <= '9') : iso[i] == pattern[i];
+    if (!ok) throw bad();
+  }
+  std::string_view rest = iso.substr(pattern.size(), iso.size() - pattern.size() - 1);
+  if (!rest.empty()) {
+    if (rest.front() != '.' || rest.size() < 2 ||
+        !std::all_of(rest.begin() + 1, rest.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      throw bad();
+  }
+  std::string out;
+  out.reserve(16);
+  out.append(iso.substr(0, 4)).append(iso.substr(5, 2)).append(iso.substr(8, 2)).push_back('T');
+  out.append(iso.substr(11, 2)).append(iso.substr(14, 2)).append(iso.substr(17, 2)).push_back('Z');
+  return out;
+}
+
+}  // namespace pgvault

@@ -1,0 +1,291 @@
+#include "pgvault/catalog/repository.hpp"
+
+#include "pgvault/error.hpp"
+#include "pgvault/pipeline/sha256.hpp"
+#include "pgvault/storage/storage.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <vector>
+
+namespace pgvault {
+
+namespace {
+
+constexpr std::size_t kMaxCandidates = 20;
+
+struct BackupDirState {
+  bool has_meta = false;
+  std::size_t objects = 0;
+};
+// (system identifier, backup name) -> what its directory holds
+using BackupDirs = std::map<std::pair<std::string, std::string>, BackupDirState>;
+
+void validate_system_identifier(const std::string& sysid) {
+  if (sysid.empty() || sysid.find('/') != std::string::npos || sysid == "." || sysid == "..")
+    throw Error(ErrorKind::invalid_argument, "invalid system identifier \"" + sysid + "\"");
+}
+
+// Splits "<sysid>/backups/<name>/<rest>" (rest non-empty); false for other paths.
+bool split_backup_path(const std::string& path, std::string& sysid, std::string& name,
+                       std::string& rest) {
+  auto s1 = path.find('/');
+  if (s1 == std::string::npos || path.compare(s1 + 1, 8, "backups/") != 0) return false;
+  auto name_start = s1 + 9;
+  auto s3 = path.find('/', name_start);
+  if (s3 == std::string::npos || s3 == name_start || s3 + 1 >= path.size()) return false;
+  sysid = path.substr(0, s1);
+  name = path.substr(name_start, s3 - name_start);
+  rest = path.substr(s3 + 1);
+  return true;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view sep = ", ") {
+  std::string out;
+  for (const auto& s : items) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
+std::string system_suffix(const std::string& sysid) {
+  return sysid.empty() ? std::string() : " (system " + sysid + ")";
+}
+
+bool older(const BackupMeta& a, const BackupMeta& b) {
+  if (a.started_at != b.started_at) return a.started_at < b.started_at;
+  if (a.name != b.name) return a.name < b.name;
+  return a.system_identifier < b.system_identifier;
+}
+
+}  // namespace
+
+std::string Repository::backup_dir(const std::string& system_identifier, const std::string& name) {
+  return system_identifier + "/backups/" + name + "/";
+}
+
+std::string Repository::object_path(const std::string& system_identifier, const std::string& name,
+                                    const std::string& object) {
+  return backup_dir(system_identifier, name) + object;
+}
+
+void Repository::validate_backup_name(const std::string& name) {
+  auto bad = [&](const std::string& why) {
+    throw Error(ErrorKind::invalid_argument,
+                "invalid backup name \"" + name + "\": " + why +
+                    " (allowed: 1..128 of A-Z a-z 0-9 . _ -, not starting with '.')");
+  };
+  if (name.empty()) bad("it is empty");
+  if (name.size() > 128) bad("it is longer than 128 characters");
+  if (name.front() == '.') bad("it starts with '.'");
+  for (char c : name) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) bad("it contains a character that is not allowed");
+  }
+}
+
+// Lists the repository once and groups what it finds by backup directory.
+static BackupDirs scan_backups(Storage& storage, const std::string& system_identifier) {
+  std::string prefix;
+  if (!system_identifier.empty()) {
+    validate_system_identifier(system_identifier);
+    prefix = system_identifier + "/backups/";
+  }
+  BackupDirs dirs;
+  std::string sysid, name, rest;
+  for (const ObjectInfo& obj : storage.list(prefix)) {
+    if (!split_backup_path(obj.path, sysid, name, rest)) continue;
+    auto& st = dirs[{sysid, name}];
+    ++st.objects;
+    if (rest == Repository::kMetaFile) st.has_meta = true;
+  }
+  return dirs;
+}
+
+std::vector<std::string> Repository::system_identifiers() {
+  std::set<std::string> ids;
+  for (const ObjectInfo& obj : storage_.list("")) {
+    auto s1 = obj.path.find('/');
+    if (s1 == std::string::npos) continue;
+    std::string_view rest = std::string_view(obj.path).substr(s1 + 1);
+    if (rest.starts_with("backups/") || rest.starts_with("wal/")) ids.insert(obj.path.substr(0, s1));
+  }
+  return {ids.begin(), ids.end()};
+}
+
+// A backup.json that cannot be parsed is not silently hidden: list_backups
+// skips it (it is not restorable), incomplete_backups does not offer it for
+// cleanup (its data may still be valuable), and unreadable_backups reports it
+// with the parse error; resolve() by name raises that error.
+std::vector<BackupMeta> Repository::list_backups(const std::string& system_identifier) {
+  std::vector<BackupMeta> out;
+  for (const auto& [key, st] : scan_backups(storage_, system_identifier)) {
+    if (!st.has_meta) continue;
+    try {
+      out.push_back(read_meta(key.first, key.second));
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::corrupt && e.kind() != ErrorKind::unsupported &&
+          e.kind() != ErrorKind::invalid_argument)
+        throw;
+    }
+  }
+  std::sort(out.begin(), out.end(), older);
+  return out;
+}
+
+std::vector<std::string> Repository::incomplete_backups(const std::string& system_identifier) {
+  validate_system_identifier(system_identifier);
+  std::vector<std::string> out;
+  for (const auto& [key, st] : scan_backups(storage_, system_identifier))
+    if (!st.has_meta) out.push_back(key.second);
+  return out;
+}
+
+std::vector<UnreadableBackup> Repository::unreadable_backups(const std::string& system_identifier) {
+  std::vector<UnreadableBackup> out;
+  for (const auto& [key, st] : scan_backups(storage_, system_identifier)) {
+    if (!st.has_meta) continue;
+    try {
+      read_meta(key.first, key.second);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::corrupt && e.kind() != ErrorKind::unsupported &&
+          e.kind() != ErrorKind::invalid_argument)
+        throw;
+      out.push_back({key.first, key.second, e.what()});
+    }
+  }
+  return out;
+}
+
+bool Repository::backup_exists(const std::string& system_identifier, const std::string& name) {
+  validate_system_identifier(system_identifier);
+  validate_backup_name(name);
+  return storage_.info(object_path(system_identifier, name, kMetaFile)).has_value();
+}
+
+BackupMeta Repository::read_meta(const std::string& system_identifier, const std::string& name) {
+  validate_system_identifier(system_identifier);
+  validate_backup_name(name);
+  std::string where = "backup \"" + name + "\"" + system_suffix(system_identifier);
+  std::string text;
+  try {
+    text = storage_.read_all(object_path(system_identifier, name, kMetaFile));
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::not_found) throw;
+    throw Error(ErrorKind::not_found, where + " not found in repository " + storage_.url());
+  }
+  BackupMeta meta;
+  try {
+    meta = BackupMeta::from_json(text);
+  } catch (const Error& e) {
+    throw Error(e.kind(), where + ": " + e.what());
+  }
+  if (meta.name != name || meta.system_identifier != system_identifier)
+    throw Error(ErrorKind::corrupt, where + ": backup.json describes backup \"" + meta.name +
+                                        "\" of system " + meta.system_identifier);
+  return meta;
+}
+
+void Repository::write_meta(const BackupMeta& meta) {
+  validate_system_identifier(meta.system_identifier);
+  validate_backup_name(meta.name);
+  storage_.write_all(object_path(meta.system_identifier, meta.name, kMetaFile), meta.to_json());
+}
+
+BackupMeta Repository::resolve(const std::string& name_or_latest,
+                               const std::string& system_identifier) {
+  const std::string repo = storage_.url();
+  if (name_or_latest == "latest") {
+    std::vector<BackupMeta> all = list_backups(system_identifier);
+    if (all.empty())
+      throw Error(ErrorKind::not_found, "no complete backup found in repository " + repo +
+                                            system_suffix(system_identifier));
+    if (system_identifier.empty()) {
+      std::set<std::string> systems;
+      for (const auto& m : all) systems.insert(m.system_identifier);
+      if (systems.size() > 1)
+        throw Error(ErrorKind::invalid_argument,
+                    "repository " + repo + " holds backups of several systems (" +
+                        join({systems.begin(), systems.end()}) +
+                        "): give the system identifier to choose the latest backup");
+    }
+    return all.back();
+  }
+
+  validate_backup_name(name_or_latest);
+  if (!system_identifier.empty()) validate_system_identifier(system_identifier);
+  BackupDirs dirs = scan_backups(storage_, system_identifier);
+  std::vector<std::string> with_meta, without_meta;
+  for (const auto& [key, st] : dirs) {
+    if (key.second != name_or_latest) continue;
+    (st.has_meta ? with_meta : without_meta).push_back(key.first);
+  }
+  if (with_meta.size() == 1) return read_meta(with_meta.front(), name_or_latest);
+  if (with_meta.size() > 1)
+    throw Error(ErrorKind::invalid_argument,
+                "backup \"" + name_or_latest + "\" exists for several systems in repository " +
+                    repo + " (" + join(with_meta) + "): give the system identifier");
+
+  std::string msg = "backup \"" + name_or_latest + "\" not found in repository " + repo +
+                    system_suffix(system_identifier);
+  if (!without_meta.empty()) {
+    msg += "; it is incomplete (no backup.json)";
+  } else {
+    std::vector<BackupMeta> all = list_backups(system_identifier);
+    std::set<std::string> systems;
+    for (const auto& m : all) systems.insert(m.system_identifier);
+    std::vector<std::string> names;
+    std::size_t skip = all.size() > kMaxCandidates ? all.size() - kMaxCandidates : 0;
+    for (std::size_t i = skip; i < all.size(); ++i)
+      names.push_back(systems.size() > 1 ? all[i].system_identifier + "/" + all[i].name
+                                         : all[i].name);
+    if (names.empty())
+      msg += "; it holds no complete backup";
+    else
+      msg += "; available: " + (skip ? "... (" + std::to_string(skip) + " older), " : "") +
+             join(names);
+  }
+  throw Error(ErrorKind::not_found, msg);
+}
+
+void Repository::remove_backup(const std::string& system_identifier, const std::string& name) {
+  validate_system_identifier(system_identifier);
+  validate_backup_name(name);
+  std::string dir = backup_dir(system_identifier, name);
+  if (storage_.list(dir).empty())
+    throw Error(ErrorKind::not_found, "backup \"" + name + "\"" + system_suffix(system_identifier) +
+                                          " not found in repository " + storage_.url());
+  storage_.remove(dir + kMetaFile);
+  storage_.remove_prefix(dir);
+}
+
+void verify_object(Storage& storage, const std::string& path, const ObjectEntry& expected) {
+  auto info = storage.info(path);
+  if (!info)
+    throw Error(ErrorKind::not_found,
+                "object \"" + path + "\" not found in repository " + storage.url());
+  auto size_mismatch = [&](std::uint64_t got) {
+    return Error(ErrorKind::corrupt, "object " + path + ": size mismatch (expected " +
+                                         std::to_string(expected.size) + " bytes, got " +
+                                         std::to_string(got) + ")");
+  };
+  if (info->size != expected.size) throw size_mismatch(info->size);
+  auto reader = storage.open_read(path);
+  Sha256 hash;
+  std::uint64_t total = 0;
+  std::vector<std::byte> buf(256 * 1024);
+  while (std::size_t n = reader->read(buf)) {
+    hash.update(std::span<const std::byte>(buf.data(), n));
+    total += n;
+  }
+  if (total != expected.size) throw size_mismatch(total);
+  std::string got = hash.final_hex();
+  if (got != expected.sha256)
+    throw Error(ErrorKind::corrupt, "object " + path + ": SHA-256 mismatch (expected " +
+                                        expected.sha256 + ", got " + got + ")");
+}
+
+}  // namespace pgvault

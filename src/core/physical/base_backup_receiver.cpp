@@ -1,0 +1,139 @@
+#include "pgvault/physical/base_backup_receiver.hpp"
+
+#include "pgvault/catalog/repository.hpp"
+#include "pgvault/error.hpp"
+#include "pgvault/pipeline/sha256.hpp"
+#include "pgvault/pipeline/sink.hpp"
+#include "pgvault/restore/manifest.hpp"
+#include "pgvault/storage/storage.hpp"
+
+#include <cstring>
+
+namespace pgvault {
+namespace {
+
+// Reads a NUL-terminated string from msg at pos, advancing pos.
+std::string read_cstring(std::span<const std::byte> msg, std::size_t& pos) {
+  const char* start = reinterpret_cast<const char*>(msg.data()) + pos;
+  const std::size_t left = msg.size() - pos;
+  const void* nul = std::memchr(start, '\0', left);
+  if (nul == nullptr) {
+    throw Error(ErrorKind::corrupt, "malformed BASE_BACKUP message: unterminated string");
+  }
+  std::string s(start, static_cast<const char*>(nul));
+  pos += s.size() + 1;
+  return s;
+}
+
+// An archive name from the server is "base.tar[.ext]" or "<oid>.tar[.ext]";
+// it becomes an object name, so it must be a plain file name.
+void check_archive_name(const std::string& name) {
+  const bool plain = !name.empty() && name.find('/') == std::string::npos && name != "." &&
+                     name != ".." && name != "backup.json" && name != "backup_manifest";
+  if (!plain) {
+    throw Error(ErrorKind::corrupt, "server sent an unexpected archive name \"" + name + "\"");
+  }
+}
+
+}  // namespace
+
+BaseBackupReceiver::BaseBackupReceiver(Repository& repo, std::string system_identifier,
+                                       std::string backup_name)
+    : repo_(repo),
+      system_identifier_(std::move(system_identifier)),
+      backup_name_(std::move(backup_name)) {}
+
+BaseBackupReceiver::~BaseBackupReceiver() = default;
+
+void BaseBackupReceiver::on_copy_data(std::span<const std::byte> msg) {
+  if (msg.empty()) throw Error(ErrorKind::corrupt, "empty CopyData message in BASE_BACKUP stream");
+  const char type = static_cast<char>(msg[0]);
+  std::size_t pos = 1;
+  switch (type) {
+    case 'n': {
+      std::string archive = read_cstring(msg, pos);
+      std::string location = read_cstring(msg, pos);
+      check_archive_name(archive);
+      if (manifest_seen_) {
+        throw Error(ErrorKind::corrupt, "server sent archive \"" + archive + "\" after the manifest");
+      }
+      if (!location.empty()) {
+        // "<oid>.tar..." belongs to the tablespace at location.
+        tablespaces_.push_back({archive.substr(0, archive.find('.')), location});
+      }
+      open_object(archive, false);
+      break;
+    }
+    case 'm':
+      if (manifest_seen_) throw Error(ErrorKind::corrupt, "server sent the manifest twice");
+      manifest_seen_ = true;
+      open_object("backup_manifest", true);
+      break;
+    case 'd': {
+      if (!digest_) throw Error(ErrorKind::corrupt, "BASE_BACKUP data arrived before any archive");
+      auto payload = msg.subspan(1);
+      bytes_received_ += payload.size();
+      digest_->write(payload);
+      break;
+    }
+    case 'p': {
+      if (msg.size() < 9) throw Error(ErrorKind::corrupt, "malformed BASE_BACKUP progress message");
+      std::uint64_t v = 0;
+      for (std::size_t i = 1; i < 9; ++i) v = (v << 8) | std::to_integer<std::uint64_t>(msg[i]);
+      server_progress_ = v;
+      break;
+    }
+    default:
+      throw Error(ErrorKind::corrupt,
+                  std::string("unexpected BASE_BACKUP message type '") + type + "'");
+  }
+}
+
+void BaseBackupReceiver::open_object(const std::string& object_name, bool is_manifest) {
+  close_object();
+  current_name_ = object_name;
+  writer_ = repo_.storage().open_write(
+      Repository::object_path(system_identifier_, backup_name_, object_name));
+  object_sink_ = std::make_unique<ObjectSink>(*writer_);
+  if (is_manifest) {
+    manifest_sizer_ = std::make_unique<ManifestSizeSink>(*object_sink_);
+    digest_ = std::make_unique<DigestSink>(*manifest_sizer_);
+  } else {
+    digest_ = std::make_unique<DigestSink>(*object_sink_);
+  }
+}
+
+void BaseBackupReceiver::close_object() {
+  if (!digest_) return;
+  digest_->finish();  // finishes the chain, committing the object
+  objects_.push_back({current_name_, digest_->bytes(), digest_->sha256()});
+  if (manifest_sizer_) manifest_source_bytes_ = manifest_sizer_->total_size();
+  digest_.reset();
+  manifest_sizer_.reset();
+  object_sink_.reset();
+  writer_.reset();
+}
+
+void BaseBackupReceiver::finish() {
+  close_object();
+  finished_ = true;
+  if (objects_.empty()) throw Error(ErrorKind::corrupt, "BASE_BACKUP sent no archive");
+}
+
+void BaseBackupReceiver::abandon() noexcept {
+  digest_.reset();
+  manifest_sizer_.reset();
+  object_sink_.reset();
+  writer_.reset();  // aborts the object being written
+  for (const auto& o : objects_) {
+    try {
+      repo_.storage().remove(Repository::object_path(system_identifier_, backup_name_, o.name));
+    } catch (...) {
+      // Best effort: leftovers without backup.json are never listed and are
+      // removed by the next cleanup.
+    }
+  }
+  objects_.clear();
+}
+
+}  // namespace pgvault

@@ -1,0 +1,217 @@
+#include "pgvault/restore/manifest.hpp"
+
+#include "pgvault/error.hpp"
+#include "pgvault/pipeline/sha256.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <string>
+
+namespace pgvault {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what) {
+  throw Error(ErrorKind::corrupt, "could not parse backup_manifest: " + what);
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool is_hex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return hex_value(c) >= 0; });
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// Decodes "Encoded-Path": the hex of the path's raw bytes.
+std::string decode_hex_path(const std::string& hex) {
+  if (hex.size() % 2 != 0 || !is_hex(hex)) {
+    fail("\"Encoded-Path\" \"" + hex + "\" is not an even-length hexadecimal string");
+  }
+  std::string out;
+  out.reserve(hex.size() / 2);
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    out.push_back(static_cast<char>(hex_value(hex[i]) * 16 + hex_value(hex[i + 1])));
+  }
+  return out;
+}
+
+// The manifest checksum covers every byte up to and including the newline
+// that precedes the last line (which holds "Manifest-Checksum").
+std::string_view checksummed_part(std::string_view text) {
+  if (text.empty() || text.back() != '\n') fail("the last line is not newline-terminated");
+  const std::size_t last = text.size() - 1;
+  const std::size_t penultimate = last == 0 ? std::string_view::npos : text.rfind('\n', last - 1);
+  if (penultimate == std::string_view::npos) fail("expected at least 2 lines");
+  std::string_view last_line = text.substr(penultimate + 1);
+  if (last_line.rfind("\"Manifest-Checksum\"", 0) != 0) {
+    fail("the last line does not start with \"Manifest-Checksum\"");
+  }
+  return text.substr(0, penultimate + 1);
+}
+
+std::uint64_t parse_size(const nlohmann::json& v, const std::string& path) {
+  if (v.is_number_unsigned()) return v.get<std::uint64_t>();
+  if (v.is_number_integer() && v.get<std::int64_t>() >= 0) return v.get<std::uint64_t>();
+  fail("\"Size\" of file \"" + path + "\" is not a non-negative integer");
+}
+
+}  // namespace
+
+BackupManifest BackupManifest::parse(std::string_view text) {
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(text.begin(), text.end());
+  } catch (const nlohmann::json::exception& e) {
+    fail(std::string("not valid JSON (") + e.what() + ")");
+  }
+  if (!doc.is_object()) fail("the top level is not a JSON object");
+
+  auto version = doc.find("PostgreSQL-Backup-Manifest-Version");
+  if (version == doc.end()) fail("\"PostgreSQL-Backup-Manifest-Version\" is missing");
+  if (!version->is_number_integer() || version->get<std::int64_t>() < 1 ||
+      version->get<std::int64_t>() > 2) {
+    throw Error(ErrorKind::unsupported, "backup_manifest version " + version->dump() +
+                                            " is not supported (supported: 1 and 2)");
+  }
+  for (const auto& [key, value] : doc.items()) {
+    (void)value;
+    if (key != "PostgreSQL-Backup-Manifest-Version" && key != "System-Identifier" &&
+        key != "Files" && key != "WAL-Ranges" && key != "Manifest-Checksum") {
+      fail("unrecognized top-level field \"" + key + "\"");
+    }
+  }
+
+  // Checksum first: a damaged manifest must not be trusted field by field.
+  auto checksum = doc.find("Manifest-Checksum");
+  if (checksum == doc.end() || !checksum->is_string()) fail("\"Manifest-Checksum\" is missing");
+  const std::string expected = lower(checksum->get<std::string>());
+  if (expected.size() != 64 || !is_hex(expected)) {
+    fail("\"Manifest-Checksum\" \"" + expected + "\" is not a 64-digit hexadecimal SHA-256");
+  }
+  const std::string actual = sha256_hex(checksummed_part(text));
+  if (actual != expected) {
+    throw Error(ErrorKind::corrupt, "backup_manifest is corrupt: its Manifest-Checksum says " +
+                                        expected + " but its content hashes to " + actual);
+  }
+
+  auto files = doc.find("Files");
+  if (files == doc.end() || !files->is_array()) fail("\"Files\" is missing or not an array");
+
+  BackupManifest m;
+  m.files_.reserve(files->size());
+  for (const auto& f : *files) {
+    if (!f.is_object()) fail("an entry of \"Files\" is not an object");
+    ManifestFile mf;
+    auto p = f.find("Path");
+    auto ep = f.find("Encoded-Path");
+    if (p != f.end() && ep != f.end()) fail("a file has both \"Path\" and \"Encoded-Path\"");
+    if (p != f.end()) {
+      if (!p->is_string()) fail("a file's \"Path\" is not a string");
+      mf.path = p->get<std::string>();
+    } else if (ep != f.end()) {
+      if (!ep->is_string()) fail("a file's \"Encoded-Path\" is not a string");
+      mf.path = decode_hex_path(ep->get<std::string>());
+    } else {
+      fail("a file has neither \"Path\" nor \"Encoded-Path\"");
+    }
+    if (mf.path.empty()) fail("a file has an empty path");
+
+    auto size = f.find("Size");
+    if (size == f.end()) fail("file \"" + mf.path + "\" has no \"Size\"");
+    mf.size = parse_size(*size, mf.path);
+
+    auto alg = f.find("Checksum-Algorithm");
+    auto sum = f.find("Checksum");
+    if (alg != f.end()) {
+      if (!alg->is_string()) fail("\"Checksum-Algorithm\" of \"" + mf.path + "\" is not a string");
+      mf.checksum_algorithm = alg->get<std::string>();
+    } else {
+      mf.checksum_algorithm = "NONE";
+    }
+    if (sum != f.end()) {
+      if (alg == f.end()) fail("file \"" + mf.path + "\" has a checksum without an algorithm");
+      if (!sum->is_string()) fail("\"Checksum\" of \"" + mf.path + "\" is not a string");
+      mf.checksum = lower(sum->get<std::string>());
+      if (mf.checksum.size() % 2 != 0 || !is_hex(mf.checksum)) {
+        fail("\"Checksum\" of \"" + mf.path + "\" is not hexadecimal");
+      }
+    }
+    if (m.index_.count(mf.path) != 0) fail("file \"" + mf.path + "\" is listed twice");
+    m.index_.emplace(mf.path, m.files_.size());
+    m.files_.push_back(std::move(mf));
+  }
+  return m;
+}
+
+const ManifestFile* BackupManifest::find(std::string_view path) const {
+  auto it = index_.find(std::string(path));
+  return it == index_.end() ? nullptr : &files_[it->second];
+}
+
+std::uint64_t BackupManifest::total_size() const {
+  std::uint64_t total = 0;
+  for (const auto& f : files_) total += f.size;
+  return total;
+}
+
+// ---- ManifestSizeSink ---------------------------------------------------------
+
+void ManifestSizeSink::scan_line(std::string_view line) {
+  // PostgreSQL writes one file per line: { "Path": ..., "Size": N, ... }.
+  // `"Size":` cannot occur inside a JSON string (its quotes would be escaped).
+  static constexpr std::string_view kKey = "\"Size\":";
+  const std::size_t pos = line.find(kKey);
+  if (pos == std::string_view::npos) return;
+  std::size_t i = pos + kKey.size();
+  while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+  std::uint64_t value = 0;
+  auto [ptr, ec] = std::from_chars(line.data() + i, line.data() + line.size(), value);
+  if (ec != std::errc() || ptr == line.data() + i) return;
+  total_ += value;
+  ++files_;
+}
+
+void ManifestSizeSink::write(std::span<const std::byte> data) {
+  next_.write(data);
+  std::string_view chunk(reinterpret_cast<const char*>(data.data()), data.size());
+  while (!chunk.empty()) {
+    const std::size_t nl = chunk.find('\n');
+    if (nl == std::string_view::npos) {
+      // Only the partial last line is kept. A line longer than any a manifest
+      // can hold (paths are < 1024 bytes) carries no "Size" we could trust.
+      if (partial_line_.size() < 64 * 1024) partial_line_.append(chunk);
+      return;
+    }
+    if (partial_line_.empty()) {
+      scan_line(chunk.substr(0, nl));
+    } else {
+      partial_line_.append(chunk.substr(0, nl));
+      scan_line(partial_line_);
+      partial_line_.clear();
+    }
+    chunk.remove_prefix(nl + 1);
+  }
+}
+
+void ManifestSizeSink::finish() {
+  if (!partial_line_.empty()) {
+    scan_line(partial_line_);
+    partial_line_.clear();
+  }
+  next_.finish();
+}
+
+}  // namespace pgvault

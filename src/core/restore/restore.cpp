@@ -1,0 +1,480 @@
+#include "pgvault/restore/restore.hpp"
+
+#include "pgvault/catalog/repository.hpp"
+#include "pgvault/error.hpp"
+#include "pgvault/pipeline/compression.hpp"
+#include "pgvault/pipeline/sha256.hpp"
+#include "pgvault/restore/manifest.hpp"
+#include "pgvault/restore/tar_extract.hpp"
+#include "pgvault/storage/storage.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <optional>
+#include <system_error>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace pgvault {
+
+namespace {
+
+constexpr const char* kManifestObject = "backup_manifest";
+constexpr std::size_t kReadChunk = 1024 * 1024;
+
+std::string human(std::uint64_t bytes) {
+  const char* units[] = {"bytes", "kB", "MB", "GB", "TB", "PB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024.0 && u < 5) {
+    v /= 1024.0;
+    ++u;
+  }
+  char buf[32];
+  if (u == 0) {
+    std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(bytes));
+  } else {
+    std::snprintf(buf, sizeof buf, "%.*f %s", v < 10 ? 1 : 0, v, units[u]);
+  }
+  return buf;
+}
+
+std::string strip_trailing_slashes(std::string p) {
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return p;
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// One archive of the backup and where it goes.
+struct ArchivePlan {
+  const ObjectEntry* object = nullptr;
+  std::string oid;       // empty for base.tar
+  std::string location;  // extraction directory
+};
+
+// Checks that dir is missing or an empty directory. Returns true when it exists.
+bool check_empty_or_missing(const std::string& dir, const char* what) {
+  std::error_code ec;
+  const auto st = fs::symlink_status(dir, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    throw_os_error("could not examine " + std::string(what) + " \"" + dir + "\"", ec.value());
+  }
+  if (!fs::exists(st)) return false;
+  if (!fs::is_directory(fs::status(dir, ec))) {
+    throw Error(ErrorKind::already_exists, std::string(what) + " \"" + dir +
+                                               "\" exists and is not a directory; restore needs "
+                                               "an empty or missing directory");
+  }
+  if (!fs::is_empty(dir, ec) || ec) {
+    if (ec) throw_os_error("could not read " + std::string(what) + " \"" + dir + "\"", ec.value());
+    throw Error(ErrorKind::already_exists, std::string(what) + " \"" + dir +
+                                               "\" is not empty; restore needs an empty or "
+                                               "missing directory");
+  }
+  return true;
+}
+
+// Everything restore_physical creates, removed again unless dismissed.
+class Cleanup {
+ public:
+  Cleanup() = default;
+  Cleanup(const Cleanup&) = delete;
+  Cleanup& operator=(const Cleanup&) = delete;
+  ~Cleanup() {
+    if (armed_) run();
+  }
+  void add(std::string dir, bool created) { dirs_.push_back({std::move(dir), created}); }
+  void dismiss() { armed_ = false; }
+
+ private:
+  void run() noexcept {
+    for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
+      std::error_code ec;
+      if (it->created) {
+        fs::remove_all(it->path, ec);
+      } else {
+        for (fs::directory_iterator d(it->path, ec), end; !ec && d != end; d.increment(ec)) {
+          std::error_code ec2;
+          fs::remove_all(d->path(), ec2);
+        }
+      }
+    }
+  }
+  struct Dir {
+    std::string path;
+    bool created;
+  };
+  std::vector<Dir> dirs_;
+  bool armed_ = true;
+};
+
+void create_dir_0700(const std::string& dir) {
+  const fs::path p(dir);
+  std::error_code ec;
+  if (p.has_parent_path()) {
+    fs::create_directories(p.parent_path(), ec);
+    if (ec)
+      throw_os_error("could not create directory \"" + p.parent_path().string() + "\"", ec.value());
+  }
+  if (::mkdir(dir.c_str(), 0700) != 0)
+    throw_os_error("could not create directory \"" + dir + "\"", errno);
+}
+
+// Passes data on to a stage that may fail; after the first failure it drops
+// everything, so the caller can still read the object to its end and learn
+// whether the stored bytes themselves are damaged (the more useful message).
+class FailureLatch final : public Sink {
+ public:
+  explicit FailureLatch(Sink& next) : next_(next) {}
+  void write(std::span<const std::byte> data) override {
+    if (error_) return;
+    try {
+      next_.write(data);
+    } catch (...) {
+      error_ = std::current_exception();
+    }
+  }
+  void finish() override {
+    if (error_) return;
+    try {
+      next_.finish();
+    } catch (...) {
+      error_ = std::current_exception();
+    }
+  }
+  const std::exception_ptr& error() const { return error_; }
+
+ private:
+  Sink& next_;
+  std::exception_ptr error_;
+};
+
+// Streams one object of the backup through sink, checking the stored bytes
+// against backup.json. A checksum/size mismatch of the object wins over any
+// error raised downstream (decompression, tar, manifest checks).
+void stream_object(Storage& storage, const BackupMeta& meta, const ObjectEntry& entry, Sink& sink) {
+  const std::string path = Repository::object_path(meta.system_identifier, meta.name, entry.name);
+  auto reader = storage.open_read(path);
+  FailureLatch latch(sink);
+  DigestSink digest(latch);
+  std::vector<std::byte> buf(kReadChunk);
+  for (;;) {
+    const std::size_t n = reader->read(buf);
+    if (n == 0) break;
+    digest.write(std::span<const std::byte>(buf.data(), n));
+  }
+  digest.finish();
+  const std::string prefix =
+      "object \"" + entry.name + "\" of backup \"" + meta.name + "\" is corrupt: ";
+  if (digest.bytes() != entry.size) {
+    throw Error(ErrorKind::corrupt, prefix + "size mismatch (backup.json says " +
+                                        std::to_string(entry.size) + " bytes, repository has " +
+                                        std::to_string(digest.bytes()) + ")");
+  }
+  if (digest.sha256() != entry.sha256) {
+    throw Error(ErrorKind::corrupt, prefix + "SHA-256 mismatch (backup.json says " + entry.sha256 +
+                                        ", repository has " + digest.sha256() + ")");
+  }
+  if (latch.error()) std::rethrow_exception(latch.error());
+}
+
+void write_file_0600(const std::string& path, std::string_view content) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) throw_os_error("could not create file \"" + path + "\"", errno);
+  const char* p = content.data();
+  std::size_t left = content.size();
+  while (left > 0) {
+    const ssize_t w = ::write(fd, p, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) {
+      const int err = errno;
+      ::close(fd);
+      throw_os_error("could not write file \"" + path + "\"", err);
+    }
+    p += w;
+    left -= static_cast<std::size_t>(w);
+  }
+  if (::close(fd) != 0) throw_os_error("could not close file \"" + path + "\"", errno);
+}
+
+// Makes the restored files durable: one syncfs() per file system.
+void sync_dir_fs(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw_os_error("could not open directory \"" + dir + "\"", errno);
+#ifdef __linux__
+  const int rc = ::syncfs(fd);
+#else
+  ::sync();
+  const int rc = 0;
+#endif
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) throw_os_error("could not sync the file system of \"" + dir + "\"", err);
+}
+
+std::vector<ArchivePlan> plan_archives(const BackupMeta& meta, const RestoreOptions& opts) {
+  std::vector<ArchivePlan> plans;
+  bool have_base = false;
+  for (const auto& obj : meta.objects) {
+    if (obj.name == kManifestObject) continue;
+    const Compression c = compression_from_name(obj.name);
+    std::string stem = obj.name.substr(0, obj.name.size() - compression_suffix(c).size());
+    if (stem.size() <= 4 || stem.compare(stem.size() - 4, 4, ".tar") != 0) {
+      throw Error(ErrorKind::unsupported,
+                  "backup \"" + meta.name + "\" has object \"" + obj.name +
+                      "\" that is not a tar archive; a physical backup holds base.tar, "
+                      "<tablespace oid>.tar (optionally .gz, .lz4 or .zst) and backup_manifest");
+    }
+    stem.resize(stem.size() - 4);
+    ArchivePlan plan;
+    plan.object = &obj;
+    if (stem == "base") {
+      have_base = true;
+      plan.location = opts.pgdata;
+    } else if (all_digits(stem)) {
+      plan.oid = stem;
+    } else {
+      throw Error(ErrorKind::unsupported,
+                  "backup \"" + meta.name + "\" has object \"" + obj.name +
+                      "\"; expected base.tar or <tablespace oid>.tar (optionally compressed)");
+    }
+    plans.push_back(std::move(plan));
+  }
+  if (!have_base) {
+    throw Error(ErrorKind::corrupt, "backup \"" + meta.name +
+                                        "\" has no base.tar object; backup.json lists no data "
+                                        "directory archive to restore");
+  }
+
+  // Tablespace locations: mapping by oid, then by original location, then the original.
+  for (const auto& [from, to] : opts.tablespace_mapping) {
+    const std::string key = strip_trailing_slashes(from);
+    const bool known =
+        std::any_of(meta.tablespaces.begin(), meta.tablespaces.end(),
+                    [&](const TablespaceEntry& t) {
+                      return t.oid == key || strip_trailing_slashes(t.location) == key;
+                    }) ||
+        std::any_of(plans.begin(), plans.end(),
+                    [&](const ArchivePlan& p) { return !p.oid.empty() && p.oid == key; });
+    if (!known) {
+      std::string list;
+      for (const auto& t : meta.tablespaces) {
+        list += (list.empty() ? "" : ", ") + t.oid + " (" + t.location + ")";
+      }
+      throw Error(ErrorKind::invalid_argument,
+                  "tablespace mapping \"" + from + "\" matches no tablespace of backup \"" +
+                      meta.name + "\" (its tablespaces: " + (list.empty() ? "none" : list) + ")");
+    }
+    if (to.empty() || to.front() != '/') {
+      throw Error(ErrorKind::invalid_argument, "tablespace mapping \"" + from + "=" + to +
+                                                   "\": the new location must be an absolute path");
+    }
+  }
+  for (auto& plan : plans) {
+    if (plan.oid.empty()) continue;
+    const TablespaceEntry* ts = nullptr;
+    for (const auto& t : meta.tablespaces) {
+      if (t.oid == plan.oid) ts = &t;
+    }
+    auto it = opts.tablespace_mapping.find(plan.oid);
+    if (it == opts.tablespace_mapping.end() && ts != nullptr) {
+      for (auto m = opts.tablespace_mapping.begin(); m != opts.tablespace_mapping.end(); ++m) {
+        if (strip_trailing_slashes(m->first) == strip_trailing_slashes(ts->location)) it = m;
+      }
+    }
+    if (it != opts.tablespace_mapping.end()) {
+      plan.location = strip_trailing_slashes(it->second);
+    } else if (ts != nullptr && !ts->location.empty()) {
+      plan.location = strip_trailing_slashes(ts->location);
+    } else {
+      throw Error(ErrorKind::corrupt,
+                  "backup \"" + meta.name + "\" has tablespace archive \"" + plan.object->name +
+                      "\" but backup.json records no location for tablespace " + plan.oid +
+                      "; pass a tablespace mapping " + plan.oid + "=NEWDIR");
+    }
+    if (plan.location.empty() || plan.location.front() != '/') {
+      throw Error(ErrorKind::invalid_argument, "tablespace " + plan.oid + " location \"" +
+                                                   plan.location + "\" is not an absolute path");
+    }
+  }
+  // base first: it creates pg_tblspc/, where the tablespace symlinks go.
+  std::stable_sort(plans.begin(), plans.end(), [](const ArchivePlan& a, const ArchivePlan& b) {
+    return a.oid.empty() && !b.oid.empty();
+  });
+  for (std::size_t i = 0; i < plans.size(); ++i) {
+    for (std::size_t j = i + 1; j < plans.size(); ++j) {
+      if (plans[i].location == plans[j].location) {
+        throw Error(ErrorKind::invalid_argument,
+                    "objects \"" + plans[i].object->name + "\" and \"" + plans[j].object->name +
+                        "\" would both be restored into \"" + plans[i].location +
+                        "\"; each tablespace needs its own directory");
+      }
+    }
+  }
+  return plans;
+}
+
+}  // namespace
+
+RestoreReport restore_physical(Repository& repo, const BackupMeta& meta, const RestoreOptions& opts,
+                               const ProgressLog& log) {
+  auto say = [&](const std::string& line) {
+    if (log) log(line);
+  };
+  if (meta.kind != "physical") {
+    throw Error(ErrorKind::unsupported,
+                "backup \"" + meta.name + "\" is a " + meta.kind +
+                    " backup; only physical backups can be restored into a data directory");
+  }
+  if (opts.pgdata.empty()) {
+    throw Error(ErrorKind::invalid_argument, "no target data directory given");
+  }
+  RestoreOptions o = opts;
+  o.pgdata = strip_trailing_slashes(fs::absolute(opts.pgdata).lexically_normal().string());
+
+  const ObjectEntry* manifest_entry = meta.find_object(kManifestObject);
+  if (manifest_entry == nullptr) {
+    throw Error(ErrorKind::corrupt, "backup \"" + meta.name +
+                                        "\" has no backup_manifest object; it cannot be verified "
+                                        "and is not restorable");
+  }
+  const std::vector<ArchivePlan> plans = plan_archives(meta, o);
+
+  // Refuse before touching anything.
+  const bool pgdata_existed = check_empty_or_missing(o.pgdata, "target directory");
+  std::vector<bool> ts_existed(plans.size(), false);
+  for (std::size_t i = 0; i < plans.size(); ++i) {
+    if (plans[i].oid.empty()) continue;
+    ts_existed[i] = check_empty_or_missing(plans[i].location, "tablespace directory");
+  }
+
+  Cleanup cleanup;
+  try {
+    if (!pgdata_existed) create_dir_0700(o.pgdata);
+    cleanup.add(o.pgdata, !pgdata_existed);
+
+    // The manifest first: it says what every archive must contain.
+    say("reading backup_manifest (" + human(manifest_entry->size) + ")...");
+    StringSink manifest_text;
+    stream_object(repo.storage(), meta, *manifest_entry, manifest_text);
+    const BackupManifest manifest = BackupManifest::parse(manifest_text.str());
+    std::vector<bool> seen(manifest.files().size(), false);
+    bool warned_algorithm = false;
+
+    RestoreReport report;
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+      const ArchivePlan& plan = plans[i];
+      const ObjectEntry& obj = *plan.object;
+      if (!plan.oid.empty()) {
+        if (!ts_existed[i]) create_dir_0700(plan.location);
+        cleanup.add(plan.location, !ts_existed[i]);
+        say("restoring " + obj.name + " (" + human(obj.size) + ") into tablespace directory " +
+            plan.location + "...");
+      } else {
+        say("restoring " + obj.name + " (" + human(obj.size) + ")...");
+      }
+
+      const std::string manifest_prefix = plan.oid.empty() ? "" : "pg_tblspc/" + plan.oid + "/";
+      TarExtractOptions xo;
+      xo.target_dir = plan.location;
+      xo.archive_name = obj.name;
+      xo.on_file = [&](const ExtractedFile& f) {
+        const std::string mpath = manifest_prefix + f.path;
+        const ManifestFile* mf = manifest.find(mpath);
+        if (mf == nullptr) {
+          if (mpath.rfind("pg_wal/", 0) == 0) return;  // WAL the server included
+          throw Error(ErrorKind::corrupt, "file \"" + mpath + "\" in " + obj.name +
+                                              " is not listed in backup_manifest; only WAL files "
+                                              "under pg_wal/ may be");
+        }
+        if (f.size != mf->size) {
+          throw Error(ErrorKind::corrupt,
+                      "file \"" + mpath + "\" in " + obj.name + " has " + std::to_string(f.size) +
+                          " bytes but backup_manifest says " + std::to_string(mf->size));
+        }
+        std::string alg = mf->checksum_algorithm;
+        std::transform(alg.begin(), alg.end(), alg.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+        if (alg == "SHA256") {
+          if (f.sha256 != mf->checksum) {
+            throw Error(ErrorKind::corrupt, "file \"" + mpath + "\" in " + obj.name +
+                                                " does not match backup_manifest (SHA-256 is " +
+                                                f.sha256 + ", manifest says " + mf->checksum + ")");
+          }
+        } else if (alg != "NONE" && !warned_algorithm) {
+          warned_algorithm = true;
+          say("note: backup_manifest uses " + mf->checksum_algorithm +
+              " checksums; only file sizes are verified (run pg_verifybackup for a full check)");
+        }
+        seen[static_cast<std::size_t>(mf - manifest.files().data())] = true;
+      };
+      TarExtractor extractor(std::move(xo));
+      auto decompressor = make_decompressor(compression_from_name(obj.name), extractor);
+      stream_object(repo.storage(), meta, obj, *decompressor);
+      report.files += extractor.files();
+      report.bytes += extractor.bytes();
+      ++report.objects;
+      say("restored " + obj.name + ": " + std::to_string(extractor.files()) + " files, " +
+          human(extractor.bytes()));
+
+      if (!plan.oid.empty()) {
+        // Point pg_tblspc/<oid> at the (possibly mapped) location, replacing
+        // what base.tar recorded.
+        const std::string tblspc = o.pgdata + "/pg_tblspc";
+        std::error_code ec;
+        fs::create_directories(tblspc, ec);
+        if (ec) throw_os_error("could not create directory \"" + tblspc + "\"", ec.value());
+        const std::string link = tblspc + "/" + plan.oid;
+        fs::remove_all(link, ec);
+        if (ec) throw_os_error("could not remove \"" + link + "\"", ec.value());
+        if (::symlink(plan.location.c_str(), link.c_str()) != 0) {
+          throw_os_error("could not create symbolic link \"" + link + "\"", errno);
+        }
+      }
+    }
+    report.objects += 1;  // backup_manifest
+
+    std::size_t missing = 0;
+    const ManifestFile* first_missing = nullptr;
+    for (std::size_t i = 0; i < seen.size(); ++i) {
+      if (!seen[i]) {
+        if (first_missing == nullptr) first_missing = &manifest.files()[i];
+        ++missing;
+      }
+    }
+    if (first_missing != nullptr) {
+      std::string msg = "file \"" + first_missing->path +
+                        "\" listed in backup_manifest is missing from the backup";
+      if (missing > 1) msg += " (and " + std::to_string(missing - 1) + " more files)";
+      throw Error(ErrorKind::corrupt, msg);
+    }
+    say("verified " + std::to_string(manifest.files().size()) +
+        " files against backup_manifest (sizes and checksums)");
+
+    // Like pg_basebackup: keep the manifest with the data, for pg_verifybackup.
+    write_file_0600(o.pgdata + "/backup_manifest", manifest_text.str());
+
+    say("syncing restored files to disk...");
+    sync_dir_fs(o.pgdata);
+    for (const auto& plan : plans) {
+      if (!plan.oid.empty()) sync_dir_fs(plan.location);
+    }
+    cleanup.dismiss();
+    return report;
+  } catch (const fs::filesystem_error& e) {
+    throw Error(ErrorKind::io, e.what());
+  }
+}
+
+}  // namespace pgvault

@@ -1,0 +1,122 @@
+#include "pgvault/storage/storage.hpp"
+
+#include "pgvault/error.hpp"
+#include "storage_internal.hpp"
+
+#include <filesystem>
+#include <vector>
+
+namespace pgvault {
+
+namespace storage_internal {
+
+namespace {
+
+void check_components(std::string_view path, std::string_view original, bool allow_partial_last) {
+  if (path.find('\0') != std::string_view::npos)
+    throw Error(ErrorKind::invalid_argument,
+                "invalid object path \"" + std::string(original) + "\": contains a NUL byte");
+  if (!path.empty() && path.front() == '/')
+    throw Error(ErrorKind::invalid_argument,
+                "invalid object path \"" + std::string(original) + "\": must be relative");
+  std::size_t start = 0;
+  while (true) {
+    std::size_t slash = path.find('/', start);
+    bool last = slash == std::string_view::npos;
+    std::string_view comp = path.substr(start, last ? std::string_view::npos : slash - start);
+    if (last && allow_partial_last) {
+      // A partial last component (prefix match) may be empty or "."; never "..".
+      if (comp == "..")
+        throw Error(ErrorKind::invalid_argument,
+                    "invalid object path \"" + std::string(original) + "\": \"..\" is not allowed");
+      return;
+    }
+    if (comp.empty())
+      throw Error(ErrorKind::invalid_argument,
+                  "invalid object path \"" + std::string(original) + "\": empty path component");
+    if (comp == "." || comp == "..")
+      throw Error(ErrorKind::invalid_argument, "invalid object path \"" + std::string(original) +
+                                                   "\": \"" + std::string(comp) +
+                                                   "\" is not allowed");
+    if (last) return;
+    start = slash + 1;
+  }
+}
+
+}  // namespace
+
+void validate_object_path(std::string_view path) { check_components(path, path, false); }
+
+void validate_prefix(std::string_view prefix) {
+  if (prefix.empty()) return;
+  check_components(prefix, prefix, true);
+}
+
+}  // namespace storage_internal
+
+void Storage::remove_prefix(const std::string& prefix) {
+  for (const ObjectInfo& obj : list(prefix)) remove(obj.path);
+}
+
+std::string Storage::read_all(const std::string& path) {
+  auto reader = open_read(path);
+  std::string out;
+  std::vector<std::byte> buf(64 * 1024);
+  while (std::size_t n = reader->read(buf)) out.append(reinterpret_cast<const char*>(buf.data()), n);
+  return out;
+}
+
+void Storage::write_all(const std::string& path, std::string_view content) {
+  auto writer = open_write(path);
+  writer->write({reinterpret_cast<const std::byte*>(content.data()), content.size()});
+  writer->commit();
+}
+
+namespace {
+
+constexpr std::string_view kFileScheme = "file://";
+
+[[noreturn]] void throw_bad_url(std::string_view url, std::string_view why = {}) {
+  std::string msg = "invalid repository URL \"" + std::string(url) + "\"";
+  if (!why.empty()) msg += ": " + std::string(why);
+  msg += ": expected file:///absolute/path (or an absolute path)";
+  throw Error(ErrorKind::invalid_argument, msg);
+}
+
+// Returns the normalized absolute path of a file repository URL, or throws.
+std::string repository_path(std::string_view url) {
+  struct Planned {
+    std::string_view scheme, name;
+  };
+  static constexpr Planned planned[] = {
+      {"s3://", "S3"}, {"azure://", "Azure Blob"}, {"gs://", "Google Cloud"}};
+  for (const auto& p : planned) {
+    if (url.starts_with(p.scheme))
+      throw Error(ErrorKind::unsupported, "repository URL \"" + std::string(url) + "\": " +
+                                              std::string(p.name) +
+                                              " storage is not available yet in this build; "
+                                              "supported: file:///path");
+  }
+  std::string_view path = url;
+  if (url.starts_with(kFileScheme)) {
+    path = url.substr(kFileScheme.size());
+    if (!path.starts_with('/')) throw_bad_url(url, "file URLs need an empty host and an absolute path");
+  } else if (!url.starts_with('/')) {
+    throw_bad_url(url);
+  }
+  if (path.find('\0') != std::string_view::npos) throw_bad_url(url, "contains a NUL byte");
+  std::string norm = std::filesystem::path(path).lexically_normal().string();
+  while (norm.size() > 1 && norm.back() == '/') norm.pop_back();
+  if (norm == "/") throw_bad_url(url, "the file system root cannot be a repository");
+  return norm;
+}
+
+}  // namespace
+
+void validate_repository_url(std::string_view url) { (void)repository_path(url); }
+
+std::unique_ptr<Storage> open_storage(std::string_view url) {
+  return storage_internal::make_file_storage(repository_path(url));
+}
+
+}  // namespace pgvault

@@ -1,0 +1,161 @@
+// The job worker: a dynamic background worker that runs one backup.
+#include "pgvault/catalog/repository.hpp"
+#include "pgvault/error.hpp"
+#include "pgvault/pipeline/compression.hpp"
+#include "pgvault/storage/storage.hpp"
+
+#include <csignal>
+#include <memory>
+
+#include "error_boundary.hpp"
+#include "history.hpp"
+#include "job_worker.hpp"
+#include "physical_backup.hpp"
+#include "replication_client.hpp"
+#include "settings.hpp"
+#include "shared_state.hpp"
+#include "spi.hpp"
+
+extern "C" {
+#include "access/xlog.h"
+}
+
+namespace pgvault::pg {
+namespace {
+
+volatile sig_atomic_t termination_requested = 0;
+
+void handle_sigterm(SIGNAL_ARGS) {
+  const int save_errno = errno;
+  termination_requested = 1;
+  SetLatch(MyLatch);
+  errno = save_errno;
+}
+
+void check_job_interrupts() {
+  if (termination_requested) {
+    throw Error(ErrorKind::cancelled,
+                "backup cancelled: the job worker was asked to stop (server shutdown, "
+                "vault.cancel_backup or pg_terminate_backend)");
+  }
+  bool cancel = false;
+  lock_shared();
+  cancel = shared()->job.cancel_requested;
+  unlock_shared();
+  if (cancel) throw Error(ErrorKind::cancelled, "backup cancelled on request");
+}
+
+void log_line(int level, const std::string& message) {
+  pg_guard([&] { ereport(level, (errmsg("pgvault: %s", message.c_str()))); });
+}
+
+void release_job_slot(long long backup_id) {
+  lock_shared();
+  if (shared()->job.backup_id == backup_id) {
+    shared()->job.state = JobState::idle;
+    shared()->job.worker_pid = 0;
+  }
+  unlock_shared();
+}
+
+void run_job(long long backup_id) {
+  lock_shared();
+  const JobSlot slot = shared()->job;
+  unlock_shared();
+  if (slot.backup_id != backup_id || slot.state != JobState::starting) {
+    throw Error(ErrorKind::internal, "job worker started for backup id " +
+                                         std::to_string(backup_id) + " but no such job is pending");
+  }
+  pg_guard([&] {
+    BackgroundWorkerInitializeConnectionByOid(slot.database, InvalidOid, 0);
+    pgstat_report_appname("pgvault backup");
+  });
+
+  PhysicalBackupRequest req;
+  req.name = slot.name;
+  req.label = slot.label;
+  req.trigger = slot.trigger;
+  req.initiated_by = slot.initiated_by;
+  req.system_identifier = system_identifier_string();
+  req.compression = std::string(compression_name(static_cast<Compression>(guc_compression)));
+  req.compression_level = guc_compression_level;
+  req.max_rate_kb = guc_max_rate_kb;
+  req.pg_version = PG_VERSION_NUM;
+  // Catalog lookups need a transaction.
+  in_own_transaction([&] {
+    req.database = pg_guard([] { return get_database_name(MyDatabaseId); });
+    req.conninfo = (guc_replication_conninfo && *guc_replication_conninfo)
+                       ? std::string(guc_replication_conninfo)
+                       : default_replication_conninfo();
+  });
+  const std::string repository_url = guc_repository;
+
+  // Committed before any byte moves: even a crash leaves an audit row.
+  history::insert_running({backup_id, req.name, slot.kind, req.trigger, req.label,
+                           req.initiated_by, req.compression,
+                           backup_location(repository_url, req.name), MyProcPid});
+  lock_shared();
+  shared()->job.state = JobState::running;
+  shared()->job.worker_pid = MyProcPid;
+  Latch* requester = shared()->job.requester_latch;
+  unlock_shared();
+  if (requester) SetLatch(requester);
+
+  log_line(LOG, "backup \"" + req.name + "\" started");
+  std::string failure;
+  try {
+    auto storage = open_storage(repository_url);
+    Repository repo(*storage);
+    BackupMeta meta = run_physical_backup(
+        repo, req,
+        [](std::uint64_t bytes) {
+          lock_shared();
+          shared()->job.bytes_done = bytes;
+          unlock_shared();
+        },
+        check_job_interrupts);
+    try {
+      history::mark_completed(backup_id, meta);
+    } catch (...) {
+      // The row could not say 'completed': do not leave a restorable backup
+      // that the audit trail calls failed.
+      repo.remove_backup(meta.system_identifier, meta.name);
+      throw;
+    }
+    log_line(LOG, "backup \"" + req.name + "\" completed: " + std::to_string(meta.stored_bytes) +
+                      " bytes stored in " + backup_location(repository_url, req.name));
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (!failure.empty()) {
+    history::mark_failed(backup_id, failure);
+    log_line(WARNING, "backup \"" + req.name + "\" failed: " + failure);
+  }
+  release_job_slot(backup_id);
+}
+
+}  // namespace
+
+std::string system_identifier_string() { return std::to_string(GetSystemIdentifier()); }
+
+std::string backup_location(const std::string& repository_url, const std::string& name) {
+  return repository_url + "/" + Repository::backup_dir(system_identifier_string(), name);
+}
+
+}  // namespace pgvault::pg
+
+extern "C" PGDLLEXPORT void pgvault_job_main(Datum arg);
+
+void pgvault_job_main(Datum arg) {
+  pqsignal(SIGTERM, pgvault::pg::handle_sigterm);
+  BackgroundWorkerUnblockSignals();
+  const long long backup_id = DatumGetInt64(arg);
+  pgvault::pg::guarded_entry([backup_id] {
+    try {
+      pgvault::pg::run_job(backup_id);
+    } catch (...) {
+      pgvault::pg::release_job_slot(backup_id);
+      throw;
+    }
+  });
+}

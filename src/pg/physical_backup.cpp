@@ -1,0 +1,109 @@
+#include "pgvault/catalog/repository.hpp"
+#include "pgvault/error.hpp"
+#include "pgvault/physical/base_backup_receiver.hpp"
+#include "pgvault/pipeline/compression.hpp"
+
+#include "physical_backup.hpp"
+#include "replication_client.hpp"
+
+namespace pgvault::pg {
+namespace {
+
+// A string literal of the replication grammar: only '' needs escaping.
+std::string quote_literal(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string base_backup_command(const PhysicalBackupRequest& req, int level) {
+  std::string label = "pgvault " + req.name;
+  if (!req.label.empty()) label += " " + req.label;
+  // WAL true: the WAL needed to make the backup consistent is appended to
+  // base.tar, so the backup restores without a WAL archive. WAIT false: no
+  // need to wait for archiving, which could hang on a broken archiver.
+  std::string cmd = "BASE_BACKUP (LABEL " + quote_literal(label) +
+                    ", CHECKPOINT 'fast', WAL true, WAIT false, MANIFEST 'yes', "
+                    "MANIFEST_CHECKSUMS 'SHA256', TABLESPACE_MAP true";
+  if (req.compression != "none") {
+    cmd += ", COMPRESSION " + quote_literal(req.compression);
+    cmd += ", COMPRESSION_DETAIL " + quote_literal("level=" + std::to_string(level));
+  }
+  if (req.max_rate_kb > 0) cmd += ", MAX_RATE " + std::to_string(req.max_rate_kb);
+  return cmd + ")";
+}
+
+const std::string& cell(const std::vector<std::vector<std::string>>& rows, std::size_t col,
+                        const char* what) {
+  if (rows.empty() || rows[0].size() <= col) {
+    throw Error(ErrorKind::storage, std::string("server sent no ") + what);
+  }
+  return rows[0][col];
+}
+
+}  // namespace
+
+BackupMeta run_physical_backup(Repository& repo, const PhysicalBackupRequest& req,
+                               const std::function<void(std::uint64_t)>& progress,
+                               const std::function<void()>& check_interrupts) {
+  const Compression compression =
+      parse_compression(req.compression).value_or(Compression::none);
+  int level = req.compression_level;
+  if (compression != Compression::none) {
+    if (level == 0) level = compression_levels(compression).default_level;
+    validate_compression_level(compression, level);
+  } else {
+    level = 0;
+  }
+
+  BackupMeta meta;
+  meta.name = req.name;
+  meta.kind = "physical";
+  meta.label = req.label;
+  meta.trigger = req.trigger;
+  meta.initiated_by = req.initiated_by;
+  meta.database = req.database;
+  meta.system_identifier = req.system_identifier;
+  meta.pg_version = req.pg_version;
+  meta.started_at = utc_timestamp_now();
+  meta.compression = std::string(compression_name(compression));
+  meta.compression_level = level;
+  meta.compressed_by = compression == Compression::none ? "none" : "server";
+
+  BaseBackupReceiver receiver(repo, req.system_identifier, req.name);
+  try {
+    ReplicationClient client(req.conninfo);
+    client.check_interrupts = check_interrupts;
+    client.send_command(base_backup_command(req, level));
+    auto start = client.next_rows("the backup start position");
+    meta.start_lsn = cell(start, 0, "the backup start position");
+    meta.timeline = static_cast<std::uint32_t>(std::stoul(cell(start, 1, "the start timeline")));
+    client.next_rows("the tablespace list");
+    client.expect_copy_out("the base backup stream");
+    client.receive_copy([&](std::span<const std::byte> message) {
+      receiver.on_copy_data(message);
+      if (progress) progress(receiver.bytes_received());
+    });
+    receiver.finish();
+    auto end = client.finish_command("BASE_BACKUP");
+    meta.stop_lsn = cell(end, 0, "the backup end position");
+    if (!receiver.manifest_received()) {
+      throw Error(ErrorKind::storage, "server sent no backup_manifest");
+    }
+    meta.objects = receiver.objects();
+    meta.tablespaces = receiver.tablespaces();
+    meta.source_bytes = receiver.manifest_source_bytes();
+    for (const auto& o : meta.objects) meta.stored_bytes += o.size;
+    meta.completed_at = utc_timestamp_now();
+    repo.write_meta(meta);  // last: from here on the backup is restorable
+  } catch (...) {
+    receiver.abandon();
+    throw;
+  }
+  return meta;
+}
+
+}  // namespace pgvault::pg

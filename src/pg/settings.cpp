@@ -1,0 +1,111 @@
+#include "pgvault/pipeline/compression.hpp"
+#include "pgvault/storage/storage.hpp"
+
+#include <string>
+
+#include "error_boundary.hpp"
+#include "settings.hpp"
+
+extern "C" {
+#include "libpq-fe.h"
+}
+
+namespace pgvault::pg {
+
+char* guc_repository = nullptr;
+char* guc_database = nullptr;
+int guc_compression = static_cast<int>(Compression::zstd);
+int guc_compression_level = 0;
+char* guc_replication_conninfo = nullptr;
+int guc_max_rate_kb = 0;
+
+namespace {
+
+const config_enum_entry compression_options[] = {
+    {"none", static_cast<int>(Compression::none), false},
+    {"gzip", static_cast<int>(Compression::gzip), false},
+    {"lz4", static_cast<int>(Compression::lz4), false},
+    {"zstd", static_cast<int>(Compression::zstd), false},
+    {nullptr, 0, false},
+};
+
+// A check hook must not throw or ereport: it reports through GUC_check_errmsg.
+bool check_repository(char** newval, void**, GucSource) {
+  try {
+    validate_repository_url(*newval ? *newval : "");
+    return true;
+  } catch (const std::exception& e) {
+    GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+    GUC_check_errmsg("%s", e.what());
+    return false;
+  }
+}
+
+bool check_replication_conninfo(char** newval, void**, GucSource) {
+  if (*newval == nullptr || **newval == '\0') return true;
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(*newval, &err);
+  if (opts == nullptr) {
+    GUC_check_errmsg("invalid connection string in pgvault.replication_conninfo: %s",
+                     err ? err : "out of memory");
+    GUC_check_errhint("Use libpq keyword=value pairs, e.g. 'host=/var/run/postgresql port=5432 user=postgres'.");
+    if (err) PQfreemem(err);
+    return false;
+  }
+  PQconninfoFree(opts);
+  return true;
+}
+
+bool check_max_rate(int* newval, void**, GucSource) {
+  // BASE_BACKUP accepts MAX_RATE between 32 kB/s and 1 GB/s.
+  if (*newval == 0 || (*newval >= 32 && *newval <= 1048576)) return true;
+  GUC_check_errmsg("pgvault.max_rate must be 0 (unlimited) or between 32kB and 1GB per second");
+  return false;
+}
+
+// The default repository is a directory beside the data directory: outside
+// it (a backup must not live inside what it backs up) and writable by the
+// server's OS user in every standard layout, so it works with no settings.
+const char* default_repository() {
+  std::string parent = DataDir ? DataDir : ".";
+  while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
+  const auto slash = parent.rfind('/');
+  parent = (slash == std::string::npos || slash == 0) ? "/" : parent.substr(0, slash);
+  std::string url = "file://" + parent + (parent == "/" ? "" : "/") + "pgvault";
+  return MemoryContextStrdup(TopMemoryContext, url.c_str());
+}
+
+}  // namespace
+
+void define_settings() {
+  DefineCustomStringVariable(
+      "pgvault.repository", "Where backups are stored.",
+      "A URL: file:///absolute/path. Default: the directory 'pgvault' beside the data directory.",
+      &guc_repository, default_repository(), PGC_SIGHUP, 0, check_repository, nullptr, nullptr);
+  DefineCustomStringVariable("pgvault.database",
+                             "Database in which the pgvault extension is installed; pgvault's "
+                             "background processes connect to it.",
+                             nullptr, &guc_database, "postgres", PGC_POSTMASTER, 0, nullptr,
+                             nullptr, nullptr);
+  DefineCustomEnumVariable("pgvault.compression", "Compression of backups.",
+                           "Physical backups are compressed by the server while it sends them.",
+                           &guc_compression, static_cast<int>(Compression::zstd),
+                           compression_options, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("pgvault.compression_level",
+                          "Compression level; 0 means the algorithm's default.",
+                          "zstd: 1..22, lz4: 1..12, gzip: 1..9.", &guc_compression_level, 0, 0, 22,
+                          PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomStringVariable(
+      "pgvault.replication_conninfo",
+      "libpq connection string pgvault uses to stream physical backups from this server.",
+      "Empty: the server's own Unix socket and port, as the bootstrap superuser.",
+      &guc_replication_conninfo, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, check_replication_conninfo,
+      nullptr, nullptr);
+  DefineCustomIntVariable("pgvault.max_rate",
+                          "Maximum rate at which the server sends a physical backup; 0 = unlimited.",
+                          nullptr, &guc_max_rate_kb, 0, 0, 1048576, PGC_SIGHUP, GUC_UNIT_KB,
+                          check_max_rate, nullptr, nullptr);
+  MarkGUCPrefixReserved("pgvault");
+}
+
+}  // namespace pgvault::pg
