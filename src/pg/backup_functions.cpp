@@ -169,8 +169,8 @@ PGVAULT_FUNCTION(pgvault_start_backup) {
   const std::string name = new_backup_name(kind);
   claim_job_slot(id, name, kind, label, initiated_by);
   // The previous job's process is gone: a row it left 'running' is stale.
-  history::fail_interrupted("interrupted: its job worker exited without recording an outcome",
-                            id);
+  history::settle_unfinished("interrupted: its job worker exited without recording an outcome",
+                             id);
   pg_guard([] { SPI_finish(); });
 
   BackgroundWorkerHandle* handle = nullptr;

@@ -1,6 +1,10 @@
+#include "pgvault/catalog/repository.hpp"
+#include "pgvault/storage/storage.hpp"
+
 #include "history.hpp"
 
 #include "error_boundary.hpp"
+#include "logging.hpp"
 #include "spi.hpp"
 
 namespace pgvault::pg::history {
@@ -18,9 +22,10 @@ void insert_running(const NewRow& r) {
   });
 }
 
-void mark_completed(long long id, const BackupMeta& m) {
-  in_own_transaction([&] {
-    spi_query(
+namespace {
+
+void set_completed(long long id, const BackupMeta& m) {
+  spi_query(
         "UPDATE vault.backups SET status = 'completed', completed_at = now(), "
         "source_bytes = $2::bigint, stored_bytes = $3::bigint, sha256 = $4, "
         "start_lsn = $5::pg_lsn, stop_lsn = $6::pg_lsn, timeline = $7::int, "
@@ -29,27 +34,62 @@ void mark_completed(long long id, const BackupMeta& m) {
         {std::to_string(id), std::to_string(m.source_bytes), std::to_string(m.stored_bytes),
          m.digest(), m.start_lsn, m.stop_lsn, std::to_string(m.timeline), m.system_identifier,
          std::to_string(m.pg_version)});
-  });
+}
+
+void set_failed(long long id, const std::string& error_message) {
+  spi_query(
+      "UPDATE vault.backups SET status = 'failed', completed_at = now(), error_message = $2 "
+      "WHERE id = $1::bigint AND status IN ('queued', 'running')",
+      {std::to_string(id), error_message});
+}
+
+}  // namespace
+
+void mark_completed(long long id, const BackupMeta& meta) {
+  in_own_transaction([&] { set_completed(id, meta); });
 }
 
 void mark_failed(long long id, const std::string& error_message) {
-  in_own_transaction([&] {
-    spi_query(
-        "UPDATE vault.backups SET status = 'failed', completed_at = now(), error_message = $2 "
-        "WHERE id = $1::bigint AND status IN ('queued', 'running')",
-        {std::to_string(id), error_message});
-  });
+  in_own_transaction([&] { set_failed(id, error_message); });
 }
 
-std::vector<Interrupted> fail_interrupted(const std::string& reason, long long except_id) {
-  std::vector<Interrupted> out;
-  for (const auto& row : spi_query(
-           "UPDATE vault.backups SET status = 'failed', completed_at = now(), error_message = $1 "
-           "WHERE status IN ('queued', 'running') AND id <> $2::bigint RETURNING name",
-           {reason, std::to_string(except_id)})) {
-    out.push_back({row[0].value_or("")});
+void settle_unfinished(const std::string& reason, long long except_id) {
+  const auto rows = spi_query(
+      "SELECT id, name, location, system_identifier FROM vault.backups "
+      "WHERE status IN ('queued', 'running') AND id <> $1::bigint ORDER BY id",
+      {std::to_string(except_id)});
+  for (const auto& row : rows) {
+    const long long id = std::stoll(row[0].value_or("0"));
+    const std::string name = row[1].value_or("");
+    const std::string location = row[2].value_or("");
+    std::string sysid = row[3].value_or("");
+    // location = <repository URL>/<system id>/backups/<name>/
+    const auto marker = location.rfind("/backups/" + name + "/");
+    const auto sysid_start =
+        marker == std::string::npos ? std::string::npos : location.rfind('/', marker - 1);
+    if (sysid_start == std::string::npos) {
+      set_failed(id, reason);
+      continue;
+    }
+    sysid = location.substr(sysid_start + 1, marker - sysid_start - 1);
+    const std::string repository_url = location.substr(0, sysid_start);
+    try {
+      auto storage = open_storage(repository_url);
+      Repository repo(*storage);
+      if (repo.backup_exists(sysid, name)) {
+        set_completed(id, repo.read_meta(sysid, name));
+        log_message(LOG, "backup \"" + name + "\" is complete in the repository; its row now says so");
+        continue;
+      }
+      set_failed(id, reason);
+      storage->remove_prefix(Repository::backup_dir(sysid, name));
+    } catch (const std::exception& e) {
+      set_failed(id, reason);
+      log_message(WARNING, "could not inspect or clean backup \"" + name + "\" in " + repository_url +
+                            ": " + e.what());
+    }
+    log_message(LOG, "backup \"" + name + "\" marked failed: " + reason);
   }
-  return out;
 }
 
 }  // namespace pgvault::pg::history

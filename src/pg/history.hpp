@@ -19,11 +19,12 @@ void insert_running(const NewRow& row);
 void mark_completed(long long id, const BackupMeta& meta);
 void mark_failed(long long id, const std::string& error_message);
 
-struct Interrupted {
-  std::string name;
-};
-// Rows left 'running' or 'queued' by a process that no longer exists become
-// 'failed' with reason; except_id (the live job, or 0) is left alone.
-std::vector<Interrupted> fail_interrupted(const std::string& reason, long long except_id);
+// Settles rows left 'queued' or 'running' by processes that are gone
+// (except_id, the live job, is left alone). A backup whose backup.json is in
+// the repository did complete — its row was copied before it finished, as
+// in a cluster restored from it — and becomes 'completed'; any other becomes
+// 'failed' with reason and its partial objects are removed from the
+// repository. Runs inside the caller's SPI connection and transaction.
+void settle_unfinished(const std::string& reason, long long except_id);
 
 }  // namespace pgvault::pg::history

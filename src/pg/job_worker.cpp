@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "error_boundary.hpp"
+#include "logging.hpp"
 #include "history.hpp"
 #include "job_worker.hpp"
 #include "physical_backup.hpp"
@@ -43,10 +44,6 @@ void check_job_interrupts() {
   cancel = shared()->job.cancel_requested;
   unlock_shared();
   if (cancel) throw Error(ErrorKind::cancelled, "backup cancelled on request");
-}
-
-void log_line(int level, const std::string& message) {
-  pg_guard([&] { ereport(level, (errmsg("pgvault: %s", message.c_str()))); });
 }
 
 void release_job_slot(long long backup_id) {
@@ -101,7 +98,7 @@ void run_job(long long backup_id) {
   unlock_shared();
   if (requester) SetLatch(requester);
 
-  log_line(LOG, "backup \"" + req.name + "\" started");
+  log_message(LOG, "backup \"" + req.name + "\" started");
   std::string failure;
   try {
     auto storage = open_storage(repository_url);
@@ -122,14 +119,14 @@ void run_job(long long backup_id) {
       repo.remove_backup(meta.system_identifier, meta.name);
       throw;
     }
-    log_line(LOG, "backup \"" + req.name + "\" completed: " + std::to_string(meta.stored_bytes) +
+    log_message(LOG, "backup \"" + req.name + "\" completed: " + std::to_string(meta.stored_bytes) +
                       " bytes stored in " + backup_location(repository_url, req.name));
   } catch (const std::exception& e) {
     failure = e.what();
   }
   if (!failure.empty()) {
     history::mark_failed(backup_id, failure);
-    log_line(WARNING, "backup \"" + req.name + "\" failed: " + failure);
+    log_message(WARNING, "backup \"" + req.name + "\" failed: " + failure);
   }
   release_job_slot(backup_id);
 }

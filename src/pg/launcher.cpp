@@ -2,15 +2,13 @@
 // again after a crash restart), and turns backups left 'running' by a crash
 // into 'failed', removing their partial objects. The cron scheduler builds
 // on this process.
-#include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
-#include "pgvault/storage/storage.hpp"
 
 #include <string>
 
 #include "error_boundary.hpp"
+#include "logging.hpp"
 #include "history.hpp"
-#include "job_worker.hpp"
 #include "settings.hpp"
 #include "shared_state.hpp"
 #include "spi.hpp"
@@ -18,28 +16,8 @@
 namespace pgvault::pg {
 namespace {
 
-void log_line(int level, const std::string& message) {
-  pg_guard([&] { ereport(level, (errmsg("pgvault: %s", message.c_str()))); });
-}
-
 bool extension_installed() {
   return !spi_query("SELECT 1 FROM pg_extension WHERE extname = 'pgvault'").empty();
-}
-
-// Partial objects of an interrupted backup are never listed (no
-// backup.json); removing them keeps the repository tidy. A backup that did
-// get its backup.json is complete and is left alone.
-void remove_partial_objects(const std::string& name) {
-  try {
-    auto storage = open_storage(guc_repository);
-    Repository repo(*storage);
-    const std::string sysid = system_identifier_string();
-    if (!repo.backup_exists(sysid, name)) {
-      storage->remove_prefix(Repository::backup_dir(sysid, name));
-    }
-  } catch (const std::exception& e) {
-    log_line(WARNING, "could not remove the partial objects of backup \"" + name + "\": " + e.what());
-  }
 }
 
 void recover_interrupted_backups() {
@@ -47,16 +25,9 @@ void recover_interrupted_backups() {
   const long long live_job =
       shared()->job.state == JobState::idle ? 0 : static_cast<long long>(shared()->job.backup_id);
   unlock_shared();
-  std::vector<history::Interrupted> interrupted;
   in_own_transaction([&] {
-    if (extension_installed()) {
-      interrupted = history::fail_interrupted("interrupted by server restart", live_job);
-    }
+    if (extension_installed()) history::settle_unfinished("interrupted by server restart", live_job);
   });
-  for (const auto& row : interrupted) {
-    log_line(LOG, "backup \"" + row.name + "\" was interrupted by a server restart; marked failed");
-    remove_partial_objects(row.name);
-  }
 }
 
 void scheduler_main() {

@@ -46,8 +46,10 @@ bool check_replication_conninfo(char** newval, void**, GucSource) {
   char* err = nullptr;
   PQconninfoOption* opts = PQconninfoParse(*newval, &err);
   if (opts == nullptr) {
+    std::string reason = err ? err : "out of memory";
+    while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
     GUC_check_errmsg("invalid connection string in pgvault.replication_conninfo: %s",
-                     err ? err : "out of memory");
+                     reason.c_str());
     GUC_check_errhint("Use libpq keyword=value pairs, e.g. 'host=/var/run/postgresql port=5432 user=postgres'.");
     if (err) PQfreemem(err);
     return false;

@@ -29,9 +29,7 @@ class TarWriter {
     data(content);
   }
   void dir(const std::string& name) { header(name, '5', 0); }
-  void symlink(const std::string& name, const std::string& target) {
-    header(name, '2', 0, target);
-  }
+  void symlink(const std::string& name, const std::string& target) { header(name, '2', 0, target); }
   void hardlink(const std::string& name, const std::string& target) {
     header(name, '1', 0, target);
   }

@@ -76,7 +76,8 @@ bool is_safe_object_name(std::string_view name) {
   std::size_t start = 0;
   while (true) {
     std::size_t slash = name.find('/', start);
-    std::string_view comp = name.substr(start, slash == std::string_view::npos ? slash : slash - start);
+    std::string_view comp =
+        name.substr(start, slash == std::string_view::npos ? slash : slash - start);
     if (comp.empty() || comp == "." || comp == "..") return false;
     if (slash == std::string_view::npos) return true;
     start = slash + 1;
@@ -159,14 +160,16 @@ BackupMeta BackupMeta::from_json(std::string_view text) {
   const json& ts = get_array(j, "tablespaces");
   for (std::size_t i = 0; i < ts.size(); ++i) {
     std::string p = "tablespaces[" + std::to_string(i) + "].";
-    if (!ts[i].is_object()) corrupt("field 'tablespaces[" + std::to_string(i) + "]' is not an object");
+    if (!ts[i].is_object())
+      corrupt("field 'tablespaces[" + std::to_string(i) + "]' is not an object");
     m.tablespaces.push_back({get_string(ts[i], "oid", p), get_string(ts[i], "location", p)});
   }
 
   const json& objs = get_array(j, "objects");
   for (std::size_t i = 0; i < objs.size(); ++i) {
     std::string p = "objects[" + std::to_string(i) + "].";
-    if (!objs[i].is_object()) corrupt("field 'objects[" + std::to_string(i) + "]' is not an object");
+    if (!objs[i].is_object())
+      corrupt("field 'objects[" + std::to_string(i) + "]' is not an object");
     ObjectEntry o;
     o.name = get_string(objs[i], "name", p);
     if (!is_safe_object_name(o.name))
@@ -220,9 +223,8 @@ std::string utc_timestamp_now() {
 std::string compact_timestamp(std::string_view iso) {
   // YYYY-MM-DDTHH:MM:SS[.fff...]Z
   auto bad = [&]() -> Error {
-    return Error(ErrorKind::invalid_argument,
-                 "invalid UTC timestamp \"" + std::string(iso) +
-                     "\": expected YYYY-MM-DDTHH:MM:SS[.fff]Z");
+    return Error(ErrorKind::invalid_argument, "invalid UTC timestamp \"" + std::string(iso) +
+                                                  "\": expected YYYY-MM-DDTHH:MM:SS[.fff]Z");
   };
   static constexpr std::string_view pattern = "dddd-dd-ddTdd:dd:dd";
   if (iso.size() < pattern.size() + 1 || iso.back() != 'Z') throw bad();

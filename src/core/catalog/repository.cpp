@@ -111,7 +111,8 @@ std::vector<std::string> Repository::system_identifiers() {
     auto s1 = obj.path.find('/');
     if (s1 == std::string::npos) continue;
     std::string_view rest = std::string_view(obj.path).substr(s1 + 1);
-    if (rest.starts_with("backups/") || rest.starts_with("wal/")) ids.insert(obj.path.substr(0, s1));
+    if (rest.starts_with("backups/") || rest.starts_with("wal/"))
+      ids.insert(obj.path.substr(0, s1));
   }
   return {ids.begin(), ids.end()};
 }

@@ -28,8 +28,7 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 [[noreturn]] void throw_corrupt(std::string_view algo, std::string_view what) {
-  throw Error(ErrorKind::corrupt,
-              "corrupt " + std::string(algo) + " data: " + std::string(what));
+  throw Error(ErrorKind::corrupt, "corrupt " + std::string(algo) + " data: " + std::string(what));
 }
 
 [[noreturn]] void throw_truncated(std::string_view algo) {
@@ -166,8 +165,8 @@ class Lz4Compressor final : public CodecSink {
     prefs_.compressionLevel = level;
     // The output buffer must hold the worst case of one input chunk plus
     // whatever the context still buffers (up to one block).
-    std::size_t need = std::max<std::size_t>(LZ4F_compressBound(kChunk, &prefs_),
-                                             LZ4F_HEADER_SIZE_MAX);
+    std::size_t need =
+        std::max<std::size_t>(LZ4F_compressBound(kChunk, &prefs_), LZ4F_HEADER_SIZE_MAX);
     if (need > out_.size()) out_.resize(need);
   }
   ~Lz4Compressor() override { LZ4F_freeCompressionContext(ctx_); }
@@ -279,8 +278,8 @@ class GzipCompressor final : public CodecSink {
         zs_.avail_out = static_cast<uInt>(out_.size());
         int rc = deflate(&zs_, Z_NO_FLUSH);
         if (rc != Z_OK && rc != Z_BUF_ERROR)
-          throw Error(ErrorKind::internal, "gzip compression failed (zlib error " +
-                                               std::to_string(rc) + ")");
+          throw Error(ErrorKind::internal,
+                      "gzip compression failed (zlib error " + std::to_string(rc) + ")");
         emit(out_.size() - zs_.avail_out);
       } while (zs_.avail_in > 0 || zs_.avail_out == 0);
       data = data.subspan(n);
@@ -446,8 +445,9 @@ void validate_compression_level(Compression c, int level) {
   if (level == 0) return;  // 0 selects the algorithm's default level
   LevelRange r = compression_levels(c);
   if (c == Compression::none)
-    throw Error(ErrorKind::invalid_argument, "compression level " + std::to_string(level) +
-                                                 " is not allowed without compression (allowed: 0)");
+    throw Error(ErrorKind::invalid_argument,
+                "compression level " + std::to_string(level) +
+                    " is not allowed without compression (allowed: 0)");
   if (level < r.min || level > r.max)
     throw Error(ErrorKind::invalid_argument,
                 "compression level " + std::to_string(level) + " is out of range for " +

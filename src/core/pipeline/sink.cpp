@@ -8,7 +8,9 @@ void ObjectSink::write(std::span<const std::byte> data) {
   if (!data.empty()) writer_.write(data);
 }
 
-void ObjectSink::finish() { writer_.commit(); }
+void ObjectSink::finish() {
+  writer_.commit();
+}
 
 void StringSink::write(std::span<const std::byte> data) {
   data_.append(reinterpret_cast<const char*>(data.data()), data.size());

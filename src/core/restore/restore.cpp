@@ -8,6 +8,8 @@
 #include "pgvault/restore/tar_extract.hpp"
 #include "pgvault/storage/storage.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -221,6 +223,121 @@ void sync_dir_fs(const std::string& dir) {
   const int err = errno;
   ::close(fd);
   if (rc != 0) throw_os_error("could not sync the file system of \"" + dir + "\"", err);
+}
+
+std::string read_small_file(const std::string& path) {
+  std::string out;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw_os_error("could not open file \"" + path + "\"", errno);
+  char buf[8192];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      throw_os_error("could not read file \"" + path + "\"", err);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+// tablespace_map escapes '\\', '\n' and '\r' in paths with a backslash.
+std::string unescape_map_path(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size()) ++i;
+    out.push_back(s[i]);
+  }
+  return out;
+}
+
+std::string escape_map_path(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\' || c == '\n' || c == '\r') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out;
+}
+
+// A backup taken with a tablespace map makes the server recreate
+// pg_tblspc/<oid> from tablespace_map when it starts, which would silently
+// point a relocated tablespace back at its original directory (the source
+// server's!). So the map is rewritten to the restored locations, and the
+// data directory's copy of backup_manifest is updated to describe the new
+// file (with a recomputed Manifest-Checksum) so pg_verifybackup still passes.
+// Returns the oids that were remapped.
+std::vector<std::string> rewrite_tablespace_map(const std::string& pgdata,
+                                                const std::vector<ArchivePlan>& plans,
+                                                std::string& manifest_text) {
+  const std::string path = pgdata + "/tablespace_map";
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return {};
+  const std::string old_map = read_small_file(path);
+  std::string new_map;
+  std::vector<std::string> changed;
+  std::size_t pos = 0;
+  while (pos < old_map.size()) {
+    // A line ends at a '\n' not escaped by a backslash.
+    std::size_t end = pos;
+    while (end < old_map.size() && old_map[end] != '\n') end += old_map[end] == '\\' ? 2 : 1;
+    end = std::min(end, old_map.size());
+    std::string_view line(old_map.data() + pos, end - pos);
+    pos = end + 1;
+    const std::size_t sp = line.find(' ');
+    const ArchivePlan* plan = nullptr;
+    if (sp != std::string_view::npos) {
+      for (const auto& p : plans) {
+        if (!p.oid.empty() && p.oid == line.substr(0, sp)) plan = &p;
+      }
+    }
+    if (plan != nullptr && unescape_map_path(line.substr(sp + 1)) != plan->location) {
+      new_map += plan->oid + " " + escape_map_path(plan->location) + "\n";
+      changed.push_back(plan->oid);
+    } else {
+      new_map.append(line);
+      new_map += "\n";
+    }
+  }
+  if (changed.empty()) return changed;
+
+  if (::unlink(path.c_str()) != 0) throw_os_error("could not remove \"" + path + "\"", errno);
+  write_file_0600(path, new_map);
+
+  // Update the manifest's entry for tablespace_map and its checksum line.
+  static constexpr std::string_view kEntry = "{ \"Path\": \"tablespace_map\",";
+  const std::size_t at = manifest_text.find(std::string("\n") + std::string(kEntry));
+  if (at == std::string::npos) return changed;
+  const std::size_t line_start = at + 1;
+  const std::size_t line_end = manifest_text.find('\n', line_start);
+  if (line_end == std::string::npos) return changed;
+  std::string line = manifest_text.substr(line_start, line_end - line_start);
+  const bool comma = !line.empty() && line.back() == ',';
+  if (comma) line.pop_back();
+  std::string last_modified;
+  try {
+    const auto j = nlohmann::json::parse(line);
+    last_modified = j.value("Last-Modified", "");
+  } catch (const nlohmann::json::exception&) {
+    return changed;  // not the layout PostgreSQL writes; leave the copy as it was
+  }
+  std::string entry = std::string(kEntry) + " \"Size\": " + std::to_string(new_map.size()) + ", ";
+  if (!last_modified.empty())
+    entry += "\"Last-Modified\": " + nlohmann::json(last_modified).dump() + ", ";
+  entry += "\"Checksum-Algorithm\": \"SHA256\", \"Checksum\": \"" + sha256_hex(new_map) + "\" }";
+  if (comma) entry += ",";
+  std::string text = manifest_text.substr(0, line_start) + entry + manifest_text.substr(line_end);
+  const std::size_t last_line = text.rfind("\n\"Manifest-Checksum\"");
+  if (last_line == std::string::npos) return changed;
+  text.resize(last_line + 1);
+  text += "\"Manifest-Checksum\": \"" + sha256_hex(text) + "\"}\n";
+  (void)BackupManifest::parse(text);  // must still be a valid manifest
+  manifest_text = std::move(text);
+  return changed;
 }
 
 std::vector<ArchivePlan> plan_archives(const BackupMeta& meta, const RestoreOptions& opts) {
@@ -462,8 +579,17 @@ RestoreReport restore_physical(Repository& repo, const BackupMeta& meta, const R
     say("verified " + std::to_string(manifest.files().size()) +
         " files against backup_manifest (sizes and checksums)");
 
+    std::string manifest_copy = manifest_text.str();
+    for (const auto& oid : rewrite_tablespace_map(o.pgdata, plans, manifest_copy)) {
+      for (const auto& p : plans) {
+        if (p.oid == oid) {
+          say("tablespace_map: tablespace " + oid + " now points at " + p.location +
+              " (backup_manifest in the data directory updated to match)");
+        }
+      }
+    }
     // Like pg_basebackup: keep the manifest with the data, for pg_verifybackup.
-    write_file_0600(o.pgdata + "/backup_manifest", manifest_text.str());
+    write_file_0600(o.pgdata + "/backup_manifest", manifest_copy);
 
     say("syncing restored files to disk...");
     sync_dir_fs(o.pgdata);

@@ -26,9 +26,13 @@ namespace {
 constexpr std::string_view kTempMarker = ".pgvault-tmp.";
 constexpr std::size_t kWriteBuffer = 1024 * 1024;
 
-bool is_temp_name(std::string_view name) { return name.find(kTempMarker) != std::string_view::npos; }
+bool is_temp_name(std::string_view name) {
+  return name.find(kTempMarker) != std::string_view::npos;
+}
 
-std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+std::string quoted(const std::string& s) {
+  return "\"" + s + "\"";
+}
 
 std::string parent_of(const std::string& path) {
   auto slash = path.rfind('/');
@@ -80,7 +84,8 @@ class FileWriter final : public ObjectWriter {
   }
 
   void write(std::span<const std::byte> data) override {
-    if (committed_ || fd_ < 0) throw Error(ErrorKind::internal, "write after commit of " + quoted(final_));
+    if (committed_ || fd_ < 0)
+      throw Error(ErrorKind::internal, "write after commit of " + quoted(final_));
     if (data.size() >= kWriteBuffer) {
       // Large spans go straight to the kernel: no copy.
       flush();
@@ -93,7 +98,8 @@ class FileWriter final : public ObjectWriter {
   }
 
   void commit() override {
-    if (committed_) throw Error(ErrorKind::internal, "object " + quoted(final_) + " committed twice");
+    if (committed_)
+      throw Error(ErrorKind::internal, "object " + quoted(final_) + " committed twice");
     flush();
     if (::fsync(fd_) != 0) throw_os_error("could not fsync file " + quoted(final_), errno);
     int fd = fd_;
@@ -170,9 +176,12 @@ class FileStorage final : public Storage {
   std::vector<ObjectInfo> list(const std::string& prefix) override {
     storage_internal::validate_prefix(prefix);
     std::vector<ObjectInfo> out;
-    walk(prefix, [&](const std::string& rel, const struct stat& st) {
-      out.push_back({rel, static_cast<std::uint64_t>(st.st_size), st.st_mtim.tv_sec});
-    }, nullptr, false);
+    walk(
+        prefix,
+        [&](const std::string& rel, const struct stat& st) {
+          out.push_back({rel, static_cast<std::uint64_t>(st.st_size), st.st_mtim.tv_sec});
+        },
+        nullptr, false);
     std::sort(out.begin(), out.end(),
               [](const ObjectInfo& a, const ObjectInfo& b) { return a.path < b.path; });
     return out;
@@ -227,7 +236,8 @@ class FileStorage final : public Storage {
   void remove_prefix(const std::string& prefix) override {
     storage_internal::validate_prefix(prefix);
     std::vector<std::string> dirs;
-    walk(prefix, [&](const std::string& rel, const struct stat&) { remove_file(rel); }, &dirs, true);
+    walk(
+        prefix, [&](const std::string& rel, const struct stat&) { remove_file(rel); }, &dirs, true);
     // Deepest first; a directory that is not empty (e.g. a concurrent writer) stays.
     std::sort(dirs.begin(), dirs.end(), [](const std::string& a, const std::string& b) {
       return a.size() > b.size() || (a.size() == b.size() && a > b);
@@ -240,10 +250,13 @@ class FileStorage final : public Storage {
   }
 
  private:
-  std::string full_path(const std::string& rel) const { return rel.empty() ? root_ : root_ + "/" + rel; }
+  std::string full_path(const std::string& rel) const {
+    return rel.empty() ? root_ : root_ + "/" + rel;
+  }
 
   [[noreturn]] void throw_not_found(const std::string& path) const {
-    throw Error(ErrorKind::not_found, "object " + quoted(path) + " not found in repository " + url());
+    throw Error(ErrorKind::not_found,
+                "object " + quoted(path) + " not found in repository " + url());
   }
 
   void remove_file(const std::string& rel) {
@@ -260,7 +273,8 @@ class FileStorage final : public Storage {
   // prefix (temp files only when with_temp). Collects into dirs (when given)
   // the directories beneath whose "path/" starts with prefix.
   template <typename F>
-  void walk(const std::string& prefix, F&& on_file, std::vector<std::string>* dirs, bool with_temp) {
+  void walk(const std::string& prefix, F&& on_file, std::vector<std::string>* dirs,
+            bool with_temp) {
     // Start at the deepest directory the prefix fully names.
     auto slash = prefix.rfind('/');
     std::string start = slash == std::string::npos ? std::string() : prefix.substr(0, slash);

@@ -96,8 +96,7 @@ class MemoryStorage final : public Storage {
     std::lock_guard lock(state_->mu);
     auto it = state_->objects.find(path);
     if (it == state_->objects.end())
-      throw Error(ErrorKind::not_found,
-                  "object \"" + path + "\" not found in repository " + url());
+      throw Error(ErrorKind::not_found, "object \"" + path + "\" not found in repository " + url());
     return std::make_unique<MemReader>(it->second.data);
   }
 
@@ -118,6 +117,8 @@ class MemoryStorage final : public Storage {
 
 }  // namespace
 
-std::unique_ptr<Storage> make_memory_storage() { return std::make_unique<MemoryStorage>(); }
+std::unique_ptr<Storage> make_memory_storage() {
+  return std::make_unique<MemoryStorage>();
+}
 
 }  // namespace pgvault

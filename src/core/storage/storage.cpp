@@ -45,7 +45,9 @@ void check_components(std::string_view path, std::string_view original, bool all
 
 }  // namespace
 
-void validate_object_path(std::string_view path) { check_components(path, path, false); }
+void validate_object_path(std::string_view path) {
+  check_components(path, path, false);
+}
 
 void validate_prefix(std::string_view prefix) {
   if (prefix.empty()) return;
@@ -62,7 +64,8 @@ std::string Storage::read_all(const std::string& path) {
   auto reader = open_read(path);
   std::string out;
   std::vector<std::byte> buf(64 * 1024);
-  while (std::size_t n = reader->read(buf)) out.append(reinterpret_cast<const char*>(buf.data()), n);
+  while (std::size_t n = reader->read(buf))
+    out.append(reinterpret_cast<const char*>(buf.data()), n);
   return out;
 }
 
@@ -92,15 +95,16 @@ std::string repository_path(std::string_view url) {
       {"s3://", "S3"}, {"azure://", "Azure Blob"}, {"gs://", "Google Cloud"}};
   for (const auto& p : planned) {
     if (url.starts_with(p.scheme))
-      throw Error(ErrorKind::unsupported, "repository URL \"" + std::string(url) + "\": " +
-                                              std::string(p.name) +
+      throw Error(ErrorKind::unsupported, "repository URL \"" + std::string(url) +
+                                              "\": " + std::string(p.name) +
                                               " storage is not available yet in this build; "
                                               "supported: file:///path");
   }
   std::string_view path = url;
   if (url.starts_with(kFileScheme)) {
     path = url.substr(kFileScheme.size());
-    if (!path.starts_with('/')) throw_bad_url(url, "file URLs need an empty host and an absolute path");
+    if (!path.starts_with('/'))
+      throw_bad_url(url, "file URLs need an empty host and an absolute path");
   } else if (!url.starts_with('/')) {
     throw_bad_url(url);
   }
@@ -113,7 +117,9 @@ std::string repository_path(std::string_view url) {
 
 }  // namespace
 
-void validate_repository_url(std::string_view url) { (void)repository_path(url); }
+void validate_repository_url(std::string_view url) {
+  (void)repository_path(url);
+}
 
 std::unique_ptr<Storage> open_storage(std::string_view url) {
   return storage_internal::make_file_storage(repository_path(url));

@@ -1,0 +1,9 @@
+-- Unknown kinds name the valid ones; nothing is recorded for a refused call.
+SELECT * FROM vault.create_backup(kind => 'incremental');
+SELECT * FROM vault.create_backup(kind => NULL);
+SELECT * FROM vault.create_backup(label => repeat('x', 201));
+SELECT * FROM vault.create_backup(label => E'two\nlines');
+SELECT count(*) FROM vault.history WHERE status <> 'completed';
+-- wait => false returns at once with the running backup's row.
+SELECT status IN ('running', 'completed') AS accepted, id IS NOT NULL AS has_id
+  FROM vault.create_backup(wait => false);

@@ -1,0 +1,26 @@
+-- Mutating functions are not for PUBLIC.
+CREATE ROLE regress_pgvault_app LOGIN;
+GRANT USAGE ON SCHEMA vault TO regress_pgvault_app;
+SET ROLE regress_pgvault_app;
+SELECT * FROM vault.create_backup();
+SELECT * FROM vault.history;
+-- Connection settings may hold a password: superuser only.
+SHOW pgvault.replication_conninfo;
+RESET ROLE;
+-- A granted role can take a backup; initiated_by records who asked.
+GRANT EXECUTE ON FUNCTION vault.create_backup(text, text, boolean) TO regress_pgvault_app;
+GRANT SELECT ON vault.history TO regress_pgvault_app;
+SET SESSION AUTHORIZATION regress_pgvault_app;
+SELECT kind, trigger, status, initiated_by, label, stored_bytes > 0 AS stored,
+       source_bytes > stored_bytes AS compressed, length(sha256) AS sha256_length,
+       stop_lsn > start_lsn AS lsn_advanced, timeline, compression, error_message
+  FROM vault.create_backup(label => 'regress');
+-- Still no direct access to the internals.
+SELECT vault._start_backup('physical', NULL, true);
+RESET SESSION AUTHORIZATION;
+SELECT count(*) AS backups, count(*) FILTER (WHERE status = 'completed') AS completed
+  FROM vault.history;
+REVOKE ALL ON vault.history FROM regress_pgvault_app;
+REVOKE ALL ON FUNCTION vault.create_backup(text, text, boolean) FROM regress_pgvault_app;
+REVOKE ALL ON SCHEMA vault FROM regress_pgvault_app;
+DROP ROLE regress_pgvault_app;

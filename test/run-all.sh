@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Sets up everything and runs every pgvault test: unit tests (ctest),
+# the SQL surface (pg_regress) and end-to-end tests against real servers
+# (TAP, prove). Ends with "N passed, N failed".
+set -uo pipefail
+source "$(dirname "$0")/../scripts/common.sh"
+cd "$PGVAULT_ROOT"
+
+bash scripts/build.sh || { echo "0 passed, 1 failed"; exit 1; }
+ensure_test_user
+
+passed=0
+failed=0
+work=$(make_workdir test)
+trap 'rm -rf "$work"' EXIT
+
+echo "== unit tests (ctest) =="
+ctest --test-dir build --output-on-failure 2>&1 | tee "$work/ctest.log"
+if line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$work/ctest.log"); then
+  total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
+  bad=$(sed -E 's/.* ([0-9]+) tests failed.*/\1/' <<<"$line")
+  passed=$((passed + total - bad))
+  failed=$((failed + bad))
+else
+  failed=$((failed + 1))
+fi
+
+echo "== SQL tests (pg_regress) =="
+cp -r sql expected test "$work/"
+[ "$(id -u)" -eq 0 ] && chown -R "$PGVAULT_TEST_USER" "$work"
+regress_tests=$(sed -n 's/^REGRESS = //p' Makefile)
+pg_regress="$(dirname "$(pg_config --pgxs)")/../test/regress/pg_regress"
+(cd "$work" && as_pg_user "$pg_regress" --bindir="$PG_BINDIR" --inputdir=. --outputdir=regress \
+  --temp-instance="$work/regress/instance" --temp-config=test/regress.conf \
+  --dbname=contrib_regression $regress_tests) 2>&1 | tee "$work/regress.log"
+if grep -qE 'All [0-9]+ tests passed' "$work/regress.log"; then
+  passed=$((passed + $(grep -oE 'All [0-9]+' "$work/regress.log" | grep -oE '[0-9]+')))
+elif line=$(grep -E '[0-9]+ of [0-9]+ tests failed' "$work/regress.log"); then
+  bad=$(awk '{print $1}' <<<"$line")
+  total=$(awk '{print $3}' <<<"$line")
+  passed=$((passed + total - bad))
+  failed=$((failed + bad))
+  cat "$work/regress/regression.diffs" 2>/dev/null | head -200
+else
+  failed=$((failed + 1))
+fi
+
+echo "== end-to-end tests (TAP, prove) =="
+perl_lib="$(dirname "$(pg_config --pgxs)")/../test/perl"
+(cd "$work" && as_pg_user env TESTDIR="$work" PG_REGRESS="$pg_regress" \
+  prove -I "$perl_lib" -I "$work/test/perl" test/t/) 2>&1 | tee "$work/prove.log"
+if line=$(grep -E '^Files=[0-9]+, Tests=[0-9]+' "$work/prove.log"); then
+  total=$(sed -E 's/.*Tests=([0-9]+).*/\1/' <<<"$line")
+  bad=$(grep -oE 'Failed [0-9]+/[0-9]+ subtests' "$work/prove.log" | awk -F'[ /]' '{s+=$2} END {print s+0}')
+  if grep -q '^Result: FAIL' "$work/prove.log" && [ "$bad" -eq 0 ]; then bad=1; fi
+  passed=$((passed + total - bad))
+  failed=$((failed + bad))
+  if [ "$bad" -gt 0 ]; then
+    for f in "$work"/tmp_check/log/regress_log_*; do
+      [ -f "$f" ] && { echo "---- $f (tail)"; tail -60 "$f"; }
+    done
+  fi
+else
+  failed=$((failed + 1))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

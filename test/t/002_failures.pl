@@ -1,0 +1,81 @@
+# Failures never leave a backup half-listed as restorable or a history row
+# stuck 'running': an unwritable repository, a second concurrent request,
+# a job worker stopped with SIGTERM, and one killed with SIGKILL.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use JSON::PP qw(decode_json);
+use PgVault::TestNode;
+
+my ($node, $repo) = new_vault_node('failures');
+# As in production: a crashed backend restarts the server instead of stopping it.
+$node->append_conf('postgresql.conf', 'restart_after_crash = on');
+$node->reload;
+$node->command_ok([ 'pgbench', '-i', '-s', '2', '-q', 'postgres' ], 'pgbench data loaded');
+
+sub listed_backups {
+  my ($out) = run_command([ 'pgvault', 'list', '--repo', shift, '--json' ]);
+  return scalar @{ decode_json($out) };
+}
+
+# 1. Repository not writable: the row fails with the OS error.
+my $readonly = PostgreSQL::Test::Utils::tempdir() . '/readonly';
+mkdir $readonly or die $!;
+chmod 0500, $readonly;
+$node->safe_psql('postgres', "ALTER SYSTEM SET pgvault.repository = 'file://$readonly/repo'; SELECT pg_reload_conf()");
+my ($ret, $stdout, $stderr) = $node->psql('postgres', 'SELECT * FROM vault.create_backup()');
+isnt($ret, 0, 'backup into an unwritable repository fails');
+like($stderr, qr/Permission denied/, 'the error names the OS error');
+is($node->safe_psql('postgres', q{SELECT status || ':' || CASE WHEN error_message ~ 'Permission denied' THEN 'os error' ELSE error_message END FROM vault.history ORDER BY id DESC LIMIT 1}),
+  'failed:os error', 'history row is failed with the OS error');
+is(listed_backups("file://$readonly/repo"), 0, 'nothing listed as restorable');
+chmod 0700, $readonly;
+
+# Throttle the server so that a backup runs long enough to interfere with.
+$node->safe_psql('postgres', "ALTER SYSTEM SET pgvault.repository = '$repo'; ALTER SYSTEM SET pgvault.max_rate = '32kB'; SELECT pg_reload_conf()");
+
+# 2. A second request while one runs fails at once, naming the running one.
+my $id = $node->safe_psql('postgres', q{SELECT id FROM vault.create_backup(wait => false)});
+my $name = $node->safe_psql('postgres', "SELECT name FROM vault.history WHERE id = $id");
+is($node->safe_psql('postgres', "SELECT status FROM vault.history WHERE id = $id"), 'running',
+  'wait => false returns with the backup running');
+($ret, $stdout, $stderr) = $node->psql('postgres', 'SELECT * FROM vault.create_backup()');
+like($stderr, qr/backup "\Q$name\E" \(id $id\) is already running/, 'second request names the running backup');
+
+# 3. SIGTERM (pg_terminate_backend): the worker records the failure itself.
+ok($node->poll_query_until('postgres', "SELECT count(*) > 0 FROM pg_stat_activity WHERE backend_type = 'pgvault backup'"),
+  'job worker visible in pg_stat_activity');
+$node->safe_psql('postgres', "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'pgvault backup'");
+ok(wait_for_status($node, $id, 'failed'), 'terminated backup is recorded as failed');
+like($node->safe_psql('postgres', "SELECT error_message FROM vault.history WHERE id = $id"), qr/cancelled/,
+  'the row says it was cancelled');
+my ($sysid) = $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
+my ($repo_dir) = $repo =~ m{^file://(.*)$};
+ok(!-e "$repo_dir/$sysid/backups/$name", 'partial objects of the cancelled backup removed');
+
+# 4. SIGKILL mid-backup: the server restarts, the row does not stay running,
+#    and the partial backup is neither listed nor left behind.
+$id = $node->safe_psql('postgres', q{SELECT id FROM vault.create_backup(wait => false)});
+$name = $node->safe_psql('postgres', "SELECT name FROM vault.history WHERE id = $id");
+ok($node->poll_query_until('postgres', "SELECT count(*) > 0 FROM pg_ls_dir('$repo_dir/$sysid/backups/$name') f WHERE f LIKE 'base.tar%'"),
+  'backup is writing its first object');
+my $pid = $node->safe_psql('postgres', "SELECT worker_pid FROM vault.backups WHERE id = $id");
+kill 'KILL', $pid;
+ok($node->poll_query_until('postgres', "SELECT status = 'failed' FROM vault.backups WHERE id = $id"),
+  'after the crash restart the killed backup is failed, not running');
+like($node->safe_psql('postgres', "SELECT error_message FROM vault.history WHERE id = $id"),
+  qr/interrupted by server restart/, 'the row says why');
+is(listed_backups($repo), 0, 'pgvault list does not list the partial backup');
+ok(!-e "$repo_dir/$sysid/backups/$name", 'partial objects of the killed backup removed');
+
+# 5. Once the store is usable again, the next backup succeeds.
+$node->safe_psql('postgres', "ALTER SYSTEM RESET pgvault.max_rate; SELECT pg_reload_conf()");
+is($node->safe_psql('postgres', 'SELECT status FROM vault.create_backup()'), 'completed', 'next backup succeeds');
+is(listed_backups($repo), 1, 'exactly one restorable backup listed');
+is($node->safe_psql('postgres', "SELECT count(*) FROM vault.history WHERE status = 'running'"), '0',
+  'no row left running');
+
+$node->stop;
+done_testing();

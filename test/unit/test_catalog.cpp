@@ -1,0 +1,452 @@
+// backup.json and the repository layout.
+#include "pgvault/catalog/backup_meta.hpp"
+#include "pgvault/catalog/repository.hpp"
+#include "pgvault/error.hpp"
+#include "pgvault/pipeline/compression.hpp"
+#include "pgvault/pipeline/sha256.hpp"
+#include "pgvault/storage/storage.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <cstdlib>
+
+using namespace pgvault;
+namespace fs = std::filesystem;
+
+namespace {
+
+void expect_error(const std::function<void()>& fn, ErrorKind kind, const std::string& needle = "") {
+  try {
+    fn();
+  } catch (const Error& e) {
+    EXPECT_EQ(error_kind_name(e.kind()), error_kind_name(kind)) << e.what();
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
+        << "message \"" << e.what() << "\" does not contain \"" << needle << "\"";
+    return;
+  }
+  ADD_FAILURE() << "expected pgvault::Error(" << error_kind_name(kind) << ")";
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "pgvault-unit-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+constexpr const char* kSys = "7291450313927315981";
+constexpr const char* kOtherSys = "7300000000000000001";
+
+BackupMeta sample_meta(const std::string& name = "20261124T061530Z-physical",
+                       const std::string& sysid = kSys,
+                       const std::string& started = "2026-11-24T06:15:30.123Z") {
+  BackupMeta m;
+  m.name = name;
+  m.kind = "physical";
+  m.label = "nightly \"quoted\" label";
+  m.trigger = "scheduled";
+  m.initiated_by = "postgres";
+  m.database = "app";
+  m.system_identifier = sysid;
+  m.pg_version = 150004;
+  m.timeline = 3;
+  m.start_lsn = "0/2000028";
+  m.stop_lsn = "0/2000100";
+  m.started_at = started;
+  m.completed_at = "2026-11-24T06:16:01.456Z";
+  m.compression = "zstd";
+  m.compression_level = 3;
+  m.compressed_by = "server";
+  m.source_bytes = 5'000'000'000ULL;
+  m.stored_bytes = 1'234'567'890ULL;
+  m.tablespaces = {{"16385", "/srv/ts1"}, {"16390", "/srv/ts2"}};
+  m.objects = {{"base.tar.zst", 1'234'000'000ULL, sha256_hex("base")},
+               {"16385.tar.zst", 567'890ULL, sha256_hex("ts")},
+               {"backup_manifest", 0, sha256_hex("")}};
+  return m;
+}
+
+// Puts a complete backup (objects, then backup.json) into the repository.
+void put_backup(Repository& repo, const BackupMeta& m) {
+  for (const auto& o : m.objects)
+    repo.storage().write_all(Repository::object_path(m.system_identifier, m.name, o.name), "obj");
+  repo.write_meta(m);
+}
+
+std::vector<std::string> names(const std::vector<BackupMeta>& v) {
+  std::vector<std::string> out;
+  for (const auto& m : v) out.push_back(m.name);
+  return out;
+}
+
+std::string without_field(const std::string& json_text, const std::string& field) {
+  auto j = nlohmann::json::parse(json_text);
+  j.erase(field);
+  return j.dump();
+}
+
+}  // namespace
+
+// ---- backup.json -------------------------------------------------------------------
+
+TEST(BackupMeta, JsonRoundTrip) {
+  BackupMeta m = sample_meta();
+  std::string text = m.to_json();
+  BackupMeta r = BackupMeta::from_json(text);
+  EXPECT_EQ(r.format_version, BackupMeta::kFormatVersion);
+  EXPECT_EQ(r.name, m.name);
+  EXPECT_EQ(r.kind, m.kind);
+  EXPECT_EQ(r.label, m.label);
+  EXPECT_EQ(r.trigger, m.trigger);
+  EXPECT_EQ(r.initiated_by, m.initiated_by);
+  EXPECT_EQ(r.database, m.database);
+  EXPECT_EQ(r.system_identifier, m.system_identifier);
+  EXPECT_EQ(r.pg_version, 150004);
+  EXPECT_EQ(r.timeline, 3u);
+  EXPECT_EQ(r.start_lsn, m.start_lsn);
+  EXPECT_EQ(r.stop_lsn, m.stop_lsn);
+  EXPECT_EQ(r.started_at, m.started_at);
+  EXPECT_EQ(r.completed_at, m.completed_at);
+  EXPECT_EQ(r.compression, "zstd");
+  EXPECT_EQ(r.compression_level, 3);
+  EXPECT_EQ(r.compressed_by, "server");
+  EXPECT_EQ(r.source_bytes, 5'000'000'000ULL);
+  EXPECT_EQ(r.stored_bytes, 1'234'567'890ULL);
+  ASSERT_EQ(r.tablespaces.size(), 2u);
+  EXPECT_EQ(r.tablespaces[1].oid, "16390");
+  EXPECT_EQ(r.tablespaces[1].location, "/srv/ts2");
+  ASSERT_EQ(r.objects.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(r.objects[i].name, m.objects[i].name);
+    EXPECT_EQ(r.objects[i].size, m.objects[i].size);
+    EXPECT_EQ(r.objects[i].sha256, m.objects[i].sha256);
+  }
+  EXPECT_EQ(r.to_json(), text) << "serialization must be stable";
+  // Human-readable and carries the recomputable digest.
+  auto j = nlohmann::json::parse(text);
+  EXPECT_EQ(j.at("digest"), m.digest());
+  EXPECT_NE(text.find("\n  \"name\": "), std::string::npos);
+}
+
+TEST(BackupMeta, MissingOrMalformedFieldNamesIt) {
+  std::string good = sample_meta().to_json();
+  expect_error([&] { BackupMeta::from_json(without_field(good, "started_at")); },
+               ErrorKind::corrupt, "backup.json: field 'started_at' is missing or not a string");
+  expect_error([&] { BackupMeta::from_json(without_field(good, "system_identifier")); },
+               ErrorKind::corrupt, "field 'system_identifier' is missing or not a string");
+  expect_error([&] { BackupMeta::from_json(without_field(good, "objects")); }, ErrorKind::corrupt,
+               "field 'objects' is missing");
+  expect_error([&] { BackupMeta::from_json(without_field(good, "format_version")); },
+               ErrorKind::corrupt, "field 'format_version'");
+
+  auto j = nlohmann::json::parse(good);
+  j["pg_version"] = "15";
+  expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::corrupt, "'pg_version'");
+  j = nlohmann::json::parse(good);
+  j["source_bytes"] = -5;
+  expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::corrupt, "'source_bytes'");
+  j = nlohmann::json::parse(good);
+  j["timeline"] = 1ULL << 40;
+  expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::corrupt, "'timeline'");
+  j = nlohmann::json::parse(good);
+  j["objects"][1].erase("sha256");
+  expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::corrupt,
+               "field 'objects[1].sha256' is missing or not a string");
+  j = nlohmann::json::parse(good);
+  j["objects"][0]["sha256"] = "NOT-HEX";
+  expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::corrupt, "'objects[0].sha256'");
+  j = nlohmann::json::parse(good);
+  j["objects"][2]["name"] = "../../escape";
+  expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::corrupt, "'objects[2].name'");
+  j = nlohmann::json::parse(good);
+  j["tablespaces"][0].erase("location");
+  expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::corrupt,
+               "'tablespaces[0].location'");
+
+  expect_error([] { BackupMeta::from_json("{not json"); }, ErrorKind::corrupt,
+               "backup.json: not valid JSON");
+  expect_error([] { BackupMeta::from_json(""); }, ErrorKind::corrupt, "not valid JSON");
+  expect_error([] { BackupMeta::from_json("[1,2]"); }, ErrorKind::corrupt, "not a JSON object");
+}
+
+TEST(BackupMeta, NewerFormatIsUnsupported) {
+  auto j = nlohmann::json::parse(sample_meta().to_json());
+  j["format_version"] = BackupMeta::kFormatVersion + 1;
+  expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::unsupported,
+               "format_version 2 is newer");
+  j["format_version"] = 0;
+  expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::corrupt, "format_version");
+}
+
+TEST(BackupMeta, DigestMatchesSha256sum) {
+  BackupMeta m;
+  // Listed unsorted on purpose: the digest sorts by name.
+  m.objects = {{"base.tar.zst", 9, sha256_hex("base data")},
+               {"backup_manifest", 8, sha256_hex("manifest")},
+               {"16385.tar.zst", 15, sha256_hex("tablespace data")}};
+  // Computed with coreutils over files holding those contents:
+  //   LC_ALL=C sha256sum $(LC_ALL=C ls) | sha256sum
+  EXPECT_EQ(m.digest(), "5eb8c4c743244d2dbc1b2779889c23dea4c77767844a0f4f4a6b9903bf4b8692");
+  std::string lines = sha256_hex("tablespace data") + "  16385.tar.zst\n" + sha256_hex("manifest") +
+                      "  backup_manifest\n" + sha256_hex("base data") + "  base.tar.zst\n";
+  EXPECT_EQ(m.digest(), sha256_hex(lines));
+  m.objects[0].sha256[0] = m.objects[0].sha256[0] == '0' ? '1' : '0';
+  EXPECT_NE(m.digest(), "5eb8c4c743244d2dbc1b2779889c23dea4c77767844a0f4f4a6b9903bf4b8692");
+}
+
+TEST(BackupMeta, FindObject) {
+  BackupMeta m = sample_meta();
+  ASSERT_NE(m.find_object("16385.tar.zst"), nullptr);
+  EXPECT_EQ(m.find_object("16385.tar.zst")->size, 567'890u);
+  EXPECT_EQ(m.find_object("nope"), nullptr);
+}
+
+TEST(Timestamps, NowAndCompact) {
+  std::string now = utc_timestamp_now();
+  EXPECT_TRUE(std::regex_match(now, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")))
+      << now;
+  EXPECT_GE(now, "2024-01-01T00:00:00.000Z");
+  EXPECT_EQ(compact_timestamp("2026-11-24T06:15:30.123Z"), "20261124T061530Z");
+  EXPECT_EQ(compact_timestamp("2026-01-02T03:04:05Z"), "20260102T030405Z");
+  EXPECT_EQ(compact_timestamp(now).size(), 16u);
+  for (const char* bad : {"", "2026-11-24", "2026-11-24T06:15:30.123", "2026-11-24 06:15:30Z",
+                          "2026-11-24T06:15:30.Z", "2026-11-24T06:15:30+01:00"}) {
+    SCOPED_TRACE(bad);
+    expect_error([&] { compact_timestamp(bad); }, ErrorKind::invalid_argument,
+                 "invalid UTC timestamp");
+  }
+}
+
+// ---- repository ------------------------------------------------------------------------
+
+TEST(Repository, Layout) {
+  EXPECT_EQ(Repository::backup_dir(kSys, "b1"), std::string(kSys) + "/backups/b1/");
+  EXPECT_EQ(Repository::object_path(kSys, "b1", "base.tar.zst"),
+            std::string(kSys) + "/backups/b1/base.tar.zst");
+  EXPECT_STREQ(Repository::kMetaFile, "backup.json");
+}
+
+TEST(Repository, ValidateBackupName) {
+  for (const std::string& good : std::vector<std::string>{"20261124T061530Z-physical", "a",
+                                                          "A.b_c-1", "x..y", std::string(128, 'n')})
+    EXPECT_NO_THROW(Repository::validate_backup_name(good)) << good;
+  for (const std::string& bad :
+       std::vector<std::string>{"", ".hidden", "..", "a/b", "a b", "semi;colon", "caf\xc3\xa9",
+                                std::string(129, 'n'), std::string("nul\0x", 5)}) {
+    SCOPED_TRACE(bad);
+    expect_error([&] { Repository::validate_backup_name(bad); }, ErrorKind::invalid_argument,
+                 "invalid backup name");
+  }
+}
+
+TEST(Repository, ListCompleteIncompleteAndSystems) {
+  auto storage = make_memory_storage();
+  Repository repo(*storage);
+  EXPECT_TRUE(repo.list_backups().empty());
+  EXPECT_TRUE(repo.system_identifiers().empty());
+
+  // Written newest first: the listing sorts by started_at.
+  put_backup(repo, sample_meta("b-new", kSys, "2026-11-25T02:00:00.000Z"));
+  put_backup(repo, sample_meta("b-old", kSys, "2026-11-23T02:00:00.000Z"));
+  put_backup(repo, sample_meta("a-mid", kSys, "2026-11-24T02:00:00.000Z"));
+  // Objects without backup.json: a crashed or running backup.
+  storage->write_all(Repository::object_path(kSys, "inc", "base.tar.zst"), "partial");
+  storage->write_all(std::string(kSys) + "/wal/00000001/000000010000000000000001.zst", "wal");
+
+  EXPECT_EQ(names(repo.list_backups(kSys)), (std::vector<std::string>{"b-old", "a-mid", "b-new"}));
+  EXPECT_EQ(names(repo.list_backups()), (std::vector<std::string>{"b-old", "a-mid", "b-new"}));
+  EXPECT_EQ(repo.incomplete_backups(kSys), std::vector<std::string>{"inc"});
+  EXPECT_EQ(repo.system_identifiers(), std::vector<std::string>{kSys});
+  EXPECT_TRUE(repo.backup_exists(kSys, "b-new"));
+  EXPECT_FALSE(repo.backup_exists(kSys, "inc"));
+  EXPECT_TRUE(repo.list_backups(kOtherSys).empty());
+  EXPECT_TRUE(repo.unreadable_backups().empty());
+
+  BackupMeta m = repo.read_meta(kSys, "a-mid");
+  EXPECT_EQ(m.started_at, "2026-11-24T02:00:00.000Z");
+  EXPECT_EQ(m.objects.size(), 3u);
+  expect_error([&] { repo.read_meta(kSys, "inc"); }, ErrorKind::not_found, "backup \"inc\"");
+  expect_error([&] { repo.read_meta("../x", "b"); }, ErrorKind::invalid_argument);
+  expect_error([&] { repo.incomplete_backups(""); }, ErrorKind::invalid_argument);
+}
+
+TEST(Repository, CorruptBackupJsonIsReportedNotHidden) {
+  auto storage = make_memory_storage();
+  Repository repo(*storage);
+  put_backup(repo, sample_meta("good", kSys));
+  storage->write_all(Repository::object_path(kSys, "bad", "base.tar.zst"), "data");
+  storage->write_all(Repository::object_path(kSys, "bad", "backup.json"), "{\"format_version\": 1");
+  // backup.json naming a different backup (copied directory, tampering).
+  put_backup(repo, sample_meta("orig", kSys));
+  storage->write_all(Repository::object_path(kSys, "copy", "backup.json"),
+                     storage->read_all(Repository::object_path(kSys, "orig", "backup.json")));
+
+  EXPECT_EQ(names(repo.list_backups(kSys)), (std::vector<std::string>{"good", "orig"}));
+  EXPECT_TRUE(repo.incomplete_backups(kSys).empty()) << "must not be offered for cleanup";
+  auto unreadable = repo.unreadable_backups(kSys);
+  ASSERT_EQ(unreadable.size(), 2u);
+  EXPECT_EQ(unreadable[0].name, "bad");
+  EXPECT_EQ(unreadable[0].system_identifier, kSys);
+  EXPECT_NE(unreadable[0].error.find("not valid JSON"), std::string::npos) << unreadable[0].error;
+  EXPECT_EQ(unreadable[1].name, "copy");
+  expect_error([&] { repo.resolve("bad"); }, ErrorKind::corrupt, "backup \"bad\"");
+  expect_error([&] { repo.read_meta(kSys, "copy"); }, ErrorKind::corrupt,
+               "describes backup \"orig\"");
+}
+
+TEST(Repository, Resolve) {
+  auto storage = make_memory_storage();
+  Repository repo(*storage);
+  expect_error([&] { repo.resolve("latest"); }, ErrorKind::not_found,
+               "no complete backup found in repository memory://");
+  expect_error([&] { repo.resolve("x"); }, ErrorKind::not_found, "it holds no complete backup");
+
+  put_backup(repo, sample_meta("b", kSys, "2026-11-25T00:00:00.000Z"));
+  put_backup(repo, sample_meta("a", kSys, "2026-11-24T00:00:00.000Z"));
+  storage->write_all(Repository::object_path(kSys, "c", "base.tar.zst"), "incomplete");
+
+  EXPECT_EQ(repo.resolve("latest").name, "b");
+  EXPECT_EQ(repo.resolve("latest", kSys).name, "b");
+  EXPECT_EQ(repo.resolve("a").name, "a");
+  EXPECT_EQ(repo.resolve("a", kSys).started_at, "2026-11-24T00:00:00.000Z");
+  expect_error([&] { repo.resolve("nope", kSys); }, ErrorKind::not_found,
+               std::string("backup \"nope\" not found in repository memory:// (system ") + kSys +
+                   "); available: a, b");
+  expect_error([&] { repo.resolve("nope"); }, ErrorKind::not_found,
+               "backup \"nope\" not found in repository memory://; available: a, b");
+  expect_error([&] { repo.resolve("c"); }, ErrorKind::not_found, "incomplete (no backup.json)");
+  expect_error([&] { repo.resolve("a", kOtherSys); }, ErrorKind::not_found,
+               std::string("(system ") + kOtherSys + "); it holds no complete backup");
+  expect_error([&] { repo.resolve("bad/name"); }, ErrorKind::invalid_argument,
+               "invalid backup name");
+  expect_error([&] { repo.resolve("latest", kOtherSys); }, ErrorKind::not_found, kOtherSys);
+}
+
+TEST(Repository, AmbiguityAcrossSystems) {
+  auto storage = make_memory_storage();
+  Repository repo(*storage);
+  put_backup(repo, sample_meta("same", kSys, "2026-11-24T00:00:00.000Z"));
+  put_backup(repo, sample_meta("same", kOtherSys, "2026-11-25T00:00:00.000Z"));
+  put_backup(repo, sample_meta("only-other", kOtherSys, "2026-11-26T00:00:00.000Z"));
+
+  EXPECT_EQ(repo.system_identifiers(), (std::vector<std::string>{kSys, kOtherSys}));
+  EXPECT_EQ(repo.list_backups().size(), 3u);
+  EXPECT_EQ(names(repo.list_backups(kOtherSys)), (std::vector<std::string>{"same", "only-other"}));
+  expect_error([&] { repo.resolve("same"); }, ErrorKind::invalid_argument,
+               std::string("exists for several systems in repository memory:// (") + kSys + ", " +
+                   kOtherSys + ")");
+  EXPECT_EQ(repo.resolve("same", kSys).system_identifier, kSys);
+  EXPECT_EQ(repo.resolve("same", kOtherSys).system_identifier, kOtherSys);
+  EXPECT_EQ(repo.resolve("only-other").system_identifier, kOtherSys);
+  expect_error([&] { repo.resolve("latest"); }, ErrorKind::invalid_argument, "several systems");
+  EXPECT_EQ(repo.resolve("latest", kSys).name, "same");
+  EXPECT_EQ(repo.resolve("latest", kOtherSys).name, "only-other");
+  expect_error([&] { repo.resolve("nope"); }, ErrorKind::not_found,
+               std::string("available: ") + kSys + "/same, " + kOtherSys + "/same, " + kOtherSys +
+                   "/only-other");
+}
+
+TEST(Repository, RemoveBackup) {
+  TempDir tmp;
+  auto storage = open_storage(tmp.path().string());
+  Repository repo(*storage);
+  put_backup(repo, sample_meta("keep", kSys));
+  put_backup(repo, sample_meta("drop", kSys));
+  storage->write_all(Repository::object_path(kSys, "inc", "base.tar.zst"), "partial");
+
+  repo.remove_backup(kSys, "drop");
+  EXPECT_FALSE(repo.backup_exists(kSys, "drop"));
+  EXPECT_TRUE(storage->list(Repository::backup_dir(kSys, "drop")).empty());
+  EXPECT_FALSE(fs::exists(tmp.path() / kSys / "backups" / "drop"));
+  EXPECT_EQ(names(repo.list_backups()), std::vector<std::string>{"keep"});
+
+  repo.remove_backup(kSys, "inc");  // incomplete backups are removable too
+  EXPECT_TRUE(repo.incomplete_backups(kSys).empty());
+  expect_error([&] { repo.remove_backup(kSys, "drop"); }, ErrorKind::not_found, "\"drop\"");
+  expect_error([&] { repo.remove_backup(kSys, "../keep"); }, ErrorKind::invalid_argument);
+  EXPECT_TRUE(repo.backup_exists(kSys, "keep"));
+}
+
+// ---- end to end: pipeline into a file repository, then tamper -------------------------
+
+TEST(Repository, CorruptedObjectIsDetected) {
+  TempDir tmp;
+  auto storage = open_storage("file://" + tmp.path().string());
+  Repository repo(*storage);
+
+  std::string source;
+  for (int i = 0; i < 20000; ++i) source += "row " + std::to_string(i) + " of the table\n";
+
+  // source -> compressor -> DigestSink -> object writer
+  const std::string object = "base.tar.zst";
+  const std::string path = Repository::object_path(kSys, "b1", object);
+  auto writer = storage->open_write(path);
+  ObjectSink object_sink(*writer);
+  DigestSink stored(object_sink);
+  auto comp = make_compressor(Compression::zstd, 0, stored);
+  comp->write(as_bytes(source));
+  comp->finish();
+
+  BackupMeta meta = sample_meta("b1", kSys);
+  meta.objects = {{object, stored.bytes(), stored.sha256()}};
+  meta.stored_bytes = stored.bytes();
+  repo.write_meta(meta);
+
+  // Intact: verifies, and decompresses to the source.
+  BackupMeta read = repo.resolve("b1");
+  ASSERT_EQ(read.objects.size(), 1u);
+  EXPECT_NO_THROW(verify_object(*storage, path, read.objects[0]));
+  StringSink restored;
+  {
+    auto dec = make_decompressor(compression_from_name(object), restored);
+    dec->write(as_bytes(storage->read_all(path)));
+    dec->finish();
+  }
+  EXPECT_TRUE(restored.str() == source);
+
+  // Flip one byte of the stored file.
+  fs::path file = tmp.path() / path;
+  {
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(stored.bytes() / 2));
+    char c;
+    f.get(c);
+    f.seekp(static_cast<std::streamoff>(stored.bytes() / 2));
+    f.put(static_cast<char>(c ^ 0x01));
+  }
+  NullSink null;
+  DigestSink reread(null);
+  reread.write(as_bytes(storage->read_all(path)));
+  reread.finish();
+  EXPECT_EQ(reread.bytes(), read.objects[0].size);
+  EXPECT_NE(reread.sha256(), read.objects[0].sha256);
+  expect_error([&] { verify_object(*storage, path, read.objects[0]); }, ErrorKind::corrupt,
+               "object " + path + ": SHA-256 mismatch (expected " + read.objects[0].sha256 +
+                   ", got " + reread.sha256() + ")");
+
+  // Truncated: size mismatch. Missing: not_found.
+  fs::resize_file(file, stored.bytes() - 10);
+  expect_error([&] { verify_object(*storage, path, read.objects[0]); }, ErrorKind::corrupt,
+               "size mismatch (expected " + std::to_string(stored.bytes()) + " bytes, got " +
+                   std::to_string(stored.bytes() - 10) + ")");
+  fs::remove(file);
+  expect_error([&] { verify_object(*storage, path, read.objects[0]); }, ErrorKind::not_found);
+}
