@@ -48,7 +48,7 @@ fi
 echo "== end-to-end tests (TAP, prove) =="
 perl_lib="$(dirname "$(pg_config --pgxs)")/../test/perl"
 (cd "$work" && as_pg_user env TESTDIR="$work" PG_REGRESS="$pg_regress" \
-  prove -I "$perl_lib" -I "$work/test/perl" test/t/) 2>&1 | tee "$work/prove.log"
+  prove -I "$perl_lib" -I "$work/test/perl" test/t/*.pl) 2>&1 | tee "$work/prove.log"
 if line=$(grep -E '^Files=[0-9]+, Tests=[0-9]+' "$work/prove.log"); then
   total=$(sed -E 's/.*Tests=([0-9]+).*/\1/' <<<"$line")
   bad=$(grep -oE 'Failed [0-9]+/[0-9]+ subtests' "$work/prove.log" | awk -F'[ /]' '{s+=$2} END {print s+0}')

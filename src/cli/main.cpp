@@ -123,9 +123,10 @@ int run_restore(const RestoreCliOptions& o) {
     ro.tablespace_mapping[m.substr(0, eq)] = m.substr(eq + 1);
   }
 
-  std::cout << "restoring backup \"" << meta.name << "\" (physical, PostgreSQL " << meta.pg_version
-            << ", system " << meta.system_identifier << ", completed " << or_dash(meta.completed_at)
-            << ") from " << storage->url() << " into " << o.pgdata << "\n";
+  std::cout << "restoring backup \"" << meta.name << "\" (physical, PostgreSQL "
+            << meta.pg_version / 10000 << "." << meta.pg_version % 100 << ", system "
+            << meta.system_identifier << ", completed " << or_dash(meta.completed_at) << ") from "
+            << storage->url() << " into " << o.pgdata << "\n";
   const RestoreReport report = restore_physical(repo, meta, ro, [](std::string_view line) {
     std::cout << "  " << line << "\n" << std::flush;
   });

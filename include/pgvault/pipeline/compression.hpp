@@ -22,6 +22,9 @@ Compression compression_from_name(std::string_view file_name);
 struct LevelRange {
   int min, max, default_level;
 };
+// gzip 1..9 (default 6), lz4 1..12 (default 1; 3+ is LZ4-HC), zstd 1..22 (default 3), none 0.
+// Level 0 means "the algorithm's default" everywhere: validate_compression_level
+// accepts it and make_compressor uses default_level for it.
 LevelRange compression_levels(Compression c);
 // Throws Error(invalid_argument): "compression level 30 is out of range for zstd (allowed: 1..22)".
 void validate_compression_level(Compression c, int level);

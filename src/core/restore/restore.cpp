@@ -66,7 +66,8 @@ struct ArchivePlan {
 };
 
 // Checks that dir is missing or an empty directory. Returns true when it exists.
-bool check_empty_or_missing(const std::string& dir, const char* what) {
+bool check_empty_or_missing(const std::string& dir, const char* what,
+                            const std::string& hint = "") {
   std::error_code ec;
   const auto st = fs::symlink_status(dir, ec);
   if (ec && ec != std::errc::no_such_file_or_directory) {
@@ -82,7 +83,8 @@ bool check_empty_or_missing(const std::string& dir, const char* what) {
     if (ec) throw_os_error("could not read " + std::string(what) + " \"" + dir + "\"", ec.value());
     throw Error(ErrorKind::already_exists, std::string(what) + " \"" + dir +
                                                "\" is not empty; restore needs an empty or "
-                                               "missing directory");
+                                               "missing directory" +
+                                               hint);
   }
   return true;
 }
@@ -473,7 +475,16 @@ RestoreReport restore_physical(Repository& repo, const BackupMeta& meta, const R
   std::vector<bool> ts_existed(plans.size(), false);
   for (std::size_t i = 0; i < plans.size(); ++i) {
     if (plans[i].oid.empty()) continue;
-    ts_existed[i] = check_empty_or_missing(plans[i].location, "tablespace directory");
+    if (plans[i].location.rfind(o.pgdata + "/", 0) == 0) {
+      throw Error(ErrorKind::invalid_argument,
+                  "tablespace " + plans[i].oid + " would be restored into \"" + plans[i].location +
+                      "\", inside the data directory; map it to a directory outside " + o.pgdata);
+    }
+    ts_existed[i] = check_empty_or_missing(plans[i].location, "tablespace directory",
+                                           " (map tablespace " + plans[i].oid +
+                                               " elsewhere with a tablespace "
+                                               "mapping " +
+                                               plans[i].oid + "=NEWDIR)");
   }
 
   Cleanup cleanup;
