@@ -76,6 +76,15 @@ $$;
 COMMENT ON FUNCTION vault.create_backup(text, text, boolean) IS
   'pgvault: take a backup now; returns its vault.history row (status running when wait => false)';
 
+CREATE FUNCTION vault.cancel_backup()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgvault_cancel_backup'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION vault.cancel_backup() IS
+  'pgvault: ask the running backup to stop; true if one was running';
+
+REVOKE ALL ON FUNCTION vault.cancel_backup() FROM PUBLIC;
 REVOKE ALL ON FUNCTION vault._start_backup(text, text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vault.create_backup(text, text, boolean) FROM PUBLIC;
 REVOKE ALL ON vault.backups FROM PUBLIC;

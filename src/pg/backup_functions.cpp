@@ -197,3 +197,14 @@ PGVAULT_FUNCTION(pgvault_start_backup) {
   }
   PG_RETURN_INT64(id);
 }
+
+// vault.cancel_backup() RETURNS boolean: asks the running backup to stop.
+// Its row becomes 'cancelled' once the job worker has removed its objects.
+PGVAULT_FUNCTION(pgvault_cancel_backup) {
+  lock_shared();
+  JobSlot& job = shared()->job;
+  const bool running = job.state == JobState::running || job.state == JobState::starting;
+  if (running) job.cancel_requested = true;
+  unlock_shared();
+  PG_RETURN_BOOL(running);
+}

@@ -36,11 +36,12 @@ void set_completed(long long id, const BackupMeta& m) {
          std::to_string(m.pg_version)});
 }
 
-void set_failed(long long id, const std::string& error_message) {
+void set_failed(long long id, const std::string& error_message,
+                const std::string& status = "failed") {
   spi_query(
-      "UPDATE vault.backups SET status = 'failed', completed_at = now(), error_message = $2 "
+      "UPDATE vault.backups SET status = $3, completed_at = now(), error_message = $2 "
       "WHERE id = $1::bigint AND status IN ('queued', 'running')",
-      {std::to_string(id), error_message});
+      {std::to_string(id), error_message, status});
 }
 
 }  // namespace
@@ -49,8 +50,8 @@ void mark_completed(long long id, const BackupMeta& meta) {
   in_own_transaction([&] { set_completed(id, meta); });
 }
 
-void mark_failed(long long id, const std::string& error_message) {
-  in_own_transaction([&] { set_failed(id, error_message); });
+void mark_failed(long long id, const std::string& error_message, const std::string& status) {
+  in_own_transaction([&] { set_failed(id, error_message, status); });
 }
 
 void settle_unfinished(const std::string& reason, long long except_id) {

@@ -17,7 +17,9 @@ struct NewRow {
 
 void insert_running(const NewRow& row);
 void mark_completed(long long id, const BackupMeta& meta);
-void mark_failed(long long id, const std::string& error_message);
+// status: "failed" or "cancelled".
+void mark_failed(long long id, const std::string& error_message,
+                 const std::string& status = "failed");
 
 // Settles rows left 'queued' or 'running' by processes that are gone
 // (except_id, the live job, is left alone). A backup whose backup.json is in

@@ -33,17 +33,24 @@ void handle_sigterm(SIGNAL_ARGS) {
   errno = save_errno;
 }
 
+// A user's vault.cancel_backup() ends the backup as 'cancelled'; SIGTERM
+// (server shutdown, pg_terminate_backend) as 'failed', since the backup
+// that should have run did not.
+class CancelledByUser : public Error {
+ public:
+  CancelledByUser() : Error(ErrorKind::cancelled, "backup cancelled by vault.cancel_backup()") {}
+};
+
 void check_job_interrupts() {
   if (termination_requested) {
     throw Error(ErrorKind::cancelled,
-                "backup cancelled: the job worker was asked to stop (server shutdown, "
-                "vault.cancel_backup or pg_terminate_backend)");
+                "interrupted: the job worker was stopped (server shutdown or "
+                "pg_terminate_backend)");
   }
-  bool cancel = false;
   lock_shared();
-  cancel = shared()->job.cancel_requested;
+  const bool cancel = shared()->job.cancel_requested;
   unlock_shared();
-  if (cancel) throw Error(ErrorKind::cancelled, "backup cancelled on request");
+  if (cancel) throw CancelledByUser();
 }
 
 void release_job_slot(long long backup_id) {
@@ -100,6 +107,7 @@ void run_job(long long backup_id) {
 
   log_message(LOG, "backup \"" + req.name + "\" started");
   std::string failure;
+  bool cancelled = false;
   try {
     auto storage = open_storage(repository_url);
     Repository repo(*storage);
@@ -121,12 +129,16 @@ void run_job(long long backup_id) {
     }
     log_message(LOG, "backup \"" + req.name + "\" completed: " + std::to_string(meta.stored_bytes) +
                       " bytes stored in " + backup_location(repository_url, req.name));
+  } catch (const CancelledByUser& e) {
+    failure = e.what();
+    cancelled = true;
   } catch (const std::exception& e) {
     failure = e.what();
   }
   if (!failure.empty()) {
-    history::mark_failed(backup_id, failure);
-    log_message(WARNING, "backup \"" + req.name + "\" failed: " + failure);
+    history::mark_failed(backup_id, failure, cancelled ? "cancelled" : "failed");
+    log_message(WARNING, "backup \"" + req.name + "\" " + (cancelled ? "cancelled" : "failed: ") +
+                             (cancelled ? "" : failure));
   }
   release_job_slot(backup_id);
 }

@@ -49,11 +49,19 @@ ok($node->poll_query_until('postgres', "SELECT count(*) > 0 FROM pg_stat_activit
   'job worker visible in pg_stat_activity');
 $node->safe_psql('postgres', "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'pgvault backup'");
 ok(wait_for_status($node, $id, 'failed'), 'terminated backup is recorded as failed');
-like($node->safe_psql('postgres', "SELECT error_message FROM vault.history WHERE id = $id"), qr/cancelled/,
-  'the row says it was cancelled');
+like($node->safe_psql('postgres', "SELECT error_message FROM vault.history WHERE id = $id"),
+  qr/job worker was stopped/, 'the row says the worker was stopped');
 my ($sysid) = $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
 my ($repo_dir) = $repo =~ m{^file://(.*)$};
 ok(!-e "$repo_dir/$sysid/backups/$name", 'partial objects of the cancelled backup removed');
+
+# vault.cancel_backup(): the row says 'cancelled' and nothing is left.
+$id = $node->safe_psql('postgres', q{SELECT id FROM vault.create_backup(wait => false)});
+$name = $node->safe_psql('postgres', "SELECT name FROM vault.history WHERE id = $id");
+is($node->safe_psql('postgres', 'SELECT vault.cancel_backup()'), 't', 'cancel_backup finds the running backup');
+ok(wait_for_status($node, $id, 'cancelled'), 'cancelled backup is recorded as cancelled');
+ok(!-e "$repo_dir/$sysid/backups/$name", 'partial objects of the cancelled backup removed');
+is($node->safe_psql('postgres', 'SELECT vault.cancel_backup()'), 'f', 'nothing left to cancel');
 
 # 4. SIGKILL mid-backup: the server restarts, the row does not stay running,
 #    and the partial backup is neither listed nor left behind.
