@@ -9,7 +9,7 @@ SELECT c.relname, c.relkind
 SELECT p.oid::regprocedure AS function, p.prosecdef AS security_definer
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = 'vault'
- ORDER BY 1::text;
+ ORDER BY p.proname COLLATE "C";
 -- The library is preloaded, so its settings exist with their defaults.
 SELECT name, setting, context FROM pg_settings WHERE name LIKE 'pgvault.%'
    AND name NOT IN ('pgvault.repository', 'pgvault.database')
