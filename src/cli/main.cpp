@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #ifndef PGVAULT_VERSION
 #define PGVAULT_VERSION "0.1.0"
 #endif
@@ -133,6 +135,12 @@ int run_restore(const RestoreCliOptions& o) {
   std::cout << "restored " << report.files << " files (" << human_size(report.bytes) << ") from "
             << report.objects << " objects; the data directory is consistent at LSN "
             << or_dash(meta.stop_lsn) << " (timeline " << meta.timeline << ")\n";
+  if (geteuid() == 0) {
+    // PostgreSQL refuses a data directory it does not own.
+    std::cout << "note: the restored files belong to root; give them to the server's OS user "
+                 "before starting it: chown -R postgres: "
+              << o.pgdata << "\n";
+  }
   std::cout << "start it with: pg_ctl -D " << o.pgdata << " start\n";
   return 0;
 }

@@ -40,7 +40,9 @@ void validate_label(const std::string& label) {
   }
 }
 
-bool process_alive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH); }
+bool process_alive(pid_t pid) {
+  return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH);
+}
 
 // A name unique in vault.backups: "<UTC time>-<kind>", suffixed on collision.
 std::string new_backup_name(const std::string& kind) {
@@ -80,10 +82,9 @@ void claim_job_slot(long long id, const std::string& name, const std::string& ki
   unlock_shared();
   if (busy) {
     const char* since = pg_guard([&] { return timestamptz_to_str(seen.started_at); });
-    throw Error(ErrorKind::conflict, std::string("backup \"") + seen.name + "\" (id " +
-                                         std::to_string(seen.backup_id) +
-                                         ") is already running since " + since +
-                                         "; only one backup runs at a time");
+    throw Error(ErrorKind::conflict,
+                std::string("backup \"") + seen.name + "\" (id " + std::to_string(seen.backup_id) +
+                    ") is already running since " + since + "; only one backup runs at a time");
   }
 }
 
@@ -164,13 +165,12 @@ PGVAULT_FUNCTION(pgvault_start_backup) {
       pg_guard([] { return GetUserNameFromId(GetSessionUserId(), false); });
 
   pg_guard([] { SPI_connect(); });
-  const long long id = std::stoll(
-      spi_query("SELECT nextval('vault.backups_id_seq')").at(0).at(0).value_or("0"));
+  const long long id =
+      std::stoll(spi_query("SELECT nextval('vault.backups_id_seq')").at(0).at(0).value_or("0"));
   const std::string name = new_backup_name(kind);
   claim_job_slot(id, name, kind, label, initiated_by);
   // The previous job's process is gone: a row it left 'running' is stale.
-  history::settle_unfinished("interrupted: its job worker exited without recording an outcome",
-                             id);
+  history::settle_unfinished("interrupted: its job worker exited without recording an outcome", id);
   pg_guard([] { SPI_finish(); });
 
   BackgroundWorkerHandle* handle = nullptr;

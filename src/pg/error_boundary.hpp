@@ -104,13 +104,13 @@ auto guarded_entry(F&& body) -> decltype(body()) {
 
 // Defines an SQL-callable C function whose body is C++:
 //   PGVAULT_FUNCTION(vault_foo) { ... return datum; }
-#define PGVAULT_FUNCTION(name)                                                     \
-  static Datum name##_body(FunctionCallInfo fcinfo);                             \
-  extern "C" {                                                                     \
-  PGDLLEXPORT Datum name(PG_FUNCTION_ARGS);                                        \
-  PG_FUNCTION_INFO_V1(name);                                                       \
-  }                                                                                \
-  Datum name(PG_FUNCTION_ARGS) {                                                   \
+#define PGVAULT_FUNCTION(name)                                                       \
+  static Datum name##_body(FunctionCallInfo fcinfo);                                 \
+  extern "C" {                                                                       \
+  PGDLLEXPORT Datum name(PG_FUNCTION_ARGS);                                          \
+  PG_FUNCTION_INFO_V1(name);                                                         \
+  }                                                                                  \
+  Datum name(PG_FUNCTION_ARGS) {                                                     \
     return ::pgvault::pg::guarded_entry([fcinfo]() { return name##_body(fcinfo); }); \
-  }                                                                                \
+  }                                                                                  \
   static Datum name##_body([[maybe_unused]] FunctionCallInfo fcinfo)

@@ -26,14 +26,14 @@ namespace {
 
 void set_completed(long long id, const BackupMeta& m) {
   spi_query(
-        "UPDATE vault.backups SET status = 'completed', completed_at = now(), "
-        "source_bytes = $2::bigint, stored_bytes = $3::bigint, sha256 = $4, "
-        "start_lsn = $5::pg_lsn, stop_lsn = $6::pg_lsn, timeline = $7::int, "
-        "system_identifier = $8, pg_version = $9::int, error_message = NULL "
-        "WHERE id = $1::bigint",
-        {std::to_string(id), std::to_string(m.source_bytes), std::to_string(m.stored_bytes),
-         m.digest(), m.start_lsn, m.stop_lsn, std::to_string(m.timeline), m.system_identifier,
-         std::to_string(m.pg_version)});
+      "UPDATE vault.backups SET status = 'completed', completed_at = now(), "
+      "source_bytes = $2::bigint, stored_bytes = $3::bigint, sha256 = $4, "
+      "start_lsn = $5::pg_lsn, stop_lsn = $6::pg_lsn, timeline = $7::int, "
+      "system_identifier = $8, pg_version = $9::int, error_message = NULL "
+      "WHERE id = $1::bigint",
+      {std::to_string(id), std::to_string(m.source_bytes), std::to_string(m.stored_bytes),
+       m.digest(), m.start_lsn, m.stop_lsn, std::to_string(m.timeline), m.system_identifier,
+       std::to_string(m.pg_version)});
 }
 
 void set_failed(long long id, const std::string& error_message,
@@ -79,15 +79,16 @@ void settle_unfinished(const std::string& reason, long long except_id) {
       Repository repo(*storage);
       if (repo.backup_exists(sysid, name)) {
         set_completed(id, repo.read_meta(sysid, name));
-        log_message(LOG, "backup \"" + name + "\" is complete in the repository; its row now says so");
+        log_message(LOG,
+                    "backup \"" + name + "\" is complete in the repository; its row now says so");
         continue;
       }
       set_failed(id, reason);
       storage->remove_prefix(Repository::backup_dir(sysid, name));
     } catch (const std::exception& e) {
       set_failed(id, reason);
-      log_message(WARNING, "could not inspect or clean backup \"" + name + "\" in " + repository_url +
-                            ": " + e.what());
+      log_message(WARNING, "could not inspect or clean backup \"" + name + "\" in " +
+                               repository_url + ": " + e.what());
     }
     log_message(LOG, "backup \"" + name + "\" marked failed: " + reason);
   }

@@ -95,9 +95,8 @@ void run_job(long long backup_id) {
   const std::string repository_url = guc_repository;
 
   // Committed before any byte moves: even a crash leaves an audit row.
-  history::insert_running({backup_id, req.name, slot.kind, req.trigger, req.label,
-                           req.initiated_by, req.compression,
-                           backup_location(repository_url, req.name), MyProcPid});
+  history::insert_running({backup_id, req.name, slot.kind, req.trigger, req.label, req.initiated_by,
+                           req.compression, backup_location(repository_url, req.name), MyProcPid});
   lock_shared();
   shared()->job.state = JobState::running;
   shared()->job.worker_pid = MyProcPid;
@@ -128,7 +127,7 @@ void run_job(long long backup_id) {
       throw;
     }
     log_message(LOG, "backup \"" + req.name + "\" completed: " + std::to_string(meta.stored_bytes) +
-                      " bytes stored in " + backup_location(repository_url, req.name));
+                         " bytes stored in " + backup_location(repository_url, req.name));
   } catch (const CancelledByUser& e) {
     failure = e.what();
     cancelled = true;
@@ -145,7 +144,9 @@ void run_job(long long backup_id) {
 
 }  // namespace
 
-std::string system_identifier_string() { return std::to_string(GetSystemIdentifier()); }
+std::string system_identifier_string() {
+  return std::to_string(GetSystemIdentifier());
+}
 
 std::string backup_location(const std::string& repository_url, const std::string& name) {
   return repository_url + "/" + Repository::backup_dir(system_identifier_string(), name);

@@ -26,7 +26,8 @@ void recover_interrupted_backups() {
       shared()->job.state == JobState::idle ? 0 : static_cast<long long>(shared()->job.backup_id);
   unlock_shared();
   in_own_transaction([&] {
-    if (extension_installed()) history::settle_unfinished("interrupted by server restart", live_job);
+    if (extension_installed())
+      history::settle_unfinished("interrupted by server restart", live_job);
   });
 }
 

@@ -49,8 +49,7 @@ const std::string& cell(const std::vector<std::vector<std::string>>& rows, std::
 BackupMeta run_physical_backup(Repository& repo, const PhysicalBackupRequest& req,
                                const std::function<void(std::uint64_t)>& progress,
                                const std::function<void()>& check_interrupts) {
-  const Compression compression =
-      parse_compression(req.compression).value_or(Compression::none);
+  const Compression compression = parse_compression(req.compression).value_or(Compression::none);
   int level = req.compression_level;
   if (compression != Compression::none) {
     if (level == 0) level = compression_levels(compression).default_level;

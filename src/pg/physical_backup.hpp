@@ -16,7 +16,7 @@ struct PhysicalBackupRequest {
   std::string name, label, trigger, initiated_by, database;
   std::string system_identifier;
   std::string conninfo;
-  std::string compression;  // none, gzip, lz4, zstd
+  std::string compression;    // none, gzip, lz4, zstd
   int compression_level = 0;  // 0 = the algorithm's default
   int max_rate_kb = 0;
   int pg_version = 0;

@@ -35,7 +35,8 @@ std::string default_replication_conninfo() {
     while (!socket_dir.empty() && socket_dir.back() == ' ') socket_dir.pop_back();
   }
   const char* user = pg_guard([] { return GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false); });
-  return "host='" + socket_dir + "' port=" + std::to_string(PostPortNumber) + " user='" + user + "'";
+  return "host='" + socket_dir + "' port=" + std::to_string(PostPortNumber) + " user='" + user +
+         "'";
 }
 
 ReplicationClient::ReplicationClient(const std::string& conninfo) {
@@ -59,8 +60,9 @@ ReplicationClient::ReplicationClient(const std::string& conninfo) {
     }
     const int events = (st == PGRES_POLLING_READING ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE);
     const int rc = pg_guard([&] {
-      const int r = WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_POSTMASTER_DEATH | WL_TIMEOUT | events,
-                                      PQsocket(conn_), 1000, PG_WAIT_EXTENSION);
+      const int r =
+          WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_POSTMASTER_DEATH | WL_TIMEOUT | events,
+                            PQsocket(conn_), 1000, PG_WAIT_EXTENSION);
       ResetLatch(MyLatch);
       return r;
     });
@@ -87,8 +89,9 @@ void ReplicationClient::send_command(const std::string& command) {
 
 void ReplicationClient::wait_readable() {
   const int rc = pg_guard([&] {
-    const int r = WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_POSTMASTER_DEATH | WL_TIMEOUT,
-                                    PQsocket(conn_), 1000, PG_WAIT_EXTENSION);
+    const int r = WaitLatchOrSocket(
+        MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_POSTMASTER_DEATH | WL_TIMEOUT,
+        PQsocket(conn_), 1000, PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
     return r;
   });
@@ -108,8 +111,9 @@ std::vector<std::vector<std::string>> ReplicationClient::next_rows(const char* w
   if (PQresultStatus(res.get()) != PGRES_TUPLES_OK) {
     std::string msg = PQresultErrorMessage(res.get());
     while (!msg.empty() && msg.back() == '\n') msg.pop_back();
-    throw Error(ErrorKind::storage, std::string("BASE_BACKUP failed while reading ") + what + ": " +
-                                        (msg.empty() ? PQresStatus(PQresultStatus(res.get())) : msg));
+    throw Error(ErrorKind::storage,
+                std::string("BASE_BACKUP failed while reading ") + what + ": " +
+                    (msg.empty() ? PQresStatus(PQresultStatus(res.get())) : msg));
   }
   std::vector<std::vector<std::string>> rows;
   for (int r = 0; r < PQntuples(res.get()); ++r) {
@@ -137,7 +141,8 @@ std::vector<std::vector<std::string>> ReplicationClient::finish_command(const ch
       rows.clear();
       for (int r = 0; r < PQntuples(res.get()); ++r) {
         std::vector<std::string> row;
-        for (int c = 0; c < PQnfields(res.get()); ++c) row.emplace_back(PQgetvalue(res.get(), r, c));
+        for (int c = 0; c < PQnfields(res.get()); ++c)
+          row.emplace_back(PQgetvalue(res.get(), r, c));
         rows.push_back(std::move(row));
       }
     } else if (st != PGRES_COMMAND_OK) {

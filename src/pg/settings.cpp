@@ -50,7 +50,8 @@ bool check_replication_conninfo(char** newval, void**, GucSource) {
     while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
     GUC_check_errmsg("invalid connection string in pgvault.replication_conninfo: %s",
                      reason.c_str());
-    GUC_check_errhint("Use libpq keyword=value pairs, e.g. 'host=/var/run/postgresql port=5432 user=postgres'.");
+    GUC_check_errhint(
+        "Use libpq keyword=value pairs, e.g. 'host=/var/run/postgresql port=5432 user=postgres'.");
     if (err) PQfreemem(err);
     return false;
   }
@@ -103,10 +104,10 @@ void define_settings() {
       "Empty: the server's own Unix socket and port, as the bootstrap superuser.",
       &guc_replication_conninfo, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, check_replication_conninfo,
       nullptr, nullptr);
-  DefineCustomIntVariable("pgvault.max_rate",
-                          "Maximum rate at which the server sends a physical backup; 0 = unlimited.",
-                          nullptr, &guc_max_rate_kb, 0, 0, 1048576, PGC_SIGHUP, GUC_UNIT_KB,
-                          check_max_rate, nullptr, nullptr);
+  DefineCustomIntVariable(
+      "pgvault.max_rate",
+      "Maximum rate at which the server sends a physical backup; 0 = unlimited.", nullptr,
+      &guc_max_rate_kb, 0, 0, 1048576, PGC_SIGHUP, GUC_UNIT_KB, check_max_rate, nullptr, nullptr);
   MarkGUCPrefixReserved("pgvault");
 }
 

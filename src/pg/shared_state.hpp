@@ -46,8 +46,12 @@ SharedState* shared();
 
 // RAII is not safe across ereport; these are plain and short (no ereport
 // may happen between them).
-inline void lock_shared() { SpinLockAcquire(&shared()->mutex); }
-inline void unlock_shared() { SpinLockRelease(&shared()->mutex); }
+inline void lock_shared() {
+  SpinLockAcquire(&shared()->mutex);
+}
+inline void unlock_shared() {
+  SpinLockRelease(&shared()->mutex);
+}
 
 // Copies a C++ string into a fixed buffer, truncating.
 void copy_fixed(char* dst, int capacity, const char* src);

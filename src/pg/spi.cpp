@@ -44,8 +44,8 @@ std::vector<SqlRow> spi_query(const char* sql, const std::vector<SqlValue>& args
     return SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
   });
   if (rc < 0) {
-    throw Error(ErrorKind::internal, std::string("SPI failed (") + SPI_result_code_string(rc) +
-                                         ") running: " + sql);
+    throw Error(ErrorKind::internal,
+                std::string("SPI failed (") + SPI_result_code_string(rc) + ") running: " + sql);
   }
   if (SPI_tuptable == nullptr) return rows;
   const uint64 count = SPI_processed;
@@ -54,7 +54,8 @@ std::vector<SqlRow> spi_query(const char* sql, const std::vector<SqlValue>& args
   for (uint64 r = 0; r < count; ++r) {
     SqlRow row;
     for (int c = 1; c <= natts; ++c) {
-      char* v = pg_guard([&] { return SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c); });
+      char* v =
+          pg_guard([&] { return SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c); });
       row.push_back(v ? SqlValue(v) : std::nullopt);
     }
     rows.push_back(std::move(row));

@@ -35,9 +35,9 @@ struct BackupMeta {
   std::string system_identifier;
   int pg_version = 0;  // PG_VERSION_NUM of the source server
   std::uint32_t timeline = 0;
-  std::string start_lsn;     // "0/2000028"
+  std::string start_lsn;  // "0/2000028"
   std::string stop_lsn;
-  std::string started_at;    // ISO 8601 UTC, "2026-11-24T06:15:30.123Z"
+  std::string started_at;  // ISO 8601 UTC, "2026-11-24T06:15:30.123Z"
   std::string completed_at;
   std::string compression = "none";  // algorithm of the stored objects
   int compression_level = 0;
