@@ -55,7 +55,8 @@ void BaseBackupReceiver::on_copy_data(std::span<const std::byte> msg) {
       std::string location = read_cstring(msg, pos);
       check_archive_name(archive);
       if (manifest_seen_) {
-        throw Error(ErrorKind::corrupt, "server sent archive \"" + archive + "\" after the manifest");
+        throw Error(ErrorKind::corrupt,
+                    "server sent archive \"" + archive + "\" after the manifest");
       }
       if (!location.empty()) {
         // "<oid>.tar..." belongs to the tablespace at location.
