@@ -3,6 +3,11 @@ SELECT * FROM vault.create_backup(kind => 'incremental');
 SELECT * FROM vault.create_backup(kind => NULL);
 SELECT * FROM vault.create_backup(label => repeat('x', 201));
 SELECT * FROM vault.create_backup(label => E'two\nlines');
+-- The outcome is committed by a background worker: a snapshot-isolated
+-- transaction could never see it.
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT * FROM vault.create_backup();
+ROLLBACK;
 SELECT count(*) FROM vault.history WHERE status <> 'completed';
 -- wait => false returns at once with the running backup's row.
 SELECT status IN ('running', 'completed') AS accepted, id IS NOT NULL AS has_id

@@ -156,6 +156,13 @@ PGVAULT_FUNCTION(pgvault_start_backup) {
     throw Error(ErrorKind::invalid_argument,
                 std::string("backup kind must not be NULL; valid kinds: ") + kValidKinds);
   }
+  if (IsolationUsesXactSnapshot()) {
+    // The outcome is committed by the job worker; this transaction's
+    // snapshot would never see it.
+    throw Error(ErrorKind::unsupported,
+                "vault.create_backup() cannot run in a REPEATABLE READ or SERIALIZABLE "
+                "transaction; call it in READ COMMITTED (the default)");
+  }
   const std::string kind = text_arg(fcinfo, 0);
   validate_kind(kind);
   const std::string label = PG_ARGISNULL(1) ? "" : text_arg(fcinfo, 1);
@@ -183,7 +190,15 @@ PGVAULT_FUNCTION(pgvault_start_backup) {
   }
   if (!wait) PG_RETURN_INT64(id);
 
-  pg_guard([&] { (void)WaitForBackgroundWorkerShutdown(handle); });
+  try {
+    pg_guard([&] { (void)WaitForBackgroundWorkerShutdown(handle); });
+  } catch (const PgError& e) {
+    if (e.sqlerrcode() != ERRCODE_QUERY_CANCELED) throw;
+    throw PgError(e.sqlerrcode(), e.what(),
+                  "Backup \"" + name + "\" (id " + std::to_string(id) +
+                      ") continues in the background; vault.cancel_backup() stops it.",
+                  "");
+  }
   const auto rows = spi_query_in_function(
       "SELECT status, coalesce(error_message, '') FROM vault.backups WHERE id = $1::bigint",
       {std::to_string(id)});

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Peak RSS (VmHWM) of the pgvault job worker at two database sizes: memory
+# must not grow with the data. Not part of the test suite (it takes minutes).
+#   bash bench/worker_memory.sh [small_scale] [large_scale]   (pgbench scales; default 20 and 200)
+set -euo pipefail
+source "$(dirname "$0")/../scripts/common.sh"
+small=${1:-20}
+large=${2:-200}
+bash "$PGVAULT_ROOT/scripts/build.sh" >/dev/null
+ensure_test_user
+dir=$(make_workdir bench)
+port=$(( 20000 + RANDOM % 20000 ))
+as_pg_user initdb -D "$dir/data" -U postgres -A trust >/dev/null
+cat >>"$dir/data/postgresql.conf" <<CONF
+shared_preload_libraries = 'pgvault'
+port = $port
+listen_addresses = ''
+unix_socket_directories = '$dir'
+max_wal_size = 4GB
+CONF
+as_pg_user pg_ctl -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+trap 'as_pg_user pg_ctl -D "$dir/data" -m fast -w stop >/dev/null 2>&1; rm -rf "$dir"' EXIT
+psql_cmd=(as_pg_user psql -X -h "$dir" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -Atq)
+"${psql_cmd[@]}" -c "CREATE EXTENSION pgvault"
+
+measure() {
+  local scale=$1
+  as_pg_user pgbench -h "$dir" -p "$port" -U postgres -i -s "$scale" -q postgres >/dev/null 2>&1
+  local size id pid peak=0 hwm
+  size=$("${psql_cmd[@]}" -c "SELECT pg_database_size('postgres')")
+  id=$("${psql_cmd[@]}" -c "SELECT id FROM vault.create_backup(wait => false)")
+  pid=$("${psql_cmd[@]}" -c "SELECT worker_pid FROM vault.backups WHERE id = $id")
+  while [ -r "/proc/$pid/status" ]; do
+    hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+    [ -n "$hwm" ] && [ "$hwm" -gt "$peak" ] && peak=$hwm
+    sleep 0.05
+  done
+  local row
+  row=$("${psql_cmd[@]}" -c "SELECT status, round(extract(epoch FROM duration)::numeric, 2), stored_bytes FROM vault.history WHERE id = $id")
+  printf '| %s | %s MB | %s | %s s | %s MB | %s MB |\n' "$scale" "$((size / 1048576))" "${row%%|*}" \
+    "$(cut -d'|' -f2 <<<"$row")" "$(( $(cut -d'|' -f3 <<<"$row") / 1048576 ))" "$((peak / 1024))"
+}
+
+echo "| pgbench scale | database size | status | duration | stored | job worker peak RSS |"
+echo "|---|---|---|---|---|---|"
+measure "$small"
+measure "$large"
