@@ -10,15 +10,7 @@ bash "$PGVAULT_ROOT/scripts/build.sh" >/dev/null
 ensure_test_user
 dir=$(make_workdir bench)
 port=$(( 20000 + RANDOM % 20000 ))
-as_pg_user initdb -D "$dir/data" -U postgres -A trust >/dev/null
-cat >>"$dir/data/postgresql.conf" <<CONF
-shared_preload_libraries = 'pgvault'
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$dir'
-max_wal_size = 4GB
-CONF
-as_pg_user pg_ctl -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+start_throwaway_cluster "$dir" "$port" <<<"max_wal_size = 4GB"
 trap 'as_pg_user pg_ctl -D "$dir/data" -m fast -w stop >/dev/null 2>&1; rm -rf "$dir"' EXIT
 psql_cmd=(as_pg_user psql -X -h "$dir" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -Atq)
 "${psql_cmd[@]}" -c "CREATE EXTENSION pgvault"

@@ -32,3 +32,18 @@ make_workdir() {
   chmod 755 "$dir"
   echo "$dir"
 }
+
+# Starts a throwaway cluster with pgvault preloaded in $1/data, listening only
+# on the Unix socket in $1, port $2. Extra postgresql.conf lines on stdin.
+start_throwaway_cluster() {
+  local dir=$1 port=$2
+  as_pg_user initdb -D "$dir/data" -U postgres -A trust >/dev/null
+  {
+    echo "shared_preload_libraries = 'pgvault'"
+    echo "port = $port"
+    echo "listen_addresses = ''"
+    echo "unix_socket_directories = '$dir'"
+    [ -t 0 ] || cat
+  } >>"$dir/data/postgresql.conf"
+  as_pg_user pg_ctl -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+}

@@ -17,14 +17,7 @@ data="$dir/data"
 psql_cmd=(psql -X -h "$dir" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1)
 
 echo "== starting a throwaway cluster in $data (port $port)"
-as_pg_user initdb -D "$data" -U postgres -A trust >/dev/null
-cat >>"$data/postgresql.conf" <<CONF
-shared_preload_libraries = 'pgvault'
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$dir'
-CONF
-as_pg_user pg_ctl -D "$data" -l "$dir/server.log" -w start >/dev/null
+start_throwaway_cluster "$dir" "$port" </dev/null
 cleanup() { $keep || as_pg_user pg_ctl -D "$data" -m fast -w stop >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 

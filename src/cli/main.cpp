@@ -4,11 +4,11 @@
 #include "pgvault/error.hpp"
 #include "pgvault/restore/restore.hpp"
 #include "pgvault/storage/storage.hpp"
+#include "pgvault/text.hpp"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include <cstdio>
 #include <exception>
 #include <iostream>
 #include <map>
@@ -24,23 +24,6 @@
 namespace {
 
 using namespace pgvault;
-
-std::string human_size(std::uint64_t bytes) {
-  const char* units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024.0 && u < 5) {
-    v /= 1024.0;
-    ++u;
-  }
-  char buf[32];
-  if (u == 0) {
-    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
-  } else {
-    std::snprintf(buf, sizeof buf, "%.*f %s", v < 10 ? 1 : 0, v, units[u]);
-  }
-  return buf;
-}
 
 std::string or_dash(const std::string& s) {
   return s.empty() ? "-" : s;

@@ -6,51 +6,22 @@
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/storage/storage.hpp"
 
+#include "test_support.hpp"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <regex>
 #include <string>
 #include <vector>
 
-#include <cstdlib>
-
 using namespace pgvault;
+using namespace pgvault::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-void expect_error(const std::function<void()>& fn, ErrorKind kind, const std::string& needle = "") {
-  try {
-    fn();
-  } catch (const Error& e) {
-    EXPECT_EQ(error_kind_name(e.kind()), error_kind_name(kind)) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
-        << "message \"" << e.what() << "\" does not contain \"" << needle << "\"";
-    return;
-  }
-  ADD_FAILURE() << "expected pgvault::Error(" << error_kind_name(kind) << ")";
-}
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "pgvault-unit-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 constexpr const char* kSys = "7291450313927315981";
 constexpr const char* kOtherSys = "7300000000000000001";

@@ -2,6 +2,8 @@
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/restore/manifest.hpp"
 
+#include "test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -9,52 +11,11 @@
 #include <vector>
 
 using namespace pgvault;
+using namespace pgvault::test;
 
 namespace {
 
-struct Entry {
-  std::string path;
-  std::uint64_t size;
-  std::string sha256;
-  bool encode = false;
-};
-
-std::string hex(std::string_view s) {
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out.push_back(d[c >> 4]);
-    out.push_back(d[c & 15]);
-  }
-  return out;
-}
-
-// The exact layout PostgreSQL 15's backup_manifest.c produces.
-std::string make_manifest(const std::vector<Entry>& files) {
-  std::string m = "{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n\"Files\": [";
-  bool first = true;
-  for (const auto& f : files) {
-    m += first ? "\n" : ",\n";
-    first = false;
-    if (f.encode) {
-      m += "{ \"Encoded-Path\": \"" + hex(f.path) + "\", ";
-    } else {
-      m += "{ \"Path\": \"" + f.path + "\", ";
-    }
-    m += "\"Size\": " + std::to_string(f.size) +
-         ", \"Last-Modified\": \"2026-11-24 06:15:30 GMT\", \"Checksum-Algorithm\": \"SHA256\", "
-         "\"Checksum\": \"" +
-         f.sha256 + "\" }";
-  }
-  m += "\n],\n\"WAL-Ranges\": [\n";
-  m += "{ \"Timeline\": 1, \"Start-LSN\": \"0/2000028\", \"End-LSN\": \"0/2000100\" }";
-  m += "\n],\n";
-  const std::string sum = sha256_hex(m);
-  m += "\"Manifest-Checksum\": \"" + sum + "\"}\n";
-  return m;
-}
-
-std::vector<Entry> sample() {
+std::vector<ManifestEntry> sample() {
   return {{"backup_label", 225, sha256_hex("label")},
           {"base/5/1234", 8192, sha256_hex("page")},
           {"global/pg_control", 8192, sha256_hex("control")},

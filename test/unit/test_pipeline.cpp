@@ -5,31 +5,19 @@
 #include "pgvault/pipeline/sink.hpp"
 #include "pgvault/storage/storage.hpp"
 
+#include "test_support.hpp"
+
 #include <gtest/gtest.h>
 
-#include <functional>
 #include <random>
 #include <string>
 #include <tuple>
 #include <vector>
 
 using namespace pgvault;
+using namespace pgvault::test;
 
 namespace {
-
-// Runs fn and checks it throws pgvault::Error of the given kind whose message
-// contains needle.
-void expect_error(const std::function<void()>& fn, ErrorKind kind, const std::string& needle = "") {
-  try {
-    fn();
-  } catch (const Error& e) {
-    EXPECT_EQ(error_kind_name(e.kind()), error_kind_name(kind)) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
-        << "message \"" << e.what() << "\" does not contain \"" << needle << "\"";
-    return;
-  }
-  ADD_FAILURE() << "expected pgvault::Error(" << error_kind_name(kind) << ")";
-}
 
 // Half compressible text, half random bytes, in 4 KiB blocks.
 std::string make_data(std::size_t size, unsigned seed = 42) {

@@ -7,20 +7,19 @@
 #include "pgvault/restore/restore.hpp"
 #include "pgvault/storage/storage.hpp"
 
+#include "test_support.hpp"
+
 #include <gtest/gtest.h>
 
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include <sys/stat.h>
-#include <unistd.h>
 
 using namespace pgvault;
+using namespace pgvault::test;
 namespace fs = std::filesystem;
 
 namespace {
@@ -28,63 +27,15 @@ namespace {
 const std::string kSysid = "7291234567890123456";
 const std::string kName = "20261124T061530Z-physical";
 
-// ustar as PostgreSQL's server writes it.
-class Tar {
- public:
-  void file(const std::string& name, const std::string& content) {
-    header(name, '0', content.size());
-    out_ += content;
-    out_.append((512 - content.size() % 512) % 512, '\0');
-  }
-  void dir(const std::string& name) { header(name, '5', 0); }
-  void symlink(const std::string& name, const std::string& target) { header(name, '2', 0, target); }
-  std::string finish() { return out_ + std::string(1024, '\0'); }
-
- private:
-  void header(const std::string& name, char type, std::uint64_t size,
-              const std::string& link = "") {
-    char h[512];
-    std::memset(h, 0, sizeof h);
-    std::memcpy(h, name.data(), std::min<std::size_t>(name.size(), 100));
-    std::snprintf(h + 100, 8, "%07o", 0600);
-    std::snprintf(h + 108, 8, "%07o", 0);
-    std::snprintf(h + 116, 8, "%07o", 0);
-    std::snprintf(h + 124, 12, "%011llo", static_cast<unsigned long long>(size));
-    std::snprintf(h + 136, 12, "%011o", 1700000000);
-    h[156] = type;
-    std::memcpy(h + 157, link.data(), std::min<std::size_t>(link.size(), 100));
-    std::memcpy(h + 257, "ustar", 6);
-    std::memcpy(h + 263, "00", 2);
-    std::memset(h + 148, ' ', 8);
-    unsigned sum = 0;
-    for (unsigned char c : std::string_view(h, 512)) sum += c;
-    std::snprintf(h + 148, 8, "%06o", sum);
-    h[155] = ' ';
-    out_.append(h, 512);
-  }
-  std::string out_;
-};
-
 struct MFile {
   std::string path;
   std::string content;
 };
 
 std::string manifest_for(const std::vector<MFile>& files) {
-  std::string m = "{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n\"Files\": [";
-  bool first = true;
-  for (const auto& f : files) {
-    m += first ? "\n" : ",\n";
-    first = false;
-    m += "{ \"Path\": \"" + f.path + "\", \"Size\": " + std::to_string(f.content.size()) +
-         ", \"Last-Modified\": \"2026-11-24 06:15:30 GMT\", \"Checksum-Algorithm\": \"SHA256\", "
-         "\"Checksum\": \"" +
-         sha256_hex(f.content) + "\" }";
-  }
-  m += "\n],\n\"WAL-Ranges\": [\n{ \"Timeline\": 1, \"Start-LSN\": \"0/2000028\", \"End-LSN\": "
-       "\"0/2000100\" }\n],\n";
-  const std::string sum = sha256_hex(m);
-  return m + "\"Manifest-Checksum\": \"" + sum + "\"}\n";
+  std::vector<ManifestEntry> entries;
+  for (const auto& f : files) entries.push_back({f.path, f.content.size(), sha256_hex(f.content)});
+  return make_manifest(entries);
 }
 
 std::string zstd(const std::string& data) {
@@ -93,30 +44,6 @@ std::string zstd(const std::string& data) {
   c->write(as_bytes(data));
   c->finish();
   return out.str();
-}
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "pgvault-restore-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::string slurp(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // A synthetic physical backup with one tablespace, written through Repository.
@@ -135,7 +62,7 @@ class RestoreTest : public ::testing::Test {
   }
 
   std::string base_tar() const {
-    Tar t;
+    TarWriter t;
     t.file("backup_label", base_files[1].content);
     t.dir("base/");
     t.dir("base/5/");
@@ -149,15 +76,17 @@ class RestoreTest : public ::testing::Test {
     t.file("pg_wal/000000010000000000000002", std::string(4096, 'w'));  // not in the manifest
     t.dir("pg_tblspc/");
     t.symlink("pg_tblspc/16385", "/old/location/ts1");
-    return t.finish();
+    t.end();
+    return t.str();
   }
 
   std::string ts_tar() const {
-    Tar t;
+    TarWriter t;
     t.dir("PG_15_202209061/");
     t.dir("PG_15_202209061/5/");
     t.file(ts_files[0].path, ts_files[0].content);
-    return t.finish();
+    t.end();
+    return t.str();
   }
 
   std::vector<MFile> manifest_files() const {
@@ -197,8 +126,8 @@ class RestoreTest : public ::testing::Test {
 
   RestoreOptions options() const {
     RestoreOptions o;
-    o.pgdata = tmp.path() + "/pgdata";
-    o.tablespace_mapping["16385"] = tmp.path() + "/ts1";
+    o.pgdata = tmp.str() + "/pgdata";
+    o.tablespace_mapping["16385"] = tmp.str() + "/ts1";
     return o;
   }
 
@@ -239,13 +168,13 @@ TEST_F(RestoreTest, RestoresDataDirectoryAndTablespace) {
     EXPECT_EQ(slurp(o.pgdata + "/" + f.path), f.content) << f.path;
   }
   EXPECT_EQ(slurp(o.pgdata + "/pg_wal/000000010000000000000002"), std::string(4096, 'w'));
-  EXPECT_EQ(slurp(tmp.path() + "/ts1/" + ts_files[0].path), ts_files[0].content);
-  EXPECT_EQ(fs::read_symlink(o.pgdata + "/pg_tblspc/16385").string(), tmp.path() + "/ts1");
+  EXPECT_EQ(slurp(tmp.str() + "/ts1/" + ts_files[0].path), ts_files[0].content);
+  EXPECT_EQ(fs::read_symlink(o.pgdata + "/pg_tblspc/16385").string(), tmp.str() + "/ts1");
   EXPECT_EQ(slurp(o.pgdata + "/pg_tblspc/16385/" + ts_files[0].path), ts_files[0].content);
   // The server recreates pg_tblspc/<oid> from tablespace_map at startup: it
   // must name the new location, and the data directory's backup_manifest
   // must describe the rewritten file (and still carry a valid checksum).
-  const std::string new_map = "16385 " + tmp.path() + "/ts1\n";
+  const std::string new_map = "16385 " + tmp.str() + "/ts1\n";
   EXPECT_EQ(slurp(o.pgdata + "/tablespace_map"), new_map);
   const BackupManifest copy = BackupManifest::parse(slurp(o.pgdata + "/backup_manifest"));
   ASSERT_NE(copy.find("tablespace_map"), nullptr);
@@ -268,31 +197,31 @@ TEST_F(RestoreTest, IntoExistingEmptyDirectoryAndByOriginalLocation) {
   RestoreOptions o = options();
   fs::create_directory(o.pgdata);
   o.tablespace_mapping.clear();
-  o.tablespace_mapping["/old/location/ts1/"] = tmp.path() + "/ts-by-location";
+  o.tablespace_mapping["/old/location/ts1/"] = tmp.str() + "/ts-by-location";
   Repository repo(*storage);
   restore_physical(repo, repo.resolve(kName), o);
   EXPECT_EQ(slurp(o.pgdata + "/PG_VERSION"), "15\n");
   EXPECT_EQ(fs::read_symlink(o.pgdata + "/pg_tblspc/16385").string(),
-            tmp.path() + "/ts-by-location");
-  EXPECT_EQ(slurp(o.pgdata + "/tablespace_map"), "16385 " + tmp.path() + "/ts-by-location\n");
+            tmp.str() + "/ts-by-location");
+  EXPECT_EQ(slurp(o.pgdata + "/tablespace_map"), "16385 " + tmp.str() + "/ts-by-location\n");
 }
 
 TEST_F(RestoreTest, DefaultLocationKeepsTablespaceMapAndManifest) {
   write_backup();
   RestoreOptions o = options();
   o.tablespace_mapping.clear();
-  meta.tablespaces = {{"16385", tmp.path() + "/ts-orig"}};
+  meta.tablespaces = {{"16385", tmp.str() + "/ts-orig"}};
   // Rewrite backup.json (and the map inside base.tar) so the original
   // location is a directory this test may use.
-  base_files[5].content = "16385 " + tmp.path() + "/ts-orig\n";
+  base_files[5].content = "16385 " + tmp.str() + "/ts-orig\n";
   meta.objects.clear();
   meta.stored_bytes = 0;
   write_backup();
   Repository repo(*storage);
   BackupMeta m = repo.resolve("latest");
-  m.tablespaces = {{"16385", tmp.path() + "/ts-orig"}};
+  m.tablespaces = {{"16385", tmp.str() + "/ts-orig"}};
   restore_physical(repo, m, o);
-  EXPECT_EQ(fs::read_symlink(o.pgdata + "/pg_tblspc/16385").string(), tmp.path() + "/ts-orig");
+  EXPECT_EQ(fs::read_symlink(o.pgdata + "/pg_tblspc/16385").string(), tmp.str() + "/ts-orig");
   EXPECT_EQ(slurp(o.pgdata + "/tablespace_map"), base_files[5].content);
   EXPECT_EQ(slurp(o.pgdata + "/backup_manifest"), manifest_for(manifest_files()));
 }
@@ -312,7 +241,7 @@ TEST_F(RestoreTest, CorruptObjectIsDetectedAndTargetRemoved) {
             std::string::npos)
       << e.what();
   EXPECT_FALSE(fs::exists(o.pgdata));
-  EXPECT_FALSE(fs::exists(tmp.path() + "/ts1"));
+  EXPECT_FALSE(fs::exists(tmp.str() + "/ts1"));
 }
 
 TEST_F(RestoreTest, CorruptTablespaceObjectEmptiesExistingTargets) {
@@ -324,13 +253,13 @@ TEST_F(RestoreTest, CorruptTablespaceObjectEmptiesExistingTargets) {
 
   const RestoreOptions o = options();
   fs::create_directory(o.pgdata);
-  fs::create_directory(tmp.path() + "/ts1");
+  fs::create_directory(tmp.str() + "/ts1");
   const Error e = restore_error(o);
   EXPECT_EQ(e.kind(), ErrorKind::corrupt);
   EXPECT_NE(std::string(e.what()).find("size mismatch"), std::string::npos) << e.what();
   ASSERT_TRUE(fs::exists(o.pgdata));  // it existed before: kept, but emptied
   EXPECT_TRUE(fs::is_empty(o.pgdata));
-  EXPECT_TRUE(fs::is_empty(tmp.path() + "/ts1"));
+  EXPECT_TRUE(fs::is_empty(tmp.str() + "/ts1"));
 }
 
 TEST_F(RestoreTest, FileMissingFromBackupIsAnError) {
@@ -374,7 +303,7 @@ TEST_F(RestoreTest, NonEmptyTargetIsRefusedAndLeftAlone) {
                                        "\" is not empty; restore needs an empty or missing "
                                        "directory");
   EXPECT_EQ(slurp(o.pgdata + "/precious"), "keep me");
-  EXPECT_FALSE(fs::exists(tmp.path() + "/ts1"));
+  EXPECT_FALSE(fs::exists(tmp.str() + "/ts1"));
 }
 
 TEST_F(RestoreTest, CorruptManifestObjectIsRefused) {
@@ -393,7 +322,7 @@ TEST_F(RestoreTest, LogicalBackupAndUnknownMappingAreRefused) {
   Repository repo(*storage);
   BackupMeta m = repo.resolve("latest");
   RestoreOptions o = options();
-  o.tablespace_mapping["/no/such/tablespace"] = tmp.path() + "/x";
+  o.tablespace_mapping["/no/such/tablespace"] = tmp.str() + "/x";
   try {
     restore_physical(repo, m, o);
     FAIL();

@@ -3,56 +3,24 @@
 #include "pgvault/error.hpp"
 #include "pgvault/storage/storage.hpp"
 
+#include "test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <random>
 #include <string>
 #include <vector>
 
-#include <cstdlib>
 #include <sys/stat.h>
 #include <unistd.h>
 
 using namespace pgvault;
+using namespace pgvault::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-void expect_error(const std::function<void()>& fn, ErrorKind kind, const std::string& needle = "") {
-  try {
-    fn();
-  } catch (const Error& e) {
-    EXPECT_EQ(error_kind_name(e.kind()), error_kind_name(kind)) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
-        << "message \"" << e.what() << "\" does not contain \"" << needle << "\"";
-    return;
-  }
-  ADD_FAILURE() << "expected pgvault::Error(" << error_kind_name(kind) << ")";
-}
-
-// A fresh directory per test, removed (permissions restored) afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "pgvault-unit-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(path_, ec); !ec && it != fs::end(it);
-         it.increment(ec))
-      if (it->is_directory()) fs::permissions(it->path(), fs::perms::owner_all, ec);
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 std::vector<std::string> paths(const std::vector<ObjectInfo>& objs) {
   std::vector<std::string> out;
@@ -266,9 +234,7 @@ TEST(FileStorage, RootCreatedOnFirstWriteWithMode0700) {
   EXPECT_EQ(st.st_mode & 0777, 0700u);
   ASSERT_EQ(::stat((root / "7291/backups/b/backup.json").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  std::ifstream in(root / "7291/backups/b/backup.json");
-  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(content, "{}");
+  EXPECT_EQ(slurp(root / "7291/backups/b/backup.json"), "{}");
 }
 
 TEST(FileStorage, TempFileWhileWritingThenGone) {

@@ -2,110 +2,22 @@
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/restore/tar_extract.hpp"
 
+#include "test_support.hpp"
+
 #include <gtest/gtest.h>
 
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 
 #include <sys/stat.h>
 #include <unistd.h>
 
 using namespace pgvault;
+using namespace pgvault::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A minimal tar writer, enough to produce what PostgreSQL's server sends
-// (ustar with name + prefix) and the GNU/pax extensions.
-class TarWriter {
- public:
-  void file(const std::string& name, const std::string& content, const std::string& prefix = "") {
-    header(name, '0', content.size(), "", prefix);
-    data(content);
-  }
-  void dir(const std::string& name) { header(name, '5', 0); }
-  void symlink(const std::string& name, const std::string& target) { header(name, '2', 0, target); }
-  void hardlink(const std::string& name, const std::string& target) {
-    header(name, '1', 0, target);
-  }
-  void gnu_long_name_file(const std::string& name, const std::string& content) {
-    header("././@LongLink", 'L', name.size() + 1);
-    data(name + std::string(1, '\0'));
-    header(name.substr(0, 99), '0', content.size());
-    data(content);
-  }
-  void pax_path_file(const std::string& name, const std::string& content) {
-    std::string rec = " path=" + name + "\n";
-    std::size_t len = rec.size() + 1;
-    while (std::to_string(len).size() + rec.size() != len) ++len;
-    rec = std::to_string(len) + rec;
-    header("PaxHeaders/x", 'x', rec.size());
-    data(rec);
-    header("short-name", '0', content.size());
-    data(content);
-  }
-  void end() { out_.append(1024, '\0'); }
-
-  void header(const std::string& name, char type, std::uint64_t size, const std::string& link = "",
-              const std::string& prefix = "") {
-    char h[512];
-    std::memset(h, 0, sizeof h);
-    std::memcpy(h, name.data(), std::min<std::size_t>(name.size(), 100));
-    std::snprintf(h + 100, 8, "%07o", type == '5' ? 0700 : 0600);
-    std::snprintf(h + 108, 8, "%07o", 0);
-    std::snprintf(h + 116, 8, "%07o", 0);
-    std::snprintf(h + 124, 12, "%011llo", static_cast<unsigned long long>(size));
-    std::snprintf(h + 136, 12, "%011o", 1700000000);
-    h[156] = type;
-    std::memcpy(h + 157, link.data(), std::min<std::size_t>(link.size(), 100));
-    std::memcpy(h + 257, "ustar", 6);
-    std::memcpy(h + 263, "00", 2);
-    std::memcpy(h + 345, prefix.data(), std::min<std::size_t>(prefix.size(), 155));
-    std::memset(h + 148, ' ', 8);
-    unsigned sum = 0;
-    for (unsigned char c : std::string_view(h, 512)) sum += c;
-    std::snprintf(h + 148, 8, "%06o", sum);
-    h[155] = ' ';
-    out_.append(h, 512);
-  }
-  void data(const std::string& content) {
-    out_ += content;
-    out_.append((512 - content.size() % 512) % 512, '\0');
-  }
-  std::string& str() { return out_; }
-
- private:
-  std::string out_;
-};
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "pgvault-tar-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::string slurp(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 unsigned mode_of(const std::string& p) {
   struct stat st;
@@ -134,7 +46,7 @@ Result extract(const std::string& archive, const std::string& dir, std::size_t c
 std::string expect_corrupt(const std::string& archive) {
   TempDir d;
   try {
-    extract(archive, d.path(), 4096);
+    extract(archive, d.str(), 4096);
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::corrupt) << e.what();
     return e.what();
@@ -162,18 +74,18 @@ TEST(TarExtract, FilesDirsSymlinksInAnyChunking) {
 
   for (std::size_t chunk : {1u, 511u, 512u, 4096u, 1u << 20}) {
     TempDir d;
-    const Result r = extract(t.str(), d.path(), chunk);
+    const Result r = extract(t.str(), d.str(), chunk);
     ASSERT_EQ(r.files.size(), 4u) << "chunk " << chunk;
-    EXPECT_EQ(slurp(d.path() + "/PG_VERSION"), "15\n");
-    EXPECT_EQ(slurp(d.path() + "/base/5/1234"), big);
+    EXPECT_EQ(slurp(d.str() + "/PG_VERSION"), "15\n");
+    EXPECT_EQ(slurp(d.str() + "/base/5/1234"), big);
     EXPECT_EQ(r.files.at("base/5/1234").size, big.size());
     EXPECT_EQ(r.files.at("base/5/1234").sha256, sha256_hex(big));
     EXPECT_EQ(r.files.at("base/5/empty").sha256, sha256_hex(""));
-    EXPECT_EQ(slurp(d.path() + "/global/pg_control"), std::string(8192, 'c'));
-    EXPECT_EQ(mode_of(d.path() + "/base/5/1234"), 0600u);
-    EXPECT_EQ(mode_of(d.path() + "/base/5"), 0700u);
-    EXPECT_EQ(mode_of(d.path() + "/global"), 0700u);
-    EXPECT_EQ(fs::read_symlink(d.path() + "/pg_tblspc/16385").string(), "/srv/tablespace");
+    EXPECT_EQ(slurp(d.str() + "/global/pg_control"), std::string(8192, 'c'));
+    EXPECT_EQ(mode_of(d.str() + "/base/5/1234"), 0600u);
+    EXPECT_EQ(mode_of(d.str() + "/base/5"), 0700u);
+    EXPECT_EQ(mode_of(d.str() + "/global"), 0700u);
+    EXPECT_EQ(fs::read_symlink(d.str() + "/pg_tblspc/16385").string(), "/srv/tablespace");
   }
 }
 
@@ -188,14 +100,14 @@ TEST(TarExtract, LongNamesViaPrefixGnuAndPax) {
   t.pax_path_file(pax, "pax");
   t.end();
   TempDir d;
-  const Result r = extract(t.str(), d.path(), 100);
-  EXPECT_EQ(slurp(d.path() + "/" + dir + "/" + leaf), "prefixed");
-  EXPECT_EQ(slurp(d.path() + "/" + gnu), "gnu");
-  EXPECT_EQ(slurp(d.path() + "/" + pax), "pax");
+  const Result r = extract(t.str(), d.str(), 100);
+  EXPECT_EQ(slurp(d.str() + "/" + dir + "/" + leaf), "prefixed");
+  EXPECT_EQ(slurp(d.str() + "/" + gnu), "gnu");
+  EXPECT_EQ(slurp(d.str() + "/" + pax), "pax");
   EXPECT_EQ(r.files.count(dir + "/" + leaf), 1u);
   EXPECT_EQ(r.files.count(gnu), 1u);
   EXPECT_EQ(r.files.count(pax), 1u);
-  EXPECT_FALSE(fs::exists(d.path() + "/short-name"));
+  EXPECT_FALSE(fs::exists(d.str() + "/short-name"));
 }
 
 TEST(TarExtract, HardLinkIsReportedLikeAFile) {
@@ -204,10 +116,10 @@ TEST(TarExtract, HardLinkIsReportedLikeAFile) {
   t.hardlink("b", "a");
   t.end();
   TempDir d;
-  const Result r = extract(t.str(), d.path(), 512);
+  const Result r = extract(t.str(), d.str(), 512);
   ASSERT_EQ(r.files.count("b"), 1u);
   EXPECT_EQ(r.files.at("b").sha256, sha256_hex("same content"));
-  EXPECT_EQ(slurp(d.path() + "/b"), "same content");
+  EXPECT_EQ(slurp(d.str() + "/b"), "same content");
 }
 
 TEST(TarExtract, RefusesEscapingPaths) {
@@ -264,7 +176,7 @@ TEST(TarExtract, MissingTrailerAtEntryBoundaryIsAccepted) {
   TarWriter t;
   t.file("PG_VERSION", "15\n");
   TempDir d;
-  const Result r = extract(t.str(), d.path(), 512);
+  const Result r = extract(t.str(), d.str(), 512);
   EXPECT_EQ(r.files.size(), 1u);
 }
 
@@ -275,11 +187,11 @@ TEST(TarExtract, CallbackErrorStopsExtraction) {
   t.end();
   TempDir d;
   TarExtractOptions o;
-  o.target_dir = d.path();
+  o.target_dir = d.str();
   o.on_file = [](const ExtractedFile& f) {
     if (f.path == "a") throw Error(ErrorKind::corrupt, "stop");
   };
   TarExtractor x(std::move(o));
   EXPECT_THROW(x.write(as_bytes(t.str())), Error);
-  EXPECT_FALSE(fs::exists(d.path() + "/b"));
+  EXPECT_FALSE(fs::exists(d.str() + "/b"));
 }

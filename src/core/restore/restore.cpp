@@ -7,12 +7,12 @@
 #include "pgvault/restore/manifest.hpp"
 #include "pgvault/restore/tar_extract.hpp"
 #include "pgvault/storage/storage.hpp"
+#include "pgvault/text.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <optional>
@@ -31,23 +31,6 @@ namespace {
 
 constexpr const char* kManifestObject = "backup_manifest";
 constexpr std::size_t kReadChunk = 1024 * 1024;
-
-std::string human(std::uint64_t bytes) {
-  const char* units[] = {"bytes", "kB", "MB", "GB", "TB", "PB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024.0 && u < 5) {
-    v /= 1024.0;
-    ++u;
-  }
-  char buf[32];
-  if (u == 0) {
-    std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(bytes));
-  } else {
-    std::snprintf(buf, sizeof buf, "%.*f %s", v < 10 ? 1 : 0, v, units[u]);
-  }
-  return buf;
-}
 
 std::string strip_trailing_slashes(std::string p) {
   while (p.size() > 1 && p.back() == '/') p.pop_back();
@@ -493,7 +476,7 @@ RestoreReport restore_physical(Repository& repo, const BackupMeta& meta, const R
     cleanup.add(o.pgdata, !pgdata_existed);
 
     // The manifest first: it says what every archive must contain.
-    say("reading backup_manifest (" + human(manifest_entry->size) + ")...");
+    say("reading backup_manifest (" + human_size(manifest_entry->size) + ")...");
     StringSink manifest_text;
     stream_object(repo.storage(), meta, *manifest_entry, manifest_text);
     const BackupManifest manifest = BackupManifest::parse(manifest_text.str());
@@ -507,10 +490,10 @@ RestoreReport restore_physical(Repository& repo, const BackupMeta& meta, const R
       if (!plan.oid.empty()) {
         if (!ts_existed[i]) create_dir_0700(plan.location);
         cleanup.add(plan.location, !ts_existed[i]);
-        say("restoring " + obj.name + " (" + human(obj.size) + ") into tablespace directory " +
+        say("restoring " + obj.name + " (" + human_size(obj.size) + ") into tablespace directory " +
             plan.location + "...");
       } else {
-        say("restoring " + obj.name + " (" + human(obj.size) + ")...");
+        say("restoring " + obj.name + " (" + human_size(obj.size) + ")...");
       }
 
       const std::string manifest_prefix = plan.oid.empty() ? "" : "pg_tblspc/" + plan.oid + "/";
@@ -554,7 +537,7 @@ RestoreReport restore_physical(Repository& repo, const BackupMeta& meta, const R
       report.bytes += extractor.bytes();
       ++report.objects;
       say("restored " + obj.name + ": " + std::to_string(extractor.files()) + " files, " +
-          human(extractor.bytes()));
+          human_size(extractor.bytes()));
 
       if (!plan.oid.empty()) {
         // Point pg_tblspc/<oid> at the (possibly mapped) location, replacing
