@@ -8,7 +8,7 @@ packages=(
   postgresql-15 postgresql-server-dev-15 postgresql-contrib
   libcurl4-openssl-dev libssl-dev libzstd-dev liblz4-dev zlib1g-dev
   nlohmann-json3-dev libpugixml-dev libcli11-dev libgtest-dev libgmock-dev
-  libipc-run-perl libtest-simple-perl libkrb5-dev
+  libipc-run-perl libtest-simple-perl
   zstd lz4 gzip tar procps sudo
 )
 
