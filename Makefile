@@ -20,7 +20,7 @@ PG_INCLUDE := $(shell $(PG_CONFIG) --includedir)
 # PostgreSQL's headers are included as system headers so that -Werror
 # applies to pgvault's code, not to theirs.
 PG_CPPFLAGS = -Iinclude -Isrc/pg
-PG_CXXFLAGS = -std=c++20 -Wall -Wextra -Werror -fPIC -fexceptions -Wno-missing-field-initializers \
+PG_CXXFLAGS = -std=c++20 -Wall -Wextra -Werror -fPIC -fexceptions \
   -isystem $(PG_INCLUDE_SERVER) -isystem $(PG_INCLUDE)
 SHLIB_LINK = -lpq -lcurl -lssl -lcrypto -lzstd -llz4 -lz -lpugixml -lstdc++
 
@@ -30,4 +30,8 @@ override with_llvm = no
 include $(PGXS)
 
 # The server's CXXFLAGS come from its own build; pgvault needs C++20.
-override CXXFLAGS := $(filter-out -std=%,$(CXXFLAGS)) $(PG_CXXFLAGS)
+# -MMD -MP: every object depends on the headers it includes, so a changed
+# header (a shared-memory struct, say) rebuilds everything that uses it.
+override CXXFLAGS := $(filter-out -std=%,$(CXXFLAGS)) $(PG_CXXFLAGS) -MMD -MP
+EXTRA_CLEAN = $(OBJS:.o=.d)
+-include $(OBJS:.o=.d)

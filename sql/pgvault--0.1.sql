@@ -9,7 +9,7 @@ CREATE TABLE vault.backups (
     kind              text NOT NULL CHECK (kind IN ('physical', 'logical')),
     trigger           text NOT NULL CHECK (trigger IN ('manual', 'scheduled', 'retry', 'pre_restore')),
     status            text NOT NULL CHECK (status IN ('queued', 'running', 'completed', 'failed',
-                                                      'cancelled', 'expired', 'deleted')),
+                                                      'cancelled', 'skipped', 'expired', 'deleted')),
     label             text,
     database          name,
     started_at        timestamptz NOT NULL DEFAULT now(),
@@ -28,7 +28,9 @@ CREATE TABLE vault.backups (
     verified_at       timestamptz,
     system_identifier text,
     pg_version        integer,
-    worker_pid        integer
+    worker_pid        integer,
+    scheduled_for     timestamptz,  -- the cron fire time a scheduled run belongs to
+    attempt           integer NOT NULL DEFAULT 1
 );
 CREATE INDEX backups_started_at_idx ON vault.backups (started_at);
 CREATE INDEX backups_status_idx ON vault.backups (status);
@@ -44,7 +46,7 @@ SELECT id, name, kind, trigger, status, started_at, completed_at,
        completed_at - started_at AS duration,
        source_bytes, stored_bytes, compression, encrypted, sha256, location,
        initiated_by, error_message, start_lsn, stop_lsn, timeline, verified_at,
-       label, database
+       label, database, scheduled_for, attempt
   FROM vault.backups;
 
 COMMENT ON VIEW vault.history IS 'pgvault: every backup, its outcome, sizes and checksums';
@@ -76,6 +78,143 @@ $$;
 COMMENT ON FUNCTION vault.create_backup(text, text, boolean) IS
   'pgvault: take a backup now; returns its vault.history row (status running when wait => false)';
 
+-- The scheduler's live state, from shared memory.
+CREATE FUNCTION vault._scheduler_state(OUT pid integer, OUT state text, OUT next_run_at timestamptz,
+                                       OUT retry_at timestamptz)
+AS 'MODULE_PATHNAME', 'pgvault_scheduler_state'
+LANGUAGE C VOLATILE STRICT;
+
+-- The running backup's progress, from shared memory (no row when idle).
+CREATE FUNCTION vault._progress(OUT id bigint, OUT name text, OUT phase text, OUT started_at timestamptz,
+                                OUT bytes_done bigint, OUT bytes_total bigint, OUT bytes_stored bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgvault_progress'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION vault._next_runs(schedule text, count integer, after timestamptz, timezone text)
+RETURNS timestamptz[]
+AS 'MODULE_PATHNAME', 'pgvault_next_runs'
+LANGUAGE C STABLE STRICT;
+
+-- When a schedule fires: check a cron line before putting it in postgresql.conf.
+CREATE FUNCTION vault.next_runs(schedule text, count integer DEFAULT 5,
+                                after timestamptz DEFAULT now(),
+                                timezone text DEFAULT current_setting('pgvault.timezone'))
+RETURNS SETOF timestamptz
+LANGUAGE sql STABLE
+AS $$ SELECT unnest(vault._next_runs(schedule, count, after, timezone)) $$;
+
+COMMENT ON FUNCTION vault.next_runs(text, integer, timestamptz, text) IS
+  'pgvault: the next fire times of a schedule (the scheduler uses the same code)';
+
+CREATE VIEW vault.status AS
+WITH s AS (SELECT * FROM vault._scheduler_state()),
+     tz AS (SELECT current_setting('pgvault.timezone') AS name),
+     last_run AS (SELECT * FROM vault.backups WHERE status NOT IN ('queued', 'skipped')
+                  ORDER BY started_at DESC, id DESC LIMIT 1),
+     last_ok AS (SELECT * FROM vault.backups WHERE status IN ('completed', 'expired', 'deleted')
+                  AND completed_at IS NOT NULL ORDER BY completed_at DESC, id DESC LIMIT 1),
+     running AS (SELECT * FROM vault.backups WHERE status = 'running' ORDER BY id DESC LIMIT 1)
+SELECT s.pid AS scheduler_pid,
+       s.state AS scheduler_state,
+       current_setting('pgvault.enabled')::boolean AS enabled,
+       nullif(current_setting('pgvault.schedule'), '') AS schedule,
+       tz.name AS timezone,
+       s.next_run_at,
+       s.retry_at,
+       (SELECT started_at FROM last_run) AS last_run_at,
+       (SELECT status FROM last_run) AS last_status,
+       (SELECT error_message FROM last_run) AS last_error,
+       (SELECT completed_at FROM last_ok) AS last_success_at,
+       (SELECT name FROM last_ok) AS last_success_name,
+       coalesce((SELECT completed_at >= (date_trunc('day', now() AT TIME ZONE tz.name) AT TIME ZONE tz.name)
+                   FROM last_ok), false) AS backup_today,
+       (SELECT name FROM running) AS running_backup,
+       (SELECT started_at FROM running) AS running_since,
+       current_setting('pgvault.repository') AS repository,
+       current_setting('pgvault.retention_count')::integer AS retention_count,
+       current_setting('pgvault.retention_days')::integer AS retention_days
+  FROM s, tz;
+
+COMMENT ON VIEW vault.status IS
+  'pgvault: the scheduler at a glance: next run, last run, did today''s backup run';
+
+CREATE VIEW vault.stats AS
+SELECT count(*) AS total,
+       count(*) FILTER (WHERE status IN ('completed', 'expired', 'deleted')) AS completed,
+       count(*) FILTER (WHERE status = 'failed') AS failed,
+       count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
+       count(*) FILTER (WHERE status = 'skipped') AS skipped,
+       round(100.0 * count(*) FILTER (WHERE status IN ('completed', 'expired', 'deleted'))
+             / nullif(count(*) FILTER (WHERE status IN ('completed', 'expired', 'deleted', 'failed')), 0), 1)
+         AS success_rate_percent,
+       avg(completed_at - started_at) FILTER (WHERE status IN ('completed', 'expired', 'deleted'))
+         AS average_duration,
+       coalesce(sum(stored_bytes) FILTER (WHERE status = 'completed'), 0) AS stored_bytes,
+       count(*) FILTER (WHERE started_at > now() - interval '7 days') AS last_7_days,
+       count(*) FILTER (WHERE started_at > now() - interval '7 days'
+                          AND status IN ('completed', 'expired', 'deleted')) AS completed_last_7_days,
+       count(*) FILTER (WHERE started_at > now() - interval '30 days') AS last_30_days,
+       count(*) FILTER (WHERE started_at > now() - interval '30 days'
+                          AND status IN ('completed', 'expired', 'deleted')) AS completed_last_30_days,
+       (SELECT stored_bytes FROM vault.backups WHERE status = 'completed'
+         ORDER BY completed_at DESC LIMIT 1)
+       - (SELECT stored_bytes FROM vault.backups WHERE status IN ('completed', 'expired', 'deleted')
+           AND completed_at < now() - interval '30 days' ORDER BY completed_at DESC LIMIT 1)
+         AS stored_bytes_growth_30_days
+  FROM vault.backups;
+
+COMMENT ON VIEW vault.stats IS 'pgvault: totals, success rate, durations, sizes';
+
+CREATE VIEW vault.progress AS
+SELECT id, name, phase, started_at, now() - started_at AS elapsed,
+       bytes_done, bytes_total,
+       CASE WHEN bytes_total > 0 THEN round(100.0 * least(bytes_done, bytes_total) / bytes_total, 1) END
+         AS percent_done,
+       bytes_stored,
+       CASE WHEN extract(epoch FROM now() - started_at) > 0
+            THEN (bytes_done / extract(epoch FROM now() - started_at))::bigint END AS bytes_per_second
+  FROM vault._progress();
+
+COMMENT ON VIEW vault.progress IS 'pgvault: the running backup: bytes done, rate, elapsed';
+
+CREATE FUNCTION vault._cleanup(OUT name text, OUT action text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgvault_cleanup'
+LANGUAGE C VOLATILE;
+
+-- Applies retention now (it also runs after every successful backup).
+CREATE FUNCTION vault.cleanup(OUT name text, OUT action text)
+RETURNS SETOF record
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM vault._cleanup() $$;
+
+COMMENT ON FUNCTION vault.cleanup() IS
+  'pgvault: apply retention now; returns what was removed (expired backups, leftovers of incomplete ones)';
+
+CREATE FUNCTION vault._delete_backup(name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgvault_delete_backup'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION vault.delete_backup(name text)
+RETURNS vault.history
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result vault.history;
+BEGIN
+    PERFORM vault._delete_backup(name);
+    SELECT * INTO result FROM vault.history h WHERE h.name = delete_backup.name;
+    RETURN result;
+END
+$$;
+
+COMMENT ON FUNCTION vault.delete_backup(text) IS
+  'pgvault: remove one backup from the repository (never the running one or the newest complete one)';
+
 CREATE FUNCTION vault.cancel_backup()
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'pgvault_cancel_backup'
@@ -85,6 +224,13 @@ COMMENT ON FUNCTION vault.cancel_backup() IS
   'pgvault: ask the running backup to stop; true if one was running';
 
 REVOKE ALL ON FUNCTION vault.cancel_backup() FROM PUBLIC;
+REVOKE ALL ON FUNCTION vault._cleanup() FROM PUBLIC;
+REVOKE ALL ON FUNCTION vault.cleanup() FROM PUBLIC;
+REVOKE ALL ON FUNCTION vault._delete_backup(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vault.delete_backup(text) FROM PUBLIC;
+REVOKE ALL ON vault.status FROM PUBLIC;
+REVOKE ALL ON vault.stats FROM PUBLIC;
+REVOKE ALL ON vault.progress FROM PUBLIC;
 REVOKE ALL ON FUNCTION vault._start_backup(text, text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vault.create_backup(text, text, boolean) FROM PUBLIC;
 REVOKE ALL ON vault.backups FROM PUBLIC;

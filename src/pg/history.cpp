@@ -9,17 +9,67 @@
 
 namespace pgvault::pg::history {
 
+namespace {
+
+SqlValue null_if_empty(const std::string& s) {
+  return s.empty() ? SqlValue() : SqlValue(s);
+}
+
+// NOTIFY pgvault, '<json>' — delivered when the transaction commits, so a
+// listener never hears of a state the table does not have.
+void notify(long long id, const std::string& event) {
+  spi_query(
+      "SELECT pg_notify('pgvault', json_build_object("
+      "'event', $2, 'id', id, 'name', name, 'kind', kind, 'trigger', trigger, "
+      "'status', status, 'started_at', started_at, 'completed_at', completed_at, "
+      "'stored_bytes', stored_bytes, 'location', location, "
+      "'error', left(error_message, 2000))::text) "
+      "FROM vault.backups WHERE id = $1::bigint",
+      {std::to_string(id), event});
+}
+
+}  // namespace
+
 void insert_running(const NewRow& r) {
   in_own_transaction([&] {
     spi_query(
         "INSERT INTO vault.backups (id, name, kind, trigger, status, label, database, "
-        "initiated_by, compression, location, worker_pid, started_at) "
+        "initiated_by, compression, location, worker_pid, started_at, scheduled_for, attempt) "
         "VALUES ($1::bigint, $2, $3, $4, 'running', $5, current_database(), $6, $7, $8, "
-        "$9::int, now())",
-        {std::to_string(r.id), r.name, r.kind, r.trigger,
-         r.label.empty() ? SqlValue() : SqlValue(r.label), r.initiated_by, r.compression,
-         r.location, std::to_string(r.worker_pid)});
+        "$9::int, now(), $10::timestamptz, $11::int)",
+        {std::to_string(r.id), r.name, r.kind, r.trigger, null_if_empty(r.label), r.initiated_by,
+         r.compression, r.location, std::to_string(r.worker_pid), null_if_empty(r.scheduled_for),
+         std::to_string(r.attempt)});
+    notify(r.id, "started");
   });
+}
+
+void record_skipped(long long id, const std::string& name, const std::string& trigger,
+                    const std::string& scheduled_for, const std::string& reason) {
+  spi_query(
+      "INSERT INTO vault.backups (id, name, kind, trigger, status, database, initiated_by, "
+      "started_at, completed_at, scheduled_for, error_message) "
+      "VALUES ($1::bigint, $2, 'physical', $3, 'skipped', current_database(), 'scheduler', "
+      "now(), now(), $4::timestamptz, $5)",
+      {std::to_string(id), name, trigger, null_if_empty(scheduled_for), reason});
+  notify(id, "skipped");
+}
+
+void mark_removed(const std::vector<std::string>& names, const std::string& status) {
+  for (const auto& name : names) {
+    const auto rows = spi_query(
+        "UPDATE vault.backups SET status = $2 WHERE name = $1 AND status = 'completed' "
+        "RETURNING id",
+        {name, status});
+    for (const auto& row : rows) notify(std::stoll(row[0].value_or("0")), status);
+  }
+}
+
+long long last_scheduled_for() {
+  const auto rows = spi_query(
+      "SELECT coalesce(extract(epoch FROM max(scheduled_for))::bigint, 0) FROM vault.backups "
+      "WHERE trigger = 'scheduled'");
+  return rows.empty() ? 0 : std::stoll(rows[0][0].value_or("0"));
 }
 
 namespace {
@@ -34,6 +84,7 @@ void set_completed(long long id, const BackupMeta& m) {
       {std::to_string(id), std::to_string(m.source_bytes), std::to_string(m.stored_bytes),
        m.digest(), m.start_lsn, m.stop_lsn, std::to_string(m.timeline), m.system_identifier,
        std::to_string(m.pg_version)});
+  notify(id, "completed");
 }
 
 void set_failed(long long id, const std::string& error_message,
@@ -42,6 +93,7 @@ void set_failed(long long id, const std::string& error_message,
       "UPDATE vault.backups SET status = $3, completed_at = now(), error_message = $2 "
       "WHERE id = $1::bigint AND status IN ('queued', 'running')",
       {std::to_string(id), error_message, status});
+  notify(id, status);
 }
 
 }  // namespace

@@ -13,6 +13,8 @@ struct NewRow {
   long long id;
   std::string name, kind, trigger, label, initiated_by, compression, location;
   int worker_pid;
+  std::string scheduled_for;  // timestamptz text; empty = NULL
+  int attempt;
 };
 
 void insert_running(const NewRow& row);
@@ -20,6 +22,18 @@ void mark_completed(long long id, const BackupMeta& meta);
 // status: "failed" or "cancelled".
 void mark_failed(long long id, const std::string& error_message,
                  const std::string& status = "failed");
+
+// A scheduled run that did not start (a backup was running, or it was
+// missed while the server was down). Runs inside the caller's SPI connection.
+void record_skipped(long long id, const std::string& name, const std::string& trigger,
+                    const std::string& scheduled_for, const std::string& reason);
+
+// Rows of backups removed from the repository: status 'expired' (retention)
+// or 'deleted' (by hand). Runs inside the caller's SPI connection.
+void mark_removed(const std::vector<std::string>& names, const std::string& status);
+
+// Unix time of the cron fire time of the newest scheduled run (0 if none).
+long long last_scheduled_for();
 
 // Settles rows left 'queued' or 'running' by processes that are gone
 // (except_id, the live job, is left alone). A backup whose backup.json is in

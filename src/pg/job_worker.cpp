@@ -1,5 +1,7 @@
 // The job worker: a dynamic background worker that runs one backup.
 #include "pgvault/catalog/repository.hpp"
+#include "pgvault/catalog/retention.hpp"
+#include "pgvault/text.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/compression.hpp"
 #include "pgvault/storage/storage.hpp"
@@ -62,6 +64,24 @@ void release_job_slot(long long backup_id) {
   unlock_shared();
 }
 
+}  // namespace
+
+RetentionResult apply_configured_retention(Repository& repo, const std::string& system_identifier,
+                                           const std::string& running) {
+  const RetentionPolicy policy{guc_retention_count, guc_retention_days};
+  RetentionResult result = apply_retention(repo, system_identifier, policy,
+                                           static_cast<std::int64_t>(time(nullptr)), running);
+  for (const auto& name : result.expired) {
+    log_message(LOG, "backup \"" + name + "\" expired by the retention policy and removed");
+  }
+  for (const auto& name : result.leftovers) {
+    log_message(LOG, "removed the leftovers of incomplete backup \"" + name + "\"");
+  }
+  return result;
+}
+
+namespace {
+
 void run_job(long long backup_id) {
   lock_shared();
   const JobSlot slot = shared()->job;
@@ -95,8 +115,13 @@ void run_job(long long backup_id) {
   const std::string repository_url = guc_repository;
 
   // Committed before any byte moves: even a crash leaves an audit row.
+  const std::string scheduled_for =
+      slot.scheduled_for == 0
+          ? std::string()
+          : std::string(pg_guard([&] { return timestamptz_to_str(slot.scheduled_for); }));
   history::insert_running({backup_id, req.name, slot.kind, req.trigger, req.label, req.initiated_by,
-                           req.compression, backup_location(repository_url, req.name), MyProcPid});
+                           req.compression, backup_location(repository_url, req.name), MyProcPid,
+                           scheduled_for, slot.attempt});
   lock_shared();
   shared()->job.state = JobState::running;
   shared()->job.worker_pid = MyProcPid;
@@ -112,9 +137,13 @@ void run_job(long long backup_id) {
     Repository repo(*storage);
     BackupMeta meta = run_physical_backup(
         repo, req,
-        [](std::uint64_t bytes) {
+        [](const BackupProgress& p) {
           lock_shared();
-          shared()->job.bytes_done = bytes;
+          JobSlot& job = shared()->job;
+          job.bytes_done = p.done;
+          job.bytes_total = p.total;
+          job.bytes_stored = p.stored;
+          copy_fixed(job.phase, kWordLen, p.phase);
           unlock_shared();
         },
         check_job_interrupts);
@@ -126,8 +155,17 @@ void run_job(long long backup_id) {
       repo.remove_backup(meta.system_identifier, meta.name);
       throw;
     }
-    log_message(LOG, "backup \"" + req.name + "\" completed: " + std::to_string(meta.stored_bytes) +
-                         " bytes stored in " + backup_location(repository_url, req.name));
+    log_message(LOG, "backup \"" + req.name + "\" completed: " + human_size(meta.stored_bytes) +
+                         " stored in " + backup_location(repository_url, req.name));
+    try {
+      const RetentionResult removed = apply_configured_retention(repo, req.system_identifier, "");
+      if (!removed.expired.empty()) {
+        in_own_transaction([&] { history::mark_removed(removed.expired, "expired"); });
+      }
+    } catch (const std::exception& e) {
+      // The backup itself succeeded; retention runs again after the next one.
+      log_message(WARNING, std::string("retention failed: ") + e.what());
+    }
   } catch (const CancelledByUser& e) {
     failure = e.what();
     cancelled = true;

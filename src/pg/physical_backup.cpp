@@ -27,7 +27,7 @@ std::string base_backup_command(const PhysicalBackupRequest& req, int level) {
   // need to wait for archiving, which could hang on a broken archiver.
   std::string cmd = "BASE_BACKUP (LABEL " + quote_literal(label) +
                     ", CHECKPOINT 'fast', WAL true, WAIT false, MANIFEST 'yes', "
-                    "MANIFEST_CHECKSUMS 'SHA256', TABLESPACE_MAP true";
+                    "MANIFEST_CHECKSUMS 'SHA256', TABLESPACE_MAP true, PROGRESS true";
   if (req.compression != "none") {
     cmd += ", COMPRESSION " + quote_literal(req.compression);
     cmd += ", COMPRESSION_DETAIL " + quote_literal("level=" + std::to_string(level));
@@ -47,7 +47,7 @@ const std::string& cell(const std::vector<std::vector<std::string>>& rows, std::
 }  // namespace
 
 BackupMeta run_physical_backup(Repository& repo, const PhysicalBackupRequest& req,
-                               const std::function<void(std::uint64_t)>& progress,
+                               const std::function<void(const BackupProgress&)>& progress,
                                const std::function<void()>& check_interrupts) {
   const Compression compression = parse_compression(req.compression).value_or(Compression::none);
   int level = req.compression_level;
@@ -76,17 +76,28 @@ BackupMeta run_physical_backup(Repository& repo, const PhysicalBackupRequest& re
   try {
     ReplicationClient client(req.conninfo);
     client.check_interrupts = check_interrupts;
+    BackupProgress state;
+    state.phase = "checkpoint";
+    progress(state);
     client.send_command(base_backup_command(req, level));
     auto start = client.next_rows("the backup start position");
     meta.start_lsn = cell(start, 0, "the backup start position");
     meta.timeline = static_cast<std::uint32_t>(std::stoul(cell(start, 1, "the start timeline")));
-    client.next_rows("the tablespace list");
+    // With PROGRESS the third column is each tablespace's estimated size in kB.
+    for (const auto& row : client.next_rows("the tablespace list")) {
+      if (row.size() > 2 && !row[2].empty()) state.total += std::stoull(row[2]) * 1024;
+    }
     client.expect_copy_out("the base backup stream");
+    state.phase = "streaming";
     client.receive_copy([&](std::span<const std::byte> message) {
       receiver.on_copy_data(message);
-      if (progress) progress(receiver.bytes_received());
+      state.done = receiver.server_progress();
+      state.stored = receiver.bytes_received();
+      progress(state);
     });
     receiver.finish();
+    state.phase = "finishing";
+    progress(state);
     auto end = client.finish_command("BASE_BACKUP");
     meta.stop_lsn = cell(end, 0, "the backup end position");
     if (!receiver.manifest_received()) {

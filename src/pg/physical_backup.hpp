@@ -22,11 +22,18 @@ struct PhysicalBackupRequest {
   int pg_version = 0;
 };
 
+struct BackupProgress {
+  const char* phase = "";    // "checkpoint", "streaming", "finishing"
+  std::uint64_t done = 0;    // uncompressed bytes the server has sent
+  std::uint64_t total = 0;   // the server's estimate of the total (0 = unknown)
+  std::uint64_t stored = 0;  // bytes written to the repository
+};
+
 // Streams BASE_BACKUP from this server into the repository and writes
 // backup.json last. On failure every object written is removed again.
-// progress(bytes) is called as data arrives; check_interrupts() may throw.
+// progress() is called as data arrives; check_interrupts() may throw.
 BackupMeta run_physical_backup(Repository& repo, const PhysicalBackupRequest& req,
-                               const std::function<void(std::uint64_t)>& progress,
+                               const std::function<void(const BackupProgress&)>& progress,
                                const std::function<void()>& check_interrupts);
 
 }  // namespace pgvault::pg

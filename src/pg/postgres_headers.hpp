@@ -17,6 +17,7 @@ extern "C" {
 #include "libpq/libpq-be.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "pgtime.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "postmaster/postmaster.h"

@@ -1,3 +1,4 @@
+#include "pgvault/cron/schedule.hpp"
 #include "pgvault/pipeline/compression.hpp"
 #include "pgvault/storage/storage.hpp"
 
@@ -18,6 +19,14 @@ int guc_compression = static_cast<int>(Compression::zstd);
 int guc_compression_level = 0;
 char* guc_replication_conninfo = nullptr;
 int guc_max_rate_kb = 0;
+char* guc_schedule = nullptr;
+bool guc_enabled = true;
+char* guc_timezone = nullptr;
+int guc_catchup_window_s = 3600;
+int guc_retry_max = 3;
+int guc_retry_delay_s = 60;
+int guc_retention_days = 0;
+int guc_retention_count = 0;
 
 namespace {
 
@@ -66,6 +75,30 @@ bool check_max_rate(int* newval, void**, GucSource) {
   return false;
 }
 
+bool check_schedule(char** newval, void**, GucSource) {
+  if (*newval == nullptr || **newval == '\0') return true;  // empty: no scheduled backups
+  try {
+    (void)Schedule::parse(*newval);
+    return true;
+  } catch (const std::exception& e) {
+    GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+    GUC_check_errmsg("%s", e.what());
+    GUC_check_errhint(
+        "Use five cron fields (minute hour day-of-month month day-of-week), a macro such as "
+        "@daily, 'N seconds' (1-59), or '' to turn scheduling off.");
+    return false;
+  }
+}
+
+bool check_timezone(char** newval, void**, GucSource) {
+  if (*newval != nullptr && **newval != '\0' && pg_tzset(*newval) != nullptr) return true;
+  GUC_check_errmsg("unknown time zone \"%s\"", *newval ? *newval : "");
+  GUC_check_errhint(
+      "Use a time zone name such as 'UTC', 'Europe/Berlin' or 'America/New_York' "
+      "(see pg_timezone_names).");
+  return false;
+}
+
 // The default repository is a directory beside the data directory: outside
 // it (a backup must not live inside what it backs up) and writable by the
 // server's OS user in every standard layout, so it works with no settings.
@@ -108,6 +141,36 @@ void define_settings() {
       "pgvault.max_rate",
       "Maximum rate at which the server sends a physical backup; 0 = unlimited.", nullptr,
       &guc_max_rate_kb, 0, 0, 1048576, PGC_SIGHUP, GUC_UNIT_KB, check_max_rate, nullptr, nullptr);
+  DefineCustomStringVariable("pgvault.schedule",
+                             "When physical backups run: a cron line, a macro, or 'N seconds'.",
+                             "Empty: no scheduled backups.", &guc_schedule, "", PGC_SIGHUP, 0,
+                             check_schedule, nullptr, nullptr);
+  DefineCustomBoolVariable("pgvault.enabled", "Whether the scheduler starts scheduled backups.",
+                           nullptr, &guc_enabled, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomStringVariable("pgvault.timezone", "Time zone in which schedules are read.", nullptr,
+                             &guc_timezone, "UTC", PGC_SIGHUP, 0, check_timezone, nullptr, nullptr);
+  DefineCustomIntVariable("pgvault.catchup_window",
+                          "A scheduled run missed by less than this while the server was down "
+                          "runs once at start-up; an older one is skipped.",
+                          nullptr, &guc_catchup_window_s, 3600, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S,
+                          nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("pgvault.retry_max",
+                          "How many times a failed scheduled backup is retried.", nullptr,
+                          &guc_retry_max, 3, 0, 100, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("pgvault.retry_delay",
+                          "Delay before the first retry of a failed scheduled backup; it doubles "
+                          "with each further attempt.",
+                          nullptr, &guc_retry_delay_s, 60, 1, 86400, PGC_SIGHUP, GUC_UNIT_S,
+                          nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("pgvault.retention_count",
+                          "Keep at least this many newest complete backups; 0 = no count rule.",
+                          nullptr, &guc_retention_count, 0, 0, 100000, PGC_SIGHUP, 0, nullptr,
+                          nullptr, nullptr);
+  DefineCustomIntVariable("pgvault.retention_days",
+                          "Expire complete backups older than this many days (beyond "
+                          "retention_count); 0 = no age rule.",
+                          nullptr, &guc_retention_days, 0, 0, 36500, PGC_SIGHUP, 0, nullptr,
+                          nullptr, nullptr);
   MarkGUCPrefixReserved("pgvault");
 }
 

@@ -9,6 +9,14 @@ extern int guc_compression;  // a pgvault::Compression value
 extern int guc_compression_level;
 extern char* guc_replication_conninfo;
 extern int guc_max_rate_kb;
+extern char* guc_schedule;
+extern bool guc_enabled;
+extern char* guc_timezone;
+extern int guc_catchup_window_s;
+extern int guc_retry_max;
+extern int guc_retry_delay_s;
+extern int guc_retention_days;
+extern int guc_retention_count;
 
 void define_settings();
 

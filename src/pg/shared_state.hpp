@@ -25,7 +25,12 @@ struct JobSlot {
   Latch* requester_latch;
   Oid database;
   TimestampTz started_at;
-  uint64 bytes_done;
+  TimestampTz scheduled_for;  // 0 unless trigger is scheduled/retry
+  int attempt;
+  uint64 bytes_done;    // uncompressed bytes the server has sent
+  uint64 bytes_total;   // the server's estimate of the total (0 = unknown)
+  uint64 bytes_stored;  // bytes written to the repository
+  char phase[kWordLen];
   bool cancel_requested;
   char name[kNameLen];
   char kind[kWordLen];
@@ -34,9 +39,14 @@ struct JobSlot {
   char label[kLabelLen];
 };
 
+constexpr int kStateLen = 64;
+
 struct SharedState {
   slock_t mutex;
   pid_t scheduler_pid;
+  char scheduler_state[kStateLen];
+  TimestampTz next_run_at;  // 0 = none
+  TimestampTz retry_at;     // 0 = none
   JobSlot job;
 };
 

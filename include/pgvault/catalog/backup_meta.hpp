@@ -63,5 +63,8 @@ struct BackupMeta {
 std::string utc_timestamp_now();
 // "20261124T061530Z" from an ISO timestamp as produced above.
 std::string compact_timestamp(std::string_view iso_utc);
+// Unix seconds of an ISO 8601 UTC timestamp as produced above ("...Z");
+// throws Error(invalid_argument) on anything else.
+std::int64_t parse_utc_timestamp(std::string_view iso_utc);
 
 }  // namespace pgvault

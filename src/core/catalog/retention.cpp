@@ -1,0 +1,103 @@
+#include "pgvault/catalog/retention.hpp"
+
+#include "pgvault/catalog/backup_meta.hpp"
+#include "pgvault/catalog/repository.hpp"
+#include "pgvault/error.hpp"
+#include "pgvault/storage/storage.hpp"
+
+#include <algorithm>
+#include <limits>
+
+namespace pgvault {
+
+namespace {
+
+constexpr std::int64_t kSecondsPerDay = 86400;
+
+// Newest first: by completed_at, ties by name (descending).
+bool newer(const RetentionCandidate& a, const RetentionCandidate& b) {
+  if (a.completed_at != b.completed_at) return a.completed_at > b.completed_at;
+  return a.name > b.name;
+}
+
+// now - days*86400 without overflow (days > 0).
+std::int64_t cutoff(std::int64_t now, int days) {
+  const std::int64_t span = static_cast<std::int64_t>(days) * kSecondsPerDay;
+  if (now < std::numeric_limits<std::int64_t>::min() + span)
+    return std::numeric_limits<std::int64_t>::min();
+  return now - span;
+}
+
+}  // namespace
+
+std::vector<std::string> plan_retention(const std::vector<RetentionCandidate>& complete,
+                                        const RetentionPolicy& policy, std::int64_t now) {
+  if (!policy.enabled() || complete.empty()) return {};
+
+  std::vector<RetentionCandidate> sorted = complete;
+  std::sort(sorted.begin(), sorted.end(), newer);
+
+  // The newest is always kept; with a count, the newest keep_count are.
+  std::size_t kept = 1;
+  if (policy.keep_count > 0) kept = std::max(kept, static_cast<std::size_t>(policy.keep_count));
+
+  std::vector<std::string> expired;
+  for (std::size_t i = kept; i < sorted.size(); ++i) {
+    const bool too_old =
+        policy.keep_days <= 0 || sorted[i].completed_at < cutoff(now, policy.keep_days);
+    if (too_old) expired.push_back(sorted[i].name);
+  }
+  std::reverse(expired.begin(), expired.end());  // oldest first
+  return expired;
+}
+
+RetentionResult apply_retention(Repository& repo, const std::string& system_identifier,
+                                const RetentionPolicy& policy, std::int64_t now,
+                                const std::string& running, std::int64_t leftover_min_age) {
+  // list_backups("") would list every system: refuse it outright.
+  if (system_identifier.empty())
+    throw Error(ErrorKind::invalid_argument, "retention needs a system identifier");
+
+  RetentionResult result;
+
+  if (policy.enabled()) {
+    std::vector<RetentionCandidate> candidates;
+    for (const BackupMeta& meta : repo.list_backups(system_identifier)) {
+      if (meta.system_identifier != system_identifier || meta.name == running) continue;
+      try {
+        candidates.push_back({meta.name, parse_utc_timestamp(meta.completed_at)});
+      } catch (const Error& e) {
+        // An unreadable completion time: never expired (and not counted).
+        if (e.kind() != ErrorKind::invalid_argument) throw;
+      }
+    }
+    for (const std::string& name : plan_retention(candidates, policy, now)) {
+      try {
+        repo.remove_backup(system_identifier, name);
+      } catch (const Error& e) {
+        // Removed meanwhile by someone else (a concurrent cleanup): already gone.
+        if (e.kind() != ErrorKind::not_found) throw;
+        continue;
+      }
+      result.expired.push_back(name);
+    }
+  }
+
+  // Leftovers of incomplete backups: removed once their newest object is old
+  // enough that no writer can still be adding to them.
+  const std::int64_t leftover_cutoff = now - leftover_min_age;
+  for (const std::string& name : repo.incomplete_backups(system_identifier)) {
+    if (name == running) continue;
+    const std::string dir = Repository::backup_dir(system_identifier, name);
+    std::vector<ObjectInfo> objects = repo.storage().list(dir);
+    if (objects.empty()) continue;
+    std::int64_t newest = std::numeric_limits<std::int64_t>::min();
+    for (const ObjectInfo& obj : objects) newest = std::max(newest, obj.mtime_unix);
+    if (newest >= leftover_cutoff) continue;
+    repo.storage().remove_prefix(dir);
+    result.leftovers.push_back(name);
+  }
+  return result;
+}
+
+}  // namespace pgvault

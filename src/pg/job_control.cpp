@@ -1,0 +1,152 @@
+#include "pgvault/catalog/backup_meta.hpp"
+#include "pgvault/error.hpp"
+
+#include <csignal>
+
+#include "error_boundary.hpp"
+#include "history.hpp"
+#include "job_control.hpp"
+#include "shared_state.hpp"
+#include "spi.hpp"
+
+namespace pgvault::pg {
+namespace {
+
+bool process_alive(pid_t pid) {
+  return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH);
+}
+
+bool slot_busy(const JobSlot& job) {
+  if (job.state == JobState::idle) return false;
+  return job.state == JobState::starting ? process_alive(job.requester_pid)
+                                         : process_alive(job.worker_pid);
+}
+
+std::string describe(const JobSlot& job) {
+  const char* since = pg_guard([&] { return timestamptz_to_str(job.started_at); });
+  return std::string("backup \"") + job.name + "\" (id " + std::to_string(job.backup_id) +
+         ") is already running since " + since;
+}
+
+// Claims the slot or throws naming the running backup. A slot whose process
+// is gone (killed) is reclaimed.
+void claim_job_slot(long long id, const std::string& name, const JobRequest& r) {
+  lock_shared();
+  JobSlot& job = shared()->job;
+  const JobSlot seen = job;
+  const bool busy = slot_busy(seen);
+  if (!busy) {
+    memset(&job, 0, sizeof(job));
+    job.state = JobState::starting;
+    job.backup_id = id;
+    job.requester_pid = MyProcPid;
+    job.requester_latch = MyLatch;
+    job.database = MyDatabaseId;
+    job.started_at = GetCurrentTimestamp();
+    job.scheduled_for = r.scheduled_for;
+    job.attempt = r.attempt;
+    copy_fixed(job.name, kNameLen, name.c_str());
+    copy_fixed(job.kind, kWordLen, r.kind.c_str());
+    copy_fixed(job.trigger, kWordLen, r.trigger.c_str());
+    copy_fixed(job.initiated_by, NAMEDATALEN, r.initiated_by.c_str());
+    copy_fixed(job.label, kLabelLen, r.label.c_str());
+  }
+  unlock_shared();
+  if (busy) throw Error(ErrorKind::conflict, describe(seen) + "; only one backup runs at a time");
+}
+
+void release_if_starting(long long id) {
+  lock_shared();
+  if (shared()->job.backup_id == id && shared()->job.state == JobState::starting) {
+    shared()->job.state = JobState::idle;
+  }
+  unlock_shared();
+}
+
+BackgroundWorkerHandle* launch_job_worker(long long id, const std::string& name) {
+  BackgroundWorker worker;
+  memset(&worker, 0, sizeof(worker));
+  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+  worker.bgw_restart_time = BGW_NEVER_RESTART;
+  snprintf(worker.bgw_library_name, BGW_MAXLEN, "pgvault");
+  snprintf(worker.bgw_function_name, BGW_MAXLEN, "pgvault_job_main");
+  snprintf(worker.bgw_name, BGW_MAXLEN, "pgvault backup %s", name.c_str());
+  snprintf(worker.bgw_type, BGW_MAXLEN, "pgvault backup");
+  worker.bgw_main_arg = Int64GetDatum(id);
+  worker.bgw_notify_pid = MyProcPid;
+  BackgroundWorkerHandle* handle = nullptr;
+  const bool ok = pg_guard([&] { return RegisterDynamicBackgroundWorker(&worker, &handle); });
+  if (!ok) {
+    throw Error(ErrorKind::conflict,
+                "could not start the pgvault job worker: no background worker slot is free "
+                "(raise max_worker_processes)");
+  }
+  return handle;
+}
+
+// Waits until the worker has committed the history row (or died trying).
+void wait_until_running(long long id, BackgroundWorkerHandle* handle) {
+  for (;;) {
+    lock_shared();
+    const bool still_starting =
+        shared()->job.backup_id == id && shared()->job.state == JobState::starting;
+    unlock_shared();
+    if (!still_starting) return;
+    pid_t pid = 0;
+    const BgwHandleStatus st = pg_guard([&] { return GetBackgroundWorkerPid(handle, &pid); });
+    if (st == BGWH_STOPPED || st == BGWH_POSTMASTER_DIED) {
+      throw Error(ErrorKind::internal,
+                  "the pgvault job worker exited before it could start the backup; see the "
+                  "server log");
+    }
+    pg_guard([] {
+      (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100,
+                      PG_WAIT_EXTENSION);
+      ResetLatch(MyLatch);
+      CHECK_FOR_INTERRUPTS();
+    });
+  }
+}
+
+}  // namespace
+
+long long next_backup_id() {
+  return std::stoll(spi_query("SELECT nextval('vault.backups_id_seq')").at(0).at(0).value_or("0"));
+}
+
+std::string new_backup_name(const std::string& kind) {
+  const std::string base = compact_timestamp(utc_timestamp_now()) + "-" + kind;
+  std::string name = base;
+  for (int n = 2;; ++n) {
+    if (spi_query("SELECT 1 FROM vault.backups WHERE name = $1", {name}).empty()) return name;
+    name = base + "-" + std::to_string(n);
+  }
+}
+
+std::string running_backup_description() {
+  lock_shared();
+  const JobSlot seen = shared()->job;
+  unlock_shared();
+  return slot_busy(seen) ? describe(seen) : "";
+}
+
+LaunchedJob start_job(const JobRequest& r) {
+  LaunchedJob job;
+  job.id = next_backup_id();
+  job.name = new_backup_name(r.kind);
+  claim_job_slot(job.id, job.name, r);
+  try {
+    // The previous job's process is gone: a row it left 'running' is stale.
+    history::settle_unfinished("interrupted: its job worker exited without recording an outcome",
+                               job.id);
+    job.handle = launch_job_worker(job.id, job.name);
+    wait_until_running(job.id, job.handle);
+  } catch (...) {
+    release_if_starting(job.id);
+    throw;
+  }
+  return job;
+}
+
+}  // namespace pgvault::pg

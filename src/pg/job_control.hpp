@@ -1,0 +1,42 @@
+// Starting backups: the cluster's single job slot and the job worker launch,
+// shared by vault.create_backup() and the scheduler.
+#pragma once
+
+#include <string>
+
+#include "postgres_headers.hpp"
+
+namespace pgvault::pg {
+
+struct JobRequest {
+  std::string kind = "physical";
+  std::string label;
+  std::string trigger = "manual";
+  std::string initiated_by;
+  TimestampTz scheduled_for = 0;
+  int attempt = 1;
+};
+
+struct LaunchedJob {
+  long long id = 0;
+  std::string name;
+  BackgroundWorkerHandle* handle = nullptr;
+};
+
+// Kinds create_backup accepts, for messages.
+constexpr const char* kValidKinds = "physical";
+
+// Allocates an id and a unique name, claims the job slot and launches the
+// job worker in this database; returns once the worker has committed the
+// history row. Must run inside a transaction with SPI connected. Throws
+// Error(conflict) naming the running backup if one runs.
+LaunchedJob start_job(const JobRequest& request);
+
+// The backup that holds the job slot, for messages ("" when idle).
+std::string running_backup_description();
+
+// Allocates an id and a unique name (SPI connected).
+long long next_backup_id();
+std::string new_backup_name(const std::string& kind);
+
+}  // namespace pgvault::pg

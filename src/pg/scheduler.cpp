@@ -1,0 +1,343 @@
+// The static "pgvault scheduler" worker. It starts with the server (and
+// again after a crash restart) on a primary only, settles backups left
+// 'running' by a crash, then sleeps on its latch until the next cron fire
+// time of pgvault.schedule and starts a job worker for it. A failed
+// scheduled backup is retried with a growing delay; a run due while a
+// backup runs is skipped and recorded; a run missed while the server was
+// down runs once at start-up if it is recent enough.
+#include "pgvault/cron/schedule.hpp"
+#include "pgvault/error.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <string>
+
+#include "error_boundary.hpp"
+#include "history.hpp"
+#include "job_control.hpp"
+#include "logging.hpp"
+#include "pg_timezone.hpp"
+#include "settings.hpp"
+#include "shared_state.hpp"
+#include "spi.hpp"
+
+namespace pgvault::pg {
+namespace {
+
+// Sleep at most this long even with nothing due, so that a changed
+// system clock is noticed within minutes (the cost is one wake-up).
+constexpr long kMaxSleepMs = 5 * 60 * 1000;
+
+struct Config {
+  bool enabled = false;
+  std::optional<Schedule> schedule;
+  std::string timezone;
+};
+
+struct RunningJob {
+  LaunchedJob job;
+  std::string trigger;
+  int attempt = 1;
+  std::int64_t scheduled_for = 0;
+};
+
+struct PendingRetry {
+  std::int64_t at = 0;
+  int attempt = 0;
+  std::int64_t scheduled_for = 0;
+};
+
+std::int64_t now_unix() {
+  return static_cast<std::int64_t>(time(nullptr));
+}
+
+TimestampTz to_timestamptz(std::int64_t unix_seconds) {
+  return unix_seconds == 0 ? 0 : time_t_to_timestamptz(static_cast<pg_time_t>(unix_seconds));
+}
+
+std::string timestamp_text(std::int64_t unix_seconds) {
+  return pg_guard([&] { return timestamptz_to_str(to_timestamptz(unix_seconds)); });
+}
+
+Config load_config() {
+  Config c;
+  c.enabled = guc_enabled;
+  c.timezone = guc_timezone ? guc_timezone : "UTC";
+  if (guc_schedule && *guc_schedule) {
+    try {
+      c.schedule = Schedule::parse(guc_schedule);
+    } catch (const std::exception& e) {
+      // The check hook refused it already; never stop the scheduler for it.
+      log_message(WARNING, std::string("ignoring pgvault.schedule: ") + e.what());
+    }
+  }
+  return c;
+}
+
+void publish(const char* state, std::int64_t next_run, std::int64_t retry_at) {
+  lock_shared();
+  copy_fixed(shared()->scheduler_state, kStateLen, state);
+  shared()->next_run_at = to_timestamptz(next_run);
+  shared()->retry_at = to_timestamptz(retry_at);
+  unlock_shared();
+}
+
+bool extension_installed() {
+  bool installed = false;
+  in_own_transaction([&] {
+    installed = !spi_query("SELECT 1 FROM pg_extension WHERE extname = 'pgvault'").empty();
+  });
+  return installed;
+}
+
+void settle_interrupted_backups() {
+  lock_shared();
+  const long long live_job =
+      shared()->job.state == JobState::idle ? 0 : static_cast<long long>(shared()->job.backup_id);
+  unlock_shared();
+  in_own_transaction(
+      [&] { history::settle_unfinished("interrupted by server restart", live_job); });
+}
+
+class Scheduler {
+ public:
+  void run() {
+    settle_interrupted_backups();
+    config_ = load_config();
+    catch_up();
+    plan_next(now_unix());
+    while (!ShutdownRequestPending) {
+      if (ConfigReloadPending) reload();
+      check_finished_job();
+      const std::int64_t now = now_unix();
+      if (config_.enabled && config_.schedule && next_run_ > 0 && now >= next_run_) {
+        const std::int64_t due = next_run_;
+        plan_next(std::max(now, due));
+        fire("scheduled", 1, due);
+      }
+      if (config_.enabled && retry_.at > 0 && now >= retry_.at) {
+        const PendingRetry retry = retry_;
+        retry_ = {};
+        fire("retry", retry.attempt, retry.scheduled_for);
+      }
+      sleep_until_due();
+    }
+  }
+
+ private:
+  void reload() {
+    pg_guard([] {
+      ConfigReloadPending = false;
+      ProcessConfigFile(PGC_SIGHUP);
+    });
+    config_ = load_config();
+    plan_next(now_unix());
+  }
+
+  void plan_next(std::int64_t after) {
+    next_run_ = 0;
+    if (!config_.schedule) return;
+    const PgTimeZone tz(config_.timezone);
+    next_run_ = config_.schedule->next_after(after, tz);
+  }
+
+  // A run missed while the server was down: once, now, if recent enough.
+  void catch_up() {
+    if (!config_.enabled || !config_.schedule) return;
+    long long last = 0;
+    in_own_transaction([&] { last = history::last_scheduled_for(); });
+    if (last == 0) return;  // never ran on a schedule: nothing was missed
+    const PgTimeZone tz(config_.timezone);
+    const std::int64_t now = now_unix();
+    if (config_.schedule->next_after(last, tz) > now) return;
+    // The newest missed fire time; older ones are past the window anyway.
+    const std::int64_t window = guc_catchup_window_s;
+    std::int64_t latest = 0;
+    for (std::int64_t t = config_.schedule->next_after(
+             std::max<std::int64_t>(last, now - window - 2 * 86400), tz);
+         t <= now; t = config_.schedule->next_after(t, tz)) {
+      latest = t;
+    }
+    if (latest != 0 && latest >= now - window) {
+      log_message(LOG, "running the scheduled backup of " + timestamp_text(latest) +
+                           ", missed while the server was down");
+      fire("scheduled", 1, latest);
+    } else {
+      const std::int64_t missed = latest != 0 ? latest : config_.schedule->next_after(last, tz);
+      const std::string reason =
+          "missed while the server was down, more than "
+          "pgvault.catchup_window ago";
+      log_message(LOG,
+                  "skipping the scheduled backup of " + timestamp_text(missed) + ": " + reason);
+      in_own_transaction([&] {
+        history::record_skipped(next_backup_id(), new_backup_name("physical"), "scheduled",
+                                timestamp_text(missed), reason);
+      });
+    }
+  }
+
+  void fire(const char* trigger, int attempt, std::int64_t scheduled_for) {
+    JobRequest request;
+    request.trigger = trigger;
+    request.initiated_by = "scheduler";
+    request.scheduled_for = to_timestamptz(scheduled_for);
+    request.attempt = attempt;
+    publish("starting a backup", next_run_, retry_.at);
+    try {
+      in_own_transaction([&] {
+        job_ = RunningJob{start_job(request), trigger, attempt, scheduled_for};
+      });
+      log_message(LOG, std::string("started ") + trigger + " backup \"" + job_->job.name + "\"");
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::conflict) {
+        log_message(WARNING,
+                    std::string("could not start the ") + trigger + " backup: " + e.what());
+        schedule_retry(attempt, scheduled_for);
+        return;
+      }
+      // Not queued: the next fire time comes soon enough, and a queue could grow without bound.
+      const std::string reason = std::string("skipped: ") + e.what();
+      log_message(LOG, std::string(trigger) + " backup " + reason);
+      in_own_transaction([&] {
+        history::record_skipped(next_backup_id(), new_backup_name("physical"), trigger,
+                                timestamp_text(scheduled_for), reason);
+      });
+    }
+  }
+
+  void schedule_retry(int attempt, std::int64_t scheduled_for) {
+    if (attempt > guc_retry_max) {
+      if (guc_retry_max > 0) {
+        log_message(WARNING, "scheduled backup failed " + std::to_string(attempt) +
+                                 " times; no more retries (pgvault.retry_max = " +
+                                 std::to_string(guc_retry_max) + ")");
+      }
+      return;
+    }
+    const std::int64_t delay = static_cast<std::int64_t>(guc_retry_delay_s)
+                               << std::min(attempt - 1, 20);
+    retry_ = {now_unix() + delay, attempt + 1, scheduled_for};
+    log_message(LOG, "retrying the scheduled backup in " + std::to_string(delay) + " s (attempt " +
+                         std::to_string(attempt + 1) + " of " + std::to_string(guc_retry_max + 1) +
+                         ")");
+  }
+
+  // The job worker notifies us (bgw_notify_pid) when it exits.
+  void check_finished_job() {
+    if (!job_) return;
+    pid_t pid = 0;
+    const BgwHandleStatus st =
+        pg_guard([&] { return GetBackgroundWorkerPid(job_->job.handle, &pid); });
+    if (st != BGWH_STOPPED && st != BGWH_POSTMASTER_DIED) return;
+    const RunningJob done = *job_;
+    job_.reset();
+    std::string status;
+    in_own_transaction([&] {
+      const auto rows = spi_query("SELECT status FROM vault.backups WHERE id = $1::bigint",
+                                  {std::to_string(done.job.id)});
+      status = rows.empty() ? "" : rows[0][0].value_or("");
+    });
+    if (status == "failed") schedule_retry(done.attempt, done.scheduled_for);
+  }
+
+  void sleep_until_due() {
+    const std::int64_t now = now_unix();
+    std::int64_t due = 0;
+    const char* state = "idle: no schedule";
+    if (!config_.enabled) {
+      state = "disabled";
+    } else {
+      if (config_.schedule) {
+        due = next_run_;
+        state = "sleeping";
+      }
+      if (retry_.at > 0) {
+        due = due == 0 ? retry_.at : std::min(due, retry_.at);
+        state = "retry pending";
+      }
+    }
+    if (job_) state = "backup running";
+    publish(state, config_.enabled ? next_run_ : 0, config_.enabled ? retry_.at : 0);
+    long timeout_ms = kMaxSleepMs;
+    if (due > 0)
+      timeout_ms = std::clamp<long>(static_cast<long>((due - now) * 1000), 0, kMaxSleepMs);
+    pg_guard([&] {
+      (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms,
+                      PG_WAIT_EXTENSION);
+      ResetLatch(MyLatch);
+    });
+  }
+
+  Config config_;
+  std::int64_t next_run_ = 0;
+  PendingRetry retry_;
+  std::optional<RunningJob> job_;
+};
+
+// Until CREATE EXTENSION pgvault runs in pgvault.database there is nothing
+// to schedule; look again every ten seconds (no catalog event wakes us).
+bool wait_for_extension() {
+  bool logged = false;
+  while (!ShutdownRequestPending) {
+    if (extension_installed()) return true;
+    if (!logged) {
+      log_message(LOG,
+                  std::string("scheduler waiting for CREATE EXTENSION pgvault in database \"") +
+                      guc_database + "\"");
+      logged = true;
+    }
+    publish("waiting for CREATE EXTENSION pgvault", 0, 0);
+    pg_guard([] {
+      (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10000,
+                      PG_WAIT_EXTENSION);
+      ResetLatch(MyLatch);
+      if (ConfigReloadPending) {
+        ConfigReloadPending = false;
+        ProcessConfigFile(PGC_SIGHUP);
+      }
+    });
+  }
+  return false;
+}
+
+void scheduler_main() {
+  pg_guard([] {
+    BackgroundWorkerInitializeConnection(guc_database, nullptr, 0);
+    pgstat_report_appname("pgvault scheduler");
+  });
+  lock_shared();
+  shared()->scheduler_pid = MyProcPid;
+  unlock_shared();
+  if (wait_for_extension()) Scheduler().run();
+  lock_shared();
+  shared()->scheduler_pid = 0;
+  copy_fixed(shared()->scheduler_state, kStateLen, "stopped");
+  unlock_shared();
+}
+
+}  // namespace
+
+void register_scheduler() {
+  BackgroundWorker worker;
+  memset(&worker, 0, sizeof(worker));
+  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+  // Primary only: a standby starts it when promoted.
+  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+  worker.bgw_restart_time = 10;
+  snprintf(worker.bgw_library_name, BGW_MAXLEN, "pgvault");
+  snprintf(worker.bgw_function_name, BGW_MAXLEN, "pgvault_scheduler_main");
+  snprintf(worker.bgw_name, BGW_MAXLEN, "pgvault scheduler");
+  snprintf(worker.bgw_type, BGW_MAXLEN, "pgvault scheduler");
+  RegisterBackgroundWorker(&worker);
+}
+
+}  // namespace pgvault::pg
+
+extern "C" PGDLLEXPORT void pgvault_scheduler_main(Datum arg);
+
+void pgvault_scheduler_main(Datum) {
+  pqsignal(SIGHUP, SignalHandlerForConfigReload);
+  pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+  BackgroundWorkerUnblockSignals();
+  pgvault::pg::guarded_entry([] { pgvault::pg::scheduler_main(); });
+}
