@@ -12,3 +12,13 @@ SELECT count(*) FROM vault.history WHERE status <> 'completed';
 -- wait => false returns at once with the running backup's row.
 SELECT status IN ('running', 'completed') AS accepted, id IS NOT NULL AS has_id
   FROM vault.create_backup(wait => false);
+-- Let it finish before the next test looks at the scheduler's state.
+DO $$
+BEGIN
+  FOR i IN 1..600 LOOP
+    EXIT WHEN NOT EXISTS (SELECT 1 FROM vault.history WHERE status = 'running');
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+END
+$$;
+SELECT status, count(*) FROM vault.history GROUP BY status ORDER BY status;
