@@ -86,6 +86,25 @@ my @events = map { decode_json($_) } $stdout =~ /Asynchronous notification "pgva
 my @kinds = map { $_->{event} } grep { ($_->{kind} // '') eq 'physical' } @events;
 is(join(',', @kinds), 'started,completed', 'a listener hears started and completed');
 ok($events[-1]{stored_bytes} > 0 && $events[-1]{name} =~ /physical/, 'payload carries name and sizes');
+sub events_of {
+  my ($sql) = @_;
+  my ($r, $o, $e) = $node->psql('postgres', "LISTEN pgvault; $sql; SELECT 1");
+  return map { decode_json($_) } $o =~ /Asynchronous notification "pgvault" with payload "(\{.*?\})" received/g;
+}
+set_conf(q{ALTER SYSTEM SET pgvault.retention_count = 1});
+@events = events_of(q{SELECT status FROM vault.create_backup(label => 'notify expired')});
+my @expired = grep { $_->{event} eq 'expired' } @events;
+ok(@expired >= 1 && $expired[0]{status} eq 'expired', 'a listener hears expired, with the expired backup\'s name')
+  or diag explain \@events;
+set_conf(q{ALTER SYSTEM RESET pgvault.retention_count});
+my $nowhere = PostgreSQL::Test::Utils::tempdir() . '/file';
+open(my $touch, '>', $nowhere) or die $!;
+close $touch;
+set_conf(qq{ALTER SYSTEM SET pgvault.repository = 'file://$nowhere/repo'});
+@events = events_of(q{SELECT status FROM vault.create_backup(label => 'notify failed')});
+my ($failed) = grep { $_->{event} eq 'failed' } @events;
+ok($failed && $failed->{error} =~ /Not a directory/, 'a listener hears failed, with the error') or diag explain \@events;
+set_conf(qq{ALTER SYSTEM SET pgvault.repository = '$repo'});
 
 # --- 5. skipped while a backup runs; retries ---------------------------------
 set_conf(q{ALTER SYSTEM SET pgvault.max_rate = '32kB'});
