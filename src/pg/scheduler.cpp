@@ -90,13 +90,18 @@ bool extension_installed() {
   return installed;
 }
 
-void settle_interrupted_backups() {
+// The backup that holds the job slot now (0 if none): never settled.
+long long live_job_id() {
   lock_shared();
-  const long long live_job =
+  const long long id =
       shared()->job.state == JobState::idle ? 0 : static_cast<long long>(shared()->job.backup_id);
   unlock_shared();
+  return id;
+}
+
+void settle_interrupted_backups() {
   in_own_transaction(
-      [&] { history::settle_unfinished("interrupted by server restart", live_job); });
+      [&] { history::settle_unfinished("interrupted by server restart", live_job_id()); });
 }
 
 class Scheduler {
@@ -237,6 +242,15 @@ class Scheduler {
                                   {std::to_string(done.job.id)});
       status = rows.empty() ? "" : rows[0][0].value_or("");
     });
+    if (status == "running") {
+      // The worker died without recording an outcome: settle the row now
+      // rather than at the next restart, and retry like any failure.
+      in_own_transaction([&] {
+        history::settle_unfinished(
+            "interrupted: its job worker exited without recording an outcome", live_job_id());
+      });
+      status = "failed";
+    }
     if (status == "failed") schedule_retry(done.attempt, done.scheduled_for);
   }
 

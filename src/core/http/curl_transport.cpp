@@ -1,0 +1,177 @@
+// libcurl implementation of HttpTransport.
+#include "pgvault/http/transport.hpp"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <mutex>
+
+namespace pgvault::http {
+
+namespace {
+
+void global_init() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (rc != CURLE_OK)
+      throw Error(ErrorKind::storage,
+                  std::string("cannot initialise libcurl: ") + curl_easy_strerror(rc));
+  });
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+bool has_header(const HeaderList& headers, std::string_view name) {
+  return std::any_of(headers.begin(), headers.end(),
+                     [&](const auto& h) { return lower(h.first) == lower(name); });
+}
+
+// Failures that may go away if the request is repeated.
+bool retryable_code(CURLcode code) {
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR:  // handshake cut short; certificate problems differ
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_HTTP3:
+    case CURLE_QUIC_CONNECT_ERROR:
+    case CURLE_WEIRD_SERVER_REPLY:
+      return true;
+    default:
+      return false;
+  }
+}
+
+struct SlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
+
+void append(Slist& list, const std::string& line) {
+  curl_slist* next = curl_slist_append(list.get(), line.c_str());
+  if (!next) throw Error(ErrorKind::internal, "out of memory building HTTP headers");
+  list.release();
+  list.reset(next);
+}
+
+size_t on_body(char* data, size_t size, size_t nmemb, void* user) {
+  static_cast<HttpResponse*>(user)->body.append(data, size * nmemb);
+  return size * nmemb;
+}
+
+size_t on_header(char* data, size_t size, size_t nmemb, void* user) {
+  auto* resp = static_cast<HttpResponse*>(user);
+  std::string_view line(data, size * nmemb);
+  if (line.starts_with("HTTP/")) {
+    resp->headers.clear();  // a new response (after 100 Continue)
+    return size * nmemb;
+  }
+  auto colon = line.find(':');
+  if (colon == std::string_view::npos) return size * nmemb;  // blank line ending the block
+  resp->headers.emplace_back(lower(trim(line.substr(0, colon))),
+                             std::string(trim(line.substr(colon + 1))));
+  return size * nmemb;
+}
+
+}  // namespace
+
+struct CurlTransport::Impl {
+  HttpOptions options;
+  CURL* curl = nullptr;
+  char errbuf[CURL_ERROR_SIZE] = {};
+};
+
+CurlTransport::CurlTransport(const HttpOptions& options) : impl_(std::make_unique<Impl>()) {
+  global_init();
+  impl_->options = options;
+  impl_->curl = curl_easy_init();
+  if (!impl_->curl) throw Error(ErrorKind::storage, "cannot create a libcurl handle");
+}
+
+CurlTransport::~CurlTransport() {
+  if (impl_ && impl_->curl) curl_easy_cleanup(impl_->curl);
+}
+
+HttpResponse CurlTransport::perform(const HttpRequest& request) {
+  CURL* c = impl_->curl;
+  // Reset keeps live connections, the DNS cache and TLS sessions.
+  curl_easy_reset(c);
+  HttpResponse resp;
+  Slist headers;
+  for (const auto& [name, value] : request.headers)
+    append(headers, value.empty() ? name + ";" : name + ": " + value);
+  // Never let libcurl add headers of its own choosing to signed requests.
+  if (!has_header(request.headers, "expect")) append(headers, "Expect:");
+  const bool send_body = !request.body.empty() || request.method == "PUT" ||
+                         request.method == "POST" || request.method == "PATCH";
+  if (send_body && !has_header(request.headers, "content-type")) append(headers, "Content-Type:");
+
+  const auto& o = impl_->options;
+  impl_->errbuf[0] = '\0';
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, impl_->errbuf);
+  curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, o.verify_tls ? 1L : 0L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, o.verify_tls ? 2L : 0L);
+  if (!o.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, o.ca_file.c_str());
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, o.connect_timeout_ms);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, request.timeout_ms);
+  curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &resp);
+
+  if (request.method == "HEAD") {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  } else if (send_body) {
+    // POSTFIELDS does not copy: the caller keeps request.body alive.
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, request.body.empty() ? "" : request.body.data());
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  } else if (request.method == "GET") {
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  } else {
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  }
+
+  CURLcode rc = curl_easy_perform(c);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
+  if (rc != CURLE_OK) {
+    std::string code_text = curl_easy_strerror(rc);
+    std::string detail = impl_->errbuf[0] ? impl_->errbuf : code_text;
+    std::string msg = "HTTP " + describe_request(request) + " to " + url_host(request.url) +
+                      " failed: " + redact_url(detail);
+    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE)
+      msg += " (TLS verification failed; check pgvault CA file setting)";
+    throw TransportError(msg, retryable_code(rc), code_text);
+  }
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
+  return resp;
+}
+
+}  // namespace pgvault::http
