@@ -9,7 +9,7 @@ packages=(
   libcurl4-openssl-dev libssl-dev libzstd-dev liblz4-dev zlib1g-dev
   nlohmann-json3-dev libpugixml-dev libcli11-dev libgtest-dev libgmock-dev
   libipc-run-perl libtest-simple-perl
-  zstd lz4 gzip tar procps sudo
+  zstd lz4 gzip tar procps sudo tzdata
 )
 
 missing=()

@@ -164,8 +164,7 @@ HttpResponse CurlTransport::perform(const HttpRequest& request) {
   if (rc != CURLE_OK) {
     std::string code_text = curl_easy_strerror(rc);
     std::string detail = impl_->errbuf[0] ? impl_->errbuf : code_text;
-    std::string msg = "HTTP " + describe_request(request) + " to " + url_host(request.url) +
-                      " failed: " + redact_url(detail);
+    std::string msg = "HTTP " + describe_request(request) + " failed: " + redact_url(detail);
     if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE)
       msg += " (TLS verification failed; check pgvault CA file setting)";
     throw TransportError(msg, retryable_code(rc), code_text);
