@@ -114,3 +114,15 @@ auto guarded_entry(F&& body) -> decltype(body()) {
     return ::pgvault::pg::guarded_entry([fcinfo]() { return name##_body(fcinfo); }); \
   }                                                                                  \
   static Datum name##_body([[maybe_unused]] FunctionCallInfo fcinfo)
+
+// Defines a background worker entry point whose body is C++:
+//   PGVAULT_WORKER(pgvault_foo_main) { ...; }   (the Datum argument is `arg`)
+#define PGVAULT_WORKER(name)                                     \
+  static void name##_body(Datum arg);                            \
+  extern "C" {                                                   \
+  PGDLLEXPORT void name(Datum arg);                              \
+  }                                                              \
+  void name(Datum arg) {                                         \
+    ::pgvault::pg::guarded_entry([arg]() { name##_body(arg); }); \
+  }                                                              \
+  static void name##_body([[maybe_unused]] Datum arg)

@@ -192,18 +192,15 @@ std::string backup_location(const std::string& repository_url, const std::string
 
 }  // namespace pgvault::pg
 
-extern "C" PGDLLEXPORT void pgvault_job_main(Datum arg);
-
-void pgvault_job_main(Datum arg) {
+// Signals are set up before any C++ runs; the body is behind the boundary.
+PGVAULT_WORKER(pgvault_job_main) {
   pqsignal(SIGTERM, pgvault::pg::handle_sigterm);
   BackgroundWorkerUnblockSignals();
   const long long backup_id = DatumGetInt64(arg);
-  pgvault::pg::guarded_entry([backup_id] {
-    try {
-      pgvault::pg::run_job(backup_id);
-    } catch (...) {
-      pgvault::pg::release_job_slot(backup_id);
-      throw;
-    }
-  });
+  try {
+    pgvault::pg::run_job(backup_id);
+  } catch (...) {
+    pgvault::pg::release_job_slot(backup_id);
+    throw;
+  }
 }

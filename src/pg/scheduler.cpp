@@ -347,11 +347,9 @@ void register_scheduler() {
 
 }  // namespace pgvault::pg
 
-extern "C" PGDLLEXPORT void pgvault_scheduler_main(Datum arg);
-
-void pgvault_scheduler_main(Datum) {
+PGVAULT_WORKER(pgvault_scheduler_main) {
   pqsignal(SIGHUP, SignalHandlerForConfigReload);
   pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
   BackgroundWorkerUnblockSignals();
-  pgvault::pg::guarded_entry([] { pgvault::pg::scheduler_main(); });
+  pgvault::pg::scheduler_main();
 }
