@@ -23,7 +23,7 @@ struct RecordedRequest {
   std::string method;
   std::string url;
   HeaderList headers;
-  std::string body;  // copied
+  std::string body;                                 // copied
   std::string header(std::string_view name) const;  // case-insensitive, "" if absent
 };
 
@@ -32,7 +32,8 @@ struct Expectation {
   std::string url_prefix;  // the request URL must start with this (empty = any)
   std::function<bool(const HttpRequest&)> match;  // optional extra predicate
   std::string description;                        // shown in failures (optional)
-  // Exactly one of these answers: handler, error, else response.
+  // The answer: error if set, else handler's response, else response. A 2xx
+  // body is passed to the request's body_sink when it has one, as libcurl does.
   std::function<HttpResponse(const HttpRequest&)> handler;
   std::optional<TransportError> error;
   HttpResponse response;
@@ -47,9 +48,8 @@ class ScriptedTransport : public HttpTransport {
   ScriptedTransport& expect(std::string method, std::string url_prefix, HttpResponse resp);
   ScriptedTransport& expect(std::string method, std::string url_prefix, long status,
                             std::string body = {}, HeaderList headers = {});
-  ScriptedTransport& expect_error(std::string method, std::string url_prefix,
-                                  std::string message, bool retryable,
-                                  std::string code_text = "scripted failure");
+  ScriptedTransport& expect_error(std::string method, std::string url_prefix, std::string message,
+                                  bool retryable, std::string code_text = "scripted failure");
   ScriptedTransport& expect_handler(std::string method, std::string url_prefix,
                                     std::function<HttpResponse(const HttpRequest&)> handler);
 

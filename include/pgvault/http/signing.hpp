@@ -20,8 +20,8 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 // ---- crypto helpers (OpenSSL) ---------------------------------------------
 std::string hmac_sha256(std::string_view key, std::string_view data);  // raw 32 bytes
-std::string hex_encode(std::string_view bytes);                         // lower-case
-std::string base64_encode(std::string_view bytes);                      // standard, padded
+std::string hex_encode(std::string_view bytes);                        // lower-case
+std::string base64_encode(std::string_view bytes);                     // standard, padded
 // Throws pgvault::Error(invalid_argument) on malformed input.
 std::string base64_decode(std::string_view text);
 std::string base64url_encode(std::string_view bytes);  // RFC 4648 section 5, no padding

@@ -26,11 +26,18 @@ namespace pgvault::http {
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 struct HttpRequest {
-  std::string method;  // "GET", "HEAD", "PUT", "POST", "DELETE", ...
-  std::string url;     // absolute, already percent-encoded (and signed, if presigned)
-  HeaderList headers;  // sent as given; a header with an empty value is sent empty
-  std::string_view body;  // not owned: the caller keeps it alive during perform()
+  std::string method;       // "GET", "HEAD", "PUT", "POST", "DELETE", ...
+  std::string url;          // absolute, already percent-encoded (and signed, if presigned)
+  HeaderList headers;       // sent as given; a header with an empty value is sent empty
+  std::string_view body;    // not owned: the caller keeps it alive during perform()
   long timeout_ms = 60000;  // whole request; 0 = no limit
+  // Optional: the body of a 2xx response is passed here chunk by chunk
+  // instead of being collected in HttpResponse::body (constant memory for
+  // large GETs). Other statuses still fill HttpResponse::body, so error XML
+  // can be read. An exception thrown by the sink aborts the transfer and is
+  // rethrown by perform(). RetryingTransport does not retry once the sink has
+  // received data (resume with a Range request instead).
+  std::function<void(std::string_view)> body_sink;
 };
 
 struct HttpResponse {
@@ -50,7 +57,9 @@ struct HttpResponse {
 class TransportError : public Error {
  public:
   TransportError(const std::string& message, bool retryable, std::string code_text = {})
-      : Error(ErrorKind::storage, message), retryable_(retryable), code_text_(std::move(code_text)) {}
+      : Error(ErrorKind::storage, message),
+        retryable_(retryable),
+        code_text_(std::move(code_text)) {}
   bool retryable() const noexcept { return retryable_; }
   // The library's name for the failure, e.g. "Couldn't connect to server".
   const std::string& code_text() const noexcept { return code_text_; }
@@ -72,6 +81,7 @@ struct HttpOptions {
   bool verify_tls = true;           // peer certificate and host name
   std::string ca_file;              // PEM bundle; empty = system default
   long connect_timeout_ms = 10000;  // TCP + TLS handshake
+  long stall_timeout_s = 60;        // abort when no byte moves for this long; 0 = off
 };
 
 // One CURL easy handle, reused for every request so connections are kept
@@ -97,10 +107,10 @@ class CurlTransport : public HttpTransport {
 // ---- retries --------------------------------------------------------------------
 
 struct RetryEvent {
-  int attempt = 0;        // the attempt that failed (1-based)
-  long delay_ms = 0;      // sleep before the next attempt
-  long status = 0;        // HTTP status, 0 for a transport failure
-  std::string reason;     // "HTTP 503" or the (redacted) transport error
+  int attempt = 0;     // the attempt that failed (1-based)
+  long delay_ms = 0;   // sleep before the next attempt
+  long status = 0;     // HTTP status, 0 for a transport failure
+  std::string reason;  // "HTTP 503" or the (redacted) transport error
 };
 
 struct RetryPolicy {

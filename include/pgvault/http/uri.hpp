@@ -39,12 +39,12 @@ std::string build_query(const QueryParams& params);
 std::string normalize_path(std::string_view path);
 
 struct Url {
-  std::string scheme;  // lower-cased, e.g. "https"
-  std::string host;    // without brackets for IPv6 literals, lower-cased
-  std::uint16_t port = 0;     // explicit port, or the scheme default (80/443)
+  std::string scheme;          // lower-cased, e.g. "https"
+  std::string host;            // without brackets for IPv6 literals, lower-cased
+  std::uint16_t port = 0;      // explicit port, or the scheme default (80/443)
   bool explicit_port = false;  // the URL spelled out a port
-  std::string path;   // as written (still percent-encoded); "/" when absent
-  std::string query;  // raw, without '?' and without the fragment
+  std::string path;            // as written (still percent-encoded); "/" when absent
+  std::string query;           // raw, without '?' and without the fragment
 
   // "host" or "host:port" when the port is explicit and not the scheme's
   // default, with brackets for IPv6: the value of the Host header.

@@ -58,7 +58,9 @@ AzureSharedKeyResult azure_sharedkey_sign(const AzureSharedKeyRequest& req,
 
   AzureSharedKeyResult out;
   std::string& s = out.string_to_sign;
-  for (char c : req.method) s.push_back(c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c);
+  for (char c : req.method) {
+    s.push_back(c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c);
+  }
   s += "\n" + get("content-encoding") + "\n" + get("content-language") + "\n" + content_length +
        "\n" + get("content-md5") + "\n" + get("content-type") + "\n" + date + "\n" +
        get("if-modified-since") + "\n" + get("if-match") + "\n" + get("if-none-match") + "\n" +

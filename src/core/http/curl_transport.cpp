@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <exception>
 #include <mutex>
 
 namespace pgvault::http {
@@ -73,9 +74,31 @@ void append(Slist& list, const std::string& line) {
   list.reset(next);
 }
 
+struct BodyContext {
+  CURL* curl;
+  const HttpRequest* request;
+  HttpResponse* response;
+  std::exception_ptr error;  // thrown by the sink; rethrown after the transfer
+};
+
 size_t on_body(char* data, size_t size, size_t nmemb, void* user) {
-  static_cast<HttpResponse*>(user)->body.append(data, size * nmemb);
-  return size * nmemb;
+  auto* ctx = static_cast<BodyContext*>(user);
+  const size_t n = size * nmemb;
+  if (ctx->request->body_sink) {
+    long status = 0;
+    curl_easy_getinfo(ctx->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200 && status < 300) {
+      try {
+        ctx->request->body_sink(std::string_view(data, n));
+      } catch (...) {
+        ctx->error = std::current_exception();
+        return 0;  // aborts the transfer (CURLE_WRITE_ERROR)
+      }
+      return n;
+    }
+  }
+  ctx->response->body.append(data, n);
+  return n;
 }
 
 size_t on_header(char* data, size_t size, size_t nmemb, void* user) {
@@ -138,10 +161,15 @@ HttpResponse CurlTransport::perform(const HttpRequest& request) {
   if (!o.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, o.ca_file.c_str());
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, o.connect_timeout_ms);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, request.timeout_ms);
+  if (o.stall_timeout_s > 0) {
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, o.stall_timeout_s);
+  }
   curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+  BodyContext body_ctx{c, &request, &resp, nullptr};
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body_ctx);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &resp);
 
@@ -161,12 +189,15 @@ HttpResponse CurlTransport::perform(const HttpRequest& request) {
 
   CURLcode rc = curl_easy_perform(c);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
+  if (body_ctx.error) std::rethrow_exception(body_ctx.error);
   if (rc != CURLE_OK) {
     std::string code_text = curl_easy_strerror(rc);
     std::string detail = impl_->errbuf[0] ? impl_->errbuf : code_text;
     std::string msg = "HTTP " + describe_request(request) + " failed: " + redact_url(detail);
-    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE)
-      msg += " (TLS verification failed; check pgvault CA file setting)";
+    if (rc == CURLE_PEER_FAILED_VERIFICATION)
+      msg += " (the server's TLS certificate was not accepted; check the CA file setting)";
+    else if (rc == CURLE_SSL_CACERT_BADFILE)
+      msg += " (cannot load the CA file)";
     throw TransportError(msg, retryable_code(rc), code_text);
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdint>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -25,7 +27,8 @@ double real_random() {
 long retry_after_ms(const HttpResponse& resp) {
   std::string v = resp.header("retry-after");
   if (v.empty() || v.size() > 9) return -1;
-  if (!std::all_of(v.begin(), v.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+  if (!std::all_of(v.begin(), v.end(),
+                   [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
     return -1;
   return std::stol(v) * 1000;
 }
@@ -58,7 +61,19 @@ long RetryingTransport::backoff_ms(int attempt, const HttpResponse* response) co
   return static_cast<long>(r * static_cast<double>(cap));
 }
 
-HttpResponse RetryingTransport::perform(const HttpRequest& request) {
+HttpResponse RetryingTransport::perform(const HttpRequest& original) {
+  // With a body sink, count what it received: a failure after that point
+  // cannot be repeated without delivering the data twice.
+  std::uint64_t streamed = 0;
+  std::optional<HttpRequest> wrapped;
+  if (original.body_sink) {
+    wrapped.emplace(original);
+    wrapped->body_sink = [&streamed, &original](std::string_view chunk) {
+      streamed += chunk.size();
+      original.body_sink(chunk);
+    };
+  }
+  const HttpRequest& request = wrapped ? *wrapped : original;
   for (int attempt = 1;; ++attempt) {
     last_attempts_ = attempt;
     RetryEvent ev;
@@ -71,11 +86,15 @@ HttpResponse RetryingTransport::perform(const HttpRequest& request) {
       ev.delay_ms = backoff_ms(attempt, &resp);
     } catch (const TransportError& e) {
       if (!e.retryable()) throw;
+      if (streamed > 0)
+        throw TransportError(std::string(e.what()) + " (after " + std::to_string(streamed) +
+                                 " bytes of the response had been received)",
+                             true, e.code_text());
       if (attempt >= policy_.max_attempts) {
         if (attempt == 1) throw;
-        throw TransportError(std::string(e.what()) + " (gave up after " + std::to_string(attempt) +
-                                 " attempts)",
-                             true, e.code_text());
+        throw TransportError(
+            std::string(e.what()) + " (gave up after " + std::to_string(attempt) + " attempts)",
+            true, e.code_text());
       }
       ev.reason = e.what();
       ev.delay_ms = backoff_ms(attempt, nullptr);

@@ -78,8 +78,7 @@ ScriptedTransport& ScriptedTransport::expect_handler(
 }
 
 HttpResponse ScriptedTransport::perform(const HttpRequest& request) {
-  requests_.push_back(
-      {request.method, request.url, request.headers, std::string(request.body)});
+  requests_.push_back({request.method, request.url, request.headers, std::string(request.body)});
   const std::string n = std::to_string(requests_.size());
   if (queue_.empty()) {
     unexpected_.push_back("request #" + n + " " + describe_request(request) +
@@ -93,9 +92,13 @@ HttpResponse ScriptedTransport::perform(const HttpRequest& request) {
   }
   Expectation e = std::move(queue_.front());
   queue_.pop_front();
-  if (e.handler) return e.handler(request);
   if (e.error) throw *e.error;
-  return e.response;
+  HttpResponse r = e.handler ? e.handler(request) : std::move(e.response);
+  if (request.body_sink && r.status >= 200 && r.status < 300) {
+    if (!r.body.empty()) request.body_sink(r.body);
+    r.body.clear();
+  }
+  return r;
 }
 
 std::string ScriptedTransport::verify() const {

@@ -16,7 +16,9 @@ namespace pgvault::http {
 
 namespace {
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 std::string ascii_lower(std::string_view s) {
   std::string out(s);
@@ -155,7 +157,9 @@ SigV4Result sigv4_sign(const SigV4Request& req, const SigV4Credentials& creds) {
   if (creds.access_key_id.empty() || creds.secret_access_key.empty()) {
     invalid("SigV4 signing needs an access key id and a secret access key");
   }
-  if (req.region.empty() || req.service.empty()) invalid("SigV4 signing needs a region and a service");
+  if (req.region.empty() || req.service.empty()) {
+    invalid("SigV4 signing needs a region and a service");
+  }
   if (req.method.empty()) invalid("SigV4 signing needs an HTTP method");
   if (req.payload_hash.empty()) invalid("SigV4 signing needs a payload hash");
 
@@ -205,9 +209,9 @@ SigV4Result sigv4_sign(const SigV4Request& req, const SigV4Credentials& creds) {
   out.string_to_sign =
       "AWS4-HMAC-SHA256\n" + ts + "\n" + scope + "\n" + sha256_hex(out.canonical_request);
 
-  out.signature = hex_encode(hmac_sha256(
-      sigv4_signing_key(creds.secret_access_key, date, req.region, req.service),
-      out.string_to_sign));
+  out.signature = hex_encode(
+      hmac_sha256(sigv4_signing_key(creds.secret_access_key, date, req.region, req.service),
+                  out.string_to_sign));
   out.authorization = "AWS4-HMAC-SHA256 Credential=" + creds.access_key_id + "/" + scope +
                       ", SignedHeaders=" + out.signed_headers + ", Signature=" + out.signature;
   out.headers.emplace_back("Authorization", out.authorization);

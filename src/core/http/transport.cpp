@@ -9,18 +9,21 @@ namespace pgvault::http {
 
 namespace {
 
-char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+char lower(char c) {
+  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+}
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return lower(x) == lower(y); });
 }
 
 // Query parameters whose values are secrets (compared case-insensitively).
 constexpr std::array<std::string_view, 12> kSecretParams = {
-    "x-amz-signature",  "x-amz-credential", "x-amz-security-token", "x-goog-signature",
-    "x-goog-credential", "sig",             "signature",            "access_token",
-    "token",            "client_secret",    "password",             "awsaccesskeyid"};
+    "x-amz-signature",  "x-amz-credential",  "x-amz-security-token",
+    "x-goog-signature", "x-goog-credential", "sig",
+    "signature",        "access_token",      "token",
+    "client_secret",    "password",          "awsaccesskeyid"};
 
 bool is_secret_param(std::string_view name) {
   return std::any_of(kSecretParams.begin(), kSecretParams.end(),
@@ -87,8 +90,13 @@ std::string redact_url(std::string_view text) {
 
 bool is_secret_header(std::string_view name) {
   static constexpr std::array<std::string_view, 8> kSecret = {
-      "authorization",     "proxy-authorization",  "x-amz-security-token", "cookie",
-      "set-cookie",        "x-goog-iam-authorization-token", "x-ms-copy-source-authorization",
+      "authorization",
+      "proxy-authorization",
+      "x-amz-security-token",
+      "cookie",
+      "set-cookie",
+      "x-goog-iam-authorization-token",
+      "x-ms-copy-source-authorization",
       "x-amz-server-side-encryption-customer-key"};
   return std::any_of(kSecret.begin(), kSecret.end(),
                      [&](std::string_view s) { return iequals(s, name); });

@@ -93,7 +93,8 @@ QueryParams parse_query(std::string_view query) {
 std::string canonical_query(const QueryParams& params) {
   std::vector<std::pair<std::string, std::string>> encoded;
   encoded.reserve(params.size());
-  for (const auto& [name, value] : params) encoded.emplace_back(uri_encode(name), uri_encode(value));
+  for (const auto& [name, value] : params)
+    encoded.emplace_back(uri_encode(name), uri_encode(value));
   std::sort(encoded.begin(), encoded.end());
   std::string out;
   for (const auto& [name, value] : encoded) {
