@@ -1,0 +1,914 @@
+// The S3 driver (s3://bucket/prefix): AWS S3 and S3-compatible stores.
+//
+// Object path P is stored under key "<prefix>/P" (just "P" with an empty
+// prefix). Every request is signed with AWS Signature V4 (service "s3"; the
+// key is percent-encoded once, '/' kept; x-amz-content-sha256 is the real
+// SHA-256 of the body) and sent through a RetryingTransport (5xx, 429 and
+// retryable transport failures, exponential backoff with full jitter).
+// Every request this driver sends is safe to repeat: GET, HEAD, PUT (object or part,
+// same body), DELETE, ListObjectsV2, DeleteObjects, CreateMultipartUpload (a
+// repeat only leaves an unused upload id, which lifecycle rules or a later
+// abort clean) and CompleteMultipartUpload (S3 treats a repeated complete of
+// the same upload id and part list idempotently: it answers 200 again, or
+// NoSuchUpload if the first one already went through, which we report).
+//
+// Writers: objects up to single_put_limit bytes go up with one PUT at
+// commit(). Larger ones use a multipart upload: part n is s3_part_size(
+// part_size, n) bytes (doubling every 900 parts, capped at 5 GiB, so 10,000
+// parts reach more than 5 TiB). Up to parts_in_flight parts upload in
+// parallel, each worker thread with its own transport from the factory; the
+// writing thread blocks while that many parts are queued or uploading, so
+// memory stays within (parts_in_flight + 1) x the current part size (plus
+// single_put_limit before the upload starts). Worker threads start with every
+// signal blocked, so PostgreSQL's handlers only ever run on the main thread;
+// they never call into PostgreSQL. The first part failure is rethrown by the
+// next write() or by commit(). A CompleteMultipartUpload answered 200 with an
+// <Error> body or without an ETag is a failure. A writer destroyed without a
+// successful commit aborts its upload (best effort, never throws).
+//
+// The writing thread waits on a condition variable while the part slots are
+// full, and commit() waits for the last parts: PostgreSQL interrupts are seen
+// again once a part finishes (bounded by the transport's timeouts).
+// A writer whose write() or commit() failed refuses further use, so a partial
+// object is never committed.
+//
+// Readers: ranged GETs of 8 MiB (constant memory). A 206 gives the object
+// size (Content-Range); 416 on the first range means an empty object. An
+// object replaced between two ranges is not detected (no If-Match yet).
+//
+// A missing bucket: list() is empty and info() nullopt (nothing stored yet).
+// The first write that hears NoSuchBucket creates the bucket once
+// (CreateBucket with a LocationConstraint outside us-east-1) and retries; if
+// that is refused, the error names the bucket as missing.
+//
+// The Storage object, its readers and writers share one transport for the
+// calling thread (guarded by a mutex); part workers use their own.
+#include "pgvault/storage/s3_storage.hpp"
+
+#include "pgvault/error.hpp"
+#include "pgvault/http/signing.hpp"
+#include "pgvault/http/transport.hpp"
+#include "pgvault/http/uri.hpp"
+#include "pgvault/http/xml.hpp"
+#include "pgvault/pipeline/sha256.hpp"
+#include "pgvault/storage/storage.hpp"
+#include "storage_internal.hpp"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <pthread.h>
+#include <signal.h>
+
+namespace pgvault {
+
+namespace {
+
+constexpr std::uint64_t kMiB = 1024ull * 1024;
+constexpr std::uint64_t kMinPartSize = 5 * kMiB;
+constexpr std::uint64_t kMaxPartSize = 5ull * 1024 * kMiB;
+constexpr int kMaxParts = 10000;
+constexpr int kPartsPerDoubling = 900;
+constexpr std::uint64_t kReadChunk = 8 * kMiB;
+constexpr std::size_t kDeleteBatch = 1000;
+constexpr const char* kService = "S3";
+
+std::string quoted(const std::string& s) {
+  return "\"" + s + "\"";
+}
+
+std::string xml_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string md5_base64(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_md5(), nullptr) != 1)
+    throw Error(ErrorKind::internal, "S3: MD5 digest failed");
+  return http::base64_encode(std::string_view(reinterpret_cast<const char*>(md), len));
+}
+
+// "Tue, 24 Nov 2026 07:02:12 GMT" -> unix seconds (0 when malformed).
+std::int64_t parse_http_date(std::string_view s) {
+  static const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  auto comma = s.find(',');
+  if (comma != std::string_view::npos) s.remove_prefix(comma + 1);
+  std::string str(s);
+  int day = 0, year = 0, hh = 0, mm = 0, ss = 0;
+  char mon[4] = {};
+  if (std::sscanf(str.c_str(), " %d %3s %d %d:%d:%d", &day, mon, &year, &hh, &mm, &ss) != 6)
+    return 0;
+  int m = -1;
+  for (int i = 0; i < 12; ++i)
+    if (std::strcmp(mon, months[i]) == 0) m = i;
+  if (m < 0) return 0;
+  struct tm tm {};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = m;
+  tm.tm_mday = day;
+  tm.tm_hour = hh;
+  tm.tm_min = mm;
+  tm.tm_sec = ss;
+  return static_cast<std::int64_t>(::timegm(&tm));
+}
+
+// "2026-11-24T07:02:12.000Z" -> unix seconds (0 when malformed).
+std::int64_t parse_iso8601(std::string_view s) {
+  std::string str(s);
+  int y = 0, mo = 0, d = 0, hh = 0, mm = 0, ss = 0;
+  if (std::sscanf(str.c_str(), "%d-%d-%dT%d:%d:%d", &y, &mo, &d, &hh, &mm, &ss) != 6) return 0;
+  struct tm tm {};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = hh;
+  tm.tm_min = mm;
+  tm.tm_sec = ss;
+  return static_cast<std::int64_t>(::timegm(&tm));
+}
+
+std::string trim_slashes(std::string s) {
+  while (!s.empty() && s.front() == '/') s.erase(0, 1);
+  while (!s.empty() && s.back() == '/') s.pop_back();
+  return s;
+}
+
+bool is_2xx(long status) {
+  return status >= 200 && status < 300;
+}
+
+// One S3 request before signing.
+struct S3Request {
+  std::string method;
+  std::string key;            // object key (not encoded); ignored when bucket_level
+  bool bucket_level = false;  // the bucket itself (list, create, DeleteObjects)
+  http::QueryParams query;
+  http::HeaderList headers;  // extra headers, signed too (Range, Content-MD5, ...)
+  std::string_view body;
+};
+
+struct Exchange {
+  http::HttpRequest request;
+  http::HttpResponse response;
+};
+
+// Configuration, signing and the shared transport; shared by the storage and
+// its readers and writers.
+class S3Core {
+ public:
+  S3Core(S3Config config, TransportFactory factory, http::RetryPolicy retry)
+      : config_(std::move(config)), factory_(std::move(factory)), retry_(std::move(retry)) {
+    if (config_.endpoint.empty()) {
+      scheme_ = "https";
+      host_ = "s3." + config_.region + ".amazonaws.com";
+    } else {
+      http::Url u = http::parse_url(config_.endpoint);
+      scheme_ = u.scheme;
+      host_ = u.host_header();
+    }
+    main_ = factory_();
+    if (!main_) throw Error(ErrorKind::internal, "S3: the transport factory returned nothing");
+  }
+
+  const S3Config& config() const { return config_; }
+
+  std::string url() const {
+    return "s3://" + config_.bucket + (config_.prefix.empty() ? "" : "/" + config_.prefix);
+  }
+
+  std::string key_of(const std::string& path) const {
+    if (config_.prefix.empty()) return path;
+    return path.empty() ? config_.prefix + "/" : config_.prefix + "/" + path;
+  }
+
+  std::unique_ptr<http::HttpTransport> new_transport() const {
+    auto t = factory_();
+    if (!t) throw Error(ErrorKind::internal, "S3: the transport factory returned nothing");
+    return t;
+  }
+
+  http::HttpRequest build(const S3Request& r) const {
+    bool path_style = config_.uri_style == "path";
+    std::string host = path_style ? host_ : config_.bucket + "." + host_;
+    std::string path = path_style ? "/" + http::uri_encode(config_.bucket) : std::string();
+    if (!r.bucket_level) path += "/" + http::uri_encode(r.key, true);
+    if (path.empty()) path = "/";
+
+    http::SigV4Request sr;
+    sr.method = r.method;
+    sr.path = path;
+    sr.query = r.query;
+    sr.headers.emplace_back("host", host);
+    for (const auto& h : r.headers) sr.headers.push_back(h);
+    sr.payload_hash = r.body.empty() ? std::string(http::kEmptyPayloadSha256) : sha256_hex(r.body);
+    sr.timestamp = http::amz_timestamp(std::time(nullptr));
+    sr.region = config_.region;
+    sr.service = "s3";
+    http::SigV4Credentials creds{config_.access_key_id, config_.secret_access_key,
+                                 config_.session_token, true};
+    http::SigV4Result signed_req = http::sigv4_sign(sr, creds);
+
+    http::HttpRequest req;
+    req.method = r.method;
+    req.url = scheme_ + "://" + host + path;
+    if (!r.query.empty()) req.url += "?" + http::build_query(r.query);
+    req.headers = r.headers;
+    for (const auto& h : signed_req.headers) req.headers.push_back(h);
+    req.body = r.body;
+    return req;
+  }
+
+  // Signs and sends r through t, with retries.
+  Exchange send(http::HttpTransport& t, const S3Request& r) const {
+    Exchange ex;
+    ex.request = build(r);
+    http::RetryingTransport retrying(t, retry_);
+    ex.response = retrying.perform(ex.request);
+    return ex;
+  }
+
+  // Same, on the shared transport.
+  Exchange send(const S3Request& r) {
+    std::lock_guard<std::mutex> lock(main_mutex_);
+    return send(*main_, r);
+  }
+
+  static std::string error_code(const http::HttpResponse& resp) {
+    if (auto e = http::extract_error(resp.body)) return e->code;
+    return resp.header("x-amz-error-code");
+  }
+
+  static bool no_such_bucket(const http::HttpResponse& resp) {
+    return resp.status == 404 && error_code(resp) == "NoSuchBucket";
+  }
+
+  Error bucket_missing(const http::HttpResponse& resp, const std::string& extra = {}) const {
+    return Error(ErrorKind::storage, "S3: bucket " + quoted(config_.bucket) +
+                                         " does not exist (S3 answered " +
+                                         std::to_string(resp.status) + " NoSuchBucket)" + extra);
+  }
+
+  // The error for an unsuccessful exchange.
+  Error failure(const Exchange& ex) const {
+    if (no_such_bucket(ex.response)) return bucket_missing(ex.response);
+    return http::status_error(kService, ex.request, ex.response);
+  }
+
+  // Sends a request that writes; on NoSuchBucket creates the bucket (once per
+  // storage) and sends it again.
+  Exchange send_creating_bucket(http::HttpTransport* t, const S3Request& r) {
+    Exchange ex = t ? send(*t, r) : send(r);
+    if (!no_such_bucket(ex.response)) return ex;
+    if (bucket_create_tried_.exchange(true)) throw bucket_missing(ex.response);
+    create_bucket(ex.response);
+    ex = t ? send(*t, r) : send(r);
+    if (no_such_bucket(ex.response)) throw bucket_missing(ex.response);
+    return ex;
+  }
+
+ private:
+  void create_bucket(const http::HttpResponse& original) {
+    S3Request cr;
+    cr.method = "PUT";
+    cr.bucket_level = true;
+    std::string body;
+    if (config_.region != "us-east-1") {
+      body =
+          "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+          "<LocationConstraint>" +
+          xml_escape(config_.region) + "</LocationConstraint></CreateBucketConfiguration>";
+    }
+    cr.body = body;
+    Exchange ex = send(cr);
+    if (is_2xx(ex.response.status)) return;
+    std::string code = error_code(ex.response);
+    if (ex.response.status == 409 && code == "BucketAlreadyOwnedByYou") return;
+    throw bucket_missing(
+        original, " and could not be created: " +
+                      std::string(http::status_error(kService, ex.request, ex.response).what()));
+  }
+
+  S3Config config_;
+  TransportFactory factory_;
+  http::RetryPolicy retry_;
+  std::string scheme_, host_;
+  std::mutex main_mutex_;
+  std::unique_ptr<http::HttpTransport> main_;
+  std::atomic<bool> bucket_create_tried_{false};
+};
+
+// ---- reader ---------------------------------------------------------------------
+
+class S3Reader final : public ObjectReader {
+ public:
+  S3Reader(std::shared_ptr<S3Core> core, std::string path)
+      : core_(std::move(core)), path_(std::move(path)), key_(core_->key_of(path_)) {}
+
+  // Fetches the first range; throws not_found.
+  void start() { fetch(); }
+
+  std::size_t read(std::span<std::byte> out) override {
+    if (out.empty()) return 0;
+    while (pos_ == buf_.size()) {
+      if (eof_) return 0;
+      fetch();
+    }
+    std::size_t n = std::min(out.size(), buf_.size() - pos_);
+    std::memcpy(out.data(), buf_.data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+
+ private:
+  void fetch() {
+    buf_.clear();
+    pos_ = 0;
+    if (size_ && offset_ >= *size_) {
+      eof_ = true;
+      return;
+    }
+    S3Request r;
+    r.method = "GET";
+    r.key = key_;
+    r.headers.emplace_back("range", "bytes=" + std::to_string(offset_) + "-" +
+                                        std::to_string(offset_ + kReadChunk - 1));
+    Exchange ex = core_->send(r);
+    const auto& resp = ex.response;
+    if (resp.status == 206) {
+      std::string cr = resp.header("content-range");  // "bytes a-b/total"
+      auto slash = cr.rfind('/');
+      if (slash != std::string::npos && cr.substr(slash + 1) != "*")
+        size_ = std::strtoull(cr.c_str() + slash + 1, nullptr, 10);
+      if (resp.body.empty())
+        throw Error(ErrorKind::storage, "S3: empty range answered for object " + quoted(path_));
+      buf_ = std::move(ex.response.body);
+      offset_ += buf_.size();
+      if (!size_ && buf_.size() < kReadChunk) eof_ = true;
+    } else if (resp.status == 200) {
+      // The whole object (the server ignored the range).
+      buf_ = std::move(ex.response.body);
+      if (offset_ > 0) buf_.erase(0, std::min<std::size_t>(buf_.size(), offset_));
+      offset_ += buf_.size();
+      size_ = offset_;
+      eof_ = true;
+    } else if (resp.status == 416) {
+      eof_ = true;  // empty object, or nothing past the end
+    } else if (resp.status == 404) {
+      std::string msg = "object " + quoted(path_) + " not found in repository " + core_->url();
+      if (S3Core::no_such_bucket(resp))
+        msg += " (bucket " + quoted(core_->config().bucket) + " does not exist)";
+      throw Error(ErrorKind::not_found, msg);
+    } else {
+      throw core_->failure(ex);
+    }
+  }
+
+  std::shared_ptr<S3Core> core_;
+  std::string path_, key_;
+  std::uint64_t offset_ = 0;
+  std::optional<std::uint64_t> size_;
+  std::string buf_;
+  std::size_t pos_ = 0;
+  bool eof_ = false;
+};
+
+// ---- writer ---------------------------------------------------------------------
+
+class S3Writer final : public ObjectWriter {
+ public:
+  S3Writer(std::shared_ptr<S3Core> core, std::string path)
+      : core_(std::move(core)), path_(std::move(path)), key_(core_->key_of(path_)) {}
+
+  ~S3Writer() override {
+    try {
+      stop_workers(true);
+      if (!committed_ && !upload_id_.empty()) abort_upload();
+    } catch (...) {
+      // best effort: never throw from a destructor
+    }
+  }
+
+  void write(std::span<const std::byte> data) override {
+    if (committed_) throw Error(ErrorKind::internal, "write after commit of " + quoted(path_));
+    check_not_failed();
+    try {
+      write_data(data);
+    } catch (...) {
+      failed_ = true;  // what was written is incomplete: never commit it
+      throw;
+    }
+  }
+
+  void commit() override {
+    if (committed_)
+      throw Error(ErrorKind::internal, "object " + quoted(path_) + " committed twice");
+    check_not_failed();
+    try {
+      commit_data();
+    } catch (...) {
+      failed_ = true;
+      throw;
+    }
+    committed_ = true;
+  }
+
+ private:
+  struct Part {
+    int number = 0;
+    std::string data;
+  };
+
+  void check_not_failed() const {
+    if (failed_)
+      throw Error(ErrorKind::storage, "S3: object " + quoted(path_) +
+                                          " cannot be written further: an earlier "
+                                          "write or commit of it failed");
+  }
+
+  void write_data(std::span<const std::byte> data) {
+    rethrow_part_error();
+    const char* p = reinterpret_cast<const char*>(data.data());
+    std::size_t n = data.size();
+    while (n > 0) {
+      if (upload_id_.empty()) {
+        std::uint64_t limit = core_->config().single_put_limit + 1;
+        std::size_t take = static_cast<std::size_t>(
+            std::min<std::uint64_t>(n, limit - std::min<std::uint64_t>(limit, buf_.size())));
+        buf_.append(p, take);
+        p += take;
+        n -= take;
+        if (buf_.size() >= limit) {
+          start_upload();
+          carve_parts();
+        }
+      } else {
+        std::uint64_t size = s3_part_size(core_->config().part_size, next_part_);
+        std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(n, size - buf_.size()));
+        if (buf_.empty()) buf_.reserve(static_cast<std::size_t>(size));
+        buf_.append(p, take);
+        p += take;
+        n -= take;
+        if (buf_.size() == size) dispatch(std::exchange(buf_, std::string()));
+      }
+    }
+  }
+
+  void commit_data() {
+    if (upload_id_.empty()) {
+      put_single();
+      return;
+    }
+    try {
+      if (!buf_.empty()) dispatch(std::exchange(buf_, std::string()));
+      wait_idle();
+      stop_workers(false);
+      rethrow_part_error();
+      complete_upload();
+    } catch (...) {
+      stop_workers(true);
+      abort_upload();
+      throw;
+    }
+  }
+
+  void put_single() {
+    S3Request r;
+    r.method = "PUT";
+    r.key = key_;
+    r.body = buf_;
+    Exchange ex = core_->send_creating_bucket(nullptr, r);
+    if (!is_2xx(ex.response.status)) throw core_->failure(ex);
+    buf_.clear();
+    buf_.shrink_to_fit();
+  }
+
+  void start_upload() {
+    S3Request r;
+    r.method = "POST";
+    r.key = key_;
+    r.query = {{"uploads", ""}};
+    Exchange ex = core_->send_creating_bucket(nullptr, r);
+    if (!is_2xx(ex.response.status)) throw core_->failure(ex);
+    if (auto e = http::extract_error(ex.response.body))
+      throw Error(ErrorKind::storage, "S3: CreateMultipartUpload of " + quoted(path_) +
+                                          " failed: " + e->code + " - " + e->message);
+    auto doc = http::parse_xml(ex.response.body, "S3 CreateMultipartUpload");
+    std::string id = http::child_text(doc.document_element(), "UploadId");
+    if (id.empty())
+      throw Error(ErrorKind::storage,
+                  "S3: CreateMultipartUpload of " + quoted(path_) + " answered no UploadId");
+    upload_id_ = id;
+  }
+
+  // Moves every full part at the front of buf_ to the uploaders.
+  void carve_parts() {
+    while (true) {
+      std::uint64_t size = s3_part_size(core_->config().part_size, next_part_);
+      if (buf_.size() < size) return;
+      if (buf_.size() == size) {
+        dispatch(std::exchange(buf_, std::string()));
+        return;
+      }
+      std::string part = buf_.substr(0, static_cast<std::size_t>(size));
+      buf_.erase(0, static_cast<std::size_t>(size));
+      dispatch(std::move(part));
+    }
+  }
+
+  void dispatch(std::string data) {
+    if (next_part_ > kMaxParts)
+      throw Error(ErrorKind::storage, "S3: object " + quoted(path_) + " needs more than " +
+                                          std::to_string(kMaxParts) + " parts");
+    if (workers_.empty()) start_workers();
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return in_flight_ < max_in_flight() || error_; });
+    if (error_) std::rethrow_exception(error_);
+    queue_.push_back(Part{next_part_++, std::move(data)});
+    ++in_flight_;
+    cv_.notify_all();
+  }
+
+  int max_in_flight() const { return std::max(1, core_->config().parts_in_flight); }
+
+  void start_workers() {
+    int n = max_in_flight();
+    std::vector<std::unique_ptr<http::HttpTransport>> transports;
+    for (int i = 0; i < n; ++i) transports.push_back(core_->new_transport());
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    try {
+      for (int i = 0; i < n; ++i)
+        workers_.emplace_back([this, t = std::shared_ptr<http::HttpTransport>(
+                                         std::move(transports[i]))] { worker(*t); });
+    } catch (...) {
+      pthread_sigmask(SIG_SETMASK, &old, nullptr);
+      stop_workers(true);
+      throw;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+
+  void worker(http::HttpTransport& transport) {
+    while (true) {
+      Part part;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return !queue_.empty() || stop_; });
+        if (queue_.empty()) return;
+        part = std::move(queue_.front());
+        queue_.pop_front();
+        if (error_ || cancel_) {
+          --in_flight_;
+          cv_.notify_all();
+          continue;
+        }
+      }
+      std::string etag;
+      std::exception_ptr err;
+      try {
+        etag = upload_part(transport, part);
+      } catch (...) {
+        err = std::current_exception();
+      }
+      std::string().swap(part.data);  // freed before the slot is released
+      std::lock_guard<std::mutex> lock(mu_);
+      if (err) {
+        if (!error_) error_ = err;
+      } else {
+        if (etags_.size() < static_cast<std::size_t>(part.number)) etags_.resize(part.number);
+        etags_[part.number - 1] = etag;
+      }
+      --in_flight_;
+      cv_.notify_all();
+    }
+  }
+
+  std::string upload_part(http::HttpTransport& transport, const Part& part) {
+    S3Request r;
+    r.method = "PUT";
+    r.key = key_;
+    r.query = {{"partNumber", std::to_string(part.number)}, {"uploadId", upload_id_}};
+    r.body = part.data;
+    Exchange ex = core_->send(transport, r);
+    if (!is_2xx(ex.response.status)) throw core_->failure(ex);
+    std::string etag = ex.response.header("etag");
+    if (etag.empty())
+      throw Error(ErrorKind::storage, "S3: part " + std::to_string(part.number) + " of object " +
+                                          quoted(path_) + " was answered without an ETag (" +
+                                          http::describe_request(ex.request) + ")");
+    return etag;
+  }
+
+  void wait_idle() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return in_flight_ == 0; });
+  }
+
+  // Joins the workers; with cancel, queued parts are dropped.
+  void stop_workers(bool cancel) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+      if (cancel) cancel_ = true;
+      cv_.notify_all();
+    }
+    for (auto& t : workers_)
+      if (t.joinable()) t.join();
+    workers_.clear();
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = false;
+  }
+
+  void rethrow_part_error() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (error_) std::rethrow_exception(error_);
+  }
+
+  void complete_upload() {
+    int parts = next_part_ - 1;
+    std::string body = "<CompleteMultipartUpload>";
+    for (int i = 1; i <= parts; ++i) {
+      if (static_cast<std::size_t>(i) > etags_.size() || etags_[i - 1].empty())
+        throw Error(ErrorKind::storage, "S3: part " + std::to_string(i) + " of object " +
+                                            quoted(path_) + " has no ETag");
+      body += "<Part><PartNumber>" + std::to_string(i) + "</PartNumber><ETag>" +
+              xml_escape(etags_[i - 1]) + "</ETag></Part>";
+    }
+    body += "</CompleteMultipartUpload>";
+    S3Request r;
+    r.method = "POST";
+    r.key = key_;
+    r.query = {{"uploadId", upload_id_}};
+    r.headers.emplace_back("content-type", "application/xml");
+    r.body = body;
+    Exchange ex = core_->send(r);
+    if (!is_2xx(ex.response.status)) throw core_->failure(ex);
+    // S3 may answer 200 and report the failure in the body.
+    if (auto e = http::extract_error(ex.response.body))
+      throw Error(ErrorKind::storage, "S3: CompleteMultipartUpload of " + quoted(path_) +
+                                          " answered HTTP 200 with an error: " + e->code + " - " +
+                                          e->message);
+    auto doc = http::parse_xml(ex.response.body, "S3 CompleteMultipartUpload");
+    if (!http::find_child_text(doc.document_element(), "ETag"))
+      throw Error(ErrorKind::storage, "S3: CompleteMultipartUpload of " + quoted(path_) +
+                                          " answered HTTP " + std::to_string(ex.response.status) +
+                                          " without an ETag");
+  }
+
+  void abort_upload() noexcept {
+    if (upload_id_.empty()) return;
+    try {
+      S3Request r;
+      r.method = "DELETE";
+      r.key = key_;
+      r.query = {{"uploadId", upload_id_}};
+      core_->send(r);
+    } catch (...) {
+      // best effort: lifecycle rules clean what is left
+    }
+    upload_id_.clear();
+  }
+
+  std::shared_ptr<S3Core> core_;
+  std::string path_, key_;
+  std::string buf_;
+  bool committed_ = false;
+  bool failed_ = false;
+  std::string upload_id_;
+  int next_part_ = 1;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Part> queue_;
+  int in_flight_ = 0;  // queued or uploading
+  bool stop_ = false;
+  bool cancel_ = false;
+  std::exception_ptr error_;
+  std::vector<std::string> etags_;
+  std::vector<std::thread> workers_;
+};
+
+// ---- storage --------------------------------------------------------------------
+
+class S3Storage final : public Storage {
+ public:
+  explicit S3Storage(std::shared_ptr<S3Core> core) : core_(std::move(core)) {}
+
+  std::string url() const override { return core_->url(); }
+
+  std::optional<ObjectInfo> info(const std::string& path) override {
+    storage_internal::validate_object_path(path);
+    S3Request r;
+    r.method = "HEAD";
+    r.key = core_->key_of(path);
+    Exchange ex = core_->send(r);
+    if (ex.response.status == 404) return std::nullopt;
+    if (!is_2xx(ex.response.status)) throw core_->failure(ex);
+    ObjectInfo oi;
+    oi.path = path;
+    oi.size = std::strtoull(ex.response.header("content-length").c_str(), nullptr, 10);
+    oi.mtime_unix = parse_http_date(ex.response.header("last-modified"));
+    return oi;
+  }
+
+  std::vector<ObjectInfo> list(const std::string& prefix) override {
+    storage_internal::validate_prefix(prefix);
+    std::vector<ObjectInfo> out;
+    std::string root = core_->config().prefix.empty() ? "" : core_->config().prefix + "/";
+    std::string key_prefix = root + prefix;
+    std::string token;
+    while (true) {
+      S3Request r;
+      r.method = "GET";
+      r.bucket_level = true;
+      r.query = {{"list-type", "2"}, {"prefix", key_prefix}};
+      if (!token.empty()) r.query.emplace_back("continuation-token", token);
+      Exchange ex = core_->send(r);
+      if (S3Core::no_such_bucket(ex.response)) return {};  // nothing stored yet
+      if (!is_2xx(ex.response.status)) throw core_->failure(ex);
+      if (auto e = http::extract_error(ex.response.body))
+        throw Error(ErrorKind::storage,
+                    "S3: ListObjectsV2 answered with an error: " + e->code + " - " + e->message);
+      auto doc = http::parse_xml(ex.response.body, "S3 ListObjectsV2");
+      auto rootnode = doc.document_element();
+      for (auto c = rootnode.child("Contents"); c; c = c.next_sibling("Contents")) {
+        std::string key = http::child_text(c, "Key");
+        if (!key.starts_with(root) || key.size() == root.size() || key.back() == '/') continue;
+        ObjectInfo oi;
+        oi.path = key.substr(root.size());
+        oi.size = std::strtoull(http::child_text(c, "Size").c_str(), nullptr, 10);
+        oi.mtime_unix = parse_iso8601(http::child_text(c, "LastModified"));
+        out.push_back(std::move(oi));
+      }
+      if (http::child_text(rootnode, "IsTruncated") != "true") break;
+      std::string next = http::child_text(rootnode, "NextContinuationToken");
+      if (next.empty() || next == token)
+        throw Error(ErrorKind::storage,
+                    "S3: ListObjectsV2 is truncated but gave no new continuation token");
+      token = next;
+    }
+    std::sort(out.begin(), out.end(),
+              [](const ObjectInfo& a, const ObjectInfo& b) { return a.path < b.path; });
+    return out;
+  }
+
+  std::unique_ptr<ObjectReader> open_read(const std::string& path) override {
+    storage_internal::validate_object_path(path);
+    auto reader = std::make_unique<S3Reader>(core_, path);
+    reader->start();
+    return reader;
+  }
+
+  std::unique_ptr<ObjectWriter> open_write(const std::string& path) override {
+    storage_internal::validate_object_path(path);
+    return std::make_unique<S3Writer>(core_, path);
+  }
+
+  void remove(const std::string& path) override {
+    storage_internal::validate_object_path(path);
+    S3Request r;
+    r.method = "DELETE";
+    r.key = core_->key_of(path);
+    Exchange ex = core_->send(r);
+    if (is_2xx(ex.response.status) || ex.response.status == 404) return;
+    throw core_->failure(ex);
+  }
+
+  void remove_prefix(const std::string& prefix) override {
+    std::vector<ObjectInfo> objects = list(prefix);
+    for (std::size_t start = 0; start < objects.size(); start += kDeleteBatch) {
+      std::size_t end = std::min(objects.size(), start + kDeleteBatch);
+      std::string body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Delete><Quiet>true</Quiet>";
+      for (std::size_t i = start; i < end; ++i)
+        body += "<Object><Key>" + xml_escape(core_->key_of(objects[i].path)) + "</Key></Object>";
+      body += "</Delete>";
+      S3Request r;
+      r.method = "POST";
+      r.bucket_level = true;
+      r.query = {{"delete", ""}};
+      r.headers.emplace_back("content-md5", md5_base64(body));
+      r.headers.emplace_back("content-type", "application/xml");
+      r.body = body;
+      Exchange ex = core_->send(r);
+      if (!is_2xx(ex.response.status)) throw core_->failure(ex);
+      if (auto e = http::extract_error(ex.response.body))
+        throw Error(ErrorKind::storage,
+                    "S3: DeleteObjects answered with an error: " + e->code + " - " + e->message);
+      if (ex.response.body.empty()) continue;
+      auto doc = http::parse_xml(ex.response.body, "S3 DeleteObjects");
+      auto err = doc.document_element().child("Error");
+      if (err) {
+        std::size_t count = 0;
+        for (auto n = err; n; n = n.next_sibling("Error")) ++count;
+        throw Error(ErrorKind::storage,
+                    "S3: DeleteObjects could not delete " + std::to_string(count) +
+                        " object(s), first " + quoted(http::child_text(err, "Key")) + ": " +
+                        http::child_text(err, "Code") + " - " + http::child_text(err, "Message"));
+      }
+    }
+  }
+
+ private:
+  std::shared_ptr<S3Core> core_;
+};
+
+[[noreturn]] void bad_config(const std::string& field, const std::string& why) {
+  throw Error(ErrorKind::invalid_argument, "invalid S3 setting " + field + ": " + why);
+}
+
+S3Config validated(S3Config c) {
+  c.prefix = trim_slashes(c.prefix);
+  if (c.bucket.empty()) bad_config("bucket", "must not be empty");
+  if (c.bucket.find('/') != std::string::npos) bad_config("bucket", "must not contain '/'");
+  if (c.region.empty()) bad_config("region", "must not be empty");
+  if (c.uri_style != "host" && c.uri_style != "path")
+    bad_config("uri_style", "\"" + c.uri_style + "\" is neither \"host\" nor \"path\"");
+  if (c.access_key_id.empty()) bad_config("access_key_id", "must not be empty");
+  if (c.secret_access_key.empty()) bad_config("secret_access_key", "must not be empty");
+  if (!c.prefix.empty()) {
+    try {
+      storage_internal::validate_object_path(c.prefix);
+    } catch (const Error& e) {
+      bad_config("prefix", e.what());
+    }
+  }
+  if (!c.endpoint.empty()) {
+    http::Url u;
+    try {
+      u = http::parse_url(c.endpoint);
+    } catch (const Error& e) {
+      bad_config("endpoint", e.what());
+    }
+    if (u.scheme != "http" && u.scheme != "https")
+      bad_config("endpoint", "\"" + c.endpoint + "\" must start with http:// or https://");
+    if ((u.path != "/" && !u.path.empty()) || !u.query.empty())
+      bad_config("endpoint", "\"" + c.endpoint + "\" must not have a path or query");
+  }
+  if (c.part_size < kMinPartSize || c.part_size > kMaxPartSize)
+    bad_config("part_size", std::to_string(c.part_size) + " is not between 5 MiB and 5 GiB");
+  if (c.parts_in_flight < 1 || c.parts_in_flight > 64)
+    bad_config("parts_in_flight", std::to_string(c.parts_in_flight) + " is not between 1 and 64");
+  if (c.single_put_limit > kMaxPartSize)
+    bad_config("single_put_limit", std::to_string(c.single_put_limit) + " is above 5 GiB");
+  return c;
+}
+
+}  // namespace
+
+std::uint64_t s3_part_size(std::uint64_t first_part_size, int part_number) {
+  int doublings = part_number <= 1 ? 0 : (part_number - 1) / kPartsPerDoubling;
+  std::uint64_t size = std::max(first_part_size, kMinPartSize);
+  for (int i = 0; i < doublings && size < kMaxPartSize; ++i) size *= 2;
+  return std::min(size, kMaxPartSize);
+}
+
+std::unique_ptr<Storage> make_s3_storage(const S3Config& config, TransportFactory transports,
+                                         http::RetryPolicy retry) {
+  if (!transports) throw Error(ErrorKind::invalid_argument, "S3: no transport factory");
+  auto core = std::make_shared<S3Core>(validated(config), std::move(transports), std::move(retry));
+  return std::make_unique<S3Storage>(std::move(core));
+}
+
+std::unique_ptr<Storage> make_s3_storage(const S3Config& config, TransportFactory transports) {
+  return make_s3_storage(config, std::move(transports), http::RetryPolicy{});
+}
+
+}  // namespace pgvault
