@@ -5,6 +5,7 @@ ALTER SYSTEM SET pgvault.repository = 'relative/path';
 ALTER SYSTEM SET pgvault.repository = 'ftp://backups.example.com/x';
 ALTER SYSTEM SET pgvault.repository = 's3://bucket/prefix';
 ALTER SYSTEM SET pgvault.replication_conninfo = 'host=/tmp port';
+ALTER SYSTEM SET pgvault.replication_conninfo = 'host=/tmp user=backup password=hunter2';
 ALTER SYSTEM SET pgvault.max_rate = '10kB';
 -- Settings that take effect on reload cannot be changed per session.
 SET pgvault.compression = 'lz4';

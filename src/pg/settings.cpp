@@ -64,7 +64,23 @@ bool check_replication_conninfo(char** newval, void**, GucSource) {
     if (err) PQfreemem(err);
     return false;
   }
+  bool has_password = false;
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (strcmp(o->keyword, "password") == 0 && o->val != nullptr && o->val[0] != '\0') {
+      has_password = true;
+    }
+  }
   PQconninfoFree(opts);
+  if (has_password) {
+    // PostgreSQL writes the new value of a changed setting to the server log
+    // on reload, superuser-only or not: a password here would end up there.
+    GUC_check_errmsg("pgvault.replication_conninfo must not contain a password");
+    GUC_check_errdetail("The server writes changed settings to its log.");
+    GUC_check_errhint(
+        "Use a password file (passfile=/path, or ~/.pgpass of the server's OS user), or allow "
+        "the local replication connection in pg_hba.conf (peer or trust).");
+    return false;
+  }
   return true;
 }
 
