@@ -1,0 +1,94 @@
+// Storage settings: the pgvault.* settings that select and configure a
+// repository's object store, read from a postgresql.conf-syntax file (the CLI's
+// --config), from the environment, or (in the server) from the GUCs, and
+// mapped onto the driver configurations.
+//
+// Secrets: no message produced here contains the value of a setting whose
+// name contains "key", "secret", "token" or "password" (see is_secret_setting).
+#pragma once
+#include "pgvault/pg_free.hpp"
+
+#include "pgvault/http/transport.hpp"
+#include "pgvault/storage/azure_storage.hpp"
+#include "pgvault/storage/s3_storage.hpp"
+#include "pgvault/storage/storage.hpp"
+
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pgvault {
+
+// Setting name WITHOUT the "pgvault." prefix (lower case) -> value.
+using StorageSettings = std::map<std::string, std::string>;
+
+// True when the value of this setting must never be shown (names containing
+// key, secret, token or password).
+bool is_secret_setting(std::string_view name);
+
+// The storage settings pgvault knows (s3_*, azure_*, gcs_*, storage_*), sorted.
+const std::vector<std::string>& known_storage_settings();
+
+// Parses a file in postgresql.conf syntax and returns its pgvault.* settings
+// (other names are parsed and dropped). Supports "name = value" and
+// "name value", '#' comments, bare and single-quoted values ('' and the
+// backslash escapes \b \f \n \r \t \ooo), include 'file', include_if_exists
+// 'file' and include_dir 'dir' (its *.conf files in name order, hidden files
+// skipped), relative paths resolved against the including file's directory,
+// at most 10 levels of nesting. Later settings override earlier ones.
+// Throws Error(io) when a file cannot be read and Error(invalid_argument) for
+// syntax errors, both with "file:line" and never with a secret's value.
+StorageSettings read_config_file(const std::string& path);
+
+// Fills the settings that are missing or empty from the environment:
+// PGVAULT_<NAME> for every known storage setting (e.g. PGVAULT_S3_URI_STYLE),
+// then the vendors' standard variables:
+//   AWS_ACCESS_KEY_ID -> s3_access_key_id       AWS_SECRET_ACCESS_KEY -> s3_secret_access_key
+//   AWS_SESSION_TOKEN -> s3_session_token       AWS_REGION, AWS_DEFAULT_REGION -> s3_region
+//   AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL -> s3_endpoint
+//   AZURE_STORAGE_ACCOUNT -> azure_account      AZURE_STORAGE_KEY -> azure_key
+//   AZURE_STORAGE_SAS_TOKEN -> azure_sas_token
+// PGVAULT_* wins over the vendor variables; empty variables count as unset.
+void apply_environment(StorageSettings& settings,
+                       const std::function<const char*(const char*)>& getenv = ::getenv);
+
+struct ParsedRepositoryUrl {
+  std::string scheme;     // "file", "s3", "azure" or "gs"
+  std::string container;  // bucket or container; empty for file
+  std::string prefix;     // object prefix, no leading/trailing '/'; may be empty
+  std::string path;       // file: the normalized absolute directory; else empty
+};
+
+// Accepts file:///absolute/path (or an absolute path), s3://bucket[/prefix],
+// azure://container[/prefix] and gs://bucket[/prefix], checking the store's
+// naming rules. Throws Error(invalid_argument) saying what is allowed.
+ParsedRepositoryUrl parse_repository_url(std::string_view url);
+
+// "16MB", "8 MiB", "1048576" (bytes); units B, kB, MB, GB, TB (1024-based,
+// case-insensitive, "KiB" style accepted). Throws Error(invalid_argument)
+// naming pgvault.<name>.
+std::uint64_t parse_size_setting(std::string_view name, std::string_view value);
+
+// Settings -> driver configuration. Call apply_environment() first when the
+// environment should count. Throws Error(invalid_argument) for missing
+// credentials (naming the setting and the environment variable), bad values,
+// and unknown s3_/azure_/gcs_/storage_ names (listing the valid ones).
+S3Config s3_config_from(const ParsedRepositoryUrl& url, const StorageSettings& settings);
+AzureConfig azure_config_from(const ParsedRepositoryUrl& url, const StorageSettings& settings);
+
+// storage_ca_file, storage_verify_tls (on/off/true/false/yes/no/1/0),
+// storage_connect_timeout and storage_stall_timeout (a bare number is seconds;
+// units ms, s, min).
+http::HttpOptions http_options_from(const StorageSettings& settings);
+
+// Opens any repository: file:// goes to open_storage() unchanged; s3:// and
+// azure:// build the drivers with CurlTransports made from
+// http_options_from(settings) (no request is sent while opening); gs:// throws
+// Error(unsupported).
+std::unique_ptr<Storage> open_storage_with(std::string_view url, const StorageSettings& settings);
+
+}  // namespace pgvault
