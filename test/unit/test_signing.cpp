@@ -1402,3 +1402,14 @@ TEST(Gcs, ServiceAccountJsonErrors) {
 }
 
 }  // namespace
+
+TEST(HttpDate, ParsesWhatItFormatsAndRefusesGarbage) {
+  const std::time_t t = 1795504932;  // 2026-11-24T07:22:12Z
+  EXPECT_EQ(pgvault::http::http_date(t), "Tue, 24 Nov 2026 07:22:12 GMT");
+  EXPECT_EQ(pgvault::http::parse_http_date(pgvault::http::http_date(t)), t);
+  EXPECT_EQ(pgvault::http::parse_http_date("24 Nov 2026 07:22:12 GMT"), t);  // no weekday
+  EXPECT_EQ(pgvault::http::parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), 0);
+  EXPECT_EQ(pgvault::http::parse_http_date(""), 0);
+  EXPECT_EQ(pgvault::http::parse_http_date("Tue, 24 Foo 2026 07:22:12 GMT"), 0);
+  EXPECT_EQ(pgvault::http::parse_http_date("2026-11-24T07:22:12Z"), 0);
+}

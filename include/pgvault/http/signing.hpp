@@ -30,6 +30,9 @@ std::string base64url_encode(std::string_view bytes);  // RFC 4648 section 5, no
 std::string amz_timestamp(std::time_t t);
 // RFC 1123 date in GMT, "Tue, 24 Nov 2026 07:02:12 GMT" (x-ms-date, Date).
 std::string http_date(std::time_t t);
+// The inverse: "Tue, 24 Nov 2026 07:02:12 GMT" -> unix seconds; 0 when
+// malformed. Locale-independent, unlike strptime.
+std::int64_t parse_http_date(std::string_view s);
 
 // ---- AWS Signature Version 4 -------------------------------------------------
 inline constexpr std::string_view kUnsignedPayload = "UNSIGNED-PAYLOAD";

@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
+#include <ctime>
 #include <map>
 
 namespace pgvault::http {
@@ -131,6 +133,30 @@ std::string http_date(std::time_t t) {
                         tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
                         tm.tm_sec);
   return std::string(buf, static_cast<std::size_t>(n));
+}
+
+std::int64_t parse_http_date(std::string_view s) {
+  static const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  auto comma = s.find(',');
+  if (comma != std::string_view::npos) s.remove_prefix(comma + 1);
+  std::string str(s);
+  int day = 0, year = 0, hh = 0, mm = 0, ss = 0;
+  char mon[4] = {};
+  if (std::sscanf(str.c_str(), " %d %3s %d %d:%d:%d", &day, mon, &year, &hh, &mm, &ss) != 6)
+    return 0;
+  int m = -1;
+  for (int i = 0; i < 12; ++i)
+    if (std::strcmp(mon, months[i]) == 0) m = i;
+  if (m < 0) return 0;
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = m;
+  tm.tm_mday = day;
+  tm.tm_hour = hh;
+  tm.tm_min = mm;
+  tm.tm_sec = ss;
+  return static_cast<std::int64_t>(::timegm(&tm));
 }
 
 std::string sigv4_canonical_uri(const SigV4Request& req) {

@@ -102,32 +102,6 @@ std::uint64_t parse_u64(const std::string& s) {
   return v;
 }
 
-// "Tue, 24 Nov 2026 07:02:12 GMT" -> seconds since the epoch (0 when
-// malformed). Locale-independent, unlike strptime.
-std::int64_t parse_http_date(const std::string& s) {
-  static const char* const kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  auto comma = s.find(", ");
-  if (comma == std::string::npos) return 0;
-  int day = 0, year = 0, hh = 0, mm = 0, ss = 0;
-  char mon[4] = {};
-  if (std::sscanf(s.c_str() + comma + 2, "%d %3s %d %d:%d:%d", &day, mon, &year, &hh, &mm, &ss) !=
-      6)
-    return 0;
-  int month = -1;
-  for (int i = 0; i < 12; ++i)
-    if (std::strcmp(mon, kMonths[i]) == 0) month = i;
-  if (month < 0) return 0;
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month;
-  tm.tm_mday = day;
-  tm.tm_hour = hh;
-  tm.tm_min = mm;
-  tm.tm_sec = ss;
-  return static_cast<std::int64_t>(timegm(&tm));
-}
-
 // A transport from the factory and the retrying wrapper around it.
 struct Connection {
   Connection(std::unique_ptr<http::HttpTransport> t, const http::RetryPolicy& policy)
@@ -569,7 +543,7 @@ class AzureStorage final : public Storage {
     if (r.status == 404) return std::nullopt;
     if (!is_success(r.status)) throw http::status_error(kService, req, r);
     return ObjectInfo{path, parse_u64(r.header("content-length")),
-                      parse_http_date(r.header("last-modified"))};
+                      http::parse_http_date(r.header("last-modified"))};
   }
 
   std::vector<ObjectInfo> list(const std::string& prefix) override {
@@ -597,7 +571,7 @@ class AzureStorage final : public Storage {
         pugi::xml_node props = b.child("Properties");
         out.push_back({name.substr(root.size()),
                        parse_u64(http::child_text(props, "Content-Length")),
-                       parse_http_date(http::child_text(props, "Last-Modified"))});
+                       http::parse_http_date(http::child_text(props, "Last-Modified"))});
       }
       marker = http::child_text(results, "NextMarker");
     } while (!marker.empty());

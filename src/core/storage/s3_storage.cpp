@@ -45,6 +45,8 @@
 // calling thread (guarded by a mutex); part workers use their own.
 #include "pgvault/storage/s3_storage.hpp"
 
+#include "pgvault/catalog/backup_meta.hpp"
+
 #include "pgvault/error.hpp"
 #include "pgvault/http/signing.hpp"
 #include "pgvault/http/transport.hpp"
@@ -124,44 +126,14 @@ std::string md5_base64(std::string_view data) {
   return http::base64_encode(std::string_view(reinterpret_cast<const char*>(md), len));
 }
 
-// "Tue, 24 Nov 2026 07:02:12 GMT" -> unix seconds (0 when malformed).
-std::int64_t parse_http_date(std::string_view s) {
-  static const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  auto comma = s.find(',');
-  if (comma != std::string_view::npos) s.remove_prefix(comma + 1);
-  std::string str(s);
-  int day = 0, year = 0, hh = 0, mm = 0, ss = 0;
-  char mon[4] = {};
-  if (std::sscanf(str.c_str(), " %d %3s %d %d:%d:%d", &day, mon, &year, &hh, &mm, &ss) != 6)
+// ListObjectsV2's LastModified, "2026-11-24T07:02:12.000Z" -> unix seconds
+// (0 when malformed: an odd timestamp must not hide an object).
+std::int64_t parse_last_modified(std::string_view s) {
+  try {
+    return parse_utc_timestamp(s);
+  } catch (const Error&) {
     return 0;
-  int m = -1;
-  for (int i = 0; i < 12; ++i)
-    if (std::strcmp(mon, months[i]) == 0) m = i;
-  if (m < 0) return 0;
-  struct tm tm {};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = m;
-  tm.tm_mday = day;
-  tm.tm_hour = hh;
-  tm.tm_min = mm;
-  tm.tm_sec = ss;
-  return static_cast<std::int64_t>(::timegm(&tm));
-}
-
-// "2026-11-24T07:02:12.000Z" -> unix seconds (0 when malformed).
-std::int64_t parse_iso8601(std::string_view s) {
-  std::string str(s);
-  int y = 0, mo = 0, d = 0, hh = 0, mm = 0, ss = 0;
-  if (std::sscanf(str.c_str(), "%d-%d-%dT%d:%d:%d", &y, &mo, &d, &hh, &mm, &ss) != 6) return 0;
-  struct tm tm {};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = hh;
-  tm.tm_min = mm;
-  tm.tm_sec = ss;
-  return static_cast<std::int64_t>(::timegm(&tm));
+  }
 }
 
 std::string trim_slashes(std::string s) {
@@ -745,7 +717,7 @@ class S3Storage final : public Storage {
     ObjectInfo oi;
     oi.path = path;
     oi.size = std::strtoull(ex.response.header("content-length").c_str(), nullptr, 10);
-    oi.mtime_unix = parse_http_date(ex.response.header("last-modified"));
+    oi.mtime_unix = http::parse_http_date(ex.response.header("last-modified"));
     return oi;
   }
 
@@ -775,7 +747,7 @@ class S3Storage final : public Storage {
         ObjectInfo oi;
         oi.path = key.substr(root.size());
         oi.size = std::strtoull(http::child_text(c, "Size").c_str(), nullptr, 10);
-        oi.mtime_unix = parse_iso8601(http::child_text(c, "LastModified"));
+        oi.mtime_unix = parse_last_modified(http::child_text(c, "LastModified"));
         out.push_back(std::move(oi));
       }
       if (http::child_text(rootnode, "IsTruncated") != "true") break;
