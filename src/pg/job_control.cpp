@@ -124,13 +124,6 @@ std::string new_backup_name(const std::string& kind) {
   }
 }
 
-std::string running_backup_description() {
-  lock_shared();
-  const JobSlot seen = shared()->job;
-  unlock_shared();
-  return slot_busy(seen) ? describe(seen) : "";
-}
-
 LaunchedJob start_job(const JobRequest& r) {
   LaunchedJob job;
   job.id = next_backup_id();

@@ -32,9 +32,6 @@ constexpr const char* kValidKinds = "physical";
 // Error(conflict) naming the running backup if one runs.
 LaunchedJob start_job(const JobRequest& request);
 
-// The backup that holds the job slot, for messages ("" when idle).
-std::string running_backup_description();
-
 // Allocates an id and a unique name (SPI connected).
 long long next_backup_id();
 std::string new_backup_name(const std::string& kind);
