@@ -30,7 +30,8 @@ CREATE TABLE vault.backups (
     pg_version        integer,
     worker_pid        integer,
     scheduled_for     timestamptz,  -- the cron fire time a scheduled run belongs to
-    attempt           integer NOT NULL DEFAULT 1
+    attempt           integer NOT NULL DEFAULT 1,
+    cleanup_pending   boolean NOT NULL DEFAULT false
 );
 CREATE INDEX backups_started_at_idx ON vault.backups (started_at);
 CREATE INDEX backups_status_idx ON vault.backups (status);
@@ -40,6 +41,9 @@ COMMENT ON COLUMN vault.backups.sha256 IS
   'SHA-256 over "sha256  object" lines of the backup''s objects sorted by name (sha256sum output)';
 COMMENT ON COLUMN vault.backups.source_bytes IS 'bytes of database files backed up';
 COMMENT ON COLUMN vault.backups.stored_bytes IS 'bytes stored in the repository';
+COMMENT ON COLUMN vault.backups.cleanup_pending IS
+  'a failed backup whose partial objects could not be removed yet (store unreachable); '
+  'removed after the next successful backup or by vault.cleanup()';
 
 CREATE VIEW vault.history AS
 SELECT id, name, kind, trigger, status, started_at, completed_at,

@@ -13,5 +13,6 @@ SELECT p.oid::regprocedure AS function, p.prosecdef AS security_definer
 -- The library is preloaded, so its settings exist with their defaults.
 SELECT name, setting, context FROM pg_settings WHERE name LIKE 'pgvault.%'
    AND name NOT IN ('pgvault.repository', 'pgvault.database')
+   AND name !~ '^pgvault\.(s3|azure|gcs|storage)_'  -- see storage_settings
  ORDER BY name;
 SELECT current_setting('pgvault.repository') ~ '^file:///.+/pgvault$' AS default_repository_is_beside_datadir;

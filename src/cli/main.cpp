@@ -3,6 +3,7 @@
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/restore/restore.hpp"
+#include "pgvault/storage/settings.hpp"
 #include "pgvault/storage/storage.hpp"
 #include "pgvault/text.hpp"
 
@@ -12,6 +13,7 @@
 #include <exception>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,14 +31,53 @@ std::string or_dash(const std::string& s) {
   return s.empty() ? "-" : s;
 }
 
-struct ListOptions {
+// Where the repository is and how to reach it: --repo (or $PGVAULT_REPOSITORY)
+// and the pgvault.* settings of --config FILE (or $PGVAULT_CONFIG), a
+// postgresql.conf-syntax file such as the server's own; the environment
+// (AWS_*, AZURE_STORAGE_*, PGVAULT_*) fills what the file leaves unset.
+struct RepositoryOptions {
   std::string repo;
+  std::string config;
+
+  void add_to(CLI::App* cmd) {
+    cmd->add_option("--repo", repo,
+                    "Repository URL: file:///path, s3://bucket[/prefix], "
+                    "azure://container[/prefix] or gs://bucket[/prefix] (default: "
+                    "pgvault.repository of --config)")
+        ->envname("PGVAULT_REPOSITORY");
+    cmd->add_option("--config", config,
+                    "postgresql.conf-syntax file with the pgvault.* settings (the server's "
+                    "postgresql.conf works); includes are followed")
+        ->envname("PGVAULT_CONFIG")
+        ->check(CLI::ExistingFile);
+  }
+
+  std::unique_ptr<Storage> open() const {
+    StorageSettings settings;
+    if (!config.empty()) settings = read_config_file(config);
+    apply_environment(settings);
+    std::string url = repo;
+    if (url.empty()) {
+      auto it = settings.find("repository");
+      if (it != settings.end()) url = it->second;
+    }
+    if (url.empty())
+      throw Error(ErrorKind::invalid_argument,
+                  "no repository: pass --repo URL, set PGVAULT_REPOSITORY, or give --config FILE "
+                  "with pgvault.repository set" +
+                      (config.empty() ? std::string() : " (" + config + " does not set it)"));
+    return open_storage_with(url, settings);
+  }
+};
+
+struct ListOptions {
+  RepositoryOptions repo;
   std::string system_id;
   bool json = false;
 };
 
 int run_list(const ListOptions& o) {
-  auto storage = open_storage(o.repo);
+  auto storage = o.repo.open();
   Repository repo(*storage);
   const std::vector<BackupMeta> backups = repo.list_backups(o.system_id);
 
@@ -83,7 +124,7 @@ int run_list(const ListOptions& o) {
 }
 
 struct RestoreCliOptions {
-  std::string repo;
+  RepositoryOptions repo;
   std::string backup;
   std::string pgdata;
   std::string system_id;
@@ -91,7 +132,7 @@ struct RestoreCliOptions {
 };
 
 int run_restore(const RestoreCliOptions& o) {
-  auto storage = open_storage(o.repo);
+  auto storage = o.repo.open();
   Repository repo(*storage);
   const BackupMeta meta = repo.resolve(o.backup, o.system_id);
   if (meta.kind != "physical") {
@@ -148,18 +189,14 @@ int main(int argc, char** argv) {
 
   ListOptions lo;
   auto* list = app.add_subcommand("list", "List the restorable backups of a repository");
-  list->add_option("--repo", lo.repo, "Repository URL (file:///path), or $PGVAULT_REPOSITORY")
-      ->envname("PGVAULT_REPOSITORY")
-      ->required();
+  lo.repo.add_to(list);
   list->add_option("--system-id", lo.system_id, "Only backups of this database system identifier");
   list->add_flag("--json", lo.json, "Print a JSON array of the backups' backup.json");
 
   RestoreCliOptions ro;
   auto* restore =
       app.add_subcommand("restore", "Restore a physical backup into a new data directory");
-  restore->add_option("--repo", ro.repo, "Repository URL (file:///path), or $PGVAULT_REPOSITORY")
-      ->envname("PGVAULT_REPOSITORY")
-      ->required();
+  ro.repo.add_to(restore);
   restore->add_option("--backup", ro.backup, "Backup name, or \"latest\"")->required();
   restore->add_option("--pgdata,-D", ro.pgdata, "Target data directory (missing or empty)")
       ->required();

@@ -1,6 +1,8 @@
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/storage/storage.hpp"
 
+#include "storage_settings.hpp"
+
 #include "history.hpp"
 
 #include "error_boundary.hpp"
@@ -65,6 +67,26 @@ void mark_removed(const std::vector<std::string>& names, const std::string& stat
   }
 }
 
+std::vector<std::string> pending_cleanups() {
+  std::vector<std::string> names;
+  for (const auto& row :
+       spi_query("SELECT name FROM vault.backups WHERE cleanup_pending ORDER BY id"))
+    names.push_back(row[0].value_or(""));
+  return names;
+}
+
+void clear_cleanup_pending(const std::vector<std::string>& names) {
+  for (const auto& name : names)
+    spi_query("UPDATE vault.backups SET cleanup_pending = false WHERE name = $1", {name});
+}
+
+void set_cleanup_pending(long long id) {
+  in_own_transaction([&] {
+    spi_query("UPDATE vault.backups SET cleanup_pending = true WHERE id = $1::bigint",
+              {std::to_string(id)});
+  });
+}
+
 long long last_scheduled_for() {
   const auto rows = spi_query(
       "SELECT coalesce(extract(epoch FROM max(scheduled_for))::bigint, 0) FROM vault.backups "
@@ -127,7 +149,7 @@ void settle_unfinished(const std::string& reason, long long except_id) {
     sysid = location.substr(sysid_start + 1, marker - sysid_start - 1);
     const std::string repository_url = location.substr(0, sysid_start);
     try {
-      auto storage = open_storage(repository_url);
+      auto storage = open_repository(repository_url);
       Repository repo(*storage);
       if (repo.backup_exists(sysid, name)) {
         set_completed(id, repo.read_meta(sysid, name));
@@ -139,8 +161,11 @@ void settle_unfinished(const std::string& reason, long long except_id) {
       storage->remove_prefix(Repository::backup_dir(sysid, name));
     } catch (const std::exception& e) {
       set_failed(id, reason);
+      spi_query("UPDATE vault.backups SET cleanup_pending = true WHERE id = $1::bigint",
+                {std::to_string(id)});
       log_message(WARNING, "could not inspect or clean backup \"" + name + "\" in " +
-                               repository_url + ": " + e.what());
+                               repository_url + ": " + e.what() +
+                               "; it is cleaned after the next successful backup");
     }
     log_message(LOG, "backup \"" + name + "\" marked failed: " + reason);
   }

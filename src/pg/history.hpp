@@ -32,6 +32,13 @@ void record_skipped(long long id, const std::string& name, const std::string& tr
 // or 'deleted' (by hand). Runs inside the caller's SPI connection.
 void mark_removed(const std::vector<std::string>& names, const std::string& status);
 
+// Failed backups whose partial objects are still to be removed, and marking
+// them done. Run inside the caller's SPI connection.
+std::vector<std::string> pending_cleanups();
+void clear_cleanup_pending(const std::vector<std::string>& names);
+// In its own transaction: this failed backup's objects could not be removed.
+void set_cleanup_pending(long long id);
+
 // Unix time of the cron fire time of the newest scheduled run (0 if none).
 long long last_scheduled_for();
 

@@ -9,6 +9,8 @@
 #include <csignal>
 #include <memory>
 
+#include "storage_settings.hpp"
+
 #include "error_boundary.hpp"
 #include "logging.hpp"
 #include "history.hpp"
@@ -25,6 +27,10 @@ extern "C" {
 
 namespace pgvault::pg {
 namespace {
+
+// Objects of an incomplete backup untouched for this long belong to no live
+// writer (a backup from another cluster sharing the repository included).
+constexpr std::int64_t kLeftoverMinAge = 86400;
 
 volatile sig_atomic_t termination_requested = 0;
 
@@ -67,10 +73,12 @@ void release_job_slot(long long backup_id) {
 }  // namespace
 
 RetentionResult apply_configured_retention(Repository& repo, const std::string& system_identifier,
-                                           const std::string& running) {
+                                           const std::string& running,
+                                           const std::vector<std::string>& abandoned) {
   const RetentionPolicy policy{guc_retention_count, guc_retention_days};
-  RetentionResult result = apply_retention(repo, system_identifier, policy,
-                                           static_cast<std::int64_t>(time(nullptr)), running);
+  RetentionResult result =
+      apply_retention(repo, system_identifier, policy, static_cast<std::int64_t>(time(nullptr)),
+                      running, kLeftoverMinAge, abandoned);
   for (const auto& name : result.expired) {
     log_message(LOG, "backup \"" + name + "\" expired by the retention policy and removed");
   }
@@ -81,6 +89,22 @@ RetentionResult apply_configured_retention(Repository& repo, const std::string& 
 }
 
 namespace {
+
+// A failed backup's committed objects (and on object stores an unfinished
+// multipart upload the writer could not abort) are removed at once; when the
+// store cannot be reached, the row is marked cleanup_pending and the next
+// successful backup, or vault.cleanup(), finishes the job.
+void remove_failed_backup(const std::string& repository_url, const std::string& system_identifier,
+                          const std::string& name, long long backup_id) {
+  try {
+    auto storage = open_repository(repository_url);
+    storage->remove_prefix(Repository::backup_dir(system_identifier, name));
+  } catch (const std::exception& e) {
+    history::set_cleanup_pending(backup_id);
+    log_message(WARNING, "could not remove the partial objects of backup \"" + name + "\": " +
+                             e.what() + "; they are removed after the next successful backup");
+  }
+}
 
 void run_job(long long backup_id) {
   lock_shared();
@@ -133,7 +157,7 @@ void run_job(long long backup_id) {
   std::string failure;
   bool cancelled = false;
   try {
-    auto storage = open_storage(repository_url);
+    auto storage = open_repository(repository_url);
     Repository repo(*storage);
     BackupMeta meta = run_physical_backup(
         repo, req,
@@ -158,10 +182,14 @@ void run_job(long long backup_id) {
     log_message(LOG, "backup \"" + req.name + "\" completed: " + human_size(meta.stored_bytes) +
                          " stored in " + backup_location(repository_url, req.name));
     try {
-      const RetentionResult removed = apply_configured_retention(repo, req.system_identifier, "");
-      if (!removed.expired.empty()) {
-        in_own_transaction([&] { history::mark_removed(removed.expired, "expired"); });
-      }
+      std::vector<std::string> abandoned;
+      in_own_transaction([&] { abandoned = history::pending_cleanups(); });
+      const RetentionResult removed =
+          apply_configured_retention(repo, req.system_identifier, "", abandoned);
+      in_own_transaction([&] {
+        history::mark_removed(removed.expired, "expired");
+        history::clear_cleanup_pending(removed.leftovers);
+      });
     } catch (const std::exception& e) {
       // The backup itself succeeded; retention runs again after the next one.
       log_message(WARNING, std::string("retention failed: ") + e.what());
@@ -176,6 +204,7 @@ void run_job(long long backup_id) {
     history::mark_failed(backup_id, failure, cancelled ? "cancelled" : "failed");
     log_message(WARNING, "backup \"" + req.name + "\" " + (cancelled ? "cancelled" : "failed: ") +
                              (cancelled ? "" : failure));
+    remove_failed_backup(repository_url, req.system_identifier, req.name, backup_id);
   }
   release_job_slot(backup_id);
 }

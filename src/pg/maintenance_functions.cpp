@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "storage_settings.hpp"
+
 #include "error_boundary.hpp"
 #include "fmgr_args.hpp"
 #include "history.hpp"
@@ -34,12 +36,16 @@ std::string running_backup_name() {
 
 // vault._cleanup(OUT name, OUT action): applies retention now.
 PGVAULT_FUNCTION(pgvault_cleanup) {
-  auto storage = open_storage(guc_repository);
+  auto storage = open_repository(guc_repository);
   Repository repo(*storage);
-  const RetentionResult removed =
-      apply_configured_retention(repo, system_identifier_string(), running_backup_name());
+  pg_guard([] { SPI_connect(); });
+  const std::vector<std::string> abandoned = history::pending_cleanups();
+  pg_guard([] { SPI_finish(); });
+  const RetentionResult removed = apply_configured_retention(repo, system_identifier_string(),
+                                                             running_backup_name(), abandoned);
   pg_guard([] { SPI_connect(); });
   history::mark_removed(removed.expired, "expired");
+  history::clear_cleanup_pending(removed.leftovers);
   pg_guard([] { SPI_finish(); });
 
   std::vector<std::pair<std::string, std::string>> rows;
@@ -66,7 +72,7 @@ PGVAULT_FUNCTION(pgvault_delete_backup) {
                                          "\" is running; stop it with vault.cancel_backup() "
                                          "instead");
   }
-  auto storage = open_storage(guc_repository);
+  auto storage = open_repository(guc_repository);
   Repository repo(*storage);
   const std::string sysid = system_identifier_string();
   const std::vector<BackupMeta> complete = repo.list_backups(sysid);

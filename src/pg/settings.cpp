@@ -2,6 +2,8 @@
 #include "pgvault/pipeline/compression.hpp"
 #include "pgvault/storage/storage.hpp"
 
+#include "storage_settings.hpp"
+
 #include <string>
 
 #include "error_boundary.hpp"
@@ -132,7 +134,8 @@ const char* default_repository() {
 void define_settings() {
   DefineCustomStringVariable(
       "pgvault.repository", "Where backups are stored.",
-      "A URL: file:///absolute/path. Default: the directory 'pgvault' beside the data directory.",
+      "file:///absolute/path, s3://bucket[/prefix], azure://container[/prefix] or "
+      "gs://bucket[/prefix]. Default: the directory 'pgvault' beside the data directory.",
       &guc_repository, default_repository(), PGC_SIGHUP, 0, check_repository, nullptr, nullptr);
   DefineCustomStringVariable("pgvault.database",
                              "Database in which the pgvault extension is installed; pgvault's "
@@ -187,6 +190,7 @@ void define_settings() {
                           "retention_count); 0 = no age rule.",
                           nullptr, &guc_retention_days, 0, 0, 36500, PGC_SIGHUP, 0, nullptr,
                           nullptr, nullptr);
+  define_storage_settings();
   MarkGUCPrefixReserved("pgvault");
 }
 

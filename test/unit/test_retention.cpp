@@ -402,6 +402,25 @@ TEST_F(ApplyRetention, EmptyRepository) {
   EXPECT_TRUE(r.leftovers.empty());
 }
 
+TEST_F(ApplyRetention, AbandonedBackupsAreRemovedWhateverTheirAge) {
+  const std::int64_t now = wall_now();
+  put_complete("done", now - 60);
+  put_incomplete("failed-young", now - 60);  // younger than the leftover age
+  put_incomplete("other-young", now - 60);   // not known to have failed: stays
+  put_incomplete("running", now - 60);
+  RetentionResult r = apply_retention(*repo_, kSys, {}, now, "running", 86400,
+                                      {"failed-young", "nothing-written", "done", "running"});
+  // "nothing-written" had no object listed (an object store may still hold an
+  // unfinished upload there); it is cleaned and reported too. A name with a
+  // backup.json is complete, whatever the caller thought.
+  EXPECT_EQ(r.leftovers, (Names{"failed-young", "nothing-written"}));
+  EXPECT_TRUE(r.expired.empty());
+  EXPECT_FALSE(has_objects(kSys, "failed-young"));
+  EXPECT_TRUE(has_objects(kSys, "other-young"));
+  EXPECT_TRUE(has_objects(kSys, "running"));
+  EXPECT_EQ(listed(), Names{"done"});
+}
+
 // The in-memory driver stamps objects with the wall clock, so `now` shifts age them.
 TEST(ApplyRetentionMemory, WorksOnAnyStorage) {
   auto storage = make_memory_storage();

@@ -466,8 +466,8 @@ TEST(AzureSettings, MissingCredentials) {
   EXPECT_NE(msg.find("AZURE_STORAGE_SAS_TOKEN"), std::string::npos) << msg;
   expect_error(
       [&] {
-        azure_config_from(url,
-                          {{"azure_account", "a"}, {"azure_key", "K"}, {"azure_sas_token", "S"}});
+        azure_config_from(
+            url, {{"azure_account", "a"}, {"azure_key", "a2V5"}, {"azure_sas_token", "S"}});
       },
       ErrorKind::invalid_argument, "only one of");
   expect_error([&] { azure_config_from(parse_repository_url("s3://bucket"), {}); },
@@ -559,11 +559,45 @@ TEST(OpenStorageWith, Errors) {
                "part_size");
 }
 
-TEST(OpenStorageWith, ValidateRepositoryUrlUnchanged) {
-  // The lead enables cloud URLs in validate_repository_url later.
-  expect_error([] { validate_repository_url("s3://bucket/p"); }, ErrorKind::unsupported);
-  expect_error([] { validate_repository_url("azure://container"); }, ErrorKind::unsupported);
+TEST(OpenStorageWith, ValidateRepositoryUrlAcceptsEveryStore) {
+  EXPECT_NO_THROW(validate_repository_url("s3://bucket/p"));
+  EXPECT_NO_THROW(validate_repository_url("azure://container"));
+  EXPECT_NO_THROW(validate_repository_url("gs://bucket/a/b"));
   EXPECT_NO_THROW(validate_repository_url("file:///srv/repo"));
+  EXPECT_NO_THROW(validate_repository_url("/srv/repo"));
+  expect_error([] { validate_repository_url("s3://Bad_Bucket"); }, ErrorKind::invalid_argument,
+               "Bad_Bucket");
+  expect_error([] { validate_repository_url("file:///"); }, ErrorKind::invalid_argument, "root");
+  expect_error([] { validate_repository_url("relative/dir"); }, ErrorKind::invalid_argument);
+}
+
+TEST(StorageSettingValues, EachCheckedOnItsOwn) {
+  EXPECT_NO_THROW(validate_storage_setting("s3_region", "eu-west-1"));
+  EXPECT_NO_THROW(validate_storage_setting("s3_part_size", "64MB"));
+  EXPECT_NO_THROW(validate_storage_setting("s3_uri_style", "path"));
+  EXPECT_NO_THROW(validate_storage_setting("s3_endpoint", "http://127.0.0.1:9000"));
+  EXPECT_NO_THROW(validate_storage_setting("azure_endpoint", "http://127.0.0.1:10000/acct"));
+  EXPECT_NO_THROW(validate_storage_setting("storage_verify_tls", "off"));
+  EXPECT_NO_THROW(validate_storage_setting("storage_stall_timeout", "2min"));
+  EXPECT_NO_THROW(validate_storage_setting("s3_parts_in_flight", ""));  // unset
+  expect_error([] { validate_storage_setting("s3_part_size", "1MB"); }, ErrorKind::invalid_argument,
+               "pgvault.s3_part_size: must be between 5MB and 5GB");
+  expect_error([] { validate_storage_setting("s3_parts_in_flight", "0"); },
+               ErrorKind::invalid_argument, "between 1 and 64");
+  expect_error([] { validate_storage_setting("s3_uri_style", "virtual"); },
+               ErrorKind::invalid_argument, "expected host or path");
+  expect_error([] { validate_storage_setting("s3_endpoint", "http://h/path"); },
+               ErrorKind::invalid_argument, "without a path");
+  expect_error([] { validate_storage_setting("s3_endpoint", "ftp://h"); },
+               ErrorKind::invalid_argument, "http://");
+  expect_error([] { validate_storage_setting("storage_connect_timeout", "0"); },
+               ErrorKind::invalid_argument, "greater than zero");
+  expect_error([] { validate_storage_setting("s3_regoin", "x"); }, ErrorKind::invalid_argument,
+               "did you mean pgvault.s3_region?");
+  // A bad secret is reported without its value.
+  std::string msg = error_text([] { validate_storage_setting("azure_key", "not base64!!"); });
+  EXPECT_NE(msg.find("pgvault.azure_key"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("not base64!!"), std::string::npos) << msg;
 }
 
 TEST(StorageSettingsNames, KnownListIsSortedAndComplete) {

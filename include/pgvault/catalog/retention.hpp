@@ -31,17 +31,23 @@ std::vector<std::string> plan_retention(const std::vector<RetentionCandidate>& c
                                         const RetentionPolicy& policy, std::int64_t now);
 
 struct RetentionResult {
-  std::vector<std::string> expired;   // complete backups removed by the policy
-  std::vector<std::string> leftovers; // incomplete backups (no backup.json) removed
+  std::vector<std::string> expired;    // complete backups removed by the policy
+  std::vector<std::string> leftovers;  // incomplete backups (no backup.json) removed
 };
 
 // Applies the policy to one system's backups in the repository: removes the
 // expired backups (backup.json first) and the leftovers of incomplete
 // backups whose newest object is older than leftover_min_age seconds.
-// `running` (the backup being written now, may be empty) is never touched.
-// The repository, not the database, decides what exists.
+// `abandoned` names backups known to have failed whose cleanup did not
+// finish (the store was unreachable): their directories are removed now,
+// whatever their age and even when no object is listed (an object store may
+// hold an unfinished multipart upload there). An abandoned name that still
+// has a backup.json is left alone. `running` (the backup being written now,
+// may be empty) is never touched. The repository, not the database, decides
+// what exists.
 RetentionResult apply_retention(Repository& repo, const std::string& system_identifier,
                                 const RetentionPolicy& policy, std::int64_t now,
-                                const std::string& running, std::int64_t leftover_min_age = 86400);
+                                const std::string& running, std::int64_t leftover_min_age = 86400,
+                                const std::vector<std::string>& abandoned = {});
 
 }  // namespace pgvault

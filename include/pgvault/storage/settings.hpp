@@ -68,6 +68,15 @@ struct ParsedRepositoryUrl {
 // naming rules. Throws Error(invalid_argument) saying what is allowed.
 ParsedRepositoryUrl parse_repository_url(std::string_view url);
 
+// Checks one setting's value on its own (the server's check hooks use it when
+// postgresql.conf is read; the config mappings below call it for every
+// setting they are given): the name must be a known storage setting and the
+// value parse (sizes, counts, durations, booleans, endpoints, the uri style,
+// the Azure key's base64) within the allowed range. An empty value is always
+// accepted (unset). Throws Error(invalid_argument) saying what is allowed,
+// never with a secret's value.
+void validate_storage_setting(std::string_view name, std::string_view value);
+
 // "16MB", "8 MiB", "1048576" (bytes); units B, kB, MB, GB, TB (1024-based,
 // case-insensitive, "KiB" style accepted). Throws Error(invalid_argument)
 // naming pgvault.<name>.

@@ -53,7 +53,8 @@ std::vector<std::string> plan_retention(const std::vector<RetentionCandidate>& c
 
 RetentionResult apply_retention(Repository& repo, const std::string& system_identifier,
                                 const RetentionPolicy& policy, std::int64_t now,
-                                const std::string& running, std::int64_t leftover_min_age) {
+                                const std::string& running, std::int64_t leftover_min_age,
+                                const std::vector<std::string>& abandoned) {
   // list_backups("") would list every system: refuse it outright.
   if (system_identifier.empty())
     throw Error(ErrorKind::invalid_argument, "retention needs a system identifier");
@@ -83,11 +84,19 @@ RetentionResult apply_retention(Repository& repo, const std::string& system_iden
     }
   }
 
+  for (const std::string& name : abandoned) {
+    if (name == running || name.empty() || repo.backup_exists(system_identifier, name)) continue;
+    repo.storage().remove_prefix(Repository::backup_dir(system_identifier, name));
+    result.leftovers.push_back(name);
+  }
+
   // Leftovers of incomplete backups: removed once their newest object is old
   // enough that no writer can still be adding to them.
   const std::int64_t leftover_cutoff = now - leftover_min_age;
   for (const std::string& name : repo.incomplete_backups(system_identifier)) {
-    if (name == running) continue;
+    if (name == running ||
+        std::find(result.leftovers.begin(), result.leftovers.end(), name) != result.leftovers.end())
+      continue;
     const std::string dir = Repository::backup_dir(system_identifier, name);
     std::vector<ObjectInfo> objects = repo.storage().list(dir);
     if (objects.empty()) continue;

@@ -1,7 +1,9 @@
 #include "pgvault/storage/settings.hpp"
 
 #include "pgvault/error.hpp"
+#include "pgvault/http/signing.hpp"
 #include "pgvault/http/uri.hpp"
+#include "storage_internal.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -528,12 +530,8 @@ void apply_environment(StorageSettings& settings,
 ParsedRepositoryUrl parse_repository_url(std::string_view url) {
   ParsedRepositoryUrl out;
   if (url.starts_with("file://") || url.starts_with('/')) {
-    validate_repository_url(url);  // the file driver's own rules and messages
-    std::string_view path = url.starts_with('/') ? url : url.substr(7);
-    std::string norm = fs::path(path).lexically_normal().string();
-    while (norm.size() > 1 && norm.back() == '/') norm.pop_back();
     out.scheme = "file";
-    out.path = norm;
+    out.path = storage_internal::file_repository_path(url);  // the file driver's own rules
     return out;
   }
   std::size_t sep = url.find("://");
@@ -588,10 +586,70 @@ std::uint64_t parse_size_setting(std::string_view name, std::string_view value) 
   return n * mult;
 }
 
+void validate_storage_setting(std::string_view name, std::string_view value) {
+  if (trim(value).empty()) return;
+  const std::string n = lower(name);
+  if (!find_known(n)) {
+    StorageSettings one{{n, std::string(value)}};
+    check_names(one);  // names the valid settings of the family
+    throw Error(ErrorKind::invalid_argument, "unknown storage setting pgvault." + n);
+  }
+  auto in_range = [&](std::uint64_t v, std::uint64_t lo, std::uint64_t hi, std::string_view what) {
+    if (v < lo || v > hi) bad_value(n, value, "must be between " + std::string(what));
+  };
+  if (n == "s3_part_size") {
+    in_range(parse_size_setting(n, value), 5ull << 20, 5ull << 30, "5MB and 5GB");
+  } else if (n == "azure_block_size") {
+    in_range(parse_size_setting(n, value), 1, kAzureMaxBlockSize, "1B and 4000MB");
+  } else if (n.ends_with("_in_flight")) {
+    int v = parse_int_setting(n, value);
+    in_range(v < 0 ? 0 : static_cast<std::uint64_t>(v), 1, 64, "1 and 64");
+  } else if (n == "s3_uri_style") {
+    std::string v = lower(trim(value));
+    if (v != "host" && v != "path") bad_value(n, value, "expected host or path");
+  } else if (n.ends_with("_endpoint")) {
+    http::Url u;
+    try {
+      u = http::parse_url(trim(value));
+    } catch (const Error& e) {
+      bad_value(n, value, e.what());
+    }
+    if (u.scheme != "http" && u.scheme != "https")
+      bad_value(n, value, "expected an http:// or https:// URL");
+    // Azure's path-style endpoints (Azurite, some sovereign setups) carry the
+    // account in the path; S3 and GCS endpoints are a bare origin.
+    if (!n.starts_with("azure_") && ((u.path != "/" && !u.path.empty()) || !u.query.empty()))
+      bad_value(n, value, "expected scheme://host[:port] without a path or query");
+  } else if (n == "storage_verify_tls") {
+    (void)parse_bool_setting(n, value);
+  } else if (n.ends_with("_timeout")) {
+    if (parse_duration_ms(n, value) == 0) bad_value(n, value, "must be greater than zero");
+  } else if (n == "azure_key") {
+    bool ok = true;
+    try {
+      ok = !http::base64_decode(trim(value)).empty();
+    } catch (const Error&) {
+      ok = false;
+    }
+    if (!ok) bad_value(n, value, "expected the storage account key in base64");
+  }
+}
+
+namespace {
+
+// Every given setting checked on its own before a configuration is built.
+void validate_each(const StorageSettings& settings) {
+  check_names(settings);
+  for (const auto& [name, value] : settings)
+    if (find_known(name)) validate_storage_setting(name, value);
+}
+
+}  // namespace
+
 S3Config s3_config_from(const ParsedRepositoryUrl& url, const StorageSettings& settings) {
   if (url.scheme != "s3")
     throw Error(ErrorKind::invalid_argument, "not an S3 repository: " + url.scheme + "://");
-  check_names(settings);
+  validate_each(settings);
   S3Config c;
   c.bucket = url.container;
   c.prefix = url.prefix;
@@ -634,7 +692,7 @@ S3Config s3_config_from(const ParsedRepositoryUrl& url, const StorageSettings& s
 AzureConfig azure_config_from(const ParsedRepositoryUrl& url, const StorageSettings& settings) {
   if (url.scheme != "azure")
     throw Error(ErrorKind::invalid_argument, "not an Azure repository: " + url.scheme + "://");
-  check_names(settings);
+  validate_each(settings);
   AzureConfig c;
   c.container = url.container;
   c.prefix = url.prefix;
@@ -663,6 +721,7 @@ AzureConfig azure_config_from(const ParsedRepositoryUrl& url, const StorageSetti
 
 http::HttpOptions http_options_from(const StorageSettings& settings) {
   http::HttpOptions o;
+  validate_each(settings);
   o.ca_file = get(settings, "storage_ca_file");
   if (std::string v = get(settings, "storage_verify_tls"); !v.empty())
     o.verify_tls = parse_bool_setting("storage_verify_tls", v);
@@ -678,7 +737,8 @@ http::HttpOptions http_options_from(const StorageSettings& settings) {
 }
 
 std::unique_ptr<Storage> open_storage_with(std::string_view url, const StorageSettings& settings) {
-  if (url.starts_with("file://") || url.starts_with('/')) return open_storage(url);
+  if (url.starts_with("file://") || url.starts_with('/'))
+    return storage_internal::make_file_storage(storage_internal::file_repository_path(url));
   ParsedRepositoryUrl parsed = parse_repository_url(url);
   if (parsed.scheme == "gs")
     throw Error(ErrorKind::unsupported,

@@ -1,6 +1,7 @@
 #include "pgvault/storage/storage.hpp"
 
 #include "pgvault/error.hpp"
+#include "pgvault/storage/settings.hpp"
 #include "storage_internal.hpp"
 
 #include <filesystem>
@@ -86,20 +87,9 @@ constexpr std::string_view kFileScheme = "file://";
   throw Error(ErrorKind::invalid_argument, msg);
 }
 
-// Returns the normalized absolute path of a file repository URL, or throws.
-std::string repository_path(std::string_view url) {
-  struct Planned {
-    std::string_view scheme, name;
-  };
-  static constexpr Planned planned[] = {
-      {"s3://", "S3"}, {"azure://", "Azure Blob"}, {"gs://", "Google Cloud"}};
-  for (const auto& p : planned) {
-    if (url.starts_with(p.scheme))
-      throw Error(ErrorKind::unsupported, "repository URL \"" + std::string(url) +
-                                              "\": " + std::string(p.name) +
-                                              " storage is not available yet in this build; "
-                                              "supported: file:///path");
-  }
+}  // namespace
+
+std::string storage_internal::file_repository_path(std::string_view url) {
   std::string_view path = url;
   if (url.starts_with(kFileScheme)) {
     path = url.substr(kFileScheme.size());
@@ -115,14 +105,14 @@ std::string repository_path(std::string_view url) {
   return norm;
 }
 
-}  // namespace
-
 void validate_repository_url(std::string_view url) {
-  (void)repository_path(url);
+  (void)parse_repository_url(url);
 }
 
 std::unique_ptr<Storage> open_storage(std::string_view url) {
-  return storage_internal::make_file_storage(repository_path(url));
+  StorageSettings from_environment;
+  apply_environment(from_environment);
+  return open_storage_with(url, from_environment);
 }
 
 }  // namespace pgvault

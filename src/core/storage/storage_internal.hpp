@@ -16,6 +16,10 @@ void validate_object_path(std::string_view path);
 // with a partial last component. Throws Error(invalid_argument).
 void validate_prefix(std::string_view prefix);
 
+// The normalized absolute directory of a file repository URL
+// (file:///path or /path). Throws Error(invalid_argument) saying what is wrong.
+std::string file_repository_path(std::string_view url);
+
 // The posix driver; root is an absolute, normalized path without a trailing slash.
 std::unique_ptr<Storage> make_file_storage(std::string root);
 
