@@ -19,12 +19,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <regex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <pthread.h>
@@ -608,10 +610,147 @@ TEST(S3Storage, RangedGetsReadALargeObjectInChunks) {
   EXPECT_EQ(f.fake.verify(), "");
   EXPECT_EQ(got.size(), object.size());
   EXPECT_TRUE(got == object);
+  // The last range asks for exactly what is left (the size is known by then).
   EXPECT_EQ(ranges, (std::vector<std::string>{"bytes=0-8388607", "bytes=8388608-16777215",
-                                              "bytes=16777216-25165823"}));
+                                              "bytes=16777216-20971519"}));
   EXPECT_NE(f.fake.requests()[0].header("authorization").find("SignedHeaders=host;range;"),
             std::string::npos);
+}
+
+// An object served by ranged GETs, as S3 does: 206 with Content-Range and
+// the object's ETag. Records the range and if-match of every request.
+struct RangedObject {
+  explicit RangedObject(std::string content) : data(std::move(content)) {}
+  std::string data;
+  std::string etag = "\"v1\"";
+  std::vector<std::string> ranges, if_matches;
+
+  static std::string header(const HttpRequest& r, const std::string& name) {
+    return RecordedRequest{r.method, r.url, r.headers, ""}.header(name);
+  }
+  // The requested [first, last], clamped to the object.
+  std::pair<std::size_t, std::size_t> requested(const HttpRequest& r) {
+    std::string range = header(r, "range");
+    ranges.push_back(range);
+    if_matches.push_back(header(r, "if-match"));
+    std::size_t a = 0, b = 0;
+    EXPECT_EQ(std::sscanf(range.c_str(), "bytes=%zu-%zu", &a, &b), 2) << range;
+    return {a, std::min(b, data.size() - 1)};
+  }
+  HttpResponse part(std::size_t a, std::size_t b) const {
+    return ScriptedTransport::response(
+        206, data.substr(a, b - a + 1),
+        {{"Content-Range", "bytes " + std::to_string(a) + "-" + std::to_string(b) + "/" +
+                               std::to_string(data.size())},
+         {"ETag", etag}});
+  }
+  HttpResponse serve(const HttpRequest& r) {
+    auto [a, b] = requested(r);
+    return part(a, b);
+  }
+};
+
+TEST(S3Storage, ReadPinsTheETagWithIfMatchFromTheSecondRange) {
+  Fixture f;
+  RangedObject obj{pattern(20 * kMiB, 4)};
+  for (int i = 0; i < 3; ++i)
+    f.fake.expect_handler("GET", kObj + "data", [&](const HttpRequest& r) { return obj.serve(r); });
+  auto s = f.open();
+  EXPECT_TRUE(s->read_all("data") == obj.data);
+  ASSERT_EQ(f.fake.verify(), "");
+  EXPECT_EQ(obj.if_matches, (std::vector<std::string>{"", "\"v1\"", "\"v1\""}));
+  // The condition is signed like every other header.
+  EXPECT_NE(f.fake.requests()[1].header("authorization").find("SignedHeaders=host;if-match;range;"),
+            std::string::npos)
+      << f.fake.requests()[1].header("authorization");
+}
+
+TEST(S3Storage, ObjectReplacedWhileItIsReadIsAClearError) {
+  Fixture f;
+  RangedObject obj{pattern(20 * kMiB, 5)};
+  f.fake.expect_handler("GET", kObj + "data", [&](const HttpRequest& r) { return obj.serve(r); });
+  // Someone overwrote the object: its ETag no longer matches.
+  f.fake.expect("GET", kObj + "data", 412,
+                "<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions "
+                "you specified did not hold</Message></Error>");
+  auto s = f.open();
+  auto reader = s->open_read("data");
+  std::vector<std::byte> buf(1 * kMiB);
+  expect_error(
+      [&] {
+        while (reader->read(buf) > 0) {
+        }
+      },
+      ErrorKind::storage, "S3: object \"data\" changed while it was being read");
+  EXPECT_EQ(f.fake.verify(), "");
+  EXPECT_EQ(f.fake.requests()[1].header("if-match"), "\"v1\"");
+}
+
+TEST(S3Storage, CutOffTransfersAreResumedWhereTheyStopped) {
+  Fixture f;
+  RangedObject obj{pattern(10 * kMiB, 6)};
+  auto cut_after = [&](std::size_t bytes) {
+    return [&obj, bytes](const HttpRequest& r) -> HttpResponse {
+      auto [a, b] = obj.requested(r);
+      (void)b;
+      r.body_sink(std::string_view(obj.data).substr(a, bytes));
+      throw TransportError("Connection reset by peer", true, "Failure when receiving data");
+    };
+  };
+  // 1. The first range breaks before its answer (and ETag) is complete: the
+  //    bytes cannot be pinned to a version, so the range starts over.
+  f.fake.expect_handler("GET", kObj + "data", cut_after(3 * kMiB));
+  f.fake.expect_handler("GET", kObj + "data", [&](const HttpRequest& r) { return obj.serve(r); });
+  // 2. The second range breaks after 512 KiB: asked again from there, pinned.
+  f.fake.expect_handler("GET", kObj + "data", cut_after(512 * 1024));
+  // 3. An answer shorter than asked for (but honest about it): the rest again.
+  f.fake.expect_handler("GET", kObj + "data", [&](const HttpRequest& r) {
+    auto [a, b] = obj.requested(r);
+    (void)b;
+    return obj.part(a, a + kMiB - 1);
+  });
+  f.fake.expect_handler("GET", kObj + "data", [&](const HttpRequest& r) { return obj.serve(r); });
+  auto s = f.open();
+  std::string got = s->read_all("data");
+  ASSERT_EQ(f.fake.verify(), "");
+  EXPECT_TRUE(got == obj.data);
+  EXPECT_EQ(obj.ranges, (std::vector<std::string>{
+                            "bytes=0-8388607", "bytes=0-8388607", "bytes=8388608-10485759",
+                            "bytes=8912896-10485759", "bytes=9961472-10485759"}));
+  EXPECT_EQ(obj.if_matches, (std::vector<std::string>{"", "", "\"v1\"", "\"v1\"", "\"v1\""}));
+}
+
+TEST(S3Storage, ResumesAreBoundedAndAnEmptyAnswerIsNotTheEnd) {
+  Fixture f;
+  RangedObject obj{pattern(5 * kMiB, 7)};
+  auto one_mib = [&](const HttpRequest& r) {
+    auto [a, b] = obj.requested(r);
+    (void)b;
+    return obj.part(a, a + kMiB - 1);
+  };
+  // Every answer 1 MiB of the 5: the first range and three resumes, then stop.
+  for (int i = 0; i < 4; ++i) f.fake.expect_handler("GET", kObj + "data", one_mib);
+  auto s = f.open();
+  expect_error([&] { s->read_all("data"); }, ErrorKind::storage, "fewer bytes than requested");
+  ASSERT_EQ(f.fake.verify(), "");
+  // An empty 206 for bytes that exist is an error, not the end of the object.
+  f.fake.expect_handler("GET", kObj + "data", one_mib);
+  f.fake.expect("GET", kObj + "data", 206, "",
+                {{"Content-Range", "bytes 1048576-5242879/5242880"}, {"ETag", obj.etag}});
+  expect_error([&] { s->read_all("data"); }, ErrorKind::storage, "fewer bytes than requested");
+  EXPECT_EQ(f.fake.verify(), "");
+}
+
+TEST(S3Storage, AServerIgnoringTheRangeIsRefusedWithoutBufferingTheObject) {
+  Fixture f;
+  // A small object sent whole (HTTP 200) is fine ...
+  f.fake.expect("GET", kObj + "small", 200, "whole", {{"ETag", "\"s\""}});
+  // ... a large one is refused as soon as it exceeds the requested range.
+  f.fake.expect("GET", kObj + "large", 200, pattern(9 * kMiB));
+  auto s = f.open();
+  EXPECT_EQ(s->read_all("small"), "whole");
+  expect_error([&] { s->open_read("large"); }, ErrorKind::storage, "more than the requested");
+  EXPECT_EQ(f.fake.verify(), "");
 }
 
 TEST(S3Storage, EmptyObjectAndMissingObject) {
@@ -714,6 +853,9 @@ TEST(S3Storage, RemovePrefixBatchesDeleteObjectsWithContentMd5) {
       EXPECT_NE(body.find("<Key>repo/old/"), std::string::npos);
       return ScriptedTransport::response(200, "<DeleteResult></DeleteResult>");
     });
+  f.fake.expect("GET", kHost + "/?uploads=&prefix=repo%2Fold%2F", 200,
+                "<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>"
+                "</ListMultipartUploadsResult>");
   auto s = f.open();
   s->remove_prefix("old/");
   EXPECT_EQ(f.fake.verify(), "");
@@ -721,6 +863,33 @@ TEST(S3Storage, RemovePrefixBatchesDeleteObjectsWithContentMd5) {
   std::string all;
   for (const auto& r : f.fake.requests()) all += r.body;
   for (const auto& k : keys) EXPECT_NE(all.find("<Key>" + k + "</Key>"), std::string::npos);
+}
+
+// An upload whose writer was cut off from the store (it could not abort)
+// stays invisible to ListObjectsV2: remove_prefix finds and aborts it.
+TEST(S3Storage, RemovePrefixAbortsUnfinishedUploadsAcrossPages) {
+  Fixture f;
+  f.fake.expect("GET", kHost + "/?list-type=2&prefix=repo%2Fb1%2F", 200, list_page({}, ""));
+  f.fake.expect("GET", kHost + "/?uploads=&prefix=repo%2Fb1%2F", 200,
+                "<ListMultipartUploadsResult><IsTruncated>true</IsTruncated>"
+                "<NextKeyMarker>repo/b1/base.tar</NextKeyMarker>"
+                "<NextUploadIdMarker>u1</NextUploadIdMarker>"
+                "<Upload><Key>repo/b1/base.tar</Key><UploadId>u1</UploadId></Upload>"
+                "</ListMultipartUploadsResult>");
+  f.fake.expect("DELETE", kHost + "/repo/b1/base.tar?uploadId=u1", 204);
+  f.fake.expect("GET",
+                kHost +
+                    "/?uploads=&prefix=repo%2Fb1%2F&key-marker=repo%2Fb1%2Fbase.tar"
+                    "&upload-id-marker=u1",
+                200,
+                "<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>"
+                "<Upload><Key>repo/b1/16385.tar</Key><UploadId>u2</UploadId></Upload>"
+                "</ListMultipartUploadsResult>");
+  f.fake.expect("DELETE", kHost + "/repo/b1/16385.tar?uploadId=u2", 404,
+                "<Error><Code>NoSuchUpload</Code></Error>");  // finished meanwhile
+  auto s = f.open();
+  s->remove_prefix("b1/");
+  EXPECT_EQ(f.fake.verify(), "");
 }
 
 TEST(S3Storage, DeleteObjectsErrorEntriesAreAFailure) {

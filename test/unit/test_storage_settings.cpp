@@ -546,8 +546,8 @@ TEST(OpenStorageWith, S3AndAzureOpenWithoutNetwork) {
 }
 
 TEST(OpenStorageWith, Errors) {
-  expect_error([] { open_storage_with("gs://bucket/p", {}); }, ErrorKind::unsupported,
-               "not available yet");
+  expect_error([] { open_storage_with("gs://bucket/p", {}); }, ErrorKind::invalid_argument,
+               "GOOGLE_APPLICATION_CREDENTIALS");
   expect_error([] { open_storage_with("s3://bucket/p", {}); }, ErrorKind::invalid_argument,
                "AWS_ACCESS_KEY_ID");
   expect_error([] { open_storage_with("ftp://x/y", {}); }, ErrorKind::invalid_argument,

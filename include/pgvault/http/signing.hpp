@@ -143,6 +143,7 @@ struct GcsServiceAccount {
   std::string private_key;  // PEM (PKCS#8)
   std::string private_key_id;
   std::string token_uri = std::string(kGcsDefaultTokenUri);
+  std::string project_id;  // may be empty; needed to create a bucket (x-goog-project-id)
 };
 
 // Parses a service-account JSON key file. Throws pgvault::Error
@@ -158,5 +159,21 @@ std::string gcs_jwt_assertion(const GcsServiceAccount& account, std::int64_t iat
 
 // The form body of the token request for an assertion.
 std::string gcs_token_request_body(std::string_view assertion);
+
+// The token endpoint's answer: {"access_token": ..., "expires_in": 3599,
+// "token_type": "Bearer"}.
+struct GcsAccessToken {
+  std::string access_token;
+  std::int64_t expires_in = 0;  // seconds; 3600 when the answer has none
+};
+
+// Parses a successful token response. Throws pgvault::Error(storage) when it
+// is not JSON, lacks access_token, or its token_type is not Bearer. Messages
+// never include the body (it carries the token).
+GcsAccessToken gcs_parse_token_response(std::string_view json);
+
+// "invalid_grant: Invalid JWT Signature." from an OAuth error answer
+// ({"error": ..., "error_description": ...}); "" when the body is not one.
+std::string gcs_token_error_summary(std::string_view json);
 
 }  // namespace pgvault::http

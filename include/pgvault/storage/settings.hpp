@@ -10,6 +10,7 @@
 
 #include "pgvault/http/transport.hpp"
 #include "pgvault/storage/azure_storage.hpp"
+#include "pgvault/storage/gcs_storage.hpp"
 #include "pgvault/storage/s3_storage.hpp"
 #include "pgvault/storage/storage.hpp"
 
@@ -52,6 +53,7 @@ StorageSettings read_config_file(const std::string& path);
 //   AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL -> s3_endpoint
 //   AZURE_STORAGE_ACCOUNT -> azure_account      AZURE_STORAGE_KEY -> azure_key
 //   AZURE_STORAGE_SAS_TOKEN -> azure_sas_token
+//   GOOGLE_APPLICATION_CREDENTIALS -> gcs_key_file
 // PGVAULT_* wins over the vendor variables; empty variables count as unset.
 void apply_environment(StorageSettings& settings,
                        const std::function<const char*(const char*)>& getenv = ::getenv);
@@ -88,16 +90,23 @@ std::uint64_t parse_size_setting(std::string_view name, std::string_view value);
 // and unknown s3_/azure_/gcs_/storage_ names (listing the valid ones).
 S3Config s3_config_from(const ParsedRepositoryUrl& url, const StorageSettings& settings);
 AzureConfig azure_config_from(const ParsedRepositoryUrl& url, const StorageSettings& settings);
+// GCS credentials are HMAC keys (gcs_hmac_access_id and gcs_hmac_secret, both)
+// or a service-account JSON key file (gcs_key_file, which
+// GOOGLE_APPLICATION_CREDENTIALS fills). When both are set the HMAC keys win
+// and key_file is left empty: they are set for pgvault alone, while
+// GOOGLE_APPLICATION_CREDENTIALS is often a machine-wide default. The key file
+// is not read here (make_gcs_storage reads it).
+GcsConfig gcs_config_from(const ParsedRepositoryUrl& url, const StorageSettings& settings);
 
 // storage_ca_file, storage_verify_tls (on/off/true/false/yes/no/1/0),
 // storage_connect_timeout and storage_stall_timeout (a bare number is seconds;
 // units ms, s, min).
 http::HttpOptions http_options_from(const StorageSettings& settings);
 
-// Opens any repository: file:// goes to open_storage() unchanged; s3:// and
-// azure:// build the drivers with CurlTransports made from
-// http_options_from(settings) (no request is sent while opening); gs:// throws
-// Error(unsupported).
+// Opens any repository: file:// goes to open_storage() unchanged; s3://,
+// azure:// and gs:// build the drivers with CurlTransports made from
+// http_options_from(settings) (no request is sent while opening; gs:// with a
+// service account reads its key file here).
 std::unique_ptr<Storage> open_storage_with(std::string_view url, const StorageSettings& settings);
 
 }  // namespace pgvault

@@ -81,6 +81,7 @@ GcsServiceAccount gcs_parse_service_account(std::string_view json) {
   out.client_email = str("client_email");
   out.private_key = str("private_key");
   out.private_key_id = str("private_key_id");
+  out.project_id = str("project_id");
   if (std::string uri = str("token_uri"); !uri.empty()) out.token_uri = uri;
   if (out.client_email.empty()) invalid("GCS service account key lacks client_email");
   if (out.private_key.empty()) invalid("GCS service account key lacks private_key");
@@ -104,6 +105,53 @@ std::string gcs_jwt_assertion(const GcsServiceAccount& account, std::int64_t iat
 std::string gcs_token_request_body(std::string_view assertion) {
   return "grant_type=" + uri_encode("urn:ietf:params:oauth:grant-type:jwt-bearer") +
          "&assertion=" + uri_encode(assertion);
+}
+
+GcsAccessToken gcs_parse_token_response(std::string_view json) {
+  auto bad = [](const std::string& what) {
+    throw Error(ErrorKind::storage, "GCS: the token endpoint's answer " + what);
+  };
+  nlohmann::json doc = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) bad("is not a JSON object");
+  GcsAccessToken out;
+  auto token = doc.find("access_token");
+  if (token == doc.end() || !token->is_string() || token->get<std::string>().empty())
+    bad("has no access_token");
+  out.access_token = token->get<std::string>();
+  auto type = doc.find("token_type");
+  if (type != doc.end()) {
+    std::string t = type->is_string() ? type->get<std::string>() : std::string();
+    for (char& c : t)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (t != "bearer") bad("has a token_type other than Bearer");
+  }
+  out.expires_in = 3600;
+  auto expires = doc.find("expires_in");
+  if (expires != doc.end()) {
+    if (expires->is_number_integer())
+      out.expires_in = expires->get<std::int64_t>();
+    else if (expires->is_number())
+      out.expires_in = static_cast<std::int64_t>(expires->get<double>());
+    else
+      bad("has an expires_in that is not a number");
+    if (out.expires_in <= 0) bad("has an expires_in that is not positive");
+  }
+  return out;
+}
+
+std::string gcs_token_error_summary(std::string_view json) {
+  nlohmann::json doc = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) return {};
+  auto text = [&doc](const char* name) -> std::string {
+    auto it = doc.find(name);
+    return it != doc.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  std::string error = text("error"), description = text("error_description");
+  // Both are short codes and sentences; keep a runaway one out of messages.
+  if (description.size() > 300) description = description.substr(0, 300) + "...";
+  if (error.size() > 100) error = error.substr(0, 100) + "...";
+  if (error.empty()) return description;
+  return description.empty() ? error : error + ": " + description;
 }
 
 }  // namespace pgvault::http

@@ -8,6 +8,10 @@
 // 404, GETs are ranged). A retried request keeps its first x-ms-date, well
 // inside Azure's 15-minute clock-skew window.
 //
+// Reads: the shared ranged reader (ranged_reader.hpp): 8 MiB ranges with
+// x-ms-range, the first answer's ETag pinned with If-Match, cut-off bodies
+// resumed.
+//
 // Writes: objects up to single_put_limit are buffered and sent as one Put
 // Blob on commit(). Larger ones are cut into blocks (Put Block, at most
 // blocks_in_flight in parallel on worker threads, each with its own
@@ -35,12 +39,12 @@
 #include "pgvault/http/uri.hpp"
 #include "pgvault/http/xml.hpp"
 #include "pgvault/storage/storage.hpp"
+#include "ranged_reader.hpp"
 #include "storage_internal.hpp"
 
 #include <algorithm>
 #include <condition_variable>
 #include <cstdio>
-#include <cstring>
 #include <ctime>
 #include <deque>
 #include <exception>
@@ -76,9 +80,7 @@ std::uint64_t azure_max_object_size(std::uint64_t first) {
 namespace {
 
 constexpr std::string_view kService = "Azure";
-constexpr std::size_t kReadChunk = 8u << 20;
 constexpr std::uint64_t kMaxPutBlob = 5000ull << 20;  // Put Blob limit (version 2019-12-12+)
-constexpr int kReadResumes = 3;
 
 std::string quoted(const std::string& s) {
   return "\"" + s + "\"";
@@ -169,9 +171,9 @@ class AzureContext {
     req.headers = std::move(headers);
     req.body = body;
     req.body_sink = std::move(sink);
-    // Data transfers get a whole-request limit that grows with their size
-    // (60 s plus 1 s per 256 kB), metadata requests the default 60 s.
-    req.timeout_ms = 60000 + static_cast<long>(std::max<std::uint64_t>(body.size(), expect) / 256);
+    // Data transfers get a whole-request limit that grows with their size.
+    req.timeout_ms =
+        storage_internal::transfer_timeout_ms(std::max<std::uint64_t>(body.size(), expect));
     if (out) *out = req;
     try {
       return t.perform(req);
@@ -220,112 +222,6 @@ class AzureContext {
   std::string container_url_;
   std::mutex container_mutex_;
   bool container_created_ = false;
-};
-
-[[noreturn]] void throw_not_found(const AzureContext& ctx, const std::string& path) {
-  throw Error(ErrorKind::not_found,
-              "object " + quoted(path) + " not found in repository " + ctx.url());
-}
-
-// ---- reading --------------------------------------------------------------
-
-class AzureReader final : public ObjectReader {
- public:
-  AzureReader(std::shared_ptr<AzureContext> ctx, std::shared_ptr<Connection> conn, std::string path)
-      : ctx_(std::move(ctx)), conn_(std::move(conn)), path_(std::move(path)) {
-    fetch();  // the first chunk: 404 and the size are known at open time
-  }
-
-  std::size_t read(std::span<std::byte> buf) override {
-    if (buf.empty()) return 0;
-    if (pos_ == buf_.size()) {
-      if (offset_ >= size_) return 0;
-      fetch();
-      if (buf_.empty()) return 0;
-    }
-    std::size_t n = std::min(buf.size(), buf_.size() - pos_);
-    std::memcpy(buf.data(), buf_.data() + pos_, n);
-    pos_ += n;
-    return n;
-  }
-
- private:
-  // Reads [offset_, offset_ + kReadChunk) into buf_ (reusing its capacity).
-  void fetch() {
-    const bool first = !size_known_;
-    const std::uint64_t end =
-        first ? offset_ + kReadChunk : std::min<std::uint64_t>(offset_ + kReadChunk, size_);
-    buf_.clear();
-    pos_ = 0;
-    if (buf_.capacity() < kReadChunk) buf_.reserve(kReadChunk);
-    const std::string blob = ctx_->blob(path_);
-    for (int resume = 0;; ++resume) {
-      const std::uint64_t start = offset_ + buf_.size();
-      const std::uint64_t want = end - start;
-      std::uint64_t got = 0;
-      http::HeaderList headers{
-          {"x-ms-range", "bytes=" + std::to_string(start) + "-" + std::to_string(end - 1)}};
-      if (!etag_.empty()) headers.emplace_back("If-Match", etag_);
-      auto sink = [&](std::string_view data) {
-        got += data.size();
-        if (got > want)
-          throw Error(ErrorKind::storage, "Azure: reading " + quoted(path_) +
-                                              ": the server sent more than the requested range");
-        buf_.append(data);
-      };
-      http::HttpRequest req;
-      http::HttpResponse r;
-      try {
-        r = ctx_->send(conn_->retrying, "GET", blob, {}, headers, {}, sink, &req, want);
-      } catch (const http::TransportError& e) {
-        // Resume a transfer cut off midway with a new ranged request.
-        if (!e.retryable() || got == 0 || resume >= kReadResumes) throw;
-        continue;
-      }
-      if (r.status == 404) throw_not_found(*ctx_, path_);
-      if (r.status == 412)
-        throw Error(ErrorKind::storage,
-                    "Azure: object " + quoted(path_) + " changed while it was being read");
-      if (first && r.status == 416) {
-        // A zero-length blob has no byte 0.
-        std::string cr = r.header("content-range");
-        auto slash = cr.rfind('/');
-        if (slash != std::string::npos && parse_u64(cr.substr(slash + 1)) == 0) {
-          size_known_ = true;
-          size_ = 0;
-          return;
-        }
-      }
-      if (!is_success(r.status)) throw http::status_error(kService, req, r);
-      if (!size_known_) {
-        etag_ = r.header("etag");
-        std::string cr = r.header("content-range");  // "bytes 0-8388607/20971520"
-        auto slash = cr.rfind('/');
-        if (slash != std::string::npos && cr.substr(slash + 1) != "*")
-          size_ = parse_u64(cr.substr(slash + 1));
-        else
-          size_ = got;  // no Content-Range: the whole object came back
-        size_known_ = true;
-      }
-      if (offset_ + buf_.size() >= std::min(end, size_)) break;
-      // Fewer bytes than asked for: ask for the rest, but never loop on an
-      // empty answer (that would end the object early, silently).
-      if (got == 0 || resume >= kReadResumes)
-        throw Error(ErrorKind::storage, "Azure: reading " + quoted(path_) +
-                                            ": the server sent fewer bytes than requested");
-    }
-    offset_ += buf_.size();
-  }
-
-  std::shared_ptr<AzureContext> ctx_;
-  std::shared_ptr<Connection> conn_;
-  std::string path_;
-  std::string etag_;
-  std::string buf_;
-  std::size_t pos_ = 0;
-  std::uint64_t offset_ = 0;
-  std::uint64_t size_ = 0;
-  bool size_known_ = false;
 };
 
 // ---- writing ----------------------------------------------------------------
@@ -580,9 +476,24 @@ class AzureStorage final : public Storage {
     return out;
   }
 
+  // The shared ranged reader; Azure's part is the GET with x-ms-range.
   std::unique_ptr<ObjectReader> open_read(const std::string& path) override {
     storage_internal::validate_object_path(path);
-    return std::make_unique<AzureReader>(ctx_, conn_, path);
+    storage_internal::RangedReaderSettings settings;
+    settings.service = std::string(kService);
+    settings.path = path;
+    settings.repository_url = ctx_->url();
+    auto fetch = [ctx = ctx_, conn = conn_,
+                  blob = ctx_->blob(path)](const storage_internal::RangeGet& get) {
+      http::HeaderList headers{{"x-ms-range", "bytes=" + std::to_string(get.offset) + "-" +
+                                                  std::to_string(get.offset + get.length - 1)}};
+      if (!get.if_match.empty()) headers.emplace_back("If-Match", get.if_match);
+      storage_internal::RangeExchange ex;
+      ex.response = ctx->send(conn->retrying, "GET", blob, {}, std::move(headers), {}, get.sink,
+                              &ex.request, get.length);
+      return ex;
+    };
+    return storage_internal::open_ranged_reader(std::move(settings), std::move(fetch));
   }
 
   std::unique_ptr<ObjectWriter> open_write(const std::string& path) override {

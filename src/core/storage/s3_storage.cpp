@@ -1,10 +1,15 @@
-// The S3 driver (s3://bucket/prefix): AWS S3 and S3-compatible stores.
+// The S3 driver (s3://bucket/prefix): AWS S3 and S3-compatible stores. The
+// same code serves the GCS XML API (gcs_storage.cpp) through an S3Dialect
+// (s3_compatible.hpp): its own name in messages, authenticator, bucket
+// creation and delete strategy.
 //
 // Object path P is stored under key "<prefix>/P" (just "P" with an empty
-// prefix). Every request is signed with AWS Signature V4 (service "s3"; the
-// key is percent-encoded once, '/' kept; x-amz-content-sha256 is the real
-// SHA-256 of the body) and sent through a RetryingTransport (5xx, 429 and
-// retryable transport failures, exponential backoff with full jitter).
+// prefix). Every request is authenticated by the dialect's authenticator
+// (S3: AWS Signature V4, service "s3"; the key is percent-encoded once, '/'
+// kept; x-amz-content-sha256 is the real SHA-256 of the body) and sent
+// through a RetryingTransport (5xx, 429 and retryable transport failures,
+// exponential backoff with full jitter). A 401 is sent once more when the
+// authenticator can renew its credentials (an expired bearer token).
 // Every request this driver sends is safe to repeat: GET, HEAD, PUT (object or part,
 // same body), DELETE, ListObjectsV2, DeleteObjects, CreateMultipartUpload (a
 // repeat only leaves an unused upload id, which lifecycle rules or a later
@@ -32,14 +37,23 @@
 // A writer whose write() or commit() failed refuses further use, so a partial
 // object is never committed.
 //
-// Readers: ranged GETs of 8 MiB (constant memory). A 206 gives the object
-// size (Content-Range); 416 on the first range means an empty object. An
-// object replaced between two ranges is not detected (no If-Match yet).
+// Readers: the shared ranged reader (ranged_reader.hpp): signed GETs of
+// 8 MiB ranges into one buffer, the size from Content-Range, 416 on the first
+// range = an empty object, the first answer's ETag pinned with If-Match (an
+// object replaced while it is read fails with a clear error instead of
+// mixing two objects), cut-off bodies resumed where they stopped.
 //
 // A missing bucket: list() is empty and info() nullopt (nothing stored yet).
 // The first write that hears NoSuchBucket creates the bucket once
-// (CreateBucket with a LocationConstraint outside us-east-1) and retries; if
-// that is refused, the error names the bucket as missing.
+// (CreateBucket with a LocationConstraint outside us-east-1, plus the
+// dialect's headers) and retries; if that is refused, the error names the
+// bucket as missing.
+//
+// remove_prefix() lists, then sends DeleteObjects with up to 1000 keys, or
+// one DELETE per object when the dialect has no multi-object delete; then it
+// aborts the unfinished multipart uploads under the prefix (ListMultipartUploads):
+// a writer cut off from the store could not abort its own, and such uploads
+// hold storage while staying invisible to ListObjectsV2.
 //
 // The Storage object, its readers and writers share one transport for the
 // calling thread (guarded by a mutex); part workers use their own.
@@ -54,6 +68,8 @@
 #include "pgvault/http/xml.hpp"
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/storage/storage.hpp"
+#include "ranged_reader.hpp"
+#include "s3_compatible.hpp"
 #include "storage_internal.hpp"
 
 #include <openssl/evp.h>
@@ -62,10 +78,10 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
-#include <cstring>
 #include <ctime>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -83,9 +99,7 @@ constexpr std::uint64_t kMinPartSize = 5 * kMiB;
 constexpr std::uint64_t kMaxPartSize = 5ull * 1024 * kMiB;
 constexpr int kMaxParts = 10000;
 constexpr int kPartsPerDoubling = 900;
-constexpr std::uint64_t kReadChunk = 8 * kMiB;
 constexpr std::size_t kDeleteBatch = 1000;
-constexpr const char* kService = "S3";
 
 std::string quoted(const std::string& s) {
   return "\"" + s + "\"";
@@ -122,7 +136,7 @@ std::string md5_base64(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (EVP_Digest(data.data(), data.size(), md, &len, EVP_md5(), nullptr) != 1)
-    throw Error(ErrorKind::internal, "S3: MD5 digest failed");
+    throw Error(ErrorKind::internal, "MD5 digest failed");
   return http::base64_encode(std::string_view(reinterpret_cast<const char*>(md), len));
 }
 
@@ -146,14 +160,16 @@ bool is_2xx(long status) {
   return status >= 200 && status < 300;
 }
 
-// One S3 request before signing.
+// One S3 request before authentication.
 struct S3Request {
   std::string method;
   std::string key;            // object key (not encoded); ignored when bucket_level
   bool bucket_level = false;  // the bucket itself (list, create, DeleteObjects)
   http::QueryParams query;
-  http::HeaderList headers;  // extra headers, signed too (Range, Content-MD5, ...)
+  http::HeaderList headers;  // extra headers, signed too (range, content-md5, ...)
   std::string_view body;
+  std::function<void(std::string_view)> body_sink;  // streams a 2xx GET body
+  std::uint64_t expected_bytes = 0;                 // response size, for the timeout
 };
 
 struct Exchange {
@@ -161,12 +177,47 @@ struct Exchange {
   http::HttpResponse response;
 };
 
-// Configuration, signing and the shared transport; shared by the storage and
-// its readers and writers.
+// SigV4 over the request as sent (host, the driver's headers, the body's hash).
+class SigV4Authenticator final : public storage_internal::RequestAuthenticator {
+ public:
+  SigV4Authenticator(http::SigV4Credentials credentials, std::string region,
+                     storage_internal::SigV4Signer sign)
+      : credentials_(std::move(credentials)), region_(std::move(region)), sign_(std::move(sign)) {}
+
+  http::HeaderList authenticate(const storage_internal::OutgoingRequest& r) override {
+    http::SigV4Request sr;
+    sr.method = r.method;
+    sr.path = r.path;
+    sr.query = r.query;
+    sr.headers.emplace_back("host", r.host);
+    for (const auto& h : r.headers) sr.headers.push_back(h);
+    sr.payload_hash = r.body.empty() ? std::string(http::kEmptyPayloadSha256) : sha256_hex(r.body);
+    sr.timestamp = http::amz_timestamp(std::time(nullptr));
+    sr.region = region_;
+    sr.service = "s3";
+    return sign_(std::move(sr), credentials_).headers;
+  }
+
+ private:
+  http::SigV4Credentials credentials_;
+  std::string region_;
+  storage_internal::SigV4Signer sign_;
+};
+
+// Configuration, authentication and the shared transport; shared by the
+// storage and its readers and writers.
 class S3Core {
  public:
-  S3Core(S3Config config, TransportFactory factory, http::RetryPolicy retry)
-      : config_(std::move(config)), factory_(std::move(factory)), retry_(std::move(retry)) {
+  S3Core(S3Config config, storage_internal::S3Dialect dialect, TransportFactory factory,
+         http::RetryPolicy retry)
+      : config_(std::move(config)),
+        dialect_(std::move(dialect)),
+        factory_(std::move(factory)),
+        retry_(std::move(retry)) {
+    if (!dialect_.authenticator)
+      dialect_.authenticator = storage_internal::make_sigv4_authenticator(
+          {config_.access_key_id, config_.secret_access_key, config_.session_token, true},
+          config_.region, http::sigv4_sign);
     if (config_.endpoint.empty()) {
       scheme_ = "https";
       host_ = "s3." + config_.region + ".amazonaws.com";
@@ -175,14 +226,17 @@ class S3Core {
       scheme_ = u.scheme;
       host_ = u.host_header();
     }
-    main_ = factory_();
-    if (!main_) throw Error(ErrorKind::internal, "S3: the transport factory returned nothing");
+    main_ = new_transport();
   }
 
   const S3Config& config() const { return config_; }
+  const storage_internal::S3Dialect& dialect() const { return dialect_; }
+  // "S3" or "GCS": begins every message.
+  const std::string& service() const { return dialect_.service; }
 
   std::string url() const {
-    return "s3://" + config_.bucket + (config_.prefix.empty() ? "" : "/" + config_.prefix);
+    return dialect_.scheme + "://" + config_.bucket +
+           (config_.prefix.empty() ? "" : "/" + config_.prefix);
   }
 
   std::string key_of(const std::string& path) const {
@@ -192,47 +246,42 @@ class S3Core {
 
   std::unique_ptr<http::HttpTransport> new_transport() const {
     auto t = factory_();
-    if (!t) throw Error(ErrorKind::internal, "S3: the transport factory returned nothing");
+    if (!t)
+      throw Error(ErrorKind::internal, service() + ": the transport factory returned nothing");
     return t;
   }
 
   http::HttpRequest build(const S3Request& r) const {
     bool path_style = config_.uri_style == "path";
-    std::string host = path_style ? host_ : config_.bucket + "." + host_;
-    std::string path = path_style ? "/" + http::uri_encode(config_.bucket) : std::string();
-    if (!r.bucket_level) path += "/" + http::uri_encode(r.key, true);
-    if (path.empty()) path = "/";
-
-    http::SigV4Request sr;
-    sr.method = r.method;
-    sr.path = path;
-    sr.query = r.query;
-    sr.headers.emplace_back("host", host);
-    for (const auto& h : r.headers) sr.headers.push_back(h);
-    sr.payload_hash = r.body.empty() ? std::string(http::kEmptyPayloadSha256) : sha256_hex(r.body);
-    sr.timestamp = http::amz_timestamp(std::time(nullptr));
-    sr.region = config_.region;
-    sr.service = "s3";
-    http::SigV4Credentials creds{config_.access_key_id, config_.secret_access_key,
-                                 config_.session_token, true};
-    http::SigV4Result signed_req = http::sigv4_sign(sr, creds);
+    storage_internal::OutgoingRequest out;
+    out.method = r.method;
+    out.host = path_style ? host_ : config_.bucket + "." + host_;
+    out.path = path_style ? "/" + http::uri_encode(config_.bucket) : std::string();
+    if (!r.bucket_level) out.path += "/" + http::uri_encode(r.key, true);
+    if (out.path.empty()) out.path = "/";
+    out.query = r.query;
+    out.headers = r.headers;
+    out.body = r.body;
 
     http::HttpRequest req;
     req.method = r.method;
-    req.url = scheme_ + "://" + host + path;
+    req.url = scheme_ + "://" + out.host + out.path;
     if (!r.query.empty()) req.url += "?" + http::build_query(r.query);
     req.headers = r.headers;
-    for (const auto& h : signed_req.headers) req.headers.push_back(h);
+    for (auto& h : dialect_.authenticator->authenticate(out)) req.headers.push_back(std::move(h));
     req.body = r.body;
+    req.body_sink = r.body_sink;
+    req.timeout_ms = storage_internal::transfer_timeout_ms(
+        std::max<std::uint64_t>(r.body.size(), r.expected_bytes));
     return req;
   }
 
-  // Signs and sends r through t, with retries.
+  // Authenticates and sends r through t, with retries. A 401 that fresh
+  // credentials may cure (an expired bearer token) is sent once more.
   Exchange send(http::HttpTransport& t, const S3Request& r) const {
-    Exchange ex;
-    ex.request = build(r);
-    http::RetryingTransport retrying(t, retry_);
-    ex.response = retrying.perform(ex.request);
+    Exchange ex = send_once(t, r);
+    if (ex.response.status == 401 && dialect_.authenticator->renew_after_unauthorized(ex.request))
+      ex = send_once(t, r);
     return ex;
   }
 
@@ -252,15 +301,15 @@ class S3Core {
   }
 
   Error bucket_missing(const http::HttpResponse& resp, const std::string& extra = {}) const {
-    return Error(ErrorKind::storage, "S3: bucket " + quoted(config_.bucket) +
-                                         " does not exist (S3 answered " +
+    return Error(ErrorKind::storage, service() + ": bucket " + quoted(config_.bucket) +
+                                         " does not exist (" + service() + " answered " +
                                          std::to_string(resp.status) + " NoSuchBucket)" + extra);
   }
 
   // The error for an unsuccessful exchange.
   Error failure(const Exchange& ex) const {
     if (no_such_bucket(ex.response)) return bucket_missing(ex.response);
-    return http::status_error(kService, ex.request, ex.response);
+    return http::status_error(service(), ex.request, ex.response);
   }
 
   // Sends a request that writes; on NoSuchBucket creates the bucket (once per
@@ -268,6 +317,9 @@ class S3Core {
   Exchange send_creating_bucket(http::HttpTransport* t, const S3Request& r) {
     Exchange ex = t ? send(*t, r) : send(r);
     if (!no_such_bucket(ex.response)) return ex;
+    if (!dialect_.cannot_create_bucket.empty())
+      throw bucket_missing(ex.response,
+                           "; it is not created automatically: " + dialect_.cannot_create_bucket);
     if (bucket_create_tried_.exchange(true)) throw bucket_missing(ex.response);
     create_bucket(ex.response);
     ex = t ? send(*t, r) : send(r);
@@ -276,12 +328,26 @@ class S3Core {
   }
 
  private:
+  Exchange send_once(http::HttpTransport& t, const S3Request& r) const {
+    Exchange ex;
+    ex.request = build(r);
+    http::RetryingTransport retrying(t, retry_);
+    try {
+      ex.response = retrying.perform(ex.request);
+    } catch (const http::TransportError& e) {
+      // Name the store; the message already names the request (redacted).
+      throw http::TransportError(service() + ": " + e.what(), e.retryable(), e.code_text());
+    }
+    return ex;
+  }
+
   void create_bucket(const http::HttpResponse& original) {
     S3Request cr;
     cr.method = "PUT";
     cr.bucket_level = true;
+    cr.headers = dialect_.create_bucket_headers;
     std::string body;
-    if (config_.region != "us-east-1") {
+    if (dialect_.location_constraint && config_.region != "us-east-1") {
       body =
           "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
           "<LocationConstraint>" +
@@ -294,10 +360,11 @@ class S3Core {
     if (ex.response.status == 409 && code == "BucketAlreadyOwnedByYou") return;
     throw bucket_missing(
         original, " and could not be created: " +
-                      std::string(http::status_error(kService, ex.request, ex.response).what()));
+                      std::string(http::status_error(service(), ex.request, ex.response).what()));
   }
 
   S3Config config_;
+  storage_internal::S3Dialect dialect_;
   TransportFactory factory_;
   http::RetryPolicy retry_;
   std::string scheme_, host_;
@@ -308,78 +375,36 @@ class S3Core {
 
 // ---- reader ---------------------------------------------------------------------
 
-class S3Reader final : public ObjectReader {
- public:
-  S3Reader(std::shared_ptr<S3Core> core, std::string path)
-      : core_(std::move(core)), path_(std::move(path)), key_(core_->key_of(path_)) {}
-
-  // Fetches the first range; throws not_found.
-  void start() { fetch(); }
-
-  std::size_t read(std::span<std::byte> out) override {
-    if (out.empty()) return 0;
-    while (pos_ == buf_.size()) {
-      if (eof_) return 0;
-      fetch();
-    }
-    std::size_t n = std::min(out.size(), buf_.size() - pos_);
-    std::memcpy(out.data(), buf_.data() + pos_, n);
-    pos_ += n;
-    return n;
-  }
-
- private:
-  void fetch() {
-    buf_.clear();
-    pos_ = 0;
-    if (size_ && offset_ >= *size_) {
-      eof_ = true;
-      return;
-    }
+// The shared ranged reader (ranged_reader.hpp); S3's part is one signed GET
+// with range and if-match (both signed).
+std::unique_ptr<ObjectReader> open_s3_reader(const std::shared_ptr<S3Core>& core,
+                                             const std::string& path) {
+  storage_internal::RangedReaderSettings settings;
+  settings.service = core->service();
+  settings.path = path;
+  settings.repository_url = core->url();
+  settings.failure = [core](const storage_internal::RangeExchange& ex) {
+    return core->failure({ex.request, ex.response});
+  };
+  settings.not_found_detail = [core](const http::HttpResponse& resp) {
+    return S3Core::no_such_bucket(resp)
+               ? " (bucket " + quoted(core->config().bucket) + " does not exist)"
+               : std::string();
+  };
+  auto fetch = [core, key = core->key_of(path)](const storage_internal::RangeGet& get) {
     S3Request r;
     r.method = "GET";
-    r.key = key_;
-    r.headers.emplace_back("range", "bytes=" + std::to_string(offset_) + "-" +
-                                        std::to_string(offset_ + kReadChunk - 1));
-    Exchange ex = core_->send(r);
-    const auto& resp = ex.response;
-    if (resp.status == 206) {
-      std::string cr = resp.header("content-range");  // "bytes a-b/total"
-      auto slash = cr.rfind('/');
-      if (slash != std::string::npos && cr.substr(slash + 1) != "*")
-        size_ = std::strtoull(cr.c_str() + slash + 1, nullptr, 10);
-      if (resp.body.empty())
-        throw Error(ErrorKind::storage, "S3: empty range answered for object " + quoted(path_));
-      buf_ = std::move(ex.response.body);
-      offset_ += buf_.size();
-      if (!size_ && buf_.size() < kReadChunk) eof_ = true;
-    } else if (resp.status == 200) {
-      // The whole object (the server ignored the range).
-      buf_ = std::move(ex.response.body);
-      if (offset_ > 0) buf_.erase(0, std::min<std::size_t>(buf_.size(), offset_));
-      offset_ += buf_.size();
-      size_ = offset_;
-      eof_ = true;
-    } else if (resp.status == 416) {
-      eof_ = true;  // empty object, or nothing past the end
-    } else if (resp.status == 404) {
-      std::string msg = "object " + quoted(path_) + " not found in repository " + core_->url();
-      if (S3Core::no_such_bucket(resp))
-        msg += " (bucket " + quoted(core_->config().bucket) + " does not exist)";
-      throw Error(ErrorKind::not_found, msg);
-    } else {
-      throw core_->failure(ex);
-    }
-  }
-
-  std::shared_ptr<S3Core> core_;
-  std::string path_, key_;
-  std::uint64_t offset_ = 0;
-  std::optional<std::uint64_t> size_;
-  std::string buf_;
-  std::size_t pos_ = 0;
-  bool eof_ = false;
-};
+    r.key = key;
+    r.headers.emplace_back("range", "bytes=" + std::to_string(get.offset) + "-" +
+                                        std::to_string(get.offset + get.length - 1));
+    if (!get.if_match.empty()) r.headers.emplace_back("if-match", get.if_match);
+    r.body_sink = get.sink;
+    r.expected_bytes = get.length;
+    Exchange ex = core->send(r);
+    return storage_internal::RangeExchange{std::move(ex.request), std::move(ex.response)};
+  };
+  return storage_internal::open_ranged_reader(std::move(settings), std::move(fetch));
+}
 
 // ---- writer ---------------------------------------------------------------------
 
@@ -429,7 +454,7 @@ class S3Writer final : public ObjectWriter {
 
   void check_not_failed() const {
     if (failed_)
-      throw Error(ErrorKind::storage, "S3: object " + quoted(path_) +
+      throw Error(ErrorKind::storage, core_->service() + ": object " + quoted(path_) +
                                           " cannot be written further: an earlier "
                                           "write or commit of it failed");
   }
@@ -499,13 +524,14 @@ class S3Writer final : public ObjectWriter {
     Exchange ex = core_->send_creating_bucket(nullptr, r);
     if (!is_2xx(ex.response.status)) throw core_->failure(ex);
     if (auto e = http::extract_error(ex.response.body))
-      throw Error(ErrorKind::storage, "S3: CreateMultipartUpload of " + quoted(path_) +
-                                          " failed: " + e->code + " - " + e->message);
-    auto doc = http::parse_xml(ex.response.body, "S3 CreateMultipartUpload");
+      throw Error(ErrorKind::storage, core_->service() + ": CreateMultipartUpload of " +
+                                          quoted(path_) + " failed: " + e->code + " - " +
+                                          e->message);
+    auto doc = http::parse_xml(ex.response.body, core_->service() + " CreateMultipartUpload");
     std::string id = http::child_text(doc.document_element(), "UploadId");
     if (id.empty())
-      throw Error(ErrorKind::storage,
-                  "S3: CreateMultipartUpload of " + quoted(path_) + " answered no UploadId");
+      throw Error(ErrorKind::storage, core_->service() + ": CreateMultipartUpload of " +
+                                          quoted(path_) + " answered no UploadId");
     upload_id_ = id;
   }
 
@@ -526,8 +552,9 @@ class S3Writer final : public ObjectWriter {
 
   void dispatch(std::string data) {
     if (next_part_ > kMaxParts)
-      throw Error(ErrorKind::storage, "S3: object " + quoted(path_) + " needs more than " +
-                                          std::to_string(kMaxParts) + " parts");
+      throw Error(ErrorKind::storage, core_->service() + ": object " + quoted(path_) +
+                                          " needs more than " + std::to_string(kMaxParts) +
+                                          " parts");
     if (workers_.empty()) start_workers();
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return in_flight_ < max_in_flight() || error_; });
@@ -603,8 +630,9 @@ class S3Writer final : public ObjectWriter {
     if (!is_2xx(ex.response.status)) throw core_->failure(ex);
     std::string etag = ex.response.header("etag");
     if (etag.empty())
-      throw Error(ErrorKind::storage, "S3: part " + std::to_string(part.number) + " of object " +
-                                          quoted(path_) + " was answered without an ETag (" +
+      throw Error(ErrorKind::storage, core_->service() + ": part " + std::to_string(part.number) +
+                                          " of object " + quoted(path_) +
+                                          " was answered without an ETag (" +
                                           http::describe_request(ex.request) + ")");
     return etag;
   }
@@ -639,8 +667,8 @@ class S3Writer final : public ObjectWriter {
     std::string body = "<CompleteMultipartUpload>";
     for (int i = 1; i <= parts; ++i) {
       if (static_cast<std::size_t>(i) > etags_.size() || etags_[i - 1].empty())
-        throw Error(ErrorKind::storage, "S3: part " + std::to_string(i) + " of object " +
-                                            quoted(path_) + " has no ETag");
+        throw Error(ErrorKind::storage, core_->service() + ": part " + std::to_string(i) +
+                                            " of object " + quoted(path_) + " has no ETag");
       body += "<Part><PartNumber>" + std::to_string(i) + "</PartNumber><ETag>" +
               xml_escape(etags_[i - 1]) + "</ETag></Part>";
     }
@@ -655,14 +683,14 @@ class S3Writer final : public ObjectWriter {
     if (!is_2xx(ex.response.status)) throw core_->failure(ex);
     // S3 may answer 200 and report the failure in the body.
     if (auto e = http::extract_error(ex.response.body))
-      throw Error(ErrorKind::storage, "S3: CompleteMultipartUpload of " + quoted(path_) +
-                                          " answered HTTP 200 with an error: " + e->code + " - " +
-                                          e->message);
-    auto doc = http::parse_xml(ex.response.body, "S3 CompleteMultipartUpload");
+      throw Error(ErrorKind::storage,
+                  core_->service() + ": CompleteMultipartUpload of " + quoted(path_) +
+                      " answered HTTP 200 with an error: " + e->code + " - " + e->message);
+    auto doc = http::parse_xml(ex.response.body, core_->service() + " CompleteMultipartUpload");
     if (!http::find_child_text(doc.document_element(), "ETag"))
-      throw Error(ErrorKind::storage, "S3: CompleteMultipartUpload of " + quoted(path_) +
-                                          " answered HTTP " + std::to_string(ex.response.status) +
-                                          " without an ETag");
+      throw Error(ErrorKind::storage, core_->service() + ": CompleteMultipartUpload of " +
+                                          quoted(path_) + " answered HTTP " +
+                                          std::to_string(ex.response.status) + " without an ETag");
   }
 
   void abort_upload() noexcept {
@@ -737,9 +765,10 @@ class S3Storage final : public Storage {
       if (S3Core::no_such_bucket(ex.response)) return {};  // nothing stored yet
       if (!is_2xx(ex.response.status)) throw core_->failure(ex);
       if (auto e = http::extract_error(ex.response.body))
-        throw Error(ErrorKind::storage,
-                    "S3: ListObjectsV2 answered with an error: " + e->code + " - " + e->message);
-      auto doc = http::parse_xml(ex.response.body, "S3 ListObjectsV2");
+        throw Error(ErrorKind::storage, core_->service() +
+                                            ": ListObjectsV2 answered with an error: " + e->code +
+                                            " - " + e->message);
+      auto doc = http::parse_xml(ex.response.body, core_->service() + " ListObjectsV2");
       auto rootnode = doc.document_element();
       for (auto c = rootnode.child("Contents"); c; c = c.next_sibling("Contents")) {
         std::string key = http::child_text(c, "Key");
@@ -753,8 +782,9 @@ class S3Storage final : public Storage {
       if (http::child_text(rootnode, "IsTruncated") != "true") break;
       std::string next = http::child_text(rootnode, "NextContinuationToken");
       if (next.empty() || next == token)
-        throw Error(ErrorKind::storage,
-                    "S3: ListObjectsV2 is truncated but gave no new continuation token");
+        throw Error(
+            ErrorKind::storage,
+            core_->service() + ": ListObjectsV2 is truncated but gave no new continuation token");
       token = next;
     }
     std::sort(out.begin(), out.end(),
@@ -764,9 +794,7 @@ class S3Storage final : public Storage {
 
   std::unique_ptr<ObjectReader> open_read(const std::string& path) override {
     storage_internal::validate_object_path(path);
-    auto reader = std::make_unique<S3Reader>(core_, path);
-    reader->start();
-    return reader;
+    return open_s3_reader(core_, path);
   }
 
   std::unique_ptr<ObjectWriter> open_write(const std::string& path) override {
@@ -786,6 +814,56 @@ class S3Storage final : public Storage {
 
   void remove_prefix(const std::string& prefix) override {
     std::vector<ObjectInfo> objects = list(prefix);
+    if (!core_->dialect().multi_object_delete) {
+      for (const ObjectInfo& o : objects) remove(o.path);
+    } else {
+      delete_objects(objects);
+    }
+    abort_uploads_under(prefix);
+  }
+
+ private:
+  void abort_uploads_under(const std::string& prefix) {
+    const std::string key_prefix =
+        (core_->config().prefix.empty() ? "" : core_->config().prefix + "/") + prefix;
+    std::string key_marker, upload_id_marker;
+    while (true) {
+      S3Request r;
+      r.method = "GET";
+      r.bucket_level = true;
+      r.query = {{"uploads", ""}, {"prefix", key_prefix}};
+      if (!key_marker.empty()) {
+        r.query.emplace_back("key-marker", key_marker);
+        r.query.emplace_back("upload-id-marker", upload_id_marker);
+      }
+      Exchange ex = core_->send(r);
+      if (S3Core::no_such_bucket(ex.response)) return;
+      if (!is_2xx(ex.response.status)) throw core_->failure(ex);
+      auto doc = http::parse_xml(ex.response.body, core_->service() + " ListMultipartUploads");
+      auto root = doc.document_element();
+      for (auto u = root.child("Upload"); u; u = u.next_sibling("Upload")) {
+        S3Request abort;
+        abort.method = "DELETE";
+        abort.key = http::child_text(u, "Key");
+        abort.query = {{"uploadId", http::child_text(u, "UploadId")}};
+        Exchange aborted = core_->send(abort);
+        // 404 NoSuchUpload: finished or aborted meanwhile.
+        if (!is_2xx(aborted.response.status) && aborted.response.status != 404)
+          throw core_->failure(aborted);
+      }
+      if (http::child_text(root, "IsTruncated") != "true") return;
+      std::string next_key = http::child_text(root, "NextKeyMarker");
+      std::string next_id = http::child_text(root, "NextUploadIdMarker");
+      if (next_key.empty() || (next_key == key_marker && next_id == upload_id_marker))
+        throw Error(ErrorKind::storage, core_->service() +
+                                            ": ListMultipartUploads is truncated but gave no new "
+                                            "marker");
+      key_marker = next_key;
+      upload_id_marker = next_id;
+    }
+  }
+
+  void delete_objects(const std::vector<ObjectInfo>& objects) {
     for (std::size_t start = 0; start < objects.size(); start += kDeleteBatch) {
       std::size_t end = std::min(objects.size(), start + kDeleteBatch);
       std::string body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Delete><Quiet>true</Quiet>";
@@ -802,39 +880,41 @@ class S3Storage final : public Storage {
       Exchange ex = core_->send(r);
       if (!is_2xx(ex.response.status)) throw core_->failure(ex);
       if (auto e = http::extract_error(ex.response.body))
-        throw Error(ErrorKind::storage,
-                    "S3: DeleteObjects answered with an error: " + e->code + " - " + e->message);
+        throw Error(ErrorKind::storage, core_->service() +
+                                            ": DeleteObjects answered with an error: " + e->code +
+                                            " - " + e->message);
       if (ex.response.body.empty()) continue;
-      auto doc = http::parse_xml(ex.response.body, "S3 DeleteObjects");
+      auto doc = http::parse_xml(ex.response.body, core_->service() + " DeleteObjects");
       auto err = doc.document_element().child("Error");
       if (err) {
         std::size_t count = 0;
         for (auto n = err; n; n = n.next_sibling("Error")) ++count;
         throw Error(ErrorKind::storage,
-                    "S3: DeleteObjects could not delete " + std::to_string(count) +
+                    core_->service() + ": DeleteObjects could not delete " + std::to_string(count) +
                         " object(s), first " + quoted(http::child_text(err, "Key")) + ": " +
                         http::child_text(err, "Code") + " - " + http::child_text(err, "Message"));
       }
     }
   }
 
- private:
   std::shared_ptr<S3Core> core_;
 };
 
-[[noreturn]] void bad_config(const std::string& field, const std::string& why) {
-  throw Error(ErrorKind::invalid_argument, "invalid S3 setting " + field + ": " + why);
-}
-
-S3Config validated(S3Config c) {
+S3Config validated(S3Config c, const storage_internal::S3Dialect& dialect) {
+  auto bad_config = [&](const std::string& field, const std::string& why) {
+    throw Error(ErrorKind::invalid_argument,
+                "invalid " + dialect.service + " setting " + field + ": " + why);
+  };
   c.prefix = trim_slashes(c.prefix);
   if (c.bucket.empty()) bad_config("bucket", "must not be empty");
   if (c.bucket.find('/') != std::string::npos) bad_config("bucket", "must not contain '/'");
   if (c.region.empty()) bad_config("region", "must not be empty");
   if (c.uri_style != "host" && c.uri_style != "path")
     bad_config("uri_style", "\"" + c.uri_style + "\" is neither \"host\" nor \"path\"");
-  if (c.access_key_id.empty()) bad_config("access_key_id", "must not be empty");
-  if (c.secret_access_key.empty()) bad_config("secret_access_key", "must not be empty");
+  if (!dialect.authenticator) {
+    if (c.access_key_id.empty()) bad_config("access_key_id", "must not be empty");
+    if (c.secret_access_key.empty()) bad_config("secret_access_key", "must not be empty");
+  }
   if (!c.prefix.empty()) {
     try {
       storage_internal::validate_object_path(c.prefix);
@@ -865,6 +945,28 @@ S3Config validated(S3Config c) {
 
 }  // namespace
 
+namespace storage_internal {
+
+std::shared_ptr<RequestAuthenticator> make_sigv4_authenticator(http::SigV4Credentials credentials,
+                                                               std::string region,
+                                                               SigV4Signer sign) {
+  return std::make_shared<SigV4Authenticator>(std::move(credentials), std::move(region),
+                                              std::move(sign));
+}
+
+std::unique_ptr<Storage> make_s3_compatible_storage(const S3Config& config, S3Dialect dialect,
+                                                    TransportFactory transports,
+                                                    http::RetryPolicy retry) {
+  if (!transports)
+    throw Error(ErrorKind::invalid_argument, dialect.service + ": no transport factory");
+  S3Config checked = validated(config, dialect);
+  auto core = std::make_shared<S3Core>(std::move(checked), std::move(dialect),
+                                       std::move(transports), std::move(retry));
+  return std::make_unique<S3Storage>(std::move(core));
+}
+
+}  // namespace storage_internal
+
 std::uint64_t s3_part_size(std::uint64_t first_part_size, int part_number) {
   int doublings = part_number <= 1 ? 0 : (part_number - 1) / kPartsPerDoubling;
   std::uint64_t size = std::max(first_part_size, kMinPartSize);
@@ -874,9 +976,8 @@ std::uint64_t s3_part_size(std::uint64_t first_part_size, int part_number) {
 
 std::unique_ptr<Storage> make_s3_storage(const S3Config& config, TransportFactory transports,
                                          http::RetryPolicy retry) {
-  if (!transports) throw Error(ErrorKind::invalid_argument, "S3: no transport factory");
-  auto core = std::make_shared<S3Core>(validated(config), std::move(transports), std::move(retry));
-  return std::make_unique<S3Storage>(std::move(core));
+  return storage_internal::make_s3_compatible_storage(config, storage_internal::S3Dialect{},
+                                                      std::move(transports), std::move(retry));
 }
 
 std::unique_ptr<Storage> make_s3_storage(const S3Config& config, TransportFactory transports) {

@@ -34,11 +34,12 @@ const std::vector<KnownSetting>& known_table() {
       {"azure_endpoint", {}},
       {"azure_key", {"AZURE_STORAGE_KEY"}},
       {"azure_sas_token", {"AZURE_STORAGE_SAS_TOKEN"}},
-      // Planned for the GCS driver (gs:// is not available yet).
+      // GCS: HMAC keys have no standard variable; the service-account key
+      // file is Google's Application Default Credentials variable.
       {"gcs_endpoint", {}},
       {"gcs_hmac_access_id", {}},
       {"gcs_hmac_secret", {}},
-      {"gcs_key_file", {}},
+      {"gcs_key_file", {"GOOGLE_APPLICATION_CREDENTIALS"}},
       {"s3_access_key_id", {"AWS_ACCESS_KEY_ID"}},
       {"s3_endpoint", {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"}},
       {"s3_part_size", {}},
@@ -719,6 +720,35 @@ AzureConfig azure_config_from(const ParsedRepositoryUrl& url, const StorageSetti
   return c;
 }
 
+GcsConfig gcs_config_from(const ParsedRepositoryUrl& url, const StorageSettings& settings) {
+  if (url.scheme != "gs")
+    throw Error(ErrorKind::invalid_argument, "not a GCS repository: " + url.scheme + "://");
+  validate_each(settings);
+  GcsConfig c;
+  c.bucket = url.container;
+  c.prefix = url.prefix;
+  c.endpoint = get(settings, "gcs_endpoint");
+  c.hmac_access_id = get(settings, "gcs_hmac_access_id");
+  c.hmac_secret = get(settings, "gcs_hmac_secret");
+  c.key_file = get(settings, "gcs_key_file");
+  std::string label = "GCS repository " + repo_label(url);
+  if (!c.hmac_access_id.empty() || !c.hmac_secret.empty()) {
+    // HMAC keys win over a key file: they are set for pgvault alone, while
+    // GOOGLE_APPLICATION_CREDENTIALS is often a machine-wide default.
+    for (std::string_view name : {"gcs_hmac_access_id", "gcs_hmac_secret"})
+      if (get(settings, name).empty())
+        throw Error(ErrorKind::invalid_argument,
+                    label + " has an incomplete HMAC key: set " + env_hint(name) + " too");
+    c.key_file.clear();
+  } else if (c.key_file.empty()) {
+    throw Error(ErrorKind::invalid_argument,
+                label + " has no credentials: set " + env_hint("gcs_key_file") +
+                    " to a service-account JSON key file, or HMAC keys in " +
+                    env_hint("gcs_hmac_access_id") + " and " + env_hint("gcs_hmac_secret"));
+  }
+  return c;
+}
+
 http::HttpOptions http_options_from(const StorageSettings& settings) {
   http::HttpOptions o;
   validate_each(settings);
@@ -740,16 +770,13 @@ std::unique_ptr<Storage> open_storage_with(std::string_view url, const StorageSe
   if (url.starts_with("file://") || url.starts_with('/'))
     return storage_internal::make_file_storage(storage_internal::file_repository_path(url));
   ParsedRepositoryUrl parsed = parse_repository_url(url);
-  if (parsed.scheme == "gs")
-    throw Error(ErrorKind::unsupported,
-                "repository URL \"" + repo_label(parsed) +
-                    "\": Google Cloud Storage is not available yet in this build; supported: "
-                    "file://, s3://, azure://");
   http::HttpOptions options = http_options_from(settings);
   TransportFactory factory = [options]() -> std::unique_ptr<http::HttpTransport> {
     return std::make_unique<http::CurlTransport>(options);
   };
   if (parsed.scheme == "s3") return make_s3_storage(s3_config_from(parsed, settings), factory);
+  // Reads the service-account key file, if that is the credential.
+  if (parsed.scheme == "gs") return make_gcs_storage(gcs_config_from(parsed, settings), factory);
   return make_azure_storage(azure_config_from(parsed, settings), factory);
 }
 
