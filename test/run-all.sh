@@ -7,6 +7,8 @@ source "$(dirname "$0")/../scripts/common.sh"
 cd "$PGVAULT_ROOT"
 
 bash scripts/build.sh || { echo "0 passed, 1 failed"; exit 1; }
+# The object-store servers the end-to-end tests start (Swift with s3api, Azurite).
+bash test/servers/install.sh || { echo "0 passed, 1 failed"; exit 1; }
 ensure_test_user
 
 passed=0
@@ -29,8 +31,13 @@ else
 fi
 
 echo "== SQL tests (pg_regress) =="
-cp -r sql expected test "$work/"
+# A copy the unprivileged server user can read, wherever the checkout is;
+# Azurite's node_modules (about 190 MB) is hard-linked when it can be.
+tar -C "$PGVAULT_ROOT" --exclude=test/servers/node_modules -cf - sql expected test | tar -C "$work" -xf -
 [ "$(id -u)" -eq 0 ] && chown -R "$PGVAULT_TEST_USER" "$work"
+# Linked after the chown, which would otherwise reach the checkout's files.
+cp -al test/servers/node_modules "$work/test/servers/" 2>/dev/null ||
+  cp -r test/servers/node_modules "$work/test/servers/"
 regress_tests=$(sed -n 's/^REGRESS = //p' Makefile)
 pg_regress="$(dirname "$(pg_config --pgxs)")/../test/regress/pg_regress"
 (cd "$work" && as_pg_user "$pg_regress" --bindir="$PG_BINDIR" --inputdir=. --outputdir=regress \

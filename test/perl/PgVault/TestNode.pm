@@ -15,15 +15,17 @@ sub new_vault_node {
   my ($name, %opts) = @_;
   my $node = PostgreSQL::Test::Cluster->new($name);
   $node->init(allows_streaming => 1);
+  # A URL (s3://, azure://, ...) as given, else a directory (default: a new one).
   my $repo = $opts{repository} // PostgreSQL::Test::Utils::tempdir() . '/repo';
+  $repo = "file://$repo" unless $repo =~ m{^[a-z0-9]+://};
   $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'pgvault'
-pgvault.repository = 'file://$repo'
+pgvault.repository = '$repo'
 pgvault.compression = '@{[ $opts{compression} // 'zstd' ]}'
-});
+} . ($opts{conf} // ''));
   $node->start;
   $node->safe_psql('postgres', 'CREATE EXTENSION pgvault');
-  return ($node, "file://$repo");
+  return ($node, $repo);
 }
 
 # md5 over a table's rows in key order: equal digests, equal contents.
