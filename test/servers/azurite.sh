@@ -6,6 +6,9 @@
 #                          lines (shell-sourceable), also in DIR/env.  A second
 #                          start on the same DIR reuses its port and data.
 #   azurite.sh stop DIR    stops the server started from DIR (idempotent).
+#
+# With DIR/tls/cert.pem and DIR/tls/key.pem present it serves HTTPS with that
+# certificate (the endpoint printed is then https://).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -94,15 +97,20 @@ start_server() {
   [ -z "$(dir_pids)" ] || die "already running from $DIR (stop it first)"
   mkdir -p "$DIR/data" "$DIR/log"
   [ -s "$DIR/port" ] || free_port >"$DIR/port"
-  local port
+  local port scheme=http tls=() ca=()
   port=$(cat "$DIR/port")
+  if [ -f "$DIR/tls/cert.pem" ] && [ -f "$DIR/tls/key.pem" ]; then
+    scheme=https
+    tls=(--cert "$DIR/tls/cert.pem" --key "$DIR/tls/key.pem")
+    ca=(--cacert "$DIR/tls/cert.pem")
+  fi
 
   # --disableTelemetry: Azurite 3.35 otherwise phones home.
   # --disableProductStyleUrl: the account is always the first path segment.
   # No --loose / --skipApiVersionCheck: pgvault's x-ms-version (2020-10-02)
   # is accepted as is, and unsupported headers should fail the test.
   setsid "$AZURITE" --blobHost 127.0.0.1 --blobPort "$port" --location "$DIR/data" \
-    --silent --disableTelemetry --disableProductStyleUrl \
+    --silent --disableTelemetry --disableProductStyleUrl "${tls[@]}" \
     </dev/null >>"$DIR/log/azurite.log" 2>&1 &
   echo $! >"$DIR/azurite.pid"
 
@@ -112,15 +120,15 @@ start_server() {
   deadline=$((SECONDS + START_TIMEOUT))
   while :; do
     alive "$(cat "$DIR/azurite.pid")" || fail_start "azurite exited during start-up"
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
-      -H 'x-ms-version: 2020-10-02' "http://127.0.0.1:$port/$ACCOUNT?comp=list" 2>/dev/null || true)
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${ca[@]}" \
+      -H 'x-ms-version: 2020-10-02' "$scheme://127.0.0.1:$port/$ACCOUNT?comp=list" 2>/dev/null || true)
     [ "$code" = 403 ] && break
     [ $SECONDS -lt $deadline ] || fail_start "not ready after ${START_TIMEOUT}s (last HTTP status: ${code:-none})"
     sleep 0.1
   done
 
   {
-    echo "AZURE_ENDPOINT=http://127.0.0.1:$port/$ACCOUNT"
+    echo "AZURE_ENDPOINT=$scheme://127.0.0.1:$port/$ACCOUNT"
     echo "AZURE_ACCOUNT=$ACCOUNT"
     echo "AZURE_KEY=$KEY"
   } | tee "$DIR/env"

@@ -195,7 +195,9 @@ HttpResponse CurlTransport::perform(const HttpRequest& request) {
     std::string detail = impl_->errbuf[0] ? impl_->errbuf : code_text;
     std::string msg = "HTTP " + describe_request(request) + " failed: " + redact_url(detail);
     if (rc == CURLE_PEER_FAILED_VERIFICATION)
-      msg += " (the server's TLS certificate was not accepted; check the CA file setting)";
+      msg +=
+          " (the server's TLS certificate was not accepted; trust its CA with "
+          "pgvault.storage_ca_file)";
     else if (rc == CURLE_SSL_CACERT_BADFILE)
       msg += " (cannot load the CA file)";
     throw TransportError(msg, retryable_code(rc), code_text);

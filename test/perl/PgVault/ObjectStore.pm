@@ -36,6 +36,8 @@ my $azure_version = '2020-10-02';
 my %running;    # dir => object, for END
 
 sub start_s3 { my ($class, %opts) = @_; return $class->_start('s3', %opts); }
+# start_azurite(tls => 1): HTTPS with a self-signed certificate for
+# 127.0.0.1, made here with openssl; ca_file is its PEM.
 sub start_azurite { my ($class, %opts) = @_; return $class->_start('azure', %opts); }
 
 sub _start {
@@ -47,6 +49,15 @@ sub _start {
     script => "$servers_dir/" . ($kind eq 's3' ? 'swift.sh' : 'azurite.sh'),
     owner_pid => $$,
   }, $class;
+  if ($opts{tls}) {
+    mkdir "$self->{dir}/tls";
+    my ($out, $err) = ('', '');
+    IPC::Run::run([ 'openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+        '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+        '-keyout', "$self->{dir}/tls/key.pem", '-out', "$self->{dir}/tls/cert.pem" ],
+      '<', \undef, '>', \$out, '2>', \$err) or croak "openssl could not make a certificate: $err";
+    $self->{ca_file} = "$self->{dir}/tls/cert.pem";
+  }
   _exit_on_signals();
   $self->start_again;
   return $self;
@@ -110,6 +121,7 @@ sub region { $_[0]{env}{S3_REGION} }
 sub account { $_[0]{env}{AZURE_ACCOUNT} }
 sub key { $_[0]{env}{AZURE_KEY} }
 sub port { ($_[0]->endpoint =~ m{:(\d+)})[0] }
+sub ca_file { $_[0]{ca_file} }                 # PEM of a TLS server's certificate, else undef
 
 # pgvault's storage settings (names as in src/core/storage/settings.cpp).
 sub pgvault_settings {
@@ -148,7 +160,7 @@ sub request {
   my %h = %{ $opts{headers} // {} };
   my $body = $opts{body};
   my @curl = ('curl', '-sS', '--max-time', $opts{timeout} // 60,
-    $method eq 'HEAD' ? ('-I') : ('-X', $method));
+    $method eq 'HEAD' ? ('-I') : ('-X', $method), $self->{ca_file} ? ('--cacert', $self->{ca_file}) : ());
   if ($self->{kind} eq 's3') {
     # curl --user splits at the first colon and the key is test:tester: the
     # credentials are in the netrc file swift.sh writes.
