@@ -8,7 +8,7 @@ SELECT * FROM vault.history;
 SHOW pgvault.replication_conninfo;
 RESET ROLE;
 -- A granted role can take a backup; initiated_by records who asked.
-GRANT EXECUTE ON FUNCTION vault.create_backup(text, text, boolean) TO regress_pgvault_app;
+GRANT EXECUTE ON FUNCTION vault.create_backup(text, text, boolean, name, boolean, boolean, text[], text[]) TO regress_pgvault_app;
 GRANT SELECT ON vault.history TO regress_pgvault_app;
 SET SESSION AUTHORIZATION regress_pgvault_app;
 SELECT kind, trigger, status, initiated_by, label, stored_bytes > 0 AS stored,
@@ -16,11 +16,11 @@ SELECT kind, trigger, status, initiated_by, label, stored_bytes > 0 AS stored,
        stop_lsn > start_lsn AS lsn_advanced, timeline, compression, error_message
   FROM vault.create_backup(label => 'regress');
 -- Still no direct access to the internals.
-SELECT vault._start_backup('physical', NULL, true);
+SELECT vault._start_backup('physical', NULL, true, NULL, NULL);
 RESET SESSION AUTHORIZATION;
 SELECT count(*) AS backups, count(*) FILTER (WHERE status = 'completed') AS completed
   FROM vault.history;
 REVOKE ALL ON vault.history FROM regress_pgvault_app;
-REVOKE ALL ON FUNCTION vault.create_backup(text, text, boolean) FROM regress_pgvault_app;
+REVOKE ALL ON FUNCTION vault.create_backup(text, text, boolean, name, boolean, boolean, text[], text[]) FROM regress_pgvault_app;
 REVOKE ALL ON SCHEMA vault FROM regress_pgvault_app;
 DROP ROLE regress_pgvault_app;

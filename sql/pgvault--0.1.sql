@@ -31,7 +31,8 @@ CREATE TABLE vault.backups (
     worker_pid        integer,
     scheduled_for     timestamptz,  -- the cron fire time a scheduled run belongs to
     attempt           integer NOT NULL DEFAULT 1,
-    cleanup_pending   boolean NOT NULL DEFAULT false
+    cleanup_pending   boolean NOT NULL DEFAULT false,
+    options           jsonb         -- logical: what pg_dump was asked to dump
 );
 CREATE INDEX backups_started_at_idx ON vault.backups (started_at);
 CREATE INDEX backups_status_idx ON vault.backups (status);
@@ -50,12 +51,13 @@ SELECT id, name, kind, trigger, status, started_at, completed_at,
        completed_at - started_at AS duration,
        source_bytes, stored_bytes, compression, encrypted, sha256, location,
        initiated_by, error_message, start_lsn, stop_lsn, timeline, verified_at,
-       label, database, scheduled_for, attempt
+       label, database, scheduled_for, attempt, options
   FROM vault.backups;
 
 COMMENT ON VIEW vault.history IS 'pgvault: every backup, its outcome, sizes and checksums';
 
-CREATE FUNCTION vault._start_backup(kind text, label text, wait boolean)
+CREATE FUNCTION vault._start_backup(kind text, label text, wait boolean, database name,
+                                    options text)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'pgvault_start_backup'
 LANGUAGE C VOLATILE;
@@ -64,7 +66,12 @@ LANGUAGE C VOLATILE;
 -- other privilege; initiated_by still records session_user.
 CREATE FUNCTION vault.create_backup(kind text DEFAULT 'physical',
                                     label text DEFAULT NULL,
-                                    wait boolean DEFAULT true)
+                                    wait boolean DEFAULT true,
+                                    database name DEFAULT NULL,
+                                    schema_only boolean DEFAULT false,
+                                    data_only boolean DEFAULT false,
+                                    include_tables text[] DEFAULT NULL,
+                                    exclude_tables text[] DEFAULT NULL)
 RETURNS vault.history
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -73,14 +80,18 @@ DECLARE
     backup_id bigint;
     result vault.history;
 BEGIN
-    backup_id := vault._start_backup(kind, label, wait);
+    backup_id := vault._start_backup(kind, label, wait, database,
+        json_build_object('schema_only', schema_only, 'data_only', data_only,
+                          'include_tables', include_tables,
+                          'exclude_tables', exclude_tables)::text);
     SELECT * INTO result FROM vault.history h WHERE h.id = backup_id;
     RETURN result;
 END
 $$;
 
-COMMENT ON FUNCTION vault.create_backup(text, text, boolean) IS
-  'pgvault: take a backup now; returns its vault.history row (status running when wait => false)';
+COMMENT ON FUNCTION vault.create_backup(text, text, boolean, name, boolean, boolean, text[], text[]) IS
+  'pgvault: take a backup now (physical, or logical with pg_dump); returns its vault.history row '
+  '(status running when wait => false)';
 
 -- The scheduler's live state, from shared memory.
 CREATE FUNCTION vault._scheduler_state(OUT pid integer, OUT state text, OUT next_run_at timestamptz,
@@ -235,7 +246,7 @@ REVOKE ALL ON FUNCTION vault.delete_backup(text) FROM PUBLIC;
 REVOKE ALL ON vault.status FROM PUBLIC;
 REVOKE ALL ON vault.stats FROM PUBLIC;
 REVOKE ALL ON vault.progress FROM PUBLIC;
-REVOKE ALL ON FUNCTION vault._start_backup(text, text, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION vault.create_backup(text, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vault._start_backup(text, text, boolean, name, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vault.create_backup(text, text, boolean, name, boolean, boolean, text[], text[]) FROM PUBLIC;
 REVOKE ALL ON vault.backups FROM PUBLIC;
 REVOKE ALL ON vault.history FROM PUBLIC;

@@ -1,6 +1,7 @@
 // SQL entry points that start and wait for backups.
 #include "pgvault/catalog/backup_meta.hpp"
 #include "pgvault/error.hpp"
+#include "pgvault/logical/logical_backup.hpp"
 
 #include <string>
 
@@ -15,7 +16,7 @@ namespace pgvault::pg {
 namespace {
 
 void validate_kind(const std::string& kind) {
-  if (kind != "physical") {
+  if (kind != "physical" && kind != "logical") {
     throw Error(ErrorKind::invalid_argument,
                 "unknown backup kind \"" + kind + "\"; valid kinds: " + kValidKinds);
   }
@@ -35,6 +36,21 @@ void validate_label(const std::string& label) {
   }
 }
 
+// The database a logical backup dumps: given, or the caller's. It must exist
+// and accept connections (pg_dump connects to it).
+std::string logical_database(FunctionCallInfo fcinfo) {
+  std::string db = PG_ARGISNULL(3)
+                       ? std::string(pg_guard([] { return get_database_name(MyDatabaseId); }))
+                       : std::string(NameStr(*PG_GETARG_NAME(3)));
+  const auto rows = spi_query_in_function(
+      "SELECT datallowconn FROM pg_catalog.pg_database WHERE datname = $1", {db});
+  if (rows.empty()) throw Error(ErrorKind::not_found, "database \"" + db + "\" does not exist");
+  if (rows[0][0].value_or("f") != "t")
+    throw Error(ErrorKind::invalid_argument,
+                "database \"" + db + "\" does not accept connections (datallowconn is false)");
+  return db;
+}
+
 }  // namespace
 
 }  // namespace pgvault::pg
@@ -42,7 +58,8 @@ void validate_label(const std::string& label) {
 using namespace pgvault;
 using namespace pgvault::pg;
 
-// vault._start_backup(kind text, label text, wait boolean) RETURNS bigint
+// vault._start_backup(kind text, label text, wait boolean, database name,
+//                     options text) RETURNS bigint; options: LogicalOptions JSON
 PGVAULT_FUNCTION(pgvault_start_backup) {
   if (PG_ARGISNULL(0)) {
     throw Error(ErrorKind::invalid_argument,
@@ -67,6 +84,17 @@ PGVAULT_FUNCTION(pgvault_start_backup) {
   request.kind = kind;
   request.label = label;
   request.initiated_by = initiated_by;
+  const LogicalOptions options =
+      PG_ARGISNULL(4) ? LogicalOptions{} : LogicalOptions::from_json(text_arg(fcinfo, 4));
+  if (kind == "logical") {
+    validate_logical_options(options);
+    request.database = logical_database(fcinfo);
+    request.options = options.to_json();
+  } else if (!PG_ARGISNULL(3) || !(options == LogicalOptions{})) {
+    throw Error(ErrorKind::invalid_argument,
+                "database, schema_only, data_only, include_tables and exclude_tables apply to "
+                "logical backups only; pass kind => 'logical'");
+  }
   pg_guard([] { SPI_connect(); });
   const LaunchedJob job = start_job(request);
   pg_guard([] { SPI_finish(); });

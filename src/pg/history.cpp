@@ -36,12 +36,13 @@ void insert_running(const NewRow& r) {
   in_own_transaction([&] {
     spi_query(
         "INSERT INTO vault.backups (id, name, kind, trigger, status, label, database, "
-        "initiated_by, compression, location, worker_pid, started_at, scheduled_for, attempt) "
-        "VALUES ($1::bigint, $2, $3, $4, 'running', $5, current_database(), $6, $7, $8, "
-        "$9::int, now(), $10::timestamptz, $11::int)",
+        "initiated_by, compression, location, worker_pid, started_at, scheduled_for, attempt, "
+        "options) "
+        "VALUES ($1::bigint, $2, $3, $4, 'running', $5, coalesce($12, current_database()), $6, "
+        "$7, $8, $9::int, now(), $10::timestamptz, $11::int, $13::jsonb)",
         {std::to_string(r.id), r.name, r.kind, r.trigger, null_if_empty(r.label), r.initiated_by,
          r.compression, r.location, std::to_string(r.worker_pid), null_if_empty(r.scheduled_for),
-         std::to_string(r.attempt)});
+         std::to_string(r.attempt), null_if_empty(r.database), null_if_empty(r.options)});
     notify(r.id, "started");
   });
 }
@@ -100,7 +101,8 @@ void set_completed(long long id, const BackupMeta& m) {
   spi_query(
       "UPDATE vault.backups SET status = 'completed', completed_at = now(), "
       "source_bytes = $2::bigint, stored_bytes = $3::bigint, sha256 = $4, "
-      "start_lsn = $5::pg_lsn, stop_lsn = $6::pg_lsn, timeline = $7::int, "
+      "start_lsn = nullif($5, '')::pg_lsn, stop_lsn = nullif($6, '')::pg_lsn, "
+      "timeline = nullif($7::int, 0), "
       "system_identifier = $8, pg_version = $9::int, error_message = NULL "
       "WHERE id = $1::bigint",
       {std::to_string(id), std::to_string(m.source_bytes), std::to_string(m.stored_bytes),

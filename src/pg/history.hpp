@@ -15,6 +15,8 @@ struct NewRow {
   int worker_pid;
   std::string scheduled_for;  // timestamptz text; empty = NULL
   int attempt;
+  std::string database;  // the database backed up (logical) or connected to
+  std::string options;   // logical: LogicalOptions JSON; empty = NULL
 };
 
 void insert_running(const NewRow& row);

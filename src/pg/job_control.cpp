@@ -31,6 +31,11 @@ std::string describe(const JobSlot& job) {
 // Claims the slot or throws naming the running backup. A slot whose process
 // is gone (killed) is reclaimed.
 void claim_job_slot(long long id, const std::string& name, const JobRequest& r) {
+  if (r.options.size() >= static_cast<std::size_t>(kOptionsLen))
+    throw Error(ErrorKind::invalid_argument,
+                "the logical backup's table patterns are too long (" +
+                    std::to_string(r.options.size()) + " bytes as JSON, at most " +
+                    std::to_string(kOptionsLen - 1) + "); use patterns such as 'sales.*'");
   lock_shared();
   JobSlot& job = shared()->job;
   const JobSlot seen = job;
@@ -50,6 +55,8 @@ void claim_job_slot(long long id, const std::string& name, const JobRequest& r) 
     copy_fixed(job.trigger, kWordLen, r.trigger.c_str());
     copy_fixed(job.initiated_by, NAMEDATALEN, r.initiated_by.c_str());
     copy_fixed(job.label, kLabelLen, r.label.c_str());
+    copy_fixed(job.target_database, NAMEDATALEN, r.database.c_str());
+    copy_fixed(job.options, kOptionsLen, r.options.c_str());
   }
   unlock_shared();
   if (busy) throw Error(ErrorKind::conflict, describe(seen) + "; only one backup runs at a time");

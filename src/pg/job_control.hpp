@@ -15,6 +15,8 @@ struct JobRequest {
   std::string initiated_by;
   TimestampTz scheduled_for = 0;
   int attempt = 1;
+  std::string database;  // logical: the database to dump
+  std::string options;   // logical: LogicalOptions as JSON
 };
 
 struct LaunchedJob {
@@ -24,7 +26,7 @@ struct LaunchedJob {
 };
 
 // Kinds create_backup accepts, for messages.
-constexpr const char* kValidKinds = "physical";
+constexpr const char* kValidKinds = "physical, logical";
 
 // Allocates an id and a unique name, claims the job slot and launches the
 // job worker in this database; returns once the worker has committed the

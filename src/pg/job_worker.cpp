@@ -3,6 +3,7 @@
 #include "pgvault/catalog/retention.hpp"
 #include "pgvault/text.hpp"
 #include "pgvault/error.hpp"
+#include "pgvault/logical/logical_backup.hpp"
 #include "pgvault/pipeline/compression.hpp"
 #include "pgvault/storage/storage.hpp"
 
@@ -106,6 +107,53 @@ void remove_failed_backup(const std::string& repository_url, const std::string& 
   }
 }
 
+// The server's own copy of a client program (same version, same bin
+// directory), as pg_upgrade and initdb find theirs.
+std::string server_program(const char* name) {
+  char path[MAXPGPATH];
+  const std::string version = std::string(name) + " (PostgreSQL) " PG_VERSION "\n";
+  if (find_other_exec(my_exec_path, name, version.c_str(), path) != 0) {
+    throw Error(ErrorKind::not_found,
+                std::string("could not find ") + name +
+                    " of PostgreSQL " PG_VERSION " beside the server (" + my_exec_path +
+                    "); install the PostgreSQL client "
+                    "programs of the server's version (Debian: postgresql-client-" PG_MAJORVERSION
+                    ")");
+  }
+  return path;
+}
+
+void report_progress(std::uint64_t done, std::uint64_t total, std::uint64_t stored,
+                     const char* phase) {
+  lock_shared();
+  JobSlot& job = shared()->job;
+  job.bytes_done = done;
+  job.bytes_total = total;
+  job.bytes_stored = stored;
+  copy_fixed(job.phase, kWordLen, phase);
+  unlock_shared();
+}
+
+BackupMeta run_logical(Repository& repo, const PhysicalBackupRequest& common, const JobSlot& slot) {
+  LogicalBackupRequest r;
+  r.name = common.name;
+  r.label = common.label;
+  r.trigger = common.trigger;
+  r.initiated_by = common.initiated_by;
+  r.system_identifier = common.system_identifier;
+  r.pg_version = common.pg_version;
+  r.database = slot.target_database;
+  r.pg_dump = server_program("pg_dump");
+  r.conninfo = common.conninfo;
+  r.compression = static_cast<Compression>(guc_compression);
+  r.compression_level = guc_compression_level;
+  r.options = LogicalOptions::from_json(slot.options);
+  report_progress(0, 0, 0, "dumping");
+  return run_logical_backup(
+      repo, r, [](const LogicalProgress& p) { report_progress(p.dumped, 0, p.stored, "dumping"); },
+      check_job_interrupts);
+}
+
 void run_job(long long backup_id) {
   lock_shared();
   const JobSlot slot = shared()->job;
@@ -143,9 +191,11 @@ void run_job(long long backup_id) {
       slot.scheduled_for == 0
           ? std::string()
           : std::string(pg_guard([&] { return timestamptz_to_str(slot.scheduled_for); }));
+  const bool logical = std::string(slot.kind) == "logical";
   history::insert_running({backup_id, req.name, slot.kind, req.trigger, req.label, req.initiated_by,
                            req.compression, backup_location(repository_url, req.name), MyProcPid,
-                           scheduled_for, slot.attempt});
+                           scheduled_for, slot.attempt, logical ? slot.target_database : "",
+                           logical ? slot.options : ""});
   lock_shared();
   shared()->job.state = JobState::running;
   shared()->job.worker_pid = MyProcPid;
@@ -159,18 +209,13 @@ void run_job(long long backup_id) {
   try {
     auto storage = open_repository(repository_url);
     Repository repo(*storage);
-    BackupMeta meta = run_physical_backup(
-        repo, req,
-        [](const BackupProgress& p) {
-          lock_shared();
-          JobSlot& job = shared()->job;
-          job.bytes_done = p.done;
-          job.bytes_total = p.total;
-          job.bytes_stored = p.stored;
-          copy_fixed(job.phase, kWordLen, p.phase);
-          unlock_shared();
-        },
-        check_job_interrupts);
+    BackupMeta meta = logical ? run_logical(repo, req, slot)
+                              : run_physical_backup(
+                                    repo, req,
+                                    [](const BackupProgress& p) {
+                                      report_progress(p.done, p.total, p.stored, p.phase);
+                                    },
+                                    check_job_interrupts);
     try {
       history::mark_completed(backup_id, meta);
     } catch (...) {

@@ -16,6 +16,7 @@ enum class JobState : int {
 constexpr int kNameLen = 64;
 constexpr int kLabelLen = 256;
 constexpr int kWordLen = 32;
+constexpr int kOptionsLen = 4096;  // a logical backup's options as JSON
 
 struct JobSlot {
   JobState state;
@@ -37,6 +38,8 @@ struct JobSlot {
   char trigger[kWordLen];
   char initiated_by[NAMEDATALEN];
   char label[kLabelLen];
+  char target_database[NAMEDATALEN];  // logical: the database to dump
+  char options[kOptionsLen];          // logical: LogicalOptions::to_json()
 };
 
 constexpr int kStateLen = 64;

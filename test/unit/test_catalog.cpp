@@ -117,6 +117,30 @@ TEST(BackupMeta, JsonRoundTrip) {
   EXPECT_NE(text.find("\n  \"name\": "), std::string::npos);
 }
 
+TEST(BackupMeta, LogicalOptionsRoundTripAndOnlyForLogical) {
+  BackupMeta m = sample_meta();
+  EXPECT_FALSE(nlohmann::json::parse(m.to_json()).contains("logical"));
+  m.kind = "logical";
+  m.logical.schema_only = true;
+  m.logical.include_tables = {"public.orders", "sales.*"};
+  m.logical.exclude_tables = {"public.audit_log"};
+  BackupMeta r = BackupMeta::from_json(m.to_json());
+  EXPECT_EQ(r.logical, m.logical);
+  EXPECT_EQ(m.logical.to_json(),
+            R"({"schema_only":true,"data_only":false,"include_tables":["public.orders","sales.*"],)"
+            R"("exclude_tables":["public.audit_log"]})");
+  EXPECT_EQ(LogicalOptions::from_json(m.logical.to_json()), m.logical);
+  EXPECT_EQ(LogicalOptions::from_json(R"({"schema_only":null,"include_tables":null})"),
+            LogicalOptions{});
+  expect_error([] { LogicalOptions::from_json(R"({"schema_only":"yes"})"); },
+               ErrorKind::invalid_argument, "schema_only must be true or false");
+  expect_error([] { LogicalOptions::from_json(R"({"tables":[]})"); }, ErrorKind::invalid_argument,
+               "unknown option \"tables\"");
+  auto j = nlohmann::json::parse(m.to_json());
+  j["logical"].erase("data_only");
+  expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::corrupt, "logical.data_only");
+}
+
 TEST(BackupMeta, MissingOrMalformedFieldNamesIt) {
   std::string good = sample_meta().to_json();
   expect_error([&] { BackupMeta::from_json(without_field(good, "started_at")); },

@@ -20,6 +20,20 @@ struct TablespaceEntry {
   std::string location;  // absolute path on the source server
 };
 
+// What a logical backup dumped (pg_dump's selection options).
+struct LogicalOptions {
+  bool schema_only = false;
+  bool data_only = false;
+  std::vector<std::string> include_tables;  // pg_dump --table patterns
+  std::vector<std::string> exclude_tables;  // pg_dump --exclude-table patterns
+  bool operator==(const LogicalOptions&) const = default;
+  // {"schema_only":false,"data_only":false,"include_tables":[...],...}
+  std::string to_json() const;
+  // The same form; a missing or null member means its default. Throws
+  // Error(invalid_argument) naming what is malformed.
+  static LogicalOptions from_json(std::string_view json);
+};
+
 // backup.json: everything needed to list, check and restore a backup with no
 // database at hand. It is written last; a backup without it is incomplete.
 struct BackupMeta {
@@ -27,7 +41,7 @@ struct BackupMeta {
 
   int format_version = kFormatVersion;
   std::string name;
-  std::string kind;  // "physical" (later also "logical")
+  std::string kind;  // "physical" or "logical"
   std::string label;
   std::string trigger;       // "manual", "scheduled", ...
   std::string initiated_by;  // session_user of the request
@@ -46,6 +60,7 @@ struct BackupMeta {
   std::uint64_t stored_bytes = 0;      // sum of object sizes
   std::vector<TablespaceEntry> tablespaces;
   std::vector<ObjectEntry> objects;
+  LogicalOptions logical;  // kind "logical" only (absent from backup.json otherwise)
 
   std::string to_json() const;
   // Throws Error(corrupt) naming the field that is missing or malformed, and

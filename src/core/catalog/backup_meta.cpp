@@ -64,6 +64,25 @@ const json& get_array(const json& obj, const std::string& key) {
   return v;
 }
 
+bool get_bool(const json& obj, const std::string& key, const std::string& prefix) {
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_boolean())
+    corrupt("field '" + prefix + key + "' is missing or not a boolean");
+  return it->get<bool>();
+}
+
+std::vector<std::string> get_strings(const json& obj, const std::string& key,
+                                     const std::string& prefix) {
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_array()) corrupt("field '" + prefix + key + "' is not an array");
+  std::vector<std::string> out;
+  for (const auto& v : *it) {
+    if (!v.is_string()) corrupt("field '" + prefix + key + "' holds a non-string");
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
 bool is_sha256_hex(std::string_view s) {
   return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -85,6 +104,47 @@ bool is_safe_object_name(std::string_view name) {
 }
 
 }  // namespace
+
+namespace {
+
+ojson logical_json(const LogicalOptions& o) {
+  return ojson{{"schema_only", o.schema_only},
+               {"data_only", o.data_only},
+               {"include_tables", o.include_tables},
+               {"exclude_tables", o.exclude_tables}};
+}
+
+}  // namespace
+
+std::string LogicalOptions::to_json() const {
+  return logical_json(*this).dump();
+}
+
+LogicalOptions LogicalOptions::from_json(std::string_view text) {
+  auto bad = [](const std::string& why) {
+    throw Error(ErrorKind::invalid_argument, "logical backup options: " + why);
+  };
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) bad("not a JSON object");
+  LogicalOptions o;
+  for (const auto& [key, value] : j.items()) {
+    if (value.is_null()) continue;
+    if (key == "schema_only" || key == "data_only") {
+      if (!value.is_boolean()) bad(key + " must be true or false");
+      (key == "schema_only" ? o.schema_only : o.data_only) = value.get<bool>();
+    } else if (key == "include_tables" || key == "exclude_tables") {
+      if (!value.is_array()) bad(key + " must be an array of table patterns");
+      auto& out = key == "include_tables" ? o.include_tables : o.exclude_tables;
+      for (const auto& v : value) {
+        if (!v.is_string()) bad(key + " must hold text");
+        out.push_back(v.get<std::string>());
+      }
+    } else {
+      bad("unknown option \"" + key + "\"");
+    }
+  }
+  return o;
+}
 
 std::string BackupMeta::to_json() const {
   ojson j;
@@ -115,6 +175,7 @@ std::string BackupMeta::to_json() const {
   for (const auto& o : objects)
     objs.push_back({{"name", o.name}, {"size", o.size}, {"sha256", o.sha256}});
   j["objects"] = std::move(objs);
+  if (kind == "logical") j["logical"] = logical_json(logical);
   return j.dump(2) + "\n";
 }
 
@@ -180,6 +241,14 @@ BackupMeta BackupMeta::from_json(std::string_view text) {
       corrupt("field '" + p + "sha256' is not a lower-case SHA-256 hex digest");
     if (m.find_object(o.name)) corrupt("object \"" + o.name + "\" is listed twice");
     m.objects.push_back(std::move(o));
+  }
+  if (m.kind == "logical") {
+    const json& l = field(j, "logical", "logical");
+    if (!l.is_object()) corrupt("field 'logical' is not an object");
+    m.logical.schema_only = get_bool(l, "schema_only", "logical.");
+    m.logical.data_only = get_bool(l, "data_only", "logical.");
+    m.logical.include_tables = get_strings(l, "include_tables", "logical.");
+    m.logical.exclude_tables = get_strings(l, "exclude_tables", "logical.");
   }
   return m;
 }

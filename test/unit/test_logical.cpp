@@ -1,0 +1,200 @@
+// Logical backups against a stand-in pg_dump (a shell script): what pg_dump
+// is asked for, the stored object, and every way it can fail.
+#include "pgvault/catalog/repository.hpp"
+#include "pgvault/error.hpp"
+#include "pgvault/logical/logical_backup.hpp"
+#include "pgvault/pipeline/compression.hpp"
+#include "pgvault/pipeline/sha256.hpp"
+#include "pgvault/process/child_process.hpp"
+#include "pgvault/storage/storage.hpp"
+
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include <sys/stat.h>
+
+using namespace pgvault;
+using namespace pgvault::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kSys = "7300000000000000001";
+
+class LogicalBackup : public ::testing::Test {
+ protected:
+  // A pg_dump stand-in running `body` (sh).
+  std::string fake_pg_dump(const std::string& body) {
+    fs::path p = tmp_.path() / ("pg_dump_" + std::to_string(++scripts_));
+    std::ofstream(p) << "#!/bin/sh\n" << body << "\n";
+    ::chmod(p.c_str(), 0755);
+    return p.string();
+  }
+
+  LogicalBackupRequest request(const std::string& pg_dump) {
+    LogicalBackupRequest r;
+    r.name = "20261124T090000Z-logical";
+    r.trigger = "manual";
+    r.initiated_by = "alice";
+    r.database = "shop";
+    r.system_identifier = kSys;
+    r.pg_version = 150018;
+    r.pg_dump = pg_dump;
+    r.conninfo = "host='/tmp' port=5432";
+    r.compression = Compression::zstd;
+    return r;
+  }
+
+  std::string decompressed(const BackupMeta& m) {
+    const auto& o = m.objects.at(0);
+    std::string stored = storage_->read_all(Repository::object_path(kSys, m.name, o.name));
+    StringSink out;
+    auto d = make_decompressor(compression_from_name(o.name), out);
+    d->write(as_bytes(stored));
+    d->finish();
+    return out.str();
+  }
+
+  TempDir tmp_;
+  int scripts_ = 0;
+  std::unique_ptr<Storage> storage_ = make_memory_storage();
+  Repository repo_{*storage_};
+};
+
+void no_progress(const LogicalProgress&) {}
+void no_interrupt() {}
+
+TEST(LogicalOptions, PgDumpArguments) {
+  LogicalBackupRequest r;
+  r.pg_dump = "/usr/lib/postgresql/15/bin/pg_dump";
+  r.conninfo = "host='/run/postgresql' port=5432 user='postgres'";
+  r.database = "it's a db\\";
+  r.options.schema_only = true;
+  r.options.include_tables = {"public.orders", "sales.*"};
+  r.options.exclude_tables = {"public.audit"};
+  EXPECT_EQ(
+      pg_dump_arguments(r),
+      (std::vector<std::string>{
+          "/usr/lib/postgresql/15/bin/pg_dump", "--format=custom", "--compress=0", "--no-password",
+          "--dbname=host='/run/postgresql' port=5432 user='postgres' dbname='it\\'s a db\\\\'",
+          "--schema-only", "--table=public.orders", "--table=sales.*",
+          "--exclude-table=public.audit"}));
+}
+
+TEST(LogicalOptions, Validation) {
+  LogicalOptions o;
+  o.schema_only = o.data_only = true;
+  expect_error([&] { validate_logical_options(o); }, ErrorKind::invalid_argument,
+               "schema_only and data_only cannot both be true");
+  o.data_only = false;
+  o.include_tables = {""};
+  expect_error([&] { validate_logical_options(o); }, ErrorKind::invalid_argument,
+               "include_tables holds an empty table pattern");
+}
+
+TEST_F(LogicalBackup, StreamsTheDumpCompressedIntoOneObjectAndWritesBackupJsonLast) {
+  // Prints PGDMP, its arguments, then 3 MB; stderr chatter is not an error.
+  std::string pg_dump = fake_pg_dump(
+      "printf 'PGDMP'; printf '%s\\n' \"$@\"; echo warning >&2; "
+      "head -c 3000000 /dev/zero | tr '\\0' 'x'");
+  LogicalBackupRequest req = request(pg_dump);
+  req.options.data_only = true;
+  std::uint64_t last_dumped = 0;
+  BackupMeta m = run_logical_backup(
+      repo_, req, [&](const LogicalProgress& p) { last_dumped = p.dumped; }, no_interrupt);
+  EXPECT_EQ(m.kind, "logical");
+  EXPECT_EQ(m.database, "shop");
+  EXPECT_EQ(m.compressed_by, "client");
+  EXPECT_EQ(m.compression, "zstd");
+  EXPECT_TRUE(m.logical.data_only);
+  ASSERT_EQ(m.objects.size(), 1u);
+  EXPECT_EQ(m.objects[0].name, "dump.pgdump.zst");
+  std::string dump = decompressed(m);
+  EXPECT_EQ(dump.substr(0, 5), "PGDMP");
+  EXPECT_NE(dump.find("--data-only\n"), std::string::npos);
+  EXPECT_NE(dump.find("dbname='shop'"), std::string::npos);
+  EXPECT_EQ(m.source_bytes, dump.size());
+  EXPECT_EQ(last_dumped, dump.size());
+  EXPECT_LT(m.stored_bytes, m.source_bytes / 10);
+  std::string stored = storage_->read_all(Repository::object_path(kSys, m.name, "dump.pgdump.zst"));
+  EXPECT_EQ(m.objects[0].sha256, sha256_hex(stored));
+  EXPECT_EQ(repo_.read_meta(kSys, m.name).logical, m.logical);
+}
+
+TEST_F(LogicalBackup, UncompressedDumpKeepsItsPlainName) {
+  LogicalBackupRequest req = request(fake_pg_dump("printf 'PGDMP-plain'"));
+  req.compression = Compression::none;
+  BackupMeta m = run_logical_backup(repo_, req, no_progress, no_interrupt);
+  EXPECT_EQ(m.objects.at(0).name, "dump.pgdump");
+  EXPECT_EQ(m.compressed_by, "none");
+  EXPECT_EQ(storage_->read_all(Repository::object_path(kSys, m.name, "dump.pgdump")),
+            "PGDMP-plain");
+}
+
+TEST_F(LogicalBackup, PgDumpFailureCarriesItsStderrAndLeavesNothing) {
+  std::string pg_dump = fake_pg_dump(
+      "printf 'PGDMP partial'; echo 'pg_dump: error: connection to server failed: FATAL:  "
+      "database \"shop\" does not exist' >&2; exit 1");
+  expect_error([&] { run_logical_backup(repo_, request(pg_dump), no_progress, no_interrupt); },
+               ErrorKind::storage,
+               "pg_dump exited with status 1: pg_dump: error: connection to server failed: FATAL:  "
+               "database \"shop\" does not exist");
+  EXPECT_TRUE(storage_->list("").empty());
+}
+
+TEST_F(LogicalBackup, KilledPgDumpIsAFailure) {
+  std::string pg_dump = fake_pg_dump("printf 'PGDMP'; kill -9 $$");
+  expect_error([&] { run_logical_backup(repo_, request(pg_dump), no_progress, no_interrupt); },
+               ErrorKind::storage, "pg_dump was killed by signal 9");
+  EXPECT_TRUE(storage_->list("").empty());
+}
+
+TEST_F(LogicalBackup, AnInterruptStopsPgDumpAtOnce) {
+  std::string pg_dump = fake_pg_dump("printf 'PGDMP'; exec sleep 30");
+  const auto start = std::chrono::steady_clock::now();
+  int calls = 0;
+  EXPECT_THROW(run_logical_backup(repo_, request(pg_dump), no_progress,
+                                  [&] {
+                                    if (++calls == 3) throw std::runtime_error("cancelled");
+                                  }),
+               std::runtime_error);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_TRUE(storage_->list("").empty());
+}
+
+TEST_F(LogicalBackup, MissingProgramIsNamed) {
+  expect_error(
+      [&] {
+        run_logical_backup(repo_, request("/nonexistent/pg_dump"), no_progress, no_interrupt);
+      },
+      ErrorKind::io, "could not run /nonexistent/pg_dump");
+}
+
+TEST(ChildProcess, StdinIsFedAndStderrKeptToItsLimit) {
+  ChildProcessOptions o;
+  o.argv = {"/bin/sh", "-c", "cat; head -c 100000 /dev/zero | tr '\\0' e >&2; exit 3"};
+  o.pipe_stdin = true;
+  o.stderr_limit = 1000;
+  ChildProcess p(o);
+  p.write_stdin(as_bytes("hello"), nullptr);
+  p.close_stdin();
+  std::string out;
+  std::vector<std::byte> buf(64);
+  bool eof = false;
+  while (!eof) {
+    std::size_t n = p.read_stdout(buf, std::chrono::milliseconds(100), eof);
+    out.append(reinterpret_cast<const char*>(buf.data()), n);
+  }
+  EXPECT_EQ(p.wait(nullptr), 3);
+  EXPECT_EQ(out, "hello");
+  EXPECT_EQ(p.stderr_text(), std::string(1000, 'e'));
+  EXPECT_EQ(p.describe_exit(), "exited with status 3");
+}
+
+}  // namespace
