@@ -47,14 +47,15 @@ void insert_running(const NewRow& r) {
   });
 }
 
-void record_skipped(long long id, const std::string& name, const std::string& trigger,
-                    const std::string& scheduled_for, const std::string& reason) {
+void record_skipped(long long id, const std::string& name, const std::string& kind,
+                    const std::string& trigger, const std::string& scheduled_for,
+                    const std::string& reason) {
   spi_query(
       "INSERT INTO vault.backups (id, name, kind, trigger, status, database, initiated_by, "
       "started_at, completed_at, scheduled_for, error_message) "
-      "VALUES ($1::bigint, $2, 'physical', $3, 'skipped', current_database(), 'scheduler', "
+      "VALUES ($1::bigint, $2, $6, $3, 'skipped', current_database(), 'scheduler', "
       "now(), now(), $4::timestamptz, $5)",
-      {std::to_string(id), name, trigger, null_if_empty(scheduled_for), reason});
+      {std::to_string(id), name, trigger, null_if_empty(scheduled_for), reason, kind});
   notify(id, "skipped");
 }
 
@@ -88,10 +89,11 @@ void set_cleanup_pending(long long id) {
   });
 }
 
-long long last_scheduled_for() {
+long long last_scheduled_for(const std::string& kind) {
   const auto rows = spi_query(
       "SELECT coalesce(extract(epoch FROM max(scheduled_for))::bigint, 0) FROM vault.backups "
-      "WHERE trigger = 'scheduled'");
+      "WHERE trigger = 'scheduled' AND kind = $1",
+      {kind});
   return rows.empty() ? 0 : std::stoll(rows[0][0].value_or("0"));
 }
 

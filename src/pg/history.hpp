@@ -27,8 +27,9 @@ void mark_failed(long long id, const std::string& error_message,
 
 // A scheduled run that did not start (a backup was running, or it was
 // missed while the server was down). Runs inside the caller's SPI connection.
-void record_skipped(long long id, const std::string& name, const std::string& trigger,
-                    const std::string& scheduled_for, const std::string& reason);
+void record_skipped(long long id, const std::string& name, const std::string& kind,
+                    const std::string& trigger, const std::string& scheduled_for,
+                    const std::string& reason);
 
 // Rows of backups removed from the repository: status 'expired' (retention)
 // or 'deleted' (by hand). Runs inside the caller's SPI connection.
@@ -41,8 +42,8 @@ void clear_cleanup_pending(const std::vector<std::string>& names);
 // In its own transaction: this failed backup's objects could not be removed.
 void set_cleanup_pending(long long id);
 
-// Unix time of the cron fire time of the newest scheduled run (0 if none).
-long long last_scheduled_for();
+// Unix time of the cron fire time of the newest scheduled run of a kind (0 if none).
+long long last_scheduled_for(const std::string& kind);
 
 // Settles rows left 'queued' or 'running' by processes that are gone
 // (except_id, the live job, is left alone). A backup whose backup.json is in

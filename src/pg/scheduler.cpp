@@ -1,14 +1,19 @@
 // The static "pgvault scheduler" worker. It starts with the server (and
 // again after a crash restart) on a primary only, settles backups left
 // 'running' by a crash, then sleeps on its latch until the next cron fire
-// time of pgvault.schedule and starts a job worker for it. A failed
+// time of pgvault.schedule (physical) or pgvault.logical_schedule (logical)
+// and starts a job worker for it. Each kind is a track with its own next
+// run, retry and catch-up; they share the one job slot. A failed
 // scheduled backup is retried with a growing delay; a run due while a
 // backup runs is skipped and recorded; a run missed while the server was
 // down runs once at start-up if it is recent enough.
 #include "pgvault/cron/schedule.hpp"
 #include "pgvault/error.hpp"
 
+#include "pgvault/catalog/backup_meta.hpp"
+
 #include <algorithm>
+#include <array>
 #include <optional>
 #include <string>
 
@@ -28,22 +33,32 @@ namespace {
 // system clock is noticed within minutes (the cost is one wake-up).
 constexpr long kMaxSleepMs = 5 * 60 * 1000;
 
+struct PendingRetry {
+  std::int64_t at = 0;
+  int attempt = 0;
+  std::int64_t scheduled_for = 0;
+};
+
+// One kind of scheduled job and its own timeline.
+struct Track {
+  const char* kind;     // "physical", "logical"
+  const char* setting;  // its schedule's GUC name, for messages
+  char** guc;
+  std::optional<Schedule> schedule;
+  std::int64_t next_run = 0;
+  PendingRetry retry;
+};
+
 struct Config {
   bool enabled = false;
-  std::optional<Schedule> schedule;
   std::string timezone;
 };
 
 struct RunningJob {
   LaunchedJob job;
+  std::size_t track = 0;
   std::string trigger;
   int attempt = 1;
-  std::int64_t scheduled_for = 0;
-};
-
-struct PendingRetry {
-  std::int64_t at = 0;
-  int attempt = 0;
   std::int64_t scheduled_for = 0;
 };
 
@@ -63,15 +78,22 @@ Config load_config() {
   Config c;
   c.enabled = guc_enabled;
   c.timezone = guc_timezone ? guc_timezone : "UTC";
-  if (guc_schedule && *guc_schedule) {
-    try {
-      c.schedule = Schedule::parse(guc_schedule);
-    } catch (const std::exception& e) {
-      // The check hook refused it already; never stop the scheduler for it.
-      log_message(WARNING, std::string("ignoring pgvault.schedule: ") + e.what());
-    }
-  }
   return c;
+}
+
+void load_schedule(Track& t) {
+  t.schedule.reset();
+  if (*t.guc == nullptr || **t.guc == '\0') return;
+  try {
+    t.schedule = Schedule::parse(*t.guc);
+  } catch (const std::exception& e) {
+    // The check hook refused it already; never stop the scheduler for it.
+    log_message(WARNING, std::string("ignoring ") + t.setting + ": " + e.what());
+  }
+}
+
+std::string logical_database() {
+  return guc_logical_database && *guc_logical_database ? guc_logical_database : guc_database;
 }
 
 void publish(const char* state, std::int64_t next_run, std::int64_t retry_at) {
@@ -108,22 +130,25 @@ class Scheduler {
  public:
   void run() {
     settle_interrupted_backups();
-    config_ = load_config();
-    catch_up();
-    plan_next(now_unix());
+    load();
+    for (std::size_t i = 0; i < tracks_.size(); ++i) catch_up(i);
+    plan_all(now_unix());
     while (!ShutdownRequestPending) {
       if (ConfigReloadPending) reload();
       check_finished_job();
-      const std::int64_t now = now_unix();
-      if (config_.enabled && config_.schedule && next_run_ > 0 && now >= next_run_) {
-        const std::int64_t due = next_run_;
-        plan_next(std::max(now, due));
-        fire("scheduled", 1, due);
-      }
-      if (config_.enabled && retry_.at > 0 && now >= retry_.at) {
-        const PendingRetry retry = retry_;
-        retry_ = {};
-        fire("retry", retry.attempt, retry.scheduled_for);
+      for (std::size_t i = 0; i < tracks_.size(); ++i) {
+        Track& t = tracks_[i];
+        const std::int64_t now = now_unix();
+        if (config_.enabled && t.schedule && t.next_run > 0 && now >= t.next_run) {
+          const std::int64_t due = t.next_run;
+          plan_next(t, std::max(now, due));
+          fire(i, "scheduled", 1, due);
+        }
+        if (config_.enabled && t.retry.at > 0 && now >= t.retry.at) {
+          const PendingRetry retry = t.retry;
+          t.retry = {};
+          fire(i, "retry", retry.attempt, retry.scheduled_for);
+        }
       }
       sleep_until_due();
     }
@@ -135,82 +160,110 @@ class Scheduler {
       ConfigReloadPending = false;
       ProcessConfigFile(PGC_SIGHUP);
     });
-    config_ = load_config();
-    plan_next(now_unix());
+    load();
+    plan_all(now_unix());
   }
 
-  void plan_next(std::int64_t after) {
-    next_run_ = 0;
-    if (!config_.schedule) return;
+  void load() {
+    config_ = load_config();
+    for (Track& t : tracks_) load_schedule(t);
+  }
+
+  void plan_all(std::int64_t after) {
+    for (Track& t : tracks_) plan_next(t, after);
+  }
+
+  void plan_next(Track& t, std::int64_t after) {
+    t.next_run = 0;
+    if (!t.schedule) return;
     const PgTimeZone tz(config_.timezone);
-    next_run_ = config_.schedule->next_after(after, tz);
+    t.next_run = t.schedule->next_after(after, tz);
+  }
+
+  // The soonest of the tracks' next runs, or retries (0 = none).
+  std::int64_t soonest(bool retries) const {
+    std::int64_t best = 0;
+    for (const Track& t : tracks_) {
+      const std::int64_t v = retries ? t.retry.at : t.next_run;
+      if (v > 0 && (best == 0 || v < best)) best = v;
+    }
+    return best;
   }
 
   // A run missed while the server was down: once, now, if recent enough.
-  void catch_up() {
-    if (!config_.enabled || !config_.schedule) return;
+  void catch_up(std::size_t index) {
+    const Track& track = tracks_[index];
+    if (!config_.enabled || !track.schedule) return;
+    const auto& schedule = track.schedule;
     long long last = 0;
-    in_own_transaction([&] { last = history::last_scheduled_for(); });
+    in_own_transaction([&] { last = history::last_scheduled_for(track.kind); });
     if (last == 0) return;  // never ran on a schedule: nothing was missed
     const PgTimeZone tz(config_.timezone);
     const std::int64_t now = now_unix();
-    if (config_.schedule->next_after(last, tz) > now) return;
+    if (schedule->next_after(last, tz) > now) return;
     // The newest missed fire time; older ones are past the window anyway.
     const std::int64_t window = guc_catchup_window_s;
     std::int64_t latest = 0;
-    for (std::int64_t t = config_.schedule->next_after(
-             std::max<std::int64_t>(last, now - window - 2 * 86400), tz);
-         t <= now; t = config_.schedule->next_after(t, tz)) {
+    for (std::int64_t t =
+             schedule->next_after(std::max<std::int64_t>(last, now - window - 2 * 86400), tz);
+         t <= now; t = schedule->next_after(t, tz)) {
       latest = t;
     }
     if (latest != 0 && latest >= now - window) {
-      log_message(LOG, "running the scheduled backup of " + timestamp_text(latest) +
-                           ", missed while the server was down");
-      fire("scheduled", 1, latest);
+      log_message(LOG, std::string("running the scheduled ") + track.kind + " backup of " +
+                           timestamp_text(latest) + ", missed while the server was down");
+      fire(index, "scheduled", 1, latest);
     } else {
-      const std::int64_t missed = latest != 0 ? latest : config_.schedule->next_after(last, tz);
+      const std::int64_t missed = latest != 0 ? latest : schedule->next_after(last, tz);
       const std::string reason =
           "missed while the server was down, more than "
           "pgvault.catchup_window ago";
       log_message(LOG,
                   "skipping the scheduled backup of " + timestamp_text(missed) + ": " + reason);
       in_own_transaction([&] {
-        history::record_skipped(next_backup_id(), new_backup_name("physical"), "scheduled",
-                                timestamp_text(missed), reason);
+        history::record_skipped(next_backup_id(), new_backup_name(track.kind), track.kind,
+                                "scheduled", timestamp_text(missed), reason);
       });
     }
   }
 
-  void fire(const char* trigger, int attempt, std::int64_t scheduled_for) {
+  void fire(std::size_t index, const char* trigger, int attempt, std::int64_t scheduled_for) {
+    const Track& track = tracks_[index];
     JobRequest request;
+    request.kind = track.kind;
     request.trigger = trigger;
     request.initiated_by = "scheduler";
     request.scheduled_for = to_timestamptz(scheduled_for);
     request.attempt = attempt;
-    publish("starting a backup", next_run_, retry_.at);
+    const std::string what = std::string(trigger) + " " + track.kind + " backup";
+    publish("starting a backup", soonest(false), soonest(true));
     try {
       in_own_transaction([&] {
-        job_ = RunningJob{start_job(request), trigger, attempt, scheduled_for};
+        if (std::string(track.kind) == "logical") {
+          request.database = logical_database();
+          request.options = LogicalOptions{}.to_json();
+        }
+        job_ = RunningJob{start_job(request), index, trigger, attempt, scheduled_for};
       });
-      log_message(LOG, std::string("started ") + trigger + " backup \"" + job_->job.name + "\"");
+      log_message(LOG, "started " + what + " \"" + job_->job.name + "\"");
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::conflict) {
-        log_message(WARNING,
-                    std::string("could not start the ") + trigger + " backup: " + e.what());
-        schedule_retry(attempt, scheduled_for);
+        log_message(WARNING, "could not start the " + what + ": " + e.what());
+        schedule_retry(index, attempt, scheduled_for);
         return;
       }
       // Not queued: the next fire time comes soon enough, and a queue could grow without bound.
       const std::string reason = std::string("skipped: ") + e.what();
-      log_message(LOG, std::string(trigger) + " backup " + reason);
+      log_message(LOG, what + " " + reason);
       in_own_transaction([&] {
-        history::record_skipped(next_backup_id(), new_backup_name("physical"), trigger,
+        history::record_skipped(next_backup_id(), new_backup_name(track.kind), track.kind, trigger,
                                 timestamp_text(scheduled_for), reason);
       });
     }
   }
 
-  void schedule_retry(int attempt, std::int64_t scheduled_for) {
+  void schedule_retry(std::size_t index, int attempt, std::int64_t scheduled_for) {
+    Track& track = tracks_[index];
     if (attempt > guc_retry_max) {
       if (guc_retry_max > 0) {
         log_message(WARNING, "scheduled backup failed " + std::to_string(attempt) +
@@ -221,10 +274,10 @@ class Scheduler {
     }
     const std::int64_t delay = static_cast<std::int64_t>(guc_retry_delay_s)
                                << std::min(attempt - 1, 20);
-    retry_ = {now_unix() + delay, attempt + 1, scheduled_for};
-    log_message(LOG, "retrying the scheduled backup in " + std::to_string(delay) + " s (attempt " +
-                         std::to_string(attempt + 1) + " of " + std::to_string(guc_retry_max + 1) +
-                         ")");
+    track.retry = {now_unix() + delay, attempt + 1, scheduled_for};
+    log_message(LOG, std::string("retrying the scheduled ") + track.kind + " backup in " +
+                         std::to_string(delay) + " s (attempt " + std::to_string(attempt + 1) +
+                         " of " + std::to_string(guc_retry_max + 1) + ")");
   }
 
   // The job worker notifies us (bgw_notify_pid) when it exits.
@@ -251,27 +304,28 @@ class Scheduler {
       });
       status = "failed";
     }
-    if (status == "failed") schedule_retry(done.attempt, done.scheduled_for);
+    if (status == "failed") schedule_retry(done.track, done.attempt, done.scheduled_for);
   }
 
   void sleep_until_due() {
     const std::int64_t now = now_unix();
     std::int64_t due = 0;
     const char* state = "idle: no schedule";
+    const std::int64_t next_run = soonest(false), retry_at = soonest(true);
     if (!config_.enabled) {
       state = "disabled";
     } else {
-      if (config_.schedule) {
-        due = next_run_;
+      if (next_run > 0) {
+        due = next_run;
         state = "sleeping";
       }
-      if (retry_.at > 0) {
-        due = due == 0 ? retry_.at : std::min(due, retry_.at);
+      if (retry_at > 0) {
+        due = due == 0 ? retry_at : std::min(due, retry_at);
         state = "retry pending";
       }
     }
     if (job_) state = "backup running";
-    publish(state, config_.enabled ? next_run_ : 0, config_.enabled ? retry_.at : 0);
+    publish(state, config_.enabled ? next_run : 0, config_.enabled ? retry_at : 0);
     long timeout_ms = kMaxSleepMs;
     if (due > 0)
       timeout_ms = std::clamp<long>(static_cast<long>((due - now) * 1000), 0, kMaxSleepMs);
@@ -283,8 +337,10 @@ class Scheduler {
   }
 
   Config config_;
-  std::int64_t next_run_ = 0;
-  PendingRetry retry_;
+  std::array<Track, 2> tracks_ = {
+      Track{"physical", "pgvault.schedule", &guc_schedule, {}, 0, {}},
+      Track{"logical", "pgvault.logical_schedule", &guc_logical_schedule, {}, 0, {}},
+  };
   std::optional<RunningJob> job_;
 };
 

@@ -22,6 +22,8 @@ int guc_compression_level = 0;
 char* guc_replication_conninfo = nullptr;
 int guc_max_rate_kb = 0;
 char* guc_schedule = nullptr;
+char* guc_logical_schedule = nullptr;
+char* guc_logical_database = nullptr;
 bool guc_enabled = true;
 char* guc_timezone = nullptr;
 int guc_catchup_window_s = 3600;
@@ -164,6 +166,15 @@ void define_settings() {
                              "When physical backups run: a cron line, a macro, or 'N seconds'.",
                              "Empty: no scheduled backups.", &guc_schedule, "", PGC_SIGHUP, 0,
                              check_schedule, nullptr, nullptr);
+  DefineCustomStringVariable("pgvault.logical_schedule",
+                             "When logical backups (pg_dump) run: a cron line, a macro, or "
+                             "'N seconds'.",
+                             "Empty: no scheduled logical backups.", &guc_logical_schedule, "",
+                             PGC_SIGHUP, 0, check_schedule, nullptr, nullptr);
+  DefineCustomStringVariable("pgvault.logical_database",
+                             "The database scheduled logical backups dump.",
+                             "Empty: pgvault.database.", &guc_logical_database, "", PGC_SIGHUP, 0,
+                             nullptr, nullptr, nullptr);
   DefineCustomBoolVariable("pgvault.enabled", "Whether the scheduler starts scheduled backups.",
                            nullptr, &guc_enabled, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomStringVariable("pgvault.timezone", "Time zone in which schedules are read.", nullptr,

@@ -10,6 +10,8 @@ extern int guc_compression_level;
 extern char* guc_replication_conninfo;
 extern int guc_max_rate_kb;
 extern char* guc_schedule;
+extern char* guc_logical_schedule;
+extern char* guc_logical_database;
 extern bool guc_enabled;
 extern char* guc_timezone;
 extern int guc_catchup_window_s;

@@ -74,5 +74,18 @@ my ($sysid) = $q->('postgres', 'SELECT system_identifier FROM pg_control_system(
 ok(!-e "$repo_dir/$sysid/backups/$fname", 'nothing of the failed dump is left');
 is($q->('postgres', q{SELECT count(*) FROM vault.history WHERE status = 'running'}), '0', 'no row left running');
 
+# 5. pgvault.logical_schedule runs logical backups on its own, of
+#    pgvault.logical_database, beside the physical schedule.
+$node->append_conf('postgresql.conf', "pgvault.logical_schedule = '2 seconds'\npgvault.logical_database = 'shop'\n");
+$node->reload;
+is($q->('postgres', 'SELECT logical_schedule FROM vault.status'), '2 seconds', 'vault.status shows the logical schedule');
+ok($node->poll_query_until('postgres',
+  q{SELECT count(*) > 0 FROM vault.history WHERE kind = 'logical' AND trigger = 'scheduled' AND status = 'completed' AND database = 'shop'}),
+  'a scheduled logical backup of pgvault.logical_database completed');
+$node->append_conf('postgresql.conf', "pgvault.logical_schedule = ''\n");
+$node->reload;
+is($q->('postgres', q{SELECT count(*) FROM vault.history WHERE kind = 'physical' AND trigger = 'scheduled'}), '0',
+  'no physical backup was scheduled by it');
+
 $node->stop;
 done_testing();
