@@ -3,6 +3,7 @@
 #include "pgvault/pipeline/sink.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -31,6 +32,41 @@ class BackupManifest {
  private:
   std::vector<ManifestFile> files_;
   std::unordered_map<std::string, std::size_t> index_;
+};
+
+// Checks the files found in a backup's archives against its backup_manifest
+// as they stream by: each file's size and SHA-256, that no file is unknown
+// (WAL under pg_wal/ aside: the server adds it without listing it), and at
+// the end that no listed file is missing. Shared by restore and verify.
+class ManifestChecker {
+ public:
+  using Note = std::function<void(std::string_view)>;
+  // note (may be empty) hears what cannot be checked, once per kind.
+  explicit ManifestChecker(const BackupManifest& manifest, Note note = {});
+
+  // A regular file of archive (an object name, for messages) at manifest_path
+  // ("pg_tblspc/<oid>/..." inside a tablespace archive). Throws Error(corrupt)
+  // naming the archive and the file.
+  void check_file(const std::string& archive, const std::string& manifest_path, std::uint64_t size,
+                  const std::string& sha256);
+  // A hard link whose content could not be hashed (a scan writes no files):
+  // it must share its manifest entry's size and checksum with its target.
+  void check_hard_link(const std::string& archive, const std::string& manifest_path,
+                       const std::string& target_manifest_path);
+  // Throws Error(corrupt) naming the first listed file never seen.
+  void check_complete() const;
+
+  std::uint64_t files_checked() const { return checked_; }
+
+ private:
+  const ManifestFile* expect_listed(const std::string& archive, const std::string& manifest_path);
+  void mark_seen(const ManifestFile* mf);
+
+  const BackupManifest& manifest_;
+  Note note_;
+  std::vector<bool> seen_;
+  std::uint64_t checked_ = 0;
+  bool noted_algorithm_ = false;
 };
 
 // Pass-through stage that sums the "Size" of every file of a manifest as it

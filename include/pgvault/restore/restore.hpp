@@ -1,27 +1,50 @@
 #pragma once
 #include "pgvault/pg_free.hpp"
 #include "pgvault/catalog/backup_meta.hpp"
+#include "pgvault/error.hpp"
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pgvault {
 
 class Repository;
+class Storage;
+class Sink;
+class ManifestChecker;
+struct ExtractedFile;
+
+// Makes the stage that decrypts an object's stored bytes into `next`, for an
+// object (its name in backup.json) of an encrypted backup. Empty: objects are
+// stored unencrypted. The hook where the encryption stage plugs into restore
+// and verify alike.
+using DecryptorFactory =
+    std::function<std::unique_ptr<Sink>(const std::string& object, Sink& next)>;
 
 struct RestoreOptions {
   std::string pgdata;  // must not exist or be empty
   // tablespace oid or original location -> new location (default: original location)
   std::map<std::string, std::string> tablespace_mapping;
+  DecryptorFactory decryptor;  // for encrypted backups; empty otherwise
+  // Called after every chunk read (about 1 MiB) with the stored bytes read so
+  // far of the current object; may throw (e.g. Error(cancelled)) to stop.
+  std::function<void(std::uint64_t bytes_read)> on_read;
+  // syncfs() the restored files before returning. Off only for throwaway
+  // copies (verify --restore-test): syncfs flushes the whole file system.
+  bool sync_to_disk = true;
 };
 
 struct RestoreReport {
   std::uint64_t files = 0;
   std::uint64_t bytes = 0;  // bytes of files written
   std::uint64_t objects = 0;
+  std::uint64_t bytes_read = 0;      // stored bytes read from the repository
+  std::uint64_t manifest_files = 0;  // files of backup_manifest, each found and matching
 };
 
 using ProgressLog = std::function<void(std::string_view)>;
@@ -33,5 +56,79 @@ using ProgressLog = std::function<void(std::string_view)>;
 // target is removed again and the Error is rethrown.
 RestoreReport restore_physical(Repository& repo, const BackupMeta& meta, const RestoreOptions& opts,
                                const ProgressLog& log = {});
+
+// ---- Reading a backup back: the steps restore and verify share -------------
+
+namespace backup_reading {
+
+inline constexpr const char* kManifestObject = "backup_manifest";
+
+// Called with the stored bytes read so far after every chunk of an object;
+// may throw (e.g. Error(cancelled)) to stop reading.
+using ReadProgress = std::function<void(std::uint64_t bytes_read)>;
+
+// Streams one stored object of the backup through sink, counting and hashing
+// the stored bytes on the way, and returns their number. Throws
+// Error(not_found) "object X of backup Y is missing ..." and Error(corrupt)
+// "object X of backup Y is corrupt: size mismatch / SHA-256 mismatch ...". A
+// mismatch of the stored bytes wins over any error raised downstream
+// (decryption, decompression, tar, manifest checks): the object is read to
+// its end either way.
+std::uint64_t read_object(Storage& storage, const BackupMeta& meta, const ObjectEntry& entry,
+                          Sink& sink, const ReadProgress& progress = {});
+
+// "object \"base.tar.zst\" of backup \"NAME\"", how every message names an object.
+std::string object_name(const BackupMeta& meta, const std::string& object);
+// The errors read_object throws, for checks that find the same problems
+// another way (verify compares a listing first).
+Error missing_object_error(const BackupMeta& meta, const std::string& object,
+                           const std::string& detail);
+Error size_mismatch_error(const BackupMeta& meta, const std::string& object, std::uint64_t expected,
+                          std::uint64_t actual);
+
+// The stages that turn an object's stored bytes back into the stream that was
+// backed up: decryption (when a factory is given), then decompression chosen
+// by the name's suffix (.zst, .lz4, .gz), into next. Errors raised by these
+// stages name the object; errors raised by next pass through unchanged.
+class DecodeChain {
+ public:
+  DecodeChain(const std::string& object, Sink& next, const DecryptorFactory& decryptor);
+  ~DecodeChain();
+  DecodeChain(const DecodeChain&) = delete;
+  DecodeChain& operator=(const DecodeChain&) = delete;
+  Sink& input() { return *input_; }
+
+ private:
+  std::vector<std::unique_ptr<Sink>> stages_;  // input first
+  Sink* input_ = nullptr;
+  bool downstream_threw_ = false;  // set when next (not a decoding stage) failed
+};
+
+// One tar archive of a physical backup.
+struct Archive {
+  const ObjectEntry* object = nullptr;
+  std::string oid;  // tablespace oid; empty for base.tar
+  // Where its files appear in backup_manifest: "" or "pg_tblspc/<oid>/".
+  std::string manifest_prefix() const { return oid.empty() ? "" : "pg_tblspc/" + oid + "/"; }
+};
+
+// The archives of a physical backup's backup.json, base.tar first. Throws
+// Error(corrupt) when base.tar or backup_manifest is missing and
+// Error(unsupported) for any other object that is not <oid>.tar[.suffix].
+std::vector<Archive> physical_archives(const BackupMeta& meta);
+
+// The decoded text of backup_manifest, as the server sent it; its stored
+// bytes are checked against backup.json (BackupManifest::parse then checks
+// its own Manifest-Checksum). The manifest is small: held in memory.
+std::string read_manifest_text(Storage& storage, const BackupMeta& meta,
+                               const DecryptorFactory& decryptor,
+                               const ReadProgress& progress = {});
+
+// The on_file callback of a TarExtractor that checks each file of archive
+// against the manifest.
+std::function<void(const ExtractedFile&)> manifest_file_check(ManifestChecker& checker,
+                                                              const Archive& archive);
+
+}  // namespace backup_reading
 
 }  // namespace pgvault

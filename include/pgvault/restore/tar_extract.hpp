@@ -20,6 +20,10 @@ struct ExtractedFile {
   std::string path;  // relative to the extraction root, '/'-separated, no "./" or trailing '/'
   std::uint64_t size = 0;
   std::string sha256;  // lower-case hex of the file's content
+  // Hard links only: the earlier entry they share their content with. With
+  // scan_only nothing is on disk to hash, so size is 0 and sha256 empty: the
+  // consumer judges the link by its target (PostgreSQL never sends links).
+  std::string hard_link_target;
 };
 
 struct TarExtractOptions {
@@ -28,10 +32,14 @@ struct TarExtractOptions {
   // Called after each regular file has been written and closed; may throw to
   // stop the extraction (the exception propagates out of write()/finish()).
   std::function<void(const ExtractedFile&)> on_file;
+  // Parse, hash and check every entry exactly as an extraction would, but
+  // write nothing (target_dir is ignored): verification of a backup.
+  bool scan_only = false;
 };
 
-// Terminal pipeline stage that unpacks a tar stream (ustar, with GNU long
-// names 'L'/'K' and pax 'x'/'g' headers understood) fed in arbitrary chunks.
+// Terminal pipeline stage that unpacks (or, with scan_only, only reads) a tar
+// stream (ustar, with GNU long names 'L'/'K' and pax 'x'/'g' headers
+// understood) fed in arbitrary chunks.
 // Memory stays constant: the current 512-byte header, a bounded write buffer
 // and, only for GNU/pax extension records, their (bounded) content.
 //
@@ -53,7 +61,7 @@ class TarExtractor final : public Sink {
   void finish() override;
 
   std::uint64_t files() const { return files_; }
-  std::uint64_t bytes() const { return bytes_; }  // bytes of regular files written
+  std::uint64_t bytes() const { return bytes_; }  // bytes of regular files written (or scanned)
   bool saw_end_of_archive() const { return state_ == State::end; }
 
  private:

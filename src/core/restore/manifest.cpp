@@ -167,6 +167,86 @@ std::uint64_t BackupManifest::total_size() const {
   return total;
 }
 
+// ---- ManifestChecker ----------------------------------------------------------
+
+ManifestChecker::ManifestChecker(const BackupManifest& manifest, Note note)
+    : manifest_(manifest), note_(std::move(note)), seen_(manifest.files().size(), false) {}
+
+const ManifestFile* ManifestChecker::expect_listed(const std::string& archive,
+                                                   const std::string& manifest_path) {
+  const ManifestFile* mf = manifest_.find(manifest_path);
+  if (mf == nullptr && manifest_path.rfind("pg_wal/", 0) != 0) {
+    throw Error(ErrorKind::corrupt, "file \"" + manifest_path + "\" in " + archive +
+                                        " is not listed in backup_manifest; only WAL files "
+                                        "under pg_wal/ may be");
+  }
+  return mf;  // nullptr: WAL the server included
+}
+
+void ManifestChecker::mark_seen(const ManifestFile* mf) {
+  seen_[static_cast<std::size_t>(mf - manifest_.files().data())] = true;
+  ++checked_;
+}
+
+void ManifestChecker::check_file(const std::string& archive, const std::string& manifest_path,
+                                 std::uint64_t size, const std::string& sha256) {
+  const ManifestFile* mf = expect_listed(archive, manifest_path);
+  if (mf == nullptr) return;
+  if (size != mf->size) {
+    throw Error(ErrorKind::corrupt, "file \"" + manifest_path + "\" in " + archive + " has " +
+                                        std::to_string(size) + " bytes but backup_manifest says " +
+                                        std::to_string(mf->size));
+  }
+  const std::string alg = lower(mf->checksum_algorithm);
+  if (alg == "sha256") {
+    if (sha256 != mf->checksum) {
+      throw Error(ErrorKind::corrupt, "file \"" + manifest_path + "\" in " + archive +
+                                          " does not match backup_manifest (SHA-256 is " + sha256 +
+                                          ", manifest says " + mf->checksum + ")");
+    }
+  } else if (alg != "none" && !noted_algorithm_) {
+    noted_algorithm_ = true;
+    if (note_) {
+      note_("note: backup_manifest uses " + mf->checksum_algorithm +
+            " checksums; only file sizes are verified (run pg_verifybackup for a full check)");
+    }
+  }
+  mark_seen(mf);
+}
+
+void ManifestChecker::check_hard_link(const std::string& archive, const std::string& manifest_path,
+                                      const std::string& target_manifest_path) {
+  const ManifestFile* mf = expect_listed(archive, manifest_path);
+  if (mf == nullptr) return;
+  const ManifestFile* target = manifest_.find(target_manifest_path);
+  // The target was checked when it streamed by; equal entries mean equal content.
+  if (target == nullptr || !seen_[static_cast<std::size_t>(target - manifest_.files().data())] ||
+      target->size != mf->size ||
+      lower(target->checksum_algorithm) != lower(mf->checksum_algorithm) ||
+      target->checksum != mf->checksum) {
+    throw Error(ErrorKind::corrupt, "file \"" + manifest_path + "\" in " + archive +
+                                        " is a hard link to \"" + target_manifest_path +
+                                        "\", which does not match its backup_manifest entry");
+  }
+  mark_seen(mf);
+}
+
+void ManifestChecker::check_complete() const {
+  std::size_t missing = 0;
+  const ManifestFile* first_missing = nullptr;
+  for (std::size_t i = 0; i < seen_.size(); ++i) {
+    if (!seen_[i]) {
+      if (first_missing == nullptr) first_missing = &manifest_.files()[i];
+      ++missing;
+    }
+  }
+  if (first_missing == nullptr) return;
+  std::string msg =
+      "file \"" + first_missing->path + "\" listed in backup_manifest is missing from the backup";
+  if (missing > 1) msg += " (and " + std::to_string(missing - 1) + " more files)";
+  throw Error(ErrorKind::corrupt, msg);
+}
+
 // ---- ManifestSizeSink ---------------------------------------------------------
 
 void ManifestSizeSink::scan_line(std::string_view line) {

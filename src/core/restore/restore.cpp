@@ -29,7 +29,9 @@ namespace pgvault {
 
 namespace {
 
-constexpr const char* kManifestObject = "backup_manifest";
+using backup_reading::Archive;
+using backup_reading::kManifestObject;
+
 constexpr std::size_t kReadChunk = 1024 * 1024;
 
 std::string strip_trailing_slashes(std::string p) {
@@ -42,9 +44,7 @@ bool all_digits(std::string_view s) {
 }
 
 // One archive of the backup and where it goes.
-struct ArchivePlan {
-  const ObjectEntry* object = nullptr;
-  std::string oid;       // empty for base.tar
+struct ArchivePlan : Archive {
   std::string location;  // extraction directory
 };
 
@@ -116,64 +116,6 @@ void create_dir_0700(const std::string& dir) {
   }
   if (::mkdir(dir.c_str(), 0700) != 0)
     throw_os_error("could not create directory \"" + dir + "\"", errno);
-}
-
-// Passes data on to a stage that may fail; after the first failure it drops
-// everything, so the caller can still read the object to its end and learn
-// whether the stored bytes themselves are damaged (the more useful message).
-class FailureLatch final : public Sink {
- public:
-  explicit FailureLatch(Sink& next) : next_(next) {}
-  void write(std::span<const std::byte> data) override {
-    if (error_) return;
-    try {
-      next_.write(data);
-    } catch (...) {
-      error_ = std::current_exception();
-    }
-  }
-  void finish() override {
-    if (error_) return;
-    try {
-      next_.finish();
-    } catch (...) {
-      error_ = std::current_exception();
-    }
-  }
-  const std::exception_ptr& error() const { return error_; }
-
- private:
-  Sink& next_;
-  std::exception_ptr error_;
-};
-
-// Streams one object of the backup through sink, checking the stored bytes
-// against backup.json. A checksum/size mismatch of the object wins over any
-// error raised downstream (decompression, tar, manifest checks).
-void stream_object(Storage& storage, const BackupMeta& meta, const ObjectEntry& entry, Sink& sink) {
-  const std::string path = Repository::object_path(meta.system_identifier, meta.name, entry.name);
-  auto reader = storage.open_read(path);
-  FailureLatch latch(sink);
-  DigestSink digest(latch);
-  std::vector<std::byte> buf(kReadChunk);
-  for (;;) {
-    const std::size_t n = reader->read(buf);
-    if (n == 0) break;
-    digest.write(std::span<const std::byte>(buf.data(), n));
-  }
-  digest.finish();
-  const std::string prefix =
-      "object \"" + entry.name + "\" of backup \"" + meta.name + "\" is corrupt: ";
-  if (digest.bytes() != entry.size) {
-    throw Error(ErrorKind::corrupt, prefix + "size mismatch (backup.json says " +
-                                        std::to_string(entry.size) + " bytes, repository has " +
-                                        std::to_string(digest.bytes()) + ")");
-  }
-  if (digest.sha256() != entry.sha256) {
-    throw Error(ErrorKind::corrupt, prefix + "SHA-256 mismatch (backup.json says " + entry.sha256 +
-                                        ", repository has " + digest.sha256() + ")");
-  }
-  if (latch.error()) std::rethrow_exception(latch.error());
 }
 
 void write_file_0600(const std::string& path, std::string_view content) {
@@ -327,36 +269,11 @@ std::vector<std::string> rewrite_tablespace_map(const std::string& pgdata,
 
 std::vector<ArchivePlan> plan_archives(const BackupMeta& meta, const RestoreOptions& opts) {
   std::vector<ArchivePlan> plans;
-  bool have_base = false;
-  for (const auto& obj : meta.objects) {
-    if (obj.name == kManifestObject) continue;
-    const Compression c = compression_from_name(obj.name);
-    std::string stem = obj.name.substr(0, obj.name.size() - compression_suffix(c).size());
-    if (stem.size() <= 4 || stem.compare(stem.size() - 4, 4, ".tar") != 0) {
-      throw Error(ErrorKind::unsupported,
-                  "backup \"" + meta.name + "\" has object \"" + obj.name +
-                      "\" that is not a tar archive; a physical backup holds base.tar, "
-                      "<tablespace oid>.tar (optionally .gz, .lz4 or .zst) and backup_manifest");
-    }
-    stem.resize(stem.size() - 4);
+  for (const Archive& a : backup_reading::physical_archives(meta)) {
     ArchivePlan plan;
-    plan.object = &obj;
-    if (stem == "base") {
-      have_base = true;
-      plan.location = opts.pgdata;
-    } else if (all_digits(stem)) {
-      plan.oid = stem;
-    } else {
-      throw Error(ErrorKind::unsupported,
-                  "backup \"" + meta.name + "\" has object \"" + obj.name +
-                      "\"; expected base.tar or <tablespace oid>.tar (optionally compressed)");
-    }
+    static_cast<Archive&>(plan) = a;
+    if (plan.oid.empty()) plan.location = opts.pgdata;
     plans.push_back(std::move(plan));
-  }
-  if (!have_base) {
-    throw Error(ErrorKind::corrupt, "backup \"" + meta.name +
-                                        "\" has no base.tar object; backup.json lists no data "
-                                        "directory archive to restore");
   }
 
   // Tablespace locations: mapping by oid, then by original location, then the original.
@@ -410,10 +327,6 @@ std::vector<ArchivePlan> plan_archives(const BackupMeta& meta, const RestoreOpti
                                                    plan.location + "\" is not an absolute path");
     }
   }
-  // base first: it creates pg_tblspc/, where the tablespace symlinks go.
-  std::stable_sort(plans.begin(), plans.end(), [](const ArchivePlan& a, const ArchivePlan& b) {
-    return a.oid.empty() && !b.oid.empty();
-  });
   for (std::size_t i = 0; i < plans.size(); ++i) {
     for (std::size_t j = i + 1; j < plans.size(); ++j) {
       if (plans[i].location == plans[j].location) {
@@ -445,13 +358,8 @@ RestoreReport restore_physical(Repository& repo, const BackupMeta& meta, const R
   RestoreOptions o = opts;
   o.pgdata = strip_trailing_slashes(fs::absolute(opts.pgdata).lexically_normal().string());
 
-  const ObjectEntry* manifest_entry = meta.find_object(kManifestObject);
-  if (manifest_entry == nullptr) {
-    throw Error(ErrorKind::corrupt, "backup \"" + meta.name +
-                                        "\" has no backup_manifest object; it cannot be verified "
-                                        "and is not restorable");
-  }
   const std::vector<ArchivePlan> plans = plan_archives(meta, o);
+  const ObjectEntry& manifest_entry = *meta.find_object(kManifestObject);
 
   // Refuse before touching anything.
   const bool pgdata_existed = check_empty_or_missing(o.pgdata, "target directory");
@@ -476,14 +384,15 @@ RestoreReport restore_physical(Repository& repo, const BackupMeta& meta, const R
     cleanup.add(o.pgdata, !pgdata_existed);
 
     // The manifest first: it says what every archive must contain.
-    say("reading backup_manifest (" + human_size(manifest_entry->size) + ")...");
-    StringSink manifest_text;
-    stream_object(repo.storage(), meta, *manifest_entry, manifest_text);
-    const BackupManifest manifest = BackupManifest::parse(manifest_text.str());
-    std::vector<bool> seen(manifest.files().size(), false);
-    bool warned_algorithm = false;
-
+    say("reading backup_manifest (" + human_size(manifest_entry.size) + ")...");
+    const std::string manifest_text =
+        backup_reading::read_manifest_text(repo.storage(), meta, opts.decryptor, opts.on_read);
     RestoreReport report;
+    report.bytes_read += manifest_entry.size;
+    report.objects += 1;
+    const BackupManifest manifest = BackupManifest::parse(manifest_text);
+    ManifestChecker checker(manifest, [&](std::string_view note) { say(std::string(note)); });
+
     for (std::size_t i = 0; i < plans.size(); ++i) {
       const ArchivePlan& plan = plans[i];
       const ObjectEntry& obj = *plan.object;
@@ -496,43 +405,14 @@ RestoreReport restore_physical(Repository& repo, const BackupMeta& meta, const R
         say("restoring " + obj.name + " (" + human_size(obj.size) + ")...");
       }
 
-      const std::string manifest_prefix = plan.oid.empty() ? "" : "pg_tblspc/" + plan.oid + "/";
       TarExtractOptions xo;
       xo.target_dir = plan.location;
       xo.archive_name = obj.name;
-      xo.on_file = [&](const ExtractedFile& f) {
-        const std::string mpath = manifest_prefix + f.path;
-        const ManifestFile* mf = manifest.find(mpath);
-        if (mf == nullptr) {
-          if (mpath.rfind("pg_wal/", 0) == 0) return;  // WAL the server included
-          throw Error(ErrorKind::corrupt, "file \"" + mpath + "\" in " + obj.name +
-                                              " is not listed in backup_manifest; only WAL files "
-                                              "under pg_wal/ may be");
-        }
-        if (f.size != mf->size) {
-          throw Error(ErrorKind::corrupt,
-                      "file \"" + mpath + "\" in " + obj.name + " has " + std::to_string(f.size) +
-                          " bytes but backup_manifest says " + std::to_string(mf->size));
-        }
-        std::string alg = mf->checksum_algorithm;
-        std::transform(alg.begin(), alg.end(), alg.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-        if (alg == "SHA256") {
-          if (f.sha256 != mf->checksum) {
-            throw Error(ErrorKind::corrupt, "file \"" + mpath + "\" in " + obj.name +
-                                                " does not match backup_manifest (SHA-256 is " +
-                                                f.sha256 + ", manifest says " + mf->checksum + ")");
-          }
-        } else if (alg != "NONE" && !warned_algorithm) {
-          warned_algorithm = true;
-          say("note: backup_manifest uses " + mf->checksum_algorithm +
-              " checksums; only file sizes are verified (run pg_verifybackup for a full check)");
-        }
-        seen[static_cast<std::size_t>(mf - manifest.files().data())] = true;
-      };
+      xo.on_file = backup_reading::manifest_file_check(checker, plan);
       TarExtractor extractor(std::move(xo));
-      auto decompressor = make_decompressor(compression_from_name(obj.name), extractor);
-      stream_object(repo.storage(), meta, obj, *decompressor);
+      backup_reading::DecodeChain decode(obj.name, extractor, opts.decryptor);
+      report.bytes_read +=
+          backup_reading::read_object(repo.storage(), meta, obj, decode.input(), opts.on_read);
       report.files += extractor.files();
       report.bytes += extractor.bytes();
       ++report.objects;
@@ -554,26 +434,13 @@ RestoreReport restore_physical(Repository& repo, const BackupMeta& meta, const R
         }
       }
     }
-    report.objects += 1;  // backup_manifest
 
-    std::size_t missing = 0;
-    const ManifestFile* first_missing = nullptr;
-    for (std::size_t i = 0; i < seen.size(); ++i) {
-      if (!seen[i]) {
-        if (first_missing == nullptr) first_missing = &manifest.files()[i];
-        ++missing;
-      }
-    }
-    if (first_missing != nullptr) {
-      std::string msg = "file \"" + first_missing->path +
-                        "\" listed in backup_manifest is missing from the backup";
-      if (missing > 1) msg += " (and " + std::to_string(missing - 1) + " more files)";
-      throw Error(ErrorKind::corrupt, msg);
-    }
+    checker.check_complete();
+    report.manifest_files = checker.files_checked();
     say("verified " + std::to_string(manifest.files().size()) +
         " files against backup_manifest (sizes and checksums)");
 
-    std::string manifest_copy = manifest_text.str();
+    std::string manifest_copy = manifest_text;
     for (const auto& oid : rewrite_tablespace_map(o.pgdata, plans, manifest_copy)) {
       for (const auto& p : plans) {
         if (p.oid == oid) {
@@ -585,10 +452,12 @@ RestoreReport restore_physical(Repository& repo, const BackupMeta& meta, const R
     // Like pg_basebackup: keep the manifest with the data, for pg_verifybackup.
     write_file_0600(o.pgdata + "/backup_manifest", manifest_copy);
 
-    say("syncing restored files to disk...");
-    sync_dir_fs(o.pgdata);
-    for (const auto& plan : plans) {
-      if (!plan.oid.empty()) sync_dir_fs(plan.location);
+    if (opts.sync_to_disk) {
+      say("syncing restored files to disk...");
+      sync_dir_fs(o.pgdata);
+      for (const auto& plan : plans) {
+        if (!plan.oid.empty()) sync_dir_fs(plan.location);
+      }
     }
     cleanup.dismiss();
     return report;
@@ -596,5 +465,241 @@ RestoreReport restore_physical(Repository& repo, const BackupMeta& meta, const R
     throw Error(ErrorKind::io, e.what());
   }
 }
+
+// ---- backup_reading ------------------------------------------------------------
+
+namespace backup_reading {
+
+namespace {
+
+// Passes data on to a stage that may fail; after the first failure it drops
+// everything, so the caller can still read the object to its end and learn
+// whether the stored bytes themselves are damaged (the more useful message).
+class FailureLatch final : public Sink {
+ public:
+  explicit FailureLatch(Sink& next) : next_(next) {}
+  void write(std::span<const std::byte> data) override {
+    if (error_) return;
+    try {
+      next_.write(data);
+    } catch (...) {
+      error_ = std::current_exception();
+    }
+  }
+  void finish() override {
+    if (error_) return;
+    try {
+      next_.finish();
+    } catch (...) {
+      error_ = std::current_exception();
+    }
+  }
+  const std::exception_ptr& error() const { return error_; }
+
+ private:
+  Sink& next_;
+  std::exception_ptr error_;
+};
+
+}  // namespace
+
+std::string object_name(const BackupMeta& meta, const std::string& object) {
+  return "object \"" + object + "\" of backup \"" + meta.name + "\"";
+}
+
+Error missing_object_error(const BackupMeta& meta, const std::string& object,
+                           const std::string& detail) {
+  return Error(ErrorKind::not_found,
+               object_name(meta, object) + " is missing from the repository (" + detail + ")");
+}
+
+Error size_mismatch_error(const BackupMeta& meta, const std::string& object, std::uint64_t expected,
+                          std::uint64_t actual) {
+  return Error(ErrorKind::corrupt, object_name(meta, object) +
+                                       " is corrupt: size mismatch (backup.json says " +
+                                       std::to_string(expected) + " bytes, repository has " +
+                                       std::to_string(actual) + ")");
+}
+
+std::uint64_t read_object(Storage& storage, const BackupMeta& meta, const ObjectEntry& entry,
+                          Sink& sink, const ReadProgress& progress) {
+  const std::string path = Repository::object_path(meta.system_identifier, meta.name, entry.name);
+  FailureLatch latch(sink);
+  DigestSink digest(latch);
+  try {
+    auto reader = storage.open_read(path);
+    std::vector<std::byte> buf(kReadChunk);
+    for (;;) {
+      const std::size_t n = reader->read(buf);
+      if (n == 0) break;
+      digest.write(std::span<const std::byte>(buf.data(), n));
+      if (progress) progress(digest.bytes());
+    }
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::not_found) throw;
+    throw missing_object_error(meta, entry.name, e.what());
+  }
+  digest.finish();
+  if (digest.bytes() != entry.size)
+    throw size_mismatch_error(meta, entry.name, entry.size, digest.bytes());
+  if (digest.sha256() != entry.sha256) {
+    throw Error(ErrorKind::corrupt, object_name(meta, entry.name) +
+                                        " is corrupt: SHA-256 mismatch (backup.json says " +
+                                        entry.sha256 + ", repository has " + digest.sha256() + ")");
+  }
+  if (latch.error()) std::rethrow_exception(latch.error());
+  return digest.bytes();
+}
+
+namespace {
+
+// Sits after the decoding stages: remembers that an error came from further
+// down (tar, manifest checks), which must pass through unchanged.
+class DownstreamMark final : public Sink {
+ public:
+  DownstreamMark(Sink& next, bool& threw) : next_(next), threw_(threw) {}
+  void write(std::span<const std::byte> data) override {
+    try {
+      next_.write(data);
+    } catch (...) {
+      threw_ = true;
+      throw;
+    }
+  }
+  void finish() override {
+    try {
+      next_.finish();
+    } catch (...) {
+      threw_ = true;
+      throw;
+    }
+  }
+
+ private:
+  Sink& next_;
+  bool& threw_;
+};
+
+// Sits before the decoding stages: their own errors ("corrupt zstd data",
+// a failed authentication tag) get the object's name.
+class DecodeErrorContext final : public Sink {
+ public:
+  DecodeErrorContext(Sink& first, const bool& downstream_threw, std::string object)
+      : first_(first), downstream_threw_(downstream_threw), object_(std::move(object)) {}
+  void write(std::span<const std::byte> data) override {
+    try {
+      first_.write(data);
+    } catch (const Error& e) {
+      rethrow(e);
+    }
+  }
+  void finish() override {
+    try {
+      first_.finish();
+    } catch (const Error& e) {
+      rethrow(e);
+    }
+  }
+
+ private:
+  [[noreturn]] void rethrow(const Error& e) const {
+    if (downstream_threw_) throw;
+    throw Error(e.kind(), "object \"" + object_ + "\" cannot be decoded: " + e.what());
+  }
+  Sink& first_;
+  const bool& downstream_threw_;
+  std::string object_;
+};
+
+}  // namespace
+
+DecodeChain::DecodeChain(const std::string& object, Sink& next, const DecryptorFactory& decryptor) {
+  auto mark = std::make_unique<DownstreamMark>(next, downstream_threw_);
+  auto decompressor = make_decompressor(compression_from_name(object), *mark);
+  Sink* first = decompressor.get();
+  std::unique_ptr<Sink> decrypt;
+  if (decryptor) {
+    decrypt = decryptor(object, *decompressor);  // nullptr: this object is not encrypted
+    if (decrypt) first = decrypt.get();
+  }
+  auto context = std::make_unique<DecodeErrorContext>(*first, downstream_threw_, object);
+  input_ = context.get();
+  stages_.push_back(std::move(context));
+  if (decrypt) stages_.push_back(std::move(decrypt));
+  stages_.push_back(std::move(decompressor));
+  stages_.push_back(std::move(mark));
+}
+
+DecodeChain::~DecodeChain() = default;
+
+std::vector<Archive> physical_archives(const BackupMeta& meta) {
+  if (meta.find_object(kManifestObject) == nullptr) {
+    throw Error(ErrorKind::corrupt, "backup \"" + meta.name +
+                                        "\" has no backup_manifest object; it cannot be verified "
+                                        "and is not restorable");
+  }
+  std::vector<Archive> archives;
+  bool have_base = false;
+  for (const auto& obj : meta.objects) {
+    if (obj.name == kManifestObject) continue;
+    const Compression c = compression_from_name(obj.name);
+    std::string stem = obj.name.substr(0, obj.name.size() - compression_suffix(c).size());
+    if (stem.size() <= 4 || stem.compare(stem.size() - 4, 4, ".tar") != 0) {
+      throw Error(ErrorKind::unsupported,
+                  "backup \"" + meta.name + "\" has object \"" + obj.name +
+                      "\" that is not a tar archive; a physical backup holds base.tar, "
+                      "<tablespace oid>.tar (optionally .gz, .lz4 or .zst) and backup_manifest");
+    }
+    stem.resize(stem.size() - 4);
+    Archive archive;
+    archive.object = &obj;
+    if (stem == "base") {
+      have_base = true;
+    } else if (all_digits(stem)) {
+      archive.oid = stem;
+    } else {
+      throw Error(ErrorKind::unsupported,
+                  "backup \"" + meta.name + "\" has object \"" + obj.name +
+                      "\"; expected base.tar or <tablespace oid>.tar (optionally compressed)");
+    }
+    archives.push_back(std::move(archive));
+  }
+  if (!have_base) {
+    throw Error(ErrorKind::corrupt, "backup \"" + meta.name +
+                                        "\" has no base.tar object; backup.json lists no data "
+                                        "directory archive to restore");
+  }
+  // base first: restore creates pg_tblspc/ from it, where the tablespace links go.
+  std::stable_sort(archives.begin(), archives.end(), [](const Archive& a, const Archive& b) {
+    return a.oid.empty() && !b.oid.empty();
+  });
+  return archives;
+}
+
+std::string read_manifest_text(Storage& storage, const BackupMeta& meta,
+                               const DecryptorFactory& decryptor, const ReadProgress& progress) {
+  const ObjectEntry* entry = meta.find_object(kManifestObject);
+  if (entry == nullptr) {
+    throw Error(ErrorKind::corrupt, "backup \"" + meta.name + "\" has no backup_manifest object");
+  }
+  StringSink text;
+  DecodeChain decode(entry->name, text, decryptor);
+  read_object(storage, meta, *entry, decode.input(), progress);
+  return text.str();
+}
+
+std::function<void(const ExtractedFile&)> manifest_file_check(ManifestChecker& checker,
+                                                              const Archive& archive) {
+  return [&checker, name = archive.object->name,
+          prefix = archive.manifest_prefix()](const ExtractedFile& f) {
+    if (!f.hard_link_target.empty() && f.sha256.empty()) {
+      checker.check_hard_link(name, prefix + f.path, prefix + f.hard_link_target);
+    } else {
+      checker.check_file(name, prefix + f.path, f.size, f.sha256);
+    }
+  };
+}
+
+}  // namespace backup_reading
 
 }  // namespace pgvault

@@ -374,11 +374,15 @@ void TarExtractor::begin_entry(char type, std::string name, std::string link, st
     case '\0':
     case '7': {
       if (rel.empty()) corrupt("a file entry has an empty path");
-      ensure_parent_dirs(rel);
-      const std::string full = full_path(rel);
-      if (symlinks_.erase(rel) != 0) ::unlink(full.c_str());
-      fd_ = ::open(full.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-      if (fd_ < 0) throw_os_error("could not create file \"" + full + "\"", errno);
+      if (opts_.scan_only) {
+        symlinks_.erase(rel);
+      } else {
+        ensure_parent_dirs(rel);
+        const std::string full = full_path(rel);
+        if (symlinks_.erase(rel) != 0) ::unlink(full.c_str());
+        fd_ = ::open(full.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd_ < 0) throw_os_error("could not create file \"" + full + "\"", errno);
+      }
       hash_ = std::make_unique<Sha256>();
       entry_path_ = rel;
       entry_size_ = size;
@@ -393,7 +397,7 @@ void TarExtractor::begin_entry(char type, std::string name, std::string link, st
       return;
     }
     case '5':
-      if (!rel.empty()) {
+      if (!rel.empty() && !opts_.scan_only) {
         ensure_parent_dirs(rel);
         make_dir(rel);
       }
@@ -402,6 +406,11 @@ void TarExtractor::begin_entry(char type, std::string name, std::string link, st
     case '2': {
       if (rel.empty()) corrupt("a symbolic link entry has an empty path");
       if (link.empty()) corrupt("symbolic link \"" + rel + "\" has an empty target");
+      if (opts_.scan_only) {
+        symlinks_.insert(rel);  // later entries below it are refused, as when extracting
+        skip_data();
+        return;
+      }
       ensure_parent_dirs(rel);
       const std::string full = full_path(rel);
       struct stat st;
@@ -422,6 +431,13 @@ void TarExtractor::begin_entry(char type, std::string name, std::string link, st
       if (rel.empty()) corrupt("a hard link entry has an empty path");
       const std::string target = checked_path(link, "hard link target");
       if (target.empty()) corrupt("hard link \"" + rel + "\" has an empty target");
+      if (opts_.scan_only) {
+        symlinks_.erase(rel);
+        ++files_;
+        if (opts_.on_file) opts_.on_file(ExtractedFile{rel, 0, "", target});
+        skip_data();
+        return;
+      }
       ensure_parent_dirs(rel);
       const std::string full = full_path(rel);
       const std::string full_target = full_path(target);
@@ -445,7 +461,7 @@ void TarExtractor::begin_entry(char type, std::string name, std::string link, st
         total += static_cast<std::uint64_t>(n);
       }
       ++files_;
-      if (opts_.on_file) opts_.on_file(ExtractedFile{rel, total, h.final_hex()});
+      if (opts_.on_file) opts_.on_file(ExtractedFile{rel, total, h.final_hex(), target});
       skip_data();
       return;
     }
@@ -480,6 +496,7 @@ void TarExtractor::flush_buffer() {
 void TarExtractor::consume_file_data(std::span<const std::byte> data) {
   hash_->update(data);
   bytes_ += data.size();
+  if (opts_.scan_only) return;
   if (buffer_fill_ == 0 && data.size() >= kWriteBuffer) {
     write_fully(data.data(), data.size());
     return;
@@ -495,13 +512,15 @@ void TarExtractor::consume_file_data(std::span<const std::byte> data) {
 }
 
 void TarExtractor::finish_file() {
-  flush_buffer();
-  const int fd = fd_;
-  fd_ = -1;
-  if (::close(fd) != 0)
-    throw_os_error("could not close file \"" + full_path(entry_path_) + "\"", errno);
+  if (!opts_.scan_only) {
+    flush_buffer();
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0)
+      throw_os_error("could not close file \"" + full_path(entry_path_) + "\"", errno);
+  }
   ++files_;
-  ExtractedFile f{entry_path_, entry_size_, hash_->final_hex()};
+  ExtractedFile f{entry_path_, entry_size_, hash_->final_hex(), ""};
   hash_.reset();
   if (opts_.on_file) opts_.on_file(f);
 }

@@ -1,0 +1,62 @@
+#pragma once
+#include "pgvault/pg_free.hpp"
+#include "pgvault/catalog/backup_meta.hpp"
+#include "pgvault/restore/restore.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace pgvault {
+
+class Repository;
+
+struct VerifyOptions {
+  // Decrypts the objects of an encrypted backup; empty for unencrypted ones.
+  DecryptorFactory decryptor;
+  // Called on the caller's thread after every chunk read (about 1 MiB) with
+  // the stored bytes read so far and the backup's total; may throw (e.g.
+  // Error(cancelled)) to stop, which is how a server process cancels.
+  std::function<void(std::uint64_t bytes_read, std::uint64_t bytes_total)> on_progress;
+};
+
+struct VerifyReport {
+  std::string backup;                // the backup's name
+  std::string kind;                  // "physical" or "logical"
+  std::uint64_t objects = 0;         // objects of backup.json read and checked
+  std::uint64_t bytes_read = 0;      // stored bytes read from the repository
+  std::uint64_t decoded_bytes = 0;   // bytes after decryption and decompression
+  std::uint64_t files = 0;           // files in the archives (physical), each hashed
+  std::uint64_t manifest_files = 0;  // files of backup_manifest, each found and matching
+  // Objects in the backup's directory that backup.json does not list. Not an
+  // error: nothing restores them, and verify never deletes.
+  std::vector<std::string> extra_objects;
+  std::vector<std::string> warnings;  // sentences for the operator (one per extra object, ...)
+};
+
+// Reads every object backup.json lists back from the repository and checks
+// it, writing nothing and holding no object in memory:
+//  - size and SHA-256 of the stored bytes against backup.json;
+//  - decryption (opts.decryptor) and decompression (by the name's suffix);
+//  - physical: every file of every tar archive against backup_manifest (size
+//    and SHA-256), no file unknown to it (WAL under pg_wal/ aside) and no
+//    listed file missing;
+//  - logical: the dump decodes to a non-empty pg_dump custom-format archive
+//    (it starts with "PGDMP").
+// Returns the report on success. Throws on the first problem found, the
+// message naming the object (and the file inside it): Error(not_found) for a
+// missing object, Error(corrupt) for a size, checksum, format or manifest
+// mismatch, Error(unsupported) for a kind it does not know. Progress lines,
+// for people, go to log.
+VerifyReport verify_backup(Repository& repo, const BackupMeta& meta, const VerifyOptions& opts = {},
+                           const ProgressLog& log = {});
+
+// The objects of the backup's directory that backup.json does not list
+// (backup.json itself aside), sorted, as names relative to that directory.
+std::vector<std::string> unlisted_objects(Repository& repo, const BackupMeta& meta);
+
+// "object \"x\" in the backup's directory is not listed in backup.json ..."
+std::string unlisted_object_warning(const BackupMeta& meta, const std::string& object);
+
+}  // namespace pgvault

@@ -1,0 +1,271 @@
+#include "pgvault/restore/verify.hpp"
+
+#include "pgvault/catalog/repository.hpp"
+#include "pgvault/error.hpp"
+#include "pgvault/pipeline/compression.hpp"
+#include "pgvault/restore/manifest.hpp"
+#include "pgvault/restore/tar_extract.hpp"
+#include "pgvault/storage/storage.hpp"
+#include "pgvault/text.hpp"
+
+#include <algorithm>
+#include <map>
+
+namespace pgvault {
+
+namespace {
+
+using backup_reading::kManifestObject;
+
+// pg_dump's custom format starts with these bytes (pg_backup_archiver.c).
+constexpr std::string_view kDumpMagic = "PGDMP";
+constexpr std::string_view kDumpSuffix = ".pgdump";
+
+// Counts the decoded bytes on their way to the next stage.
+class CountingSink final : public Sink {
+ public:
+  explicit CountingSink(Sink& next) : next_(next) {}
+  void write(std::span<const std::byte> data) override {
+    bytes_ += data.size();
+    next_.write(data);
+  }
+  void finish() override { next_.finish(); }
+  std::uint64_t bytes() const { return bytes_; }
+
+ private:
+  Sink& next_;
+  std::uint64_t bytes_ = 0;
+};
+
+// Terminal stage for a pg_dump archive: it must be non-empty and start with
+// the custom format's magic. Checked in finish(), so that a damaged stored
+// object is reported as such rather than as a bad dump.
+class DumpHeaderCheck final : public Sink {
+ public:
+  explicit DumpHeaderCheck(std::string what) : what_(std::move(what)) {}
+  void write(std::span<const std::byte> data) override {
+    const std::size_t take = std::min(kDumpMagic.size() - head_.size(), data.size());
+    head_.append(reinterpret_cast<const char*>(data.data()), take);
+    bytes_ += data.size();
+  }
+  void finish() override {
+    if (bytes_ == 0) {
+      throw Error(ErrorKind::corrupt, what_ + " is empty once decoded; a pg_dump archive never is");
+    }
+    if (head_ != kDumpMagic) {
+      throw Error(ErrorKind::corrupt, what_ +
+                                          " is not a pg_dump custom-format archive: it starts "
+                                          "with \"" +
+                                          printable(head_) + "\" instead of \"PGDMP\"");
+    }
+  }
+
+ private:
+  static std::string printable(std::string_view s) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : s) {
+      if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+        out.push_back(static_cast<char>(c));
+      } else {
+        out += "\\x";
+        out.push_back(digits[c >> 4]);
+        out.push_back(digits[c & 15]);
+      }
+    }
+    return out;
+  }
+  std::string what_;
+  std::string head_;
+  std::uint64_t bytes_ = 0;
+};
+
+bool is_dump_object(const std::string& name) {
+  const Compression c = compression_from_name(name);
+  const std::string_view stem =
+      std::string_view(name).substr(0, name.size() - compression_suffix(c).size());
+  return stem.ends_with(kDumpSuffix);
+}
+
+// Name (relative to the backup's directory) -> size of every object there.
+std::map<std::string, std::uint64_t> list_backup_dir(Repository& repo, const BackupMeta& meta) {
+  const std::string dir = Repository::backup_dir(meta.system_identifier, meta.name);
+  std::map<std::string, std::uint64_t> present;
+  for (const ObjectInfo& info : repo.storage().list(dir)) {
+    if (info.path.rfind(dir, 0) == 0) present.emplace(info.path.substr(dir.size()), info.size);
+  }
+  return present;
+}
+
+std::vector<std::string> unlisted(const BackupMeta& meta,
+                                  const std::map<std::string, std::uint64_t>& present) {
+  std::vector<std::string> out;  // sorted: the map is
+  for (const auto& [name, size] : present) {
+    (void)size;
+    if (name != Repository::kMetaFile && meta.find_object(name) == nullptr) out.push_back(name);
+  }
+  return out;
+}
+
+// Every object backup.json lists must be in the backup's directory with the
+// size it says: found from one listing, before reading gigabytes. The reads
+// check again (the listing is only the store's word).
+void check_listing(Repository& repo, const BackupMeta& meta, VerifyReport& report) {
+  const auto present = list_backup_dir(repo, meta);
+  for (const ObjectEntry& obj : meta.objects) {
+    auto it = present.find(obj.name);
+    if (it == present.end()) {
+      throw backup_reading::missing_object_error(
+          meta, obj.name,
+          "no " + Repository::object_path(meta.system_identifier, meta.name, obj.name) + " in " +
+              repo.storage().url());
+    }
+    if (it->second != obj.size) {
+      throw backup_reading::size_mismatch_error(meta, obj.name, obj.size, it->second);
+    }
+  }
+  report.extra_objects = unlisted(meta, present);
+  for (const auto& name : report.extra_objects) {
+    report.warnings.push_back(unlisted_object_warning(meta, name));
+  }
+}
+
+class Verifier {
+ public:
+  Verifier(Repository& repo, const BackupMeta& meta, const VerifyOptions& opts,
+           const ProgressLog& log)
+      : repo_(repo), meta_(meta), opts_(opts), log_(log) {
+    for (const auto& obj : meta.objects) total_ += obj.size;
+    report_.backup = meta.name;
+    report_.kind = meta.kind;
+  }
+
+  VerifyReport run() {
+    if (meta_.kind == "physical") {
+      // Refuse an unknown layout before the listing or any read.
+      const std::vector<backup_reading::Archive> archives =
+          backup_reading::physical_archives(meta_);
+      list();
+      verify_physical(archives);
+    } else if (meta_.kind == "logical") {
+      if (std::none_of(meta_.objects.begin(), meta_.objects.end(),
+                       [](const ObjectEntry& o) { return is_dump_object(o.name); })) {
+        throw Error(ErrorKind::corrupt, "logical backup \"" + meta_.name +
+                                            "\" lists no pg_dump archive (*.pgdump) in "
+                                            "backup.json");
+      }
+      list();
+      verify_logical();
+    } else {
+      throw Error(ErrorKind::unsupported, "backup \"" + meta_.name + "\" is of kind \"" +
+                                              meta_.kind +
+                                              "\", which this pgvault cannot verify (known: "
+                                              "physical, logical)");
+    }
+    return std::move(report_);
+  }
+
+ private:
+  void say(const std::string& line) const {
+    if (log_) log_(line);
+  }
+
+  void list() {
+    say("checking that the " + std::to_string(meta_.objects.size()) +
+        " objects of backup.json are in " + repo_.storage().url() + " (" + human_size(total_) +
+        ")...");
+    check_listing(repo_, meta_, report_);
+  }
+
+  // Reads one object into sink (the decoding stages and a consumer).
+  void read(const ObjectEntry& obj, Sink& sink) {
+    const std::uint64_t before = report_.bytes_read;
+    backup_reading::ReadProgress progress;
+    if (opts_.on_progress) {
+      progress = [&](std::uint64_t n) { opts_.on_progress(before + n, total_); };
+    }
+    report_.bytes_read += backup_reading::read_object(repo_.storage(), meta_, obj, sink, progress);
+    ++report_.objects;
+  }
+
+  void verify_physical(const std::vector<backup_reading::Archive>& archives) {
+    const ObjectEntry& manifest_entry = *meta_.find_object(kManifestObject);
+    say("reading backup_manifest (" + human_size(manifest_entry.size) + ")...");
+    std::string text;
+    {
+      StringSink sink;
+      CountingSink counter(sink);
+      backup_reading::DecodeChain decode(manifest_entry.name, counter, opts_.decryptor);
+      read(manifest_entry, decode.input());
+      report_.decoded_bytes += counter.bytes();
+      text = sink.str();
+    }
+    const BackupManifest manifest = BackupManifest::parse(text);
+    text.clear();
+    text.shrink_to_fit();
+    say("backup_manifest lists " + std::to_string(manifest.files().size()) + " files (" +
+        human_size(manifest.total_size()) + ")");
+    ManifestChecker checker(manifest, [&](std::string_view note) { say(std::string(note)); });
+
+    for (const auto& archive : archives) {
+      const ObjectEntry& obj = *archive.object;
+      say("checking " + obj.name + " (" + human_size(obj.size) + ")...");
+      TarExtractOptions xo;
+      xo.scan_only = true;
+      xo.archive_name = obj.name;
+      xo.on_file = backup_reading::manifest_file_check(checker, archive);
+      TarExtractor scanner(std::move(xo));
+      CountingSink counter(scanner);
+      backup_reading::DecodeChain decode(obj.name, counter, opts_.decryptor);
+      read(obj, decode.input());
+      report_.decoded_bytes += counter.bytes();
+      report_.files += scanner.files();
+      say(obj.name + ": " + std::to_string(scanner.files()) + " files, " +
+          human_size(scanner.bytes()) + " of file data, checksums match");
+    }
+    checker.check_complete();
+    report_.manifest_files = checker.files_checked();
+    say("all " + std::to_string(report_.manifest_files) +
+        " files of backup_manifest found, sizes and checksums match");
+  }
+
+  void verify_logical() {
+    for (const ObjectEntry& obj : meta_.objects) {
+      say("checking " + obj.name + " (" + human_size(obj.size) + ")...");
+      NullSink discard;
+      DumpHeaderCheck dump(backup_reading::object_name(meta_, obj.name));
+      Sink& consumer = is_dump_object(obj.name) ? static_cast<Sink&>(dump) : discard;
+      CountingSink counter(consumer);
+      backup_reading::DecodeChain decode(obj.name, counter, opts_.decryptor);
+      read(obj, decode.input());
+      report_.decoded_bytes += counter.bytes();
+      say(obj.name + ": " + human_size(counter.bytes()) + " decoded" +
+          (is_dump_object(obj.name) ? ", a pg_dump custom-format archive" : ""));
+    }
+  }
+
+  Repository& repo_;
+  const BackupMeta& meta_;
+  const VerifyOptions& opts_;
+  const ProgressLog& log_;
+  std::uint64_t total_ = 0;
+  VerifyReport report_;
+};
+
+}  // namespace
+
+VerifyReport verify_backup(Repository& repo, const BackupMeta& meta, const VerifyOptions& opts,
+                           const ProgressLog& log) {
+  return Verifier(repo, meta, opts, log).run();
+}
+
+std::vector<std::string> unlisted_objects(Repository& repo, const BackupMeta& meta) {
+  return unlisted(meta, list_backup_dir(repo, meta));
+}
+
+std::string unlisted_object_warning(const BackupMeta& meta, const std::string& object) {
+  return "object \"" + object + "\" in the directory of backup \"" + meta.name +
+         "\" is not listed in backup.json; it was not checked and nothing restores it";
+}
+
+}  // namespace pgvault
