@@ -32,7 +32,8 @@ CREATE TABLE vault.backups (
     scheduled_for     timestamptz,  -- the cron fire time a scheduled run belongs to
     attempt           integer NOT NULL DEFAULT 1,
     cleanup_pending   boolean NOT NULL DEFAULT false,
-    options           jsonb         -- logical: what pg_dump was asked to dump
+    options           jsonb,        -- logical: what pg_dump was asked to dump
+    key_fingerprint   text          -- encrypted: the key's public fingerprint
 );
 CREATE INDEX backups_started_at_idx ON vault.backups (started_at);
 CREATE INDEX backups_status_idx ON vault.backups (status);
@@ -51,7 +52,7 @@ SELECT id, name, kind, trigger, status, started_at, completed_at,
        completed_at - started_at AS duration,
        source_bytes, stored_bytes, compression, encrypted, sha256, location,
        initiated_by, error_message, start_lsn, stop_lsn, timeline, verified_at,
-       label, database, scheduled_for, attempt, options
+       label, database, scheduled_for, attempt, options, key_fingerprint
   FROM vault.backups;
 
 COMMENT ON VIEW vault.history IS 'pgvault: every backup, its outcome, sizes and checksums';

@@ -105,11 +105,12 @@ void set_completed(long long id, const BackupMeta& m) {
       "source_bytes = $2::bigint, stored_bytes = $3::bigint, sha256 = $4, "
       "start_lsn = nullif($5, '')::pg_lsn, stop_lsn = nullif($6, '')::pg_lsn, "
       "timeline = nullif($7::int, 0), "
-      "system_identifier = $8, pg_version = $9::int, error_message = NULL "
+      "system_identifier = $8, pg_version = $9::int, error_message = NULL, "
+      "encrypted = $10 <> 'none', key_fingerprint = nullif($11, '') "
       "WHERE id = $1::bigint",
       {std::to_string(id), std::to_string(m.source_bytes), std::to_string(m.stored_bytes),
        m.digest(), m.start_lsn, m.stop_lsn, std::to_string(m.timeline), m.system_identifier,
-       std::to_string(m.pg_version)});
+       std::to_string(m.pg_version), m.encryption, m.key_fingerprint});
   notify(id, "completed");
 }
 

@@ -4,6 +4,7 @@
 #include "pgvault/text.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/logical/logical_backup.hpp"
+#include "pgvault/pipeline/encryption.hpp"
 #include "pgvault/pipeline/compression.hpp"
 #include "pgvault/storage/storage.hpp"
 
@@ -148,6 +149,7 @@ BackupMeta run_logical(Repository& repo, const PhysicalBackupRequest& common, co
   r.compression = static_cast<Compression>(guc_compression);
   r.compression_level = guc_compression_level;
   r.options = LogicalOptions::from_json(slot.options);
+  r.encryption_key = common.encryption_key;
   report_progress(0, 0, 0, "dumping");
   return run_logical_backup(
       repo, r, [](const LogicalProgress& p) { report_progress(p.dumped, 0, p.stored, "dumping"); },
@@ -209,6 +211,11 @@ void run_job(long long backup_id) {
   try {
     auto storage = open_repository(repository_url);
     Repository repo(*storage);
+    // One key per backup (a passphrase gets a fresh salt each time).
+    const std::optional<EncryptionKey> key =
+        backup_encryption_key({guc_encryption_key_file ? guc_encryption_key_file : "",
+                               guc_encryption_passphrase ? guc_encryption_passphrase : ""});
+    req.encryption_key = key ? &*key : nullptr;
     BackupMeta meta = logical ? run_logical(repo, req, slot)
                               : run_physical_backup(
                                     repo, req,

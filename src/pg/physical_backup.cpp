@@ -2,6 +2,7 @@
 #include "pgvault/error.hpp"
 #include "pgvault/physical/base_backup_receiver.hpp"
 #include "pgvault/pipeline/compression.hpp"
+#include "pgvault/pipeline/encryption.hpp"
 
 #include "physical_backup.hpp"
 #include "replication_client.hpp"
@@ -71,8 +72,9 @@ BackupMeta run_physical_backup(Repository& repo, const PhysicalBackupRequest& re
   meta.compression = std::string(compression_name(compression));
   meta.compression_level = level;
   meta.compressed_by = compression == Compression::none ? "none" : "server";
+  record_encryption(meta, req.encryption_key);
 
-  BaseBackupReceiver receiver(repo, req.system_identifier, req.name);
+  BaseBackupReceiver receiver(repo, req.system_identifier, req.name, req.encryption_key);
   try {
     ReplicationClient client(req.conninfo);
     client.check_interrupts = check_interrupts;

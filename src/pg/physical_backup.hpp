@@ -7,6 +7,7 @@
 #include <string>
 
 namespace pgvault {
+class EncryptionKey;
 class Repository;
 }
 
@@ -20,6 +21,7 @@ struct PhysicalBackupRequest {
   int compression_level = 0;  // 0 = the algorithm's default
   int max_rate_kb = 0;
   int pg_version = 0;
+  const EncryptionKey* encryption_key = nullptr;  // set: every object is encrypted
 };
 
 struct BackupProgress {

@@ -20,6 +20,8 @@ char* guc_database = nullptr;
 int guc_compression = static_cast<int>(Compression::zstd);
 int guc_compression_level = 0;
 char* guc_replication_conninfo = nullptr;
+char* guc_encryption_key_file = nullptr;
+char* guc_encryption_passphrase = nullptr;
 int guc_max_rate_kb = 0;
 char* guc_schedule = nullptr;
 char* guc_logical_schedule = nullptr;
@@ -119,6 +121,10 @@ bool check_timezone(char** newval, void**, GucSource) {
   return false;
 }
 
+const char* show_passphrase() {
+  return guc_encryption_passphrase && *guc_encryption_passphrase ? "********" : "";
+}
+
 // The default repository is a directory beside the data directory: outside
 // it (a backup must not live inside what it backs up) and writable by the
 // server's OS user in every standard layout, so it works with no settings.
@@ -158,6 +164,20 @@ void define_settings() {
       "Empty: the server's own Unix socket and port, as the bootstrap superuser.",
       &guc_replication_conninfo, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, check_replication_conninfo,
       nullptr, nullptr);
+  DefineCustomStringVariable(
+      "pgvault.encryption_key_file",
+      "File holding the raw 32-byte key backups are encrypted with (AES-256-GCM).",
+      "Empty: no encryption (unless pgvault.encryption_passphrase is set). The file must not be "
+      "accessible to other users (chmod 600).",
+      &guc_encryption_key_file, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
+  // Hidden like the storage secrets; its reload message is rewritten by the
+  // log filter in storage_settings.cpp.
+  DefineCustomStringVariable(
+      "pgvault.encryption_passphrase",
+      "Passphrase backups are encrypted with, stretched with scrypt and a per-backup salt.",
+      "Empty: no encryption (unless pgvault.encryption_key_file is set).",
+      &guc_encryption_passphrase, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL, nullptr,
+      nullptr, show_passphrase);
   DefineCustomIntVariable(
       "pgvault.max_rate",
       "Maximum rate at which the server sends a physical backup; 0 = unlimited.", nullptr,

@@ -8,6 +8,8 @@ extern char* guc_database;
 extern int guc_compression;  // a pgvault::Compression value
 extern int guc_compression_level;
 extern char* guc_replication_conninfo;
+extern char* guc_encryption_key_file;
+extern char* guc_encryption_passphrase;
 extern int guc_max_rate_kb;
 extern char* guc_schedule;
 extern char* guc_logical_schedule;

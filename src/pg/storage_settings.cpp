@@ -126,18 +126,31 @@ constexpr auto kShowHooks = show_hooks(std::make_index_sequence<kMaxStorageSetti
 
 emit_log_hook_type previous_emit_log_hook = nullptr;
 
+// Every secret pgvault.* setting: storage credentials and the encryption passphrase.
+const std::vector<std::string>& secret_setting_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v = {"encryption_passphrase"};
+    for (const std::string& n : known_storage_settings())
+      if (is_secret_setting(n)) v.push_back(n);
+    return v;
+  }();
+  return names;
+}
+
 // Rewrites 'parameter "pgvault.<secret>" changed to "<value>"' to
 // 'parameter "pgvault.<secret>" changed'. Matched on the untranslated
 // message id, so it works whatever lc_messages is.
 void hide_secret_setting_changes(ErrorData* edata) {
   if (edata->message_id != nullptr && edata->message != nullptr &&
       strcmp(edata->message_id, "parameter \"%s\" changed to \"%s\"") == 0) {
-    for (const std::string& name : known_storage_settings()) {
-      if (!is_secret_setting(name)) continue;
-      const std::string quoted = "\"pgvault." + name + "\"";
-      if (strstr(edata->message, quoted.c_str()) != nullptr) {
+    // The name is looked for without its quotes, which translations may change.
+    for (const std::string& name : secret_setting_names()) {
+      const std::string full = "pgvault." + name;
+      const char* at = strstr(edata->message, full.c_str());
+      const char next = at ? at[full.size()] : '\0';
+      if (at != nullptr && !isalnum(static_cast<unsigned char>(next)) && next != '_') {
         // Allocated in the error's own context (EmitErrorReport switched to it).
-        edata->message = psprintf("parameter %s changed", quoted.c_str());
+        edata->message = psprintf("parameter \"%s\" changed", full.c_str());
         break;
       }
     }

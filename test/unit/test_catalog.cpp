@@ -141,6 +141,23 @@ TEST(BackupMeta, LogicalOptionsRoundTripAndOnlyForLogical) {
   expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::corrupt, "logical.data_only");
 }
 
+TEST(BackupMeta, EncryptionRecordsTheFingerprintNeverTheKey) {
+  BackupMeta m = sample_meta();
+  EXPECT_EQ(BackupMeta::from_json(m.to_json()).encryption, "none");
+  m.encryption = "aes-256-gcm";
+  m.key_fingerprint = "0123456789abcdef0123456789abcdef";
+  m.key_derivation = "scrypt";
+  BackupMeta r = BackupMeta::from_json(m.to_json());
+  EXPECT_EQ(r.encryption, "aes-256-gcm");
+  EXPECT_EQ(r.key_fingerprint, m.key_fingerprint);
+  EXPECT_EQ(r.key_derivation, "scrypt");
+  auto j = nlohmann::json::parse(m.to_json());
+  j["encryption"] = "rot13";
+  expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::unsupported, "rot13");
+  j.erase("encryption");  // written before encryption existed
+  EXPECT_EQ(BackupMeta::from_json(j.dump()).encryption, "none");
+}
+
 TEST(BackupMeta, MissingOrMalformedFieldNamesIt) {
   std::string good = sample_meta().to_json();
   expect_error([&] { BackupMeta::from_json(without_field(good, "started_at")); },

@@ -56,6 +56,12 @@ struct BackupMeta {
   std::string compression = "none";  // algorithm of the stored objects
   int compression_level = 0;
   std::string compressed_by = "none";  // "server", "client" or "none"
+  // "aes-256-gcm" (every object but backup.json, see pipeline/encryption.hpp)
+  // or "none"; the key's public fingerprint and how it was made ("raw" key
+  // file or "scrypt" passphrase), never the key.
+  std::string encryption = "none";
+  std::string key_fingerprint;
+  std::string key_derivation;
   std::uint64_t source_bytes = 0;      // bytes of database files backed up
   std::uint64_t stored_bytes = 0;      // sum of object sizes
   std::vector<TablespaceEntry> tablespaces;

@@ -15,6 +15,7 @@
 
 namespace pgvault {
 
+class EncryptionKey;
 class Repository;
 
 struct LogicalBackupRequest {
@@ -27,6 +28,7 @@ struct LogicalBackupRequest {
   Compression compression = Compression::zstd;
   int compression_level = 0;  // 0 = the algorithm's default
   LogicalOptions options;
+  const EncryptionKey* encryption_key = nullptr;  // set: the dump is encrypted after compression
 };
 
 struct LogicalProgress {

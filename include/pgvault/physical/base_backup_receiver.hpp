@@ -15,6 +15,8 @@ class ObjectWriter;
 class DigestSink;
 class ObjectSink;
 class ManifestSizeSink;
+class EncryptionKey;
+class Sink;
 
 // Consumes the CopyData messages of a PostgreSQL 15 BASE_BACKUP (the single
 // "copystream" COPY OUT: 'n' new archive, 'd' data, 'p' progress, 'm'
@@ -26,7 +28,10 @@ class ManifestSizeSink;
 // on destruction, and abandon() removes the objects already committed.
 class BaseBackupReceiver {
  public:
-  BaseBackupReceiver(Repository& repo, std::string system_identifier, std::string backup_name);
+  // With an encryption key every object (archives and manifest) is
+  // encrypted before it is hashed and stored; the key must outlive the receiver.
+  BaseBackupReceiver(Repository& repo, std::string system_identifier, std::string backup_name,
+                     const EncryptionKey* encryption_key = nullptr);
   ~BaseBackupReceiver();
   BaseBackupReceiver(const BaseBackupReceiver&) = delete;
   BaseBackupReceiver& operator=(const BaseBackupReceiver&) = delete;
@@ -58,7 +63,10 @@ class BaseBackupReceiver {
   std::unique_ptr<ObjectWriter> writer_;
   std::unique_ptr<ObjectSink> object_sink_;
   std::unique_ptr<ManifestSizeSink> manifest_sizer_;
-  std::unique_ptr<DigestSink> digest_;
+  std::unique_ptr<DigestSink> digest_;      // stored bytes
+  std::unique_ptr<Sink> encryptor_;         // plaintext -> digest_, when encrypting
+  Sink* head_ = nullptr;                    // where this object's data goes in
+  const EncryptionKey* encryption_key_;
   std::string current_name_;
   std::vector<ObjectEntry> objects_;
   std::vector<TablespaceEntry> tablespaces_;

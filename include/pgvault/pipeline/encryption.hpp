@@ -11,11 +11,14 @@
 #include <functional>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 
 namespace pgvault {
+
+struct BackupMeta;
 
 inline constexpr std::size_t kEncryptionKeySize = 32;  // AES-256
 inline constexpr std::size_t kPassphraseSaltSize = 16;
@@ -167,5 +170,31 @@ std::unique_ptr<Sink> make_decryptor(KeyProvider provider, Sink& next);
 inline std::unique_ptr<Sink> make_decryptor(const EncryptionKey& key, Sink& next) {
   return make_decryptor(key_provider(key), next);
 }
+
+// pgvault.encryption_key_file / pgvault.encryption_passphrase, as the server
+// and the CLI's --config read them. At most one may be set.
+struct EncryptionSettings {
+  std::string key_file;
+  std::string passphrase;
+  bool enabled() const { return !key_file.empty() || !passphrase.empty(); }
+};
+
+// Throws Error(invalid_argument) when both are set (never showing either).
+void validate_encryption_settings(const EncryptionSettings& settings);
+
+// The key a new backup is encrypted with: the key file's key, or the
+// passphrase stretched with a fresh salt (one derivation per backup).
+// nullopt when encryption is off.
+std::optional<EncryptionKey> backup_encryption_key(const EncryptionSettings& settings);
+
+// How a restore or verification finds the key of an encrypted object: the
+// key file, the passphrase (derived once per salt), or none (which fails
+// with a message saying the backup is encrypted and what to set).
+KeyProvider restore_key_provider(const EncryptionSettings& settings);
+
+// Records in backup.json that a backup is encrypted with key: the algorithm,
+// the key's fingerprint and how it was made ("raw" or "scrypt"); nothing
+// secret. A null key leaves the backup unencrypted.
+void record_encryption(BackupMeta& meta, const EncryptionKey* key);
 
 }  // namespace pgvault

@@ -4,7 +4,8 @@
 // mapped onto the driver configurations.
 //
 // Secrets: no message produced here contains the value of a setting whose
-// name contains "key", "secret", "token" or "password" (see is_secret_setting).
+// name contains "key", "secret", "token", "password" or "passphrase" (see
+// is_secret_setting).
 #pragma once
 #include "pgvault/pg_free.hpp"
 
@@ -28,7 +29,7 @@ namespace pgvault {
 using StorageSettings = std::map<std::string, std::string>;
 
 // True when the value of this setting must never be shown (names containing
-// key, secret, token or password).
+// key, secret, token, password or passphrase).
 bool is_secret_setting(std::string_view name);
 
 // The storage settings pgvault knows (s3_*, azure_*, gcs_*, storage_*), sorted.

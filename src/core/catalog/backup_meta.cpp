@@ -165,6 +165,11 @@ std::string BackupMeta::to_json() const {
   j["compression"] = compression;
   j["compression_level"] = compression_level;
   j["compressed_by"] = compressed_by;
+  j["encryption"] = encryption;
+  if (encryption != "none") {
+    j["key_fingerprint"] = key_fingerprint;
+    j["key_derivation"] = key_derivation;
+  }
   j["source_bytes"] = source_bytes;
   j["stored_bytes"] = stored_bytes;
   j["digest"] = digest();  // informational: recomputed from objects, never trusted on read
@@ -215,6 +220,15 @@ BackupMeta BackupMeta::from_json(std::string_view text) {
   m.compression = get_string(j, "compression");
   m.compression_level = get_int(j, "compression_level");
   m.compressed_by = get_string(j, "compressed_by");
+  // Absent in backup.json files written before encryption existed.
+  if (j.contains("encryption")) m.encryption = get_string(j, "encryption");
+  if (m.encryption != "none") {
+    if (m.encryption != "aes-256-gcm")
+      throw Error(ErrorKind::unsupported, "backup.json: encryption \"" + m.encryption +
+                                              "\" is not supported by this pgvault");
+    m.key_fingerprint = get_string(j, "key_fingerprint");
+    m.key_derivation = get_string(j, "key_derivation");
+  }
   m.source_bytes = get_u64(j, "source_bytes");
   m.stored_bytes = get_u64(j, "stored_bytes");
 

@@ -2,6 +2,7 @@
 
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
+#include "pgvault/pipeline/encryption.hpp"
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/pipeline/sink.hpp"
 #include "pgvault/process/child_process.hpp"
@@ -88,6 +89,7 @@ BackupMeta run_logical_backup(Repository& repo, const LogicalBackupRequest& req,
   meta.compression_level = level;
   meta.compressed_by = req.compression == Compression::none ? "none" : "client";
   meta.logical = req.options;
+  record_encryption(meta, req.encryption_key);
 
   const std::string object = logical_dump_object(req.compression);
   const std::string path = Repository::object_path(req.system_identifier, req.name, object);
@@ -96,10 +98,14 @@ BackupMeta run_logical_backup(Repository& repo, const LogicalBackupRequest& req,
     auto writer = repo.storage().open_write(path);
     ObjectSink stored(*writer);
     DigestSink digest(stored);
-    std::unique_ptr<Sink> compressor;
+    std::unique_ptr<Sink> encryptor, compressor;
     Sink* head = &digest;
+    if (req.encryption_key) {
+      encryptor = make_encryptor(*req.encryption_key, *head);
+      head = encryptor.get();
+    }
     if (req.compression != Compression::none) {
-      compressor = make_compressor(req.compression, level, digest);
+      compressor = make_compressor(req.compression, level, *head);
       head = compressor.get();
     }
 

@@ -2,6 +2,7 @@
 
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
+#include "pgvault/pipeline/encryption.hpp"
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/pipeline/sink.hpp"
 #include "pgvault/restore/manifest.hpp"
@@ -38,10 +39,12 @@ void check_archive_name(const std::string& name) {
 }  // namespace
 
 BaseBackupReceiver::BaseBackupReceiver(Repository& repo, std::string system_identifier,
-                                       std::string backup_name)
+                                       std::string backup_name,
+                                       const EncryptionKey* encryption_key)
     : repo_(repo),
       system_identifier_(std::move(system_identifier)),
-      backup_name_(std::move(backup_name)) {}
+      backup_name_(std::move(backup_name)),
+      encryption_key_(encryption_key) {}
 
 BaseBackupReceiver::~BaseBackupReceiver() = default;
 
@@ -71,10 +74,10 @@ void BaseBackupReceiver::on_copy_data(std::span<const std::byte> msg) {
       open_object("backup_manifest", true);
       break;
     case 'd': {
-      if (!digest_) throw Error(ErrorKind::corrupt, "BASE_BACKUP data arrived before any archive");
+      if (!head_) throw Error(ErrorKind::corrupt, "BASE_BACKUP data arrived before any archive");
       auto payload = msg.subspan(1);
       bytes_received_ += payload.size();
-      digest_->write(payload);
+      head_->write(payload);
       break;
     }
     case 'p': {
@@ -96,21 +99,28 @@ void BaseBackupReceiver::open_object(const std::string& object_name, bool is_man
   writer_ = repo_.storage().open_write(
       Repository::object_path(system_identifier_, backup_name_, object_name));
   object_sink_ = std::make_unique<ObjectSink>(*writer_);
+  digest_ = std::make_unique<DigestSink>(*object_sink_);
+  head_ = digest_.get();
+  if (encryption_key_) {
+    encryptor_ = make_encryptor(*encryption_key_, *digest_);
+    head_ = encryptor_.get();
+  }
   if (is_manifest) {
-    manifest_sizer_ = std::make_unique<ManifestSizeSink>(*object_sink_);
-    digest_ = std::make_unique<DigestSink>(*manifest_sizer_);
-  } else {
-    digest_ = std::make_unique<DigestSink>(*object_sink_);
+    // Sizes come from the manifest's plaintext.
+    manifest_sizer_ = std::make_unique<ManifestSizeSink>(*head_);
+    head_ = manifest_sizer_.get();
   }
 }
 
 void BaseBackupReceiver::close_object() {
-  if (!digest_) return;
-  digest_->finish();  // finishes the chain, committing the object
+  if (!head_) return;
+  head_->finish();  // finishes the chain, committing the object
   objects_.push_back({current_name_, digest_->bytes(), digest_->sha256()});
   if (manifest_sizer_) manifest_source_bytes_ = manifest_sizer_->total_size();
-  digest_.reset();
+  head_ = nullptr;
   manifest_sizer_.reset();
+  encryptor_.reset();
+  digest_.reset();
   object_sink_.reset();
   writer_.reset();
 }
@@ -122,8 +132,10 @@ void BaseBackupReceiver::finish() {
 }
 
 void BaseBackupReceiver::abandon() noexcept {
-  digest_.reset();
+  head_ = nullptr;
   manifest_sizer_.reset();
+  encryptor_.reset();
+  digest_.reset();
   object_sink_.reset();
   writer_.reset();  // aborts the object being written
   for (const auto& o : objects_) {

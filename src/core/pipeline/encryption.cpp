@@ -3,6 +3,7 @@
 // EVP_KDF (scrypt, HKDF), EVP_Q_mac/EVP_Q_digest, RAND_bytes.
 #include "pgvault/pipeline/encryption.hpp"
 
+#include "pgvault/catalog/backup_meta.hpp"
 #include "pgvault/error.hpp"
 
 #include <algorithm>
@@ -860,6 +861,41 @@ std::string missing_key_message(const EncryptionHeader& header) {
   return "this object is encrypted (key fingerprint " + header.key_fingerprint +
          "), but no encryption key was given: set pgvault.encryption_key_file to the key file it "
          "was encrypted with";
+}
+
+void validate_encryption_settings(const EncryptionSettings& settings) {
+  if (!settings.key_file.empty() && !settings.passphrase.empty())
+    throw Error(ErrorKind::invalid_argument,
+                "set only one of pgvault.encryption_key_file and pgvault.encryption_passphrase");
+}
+
+std::optional<EncryptionKey> backup_encryption_key(const EncryptionSettings& settings) {
+  validate_encryption_settings(settings);
+  if (!settings.key_file.empty()) return load_key_file(settings.key_file);
+  if (!settings.passphrase.empty()) return derive_key_from_passphrase(settings.passphrase, new_salt());
+  return std::nullopt;
+}
+
+KeyProvider restore_key_provider(const EncryptionSettings& settings) {
+  validate_encryption_settings(settings);
+  if (!settings.key_file.empty()) {
+    // Read lazily: an unencrypted backup restores even if the file is gone.
+    auto key = std::make_shared<std::optional<EncryptionKey>>();
+    std::string path = settings.key_file;
+    return [key, path](const EncryptionHeader& header) {
+      if (!*key) *key = load_key_file(path);
+      return key_provider(**key)(header);
+    };
+  }
+  if (!settings.passphrase.empty()) return passphrase_key_provider(settings.passphrase);
+  return no_key_provider();
+}
+
+void record_encryption(BackupMeta& meta, const EncryptionKey* key) {
+  if (key == nullptr) return;
+  meta.encryption = "aes-256-gcm";
+  meta.key_fingerprint = key->fingerprint();
+  meta.key_derivation = key->origin().derivation == KeyDerivation::scrypt ? "scrypt" : "raw";
 }
 
 }  // namespace pgvault

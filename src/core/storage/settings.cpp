@@ -490,7 +490,7 @@ std::string env_hint(std::string_view setting) {
 
 bool is_secret_setting(std::string_view name) {
   std::string n = lower(name);
-  for (std::string_view w : {"key", "secret", "token", "password"})
+  for (std::string_view w : {"key", "secret", "token", "password", "passphrase"})
     if (n.find(w) != std::string::npos) return true;
   return false;
 }
