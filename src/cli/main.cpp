@@ -9,6 +9,9 @@
 #include "pgvault/storage/storage.hpp"
 #include "pgvault/text.hpp"
 
+#include "get_command.hpp"
+#include "repository_options.hpp"
+
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -51,6 +54,7 @@ extern char** environ;
 namespace {
 
 using namespace pgvault;
+using pgvault::cli::RepositoryOptions;
 
 std::string or_dash(const std::string& s) {
   return s.empty() ? "-" : s;
@@ -61,45 +65,6 @@ std::string format_seconds(double s) {
   std::snprintf(buf, sizeof buf, "%.1f s", s);
   return buf;
 }
-
-// Where the repository is and how to reach it: --repo (or $PGVAULT_REPOSITORY)
-// and the pgvault.* settings of --config FILE (or $PGVAULT_CONFIG), a
-// postgresql.conf-syntax file such as the server's own; the environment
-// (AWS_*, AZURE_STORAGE_*, PGVAULT_*) fills what the file leaves unset.
-struct RepositoryOptions {
-  std::string repo;
-  std::string config;
-
-  void add_to(CLI::App* cmd) {
-    cmd->add_option("--repo", repo,
-                    "Repository URL: file:///path, s3://bucket[/prefix], "
-                    "azure://container[/prefix] or gs://bucket[/prefix] (default: "
-                    "pgvault.repository of --config)")
-        ->envname("PGVAULT_REPOSITORY");
-    cmd->add_option("--config", config,
-                    "postgresql.conf-syntax file with the pgvault.* settings (the server's "
-                    "postgresql.conf works); includes are followed")
-        ->envname("PGVAULT_CONFIG")
-        ->check(CLI::ExistingFile);
-  }
-
-  std::unique_ptr<Storage> open() const {
-    StorageSettings settings;
-    if (!config.empty()) settings = read_config_file(config);
-    apply_environment(settings);
-    std::string url = repo;
-    if (url.empty()) {
-      auto it = settings.find("repository");
-      if (it != settings.end()) url = it->second;
-    }
-    if (url.empty())
-      throw Error(ErrorKind::invalid_argument,
-                  "no repository: pass --repo URL, set PGVAULT_REPOSITORY, or give --config FILE "
-                  "with pgvault.repository set" +
-                      (config.empty() ? std::string() : " (" + config + " does not set it)"));
-    return open_storage_with(url, settings);
-  }
-};
 
 struct ListOptions {
   RepositoryOptions repo;
@@ -175,6 +140,7 @@ int run_restore(const RestoreCliOptions& o) {
 
   RestoreOptions ro;
   ro.pgdata = o.pgdata;
+  ro.decryptor = o.repo.decryptor(meta);
   for (const auto& m : o.tablespace_mapping) {
     const auto eq = m.find('=');  // validated by the option's check
     ro.tablespace_mapping[m.substr(0, eq)] = m.substr(eq + 1);
@@ -557,7 +523,8 @@ std::string os_user_name() {
 // it answers a query, stops it and removes everything. The restore performs
 // every check verify does (the same code reads, decodes and checks against
 // backup_manifest), so the backup is read once.
-RestoreTestResult restore_test(Repository& repo, const BackupMeta& meta, RestoreReport& restored,
+RestoreTestResult restore_test(Repository& repo, const BackupMeta& meta,
+                               const DecryptorFactory& decryptor, RestoreReport& restored,
                                const std::function<void(const std::string&)>& say) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::string bindir = find_pg_bindir(meta.pg_version / 10000);
@@ -568,6 +535,7 @@ RestoreTestResult restore_test(Repository& repo, const BackupMeta& meta, Restore
 
   RestoreOptions ro;
   ro.pgdata = pgdata;
+  ro.decryptor = decryptor;
   // Tablespaces go into the scratch directory too, never to their original
   // locations (which belong to the source server).
   for (const auto& archive : backup_reading::physical_archives(meta)) {
@@ -748,13 +716,15 @@ int run_verify(const VerifyCliOptions& o) {
         report.warnings.push_back(unlisted_object_warning(meta, name));
       }
       RestoreReport restored;
-      test = restore_test(repo, meta, restored, say);
+      test = restore_test(repo, meta, o.repo.decryptor(meta), restored, say);
       report.objects = restored.objects;
       report.bytes_read = restored.bytes_read;
       report.files = restored.files;
       report.manifest_files = restored.manifest_files;
     } else {
-      report = verify_backup(repo, meta, {},
+      VerifyOptions vo;
+      vo.decryptor = o.repo.decryptor(meta);
+      report = verify_backup(repo, meta, vo,
                              [&](std::string_view line) { say("  " + std::string(line)); });
     }
     for (const auto& w : report.warnings) {
@@ -851,6 +821,9 @@ int main(int argc, char** argv) {
                    "root");
   verify->add_flag("--json", vo.json, "Print the outcome as a JSON object");
 
+  pgvault::cli::GetOptions go;
+  auto* get = pgvault::cli::add_get_command(app, go);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -862,6 +835,7 @@ int main(int argc, char** argv) {
     if (*list) return run_list(lo);
     if (*restore) return run_restore(ro);
     if (*verify) return run_verify(vo);
+    if (*get) return pgvault::cli::run_get(go);
   } catch (const Error& e) {
     std::cout.flush();
     std::cerr << "pgvault: error: " << e.what() << "\n";

@@ -1,5 +1,6 @@
 #pragma once
 #include "pgvault/pg_free.hpp"
+#include "pgvault/pipeline/encryption.hpp"
 #include "pgvault/catalog/backup_meta.hpp"
 #include "pgvault/error.hpp"
 
@@ -25,6 +26,12 @@ struct ExtractedFile;
 // and verify alike.
 using DecryptorFactory =
     std::function<std::unique_ptr<Sink>(const std::string& object, Sink& next)>;
+
+// The decryptor for a backup: none when backup.json says it is not
+// encrypted; otherwise one built from the settings — which, when they hold
+// no key, fails with a message saying the backup is encrypted and which
+// setting to give (pgvault.encryption_key_file / _passphrase).
+DecryptorFactory decryptor_for(const BackupMeta& meta, const EncryptionSettings& settings);
 
 struct RestoreOptions {
   std::string pgdata;  // must not exist or be empty

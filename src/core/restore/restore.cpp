@@ -702,4 +702,10 @@ std::function<void(const ExtractedFile&)> manifest_file_check(ManifestChecker& c
 
 }  // namespace backup_reading
 
+DecryptorFactory decryptor_for(const BackupMeta& meta, const EncryptionSettings& settings) {
+  if (meta.encryption == "none") return {};
+  KeyProvider keys = restore_key_provider(settings);
+  return [keys](const std::string&, Sink& next) { return make_decryptor(keys, next); };
+}
+
 }  // namespace pgvault

@@ -1,0 +1,126 @@
+#include "get_command.hpp"
+
+#include "pgvault/catalog/repository.hpp"
+#include "pgvault/error.hpp"
+#include "pgvault/pipeline/sink.hpp"
+#include "pgvault/restore/restore.hpp"
+#include "pgvault/text.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace pgvault::cli {
+namespace {
+
+// Writes to a file descriptor; the caller owns it.
+class FdSink final : public Sink {
+ public:
+  FdSink(int fd, std::string what) : fd_(fd), what_(std::move(what)) {}
+  void write(std::span<const std::byte> data) override {
+    while (!data.empty()) {
+      const ssize_t n = ::write(fd_, data.data(), data.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw_os_error("could not write " + what_, errno);
+      }
+      data = data.subspan(static_cast<std::size_t>(n));
+      bytes_ += static_cast<std::uint64_t>(n);
+    }
+  }
+  void finish() override {}
+  std::uint64_t bytes() const { return bytes_; }
+
+ private:
+  int fd_;
+  std::string what_;
+  std::uint64_t bytes_ = 0;
+};
+
+// A file that appears under its name only once complete: written as
+// NAME.partial, fsynced and renamed; removed when anything fails.
+class OutputFile {
+ public:
+  explicit OutputFile(std::string path) : path_(std::move(path)), partial_(path_ + ".partial") {
+    fd_ = ::open(partial_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd_ < 0) throw_os_error("could not create " + partial_, errno);
+  }
+  ~OutputFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!done_) ::unlink(partial_.c_str());
+  }
+  int fd() const { return fd_; }
+  void commit() {
+    if (::fsync(fd_) != 0) throw_os_error("could not fsync " + partial_, errno);
+    if (::close(fd_) != 0) throw_os_error("could not close " + partial_, errno);
+    fd_ = -1;
+    if (::rename(partial_.c_str(), path_.c_str()) != 0)
+      throw_os_error("could not rename " + partial_ + " to " + path_, errno);
+    done_ = true;
+  }
+
+ private:
+  std::string path_, partial_;
+  int fd_ = -1;
+  bool done_ = false;
+};
+
+}  // namespace
+
+CLI::App* add_get_command(CLI::App& app, GetOptions& o) {
+  auto* get = app.add_subcommand(
+      "get", "Write a logical backup's pg_dump archive (decrypted, decompressed) for pg_restore");
+  o.repo.add_to(get);
+  get->add_option("--backup", o.backup, "Backup name, or \"latest\" (the newest logical backup)")
+      ->required();
+  get->add_option("--output,-o", o.output, "Output file, or - for standard output")->required();
+  get->add_option("--system-id", o.system_id,
+                  "Database system identifier (needed when the repository holds several)");
+  get->add_flag("--force", o.force, "Overwrite the output file if it exists");
+  return get;
+}
+
+int run_get(const GetOptions& o) {
+  auto storage = o.repo.open();
+  Repository repo(*storage);
+  BackupMeta meta;
+  if (o.backup == "latest") {
+    // "latest" of any kind would usually be a physical backup: take the newest logical one.
+    std::vector<BackupMeta> logical;
+    for (auto& m : repo.list_backups(o.system_id))
+      if (m.kind == "logical") logical.push_back(std::move(m));
+    if (logical.empty())
+      throw Error(ErrorKind::not_found, "no logical backup in " + storage->url());
+    meta = logical.back();
+  } else {
+    meta = repo.resolve(o.backup, o.system_id);
+  }
+  if (meta.kind != "logical" || meta.objects.size() != 1)
+    throw Error(ErrorKind::unsupported,
+                "backup \"" + meta.name + "\" is a " + meta.kind +
+                    " backup; pgvault get writes logical backups (restore a physical one with "
+                    "pgvault restore)");
+  const ObjectEntry& object = meta.objects.front();
+  const bool to_stdout = o.output == "-";
+  if (!to_stdout && !o.force && std::filesystem::exists(o.output))
+    throw Error(ErrorKind::already_exists,
+                o.output + " exists; choose another file or pass --force to overwrite it");
+
+  std::unique_ptr<OutputFile> file;
+  if (!to_stdout) file = std::make_unique<OutputFile>(o.output);
+  FdSink out(to_stdout ? STDOUT_FILENO : file->fd(), to_stdout ? "standard output" : o.output);
+  backup_reading::DecodeChain decode(object.name, out, o.repo.decryptor(meta));
+  backup_reading::read_object(*storage, meta, object, decode.input());
+  if (file) file->commit();
+  std::cerr << "backup \"" << meta.name << "\" (logical, database " << meta.database
+            << "): " << human_size(out.bytes()) << " pg_dump archive written to "
+            << (to_stdout ? "standard output" : o.output) << "; restore it with pg_restore -d DB "
+            << (to_stdout ? "" : o.output) << "\n";
+  return 0;
+}
+
+}  // namespace pgvault::cli

@@ -1,0 +1,24 @@
+// pgvault get: a logical backup's pg_dump archive, decrypted and
+// decompressed, as a file stock pg_restore reads.
+#pragma once
+
+#include "repository_options.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+namespace pgvault::cli {
+
+struct GetOptions {
+  RepositoryOptions repo;
+  std::string backup;
+  std::string system_id;
+  std::string output;  // a file, or "-" for standard output
+  bool force = false;
+};
+
+CLI::App* add_get_command(CLI::App& app, GetOptions& options);
+int run_get(const GetOptions& options);
+
+}  // namespace pgvault::cli

@@ -1,0 +1,41 @@
+// The options every pgvault subcommand shares: where the repository is, how
+// to reach it, and the key of encrypted backups.
+#pragma once
+
+#include "pgvault/catalog/backup_meta.hpp"
+#include "pgvault/pipeline/encryption.hpp"
+#include "pgvault/restore/restore.hpp"
+#include "pgvault/storage/settings.hpp"
+#include "pgvault/storage/storage.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+
+namespace pgvault::cli {
+
+// --repo (or $PGVAULT_REPOSITORY) and the pgvault.* settings of --config FILE
+// (or $PGVAULT_CONFIG), a postgresql.conf-syntax file such as the server's
+// own; the environment (AWS_*, AZURE_STORAGE_*, PGVAULT_*) fills what the
+// file leaves unset. Encrypted backups take their key from
+// --encryption-key-file, the file's pgvault.encryption_key_file or
+// pgvault.encryption_passphrase, or $PGVAULT_ENCRYPTION_KEY_FILE /
+// $PGVAULT_ENCRYPTION_PASSPHRASE (a passphrase is never a command-line
+// argument: other users could read it in ps).
+struct RepositoryOptions {
+  std::string repo;
+  std::string config;
+  std::string encryption_key_file;
+
+  void add_to(CLI::App* cmd);
+  std::unique_ptr<Storage> open() const;
+  EncryptionSettings encryption() const;
+  // The decryptor of meta's objects (none for an unencrypted backup).
+  DecryptorFactory decryptor(const BackupMeta& meta) const;
+
+ private:
+  StorageSettings settings() const;
+};
+
+}  // namespace pgvault::cli
