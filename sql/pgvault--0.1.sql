@@ -33,7 +33,9 @@ CREATE TABLE vault.backups (
     attempt           integer NOT NULL DEFAULT 1,
     cleanup_pending   boolean NOT NULL DEFAULT false,
     options           jsonb,        -- logical: what pg_dump was asked to dump
-    key_fingerprint   text          -- encrypted: the key's public fingerprint
+    key_fingerprint   text,         -- encrypted: the key's public fingerprint
+    verify_status     text CHECK (verify_status IN ('passed', 'failed')),
+    verify_error      text
 );
 CREATE INDEX backups_started_at_idx ON vault.backups (started_at);
 CREATE INDEX backups_status_idx ON vault.backups (status);
@@ -52,7 +54,8 @@ SELECT id, name, kind, trigger, status, started_at, completed_at,
        completed_at - started_at AS duration,
        source_bytes, stored_bytes, compression, encrypted, sha256, location,
        initiated_by, error_message, start_lsn, stop_lsn, timeline, verified_at,
-       label, database, scheduled_for, attempt, options, key_fingerprint
+       label, database, scheduled_for, attempt, options, key_fingerprint,
+       verify_status, verify_error
   FROM vault.backups;
 
 COMMENT ON VIEW vault.history IS 'pgvault: every backup, its outcome, sizes and checksums';
@@ -93,6 +96,18 @@ $$;
 COMMENT ON FUNCTION vault.create_backup(text, text, boolean, name, boolean, boolean, text[], text[]) IS
   'pgvault: take a backup now (physical, or logical with pg_dump); returns its vault.history row '
   '(status running when wait => false)';
+
+-- Reads a backup back from the repository and checks it (SHA-256 and size of
+-- every object, decryption, decompression, every file against
+-- backup_manifest); records verified_at and the outcome on its row.
+CREATE FUNCTION vault.verify_backup(name text DEFAULT 'latest',
+                                    OUT backup text, OUT verified boolean, OUT objects bigint,
+                                    OUT files bigint, OUT bytes_read bigint, OUT error text)
+AS 'MODULE_PATHNAME', 'pgvault_verify_backup'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION vault.verify_backup(text) IS
+  'pgvault: read a backup back and check it; records verified_at and verify_status';
 
 -- The scheduler's live state, from shared memory.
 CREATE FUNCTION vault._scheduler_state(OUT pid integer, OUT state text, OUT next_run_at timestamptz,
@@ -249,6 +264,7 @@ REVOKE ALL ON vault.status FROM PUBLIC;
 REVOKE ALL ON vault.stats FROM PUBLIC;
 REVOKE ALL ON vault.progress FROM PUBLIC;
 REVOKE ALL ON FUNCTION vault._start_backup(text, text, boolean, name, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vault.verify_backup(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vault.create_backup(text, text, boolean, name, boolean, boolean, text[], text[]) FROM PUBLIC;
 REVOKE ALL ON vault.backups FROM PUBLIC;
 REVOKE ALL ON vault.history FROM PUBLIC;

@@ -25,6 +25,7 @@
 #include "settings.hpp"
 #include "shared_state.hpp"
 #include "spi.hpp"
+#include "verify_functions.hpp"
 
 namespace pgvault::pg {
 namespace {
@@ -229,6 +230,17 @@ class Scheduler {
 
   void fire(std::size_t index, const char* trigger, int attempt, std::int64_t scheduled_for) {
     const Track& track = tracks_[index];
+    if (std::string(track.kind) == "verify") {
+      // Read-only and beside any backup: its own worker, no job slot, no row.
+      try {
+        launch_verify_worker();
+        log_message(LOG, "started the scheduled verification of the newest backup");
+      } catch (const Error& e) {
+        log_message(WARNING,
+                    std::string("could not start the scheduled verification: ") + e.what());
+      }
+      return;
+    }
     JobRequest request;
     request.kind = track.kind;
     request.trigger = trigger;
@@ -337,9 +349,10 @@ class Scheduler {
   }
 
   Config config_;
-  std::array<Track, 2> tracks_ = {
+  std::array<Track, 3> tracks_ = {
       Track{"physical", "pgvault.schedule", &guc_schedule, {}, 0, {}},
       Track{"logical", "pgvault.logical_schedule", &guc_logical_schedule, {}, 0, {}},
+      Track{"verify", "pgvault.verify_schedule", &guc_verify_schedule, {}, 0, {}},
   };
   std::optional<RunningJob> job_;
 };

@@ -26,6 +26,7 @@ int guc_max_rate_kb = 0;
 char* guc_schedule = nullptr;
 char* guc_logical_schedule = nullptr;
 char* guc_logical_database = nullptr;
+char* guc_verify_schedule = nullptr;
 bool guc_enabled = true;
 char* guc_timezone = nullptr;
 int guc_catchup_window_s = 3600;
@@ -190,6 +191,11 @@ void define_settings() {
                              "When logical backups (pg_dump) run: a cron line, a macro, or "
                              "'N seconds'.",
                              "Empty: no scheduled logical backups.", &guc_logical_schedule, "",
+                             PGC_SIGHUP, 0, check_schedule, nullptr, nullptr);
+  DefineCustomStringVariable("pgvault.verify_schedule",
+                             "When the newest backup is read back and verified: a cron line, a "
+                             "macro, or 'N seconds'.",
+                             "Empty: no scheduled verification.", &guc_verify_schedule, "",
                              PGC_SIGHUP, 0, check_schedule, nullptr, nullptr);
   DefineCustomStringVariable("pgvault.logical_database",
                              "The database scheduled logical backups dump.",

@@ -14,6 +14,7 @@ extern int guc_max_rate_kb;
 extern char* guc_schedule;
 extern char* guc_logical_schedule;
 extern char* guc_logical_database;
+extern char* guc_verify_schedule;
 extern bool guc_enabled;
 extern char* guc_timezone;
 extern int guc_catchup_window_s;
