@@ -255,6 +255,32 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION vault.cancel_backup() IS
   'pgvault: ask the running backup to stop; true if one was running';
 
+CREATE FUNCTION vault._restore_logical(name text, target_database name, replace boolean,
+                                       OUT backup text, OUT source_database name,
+                                       OUT database name, OUT pre_restore_backup text,
+                                       OUT restored_bytes bigint, OUT duration interval)
+AS 'MODULE_PATHNAME', 'pgvault_restore_logical'
+LANGUAGE C VOLATILE;
+
+-- Restores a logical backup of this cluster with the server's own pg_restore
+-- into a new database (or, with replace => true, over an existing one, after
+-- a logical backup of it with trigger pre_restore). SECURITY DEFINER: a role
+-- granted EXECUTE can create and replace databases with it.
+CREATE FUNCTION vault.restore_logical(name text, target_database name,
+                                      replace boolean DEFAULT false)
+RETURNS TABLE(backup text, source_database name, database name, pre_restore_backup text,
+              restored_bytes bigint, duration interval)
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM vault._restore_logical($1, $2, $3) $$;
+
+COMMENT ON FUNCTION vault.restore_logical(text, name, boolean) IS
+  'pgvault: restore a logical backup with pg_restore into a new database; an existing one only '
+  'with replace => true, after a logical backup of it (trigger pre_restore)';
+
+REVOKE ALL ON FUNCTION vault._restore_logical(text, name, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vault.restore_logical(text, name, boolean) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION vault.cancel_backup() FROM PUBLIC;
 REVOKE ALL ON FUNCTION vault._cleanup() FROM PUBLIC;
 REVOKE ALL ON FUNCTION vault.cleanup() FROM PUBLIC;

@@ -4,7 +4,8 @@ SELECT name, context, short_desc IS NOT NULL AS described
 -- Secret settings (key, secret, token) are not in pg_settings at all, even
 -- for superusers; SHOW answers with a mask once they are set.
 SELECT count(*) AS secrets_in_pg_settings FROM pg_settings
- WHERE name ~ '^pgvault\..*(key|secret|token)';
+ WHERE name ~ '^pgvault\.(s3|azure|gcs|storage)_.*(key|secret|token)'
+    OR name = 'pgvault.encryption_passphrase';
 SHOW pgvault.s3_secret_access_key;
 ALTER SYSTEM SET pgvault.s3_secret_access_key = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 SELECT pg_reload_conf();

@@ -10,6 +10,29 @@
 #include "spi.hpp"
 
 namespace pgvault::pg {
+
+BackgroundWorkerHandle* launch_worker(const char* function, const std::string& name,
+                                      const char* type, Datum arg) {
+  BackgroundWorker worker;
+  memset(&worker, 0, sizeof(worker));
+  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+  worker.bgw_restart_time = BGW_NEVER_RESTART;
+  snprintf(worker.bgw_library_name, BGW_MAXLEN, "pgvault");
+  snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s", function);
+  snprintf(worker.bgw_name, BGW_MAXLEN, "%s", name.c_str());
+  snprintf(worker.bgw_type, BGW_MAXLEN, "%s", type);
+  worker.bgw_main_arg = arg;
+  worker.bgw_notify_pid = MyProcPid;
+  BackgroundWorkerHandle* handle = nullptr;
+  const bool ok = pg_guard([&] { return RegisterDynamicBackgroundWorker(&worker, &handle); });
+  if (!ok) {
+    throw Error(ErrorKind::conflict, std::string("could not start the ") + type +
+                                         " worker: no background worker slot is free "
+                                         "(raise max_worker_processes)");
+  }
+  return handle;
+}
 namespace {
 
 bool process_alive(pid_t pid) {
@@ -71,25 +94,8 @@ void release_if_starting(long long id) {
 }
 
 BackgroundWorkerHandle* launch_job_worker(long long id, const std::string& name) {
-  BackgroundWorker worker;
-  memset(&worker, 0, sizeof(worker));
-  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-  worker.bgw_restart_time = BGW_NEVER_RESTART;
-  snprintf(worker.bgw_library_name, BGW_MAXLEN, "pgvault");
-  snprintf(worker.bgw_function_name, BGW_MAXLEN, "pgvault_job_main");
-  snprintf(worker.bgw_name, BGW_MAXLEN, "pgvault backup %s", name.c_str());
-  snprintf(worker.bgw_type, BGW_MAXLEN, "pgvault backup");
-  worker.bgw_main_arg = Int64GetDatum(id);
-  worker.bgw_notify_pid = MyProcPid;
-  BackgroundWorkerHandle* handle = nullptr;
-  const bool ok = pg_guard([&] { return RegisterDynamicBackgroundWorker(&worker, &handle); });
-  if (!ok) {
-    throw Error(ErrorKind::conflict,
-                "could not start the pgvault job worker: no background worker slot is free "
-                "(raise max_worker_processes)");
-  }
-  return handle;
+  return launch_worker("pgvault_job_main", "pgvault backup " + name, "pgvault backup",
+                       Int64GetDatum(id));
 }
 
 // Waits until the worker has committed the history row (or died trying).

@@ -34,6 +34,12 @@ constexpr const char* kValidKinds = "physical, logical";
 // Error(conflict) naming the running backup if one runs.
 LaunchedJob start_job(const JobRequest& request);
 
+// Registers a dynamic background worker of pgvault.so running function(arg)
+// in pgvault.database's connection slot type; the caller is notified when
+// it stops. Throws Error(conflict) when no worker slot is free.
+BackgroundWorkerHandle* launch_worker(const char* function, const std::string& name,
+                                      const char* type, Datum arg);
+
 // Allocates an id and a unique name (SPI connected).
 long long next_backup_id();
 std::string new_backup_name(const std::string& kind);

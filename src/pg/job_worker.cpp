@@ -19,6 +19,7 @@
 #include "job_worker.hpp"
 #include "physical_backup.hpp"
 #include "replication_client.hpp"
+#include "server_programs.hpp"
 #include "settings.hpp"
 #include "shared_state.hpp"
 #include "spi.hpp"
@@ -108,22 +109,6 @@ void remove_failed_backup(const std::string& repository_url, const std::string& 
   }
 }
 
-// The server's own copy of a client program (same version, same bin
-// directory), as pg_upgrade and initdb find theirs.
-std::string server_program(const char* name) {
-  char path[MAXPGPATH];
-  const std::string version = std::string(name) + " (PostgreSQL) " PG_VERSION "\n";
-  if (find_other_exec(my_exec_path, name, version.c_str(), path) != 0) {
-    throw Error(ErrorKind::not_found,
-                std::string("could not find ") + name +
-                    " of PostgreSQL " PG_VERSION " beside the server (" + my_exec_path +
-                    "); install the PostgreSQL client "
-                    "programs of the server's version (Debian: postgresql-client-" PG_MAJORVERSION
-                    ")");
-  }
-  return path;
-}
-
 void report_progress(std::uint64_t done, std::uint64_t total, std::uint64_t stored,
                      const char* phase) {
   lock_shared();
@@ -137,13 +122,8 @@ void report_progress(std::uint64_t done, std::uint64_t total, std::uint64_t stor
 
 BackupMeta run_logical(Repository& repo, const PhysicalBackupRequest& common, const JobSlot& slot) {
   LogicalBackupRequest r;
-  r.name = common.name;
-  r.label = common.label;
-  r.trigger = common.trigger;
-  r.initiated_by = common.initiated_by;
-  r.system_identifier = common.system_identifier;
-  r.pg_version = common.pg_version;
-  r.database = slot.target_database;
+  r.origin = common.origin;
+  r.origin.database = slot.target_database;
   r.pg_dump = server_program("pg_dump");
   r.conninfo = common.conninfo;
   r.compression = static_cast<Compression>(guc_compression);
@@ -170,18 +150,18 @@ void run_job(long long backup_id) {
   });
 
   PhysicalBackupRequest req;
-  req.name = slot.name;
-  req.label = slot.label;
-  req.trigger = slot.trigger;
-  req.initiated_by = slot.initiated_by;
-  req.system_identifier = system_identifier_string();
+  req.origin.name = slot.name;
+  req.origin.label = slot.label;
+  req.origin.trigger = slot.trigger;
+  req.origin.initiated_by = slot.initiated_by;
+  req.origin.system_identifier = system_identifier_string();
   req.compression = std::string(compression_name(static_cast<Compression>(guc_compression)));
   req.compression_level = guc_compression_level;
   req.max_rate_kb = guc_max_rate_kb;
-  req.pg_version = PG_VERSION_NUM;
+  req.origin.pg_version = PG_VERSION_NUM;
   // Catalog lookups need a transaction.
   in_own_transaction([&] {
-    req.database = pg_guard([] { return get_database_name(MyDatabaseId); });
+    req.origin.database = pg_guard([] { return get_database_name(MyDatabaseId); });
     req.conninfo = (guc_replication_conninfo && *guc_replication_conninfo)
                        ? std::string(guc_replication_conninfo)
                        : default_replication_conninfo();
@@ -194,8 +174,9 @@ void run_job(long long backup_id) {
           ? std::string()
           : std::string(pg_guard([&] { return timestamptz_to_str(slot.scheduled_for); }));
   const bool logical = std::string(slot.kind) == "logical";
-  history::insert_running({backup_id, req.name, slot.kind, req.trigger, req.label, req.initiated_by,
-                           req.compression, backup_location(repository_url, req.name), MyProcPid,
+  history::insert_running({backup_id, req.origin.name, slot.kind, req.origin.trigger,
+                           req.origin.label, req.origin.initiated_by, req.compression,
+                           backup_location(repository_url, req.origin.name), MyProcPid,
                            scheduled_for, slot.attempt, logical ? slot.target_database : "",
                            logical ? slot.options : ""});
   lock_shared();
@@ -205,7 +186,7 @@ void run_job(long long backup_id) {
   unlock_shared();
   if (requester) SetLatch(requester);
 
-  log_message(LOG, "backup \"" + req.name + "\" started");
+  log_message(LOG, "backup \"" + req.origin.name + "\" started");
   std::string failure;
   bool cancelled = false;
   try {
@@ -231,13 +212,14 @@ void run_job(long long backup_id) {
       repo.remove_backup(meta.system_identifier, meta.name);
       throw;
     }
-    log_message(LOG, "backup \"" + req.name + "\" completed: " + human_size(meta.stored_bytes) +
-                         " stored in " + backup_location(repository_url, req.name));
+    log_message(LOG, "backup \"" + req.origin.name +
+                         "\" completed: " + human_size(meta.stored_bytes) + " stored in " +
+                         backup_location(repository_url, req.origin.name));
     try {
       std::vector<std::string> abandoned;
       in_own_transaction([&] { abandoned = history::pending_cleanups(); });
       const RetentionResult removed =
-          apply_configured_retention(repo, req.system_identifier, "", abandoned);
+          apply_configured_retention(repo, req.origin.system_identifier, "", abandoned);
       in_own_transaction([&] {
         history::mark_removed(removed.expired, "expired");
         history::clear_cleanup_pending(removed.leftovers);
@@ -254,9 +236,9 @@ void run_job(long long backup_id) {
   }
   if (!failure.empty()) {
     history::mark_failed(backup_id, failure, cancelled ? "cancelled" : "failed");
-    log_message(WARNING, "backup \"" + req.name + "\" " + (cancelled ? "cancelled" : "failed: ") +
-                             (cancelled ? "" : failure));
-    remove_failed_backup(repository_url, req.system_identifier, req.name, backup_id);
+    log_message(WARNING, "backup \"" + req.origin.name + "\" " +
+                             (cancelled ? "cancelled" : "failed: ") + (cancelled ? "" : failure));
+    remove_failed_backup(repository_url, req.origin.system_identifier, req.origin.name, backup_id);
   }
   release_job_slot(backup_id);
 }

@@ -21,8 +21,8 @@ std::string quote_literal(const std::string& s) {
 }
 
 std::string base_backup_command(const PhysicalBackupRequest& req, int level) {
-  std::string label = "pgvault " + req.name;
-  if (!req.label.empty()) label += " " + req.label;
+  std::string label = "pgvault " + req.origin.name;
+  if (!req.origin.label.empty()) label += " " + req.origin.label;
   // WAL true: the WAL needed to make the backup consistent is appended to
   // base.tar, so the backup restores without a WAL archive. WAIT false: no
   // need to wait for archiving, which could hang on a broken archiver.
@@ -51,30 +51,15 @@ BackupMeta run_physical_backup(Repository& repo, const PhysicalBackupRequest& re
                                const std::function<void(const BackupProgress&)>& progress,
                                const std::function<void()>& check_interrupts) {
   const Compression compression = parse_compression(req.compression).value_or(Compression::none);
-  int level = req.compression_level;
-  if (compression != Compression::none) {
-    if (level == 0) level = compression_levels(compression).default_level;
-    validate_compression_level(compression, level);
-  } else {
-    level = 0;
-  }
-
-  BackupMeta meta;
-  meta.name = req.name;
-  meta.kind = "physical";
-  meta.label = req.label;
-  meta.trigger = req.trigger;
-  meta.initiated_by = req.initiated_by;
-  meta.database = req.database;
-  meta.system_identifier = req.system_identifier;
-  meta.pg_version = req.pg_version;
-  meta.started_at = utc_timestamp_now();
+  const int level = effective_compression_level(compression, req.compression_level);
+  BackupMeta meta = begin_backup_meta(req.origin, "physical");
   meta.compression = std::string(compression_name(compression));
   meta.compression_level = level;
   meta.compressed_by = compression == Compression::none ? "none" : "server";
   record_encryption(meta, req.encryption_key);
 
-  BaseBackupReceiver receiver(repo, req.system_identifier, req.name, req.encryption_key);
+  BaseBackupReceiver receiver(repo, req.origin.system_identifier, req.origin.name,
+                              req.encryption_key);
   try {
     ReplicationClient client(req.conninfo);
     client.check_interrupts = check_interrupts;

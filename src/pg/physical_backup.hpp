@@ -9,18 +9,16 @@
 namespace pgvault {
 class EncryptionKey;
 class Repository;
-}
+}  // namespace pgvault
 
 namespace pgvault::pg {
 
 struct PhysicalBackupRequest {
-  std::string name, label, trigger, initiated_by, database;
-  std::string system_identifier;
+  BackupOrigin origin;
   std::string conninfo;
   std::string compression;    // none, gzip, lz4, zstd
   int compression_level = 0;  // 0 = the algorithm's default
   int max_rate_kb = 0;
-  int pg_version = 0;
   const EncryptionKey* encryption_key = nullptr;  // set: every object is encrypted
 };
 

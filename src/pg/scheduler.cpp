@@ -345,6 +345,9 @@ class Scheduler {
       (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms,
                       PG_WAIT_EXTENSION);
       ResetLatch(MyLatch);
+      // Absorbs ProcSignalBarriers: DROP DATABASE waits for every process
+      // to, and an idle scheduler would otherwise make it wait forever.
+      CHECK_FOR_INTERRUPTS();
     });
   }
 
@@ -374,6 +377,7 @@ bool wait_for_extension() {
       (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10000,
                       PG_WAIT_EXTENSION);
       ResetLatch(MyLatch);
+      CHECK_FOR_INTERRUPTS();  // ProcSignalBarriers, as in sleep_until_due()
       if (ConfigReloadPending) {
         ConfigReloadPending = false;
         ProcessConfigFile(PGC_SIGHUP);

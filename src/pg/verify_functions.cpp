@@ -17,6 +17,7 @@
 
 #include "error_boundary.hpp"
 #include "fmgr_args.hpp"
+#include "job_control.hpp"
 #include "job_worker.hpp"
 #include "logging.hpp"
 #include "settings.hpp"
@@ -114,20 +115,7 @@ namespace pgvault::pg {
 
 // The scheduled verification worker: the newest complete backup.
 void launch_verify_worker() {
-  BackgroundWorker worker;
-  memset(&worker, 0, sizeof(worker));
-  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-  worker.bgw_restart_time = BGW_NEVER_RESTART;
-  snprintf(worker.bgw_library_name, BGW_MAXLEN, "pgvault");
-  snprintf(worker.bgw_function_name, BGW_MAXLEN, "pgvault_verify_main");
-  snprintf(worker.bgw_name, BGW_MAXLEN, "pgvault verify");
-  snprintf(worker.bgw_type, BGW_MAXLEN, "pgvault verify");
-  const bool ok = pg_guard([&] { return RegisterDynamicBackgroundWorker(&worker, nullptr); });
-  if (!ok)
-    throw Error(ErrorKind::conflict,
-                "could not start the pgvault verify worker: no background worker slot is free "
-                "(raise max_worker_processes)");
+  (void)launch_worker("pgvault_verify_main", "pgvault verify", "pgvault verify", Datum(0));
 }
 
 }  // namespace pgvault::pg

@@ -39,12 +39,12 @@ class LogicalBackup : public ::testing::Test {
 
   LogicalBackupRequest request(const std::string& pg_dump) {
     LogicalBackupRequest r;
-    r.name = "20261124T090000Z-logical";
-    r.trigger = "manual";
-    r.initiated_by = "alice";
-    r.database = "shop";
-    r.system_identifier = kSys;
-    r.pg_version = 150018;
+    r.origin.name = "20261124T090000Z-logical";
+    r.origin.trigger = "manual";
+    r.origin.initiated_by = "alice";
+    r.origin.database = "shop";
+    r.origin.system_identifier = kSys;
+    r.origin.pg_version = 150018;
     r.pg_dump = pg_dump;
     r.conninfo = "host='/tmp' port=5432";
     r.compression = Compression::zstd;
@@ -74,7 +74,7 @@ TEST(LogicalOptions, PgDumpArguments) {
   LogicalBackupRequest r;
   r.pg_dump = "/usr/lib/postgresql/15/bin/pg_dump";
   r.conninfo = "host='/run/postgresql' port=5432 user='postgres'";
-  r.database = "it's a db\\";
+  r.origin.database = "it's a db\\";
   r.options.schema_only = true;
   r.options.include_tables = {"public.orders", "sales.*"};
   r.options.exclude_tables = {"public.audit"};

@@ -62,8 +62,8 @@ struct BackupMeta {
   std::string encryption = "none";
   std::string key_fingerprint;
   std::string key_derivation;
-  std::uint64_t source_bytes = 0;      // bytes of database files backed up
-  std::uint64_t stored_bytes = 0;      // sum of object sizes
+  std::uint64_t source_bytes = 0;  // bytes of database files backed up
+  std::uint64_t stored_bytes = 0;  // sum of object sizes
   std::vector<TablespaceEntry> tablespaces;
   std::vector<ObjectEntry> objects;
   LogicalOptions logical;  // kind "logical" only (absent from backup.json otherwise)
@@ -79,6 +79,18 @@ struct BackupMeta {
   std::string digest() const;
   const ObjectEntry* find_object(std::string_view name) const;
 };
+
+// Who and what a new backup is, whatever its kind.
+struct BackupOrigin {
+  std::string name, label, trigger, initiated_by;
+  std::string database;  // dumped (logical) or connected to (physical)
+  std::string system_identifier;
+  int pg_version = 0;
+};
+
+// A backup.json for a backup of kind starting now: the origin's fields and
+// started_at; the rest is filled in as the backup runs.
+BackupMeta begin_backup_meta(const BackupOrigin& origin, std::string kind);
 
 // "2026-11-24T06:15:30.123Z" for the current time.
 std::string utc_timestamp_now();

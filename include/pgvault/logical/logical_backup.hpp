@@ -19,10 +19,7 @@ class EncryptionKey;
 class Repository;
 
 struct LogicalBackupRequest {
-  std::string name, label, trigger, initiated_by;
-  std::string database;  // the database to dump
-  std::string system_identifier;
-  int pg_version = 0;
+  BackupOrigin origin;   // origin.database is the database to dump
   std::string pg_dump;   // absolute path of the server's own pg_dump
   std::string conninfo;  // libpq connection string (its dbname is replaced by database)
   Compression compression = Compression::zstd;

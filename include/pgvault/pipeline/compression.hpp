@@ -29,6 +29,10 @@ LevelRange compression_levels(Compression c);
 // Throws Error(invalid_argument): "compression level 30 is out of range for zstd (allowed: 1..22)".
 void validate_compression_level(Compression c, int level);
 
+// The level a backup records and uses: 0 becomes the algorithm's default,
+// anything else is validated; always 0 for none.
+int effective_compression_level(Compression c, int level);
+
 // Streaming codecs; each writes its output to next and finishes next on finish().
 std::unique_ptr<Sink> make_compressor(Compression c, int level, Sink& next);
 // Throws Error(corrupt) on malformed or truncated input.

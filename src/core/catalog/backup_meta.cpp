@@ -364,4 +364,18 @@ std::int64_t parse_utc_timestamp(std::string_view iso) {
   return static_cast<std::int64_t>(timegm(&tm));
 }
 
+BackupMeta begin_backup_meta(const BackupOrigin& origin, std::string kind) {
+  BackupMeta meta;
+  meta.name = origin.name;
+  meta.kind = std::move(kind);
+  meta.label = origin.label;
+  meta.trigger = origin.trigger;
+  meta.initiated_by = origin.initiated_by;
+  meta.database = origin.database;
+  meta.system_identifier = origin.system_identifier;
+  meta.pg_version = origin.pg_version;
+  meta.started_at = utc_timestamp_now();
+  return meta;
+}
+
 }  // namespace pgvault

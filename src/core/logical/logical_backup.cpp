@@ -55,7 +55,7 @@ std::vector<std::string> pg_dump_arguments(const LogicalBackupRequest& req) {
   // backup, and the stored object's suffix says which).
   std::vector<std::string> argv = {
       req.pg_dump, "--format=custom", "--compress=0", "--no-password",
-      "--dbname=" + req.conninfo + " dbname=" + conninfo_quote(req.database)};
+      "--dbname=" + req.conninfo + " dbname=" + conninfo_quote(req.origin.database)};
   if (req.options.schema_only) argv.push_back("--schema-only");
   if (req.options.data_only) argv.push_back("--data-only");
   for (const auto& t : req.options.include_tables) argv.push_back("--table=" + t);
@@ -67,24 +67,8 @@ BackupMeta run_logical_backup(Repository& repo, const LogicalBackupRequest& req,
                               const std::function<void(const LogicalProgress&)>& progress,
                               const std::function<void()>& check_interrupts) {
   validate_logical_options(req.options);
-  int level = req.compression_level;
-  if (req.compression != Compression::none) {
-    if (level == 0) level = compression_levels(req.compression).default_level;
-    validate_compression_level(req.compression, level);
-  } else {
-    level = 0;
-  }
-
-  BackupMeta meta;
-  meta.name = req.name;
-  meta.kind = "logical";
-  meta.label = req.label;
-  meta.trigger = req.trigger;
-  meta.initiated_by = req.initiated_by;
-  meta.database = req.database;
-  meta.system_identifier = req.system_identifier;
-  meta.pg_version = req.pg_version;
-  meta.started_at = utc_timestamp_now();
+  const int level = effective_compression_level(req.compression, req.compression_level);
+  BackupMeta meta = begin_backup_meta(req.origin, "logical");
   meta.compression = std::string(compression_name(req.compression));
   meta.compression_level = level;
   meta.compressed_by = req.compression == Compression::none ? "none" : "client";
@@ -92,7 +76,8 @@ BackupMeta run_logical_backup(Repository& repo, const LogicalBackupRequest& req,
   record_encryption(meta, req.encryption_key);
 
   const std::string object = logical_dump_object(req.compression);
-  const std::string path = Repository::object_path(req.system_identifier, req.name, object);
+  const std::string path =
+      Repository::object_path(req.origin.system_identifier, req.origin.name, object);
   bool committed = false;
   try {
     auto writer = repo.storage().open_write(path);

@@ -455,6 +455,13 @@ void validate_compression_level(Compression c, int level) {
                     ".." + std::to_string(r.max) + ")");
 }
 
+int effective_compression_level(Compression c, int level) {
+  if (c == Compression::none) return 0;
+  if (level == 0) level = compression_levels(c).default_level;
+  validate_compression_level(c, level);
+  return level;
+}
+
 std::unique_ptr<Sink> make_compressor(Compression c, int level, Sink& next) {
   int lvl = effective_level(c, level);
   switch (c) {
