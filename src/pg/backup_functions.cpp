@@ -100,27 +100,14 @@ PGVAULT_FUNCTION(pgvault_start_backup) {
   pg_guard([] { SPI_finish(); });
   const long long id = job.id;
   const std::string& name = job.name;
-  BackgroundWorkerHandle* handle = job.handle;
   if (!wait) PG_RETURN_INT64(id);
 
-  try {
-    pg_guard([&] { (void)WaitForBackgroundWorkerShutdown(handle); });
-  } catch (const PgError& e) {
-    if (e.sqlerrcode() != ERRCODE_QUERY_CANCELED) throw;
-    throw PgError(e.sqlerrcode(), e.what(),
-                  "Backup \"" + name + "\" (id " + std::to_string(id) +
-                      ") continues in the background; vault.cancel_backup() stops it.",
-                  "");
-  }
-  const auto rows = spi_query_in_function(
-      "SELECT status, coalesce(error_message, '') FROM vault.backups WHERE id = $1::bigint",
-      {std::to_string(id)});
-  const std::string status = rows.empty() ? "missing" : rows[0][0].value_or("");
-  if (status != "completed") {
-    const std::string why = rows.empty() ? "" : rows[0][1].value_or("");
+  const JobOutcome outcome =
+      wait_for_job(job, "Backup \"" + name + "\" (id " + std::to_string(id) +
+                            ") continues in the background; vault.cancel_backup() stops it.");
+  if (outcome.status != "completed") {
     throw PgError(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
-                  "backup \"" + name + "\" failed: " +
-                      (why.empty() ? "the job worker exited without recording an outcome" : why),
+                  "backup \"" + name + "\" failed: " + outcome.error,
                   "See vault.history, id " + std::to_string(id) + ".", "");
   }
   PG_RETURN_INT64(id);

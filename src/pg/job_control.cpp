@@ -155,4 +155,21 @@ LaunchedJob start_job(const JobRequest& r) {
   return job;
 }
 
+JobOutcome wait_for_job(const LaunchedJob& job, const std::string& cancel_detail) {
+  try {
+    pg_guard([&] { (void)WaitForBackgroundWorkerShutdown(job.handle); });
+  } catch (const PgError& e) {
+    if (e.sqlerrcode() != ERRCODE_QUERY_CANCELED) throw;
+    throw PgError(e.sqlerrcode(), e.what(), cancel_detail, "");
+  }
+  const auto rows = spi_query_in_function(
+      "SELECT status, coalesce(error_message, '') FROM vault.backups WHERE id = $1::bigint",
+      {std::to_string(job.id)});
+  if (rows.empty()) return {"missing", ""};
+  JobOutcome out{rows[0][0].value_or(""), rows[0][1].value_or("")};
+  if (out.status != "completed" && out.error.empty())
+    out.error = "the job worker exited without recording an outcome";
+  return out;
+}
+
 }  // namespace pgvault::pg

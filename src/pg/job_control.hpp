@@ -40,6 +40,18 @@ LaunchedJob start_job(const JobRequest& request);
 BackgroundWorkerHandle* launch_worker(const char* function, const std::string& name,
                                       const char* type, Datum arg);
 
+// How a job ended, from its vault.backups row: status "completed",
+// "failed", ... ("missing" when there is no row) and its error_message.
+struct JobOutcome {
+  std::string status;
+  std::string error;
+};
+
+// Waits until the job worker has exited, then reads the row (SPI connected
+// by this call). A query cancel while waiting is rethrown with
+// cancel_detail as its DETAIL: the job itself goes on.
+JobOutcome wait_for_job(const LaunchedJob& job, const std::string& cancel_detail);
+
 // Allocates an id and a unique name (SPI connected).
 long long next_backup_id();
 std::string new_backup_name(const std::string& kind);

@@ -386,27 +386,14 @@ std::string take_pre_restore_backup(const std::string& db, const std::string& re
   const LaunchedJob job = start_job(request);
   pg_guard([] { SPI_finish(); });
   const long long id = job.id;
-  BackgroundWorkerHandle* handle = job.handle;
-  try {
-    pg_guard([&] { (void)WaitForBackgroundWorkerShutdown(handle); });
-  } catch (const PgError& e) {
-    if (e.sqlerrcode() != ERRCODE_QUERY_CANCELED) throw;
-    throw PgError(e.sqlerrcode(), e.what(),
-                  "Database " + quoted(db) + " was not touched. Its pre_restore backup " +
-                      quoted(job.name) + " (id " + std::to_string(id) +
-                      ") continues in the background; vault.cancel_backup() stops it.",
-                  "");
-  }
-  const auto rows = spi_query_in_function(
-      "SELECT status, coalesce(error_message, '') FROM vault.backups WHERE id = $1::bigint",
-      {std::to_string(id)});
-  const std::string status = rows.empty() ? "missing" : rows[0][0].value_or("");
-  if (status != "completed") {
-    const std::string why = rows.empty() ? "" : rows[0][1].value_or("");
+  const JobOutcome outcome =
+      wait_for_job(job, "Database " + quoted(db) + " was not touched. Its pre_restore backup " +
+                            quoted(job.name) + " (id " + std::to_string(id) +
+                            ") continues in the background; vault.cancel_backup() stops it.");
+  if (outcome.status != "completed") {
     throw PgError(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
                   "the pre_restore backup " + quoted(job.name) + " of database " + quoted(db) +
-                      " failed, so the database was not replaced: " +
-                      (why.empty() ? "the job worker exited without recording an outcome" : why),
+                      " failed, so the database was not replaced: " + outcome.error,
                   "See vault.history, id " + std::to_string(id) + ".", "");
   }
   return job.name;
