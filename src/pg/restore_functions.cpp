@@ -49,11 +49,6 @@ extern "C" {
 namespace pgvault::pg {
 namespace {
 
-// Writes to pg_restore's stdin in pieces no larger than PIPE_BUF: once poll()
-// says the pipe is writable such a write never blocks, so a pg_restore busy
-// for an hour (building an index) cannot keep the backend from seeing a cancel.
-constexpr std::size_t kPipePiece = 4096;
-
 void check_interrupts() {
   pg_guard([] { CHECK_FOR_INTERRUPTS(); });
 }
@@ -277,13 +272,11 @@ class PgRestoreInput final : public Sink {
  public:
   explicit PgRestoreInput(ChildProcess& child) : child_(child) {}
   void write(std::span<const std::byte> data) override {
+    // The pipe is non-blocking: a pg_restore busy for an hour (building an
+    // index) cannot keep the backend from seeing a cancel.
     try {
-      while (!data.empty()) {
-        const std::size_t n = std::min(data.size(), kPipePiece);
-        child_.write_stdin(data.first(n), check_interrupts);
-        bytes_ += n;
-        data = data.subspan(n);
-      }
+      child_.write_stdin(data, check_interrupts);
+      bytes_ += data.size();
     } catch (...) {
       if (!error_) error_ = std::current_exception();
       throw;

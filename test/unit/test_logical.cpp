@@ -197,4 +197,28 @@ TEST(ChildProcess, StdinIsFedAndStderrKeptToItsLimit) {
   EXPECT_EQ(p.describe_exit(), "exited with status 3");
 }
 
+// The non-blocking stdin pipe takes buffers far larger than the pipe, in
+// partial writes, whole and in order.
+TEST(ChildProcess, LargeWritesToStdinArriveWhole) {
+  ChildProcessOptions o;
+  o.argv = {"/bin/sh", "-c", "sha256sum | cut -c1-64"};
+  o.pipe_stdin = true;
+  ChildProcess p(o);
+  std::string data(5 * 1024 * 1024 + 7, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 % 253);
+  int interrupt_checks = 0;
+  p.write_stdin(as_bytes(data), [&] { ++interrupt_checks; });
+  p.close_stdin();
+  std::string out;
+  std::vector<std::byte> buf(128);
+  bool eof = false;
+  while (!eof) {
+    std::size_t n = p.read_stdout(buf, std::chrono::milliseconds(100), eof);
+    out.append(reinterpret_cast<const char*>(buf.data()), n);
+  }
+  EXPECT_EQ(p.wait(nullptr), 0);
+  EXPECT_EQ(out.substr(0, 64), sha256_hex(data));
+  EXPECT_GT(interrupt_checks, 0);
+}
+
 }  // namespace

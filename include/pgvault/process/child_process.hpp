@@ -36,9 +36,11 @@ class ChildProcess {
   // stderr is drained meanwhile. Returns the count (0 also on a timeout) and
   // sets eof once stdout is closed.
   std::size_t read_stdout(std::span<std::byte> buf, std::chrono::milliseconds wait, bool& eof);
-  // Writes all of data to stdin (pipe_stdin), draining stdout/stderr into
-  // the void meanwhile is NOT done: the caller reads stdout itself if the
-  // child writes any. `interrupted` is called while the pipe is full.
+  // Writes all of data to stdin (pipe_stdin; the pipe is non-blocking, so a
+  // child that stops reading never blocks us inside write()). stderr is
+  // drained meanwhile; stdout is not (the caller reads it if the child writes
+  // any). `interrupted` (may throw) is called about every 100 ms while the
+  // pipe is full.
   void write_stdin(std::span<const std::byte> data, const std::function<void()>& interrupted);
   void close_stdin();
 

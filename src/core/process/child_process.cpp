@@ -104,6 +104,10 @@ ChildProcess::ChildProcess(ChildProcessOptions options) : options_(std::move(opt
   stdout_fd_ = out.read;
   stderr_fd_ = err.read;
   stdin_fd_ = in.write;
+  // Non-blocking: write_stdin() hands over whole buffers and still never
+  // waits inside write() for a child that has stopped reading (it polls,
+  // checking interrupts, instead).
+  if (stdin_fd_ >= 0) ::fcntl(stdin_fd_, F_SETFL, ::fcntl(stdin_fd_, F_GETFL) | O_NONBLOCK);
 }
 
 ChildProcess::~ChildProcess() {
