@@ -128,6 +128,7 @@ BackupMeta run_logical(Repository& repo, const PhysicalBackupRequest& common, co
   r.conninfo = common.conninfo;
   r.compression = static_cast<Compression>(guc_compression);
   r.compression_level = guc_compression_level;
+  r.compression_workers = guc_compression_workers;
   r.options = LogicalOptions::from_json(slot.options);
   r.encryption_key = common.encryption_key;
   report_progress(0, 0, 0, "dumping");
@@ -157,6 +158,7 @@ void run_job(long long backup_id) {
   req.origin.system_identifier = system_identifier_string();
   req.compression = std::string(compression_name(static_cast<Compression>(guc_compression)));
   req.compression_level = guc_compression_level;
+  req.compression_workers = guc_compression_workers;
   req.max_rate_kb = guc_max_rate_kb;
   req.origin.pg_version = PG_VERSION_NUM;
   // Catalog lookups need a transaction.

@@ -31,7 +31,11 @@ std::string base_backup_command(const PhysicalBackupRequest& req, int level) {
                     "MANIFEST_CHECKSUMS 'SHA256', TABLESPACE_MAP true, PROGRESS true";
   if (req.compression != "none") {
     cmd += ", COMPRESSION " + quote_literal(req.compression);
-    cmd += ", COMPRESSION_DETAIL " + quote_literal("level=" + std::to_string(level));
+    std::string detail = "level=" + std::to_string(level);
+    // zstd is the only algorithm the server can compress with in parallel.
+    if (req.compression == "zstd" && req.compression_workers > 0)
+      detail += ",workers=" + std::to_string(req.compression_workers);
+    cmd += ", COMPRESSION_DETAIL " + quote_literal(detail);
   }
   if (req.max_rate_kb > 0) cmd += ", MAX_RATE " + std::to_string(req.max_rate_kb);
   return cmd + ")";

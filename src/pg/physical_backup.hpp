@@ -16,8 +16,9 @@ namespace pgvault::pg {
 struct PhysicalBackupRequest {
   BackupOrigin origin;
   std::string conninfo;
-  std::string compression;    // none, gzip, lz4, zstd
-  int compression_level = 0;  // 0 = the algorithm's default
+  std::string compression;      // none, gzip, lz4, zstd
+  int compression_level = 0;    // 0 = the algorithm's default
+  int compression_workers = 0;  // zstd only: extra compression threads in the walsender
   int max_rate_kb = 0;
   const EncryptionKey* encryption_key = nullptr;  // set: every object is encrypted
 };

@@ -19,6 +19,7 @@ char* guc_repository = nullptr;
 char* guc_database = nullptr;
 int guc_compression = static_cast<int>(Compression::zstd);
 int guc_compression_level = 0;
+int guc_compression_workers = 0;
 char* guc_replication_conninfo = nullptr;
 char* guc_encryption_key_file = nullptr;
 char* guc_encryption_passphrase = nullptr;
@@ -159,6 +160,11 @@ void define_settings() {
                           "Compression level; 0 means the algorithm's default.",
                           "zstd: 1..22, lz4: 1..12, gzip: 1..9.", &guc_compression_level, 0, 0, 22,
                           PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable(
+      "pgvault.compression_workers", "Extra threads zstd compresses a backup with; 0: one thread.",
+      "zstd only. Physical backups: threads of the server process that sends the backup; "
+      "logical backups: threads of the job worker. Each uses a core while a backup runs.",
+      &guc_compression_workers, 0, 0, 64, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomStringVariable(
       "pgvault.replication_conninfo",
       "libpq connection string pgvault uses to stream physical backups from this server.",

@@ -7,6 +7,7 @@ extern char* guc_repository;
 extern char* guc_database;
 extern int guc_compression;  // a pgvault::Compression value
 extern int guc_compression_level;
+extern int guc_compression_workers;
 extern char* guc_replication_conninfo;
 extern char* guc_encryption_key_file;
 extern char* guc_encryption_passphrase;

@@ -8,6 +8,8 @@ use Test::More;
 use PgVault::TestNode;
 
 my ($node, $repo) = new_vault_node('compression');
+$node->append_conf('postgresql.conf', "log_replication_commands = on\n");
+$node->reload;
 my $tblspc = PostgreSQL::Test::Utils::tempdir() . '/tblspc';
 mkdir $tblspc or die $!;
 $node->safe_psql('postgres', qq{
@@ -18,28 +20,38 @@ CREATE TABLE in_default AS SELECT g AS id, g * 2 AS val FROM generate_series(1, 
 my $expected_extra = table_digest($node, 'in_extra', 'id');
 my $expected_default = table_digest($node, 'in_default', 'id');
 
-foreach my $algorithm (qw(none gzip lz4 zstd)) {
-  $node->safe_psql('postgres', "ALTER SYSTEM SET pgvault.compression = '$algorithm'; SELECT pg_reload_conf()");
+# zstd-parallel: the server compresses with pgvault.compression_workers threads.
+foreach my $case (qw(none gzip lz4 zstd zstd-parallel)) {
+  my ($algorithm, $parallel) = split /-/, $case;
+  my $workers = $parallel ? 2 : 0;
+  $node->safe_psql('postgres', qq{
+    ALTER SYSTEM SET pgvault.compression = '$algorithm';
+    ALTER SYSTEM SET pgvault.compression_workers = $workers;
+    SELECT pg_reload_conf()});
   my $row = $node->safe_psql('postgres',
-    qq{SELECT status, compression, name FROM vault.create_backup(label => '$algorithm')});
+    qq{SELECT status, compression, name FROM vault.create_backup(label => '$case')});
   my ($status, $compression, $name) = split /\|/, $row;
-  is("$status/$compression", "completed/$algorithm", "$algorithm: backup completed with $algorithm");
+  is("$status/$compression", "completed/$algorithm", "$case: backup completed with $algorithm");
+  if ($parallel) {
+    like(slurp_file($node->logfile), qr/BASE_BACKUP .*COMPRESSION_DETAIL 'level=\d+,workers=2'/,
+      "$case: the server was asked to compress with 2 workers");
+  }
 
   my ($out) = run_command([ 'pgvault', 'list', '--repo', $repo, '--json' ]);
   my $suffix = { none => '', gzip => '.gz', lz4 => '.lz4', zstd => '.zst' }->{$algorithm};
-  like($out, qr/"name":\s*"base\.tar\Q$suffix\E"/, "$algorithm: base archive stored as base.tar$suffix");
-  like($out, qr/"name":\s*"\d+\.tar\Q$suffix\E"/, "$algorithm: tablespace archive stored");
+  like($out, qr/"name":\s*"base\.tar\Q$suffix\E"/, "$case: base archive stored as base.tar$suffix");
+  like($out, qr/"name":\s*"\d+\.tar\Q$suffix\E"/, "$case: tablespace archive stored");
 
-  my $restored = PostgreSQL::Test::Cluster->new("restored_$algorithm");
-  my $new_tblspc = PostgreSQL::Test::Utils::tempdir() . "/tblspc_$algorithm";
+  my $restored = PostgreSQL::Test::Cluster->new("restored_$case");
+  my $new_tblspc = PostgreSQL::Test::Utils::tempdir() . "/tblspc_$case";
   command_ok([ 'pgvault', 'restore', '--repo', $repo, '--backup', $name, '--pgdata', $restored->data_dir,
-               '--tablespace-mapping', "$tblspc=$new_tblspc" ], "$algorithm: restore with tablespace mapping");
+               '--tablespace-mapping', "$tblspc=$new_tblspc" ], "$case: restore with tablespace mapping");
   $restored->append_conf('postgresql.conf', 'port = ' . $restored->port . "\n");
   $restored->start;
-  is(table_digest($restored, 'in_extra', 'id'), $expected_extra, "$algorithm: table in the tablespace restored");
-  is(table_digest($restored, 'in_default', 'id'), $expected_default, "$algorithm: table in the default tablespace restored");
+  is(table_digest($restored, 'in_extra', 'id'), $expected_extra, "$case: table in the tablespace restored");
+  is(table_digest($restored, 'in_default', 'id'), $expected_default, "$case: table in the default tablespace restored");
   is($restored->safe_psql('postgres', q{SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname = 'extra'}),
-     $new_tblspc, "$algorithm: tablespace now lives in the mapped directory");
+     $new_tblspc, "$case: tablespace now lives in the mapped directory");
   $restored->stop;
 }
 

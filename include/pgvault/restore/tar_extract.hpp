@@ -1,6 +1,7 @@
 #pragma once
 #include "pgvault/pg_free.hpp"
 #include "pgvault/pipeline/sink.hpp"
+#include "pgvault/restore/file_writer.hpp"
 
 #include <array>
 #include <cstdint>
@@ -15,17 +16,6 @@ namespace pgvault {
 
 class Sha256;
 
-// A regular file (or hard link) as it was written to disk.
-struct ExtractedFile {
-  std::string path;  // relative to the extraction root, '/'-separated, no "./" or trailing '/'
-  std::uint64_t size = 0;
-  std::string sha256;  // lower-case hex of the file's content
-  // Hard links only: the earlier entry they share their content with. With
-  // scan_only nothing is on disk to hash, so size is 0 and sha256 empty: the
-  // consumer judges the link by its target (PostgreSQL never sends links).
-  std::string hard_link_target;
-};
-
 struct TarExtractOptions {
   std::string target_dir;                // must exist; every entry lands below it
   std::string archive_name = "archive";  // used in error messages, e.g. "base.tar.zst"
@@ -35,13 +25,19 @@ struct TarExtractOptions {
   // Parse, hash and check every entry exactly as an extraction would, but
   // write nothing (target_dir is ignored): verification of a backup.
   bool scan_only = false;
+  // How files are written (when not scan_only): on a writer thread, O_DIRECT
+  // for large files.
+  FileWriterOptions writer;
 };
 
 // Terminal pipeline stage that unpacks (or, with scan_only, only reads) a tar
 // stream (ustar, with GNU long names 'L'/'K' and pax 'x'/'g' headers
 // understood) fed in arbitrary chunks.
-// Memory stays constant: the current 512-byte header, a bounded write buffer
-// and, only for GNU/pax extension records, their (bounded) content.
+// Memory stays constant: the current 512-byte header, the file writer's few
+// buffers and, only for GNU/pax extension records, their (bounded) content.
+// Files are written and hashed by a FileWriter thread while this one parses;
+// directories, links and symlinks are made here, after the writer has caught
+// up, so everything lands in archive order.
 //
 // Files are created 0600 and directories 0700, whatever the archive says
 // (PostgreSQL refuses a data directory readable by others). Absolute paths,
@@ -73,8 +69,7 @@ class TarExtractor final : public Sink {
   void consume_file_data(std::span<const std::byte> data);
   void finish_file();
   void finish_meta();
-  void flush_buffer();
-  void write_fully(const std::byte* p, std::size_t n);
+  void catch_up_writer();
   std::string checked_path(std::string_view raw, const char* what) const;
   std::string full_path(const std::string& rel) const;
   void ensure_parent_dirs(const std::string& rel);
@@ -93,10 +88,8 @@ class TarExtractor final : public Sink {
   std::uint64_t padding_ = 0;    // zero bytes up to the next 512-byte boundary
   std::string entry_path_;
   std::uint64_t entry_size_ = 0;
-  int fd_ = -1;
-  std::unique_ptr<Sha256> hash_;
-  std::vector<std::byte> buffer_;
-  std::size_t buffer_fill_ = 0;
+  std::unique_ptr<Sha256> hash_;  // scan_only: the writer hashes what it writes
+  std::unique_ptr<FileWriter> writer_;
 
   // GNU long name / pax extension records, applied to the next entry.
   Meta meta_ = Meta::none;

@@ -4,6 +4,7 @@
 #include "pgvault/pipeline/compression.hpp"
 
 #include "pgvault/error.hpp"
+#include "pgvault/thread.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -71,11 +72,13 @@ class PassThrough final : public Sink {
 
 class ZstdCompressor final : public CodecSink {
  public:
-  ZstdCompressor(int level, Sink& next) : CodecSink(next), cs_(ZSTD_createCStream()) {
+  ZstdCompressor(int level, int workers, Sink& next)
+      : CodecSink(next), cs_(ZSTD_createCStream()), workers_(workers) {
     if (!cs_) throw Error(ErrorKind::internal, "could not create zstd compression context");
     check(ZSTD_CCtx_setParameter(cs_, ZSTD_c_compressionLevel, level));
     // Frame content checksum: the decompressor detects corruption by itself.
     check(ZSTD_CCtx_setParameter(cs_, ZSTD_c_checksumFlag, 1));
+    if (workers > 0) check(ZSTD_CCtx_setParameter(cs_, ZSTD_c_nbWorkers, workers));
   }
   ~ZstdCompressor() override { ZSTD_freeCStream(cs_); }
 
@@ -84,7 +87,7 @@ class ZstdCompressor final : public CodecSink {
     ZSTD_inBuffer in{data.data(), data.size(), 0};
     while (in.pos < in.size) {
       ZSTD_outBuffer out{out_.data(), out_.size(), 0};
-      check(ZSTD_compressStream2(cs_, &out, &in, ZSTD_e_continue));
+      check(compress(&out, &in, ZSTD_e_continue));
       emit(out.pos);
     }
   }
@@ -96,7 +99,7 @@ class ZstdCompressor final : public CodecSink {
     std::size_t remaining;
     do {
       ZSTD_outBuffer out{out_.data(), out_.size(), 0};
-      remaining = check(ZSTD_compressStream2(cs_, &out, &in, ZSTD_e_end));
+      remaining = check(compress(&out, &in, ZSTD_e_end));
       emit(out.pos);
     } while (remaining != 0);
     next_.finish();
@@ -109,7 +112,15 @@ class ZstdCompressor final : public CodecSink {
                   std::string("zstd compression failed: ") + ZSTD_getErrorName(rc));
     return rc;
   }
+  // With workers, zstd starts its threads inside a compression call: they
+  // must not take signals meant for the process's main thread.
+  std::size_t compress(ZSTD_outBuffer* out, ZSTD_inBuffer* in, ZSTD_EndDirective end) {
+    if (workers_ == 0) return ZSTD_compressStream2(cs_, out, in, end);
+    SignalsBlocked blocked;
+    return ZSTD_compressStream2(cs_, out, in, end);
+  }
   ZSTD_CStream* cs_;
+  int workers_;
 };
 
 class ZstdDecompressor final : public CodecSink {
@@ -462,7 +473,7 @@ int effective_compression_level(Compression c, int level) {
   return level;
 }
 
-std::unique_ptr<Sink> make_compressor(Compression c, int level, Sink& next) {
+std::unique_ptr<Sink> make_compressor(Compression c, int level, Sink& next, int workers) {
   int lvl = effective_level(c, level);
   switch (c) {
     case Compression::none:
@@ -472,7 +483,7 @@ std::unique_ptr<Sink> make_compressor(Compression c, int level, Sink& next) {
     case Compression::lz4:
       return std::make_unique<Lz4Compressor>(lvl, next);
     case Compression::zstd:
-      return std::make_unique<ZstdCompressor>(lvl, next);
+      return std::make_unique<ZstdCompressor>(lvl, workers, next);
   }
   throw Error(ErrorKind::internal, "unknown compression");
 }

@@ -16,7 +16,7 @@ namespace pgvault {
 namespace {
 
 constexpr std::size_t kBlock = 512;
-constexpr std::size_t kWriteBuffer = 256 * 1024;
+constexpr std::size_t kReadBuffer = 256 * 1024;      // hashing a hard link's target
 constexpr std::uint64_t kMaxMetaSize = 1024 * 1024;  // GNU long names, pax records
 
 // ustar header field offsets and lengths.
@@ -85,10 +85,15 @@ class Fd {
 
 TarExtractor::TarExtractor(TarExtractOptions options) : opts_(std::move(options)) {
   while (opts_.target_dir.size() > 1 && opts_.target_dir.back() == '/') opts_.target_dir.pop_back();
+  if (!opts_.scan_only) writer_ = std::make_unique<FileWriter>(opts_.on_file, opts_.writer);
 }
 
-TarExtractor::~TarExtractor() {
-  if (fd_ >= 0) ::close(fd_);
+TarExtractor::~TarExtractor() = default;
+
+// Before this thread touches the file system itself: the files queued so far
+// must exist first (and a failure among them is reported before anything else).
+void TarExtractor::catch_up_writer() {
+  if (writer_) writer_->drain();
 }
 
 void TarExtractor::corrupt(const std::string& what) const {
@@ -134,6 +139,7 @@ std::string TarExtractor::checked_path(std::string_view raw, const char* what) c
 }
 
 void TarExtractor::make_dir(const std::string& rel) {
+  catch_up_writer();
   const std::string full = full_path(rel);
   if (::mkdir(full.c_str(), 0700) == 0) return;
   const int err = errno;
@@ -220,10 +226,10 @@ void TarExtractor::after_data() {
 void TarExtractor::finish() {
   switch (state_) {
     case State::end:
-      return;
+      break;
     case State::header:
       if (header_fill_ == 0 && next_name_.empty() && next_link_.empty() && !next_size_set_) {
-        return;  // stopped at an entry boundary (servers before PostgreSQL 15 sent no trailer)
+        break;  // stopped at an entry boundary (servers before PostgreSQL 15 sent no trailer)
       }
       corrupt("the archive is truncated inside an entry header");
     case State::file_data:
@@ -234,6 +240,7 @@ void TarExtractor::finish() {
     case State::skip:
       corrupt("the archive is truncated inside an entry");
   }
+  catch_up_writer();
 }
 
 void TarExtractor::process_header() {
@@ -376,14 +383,16 @@ void TarExtractor::begin_entry(char type, std::string name, std::string link, st
       if (rel.empty()) corrupt("a file entry has an empty path");
       if (opts_.scan_only) {
         symlinks_.erase(rel);
+        hash_ = std::make_unique<Sha256>();
       } else {
         ensure_parent_dirs(rel);
         const std::string full = full_path(rel);
-        if (symlinks_.erase(rel) != 0) ::unlink(full.c_str());
-        fd_ = ::open(full.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd_ < 0) throw_os_error("could not create file \"" + full + "\"", errno);
+        if (symlinks_.erase(rel) != 0) {
+          catch_up_writer();
+          ::unlink(full.c_str());
+        }
+        writer_->begin_file(full, rel, size);
       }
-      hash_ = std::make_unique<Sha256>();
       entry_path_ = rel;
       entry_size_ = size;
       remaining_ = size;
@@ -412,6 +421,7 @@ void TarExtractor::begin_entry(char type, std::string name, std::string link, st
         return;
       }
       ensure_parent_dirs(rel);
+      catch_up_writer();
       const std::string full = full_path(rel);
       struct stat st;
       if (::lstat(full.c_str(), &st) == 0) {
@@ -439,6 +449,7 @@ void TarExtractor::begin_entry(char type, std::string name, std::string link, st
         return;
       }
       ensure_parent_dirs(rel);
+      catch_up_writer();  // the target must be complete on disk before it is linked and hashed
       const std::string full = full_path(rel);
       const std::string full_target = full_path(target);
       if (symlinks_.erase(rel) != 0) ::unlink(full.c_str());
@@ -450,7 +461,7 @@ void TarExtractor::begin_entry(char type, std::string name, std::string link, st
       Fd in(::open(full.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
       if (in.get() < 0) throw_os_error("could not open \"" + full + "\"", errno);
       Sha256 h;
-      std::vector<std::byte> buf(kWriteBuffer);
+      std::vector<std::byte> buf(kReadBuffer);
       std::uint64_t total = 0;
       for (;;) {
         const ssize_t n = ::read(in.get(), buf.data(), buf.size());
@@ -475,51 +486,21 @@ void TarExtractor::begin_entry(char type, std::string name, std::string link, st
   }
 }
 
-void TarExtractor::write_fully(const std::byte* p, std::size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd_, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw_os_error("could not write file \"" + full_path(entry_path_) + "\"", errno);
-    }
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-}
-
-void TarExtractor::flush_buffer() {
-  if (buffer_fill_ == 0) return;
-  write_fully(buffer_.data(), buffer_fill_);
-  buffer_fill_ = 0;
-}
-
 void TarExtractor::consume_file_data(std::span<const std::byte> data) {
-  hash_->update(data);
   bytes_ += data.size();
-  if (opts_.scan_only) return;
-  if (buffer_fill_ == 0 && data.size() >= kWriteBuffer) {
-    write_fully(data.data(), data.size());
-    return;
-  }
-  if (buffer_.empty()) buffer_.resize(kWriteBuffer);
-  while (!data.empty()) {
-    const std::size_t n = std::min(kWriteBuffer - buffer_fill_, data.size());
-    std::memcpy(buffer_.data() + buffer_fill_, data.data(), n);
-    buffer_fill_ += n;
-    data = data.subspan(n);
-    if (buffer_fill_ == kWriteBuffer) flush_buffer();
+  if (opts_.scan_only) {
+    hash_->update(data);
+  } else {
+    writer_->append(data);
   }
 }
 
 void TarExtractor::finish_file() {
-  if (!opts_.scan_only) {
-    flush_buffer();
-    const int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0)
-      throw_os_error("could not close file \"" + full_path(entry_path_) + "\"", errno);
-  }
   ++files_;
+  if (!opts_.scan_only) {
+    writer_->end_file();  // the writer reports the file once it is closed
+    return;
+  }
   ExtractedFile f{entry_path_, entry_size_, hash_->final_hex(), ""};
   hash_.reset();
   if (opts_.on_file) opts_.on_file(f);

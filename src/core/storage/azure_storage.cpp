@@ -39,6 +39,7 @@
 #include "pgvault/http/uri.hpp"
 #include "pgvault/http/xml.hpp"
 #include "pgvault/storage/storage.hpp"
+#include "pgvault/thread.hpp"
 #include "ranged_reader.hpp"
 #include "storage_internal.hpp"
 
@@ -56,9 +57,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <pthread.h>
-#include <signal.h>
 
 namespace pgvault {
 
@@ -262,13 +260,15 @@ class AzureWriter final : public ObjectWriter {
       // Cut what was buffered for a single Put Blob into blocks.
       while (buf_.size() >= current_block_size()) {
         std::size_t bs = static_cast<std::size_t>(current_block_size());
-        dispatch(buf_.substr(0, bs));
+        std::string block = buffers_.take(bs);
+        block.append(buf_, 0, bs);
         buf_.erase(0, bs);
+        dispatch(std::move(block));
       }
     }
     while (n > 0) {
       std::size_t bs = static_cast<std::size_t>(current_block_size());
-      if (buf_.capacity() < bs) buf_.reserve(bs);
+      if (buf_.empty() && buf_.capacity() < bs) buf_ = buffers_.take(bs);
       std::size_t take = std::min(n, bs - buf_.size());
       buf_.append(p, take);
       p += take;
@@ -336,18 +336,9 @@ class AzureWriter final : public ObjectWriter {
     work_.notify_one();
   }
 
-  // The new thread inherits a fully blocked signal mask.
   void start_worker(std::shared_ptr<Connection> conn) {
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    try {
-      workers_.emplace_back([this, conn = std::move(conn)] { worker(*conn); });
-    } catch (...) {
-      pthread_sigmask(SIG_SETMASK, &old, nullptr);
-      throw;
-    }
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    workers_.push_back(
+        start_signal_blocked_thread([this, conn = std::move(conn)] { worker(*conn); }));
   }
 
   void worker(Connection& conn) {
@@ -370,7 +361,7 @@ class AzureWriter final : public ObjectWriter {
       } catch (...) {
         error = std::current_exception();
       }
-      job.data = std::string();
+      buffers_.give(std::move(job.data));
       lock.lock();
       --busy_;
       if (error && !failure_) failure_ = error;
@@ -408,6 +399,7 @@ class AzureWriter final : public ObjectWriter {
   std::string path_;
   std::string blob_;
   std::size_t max_in_flight_;
+  storage_internal::PartBuffers buffers_;
   std::string buf_;
   bool block_mode_ = false;
   bool done_ = false;

@@ -68,6 +68,7 @@
 #include "pgvault/http/xml.hpp"
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/storage/storage.hpp"
+#include "pgvault/thread.hpp"
 #include "ranged_reader.hpp"
 #include "s3_compatible.hpp"
 #include "storage_internal.hpp"
@@ -86,9 +87,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <pthread.h>
-#include <signal.h>
 
 namespace pgvault {
 
@@ -478,7 +476,8 @@ class S3Writer final : public ObjectWriter {
       } else {
         std::uint64_t size = s3_part_size(core_->config().part_size, next_part_);
         std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(n, size - buf_.size()));
-        if (buf_.empty()) buf_.reserve(static_cast<std::size_t>(size));
+        if (buf_.empty() && buf_.capacity() < size)
+          buf_ = buffers_.take(static_cast<std::size_t>(size));
         buf_.append(p, take);
         p += take;
         n -= take;
@@ -535,17 +534,22 @@ class S3Writer final : public ObjectWriter {
     upload_id_ = id;
   }
 
-  // Moves every full part at the front of buf_ to the uploaders.
+  // Cuts the single-PUT buffer, which just went past its limit, into parts
+  // from the pool; what is left over starts the next part.
   void carve_parts() {
+    std::string_view rest(buf_);
     while (true) {
-      std::uint64_t size = s3_part_size(core_->config().part_size, next_part_);
-      if (buf_.size() < size) return;
-      if (buf_.size() == size) {
-        dispatch(std::exchange(buf_, std::string()));
+      const auto size =
+          static_cast<std::size_t>(s3_part_size(core_->config().part_size, next_part_));
+      if (rest.size() < size) {
+        std::string next = buffers_.take(size);
+        next.append(rest);
+        buf_ = std::move(next);
         return;
       }
-      std::string part = buf_.substr(0, static_cast<std::size_t>(size));
-      buf_.erase(0, static_cast<std::size_t>(size));
+      std::string part = buffers_.take(size);
+      part.append(rest.substr(0, size));
+      rest.remove_prefix(size);
       dispatch(std::move(part));
     }
   }
@@ -570,19 +574,16 @@ class S3Writer final : public ObjectWriter {
     int n = max_in_flight();
     std::vector<std::unique_ptr<http::HttpTransport>> transports;
     for (int i = 0; i < n; ++i) transports.push_back(core_->new_transport());
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
     try {
       for (int i = 0; i < n; ++i)
-        workers_.emplace_back([this, t = std::shared_ptr<http::HttpTransport>(
-                                         std::move(transports[i]))] { worker(*t); });
+        workers_.push_back(start_signal_blocked_thread(
+            [this, t = std::shared_ptr<http::HttpTransport>(std::move(transports[i]))] {
+              worker(*t);
+            }));
     } catch (...) {
-      pthread_sigmask(SIG_SETMASK, &old, nullptr);
       stop_workers(true);
       throw;
     }
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
   }
 
   void worker(http::HttpTransport& transport) {
@@ -607,7 +608,7 @@ class S3Writer final : public ObjectWriter {
       } catch (...) {
         err = std::current_exception();
       }
-      std::string().swap(part.data);  // freed before the slot is released
+      buffers_.give(std::move(part.data));  // back before the slot is released
       std::lock_guard<std::mutex> lock(mu_);
       if (err) {
         if (!error_) error_ = err;
@@ -709,6 +710,7 @@ class S3Writer final : public ObjectWriter {
 
   std::shared_ptr<S3Core> core_;
   std::string path_, key_;
+  storage_internal::PartBuffers buffers_;
   std::string buf_;
   bool committed_ = false;
   bool failed_ = false;

@@ -55,6 +55,25 @@ void validate_prefix(std::string_view prefix) {
   check_components(prefix, prefix, true);
 }
 
+std::string PartBuffers::take(std::size_t size) {
+  std::string b;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!free_.empty()) {
+      b = std::move(free_.back());
+      free_.pop_back();
+    }
+  }
+  b.reserve(size);  // a no-op for a reused buffer unless parts grew
+  return b;
+}
+
+void PartBuffers::give(std::string buffer) {
+  buffer.clear();
+  std::lock_guard<std::mutex> lock(mutex_);
+  free_.push_back(std::move(buffer));
+}
+
 }  // namespace storage_internal
 
 void Storage::remove_prefix(const std::string& prefix) {

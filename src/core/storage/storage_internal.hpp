@@ -3,9 +3,12 @@
 #include "pgvault/pg_free.hpp"
 #include "pgvault/storage/storage.hpp"
 
+#include <cstddef>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pgvault::storage_internal {
 
@@ -22,5 +25,22 @@ std::string file_repository_path(std::string_view url);
 
 // The posix driver; root is an absolute, normalized path without a trailing slash.
 std::unique_ptr<Storage> make_file_storage(std::string root);
+
+// Buffers for the parts (blocks) of a multipart upload, reused from part to
+// part. Freeing a part-sized buffer on an upload thread and allocating the
+// next one on the writer's thread fragments glibc's heaps: measured 12 MB of
+// RSS per 8 MiB part in flight. Reused, the window stays (in flight + 1)
+// buffers. Thread-safe.
+class PartBuffers {
+ public:
+  // An empty buffer with room for at least size bytes.
+  std::string take(std::size_t size);
+  // Back for reuse: cleared, its capacity kept.
+  void give(std::string buffer);
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::string> free_;
+};
 
 }  // namespace pgvault::storage_internal

@@ -1,0 +1,119 @@
+#pragma once
+#include "pgvault/pg_free.hpp"
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace pgvault {
+
+// A regular file (or hard link) as it was written to disk.
+struct ExtractedFile {
+  std::string path;  // relative to the extraction root, '/'-separated, no "./" or trailing '/'
+  std::uint64_t size = 0;
+  std::string sha256;  // lower-case hex of the file's content
+  // Hard links only: the earlier entry they share their content with. With
+  // scan_only nothing is on disk to hash, so size is 0 and sha256 empty: the
+  // consumer judges the link by its target (PostgreSQL never sends links).
+  std::string hard_link_target;
+};
+
+struct FileWriterOptions {
+  // Files of at least one buffer are written with O_DIRECT where the file
+  // system allows it (silently buffered where it does not, e.g. tmpfs).
+  bool direct_io = true;
+  std::size_t buffer_size = 1024 * 1024;  // a multiple of 4096
+  std::size_t buffers = 6;                // memory: buffers x buffer_size
+};
+
+// Writes files in the order they are given, hashing each (SHA-256) on the
+// way and reporting it to on_file once it is closed. The caller's thread only
+// copies data into one of a few aligned buffers; one thread hashes them and
+// another writes them, so decompression and tar parsing, hashing and disk
+// writes all overlap.
+//
+// Why O_DIRECT: a restore writes each byte once and never reads it back, so
+// the page cache buys nothing, and the copy into it (plus allocating its
+// pages) was the largest single cost of a restore. Durability still comes
+// from the caller's syncfs(), which also flushes the device's cache.
+//
+// Errors (open, write, close, or an exception from on_file) happen on the
+// thread; the first one is rethrown by the next call on the caller's thread
+// (at the latest by drain()), and everything queued after it is dropped.
+class FileWriter {
+ public:
+  using OnFile = std::function<void(const ExtractedFile&)>;
+  explicit FileWriter(OnFile on_file, FileWriterOptions options = {});
+  ~FileWriter();  // stops the thread; queued work not yet done is dropped
+  FileWriter(const FileWriter&) = delete;
+  FileWriter& operator=(const FileWriter&) = delete;
+
+  // Queues the creation (0600, truncating, never through a symlink) of
+  // full_path, reported as rel; size is what the archive announces.
+  void begin_file(std::string full_path, std::string rel, std::uint64_t size);
+  void append(std::span<const std::byte> data);
+  // Queues the file's last bytes and its close (then on_file).
+  void end_file();
+  // Waits until everything queued is on disk (as far as write() goes) and
+  // reported; rethrows the first error.
+  void drain();
+
+  // Files written with O_DIRECT so far (after drain(): all of them).
+  std::uint64_t direct_files() const;
+
+ private:
+  struct Buffer;
+  struct Op;
+  // A thread with its own queue. Ops go caller -> hashing -> writing.
+  struct Stage {
+    std::deque<Op> queue;
+    std::condition_variable work;
+    bool busy = false;
+    std::thread thread;
+  };
+  void run(Stage& stage, Stage* next, void (FileWriter::*process)(Op&));
+  void hash(Op& op);
+  void write(Op& op);
+  void write_out(const std::byte* p, std::size_t n);
+  void push(Op op);
+  std::size_t acquire_buffer(std::unique_lock<std::mutex>& lock);
+  void throw_if_failed();
+  void stop();
+
+  OnFile on_file_;
+  FileWriterOptions opts_;
+  std::vector<Buffer> pool_;
+
+  // Caller's side: the buffer being filled.
+  std::size_t current_ = SIZE_MAX;
+  std::size_t current_fill_ = 0;
+
+  // Shared, under mutex_.
+  mutable std::mutex mutex_;
+  std::condition_variable idle_;  // the caller waits for buffers or the end of work
+  std::vector<std::size_t> free_;
+  bool stop_ = false;
+  std::exception_ptr error_;
+  std::uint64_t direct_files_ = 0;
+
+  // Each stage's own state.
+  struct Hashing;
+  struct Writing;
+  std::unique_ptr<Hashing> hashing_state_;
+  std::unique_ptr<Writing> writing_state_;
+  bool direct_supported_ = true;  // writing stage
+
+  Stage hashing_;
+  Stage writing_;
+};
+
+}  // namespace pgvault

@@ -1,0 +1,311 @@
+#include "pgvault/restore/file_writer.hpp"
+
+#include "pgvault/error.hpp"
+#include "pgvault/pipeline/sha256.hpp"
+#include "pgvault/thread.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace pgvault {
+
+namespace {
+
+// O_DIRECT wants the buffer address, the length and the file offset aligned
+// to the device's logical block size: 4096 covers 512-byte and 4K devices.
+constexpr std::size_t kAlign = 4096;
+
+struct FreeDeleter {
+  void operator()(std::byte* p) const { std::free(p); }
+};
+
+}  // namespace
+
+struct FileWriter::Buffer {
+  std::unique_ptr<std::byte, FreeDeleter> data;
+};
+
+struct FileWriter::Op {
+  enum class Kind { open, data, close };
+  Kind kind = Kind::data;
+  std::string path;  // open
+  std::string rel;   // open
+  std::uint64_t size = 0;
+  std::size_t buffer = SIZE_MAX;  // data
+  std::size_t length = 0;         // data
+  std::string sha256;             // close, set by the hashing stage
+};
+
+struct FileWriter::Hashing {
+  Sha256 hash;
+};
+
+struct FileWriter::Writing {
+  ~Writing() {
+    if (fd >= 0) ::close(fd);
+  }
+  int fd = -1;
+  bool direct = false;
+  std::string path;
+  std::string rel;
+  std::uint64_t written = 0;
+};
+
+FileWriter::FileWriter(OnFile on_file, FileWriterOptions options)
+    : on_file_(std::move(on_file)), opts_(options) {
+  opts_.buffer_size = std::max(kAlign, (opts_.buffer_size + kAlign - 1) / kAlign * kAlign);
+  opts_.buffers = std::max<std::size_t>(opts_.buffers, 2);
+  pool_.resize(opts_.buffers);
+  for (std::size_t i = 0; i < pool_.size(); ++i) {
+    auto* p = static_cast<std::byte*>(std::aligned_alloc(kAlign, opts_.buffer_size));
+    if (p == nullptr) throw std::bad_alloc();
+    pool_[i].data.reset(p);
+    free_.push_back(i);
+  }
+  try {
+    writing_.thread =
+        start_signal_blocked_thread([this] { run(writing_, nullptr, &FileWriter::write); });
+    hashing_.thread =
+        start_signal_blocked_thread([this] { run(hashing_, &writing_, &FileWriter::hash); });
+  } catch (...) {
+    stop();
+    throw;
+  }
+}
+
+FileWriter::~FileWriter() {
+  stop();
+}
+
+void FileWriter::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  for (Stage* s : {&hashing_, &writing_}) {
+    s->work.notify_all();
+    if (s->thread.joinable()) s->thread.join();
+  }
+}
+
+void FileWriter::throw_if_failed() {
+  if (error_) std::rethrow_exception(error_);
+}
+
+void FileWriter::push(Op op) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (error_) {
+      if (op.buffer != SIZE_MAX) free_.push_back(op.buffer);
+      throw_if_failed();
+    }
+    hashing_.queue.push_back(std::move(op));
+  }
+  hashing_.work.notify_one();
+}
+
+std::size_t FileWriter::acquire_buffer(std::unique_lock<std::mutex>& lock) {
+  idle_.wait(lock, [&] { return !free_.empty() || error_; });
+  throw_if_failed();
+  const std::size_t b = free_.back();
+  free_.pop_back();
+  return b;
+}
+
+void FileWriter::begin_file(std::string full_path, std::string rel, std::uint64_t size) {
+  Op op;
+  op.kind = Op::Kind::open;
+  op.path = std::move(full_path);
+  op.rel = std::move(rel);
+  op.size = size;
+  push(std::move(op));
+}
+
+void FileWriter::append(std::span<const std::byte> data) {
+  while (!data.empty()) {
+    if (current_ == SIZE_MAX) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      current_ = acquire_buffer(lock);
+      current_fill_ = 0;
+    }
+    const std::size_t n = std::min(opts_.buffer_size - current_fill_, data.size());
+    std::memcpy(pool_[current_].data.get() + current_fill_, data.data(), n);
+    current_fill_ += n;
+    data = data.subspan(n);
+    if (current_fill_ == opts_.buffer_size) {
+      Op op;
+      op.buffer = std::exchange(current_, SIZE_MAX);
+      op.length = current_fill_;
+      push(std::move(op));
+    }
+  }
+}
+
+void FileWriter::end_file() {
+  if (current_ != SIZE_MAX) {
+    Op op;
+    op.buffer = std::exchange(current_, SIZE_MAX);
+    op.length = current_fill_;
+    push(std::move(op));
+  }
+  Op close;
+  close.kind = Op::Kind::close;
+  push(std::move(close));
+}
+
+void FileWriter::drain() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  idle_.wait(lock, [&] {
+    return error_ ||
+           (hashing_.queue.empty() && !hashing_.busy && writing_.queue.empty() && !writing_.busy);
+  });
+  throw_if_failed();
+}
+
+std::uint64_t FileWriter::direct_files() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return direct_files_;
+}
+
+void FileWriter::run(Stage& stage, Stage* next, void (FileWriter::*process)(Op&)) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    stage.work.wait(lock, [&] { return stop_ || !stage.queue.empty(); });
+    if (stop_) return;
+    Op op = std::move(stage.queue.front());
+    stage.queue.pop_front();
+    stage.busy = true;
+    const bool failed = static_cast<bool>(error_);
+    lock.unlock();
+    std::exception_ptr err;
+    if (!failed) {
+      try {
+        (this->*process)(op);
+      } catch (...) {
+        err = std::current_exception();
+      }
+    }
+    lock.lock();
+    if (err && !error_) error_ = err;
+    if (next != nullptr && !error_) {
+      next->queue.push_back(std::move(op));
+      next->work.notify_one();
+    } else if (op.buffer != SIZE_MAX) {
+      free_.push_back(op.buffer);
+    }
+    stage.busy = false;
+    idle_.notify_all();
+  }
+}
+
+void FileWriter::hash(Op& op) {
+  switch (op.kind) {
+    case Op::Kind::open:
+      hashing_state_ = std::make_unique<Hashing>();
+      return;
+    case Op::Kind::data:
+      hashing_state_->hash.update(
+          std::span<const std::byte>(pool_[op.buffer].data.get(), op.length));
+      return;
+    case Op::Kind::close:
+      op.sha256 = hashing_state_->hash.final_hex();
+      hashing_state_.reset();
+      return;
+  }
+}
+
+void FileWriter::write(Op& op) {
+  try {
+    switch (op.kind) {
+      case Op::Kind::open: {
+        auto f = std::make_unique<Writing>();
+        f->path = std::move(op.path);
+        f->rel = std::move(op.rel);
+        constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC;
+        if (opts_.direct_io && direct_supported_ && op.size >= opts_.buffer_size) {
+          f->fd = ::open(f->path.c_str(), kFlags | O_DIRECT, 0600);
+          if (f->fd >= 0) {
+            f->direct = true;
+          } else if (errno == EINVAL) {
+            direct_supported_ = false;  // e.g. tmpfs: every later file would fail the same way
+          }
+        }
+        if (f->fd < 0) f->fd = ::open(f->path.c_str(), kFlags, 0600);
+        if (f->fd < 0) throw_os_error("could not create file \"" + f->path + "\"", errno);
+        if (f->direct) {
+          std::lock_guard<std::mutex> lock(mutex_);
+          ++direct_files_;
+        }
+        writing_state_ = std::move(f);
+        return;
+      }
+      case Op::Kind::data:
+        write_out(pool_[op.buffer].data.get(), op.length);
+        writing_state_->written += op.length;
+        return;
+      case Op::Kind::close: {
+        std::unique_ptr<Writing> f = std::move(writing_state_);
+        const int fd = std::exchange(f->fd, -1);
+        if (::close(fd) != 0) throw_os_error("could not close file \"" + f->path + "\"", errno);
+        if (on_file_) on_file_(ExtractedFile{f->rel, f->written, op.sha256, ""});
+        return;
+      }
+    }
+  } catch (...) {
+    writing_state_.reset();  // closes the file
+    throw;
+  }
+}
+
+namespace {
+
+// write() until done; returns 0 or the errno of the failure.
+int write_all(int fd, const std::byte*& p, std::size_t& n) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void FileWriter::write_out(const std::byte* p, std::size_t n) {
+  Writing& f = *writing_state_;
+  auto go_buffered = [&] {
+    const int flags = ::fcntl(f.fd, F_GETFL);
+    if (flags < 0 || ::fcntl(f.fd, F_SETFL, flags & ~O_DIRECT) != 0) {
+      throw_os_error("could not switch file \"" + f.path + "\" to buffered writes", errno);
+    }
+    f.direct = false;
+  };
+  if (f.direct) {
+    std::size_t aligned = n / kAlign * kAlign;
+    const int err = write_all(f.fd, p, aligned);
+    n -= (n / kAlign * kAlign) - aligned;
+    if (err == EINVAL) {
+      direct_supported_ = false;  // an alignment this device refuses: buffered from now on
+      go_buffered();
+    } else if (err != 0) {
+      throw_os_error("could not write file \"" + f.path + "\"", err);
+    }
+    // Only a file's last buffer is partial: its tail goes through the page cache.
+    if (n > 0 && f.direct) go_buffered();
+  }
+  if (const int err = write_all(f.fd, p, n); err != 0) {
+    throw_os_error("could not write file \"" + f.path + "\"", err);
+  }
+}
+
+}  // namespace pgvault
