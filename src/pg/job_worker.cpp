@@ -128,7 +128,6 @@ BackupMeta run_logical(Repository& repo, const PhysicalBackupRequest& common, co
   r.conninfo = common.conninfo;
   r.compression = static_cast<Compression>(guc_compression);
   r.compression_level = guc_compression_level;
-  r.compression_workers = guc_compression_workers;
   r.options = LogicalOptions::from_json(slot.options);
   r.encryption_key = common.encryption_key;
   report_progress(0, 0, 0, "dumping");

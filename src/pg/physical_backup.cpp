@@ -1,8 +1,12 @@
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/physical/base_backup_receiver.hpp"
+#include "pgvault/physical/read_pacer.hpp"
 #include "pgvault/pipeline/compression.hpp"
 #include "pgvault/pipeline/encryption.hpp"
+
+#include <chrono>
+#include <optional>
 
 #include "physical_backup.hpp"
 #include "replication_client.hpp"
@@ -20,7 +24,9 @@ std::string quote_literal(const std::string& s) {
   return out + "'";
 }
 
-std::string base_backup_command(const PhysicalBackupRequest& req, int level) {
+// server_max_rate: let the server throttle (it counts the bytes it sends,
+// which are the bytes it reads only without server-side compression).
+std::string base_backup_command(const PhysicalBackupRequest& req, int level, bool server_max_rate) {
   std::string label = "pgvault " + req.origin.name;
   if (!req.origin.label.empty()) label += " " + req.origin.label;
   // WAL true: the WAL needed to make the backup consistent is appended to
@@ -37,7 +43,8 @@ std::string base_backup_command(const PhysicalBackupRequest& req, int level) {
       detail += ",workers=" + std::to_string(req.compression_workers);
     cmd += ", COMPRESSION_DETAIL " + quote_literal(detail);
   }
-  if (req.max_rate_kb > 0) cmd += ", MAX_RATE " + std::to_string(req.max_rate_kb);
+  if (server_max_rate && req.max_rate_kb > 0)
+    cmd += ", MAX_RATE " + std::to_string(req.max_rate_kb);
   return cmd + ")";
 }
 
@@ -70,7 +77,13 @@ BackupMeta run_physical_backup(Repository& repo, const PhysicalBackupRequest& re
     BackupProgress state;
     state.phase = "checkpoint";
     progress(state);
-    client.send_command(base_backup_command(req, level));
+    // pgvault.max_rate caps the rate the data directory is read at: with
+    // compression that is paced here (ReadPacer), without it by the server.
+    std::optional<ReadPacer> pacer;
+    if (req.max_rate_kb > 0 && compression != Compression::none) {
+      pacer.emplace(static_cast<std::uint64_t>(req.max_rate_kb) * 1024);
+    }
+    client.send_command(base_backup_command(req, level, !pacer));
     auto start = client.next_rows("the backup start position");
     meta.start_lsn = cell(start, 0, "the backup start position");
     meta.timeline = static_cast<std::uint32_t>(std::stoul(cell(start, 1, "the start timeline")));
@@ -80,11 +93,19 @@ BackupMeta run_physical_backup(Repository& repo, const PhysicalBackupRequest& re
     }
     client.expect_copy_out("the base backup stream");
     state.phase = "streaming";
+    const auto stream_start = std::chrono::steady_clock::now();
     client.receive_copy([&](std::span<const std::byte> message) {
       receiver.on_copy_data(message);
+      const bool report = receiver.server_progress() != state.done;
       state.done = receiver.server_progress();
       state.stored = receiver.bytes_received();
       progress(state);
+      if (!pacer) return;
+      if (report) pacer->on_progress(state.done, state.stored);
+      const auto pause = std::chrono::duration_cast<std::chrono::milliseconds>(
+          pacer->delay(state.stored, std::chrono::steady_clock::now() - stream_start));
+      // Short pauses add up to nothing but system calls.
+      if (pause >= std::chrono::milliseconds(10)) client.pause_reading(pause);
     });
     receiver.finish();
     state.phase = "finishing";

@@ -100,6 +100,22 @@ void ReplicationClient::wait_readable() {
   if (!PQconsumeInput(conn_)) fail("lost the replication connection");
 }
 
+void ReplicationClient::pause_reading(std::chrono::milliseconds pause) {
+  const auto until = std::chrono::steady_clock::now() + pause;
+  for (auto now = std::chrono::steady_clock::now(); now < until;
+       now = std::chrono::steady_clock::now()) {
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();
+    const int rc = pg_guard([&] {
+      const int r = WaitLatch(MyLatch, WL_LATCH_SET | WL_POSTMASTER_DEATH | WL_TIMEOUT,
+                              static_cast<long>(ms), PG_WAIT_EXTENSION);
+      ResetLatch(MyLatch);
+      return r;
+    });
+    if (rc & WL_POSTMASTER_DEATH) throw Error(ErrorKind::cancelled, "the postmaster died");
+    if (check_interrupts) check_interrupts();
+  }
+}
+
 PGresult* ReplicationClient::wait_result() {
   while (PQisBusy(conn_)) wait_readable();
   return PQgetResult(conn_);

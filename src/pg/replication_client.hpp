@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <chrono>
 #include <functional>
 #include <span>
 #include <string>
@@ -33,6 +34,9 @@ class ReplicationClient {
   std::vector<std::vector<std::string>> finish_command(const char* what);
   // Delivers each CopyData message to on_message until the COPY ends.
   void receive_copy(const std::function<void(std::span<const std::byte>)>& on_message);
+  // Stops reading for `pause` (interrupts still checked): the server blocks
+  // on the full socket meanwhile. Paces a backup (pgvault.max_rate).
+  void pause_reading(std::chrono::milliseconds pause);
 
   // Called while waiting; throws to abandon (cancel, shutdown).
   std::function<void()> check_interrupts;

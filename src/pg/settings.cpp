@@ -161,9 +161,10 @@ void define_settings() {
                           "zstd: 1..22, lz4: 1..12, gzip: 1..9.", &guc_compression_level, 0, 0, 22,
                           PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable(
-      "pgvault.compression_workers", "Extra threads zstd compresses a backup with; 0: one thread.",
-      "zstd only. Physical backups: threads of the server process that sends the backup; "
-      "logical backups: threads of the job worker. Each uses a core while a backup runs.",
+      "pgvault.compression_workers",
+      "Extra threads the server's zstd compresses a physical backup with; 0: one thread.",
+      "zstd only; threads of the server process that sends the backup, each using a core while "
+      "a backup runs. Logical backups are compressed on one thread.",
       &guc_compression_workers, 0, 0, 64, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomStringVariable(
       "pgvault.replication_conninfo",
@@ -187,8 +188,9 @@ void define_settings() {
       nullptr, show_passphrase);
   DefineCustomIntVariable(
       "pgvault.max_rate",
-      "Maximum rate at which the server sends a physical backup; 0 = unlimited.", nullptr,
-      &guc_max_rate_kb, 0, 0, 1048576, PGC_SIGHUP, GUC_UNIT_KB, check_max_rate, nullptr, nullptr);
+      "Maximum rate at which a physical backup reads the data directory; 0 = unlimited.",
+      "Counted before compression. Logical backups are not throttled.", &guc_max_rate_kb, 0, 0,
+      1048576, PGC_SIGHUP, GUC_UNIT_KB, check_max_rate, nullptr, nullptr);
   DefineCustomStringVariable("pgvault.schedule",
                              "When physical backups run: a cron line, a macro, or 'N seconds'.",
                              "Empty: no scheduled backups.", &guc_schedule, "", PGC_SIGHUP, 0,

@@ -7,6 +7,10 @@
 #                        A second start on the same DIR reuses its ports and data.
 #   swift.sh stop DIR    stops every server started from DIR (idempotent).
 #
+# SWIFT_TLS=1 at the first start in a DIR makes the proxy speak HTTPS only, with
+# a self-signed certificate for 127.0.0.1 (DIR/etc/tls.crt, also printed as
+# S3_CA_FILE); later starts in that DIR keep the mode it was set up with. The
+# default is plain HTTP (what the tests use).
 # Runs as any user (no root, no /etc/swift): every server is started through a
 # small Python launcher that points Swift at DIR/etc/swift.conf first.
 set -euo pipefail
@@ -17,6 +21,7 @@ ACCESS_KEY=test:tester
 SECRET_KEY=testing
 REGION=us-east-1
 START_TIMEOUT=${SWIFT_START_TIMEOUT:-25}   # seconds
+WANT_TLS=${SWIFT_TLS:-}                    # 1: HTTPS proxy (first start in a DIR only)
 
 die() { echo "swift.sh: $*" >&2; exit 1; }
 
@@ -103,12 +108,33 @@ EOF
 
 port_of() { sed -n 's/^bind_port = //p' "$ETC/$1-server.conf"; }
 
+# Whether this DIR's proxy was set up for HTTPS (SWIFT_TLS=1 at its first start).
+tls() { grep -q '^cert_file = ' "$ETC/proxy-server.conf"; }
+scheme() { if tls; then echo https; else echo http; fi; }
+
+# A self-signed certificate for the proxy (Swift wraps its listening socket in
+# Python's ssl when [DEFAULT] has cert_file/key_file). The subject alternative
+# names cover the address clients use (IP 127.0.0.1: curl and OpenSSL check IP
+# SANs) and, for clients that only compare DNS names, "127.0.0.1" and localhost.
+write_certificate() {
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=127.0.0.1 \
+    -addext 'subjectAltName=IP:127.0.0.1,DNS:127.0.0.1,DNS:localhost' \
+    -keyout "$ETC/tls.key" -out "$ETC/tls.crt" >>"$LOG/tls.log" 2>&1 ||
+    { cat "$LOG/tls.log" >&2; die "cannot create a TLS certificate (openssl)"; }
+  chmod 600 "$ETC/tls.key"
+}
+
 write_configs() {
   local user ports
   user=$(id -un)
   read -r -a ports <<<"$(free_ports 5)"
   local acct=${ports[0]} cont=${ports[1]} obj=${ports[2]} proxy=${ports[3]} memc=${ports[4]}
   mkdir -p "$ETC" "$DIR/srv/d1" "$LOG" "$RUN"
+  local tls_lines=""    # added to the proxy's [DEFAULT] in TLS mode
+  if [ "$WANT_TLS" = 1 ]; then
+    write_certificate
+    tls_lines=$'\n'"cert_file = $ETC/tls.crt"$'\n'"key_file = $ETC/tls.key"
+  fi
 
   cat >"$ETC/swift.conf" <<EOF
 [swift-hash]
@@ -163,7 +189,7 @@ EOF
 [DEFAULT]
 bind_port = $proxy
 log_name = proxy-server
-$common
+$common$tls_lines
 
 [pipeline:main]
 pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats s3api tempauth copy slo dlo versioned_writes proxy-logging proxy-server
@@ -254,10 +280,11 @@ PYEOF
 }
 
 env_lines() {
-  echo "S3_ENDPOINT=http://127.0.0.1:$(port_of proxy)"
+  echo "S3_ENDPOINT=$(scheme)://127.0.0.1:$(port_of proxy)"
   echo "S3_ACCESS_KEY_ID=$ACCESS_KEY"
   echo "S3_SECRET_ACCESS_KEY=$SECRET_KEY"
   echo "S3_REGION=$REGION"
+  if tls; then echo "S3_CA_FILE=$ETC/tls.crt"; fi
 }
 
 fail_start() {
@@ -273,6 +300,10 @@ fail_start() {
 start_servers() {
   [ -z "$(dir_pids)" ] || die "already running from $DIR (stop it first)"
   [ -f "$ETC/proxy-server.conf" ] || write_configs
+  case $WANT_TLS in
+    1) tls || die "$DIR was set up without TLS (SWIFT_TLS=1 applies to the first start only)" ;;
+    0) ! tls || die "$DIR was set up with TLS" ;;
+  esac
   mkdir -p "$LOG" "$RUN"
   # curl's --user splits at the first colon, and the access key is test:tester:
   # credentials for curl go through a netrc file instead.
@@ -288,8 +319,9 @@ start_servers() {
   done
 
   # Ready = every server listens and a signed S3 request gets its answer.
-  local endpoint deadline code listening
-  endpoint="http://127.0.0.1:$(port_of proxy)"
+  local endpoint deadline code listening tls_opts=()
+  endpoint="$(scheme)://127.0.0.1:$(port_of proxy)"
+  if tls; then tls_opts=(--cacert "$ETC/tls.crt"); fi
   deadline=$((SECONDS + START_TIMEOUT))
   while :; do
     for s in "${SERVERS[@]}"; do
@@ -300,7 +332,7 @@ start_servers() {
       (exec 3<>"/dev/tcp/127.0.0.1/$(port_of "$s")") 2>/dev/null || listening=0
     done
     code=000
-    [ "$listening" = 1 ] && code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
+    [ "$listening" = 1 ] && code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "${tls_opts[@]}" \
       --aws-sigv4 "aws:amz:$REGION:s3" --netrc-file "$DIR/netrc" \
       -H 'x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' \
       "$endpoint/pgvault-readiness-probe" 2>/dev/null || true)

@@ -55,6 +55,31 @@ foreach my $case (qw(none gzip lz4 zstd zstd-parallel)) {
   $restored->stop;
 }
 
+# pgvault.max_rate caps the rate the data directory is read at. Without
+# compression the server throttles (MAX_RATE); with it the server would count
+# compressed bytes, so pgvault paces its reading instead. Only a lower bound
+# on the duration is checked: a slow machine makes a backup longer, never shorter.
+foreach my $algorithm (qw(zstd none)) {
+  $node->safe_psql('postgres', qq{
+    ALTER SYSTEM SET pgvault.compression = '$algorithm';
+    ALTER SYSTEM SET pgvault.compression_workers = 0;
+    ALTER SYSTEM SET pgvault.max_rate = '4MB';
+    SELECT pg_reload_conf()});
+  my $row = $node->safe_psql('postgres', q{
+    SELECT status, source_bytes, extract(epoch FROM duration), stored_bytes
+    FROM vault.create_backup(label => 'paced')});
+  my ($status, $source, $seconds, $stored) = split /\|/, $row;
+  is($status, 'completed', "max_rate 4MB, $algorithm: backup completed");
+  my $floor = 0.7 * $source / (4 * 1024 * 1024);
+  cmp_ok($seconds, '>=', $floor,
+    sprintf("max_rate 4MB, $algorithm: %.0f MB read in %.1f s (at least %.1f s)",
+      $source / 1048576, $seconds, $floor));
+  if ($algorithm ne 'none') {
+    cmp_ok($stored * 3, '<', $source, "max_rate 4MB, $algorithm: the stream was compressed (so the pacing is on reads)");
+  }
+}
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET pgvault.max_rate; SELECT pg_reload_conf()');
+
 # Without a mapping the original location is used, and it is not empty.
 my $target = PostgreSQL::Test::Utils::tempdir() . '/nomap';
 command_fails_like([ 'pgvault', 'restore', '--repo', $repo, '--backup', 'latest', '--pgdata', $target ],

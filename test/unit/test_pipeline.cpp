@@ -216,29 +216,6 @@ TEST(Compression, NonDefaultLevels) {
   }
 }
 
-TEST(Compression, ZstdWithWorkersIsOneStandardStream) {
-  // Larger than zstd's job size, so several workers really share the input.
-  const std::string data = make_data(24u << 20, 5);
-  StringSink out;
-  auto comp = make_compressor(Compression::zstd, 3, out, 2);
-  feed(*comp, data);
-  const std::string packed = out.str();
-  EXPECT_LT(packed.size(), data.size());
-  EXPECT_TRUE(decompress(Compression::zstd, packed) == data);
-  // Workers only change how it is computed, not what any zstd reader accepts.
-  StringSink single;
-  auto one = make_compressor(Compression::zstd, 3, single);
-  feed(*one, data);
-  EXPECT_TRUE(decompress(Compression::zstd, single.str()) == data);
-  // Other algorithms ignore the worker count.
-  EXPECT_TRUE(decompress(Compression::gzip, [&] {
-                StringSink g;
-                auto gz = make_compressor(Compression::gzip, 1, g, 2);
-                feed(*gz, std::string_view(data).substr(0, 1 << 20));
-                return g.str();
-              }()) == data.substr(0, 1 << 20));
-}
-
 TEST(Compression, MagicBytes) {
   auto starts = [](const std::string& s, std::string_view magic) {
     return s.compare(0, magic.size(), magic) == 0;

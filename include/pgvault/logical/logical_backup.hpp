@@ -24,7 +24,6 @@ struct LogicalBackupRequest {
   std::string conninfo;  // libpq connection string (its dbname is replaced by database)
   Compression compression = Compression::zstd;
   int compression_level = 0;    // 0 = the algorithm's default
-  int compression_workers = 0;  // zstd only: compression threads besides this one
   LogicalOptions options;
   const EncryptionKey* encryption_key = nullptr;  // set: the dump is encrypted after compression
 };

@@ -34,9 +34,7 @@ void validate_compression_level(Compression c, int level);
 int effective_compression_level(Compression c, int level);
 
 // Streaming codecs; each writes its output to next and finishes next on finish().
-// workers > 0: zstd compresses on that many threads of its own (the other
-// algorithms ignore it); the output is still one standard zstd stream.
-std::unique_ptr<Sink> make_compressor(Compression c, int level, Sink& next, int workers = 0);
+std::unique_ptr<Sink> make_compressor(Compression c, int level, Sink& next);
 // Throws Error(corrupt) on malformed or truncated input.
 std::unique_ptr<Sink> make_decompressor(Compression c, Sink& next);
 

@@ -90,7 +90,7 @@ BackupMeta run_logical_backup(Repository& repo, const LogicalBackupRequest& req,
       head = encryptor.get();
     }
     if (req.compression != Compression::none) {
-      compressor = make_compressor(req.compression, level, *head, req.compression_workers);
+      compressor = make_compressor(req.compression, level, *head);
       head = compressor.get();
     }
 

@@ -4,7 +4,6 @@
 #include "pgvault/pipeline/compression.hpp"
 
 #include "pgvault/error.hpp"
-#include "pgvault/thread.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -72,13 +71,11 @@ class PassThrough final : public Sink {
 
 class ZstdCompressor final : public CodecSink {
  public:
-  ZstdCompressor(int level, int workers, Sink& next)
-      : CodecSink(next), cs_(ZSTD_createCStream()), workers_(workers) {
+  ZstdCompressor(int level, Sink& next) : CodecSink(next), cs_(ZSTD_createCStream()) {
     if (!cs_) throw Error(ErrorKind::internal, "could not create zstd compression context");
     check(ZSTD_CCtx_setParameter(cs_, ZSTD_c_compressionLevel, level));
     // Frame content checksum: the decompressor detects corruption by itself.
     check(ZSTD_CCtx_setParameter(cs_, ZSTD_c_checksumFlag, 1));
-    if (workers > 0) check(ZSTD_CCtx_setParameter(cs_, ZSTD_c_nbWorkers, workers));
   }
   ~ZstdCompressor() override { ZSTD_freeCStream(cs_); }
 
@@ -87,7 +84,7 @@ class ZstdCompressor final : public CodecSink {
     ZSTD_inBuffer in{data.data(), data.size(), 0};
     while (in.pos < in.size) {
       ZSTD_outBuffer out{out_.data(), out_.size(), 0};
-      check(compress(&out, &in, ZSTD_e_continue));
+      check(ZSTD_compressStream2(cs_, &out, &in, ZSTD_e_continue));
       emit(out.pos);
     }
   }
@@ -99,7 +96,7 @@ class ZstdCompressor final : public CodecSink {
     std::size_t remaining;
     do {
       ZSTD_outBuffer out{out_.data(), out_.size(), 0};
-      remaining = check(compress(&out, &in, ZSTD_e_end));
+      remaining = check(ZSTD_compressStream2(cs_, &out, &in, ZSTD_e_end));
       emit(out.pos);
     } while (remaining != 0);
     next_.finish();
@@ -112,15 +109,7 @@ class ZstdCompressor final : public CodecSink {
                   std::string("zstd compression failed: ") + ZSTD_getErrorName(rc));
     return rc;
   }
-  // With workers, zstd starts its threads inside a compression call: they
-  // must not take signals meant for the process's main thread.
-  std::size_t compress(ZSTD_outBuffer* out, ZSTD_inBuffer* in, ZSTD_EndDirective end) {
-    if (workers_ == 0) return ZSTD_compressStream2(cs_, out, in, end);
-    SignalsBlocked blocked;
-    return ZSTD_compressStream2(cs_, out, in, end);
-  }
   ZSTD_CStream* cs_;
-  int workers_;
 };
 
 class ZstdDecompressor final : public CodecSink {
@@ -473,7 +462,7 @@ int effective_compression_level(Compression c, int level) {
   return level;
 }
 
-std::unique_ptr<Sink> make_compressor(Compression c, int level, Sink& next, int workers) {
+std::unique_ptr<Sink> make_compressor(Compression c, int level, Sink& next) {
   int lvl = effective_level(c, level);
   switch (c) {
     case Compression::none:
@@ -483,7 +472,7 @@ std::unique_ptr<Sink> make_compressor(Compression c, int level, Sink& next, int 
     case Compression::lz4:
       return std::make_unique<Lz4Compressor>(lvl, next);
     case Compression::zstd:
-      return std::make_unique<ZstdCompressor>(lvl, workers, next);
+      return std::make_unique<ZstdCompressor>(lvl, next);
   }
   throw Error(ErrorKind::internal, "unknown compression");
 }
