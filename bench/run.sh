@@ -147,12 +147,16 @@ quiet() {
     die "failed: $*"
   fi
 }
-# Peak resident set (VmHWM, kB) of a process, 0 if gone.
+# Peak resident set (VmHWM, kB) of a process into HWM, 0 if gone. No subshell
+# or external command: the sampling must not take CPU from what it measures.
 vmhwm() {
-  local k v _ hwm=0
-  { while read -r k v _; do [ "$k" = VmHWM: ] && hwm=$v; done <"/proc/$1/status"; } 2>/dev/null || true
-  echo "$hwm"
+  local k v _
+  HWM=0
+  { while read -r k v _; do [ "$k" = VmHWM: ] && HWM=$v; done <"/proc/$1/status"; } 2>/dev/null || true
 }
+# A sleep without forking /bin/sleep: a read that times out on a pipe nobody writes.
+exec {nap_fd}<> <(:)
+nap() { read -r -t "$1" -u "$nap_fd" _ || true; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b - a}'; }
 mib() { awk -v b="$1" 'BEGIN{printf "%.0f", b / 1048576}'; }
 dir_bytes() { du -sb "$@" | awk '{s += $1} END{print s + 0}'; }
@@ -206,23 +210,26 @@ small_db_bytes=$(sql -c "SELECT pg_database_size('bench')")
 # background, finds the job worker and samples its VmHWM until it is done.
 # Sets T (s), SIZE (stored bytes), RSS (kB), NAME.
 pgvault_backup() {
-  local args=$1 t0 t1 pid="" hwm
+  local args=$1 t0 t1 pid=""
   RSS=0
+  rm -f "$dir/backup.end"
   t0=$EPOCHREALTIME
-  sql -c "SELECT status FROM vault.create_backup($args)" >"$dir/cmd.log" 2>&1 &
+  # The end time is taken by the background job itself, not when the sampling loop notices.
+  { sql -c "SELECT status FROM vault.create_backup($args)" >"$dir/cmd.log" 2>&1; rc=$?
+    echo "$EPOCHREALTIME" >"$dir/backup.end"; exit "$rc"; } &
   bg_pid=$!
   while kill -0 "$bg_pid" 2>/dev/null; do
     if [ -z "$pid" ]; then
       pid=$(sql -c "SELECT worker_pid FROM vault.backups WHERE status = 'running'" 2>/dev/null || true)
     fi
     if [ -n "$pid" ]; then
-      hwm=$(vmhwm "$pid")
-      [ "$hwm" -gt "$RSS" ] && RSS=$hwm
+      vmhwm "$pid"
+      [ "$HWM" -gt "$RSS" ] && RSS=$HWM
     fi
-    sleep 0.05
+    nap 0.1
   done
   if ! wait "$bg_pid"; then bg_pid=""; cat "$dir/cmd.log" >&2; die "pgvault backup ($args) failed"; fi
-  t1=$EPOCHREALTIME
+  t1=$(<"$dir/backup.end")
   bg_pid=""
   T=$(elapsed "$t0" "$t1")
   local row
@@ -668,7 +675,7 @@ digits and twelve words out of 64 per row; its heap compresses ${text_ratio}x wi
 MB/s = database size / median wall time.
 
 Each operation ran $runs time(s), interleaved with its peers; wall time is the median (all runs in brackets).
-Peak RSS: for pgvault backups the job worker's \`VmHWM\` sampled from /proc every 50 ms; for the command-line
+Peak RSS: for pgvault backups the job worker's \`VmHWM\` sampled from /proc every 100 ms (by the shell itself, no process started per sample); for the command-line
 tools GNU time's maximum RSS (the largest single process, not a sum: pgBackRest's $cores worker processes
 and zstd under tar are counted one at a time). The server-side compression of pgvault and pg_basebackup
 runs in the walsender, which neither figure includes.
@@ -723,7 +730,7 @@ EOF
   row pgbackrest_s3_restore pgBackRest "restore from S3, process-max $cores"
   cat <<EOF
 
-pgvault uploads each backup as one tar object (a multipart upload in 8 MiB parts, 4 in flight) plus
+pgvault uploads each backup as one tar object (a multipart upload in 8 MiB parts, 3 in flight) plus
 its manifest and metadata. pgBackRest stores every file of the cluster as its own object
 ($pgbr_s3_objects objects per backup here), one request at a time per process; this Swift took a median
 of $s3_put_ms ms per PUT of pgBackRest (proxy, object server and container listing, each writing to

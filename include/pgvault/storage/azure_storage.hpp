@@ -21,8 +21,8 @@ struct AzureConfig {
                           // "http://127.0.0.1:10000/devstoreaccount1" (path includes the account)
   std::string key;        // base64 account key (SharedKey), or empty when sas_token is set
   std::string sas_token;  // without leading '?'
-  std::uint64_t block_size = 8ull << 20;  // grows so 50,000 blocks reach the largest object
-  int blocks_in_flight = 4;
+  std::uint64_t block_size = 8ull << 20;        // grows so 50,000 blocks reach the largest object
+  int blocks_in_flight = 3;                     // memory: (in flight + 1) x block size
   std::uint64_t single_put_limit = 8ull << 20;  // objects up to this size: one Put Blob
 };
 

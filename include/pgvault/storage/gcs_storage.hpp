@@ -37,7 +37,7 @@ struct GcsConfig {
   // ... or the key itself, already parsed (wins over key_file).
   std::optional<http::GcsServiceAccount> service_account;
   std::uint64_t part_size = 8ull << 20;  // as S3: grows so 10,000 parts reach 5 TiB
-  int parts_in_flight = 4;
+  int parts_in_flight = 3;
   std::uint64_t single_put_limit = 8ull << 20;
 };
 

@@ -22,15 +22,15 @@ using TransportFactory = std::function<std::unique_ptr<http::HttpTransport>()>;
 // s3://bucket/prefix, AWS or any S3-compatible store.
 struct S3Config {
   std::string bucket;
-  std::string prefix;            // no leading/trailing '/'; may be empty
+  std::string prefix;  // no leading/trailing '/'; may be empty
   std::string region = "us-east-1";
-  std::string endpoint;          // "https://host[:port]"; empty = AWS's endpoint for the region
+  std::string endpoint;            // "https://host[:port]"; empty = AWS's endpoint for the region
   std::string uri_style = "host";  // "host" (virtual-host style) or "path"
   std::string access_key_id;
   std::string secret_access_key;
-  std::string session_token;     // optional
+  std::string session_token;             // optional
   std::uint64_t part_size = 8ull << 20;  // first part size; grows so 10,000 parts reach 5 TiB
-  int parts_in_flight = 4;               // bounded parallel part uploads
+  int parts_in_flight = 3;  // bounded parallel part uploads; memory: (in flight + 1) x part size
   std::uint64_t single_put_limit = 8ull << 20;  // objects up to this size: one PUT
 };
 
