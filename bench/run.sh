@@ -300,17 +300,24 @@ for i in $(seq 1 "$runs"); do
 done
 
 # --- restores -----------------------------------------------------------------
-for i in $(seq 1 "$runs"); do
-  log "restores, run $i/$runs"
-  target_dir=$dir/restore
-  timed pgvault restore --repo "file://$repo" --backup "$pgv_physical" --pgdata "$target_dir"
+# Restores with pgvault (its repository and backup options after the third
+# argument), then with pgBackRest (configuration file $3), into $dir/restore.
+target_dir=$dir/restore
+restore_both() {  # pgvault key, pgBackRest key, pgBackRest config, pgvault options...
+  local pgv_key=$1 pgbr_key=$2 conf=$3
+  shift 3
+  timed pgvault restore "$@" --pgdata "$target_dir"
   SIZE=$(dir_bytes "$target_dir"); rm -rf "$target_dir"
-  record pgvault_restore
+  record "$pgv_key"
 
   as_pg_user mkdir -m 700 "$target_dir"
-  timed pgbackrest --config="$pgbr_conf" --stanza=bench --pg1-path="$target_dir" restore
+  timed pgbackrest --config="$conf" --stanza=bench --pg1-path="$target_dir" restore
   SIZE=$(dir_bytes "$target_dir"); rm -rf "$target_dir"
-  record pgbackrest_restore
+  record "$pgbr_key"
+}
+for i in $(seq 1 "$runs"); do
+  log "restores, run $i/$runs"
+  restore_both pgvault_restore pgbackrest_restore "$pgbr_conf" --repo "file://$repo" --backup "$pgv_physical"
 
   as_pg_user mkdir -m 700 "$target_dir"
   timed tar -I zstd -xf "$bb_last/base.tar.zst" -C "$target_dir"
@@ -443,15 +450,7 @@ for i in $(seq 1 "$runs"); do
 done
 for i in $(seq 1 "$runs"); do
   log "restores from S3, run $i/$runs"
-  target_dir=$dir/restore
-  timed pgvault restore --config "$pgv_s3_conf" --backup "$pgv_s3" --pgdata "$target_dir"
-  SIZE=$(dir_bytes "$target_dir"); rm -rf "$target_dir"
-  record pgvault_s3_restore
-
-  as_pg_user mkdir -m 700 "$target_dir"
-  timed pgbackrest --config="$pgbr_s3_conf" --stanza=bench --pg1-path="$target_dir" restore
-  SIZE=$(dir_bytes "$target_dir"); rm -rf "$target_dir"
-  record pgbackrest_s3_restore
+  restore_both pgvault_s3_restore pgbackrest_s3_restore "$pgbr_s3_conf" --config "$pgv_s3_conf" --backup "$pgv_s3"
 done
 
 # Median time Swift's proxy took per PUT of pgBackRest (from its request log).
@@ -650,7 +649,6 @@ limited_read=$(awk -v b="$cluster_bytes" -v t="$(med pgvault_load_limited)" 'BEG
 limited_read_bb=$(awk -v b="$cluster_bytes" -v t="$(med pg_basebackup_load_limited)" 'BEGIN{printf "%.1f", b / 1048576 / t}')
 limited_sent=$(awk -v b="${OUT[pgvault_load_limited]:-0}" -v t="$(med pgvault_load_limited)" 'BEGIN{printf "%.1f", b / 1048576 / t}')
 limited_sent_bb=$(awk -v b="${OUT[pg_basebackup_load_limited]:-0}" -v t="$(med pg_basebackup_load_limited)" 'BEGIN{printf "%.1f", b / 1048576 / t}')
-unlimited_mib=$(awk -v b="${OUT[pgvault_physical]}" -v t="$(med pgvault_physical)" 'BEGIN{printf "%.1f", b / 1048576 / t}')
 if [ -n "${MAX_RATE_KB:-}" ]; then
   rate_origin="set with \`MAX_RATE_KB\`"
 else

@@ -13,11 +13,14 @@ namespace {
 constexpr std::uint64_t kMiB = 1024 * 1024;
 }
 
-TEST(ReadPacer, BeforeAnyReportReceivedBytesCountAsRead) {
-  ReadPacer p(10 * kMiB);  // 10 MiB/s
-  EXPECT_EQ(p.delay(5 * kMiB, 0s), std::chrono::nanoseconds(500ms));
-  EXPECT_EQ(p.delay(5 * kMiB, 500ms), ReadPacer::Duration::zero());
-  EXPECT_EQ(p.delay(5 * kMiB, 2s), ReadPacer::Duration::zero());  // behind: no catching up
+TEST(ReadPacer, BeforeAnyReportAssumesAHighRatio) {
+  // The first report comes after a second: until then, 1 MiB received is
+  // taken for 8 MiB read, so the server cannot race ahead of the limit.
+  ReadPacer p(16 * kMiB);  // 16 MiB/s
+  EXPECT_EQ(p.estimated_source(kMiB), ReadPacer::kFirstRatio * kMiB);
+  EXPECT_EQ(p.delay(kMiB, 0s), std::chrono::nanoseconds(500ms));
+  EXPECT_EQ(p.delay(kMiB, 500ms), ReadPacer::Duration::zero());
+  EXPECT_EQ(p.delay(kMiB, 2s), ReadPacer::Duration::zero());  // behind: no catching up
 }
 
 TEST(ReadPacer, ScalesReceivedBytesByTheReportedCompressionRatio) {

@@ -16,10 +16,13 @@ namespace pgvault {
 // blocks on the full socket and stops reading files. The server reports the
 // bytes it has read about once a second ('p' progress messages); in between,
 // the compressed bytes received are scaled by the compression ratio seen at
-// the last report (1 before the first: the cautious side).
+// the last report. Before the first report (the first second) the ratio is
+// assumed to be kFirstRatio: assuming too little would let the server read
+// at full speed for that second; too much only slows the first second down.
 class ReadPacer {
  public:
   using Duration = std::chrono::nanoseconds;
+  static constexpr std::uint64_t kFirstRatio = 8;
   explicit ReadPacer(std::uint64_t bytes_per_second);
 
   // At each progress report: source bytes read so far, stream bytes received so far.

@@ -17,9 +17,8 @@ void ReadPacer::on_progress(std::uint64_t source_done, std::uint64_t received) {
 
 std::uint64_t ReadPacer::estimated_source(std::uint64_t received) const {
   const std::uint64_t since = received > received_at_report_ ? received - received_at_report_ : 0;
-  if (received_at_report_ == 0 || source_at_report_ <= received_at_report_) {
-    return source_at_report_ + since;  // no ratio known yet, or no compression
-  }
+  if (received_at_report_ == 0) return source_at_report_ + since * kFirstRatio;
+  if (source_at_report_ <= received_at_report_) return source_at_report_ + since;  // no compression
   const double ratio =
       static_cast<double>(source_at_report_) / static_cast<double>(received_at_report_);
   return source_at_report_ + static_cast<std::uint64_t>(static_cast<double>(since) * ratio);
