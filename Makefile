@@ -9,7 +9,7 @@ CORE_SRCS := $(shell find src/core -name '*.cpp' | sort)
 PG_SRCS := $(wildcard src/pg/*.cpp)
 OBJS = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 
-REGRESS = setup history_columns settings storage_settings permissions kinds schedule
+REGRESS = setup history_columns settings storage_settings permissions kinds schedule upgrade
 REGRESS_OPTS = --temp-config=test/regress.conf
 
 PG_CONFIG ?= pg_config

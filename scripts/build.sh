@@ -10,5 +10,5 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
 make -s -j"$jobs"
 as_root make -s install
-as_root cmake --install build --prefix /usr/local >/dev/null
-echo "build: installed pgvault.so into $(pg_config --pkglibdir) and the pgvault CLI into /usr/local/bin"
+as_root cmake --install build --prefix "$PGVAULT_CLI_PREFIX" >/dev/null
+echo "build: installed pgvault.so into $(pg_config --pkglibdir) and the pgvault CLI into $PGVAULT_CLI_PREFIX/bin"

@@ -1,7 +1,9 @@
 # Shared by pgvault's scripts: paths, privilege handling, the test OS user.
 PGVAULT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_BINDIR=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
-export PATH="$PG_BINDIR:/usr/local/bin:$PATH"
+# Where build.sh installs the pgvault CLI (scripts/private-postgres.sh moves it).
+PGVAULT_CLI_PREFIX=${PGVAULT_CLI_PREFIX:-/usr/local}
+export PATH="$PG_BINDIR:$PGVAULT_CLI_PREFIX/bin:$PATH"
 # PostgreSQL refuses to run as root: as root, servers run as this user.
 PGVAULT_TEST_USER=${PGVAULT_TEST_USER:-pgvault-test}
 

@@ -2,21 +2,43 @@
 # Sets up everything and runs every pgvault test: unit tests (ctest),
 # the SQL surface (pg_regress) and end-to-end tests against real servers
 # (TAP, prove). Ends with "N passed, N failed".
+#
+# For development, a part of it:
+#   --suites unit,regress,tap   which suites to run (default: all three)
+#   --tap 'test/t/004*.pl'      which TAP files (default: all)
+#   --no-build                  use what is built and installed already
 set -uo pipefail
 source "$(dirname "$0")/../scripts/common.sh"
 cd "$PGVAULT_ROOT"
 
-bash scripts/build.sh || { echo "0 passed, 1 failed"; exit 1; }
-# The object-store servers the end-to-end tests start (Swift with s3api, Azurite).
-bash test/servers/install.sh || { echo "0 passed, 1 failed"; exit 1; }
+suites=unit,regress,tap
+tap_files=test/t/*.pl
+build=true
+while [ $# -gt 0 ]; do
+  case $1 in
+    --suites) suites=$2; shift 2 ;;
+    --tap) tap_files=$2; shift 2 ;;
+    --no-build) build=false; shift ;;
+    *) echo "run-all: unknown option $1 (allowed: --suites LIST, --tap GLOB, --no-build)" >&2; exit 2 ;;
+  esac
+done
+runs() { [[ ",$suites," == *",$1,"* ]]; }
+
+if $build; then
+  bash scripts/build.sh || { echo "0 passed, 1 failed"; exit 1; }
+  # The object-store servers the end-to-end tests start (Swift with s3api, Azurite).
+  bash test/servers/install.sh || { echo "0 passed, 1 failed"; exit 1; }
+fi
 ensure_test_user
 
 passed=0
 failed=0
 skipped=0
 work=$(make_workdir test)
-trap 'rm -rf "$work"' EXIT
+# PGVAULT_KEEP_WORK=1 keeps it (regress/results, tmp_check/log) for a look.
+[ "${PGVAULT_KEEP_WORK:-0}" = 1 ] && echo "run-all: keeping $work" || trap 'rm -rf "$work"' EXIT
 
+if runs unit; then
 echo "== unit tests (ctest) =="
 ctest --test-dir build --output-on-failure 2>&1 | tee "$work/ctest.log"
 if line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$work/ctest.log"); then
@@ -29,8 +51,8 @@ if line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$wo
 else
   failed=$((failed + 1))
 fi
+fi
 
-echo "== SQL tests (pg_regress) =="
 # A copy the unprivileged server user can read, wherever the checkout is;
 # Azurite's node_modules (about 190 MB) is hard-linked when it can be.
 tar -C "$PGVAULT_ROOT" --exclude=test/servers/node_modules -cf - sql expected test | tar -C "$work" -xf -
@@ -38,8 +60,10 @@ tar -C "$PGVAULT_ROOT" --exclude=test/servers/node_modules -cf - sql expected te
 # Linked after the chown, which would otherwise reach the checkout's files.
 cp -al test/servers/node_modules "$work/test/servers/" 2>/dev/null ||
   cp -r test/servers/node_modules "$work/test/servers/"
-regress_tests=$(sed -n 's/^REGRESS = //p' Makefile)
 pg_regress="$(dirname "$(pg_config --pgxs)")/../test/regress/pg_regress"
+if runs regress; then
+echo "== SQL tests (pg_regress) =="
+regress_tests=$(sed -n 's/^REGRESS = //p' Makefile)
 (cd "$work" && as_pg_user "$pg_regress" --bindir="$PG_BINDIR" --inputdir=. --outputdir=regress \
   --temp-instance="$work/regress/instance" --temp-config=test/regress.conf \
   --dbname=contrib_regression $regress_tests) 2>&1 | tee "$work/regress.log"
@@ -54,11 +78,13 @@ elif line=$(grep -E '[0-9]+ of [0-9]+ tests failed' "$work/regress.log"); then
 else
   failed=$((failed + 1))
 fi
+fi
 
+if runs tap; then
 echo "== end-to-end tests (TAP, prove) =="
 perl_lib="$(dirname "$(pg_config --pgxs)")/../test/perl"
 (cd "$work" && as_pg_user env TESTDIR="$work" PG_REGRESS="$pg_regress" \
-  prove -I "$perl_lib" -I "$work/test/perl" test/t/*.pl) 2>&1 | tee "$work/prove.log"
+  prove -I "$perl_lib" -I "$work/test/perl" $tap_files) 2>&1 | tee "$work/prove.log"
 if line=$(grep -E '^Files=[0-9]+, Tests=[0-9]+' "$work/prove.log"); then
   total=$(sed -E 's/.*Tests=([0-9]+).*/\1/' <<<"$line")
   bad=$(grep -oE 'Failed [0-9]+/[0-9]+ subtests' "$work/prove.log" | awk -F'[ /]' '{s+=$2} END {print s+0}')
@@ -72,6 +98,7 @@ if line=$(grep -E '^Files=[0-9]+, Tests=[0-9]+' "$work/prove.log"); then
   fi
 else
   failed=$((failed + 1))
+fi
 fi
 
 echo "$passed passed, $failed failed, $skipped skipped"
