@@ -1,13 +1,16 @@
 # PGXS build of the server module (pgvault.so) and the extension scripts.
-# The PG-free core is compiled into the module from the same sources that
-# CMakeLists.txt builds into the CLI and unit tests.
+# The PG-free core is compiled once, by CMake, into a position-independent
+# static library (build/libpgvault_core.a) that the CLI, the unit tests and
+# this module all link; the module compiles only src/pg.
 EXTENSION = pgvault
 MODULE_big = pgvault
 DATA = $(wildcard sql/pgvault--*.sql)
 
-CORE_SRCS := $(shell find src/core -name '*.cpp' | sort)
 PG_SRCS := $(wildcard src/pg/*.cpp)
-OBJS = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
+OBJS = $(PG_SRCS:.cpp=.o)
+
+CMAKE_BUILD_DIR ?= build
+CORE_LIB = $(CMAKE_BUILD_DIR)/libpgvault_core.a
 
 REGRESS = setup history_columns settings storage_settings permissions kinds schedule upgrade
 REGRESS_OPTS = --temp-config=test/regress.conf
@@ -22,7 +25,7 @@ PG_INCLUDE := $(shell $(PG_CONFIG) --includedir)
 PG_CPPFLAGS = -Iinclude -Isrc/pg
 PG_CXXFLAGS = -std=c++20 -Wall -Wextra -Werror -fPIC -fexceptions \
   -isystem $(PG_INCLUDE_SERVER) -isystem $(PG_INCLUDE)
-SHLIB_LINK = -lpq -lcurl -lssl -lcrypto -lzstd -llz4 -lz -lpugixml -lstdc++
+SHLIB_LINK = $(CORE_LIB) -lpq -lcurl -lssl -lcrypto -lzstd -llz4 -lz -lpugixml -lstdc++
 
 # No LLVM bitcode for JIT inlining: pgvault's C++ has nothing to inline.
 override with_llvm = no
@@ -35,3 +38,12 @@ include $(PGXS)
 override CXXFLAGS := $(filter-out -std=%,$(CXXFLAGS)) $(PG_CXXFLAGS) -MMD -MP
 EXTRA_CLEAN = $(OBJS:.o=.d)
 -include $(OBJS:.o=.d)
+
+# CMake decides whether the core library is up to date (FORCE asks it every
+# time); the module relinks only when the library changed.
+$(shlib): $(CORE_LIB)
+$(CORE_LIB): FORCE
+	@test -f $(CMAKE_BUILD_DIR)/CMakeCache.txt || cmake -S . -B $(CMAKE_BUILD_DIR) >/dev/null
+	@cmake --build $(CMAKE_BUILD_DIR) --target pgvault_core
+.PHONY: FORCE
+FORCE:

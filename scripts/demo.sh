@@ -8,7 +8,7 @@ source "$(dirname "$0")/common.sh"
 keep=false
 [ "${1:-}" = "--keep" ] && keep=true
 
-bash "$PGVAULT_ROOT/scripts/build.sh"
+bash "$PGVAULT_ROOT/scripts/build.sh" --no-tests
 ensure_test_user
 
 dir=$(make_workdir demo)
