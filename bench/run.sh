@@ -54,10 +54,10 @@ log() { printf '[%s] %s\n' "$(date -u +%T)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 # --- dependencies -------------------------------------------------------------
-# pgBackRest, and what test/servers/swift.sh needs (test/servers/install.sh
+# pgBackRest, GNU time (peak RSS), and what test/servers/swift.sh needs (test/servers/install.sh
 # installs the same three, plus node and Azurite, which are not needed here).
 missing=()
-for p in pgbackrest python3-swift curl openssl; do
+for p in pgbackrest python3-swift python3 curl openssl time; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -66,7 +66,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-[ -x /usr/bin/time ] || die "/usr/bin/time (GNU time) is missing"
 py=/usr/bin/python3   # Debian's, which python3-swift needs anyway: reads pgBackRest's JSON
 log "building and installing pgvault (scripts/build.sh)"
 bash "$PGVAULT_ROOT/scripts/build.sh" >/dev/null
