@@ -44,6 +44,6 @@ EXTRA_CLEAN = $(OBJS:.o=.d)
 $(shlib): $(CORE_LIB)
 $(CORE_LIB): FORCE
 	@test -f $(CMAKE_BUILD_DIR)/CMakeCache.txt || cmake -S . -B $(CMAKE_BUILD_DIR) >/dev/null
-	@cmake --build $(CMAKE_BUILD_DIR) --target pgvault_core
+	+@cmake --build $(CMAKE_BUILD_DIR) --target pgvault_core
 .PHONY: FORCE
 FORCE:

@@ -1,4 +1,4 @@
-// The C++/PostgreSQL error boundary (DESIGN.md, "The C++ / PostgreSQL boundary").
+// The C++/PostgreSQL error boundary (src/pg/README.md, "The rules of the boundary").
 //
 // PostgreSQL reports errors with longjmp, C++ with exceptions; neither may
 // cross the other:
@@ -7,8 +7,10 @@
 //    block closes, and only then is ereport(ERROR) raised.
 //  * pg_guard(f) wraps every call from C++ into PostgreSQL that may ereport:
 //    a hand-expanded PG_TRY that restores the memory context, copies the
-//    error data, flushes the error state and throws PgError. No object with
-//    a destructor may live inside f across the PostgreSQL call.
+//    error data, flushes the error state and throws PgError. The error
+//    stacks are restored by a destructor, so a C++ exception thrown inside f
+//    cannot leave them pointing at a dead frame. No object with a
+//    destructor may live inside f across the PostgreSQL call.
 #pragma once
 
 #include "pgvault/error.hpp"
@@ -53,31 +55,41 @@ int sqlstate_for(ErrorKind kind);
 PendingError capture_current_exception() noexcept;
 [[noreturn]] void raise_pending(const PendingError& e);
 
+// Puts PostgreSQL's error-handling stacks back as they were when it was
+// made, however its scope ends: normally, by a longjmp into pg_guard's own
+// frame (which unwinds nothing), or by a C++ exception thrown inside the
+// guarded function, which would otherwise leave PG_exception_stack pointing
+// at a dead frame. Its members are set before sigsetjmp and never changed.
+class ErrorStacksRestorer {
+ public:
+  ErrorStacksRestorer()
+      : exception_stack_(PG_exception_stack), context_stack_(error_context_stack) {}
+  ~ErrorStacksRestorer() {
+    PG_exception_stack = exception_stack_;
+    error_context_stack = context_stack_;
+  }
+  ErrorStacksRestorer(const ErrorStacksRestorer&) = delete;
+  ErrorStacksRestorer& operator=(const ErrorStacksRestorer&) = delete;
+
+ private:
+  sigjmp_buf* const exception_stack_;
+  ErrorContextCallback* const context_stack_;
+};
+
 // Turns a PostgreSQL ERROR raised inside f into PgError. f must only call
 // PostgreSQL functions and touch trivially destructible locals.
 template <typename F>
 auto pg_guard(F&& f) -> decltype(f()) {
   MemoryContext caller_context = CurrentMemoryContext;
-  sigjmp_buf* saved_exception_stack = PG_exception_stack;
-  ErrorContextCallback* saved_context_stack = error_context_stack;
   sigjmp_buf local_sigjmp_buf;
-  if (sigsetjmp(local_sigjmp_buf, 0) == 0) {
-    PG_exception_stack = &local_sigjmp_buf;
-    if constexpr (std::is_void_v<decltype(f())>) {
-      f();
-      PG_exception_stack = saved_exception_stack;
-      error_context_stack = saved_context_stack;
-      return;
-    } else {
-      auto result = f();
-      PG_exception_stack = saved_exception_stack;
-      error_context_stack = saved_context_stack;
-      return result;
+  {
+    const ErrorStacksRestorer restore_on_exit;
+    if (sigsetjmp(local_sigjmp_buf, 0) == 0) {
+      PG_exception_stack = &local_sigjmp_buf;
+      return f();
     }
   }
-  // Reached only after a longjmp out of f.
-  PG_exception_stack = saved_exception_stack;
-  error_context_stack = saved_context_stack;
+  // Reached only after a longjmp out of f; the stacks are restored.
   MemoryContextSwitchTo(caller_context);
   ErrorData* edata = CopyErrorData();
   FlushErrorState();
