@@ -83,6 +83,10 @@ TEST(WalLayout, RefusesToBuildKeysFromBadParts) {
   }
   EXPECT_NO_THROW(validate_wal_system_identifier("18446744073709551615"));
   EXPECT_NO_THROW(validate_wal_system_identifier("1"));
+  EXPECT_EQ(parse_wal_system_identifier("18446744073709551615"), UINT64_MAX);
+  EXPECT_EQ(parse_wal_system_identifier(kSysid), 7715683618666560570ULL);
+  EXPECT_THROW(parse_wal_system_identifier("18446744073709551616"), Error);
+  EXPECT_THROW(parse_wal_system_identifier("99999999999999999999"), Error);
   EXPECT_THROW(wal_timeline_prefix(kSysid, 0), Error);
 }
 

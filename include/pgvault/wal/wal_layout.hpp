@@ -18,6 +18,7 @@
 #include "pgvault/pipeline/compression.hpp"
 #include "pgvault/wal/wal_name.hpp"
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -53,5 +54,7 @@ WalObjectKey parse_wal_object_key(std::string_view key);
 // Throws Error(invalid_argument) unless text is a system identifier as
 // PostgreSQL prints it: 1 to 20 decimal digits, no leading zero, below 2^64.
 void validate_wal_system_identifier(std::string_view text);
+// The same check, then the number (what a WAL page header carries).
+std::uint64_t parse_wal_system_identifier(std::string_view text);
 
 }  // namespace pgvault

@@ -50,6 +50,13 @@ void validate_wal_system_identifier(std::string_view text) {
                 "invalid system identifier \"" + quote_untrusted(text) + "\": " + problem);
 }
 
+std::uint64_t parse_wal_system_identifier(std::string_view text) {
+  validate_wal_system_identifier(text);
+  std::uint64_t v = 0;
+  for (char c : text) v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  return v;
+}
+
 std::string wal_root(const std::string& system_identifier) {
   validate_wal_system_identifier(system_identifier);
   return system_identifier + std::string(kWalDir);
