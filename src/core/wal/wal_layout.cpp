@@ -2,7 +2,6 @@
 
 #include "pgvault/error.hpp"
 
-#include <cstdio>
 #include <optional>
 
 namespace pgvault {
@@ -11,12 +10,6 @@ namespace {
 
 constexpr std::size_t kSha256HexSize = 64;
 constexpr std::string_view kWalDir = "/wal/";
-
-std::string hex8(std::uint32_t v) {
-  char buf[9];
-  std::snprintf(buf, sizeof buf, "%08X", v);
-  return buf;
-}
 
 bool is_sha256_hex(std::string_view s) {
   if (s.size() != kSha256HexSize) return false;
@@ -63,9 +56,8 @@ std::string wal_root(const std::string& system_identifier) {
 }
 
 std::string wal_timeline_prefix(const std::string& system_identifier, TimelineId timeline) {
-  if (timeline == 0)
-    throw Error(ErrorKind::invalid_argument, "timeline 0 does not exist (timelines start at 1)");
-  return wal_root(system_identifier) + hex8(timeline) + "/";
+  // TTTTTTTT, as in the timeline's history file name (which refuses timeline 0).
+  return wal_root(system_identifier) + WalFileName::history(timeline).name().substr(0, 8) + "/";
 }
 
 std::string wal_directory(const std::string& system_identifier, const WalFileName& file) {

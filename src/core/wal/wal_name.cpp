@@ -212,7 +212,7 @@ std::string WalFileName::segment_name() const {
 }
 
 WalSegmentNo WalFileName::segment_no(std::uint64_t wal_segment_size) const {
-  const std::string seg_name = segment_name();
+  if (!has_segment()) segment_name();  // throws: a history file has no segment
   const std::uint64_t per_id = wal_segments_per_xlog_id(wal_segment_size);
   if (seg_ >= per_id)
     throw Error(ErrorKind::invalid_argument, "WAL file " + name() + " cannot exist with " +
