@@ -9,7 +9,7 @@ CORE_SRCS := $(shell find src/core -name '*.cpp' | sort)
 PG_SRCS := $(wildcard src/pg/*.cpp)
 OBJS = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 
-REGRESS = setup history_columns settings storage_settings permissions kinds schedule upgrade
+REGRESS = setup history_columns settings storage_settings permissions kinds schedule upgrade privileges
 REGRESS_OPTS = --temp-config=test/regress.conf
 
 PG_CONFIG ?= pg_config
@@ -35,3 +35,9 @@ include $(PGXS)
 override CXXFLAGS := $(filter-out -std=%,$(CXXFLAGS)) $(PG_CXXFLAGS) -MMD -MP
 EXTRA_CLEAN = $(OBJS:.o=.d)
 -include $(OBJS:.o=.d)
+
+# The regress tests as make sees them, for test/run-all.sh (which checks
+# that pg_regress ran every one of them).
+.PHONY: print-regress
+print-regress:
+	@echo $(REGRESS)

@@ -17,6 +17,7 @@
 #include "logging.hpp"
 #include "history.hpp"
 #include "job_worker.hpp"
+#include "worker_connection.hpp"
 #include "physical_backup.hpp"
 #include "replication_client.hpp"
 #include "server_programs.hpp"
@@ -144,10 +145,8 @@ void run_job(long long backup_id) {
     throw Error(ErrorKind::internal, "job worker started for backup id " +
                                          std::to_string(backup_id) + " but no such job is pending");
   }
-  pg_guard([&] {
-    BackgroundWorkerInitializeConnectionByOid(slot.database, InvalidOid, 0);
-    pgstat_report_appname("pgvault backup");
-  });
+  connect_worker(slot.database);
+  pg_guard([] { pgstat_report_appname("pgvault backup"); });
 
   PhysicalBackupRequest req;
   req.origin.name = slot.name;
