@@ -141,7 +141,7 @@ is($q->('postgres', q{SELECT count(*) FROM pg_database WHERE datname IN ('alice_
 ($ret, $out, $err) = $as->('bob', 'postgres',
   "SELECT pre_restore_backup IS NOT NULL FROM vault.restore_logical('$name', 'bobdb', replace => true)");
 is($out, 't', 'bob, the owner, replaces his database (without CREATEDB)') or diag($err);
-is($q->('bobdb', 'SELECT count(*) FROM t'), '100', 'with the backup\'s contents');
+is($q->('bobdb', 'SELECT count(*) FROM public.t'), '100', 'with the backup\'s contents');
 
 # --- 4. a dump changed in the repository is refused before pg_restore -------
 my $backup_dir = "$repo_dir/$sysid/backups/$name";
@@ -164,9 +164,12 @@ my $log_offset = -s $node->logfile;
 isnt($ret, 0, 'a dump swapped in the repository (backup.json agreeing) is not restored');
 like($err, qr/backup "\Q$name\E" was changed in the repository after it was taken: the SHA-256 digest of its objects in backup\.json is [0-9a-f]{64}, vault\.history recorded [0-9a-f]{64}/,
   'the error says the repository no longer matches vault.history');
-# Only the dump changed, backup.json kept: the stored bytes are read and
-# checked in full before pg_restore starts.
+# One byte of the dump changed, backup.json kept: the stored bytes are read
+# and checked in full before pg_restore starts.
 $write->($meta_file, $meta_text);
+my $flipped = $dump_bytes;
+substr($flipped, length($flipped) / 2, 1) = chr(ord(substr($flipped, length($flipped) / 2, 1)) ^ 0x01);
+$write->($dump_file, $flipped);
 ($ret, $out, $err) = $node->psql('postgres', "SELECT * FROM vault.restore_logical('$name', 'tampered')");
 isnt($ret, 0, 'a dump changed without backup.json is not restored either');
 like($err, qr/object "\Q$dump->{name}\E" of backup "\Q$name\E" is corrupt: SHA-256 mismatch/, 'naming the object');
@@ -184,6 +187,6 @@ like($err, qr/backup "\Q$name\E" is not in vault\.history, so its dump cannot be
   'and is told why');
 ($ret, $out, $err) = $node->psql('postgres', "SELECT database FROM vault.restore_logical('$name', 'unrecorded_copy')");
 is($out, 'unrecorded_copy', 'a superuser can') or diag($err);
-like($err, qr/WARNING:  backup "\Q$name\E" is not in vault\.history/, 'with a warning');
+like($err, qr/WARNING:  pgvault: backup "\Q$name\E" is not in vault\.history/, 'with a warning');
 
 done_testing();
