@@ -126,7 +126,9 @@ BackupMeta run_logical(Repository& repo, const PhysicalBackupRequest& common, co
   r.origin = common.origin;
   r.origin.database = slot.target_database;
   r.pg_dump = server_program("pg_dump");
-  r.conninfo = common.conninfo;
+  // pg_dump empties search_path itself; options pins it before that.
+  r.conninfo = common.conninfo +
+               " options=" + conninfo_quote(options_with_safe_search_path(common.conninfo));
   r.compression = static_cast<Compression>(guc_compression);
   r.compression_level = guc_compression_level;
   r.options = LogicalOptions::from_json(slot.options);

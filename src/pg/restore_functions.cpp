@@ -197,7 +197,8 @@ struct DatabaseInfo {
 DatabaseInfo database_info(const std::string& name) {
   const auto rows = spi_query_in_function(
       "SELECT datallowconn, datistemplate, pg_catalog.pg_get_userbyid(datdba), "
-      "pg_catalog.pg_encoding_to_char(encoding), datcollate, datctype, datlocprovider::text, "
+      "pg_catalog.pg_encoding_to_char(encoding), datcollate, datctype, "
+      "datlocprovider::pg_catalog.text, "
       "daticulocale, pg_catalog.pg_has_role(session_user, datdba, 'USAGE') "
       "FROM pg_catalog.pg_database WHERE datname = $1",
       {name});
@@ -664,7 +665,7 @@ PGVAULT_FUNCTION(pgvault_restore_logical) {
   spi_query_in_function(
       "SELECT pg_catalog.pg_notify('pgvault', pg_catalog.json_build_object('event', 'restored', "
       "'name', $1, 'kind', 'logical', 'source_database', $2, 'database', $3, "
-      "'pre_restore_backup', $4, 'restored_bytes', $5::bigint)::text)",
+      "'pre_restore_backup', $4, 'restored_bytes', $5::pg_catalog.int8)::pg_catalog.text)",
       {meta.name, meta.database, target, pre_restore.empty() ? SqlValue() : SqlValue(pre_restore),
        std::to_string(restored_bytes)});
 
