@@ -12,7 +12,7 @@ OBJS = $(PG_SRCS:.cpp=.o)
 CMAKE_BUILD_DIR ?= build
 CORE_LIB = $(CMAKE_BUILD_DIR)/libpgvault_core.a
 
-REGRESS = setup history_columns settings storage_settings permissions kinds schedule upgrade
+REGRESS = setup history_columns settings storage_settings permissions kinds schedule upgrade privileges
 REGRESS_OPTS = --temp-config=test/regress.conf
 
 PG_CONFIG ?= pg_config
@@ -47,3 +47,9 @@ $(CORE_LIB): FORCE
 	+@cmake --build $(CMAKE_BUILD_DIR) --target pgvault_core
 .PHONY: FORCE
 FORCE:
+
+# The regress tests as make sees them, for test/run-all.sh (which checks
+# that pg_regress ran every one of them).
+.PHONY: print-regress
+print-regress:
+	@echo $(REGRESS)

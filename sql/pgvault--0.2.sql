@@ -1,6 +1,43 @@
 -- pgvault 0.2 (fresh install; upgrades from 0.1 run pgvault--0.1--0.2.sql)
 \echo Use "CREATE EXTENSION pgvault" to load this file. \quit
 
+-- issue 12: privileges. CREATE EXTENSION reuses a schema "vault" that
+-- already exists, whoever prepared it. Whoever owns it, may create in it, or
+-- put objects in it could shadow what pgvault's superuser code calls: refuse
+-- such a schema (an empty one the installing role owns is fine).
+DO $squat$
+DECLARE
+    vault_schema pg_catalog.pg_namespace%ROWTYPE;
+BEGIN
+    SELECT * INTO vault_schema FROM pg_catalog.pg_namespace WHERE nspname = 'vault';
+    IF vault_schema.oid IS NULL THEN
+        RETURN;
+    END IF;
+    IF pg_catalog.pg_get_userbyid(vault_schema.nspowner) OPERATOR(pg_catalog.<>) current_user THEN
+        RAISE EXCEPTION 'schema "vault" already exists and is owned by role "%", not by "%" who is installing pgvault',
+              pg_catalog.pg_get_userbyid(vault_schema.nspowner), current_user
+              USING ERRCODE = 'insufficient_privilege',
+                    HINT = 'Drop or rename that schema (pgvault creates its own schema vault), then run CREATE EXTENSION pgvault again.';
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.aclexplode(vault_schema.nspacl) a
+                WHERE a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+                  AND a.grantee OPERATOR(pg_catalog.<>) vault_schema.nspowner) THEN
+        RAISE EXCEPTION 'schema "vault" already exists and other roles may create objects in it (%)',
+              vault_schema.nspacl
+              USING ERRCODE = 'insufficient_privilege',
+                    HINT = 'Revoke CREATE on schema vault from every other role, or drop that schema, then run CREATE EXTENSION pgvault again.';
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_depend d
+                WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+                  AND d.refobjid OPERATOR(pg_catalog.=) vault_schema.oid
+                  AND d.classid OPERATOR(pg_catalog.<>) 'pg_catalog.pg_extension'::pg_catalog.regclass) THEN
+        RAISE EXCEPTION 'schema "vault" already exists and is not empty'
+              USING ERRCODE = 'duplicate_schema',
+                    HINT = 'pgvault installs into an empty schema vault: drop or rename that schema, then run CREATE EXTENSION pgvault again.';
+    END IF;
+END
+$squat$;
+
 -- One row per backup: the audit trail. Rows are never deleted by pgvault;
 -- removed backups change status instead.
 CREATE TABLE vault.backups (
@@ -85,9 +122,9 @@ DECLARE
     result vault.history;
 BEGIN
     backup_id := vault._start_backup(kind, label, wait, database,
-        json_build_object('schema_only', schema_only, 'data_only', data_only,
-                          'include_tables', include_tables,
-                          'exclude_tables', exclude_tables)::text);
+        pg_catalog.json_build_object('schema_only', schema_only, 'data_only', data_only,
+                                     'include_tables', include_tables,
+                                     'exclude_tables', exclude_tables)::pg_catalog.text);
     SELECT * INTO result FROM vault.history h WHERE h.id = backup_id;
     RETURN result;
 END
@@ -97,14 +134,22 @@ COMMENT ON FUNCTION vault.create_backup(text, text, boolean, name, boolean, bool
   'pgvault: take a backup now (physical, or logical with pg_dump); returns its vault.history row '
   '(status running when wait => false)';
 
+CREATE FUNCTION vault._verify_backup(name text,
+                                     OUT backup text, OUT verified boolean, OUT objects bigint,
+                                     OUT files bigint, OUT bytes_read bigint, OUT error text)
+AS 'MODULE_PATHNAME', 'pgvault_verify_backup'
+LANGUAGE C VOLATILE;
+
 -- Reads a backup back from the repository and checks it (SHA-256 and size of
 -- every object, decryption, decompression, every file against
 -- backup_manifest); records verified_at and the outcome on its row.
+-- SECURITY DEFINER: a role granted EXECUTE needs no privilege on vault.backups.
 CREATE FUNCTION vault.verify_backup(name text DEFAULT 'latest',
                                     OUT backup text, OUT verified boolean, OUT objects bigint,
                                     OUT files bigint, OUT bytes_read bigint, OUT error text)
-AS 'MODULE_PATHNAME', 'pgvault_verify_backup'
-LANGUAGE C VOLATILE;
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM vault._verify_backup($1) $$;
 
 COMMENT ON FUNCTION vault.verify_backup(text) IS
   'pgvault: read a backup back and check it; records verified_at and verify_status';
@@ -129,11 +174,11 @@ LANGUAGE C STABLE STRICT;
 
 -- When a schedule fires: check a cron line before putting it in postgresql.conf.
 CREATE FUNCTION vault.next_runs(schedule text, count integer DEFAULT 5,
-                                after timestamptz DEFAULT now(),
-                                timezone text DEFAULT current_setting('pgvault.timezone'))
+                                after timestamptz DEFAULT pg_catalog.now(),
+                                timezone text DEFAULT pg_catalog.current_setting('pgvault.timezone'))
 RETURNS SETOF timestamptz
 LANGUAGE sql STABLE
-AS $$ SELECT unnest(vault._next_runs(schedule, count, after, timezone)) $$;
+AS $$ SELECT pg_catalog.unnest(vault._next_runs(schedule, count, after, timezone)) $$;
 
 COMMENT ON FUNCTION vault.next_runs(text, integer, timestamptz, text) IS
   'pgvault: the next fire times of a schedule (the scheduler uses the same code)';
@@ -294,3 +339,38 @@ REVOKE ALL ON FUNCTION vault.verify_backup(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vault.create_backup(text, text, boolean, name, boolean, boolean, text[], text[]) FROM PUBLIC;
 REVOKE ALL ON vault.backups FROM PUBLIC;
 REVOKE ALL ON vault.history FROM PUBLIC;
+
+-- issue 12: privileges
+-- vault.backups is the audit trail: pgvault writes it (as superuser: its
+-- workers, and its SECURITY DEFINER functions); a role someone granted
+-- INSERT, UPDATE, DELETE or TRUNCATE still cannot rewrite it.
+CREATE FUNCTION vault._backups_write_guard()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r
+                      WHERE r.rolname OPERATOR(pg_catalog.=) current_user), false) THEN
+        RAISE EXCEPTION 'vault.backups is written by pgvault only (% by role "%" refused)',
+              TG_OP, current_user
+              USING ERRCODE = 'insufficient_privilege',
+                    HINT = 'Use vault.create_backup, vault.verify_backup, vault.delete_backup or vault.cleanup.';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER backups_written_by_pgvault_only
+BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON vault.backups
+FOR EACH STATEMENT EXECUTE FUNCTION vault._backups_write_guard();
+
+-- PUBLIC executes nothing in vault; see the README for the grants each
+-- function and view needs.
+REVOKE ALL ON FUNCTION vault._backups_write_guard() FROM PUBLIC;
+REVOKE ALL ON FUNCTION vault._verify_backup(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vault._scheduler_state() FROM PUBLIC;
+REVOKE ALL ON FUNCTION vault._progress() FROM PUBLIC;
+REVOKE ALL ON FUNCTION vault._next_runs(text, integer, timestamptz, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vault.next_runs(text, integer, timestamptz, text) FROM PUBLIC;
+REVOKE ALL ON SEQUENCE vault.backups_id_seq FROM PUBLIC;

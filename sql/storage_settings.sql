@@ -9,7 +9,10 @@ SELECT count(*) AS secrets_in_pg_settings FROM pg_settings
 SHOW pgvault.s3_secret_access_key;
 ALTER SYSTEM SET pgvault.s3_secret_access_key = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 SELECT pg_reload_conf();
-SELECT pg_sleep(0.5);
+-- A new session sees the reloaded file: the postmaster handles the SIGHUP
+-- that pg_reload_conf() sent before it accepts the next connection (this
+-- session would apply it only whenever the signal reaches it).
+\c
 SHOW pgvault.s3_secret_access_key;
 SELECT current_setting('pgvault.s3_secret_access_key');
 -- Other roles cannot read them at all.

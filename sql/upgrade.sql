@@ -32,6 +32,10 @@ LANGUAGE sql STABLE AS $$
     FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
    WHERE c.relnamespace = 'vault'::regnamespace
   UNION ALL
+  SELECT 'trigger ' || t.tgname, pg_get_triggerdef(t.oid)
+    FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+   WHERE c.relnamespace = 'vault'::regnamespace AND NOT t.tgisinternal
+  UNION ALL
   SELECT 'member ' || pg_describe_object(d.classid, d.objid, d.objsubid), ''
     FROM pg_depend d
    WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'

@@ -24,6 +24,15 @@ while [ $# -gt 0 ]; do
 done
 runs() { [[ ",$suites," == *",$1,"* ]]; }
 
+# A suite that ran fewer tests than it has did not run as it should: that
+# is a failure, never a smaller success. Raise the floor when tests are added.
+min_unit_tests=${PGVAULT_MIN_UNIT_TESTS:-500}
+min_tap_files=12
+too_few() {  # suite, ran, expected
+  echo "run-all: FAILED: the $1 suite ran $2 tests, expected at least $3" >&2
+  failed=$((failed + 1))
+}
+
 if $build; then
   bash scripts/build.sh || { echo "0 passed, 1 failed"; exit 1; }
   # The object-store servers the end-to-end tests start (Swift with s3api, Azurite).
@@ -48,7 +57,9 @@ if line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$wo
   passed=$((passed + total - bad - skip))
   failed=$((failed + bad))
   skipped=$((skipped + skip))
+  [ "$total" -ge "$min_unit_tests" ] || too_few unit "$total" "$min_unit_tests"
 else
+  echo "run-all: FAILED: ctest printed no summary" >&2
   failed=$((failed + 1))
 fi
 fi
@@ -63,19 +74,29 @@ cp -al test/servers/node_modules "$work/test/servers/" 2>/dev/null ||
 pg_regress="$(dirname "$(pg_config --pgxs)")/../test/regress/pg_regress"
 if runs regress; then
 echo "== SQL tests (pg_regress) =="
-regress_tests=$(sed -n 's/^REGRESS = //p' Makefile)
+# Asked of make itself, so any way of writing REGRESS in the Makefile counts.
+regress_tests=$(make -s --no-print-directory print-regress)
+regress_expected=$(wc -w <<<"$regress_tests")
+if [ "$regress_expected" -eq 0 ]; then
+  echo "run-all: FAILED: make print-regress names no regress tests" >&2
+  failed=$((failed + 1))
+fi
 (cd "$work" && as_pg_user "$pg_regress" --bindir="$PG_BINDIR" --inputdir=. --outputdir=regress \
   --temp-instance="$work/regress/instance" --temp-config=test/regress.conf \
   --dbname=contrib_regression $regress_tests) 2>&1 | tee "$work/regress.log"
 if grep -qE 'All [0-9]+ tests passed' "$work/regress.log"; then
-  passed=$((passed + $(grep -oE 'All [0-9]+' "$work/regress.log" | grep -oE '[0-9]+')))
+  total=$(grep -oE 'All [0-9]+' "$work/regress.log" | grep -oE '[0-9]+')
+  passed=$((passed + total))
+  [ "$total" -ge "$regress_expected" ] || too_few regress "$total" "$regress_expected"
 elif line=$(grep -E '[0-9]+ of [0-9]+ tests failed' "$work/regress.log"); then
   bad=$(awk '{print $1}' <<<"$line")
   total=$(awk '{print $3}' <<<"$line")
   passed=$((passed + total - bad))
   failed=$((failed + bad))
+  [ "$total" -ge "$regress_expected" ] || too_few regress "$total" "$regress_expected"
   cat "$work/regress/regression.diffs" 2>/dev/null | head -200
 else
+  echo "run-all: FAILED: pg_regress printed no summary" >&2
   failed=$((failed + 1))
 fi
 fi
@@ -85,8 +106,18 @@ echo "== end-to-end tests (TAP, prove) =="
 perl_lib="$(dirname "$(pg_config --pgxs)")/../test/perl"
 (cd "$work" && as_pg_user env TESTDIR="$work" PG_REGRESS="$pg_regress" \
   prove -I "$perl_lib" -I "$work/test/perl" $tap_files) 2>&1 | tee "$work/prove.log"
+# Every selected file must have run (the default selection has at least
+# min_tap_files files).
+tap_expected=$(cd "$PGVAULT_ROOT" && ls -d $tap_files 2>/dev/null | wc -l)
+if [[ "$tap_files" == 'test/t/*.pl' ]] && [ "$tap_expected" -lt "$min_tap_files" ]; then
+  tap_expected=$min_tap_files
+fi
+[ "$tap_expected" -gt 0 ] || too_few "TAP (files matching $tap_files)" 0 1
 if line=$(grep -E '^Files=[0-9]+, Tests=[0-9]+' "$work/prove.log"); then
   total=$(sed -E 's/.*Tests=([0-9]+).*/\1/' <<<"$line")
+  files=$(sed -E 's/^Files=([0-9]+).*/\1/' <<<"$line")
+  [ "$files" -ge "$tap_expected" ] || too_few "TAP (files)" "$files" "$tap_expected"
+  [ "$total" -gt 0 ] || too_few TAP "$total" 1
   bad=$(grep -oE 'Failed [0-9]+/[0-9]+ subtests' "$work/prove.log" | awk -F'[ /]' '{s+=$2} END {print s+0}')
   if grep -q '^Result: FAIL' "$work/prove.log" && [ "$bad" -eq 0 ]; then bad=1; fi
   passed=$((passed + total - bad))
@@ -97,6 +128,7 @@ if line=$(grep -E '^Files=[0-9]+, Tests=[0-9]+' "$work/prove.log"); then
     done
   fi
 else
+  echo "run-all: FAILED: prove printed no summary" >&2
   failed=$((failed + 1))
 fi
 fi

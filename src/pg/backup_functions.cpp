@@ -37,17 +37,26 @@ void validate_label(const std::string& label) {
 }
 
 // The database a logical backup dumps: given, or the caller's. It must exist
-// and accept connections (pg_dump connects to it).
+// and accept connections (pg_dump connects to it), and the session's user
+// (not the owner the SECURITY DEFINER wrapper runs as) must be allowed to
+// connect to it: pg_dump runs as superuser and would read anything.
 std::string logical_database(FunctionCallInfo fcinfo) {
   std::string db = PG_ARGISNULL(3)
                        ? std::string(pg_guard([] { return get_database_name(MyDatabaseId); }))
                        : std::string(NameStr(*PG_GETARG_NAME(3)));
   const auto rows = spi_query_in_function(
-      "SELECT datallowconn FROM pg_catalog.pg_database WHERE datname = $1", {db});
+      "SELECT datallowconn, pg_catalog.has_database_privilege(session_user, oid, 'CONNECT'), "
+      "session_user FROM pg_catalog.pg_database WHERE datname = $1",
+      {db});
   if (rows.empty()) throw Error(ErrorKind::not_found, "database \"" + db + "\" does not exist");
   if (rows[0][0].value_or("f") != "t")
     throw Error(ErrorKind::invalid_argument,
                 "database \"" + db + "\" does not accept connections (datallowconn is false)");
+  if (rows[0][1].value_or("f") != "t")
+    throw PgError(ERRCODE_INSUFFICIENT_PRIVILEGE,
+                  "permission denied to back up database \"" + db + "\": role \"" +
+                      rows[0][2].value_or("") + "\" has no CONNECT privilege on it",
+                  "", "A logical backup of a database needs the right to connect to it.");
   return db;
 }
 

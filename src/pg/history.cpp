@@ -21,12 +21,12 @@ SqlValue null_if_empty(const std::string& s) {
 // listener never hears of a state the table does not have.
 void notify(long long id, const std::string& event) {
   spi_query(
-      "SELECT pg_notify('pgvault', json_build_object("
+      "SELECT pg_catalog.pg_notify('pgvault', pg_catalog.json_build_object("
       "'event', $2, 'id', id, 'name', name, 'kind', kind, 'trigger', trigger, "
       "'status', status, 'started_at', started_at, 'completed_at', completed_at, "
       "'stored_bytes', stored_bytes, 'location', location, "
-      "'error', left(error_message, 2000))::text) "
-      "FROM vault.backups WHERE id = $1::bigint",
+      "'error', pg_catalog.left(error_message, 2000))::pg_catalog.text) "
+      "FROM vault.backups WHERE id = $1::pg_catalog.int8",
       {std::to_string(id), event});
 }
 
@@ -38,8 +38,10 @@ void insert_running(const NewRow& r) {
         "INSERT INTO vault.backups (id, name, kind, trigger, status, label, database, "
         "initiated_by, compression, location, worker_pid, started_at, scheduled_for, attempt, "
         "options) "
-        "VALUES ($1::bigint, $2, $3, $4, 'running', $5, coalesce($12, current_database()), $6, "
-        "$7, $8, $9::int, now(), $10::timestamptz, $11::int, $13::jsonb)",
+        "VALUES ($1::pg_catalog.int8, $2, $3, $4, 'running', $5, "
+        "coalesce($12, pg_catalog.current_database()), $6, $7, $8, $9::pg_catalog.int4, "
+        "pg_catalog.now(), $10::pg_catalog.timestamptz, $11::pg_catalog.int4, "
+        "$13::pg_catalog.jsonb)",
         {std::to_string(r.id), r.name, r.kind, r.trigger, null_if_empty(r.label), r.initiated_by,
          r.compression, r.location, std::to_string(r.worker_pid), null_if_empty(r.scheduled_for),
          std::to_string(r.attempt), null_if_empty(r.database), null_if_empty(r.options)});
@@ -53,8 +55,8 @@ void record_skipped(long long id, const std::string& name, const std::string& ki
   spi_query(
       "INSERT INTO vault.backups (id, name, kind, trigger, status, database, initiated_by, "
       "started_at, completed_at, scheduled_for, error_message) "
-      "VALUES ($1::bigint, $2, $6, $3, 'skipped', current_database(), 'scheduler', "
-      "now(), now(), $4::timestamptz, $5)",
+      "VALUES ($1::pg_catalog.int8, $2, $6, $3, 'skipped', pg_catalog.current_database(), "
+      "'scheduler', pg_catalog.now(), pg_catalog.now(), $4::pg_catalog.timestamptz, $5)",
       {std::to_string(id), name, trigger, null_if_empty(scheduled_for), reason, kind});
   notify(id, "skipped");
 }
@@ -84,14 +86,15 @@ void clear_cleanup_pending(const std::vector<std::string>& names) {
 
 void set_cleanup_pending(long long id) {
   in_own_transaction([&] {
-    spi_query("UPDATE vault.backups SET cleanup_pending = true WHERE id = $1::bigint",
+    spi_query("UPDATE vault.backups SET cleanup_pending = true WHERE id = $1::pg_catalog.int8",
               {std::to_string(id)});
   });
 }
 
 long long last_scheduled_for(const std::string& kind) {
   const auto rows = spi_query(
-      "SELECT coalesce(extract(epoch FROM max(scheduled_for))::bigint, 0) FROM vault.backups "
+      "SELECT coalesce(extract(epoch FROM pg_catalog.max(scheduled_for))::pg_catalog.int8, 0) "
+      "FROM vault.backups "
       "WHERE trigger = 'scheduled' AND kind = $1",
       {kind});
   return rows.empty() ? 0 : std::stoll(rows[0][0].value_or("0"));
@@ -101,13 +104,14 @@ namespace {
 
 void set_completed(long long id, const BackupMeta& m) {
   spi_query(
-      "UPDATE vault.backups SET status = 'completed', completed_at = now(), "
-      "source_bytes = $2::bigint, stored_bytes = $3::bigint, sha256 = $4, "
-      "start_lsn = nullif($5, '')::pg_lsn, stop_lsn = nullif($6, '')::pg_lsn, "
-      "timeline = nullif($7::int, 0), "
-      "system_identifier = $8, pg_version = $9::int, error_message = NULL, "
+      "UPDATE vault.backups SET status = 'completed', completed_at = pg_catalog.now(), "
+      "source_bytes = $2::pg_catalog.int8, stored_bytes = $3::pg_catalog.int8, sha256 = $4, "
+      "start_lsn = nullif($5, '')::pg_catalog.pg_lsn, "
+      "stop_lsn = nullif($6, '')::pg_catalog.pg_lsn, "
+      "timeline = nullif($7::pg_catalog.int4, 0), "
+      "system_identifier = $8, pg_version = $9::pg_catalog.int4, error_message = NULL, "
       "encrypted = $10 <> 'none', key_fingerprint = nullif($11, '') "
-      "WHERE id = $1::bigint",
+      "WHERE id = $1::pg_catalog.int8",
       {std::to_string(id), std::to_string(m.source_bytes), std::to_string(m.stored_bytes),
        m.digest(), m.start_lsn, m.stop_lsn, std::to_string(m.timeline), m.system_identifier,
        std::to_string(m.pg_version), m.encryption, m.key_fingerprint});
@@ -117,8 +121,8 @@ void set_completed(long long id, const BackupMeta& m) {
 void set_failed(long long id, const std::string& error_message,
                 const std::string& status = "failed") {
   spi_query(
-      "UPDATE vault.backups SET status = $3, completed_at = now(), error_message = $2 "
-      "WHERE id = $1::bigint AND status IN ('queued', 'running')",
+      "UPDATE vault.backups SET status = $3, completed_at = pg_catalog.now(), error_message = $2 "
+      "WHERE id = $1::pg_catalog.int8 AND status IN ('queued', 'running')",
       {std::to_string(id), error_message, status});
   notify(id, status);
 }
@@ -136,7 +140,7 @@ void mark_failed(long long id, const std::string& error_message, const std::stri
 void settle_unfinished(const std::string& reason, long long except_id) {
   const auto rows = spi_query(
       "SELECT id, name, location, system_identifier FROM vault.backups "
-      "WHERE status IN ('queued', 'running') AND id <> $1::bigint ORDER BY id",
+      "WHERE status IN ('queued', 'running') AND id <> $1::pg_catalog.int8 ORDER BY id",
       {std::to_string(except_id)});
   for (const auto& row : rows) {
     const long long id = std::stoll(row[0].value_or("0"));
@@ -166,7 +170,7 @@ void settle_unfinished(const std::string& reason, long long except_id) {
       storage->remove_prefix(Repository::backup_dir(sysid, name));
     } catch (const std::exception& e) {
       set_failed(id, reason);
-      spi_query("UPDATE vault.backups SET cleanup_pending = true WHERE id = $1::bigint",
+      spi_query("UPDATE vault.backups SET cleanup_pending = true WHERE id = $1::pg_catalog.int8",
                 {std::to_string(id)});
       log_message(WARNING, "could not inspect or clean backup \"" + name + "\" in " +
                                repository_url + ": " + e.what() +

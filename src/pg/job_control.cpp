@@ -125,7 +125,9 @@ void wait_until_running(long long id, BackgroundWorkerHandle* handle) {
 }  // namespace
 
 long long next_backup_id() {
-  return std::stoll(spi_query("SELECT nextval('vault.backups_id_seq')").at(0).at(0).value_or("0"));
+  const auto rows =
+      spi_query("SELECT pg_catalog.nextval('vault.backups_id_seq'::pg_catalog.regclass)");
+  return std::stoll(rows.at(0).at(0).value_or("0"));
 }
 
 std::string new_backup_name(const std::string& kind) {
@@ -163,7 +165,8 @@ JobOutcome wait_for_job(const LaunchedJob& job, const std::string& cancel_detail
     throw PgError(e.sqlerrcode(), e.what(), cancel_detail, "");
   }
   const auto rows = spi_query_in_function(
-      "SELECT status, coalesce(error_message, '') FROM vault.backups WHERE id = $1::bigint",
+      "SELECT status, coalesce(error_message, '') FROM vault.backups "
+      "WHERE id = $1::pg_catalog.int8",
       {std::to_string(job.id)});
   if (rows.empty()) return {"missing", ""};
   JobOutcome out{rows[0][0].value_or(""), rows[0][1].value_or("")};

@@ -17,6 +17,7 @@
 #include "logging.hpp"
 #include "history.hpp"
 #include "job_worker.hpp"
+#include "worker_connection.hpp"
 #include "physical_backup.hpp"
 #include "replication_client.hpp"
 #include "server_programs.hpp"
@@ -125,7 +126,9 @@ BackupMeta run_logical(Repository& repo, const PhysicalBackupRequest& common, co
   r.origin = common.origin;
   r.origin.database = slot.target_database;
   r.pg_dump = server_program("pg_dump");
-  r.conninfo = common.conninfo;
+  // pg_dump empties search_path itself; options pins it before that.
+  r.conninfo = common.conninfo +
+               " options=" + conninfo_quote(options_with_safe_search_path(common.conninfo));
   r.compression = static_cast<Compression>(guc_compression);
   r.compression_level = guc_compression_level;
   r.options = LogicalOptions::from_json(slot.options);
@@ -144,10 +147,8 @@ void run_job(long long backup_id) {
     throw Error(ErrorKind::internal, "job worker started for backup id " +
                                          std::to_string(backup_id) + " but no such job is pending");
   }
-  pg_guard([&] {
-    BackgroundWorkerInitializeConnectionByOid(slot.database, InvalidOid, 0);
-    pgstat_report_appname("pgvault backup");
-  });
+  connect_worker(slot.database);
+  pg_guard([] { pgstat_report_appname("pgvault backup"); });
 
   PhysicalBackupRequest req;
   req.origin.name = slot.name;

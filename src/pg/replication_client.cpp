@@ -5,6 +5,7 @@
 #include "error_boundary.hpp"
 #include "replication_client.hpp"
 #include "settings.hpp"
+#include "worker_connection.hpp"
 
 extern "C" {
 #include "libpq-fe.h"
@@ -42,8 +43,10 @@ std::string default_replication_conninfo() {
 ReplicationClient::ReplicationClient(const std::string& conninfo) {
   // expand_dbname: the first "dbname" is a full connection string; later
   // keywords override it, so replication mode cannot be switched off.
-  const char* keywords[] = {"dbname", "replication", "fallback_application_name", nullptr};
-  const char* values[] = {conninfo.c_str(), "true", "pgvault", nullptr};
+  const std::string options = options_with_safe_search_path(conninfo);
+  const char* keywords[] = {"dbname", "replication", "fallback_application_name", "options",
+                            nullptr};
+  const char* values[] = {conninfo.c_str(), "true", "pgvault", options.c_str(), nullptr};
   conn_ = PQconnectStartParams(keywords, values, 1);
   if (conn_ == nullptr) throw Error(ErrorKind::internal, "out of memory connecting to the server");
   for (;;) {

@@ -41,6 +41,7 @@
 #include "server_programs.hpp"
 #include "settings.hpp"
 #include "spi.hpp"
+#include "worker_connection.hpp"
 
 extern "C" {
 #include "libpq-fe.h"
@@ -80,8 +81,10 @@ class AdminConnection {
   AdminConnection(const std::string& conninfo, const std::string& dbname) {
     // expand_dbname: the first "dbname" is the connection string, the
     // second the database.
-    const char* keywords[] = {"dbname", "dbname", "fallback_application_name", nullptr};
-    const char* values[] = {conninfo.c_str(), dbname.c_str(), "pgvault restore", nullptr};
+    const std::string options = options_with_safe_search_path(conninfo);
+    const char* keywords[] = {"dbname", "dbname", "fallback_application_name", "options", nullptr};
+    const char* values[] = {conninfo.c_str(), dbname.c_str(), "pgvault restore", options.c_str(),
+                            nullptr};
     conn_.reset(PQconnectStartParams(keywords, values, 1));
     if (!conn_) throw Error(ErrorKind::internal, "out of memory connecting to the server");
     for (;;) {
@@ -187,14 +190,17 @@ struct DatabaseInfo {
   bool exists = false;
   bool allow_connections = true;
   bool is_template = false;
+  bool session_user_owns = false;  // the session's user has the owner's privileges
   std::string owner, encoding, collate, ctype, locale_provider, icu_locale;
 };
 
 DatabaseInfo database_info(const std::string& name) {
   const auto rows = spi_query_in_function(
       "SELECT datallowconn, datistemplate, pg_catalog.pg_get_userbyid(datdba), "
-      "pg_catalog.pg_encoding_to_char(encoding), datcollate, datctype, datlocprovider::text, "
-      "daticulocale FROM pg_catalog.pg_database WHERE datname = $1",
+      "pg_catalog.pg_encoding_to_char(encoding), datcollate, datctype, "
+      "datlocprovider::pg_catalog.text, "
+      "daticulocale, pg_catalog.pg_has_role(session_user, datdba, 'USAGE') "
+      "FROM pg_catalog.pg_database WHERE datname = $1",
       {name});
   DatabaseInfo info;
   if (rows.empty()) return info;
@@ -208,7 +214,88 @@ DatabaseInfo database_info(const std::string& name) {
   info.ctype = r[5].value_or("");
   info.locale_provider = r[6].value_or("c") == "i" ? "icu" : "libc";
   info.icu_locale = r[7].value_or("");
+  info.session_user_owns = r[8].value_or("f") == "t";
   return info;
+}
+
+// Who called vault.restore_logical: the session's user. current_user is the
+// extension's owner inside the SECURITY DEFINER wrapper, so it says nothing
+// about the caller.
+struct Caller {
+  std::string name;
+  bool superuser = false;
+  bool createdb = false;
+};
+
+Caller session_caller() {
+  const auto rows = spi_query_in_function(
+      "SELECT rolname, rolsuper, rolcreatedb FROM pg_catalog.pg_roles WHERE rolname = "
+      "session_user");
+  if (rows.empty()) throw Error(ErrorKind::internal, "the session's role is not in pg_roles");
+  return {rows[0][0].value_or(""), rows[0][1].value_or("f") == "t",
+          rows[0][2].value_or("f") == "t"};
+}
+
+// The rights DROP DATABASE and CREATE DATABASE would ask of the caller:
+// replacing a database takes its owner (or a superuser), a new database
+// CREATEDB.
+void check_caller_may_restore_into(const Caller& caller, const std::string& target,
+                                   const DatabaseInfo& existing) {
+  if (caller.superuser) return;
+  if (existing.exists && !existing.session_user_owns) {
+    throw PgError(ERRCODE_INSUFFICIENT_PRIVILEGE,
+                  "permission denied to replace database " + quoted(target) + ": role " +
+                      quoted(caller.name) + " does not own it (its owner is " +
+                      quoted(existing.owner) + ")",
+                  "", "Only the database's owner or a superuser can replace it.");
+  }
+  if (!existing.exists && !caller.createdb) {
+    throw PgError(ERRCODE_INSUFFICIENT_PRIVILEGE,
+                  "permission denied to create database " + quoted(target) + ": role " +
+                      quoted(caller.name) + " has neither CREATEDB nor SUPERUSER",
+                  "", "Restoring into a new database needs CREATEDB, as CREATE DATABASE does.");
+  }
+}
+
+// pg_restore runs as superuser, so a dump is only fed to it once its bytes
+// are the ones this cluster recorded: backup.json's objects must give the
+// digest vault.backups holds for the backup (rows are written by pgvault
+// alone), and the dump's stored bytes must match backup.json — read in full
+// here, before pg_restore starts, since a mismatch found while streaming
+// would come after pg_restore had run part of the dump. A backup without a
+// row can only be checked against its own repository: then only a superuser
+// (who could run pg_restore on it anyway) may restore it.
+void check_dump_against_history(Storage& storage, const BackupMeta& meta, const ObjectEntry& entry,
+                                const Caller& caller) {
+  const auto rows = spi_query_in_function(
+      "SELECT status, sha256 FROM vault.backups WHERE name = $1", {meta.name});
+  if (rows.empty()) {
+    if (!caller.superuser) {
+      throw PgError(ERRCODE_INSUFFICIENT_PRIVILEGE,
+                    "backup " + quoted(meta.name) +
+                        " is not in vault.history, so its dump cannot be checked against a "
+                        "checksum this cluster recorded; only a superuser may restore it",
+                    "", "");
+    }
+    log_message(WARNING, "backup " + quoted(meta.name) +
+                             " is not in vault.history: its dump is checked against the "
+                             "repository's backup.json only");
+  } else if (!rows[0][1]) {
+    throw Error(ErrorKind::corrupt,
+                "vault.history recorded no checksum for backup " + quoted(meta.name) +
+                    " (its status is " + rows[0][0].value_or("") +
+                    "), so the repository's copy is not trusted; it is not restored");
+  } else if (*rows[0][1] != meta.digest()) {
+    throw Error(ErrorKind::corrupt,
+                "backup " + quoted(meta.name) +
+                    " was changed in the repository after it was taken: the SHA-256 digest of "
+                    "its objects in backup.json is " +
+                    meta.digest() + ", vault.history recorded " + *rows[0][1] +
+                    "; it is not restored");
+  }
+  NullSink discard;
+  (void)backup_reading::read_object(storage, meta, entry, discard,
+                                    [](std::uint64_t) { check_interrupts(); });
 }
 
 // CREATE DATABASE for the scratch database, from template0 with the owner,
@@ -303,8 +390,10 @@ std::uint64_t run_pg_restore(Storage& storage, const BackupMeta& meta, const Obj
   // Owners and privileges are kept: the bootstrap superuser restores into
   // the cluster the dump came from, where its roles live. --exit-on-error:
   // the first failing statement fails the restore (the database is dropped).
+  // pg_restore empties search_path itself; options pins it before that.
   opts.argv = {server_program("pg_restore"), "--exit-on-error", "--no-password",
-               "--dbname=" + conninfo + " dbname=" + conninfo_quote(dbname)};
+               "--dbname=" + conninfo + " dbname=" + conninfo_quote(dbname) +
+                   " options=" + conninfo_quote(options_with_safe_search_path(conninfo))};
   opts.env = {{"PGAPPNAME", "pgvault restore"}};
   opts.pipe_stdin = true;
   ChildProcess child(std::move(opts));
@@ -498,6 +587,9 @@ PGVAULT_FUNCTION(pgvault_restore_logical) {
   // The new database gets the owner, encoding and locale of the one it
   // replaces, else of the database the backup was taken of if it is still here.
   const DatabaseInfo model = existing.exists ? existing : database_info(meta.database);
+  const Caller caller = session_caller();
+  check_caller_may_restore_into(caller, target, existing);
+  check_dump_against_history(*storage, meta, entry, caller);
 
   std::string pre_restore;
   if (existing.exists) {
@@ -573,7 +665,7 @@ PGVAULT_FUNCTION(pgvault_restore_logical) {
   spi_query_in_function(
       "SELECT pg_catalog.pg_notify('pgvault', pg_catalog.json_build_object('event', 'restored', "
       "'name', $1, 'kind', 'logical', 'source_database', $2, 'database', $3, "
-      "'pre_restore_backup', $4, 'restored_bytes', $5::bigint)::text)",
+      "'pre_restore_backup', $4, 'restored_bytes', $5::pg_catalog.int8)::pg_catalog.text)",
       {meta.name, meta.database, target, pre_restore.empty() ? SqlValue() : SqlValue(pre_restore),
        std::to_string(restored_bytes)});
 

@@ -26,6 +26,7 @@
 #include "shared_state.hpp"
 #include "spi.hpp"
 #include "verify_functions.hpp"
+#include "worker_connection.hpp"
 
 namespace pgvault::pg {
 namespace {
@@ -108,7 +109,8 @@ void publish(const char* state, std::int64_t next_run, std::int64_t retry_at) {
 bool extension_installed() {
   bool installed = false;
   in_own_transaction([&] {
-    installed = !spi_query("SELECT 1 FROM pg_extension WHERE extname = 'pgvault'").empty();
+    installed =
+        !spi_query("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pgvault'").empty();
   });
   return installed;
 }
@@ -303,7 +305,7 @@ class Scheduler {
     job_.reset();
     std::string status;
     in_own_transaction([&] {
-      const auto rows = spi_query("SELECT status FROM vault.backups WHERE id = $1::bigint",
+      const auto rows = spi_query("SELECT status FROM vault.backups WHERE id = $1::pg_catalog.int8",
                                   {std::to_string(done.job.id)});
       status = rows.empty() ? "" : rows[0][0].value_or("");
     });
@@ -388,10 +390,8 @@ bool wait_for_extension() {
 }
 
 void scheduler_main() {
-  pg_guard([] {
-    BackgroundWorkerInitializeConnection(guc_database, nullptr, 0);
-    pgstat_report_appname("pgvault scheduler");
-  });
+  connect_worker(guc_database);
+  pg_guard([] { pgstat_report_appname("pgvault scheduler"); });
   lock_shared();
   shared()->scheduler_pid = MyProcPid;
   unlock_shared();

@@ -23,6 +23,7 @@
 #include "settings.hpp"
 #include "spi.hpp"
 #include "verify_functions.hpp"
+#include "worker_connection.hpp"
 
 namespace pgvault::pg {
 
@@ -62,7 +63,8 @@ VerifyOutcome verify_named(const std::string& name_or_latest,
 // Inside the caller's SPI connection.
 void record(const VerifyOutcome& o) {
   spi_query(
-      "UPDATE vault.backups SET verified_at = now(), verify_status = $2, verify_error = $3 "
+      "UPDATE vault.backups SET verified_at = pg_catalog.now(), verify_status = $2, "
+      "verify_error = $3 "
       "WHERE name = $1",
       {o.name, std::string(o.passed ? "passed" : "failed"),
        o.passed ? SqlValue() : SqlValue(o.error)});
@@ -123,10 +125,8 @@ void launch_verify_worker() {
 PGVAULT_WORKER(pgvault_verify_main) {
   pqsignal(SIGTERM, die);
   BackgroundWorkerUnblockSignals();
-  pg_guard([] {
-    BackgroundWorkerInitializeConnection(guc_database, nullptr, 0);
-    pgstat_report_appname("pgvault verify");
-  });
+  connect_worker(guc_database);
+  pg_guard([] { pgstat_report_appname("pgvault verify"); });
   VerifyOutcome o;
   try {
     o = verify_named("latest", [] { pg_guard([] { CHECK_FOR_INTERRUPTS(); }); });

@@ -34,6 +34,17 @@ is(listed_backups("file://$readonly/repo"), 0, 'nothing listed as restorable');
 chmod 0700, $readonly;
 
 # Throttle the server so that a backup runs long enough to interfere with.
+my ($sysid) = $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
+my ($repo_dir) = $repo =~ m{^file://(.*)$};
+# Waits until the backup has written part of its first object: then there
+# is a partial backup whose removal the test can prove.
+my $wait_for_partial = sub {
+  my ($name) = @_;
+  ok($node->poll_query_until('postgres',
+      "SELECT count(*) > 0 FROM pg_ls_dir('$repo_dir/$sysid/backups/$name', true, false) f WHERE f LIKE 'base.tar%'"),
+    "backup $name is writing its first object");
+  ok(-e "$repo_dir/$sysid/backups/$name", 'so its partial objects exist in the repository');
+};
 $node->safe_psql('postgres', "ALTER SYSTEM SET pgvault.repository = '$repo'; ALTER SYSTEM SET pgvault.max_rate = '32kB'; SELECT pg_reload_conf()");
 
 # 2. A second request while one runs fails at once, naming the running one.
@@ -47,17 +58,17 @@ like($stderr, qr/backup "\Q$name\E" \(id $id\) is already running/, 'second requ
 # 3. SIGTERM (pg_terminate_backend): the worker records the failure itself.
 ok($node->poll_query_until('postgres', "SELECT count(*) > 0 FROM pg_stat_activity WHERE backend_type = 'pgvault backup'"),
   'job worker visible in pg_stat_activity');
+$wait_for_partial->($name);
 $node->safe_psql('postgres', "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'pgvault backup'");
 ok(wait_for_status($node, $id, 'failed'), 'terminated backup is recorded as failed');
 like($node->safe_psql('postgres', "SELECT error_message FROM vault.history WHERE id = $id"),
   qr/job worker was stopped/, 'the row says the worker was stopped');
-my ($sysid) = $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
-my ($repo_dir) = $repo =~ m{^file://(.*)$};
-ok(!-e "$repo_dir/$sysid/backups/$name", 'partial objects of the cancelled backup removed');
+ok(!-e "$repo_dir/$sysid/backups/$name", 'partial objects of the terminated backup removed');
 
 # vault.cancel_backup(): the row says 'cancelled' and nothing is left.
 $id = $node->safe_psql('postgres', q{SELECT id FROM vault.create_backup(wait => false)});
 $name = $node->safe_psql('postgres', "SELECT name FROM vault.history WHERE id = $id");
+$wait_for_partial->($name);
 is($node->safe_psql('postgres', 'SELECT vault.cancel_backup()'), 't', 'cancel_backup finds the running backup');
 ok(wait_for_status($node, $id, 'cancelled'), 'cancelled backup is recorded as cancelled');
 ok(!-e "$repo_dir/$sysid/backups/$name", 'partial objects of the cancelled backup removed');
@@ -67,8 +78,7 @@ is($node->safe_psql('postgres', 'SELECT vault.cancel_backup()'), 'f', 'nothing l
 #    and the partial backup is neither listed nor left behind.
 $id = $node->safe_psql('postgres', q{SELECT id FROM vault.create_backup(wait => false)});
 $name = $node->safe_psql('postgres', "SELECT name FROM vault.history WHERE id = $id");
-ok($node->poll_query_until('postgres', "SELECT count(*) > 0 FROM pg_ls_dir('$repo_dir/$sysid/backups/$name') f WHERE f LIKE 'base.tar%'"),
-  'backup is writing its first object');
+$wait_for_partial->($name);
 my $pid = $node->safe_psql('postgres', "SELECT worker_pid FROM vault.backups WHERE id = $id");
 kill 'KILL', $pid;
 ok($node->poll_query_until('postgres', "SELECT status = 'failed' FROM vault.backups WHERE id = $id"),

@@ -75,17 +75,30 @@ ok(!-e "$repo_dir/$sysid/backups/$fname", 'nothing of the failed dump is left');
 is($q->('postgres', q{SELECT count(*) FROM vault.history WHERE status = 'running'}), '0', 'no row left running');
 
 # 5. pgvault.logical_schedule runs logical backups on its own, of
-#    pgvault.logical_database, beside the physical schedule.
-$node->append_conf('postgresql.conf', "pgvault.logical_schedule = '2 seconds'\npgvault.logical_database = 'shop'\n");
+#    pgvault.logical_database, beside the physical schedule: each track
+#    fires on its own schedule (logical every 2 s, physical every 3 s) and
+#    takes its own kind of backup.
+$node->append_conf('postgresql.conf',
+  "pgvault.logical_schedule = '2 seconds'\npgvault.logical_database = 'shop'\npgvault.schedule = '3 seconds'\n");
 $node->reload;
-is($q->('postgres', 'SELECT logical_schedule FROM vault.status'), '2 seconds', 'vault.status shows the logical schedule');
+ok($node->poll_query_until('postgres', q{SELECT logical_schedule = '2 seconds' AND schedule = '3 seconds' FROM vault.status}),
+  'vault.status shows both schedules');
 ok($node->poll_query_until('postgres',
-  q{SELECT count(*) > 0 FROM vault.history WHERE kind = 'logical' AND trigger = 'scheduled' AND status = 'completed' AND database = 'shop'}),
-  'a scheduled logical backup of pgvault.logical_database completed');
-$node->append_conf('postgresql.conf', "pgvault.logical_schedule = ''\n");
+  q{SELECT count(*) FILTER (WHERE kind = 'logical') > 0 AND count(*) FILTER (WHERE kind = 'physical') > 0
+      FROM vault.history WHERE trigger = 'scheduled' AND status = 'completed'}),
+  'scheduled logical and physical backups completed');
+$node->append_conf('postgresql.conf', "pgvault.logical_schedule = ''\npgvault.schedule = ''\n");
 $node->reload;
-is($q->('postgres', q{SELECT count(*) FROM vault.history WHERE kind = 'physical' AND trigger = 'scheduled'}), '0',
-  'no physical backup was scheduled by it');
+ok($node->poll_query_until('postgres', q{SELECT logical_schedule IS NULL AND schedule IS NULL FROM vault.status}),
+  'both schedules are off again');
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM vault.history WHERE status = 'running'}),
+  'the last scheduled backup finished');
+is($q->('postgres', q{SELECT count(*) FROM vault.history WHERE kind = 'logical' AND trigger = 'scheduled' AND status = 'completed'
+                        AND (database <> 'shop' OR options IS NULL OR extract(epoch FROM scheduled_for)::bigint % 2 <> 0)}), '0',
+  'every scheduled logical backup is of pgvault.logical_database, at a fire time of the logical schedule');
+is($q->('postgres', q{SELECT count(*) FROM vault.history WHERE kind = 'physical' AND trigger = 'scheduled'
+                        AND (options IS NOT NULL OR extract(epoch FROM scheduled_for)::bigint % 3 <> 0)}), '0',
+  'every scheduled physical backup is at a fire time of the physical schedule');
 
 $node->stop;
 done_testing();

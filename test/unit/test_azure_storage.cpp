@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <condition_variable>
 #include <map>
 #include <set>
 #include <mutex>
@@ -469,6 +470,7 @@ TEST(AzureStorage, ParallelBlocksAreBounded) {
   std::atomic<int> current{0}, peak{0};
   std::set<std::thread::id> threads;
   std::mutex tm;
+  std::condition_variable two_in_flight;
   h.handler = [&](const HttpRequest& r) {
     if (has_query(r.url, "comp=block&")) {
       int now = ++current;
@@ -476,9 +478,15 @@ TEST(AzureStorage, ParallelBlocksAreBounded) {
       while (now > p && !peak.compare_exchange_weak(p, now)) {
       }
       {
-        std::lock_guard lock(tm);
+        // The first block is held until a second one is in flight: parallel
+        // uploads show, however slowly threads get scheduled (a minute is
+        // the limit, when there is no parallelism at all).
+        std::unique_lock lock(tm);
         threads.insert(std::this_thread::get_id());
+        two_in_flight.notify_all();
+        two_in_flight.wait_for(lock, std::chrono::seconds(60), [&] { return peak.load() >= 2; });
       }
+      // Room for more to pile up, were the bound not kept.
       std::this_thread::sleep_for(std::chrono::milliseconds(15));
       --current;
     }

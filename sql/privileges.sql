@@ -1,0 +1,96 @@
+-- issue 12: the privilege boundaries of pgvault's SQL surface.
+-- PUBLIC can execute nothing in vault, and has no privilege on its relations.
+SELECT p.oid::regprocedure AS executable_by_public
+  FROM pg_proc p
+ WHERE p.pronamespace = 'vault'::regnamespace
+   AND has_function_privilege('public', p.oid, 'EXECUTE')
+ ORDER BY 1::text;
+SELECT count(*) >= 16 AS checked_every_function
+  FROM pg_proc WHERE pronamespace = 'vault'::regnamespace;
+SELECT c.oid::regclass AS public_has_privileges
+  FROM pg_class c
+ WHERE c.relnamespace = 'vault'::regnamespace AND c.relkind IN ('r', 'v', 'S')
+   AND (has_table_privilege('public', c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+        OR (c.relkind = 'S' AND has_sequence_privilege('public', c.oid, 'USAGE, SELECT, UPDATE')));
+-- Every SECURITY DEFINER function pins search_path.
+SELECT p.oid::regprocedure AS definer_without_search_path
+  FROM pg_proc p
+ WHERE p.pronamespace = 'vault'::regnamespace AND p.prosecdef
+   AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false);
+CREATE ROLE regress_pgvault_ops LOGIN;
+GRANT USAGE ON SCHEMA vault TO regress_pgvault_ops;
+-- A monitoring role reads vault.status with SELECT on it and EXECUTE on the
+-- function behind it (function privileges in a view are the reader's).
+GRANT SELECT ON vault.status TO regress_pgvault_ops;
+SET SESSION AUTHORIZATION regress_pgvault_ops;
+SELECT scheduler_state IS NOT NULL AS has_state FROM vault.status;
+RESET SESSION AUTHORIZATION;
+GRANT EXECUTE ON FUNCTION vault._scheduler_state() TO regress_pgvault_ops;
+SET SESSION AUTHORIZATION regress_pgvault_ops;
+SELECT scheduler_state IS NOT NULL AS has_state FROM vault.status;
+RESET SESSION AUTHORIZATION;
+-- A role granted vault.verify_backup verifies without any privilege on
+-- vault.backups, and the outcome is recorded on the row.
+SELECT status FROM vault.create_backup(label => 'privileges');
+GRANT EXECUTE ON FUNCTION vault.verify_backup(text) TO regress_pgvault_ops;
+SET SESSION AUTHORIZATION regress_pgvault_ops;
+SELECT verified, objects > 0 AS has_objects, error FROM vault.verify_backup();
+SELECT * FROM vault._verify_backup('latest');
+UPDATE vault.backups SET location = 'file:///elsewhere';
+RESET SESSION AUTHORIZATION;
+SELECT verify_status, verified_at IS NOT NULL AS verified_at_set
+  FROM vault.history WHERE label = 'privileges';
+-- Even a granted role cannot write the audit trail: only pgvault (as
+-- superuser) writes it.
+GRANT INSERT, UPDATE, DELETE, TRUNCATE ON vault.backups TO regress_pgvault_ops;
+SET SESSION AUTHORIZATION regress_pgvault_ops;
+UPDATE vault.backups SET location = 'file:///elsewhere';
+DELETE FROM vault.backups;
+TRUNCATE vault.backups;
+INSERT INTO vault.backups (name, kind, trigger, status) VALUES ('forged', 'physical', 'manual', 'completed');
+RESET SESSION AUTHORIZATION;
+REVOKE ALL ON vault.backups FROM regress_pgvault_ops;
+SELECT count(*) AS forged_rows FROM vault.backups WHERE name = 'forged' OR location = 'file:///elsewhere';
+-- create_backup(database => X) needs the session user's CONNECT on X.
+CREATE DATABASE regress_pgvault_private;
+REVOKE CONNECT ON DATABASE regress_pgvault_private FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vault.create_backup(text, text, boolean, name, boolean, boolean, text[], text[]) TO regress_pgvault_ops;
+SET SESSION AUTHORIZATION regress_pgvault_ops;
+SELECT status FROM vault.create_backup(kind => 'logical', database => 'regress_pgvault_private');
+RESET SESSION AUTHORIZATION;
+SELECT count(*) AS backups_of_private FROM vault.backups WHERE database = 'regress_pgvault_private';
+GRANT CONNECT ON DATABASE regress_pgvault_private TO regress_pgvault_ops;
+SET SESSION AUTHORIZATION regress_pgvault_ops;
+SELECT status, database, initiated_by
+  FROM vault.create_backup(kind => 'logical', database => 'regress_pgvault_private');
+RESET SESSION AUTHORIZATION;
+DROP DATABASE regress_pgvault_private;
+REVOKE ALL ON FUNCTION vault.create_backup(text, text, boolean, name, boolean, boolean, text[], text[]) FROM regress_pgvault_ops;
+REVOKE ALL ON FUNCTION vault.verify_backup(text) FROM regress_pgvault_ops;
+REVOKE ALL ON FUNCTION vault._scheduler_state() FROM regress_pgvault_ops;
+REVOKE ALL ON vault.status FROM regress_pgvault_ops;
+REVOKE ALL ON SCHEMA vault FROM regress_pgvault_ops;
+-- CREATE EXTENSION refuses a schema vault someone else prepared.
+DROP EXTENSION pgvault;
+DROP SCHEMA IF EXISTS vault;
+CREATE ROLE regress_pgvault_installer SUPERUSER;
+SET SESSION AUTHORIZATION regress_pgvault_installer;
+CREATE SCHEMA vault AUTHORIZATION regress_pgvault_ops;
+CREATE EXTENSION pgvault;
+ALTER SCHEMA vault OWNER TO regress_pgvault_installer;
+GRANT CREATE ON SCHEMA vault TO regress_pgvault_ops;
+CREATE EXTENSION pgvault;
+REVOKE CREATE ON SCHEMA vault FROM regress_pgvault_ops;
+CREATE VIEW vault.history AS SELECT 1 AS id;
+CREATE EXTENSION pgvault;
+DROP VIEW vault.history;
+-- An empty schema vault of the installing role is fine.
+CREATE EXTENSION pgvault;
+SELECT extname, extnamespace::regnamespace AS schema, pg_get_userbyid(extowner) AS owner
+  FROM pg_extension WHERE extname = 'pgvault';
+DROP EXTENSION pgvault;
+DROP SCHEMA vault;
+RESET SESSION AUTHORIZATION;
+CREATE EXTENSION pgvault;
+DROP ROLE regress_pgvault_installer;
+DROP ROLE regress_pgvault_ops;

@@ -1,0 +1,45 @@
+#include "pgvault/error.hpp"
+
+#include <string>
+
+#include "error_boundary.hpp"
+#include "worker_connection.hpp"
+
+extern "C" {
+#include "libpq-fe.h"
+}
+
+namespace pgvault::pg {
+
+namespace {
+
+void pin_search_path() {
+  pg_guard([] { SetConfigOption("search_path", kSafeSearchPath, PGC_SUSET, PGC_S_OVERRIDE); });
+}
+
+}  // namespace
+
+void connect_worker(const char* database) {
+  pg_guard([&] { BackgroundWorkerInitializeConnection(database, nullptr, 0); });
+  pin_search_path();
+}
+
+void connect_worker(unsigned int database_oid) {
+  pg_guard([&] { BackgroundWorkerInitializeConnectionByOid(database_oid, InvalidOid, 0); });
+  pin_search_path();
+}
+
+std::string options_with_safe_search_path(const std::string& conninfo) {
+  std::string options;
+  char* err = nullptr;
+  if (PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), &err)) {
+    for (PQconninfoOption* o = parsed; o->keyword != nullptr; ++o)
+      if (std::string(o->keyword) == "options" && o->val != nullptr) options = o->val;
+    PQconninfoFree(parsed);
+  }
+  if (err != nullptr) PQfreemem(err);  // libpq reports a bad string when it connects
+  // No spaces in the value: options separates arguments at spaces.
+  return (options.empty() ? "" : options + " ") + "-c search_path=pg_catalog,pg_temp";
+}
+
+}  // namespace pgvault::pg
