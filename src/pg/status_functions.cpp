@@ -9,6 +9,7 @@
 #include "error_boundary.hpp"
 #include "fmgr_args.hpp"
 #include "pg_timezone.hpp"
+#include "settings.hpp"
 #include "shared_state.hpp"
 
 using namespace pgvault;
@@ -87,4 +88,71 @@ PGVAULT_FUNCTION(pgvault_next_runs) {
     return PointerGetDatum(construct_array(elems, static_cast<int>(times.size()), TIMESTAMPTZOID,
                                            sizeof(TimestampTz), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
   });
+}
+
+// vault._setting_problems(OUT name, OUT location, OUT error): the pgvault.*
+// lines of the configuration files PostgreSQL rejected or does not know.
+PGVAULT_FUNCTION(pgvault_setting_problems) {
+  const std::vector<SettingProblem> problems = setting_problems();
+  const bool privileged = pg_guard([] { return superuser(); });
+  pg_guard([&] {
+    InitMaterializedSRF(fcinfo, 0);
+    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    for (const SettingProblem& p : problems) {
+      // A superuser-only setting's message could quote its value.
+      const bool hidden =
+          !privileged && (GetConfigOptionFlags(p.name.c_str(), true) & GUC_SUPERUSER_ONLY) != 0;
+      Datum values[3] = {CStringGetTextDatum(p.name.c_str()), CStringGetTextDatum(p.where.c_str()),
+                         CStringGetTextDatum(hidden ? "invalid (superuser-only setting: ask a "
+                                                      "superuser to read vault.status)"
+                                                    : p.error.c_str())};
+      bool nulls[3] = {false, false, false};
+      tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    }
+  });
+  return static_cast<Datum>(0);
+}
+
+namespace {
+
+bool wake_scheduler_at_commit = false;
+
+void wake_scheduler(XactEvent event, void*) {
+  if (!wake_scheduler_at_commit) return;
+  if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) {
+    wake_scheduler_at_commit = false;
+  } else if (event == XACT_EVENT_COMMIT) {
+    wake_scheduler_at_commit = false;
+    lock_shared();
+    Latch* latch = shared()->scheduler_latch;
+    unlock_shared();
+    if (latch) SetLatch(latch);
+  }
+}
+
+}  // namespace
+
+// vault._installing(), run by CREATE EXTENSION and ALTER EXTENSION UPDATE:
+// pgvault keeps one audit trail, in pgvault.database, where its scheduler
+// runs; another database is refused. At commit it wakes the scheduler,
+// which waits for the extension.
+PGVAULT_FUNCTION(pgvault_installing) {
+  const std::string here = pg_guard([] { return std::string(get_database_name(MyDatabaseId)); });
+  if (here != guc_database) {
+    throw PgError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                  "pgvault must be installed in database \"" + std::string(guc_database) +
+                      "\" (pgvault.database), not in \"" + here + "\"",
+                  "Its scheduler, its backup history (vault.backups) and its SQL functions live "
+                  "in one database, so that the audit trail is not split.",
+                  "Run CREATE EXTENSION pgvault in database \"" + std::string(guc_database) +
+                      "\", or set pgvault.database = '" + here +
+                      "' in postgresql.conf and restart the server.");
+  }
+  static bool registered = false;
+  if (!registered) {
+    pg_guard([] { RegisterXactCallback(wake_scheduler, nullptr); });
+    registered = true;
+  }
+  wake_scheduler_at_commit = true;
+  PG_RETURN_VOID();
 }
