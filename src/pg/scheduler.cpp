@@ -213,13 +213,14 @@ class Scheduler {
     if (last == 0) return;  // never ran on a schedule: nothing was missed
     const PgTimeZone tz(config_.timezone);
     const std::int64_t now = now_unix();
-    if (schedule->next_after(last, tz) > now) return;
-    // The newest missed fire time; older ones are past the window anyway.
+    if (schedule->next_after(last, tz) >= now) return;
+    // The newest missed fire time (one due right now is not missed: the main
+    // loop runs it); older ones are past the window anyway.
     const std::int64_t window = guc_catchup_window_s;
     std::int64_t latest = 0;
     for (std::int64_t t =
              schedule->next_after(std::max<std::int64_t>(last, now - window - 2 * 86400), tz);
-         t <= now; t = schedule->next_after(t, tz)) {
+         t < now; t = schedule->next_after(t, tz)) {
       latest = t;
     }
     if (latest != 0 && latest >= now - window) {
