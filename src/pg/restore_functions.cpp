@@ -452,6 +452,7 @@ PGVAULT_FUNCTION(pgvault_restore_logical) {
   }
 
   // The backup, from the repository (the source of truth).
+  require_chosen_repository();
   auto storage = open_repository(guc_repository);
   Repository repo(*storage);
   const BackupMeta meta = repo.resolve(name, system_identifier_string());

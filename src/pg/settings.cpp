@@ -354,8 +354,9 @@ std::optional<SettingProblem> repository_problem(const std::vector<SettingProble
 void require_chosen_repository() {
   if (const auto p = repository_problem(setting_problems())) {
     throw Error(ErrorKind::invalid_argument,
-                "no backup is written while pgvault.repository is invalid: " + p->describe() +
-                    "; fix the line and reload (SELECT pg_reload_conf())");
+                "pgvault.repository is invalid, so pgvault uses no repository (not one the DBA "
+                "did not choose): " +
+                    p->describe() + "; fix the line and reload (SELECT pg_reload_conf())");
   }
 }
 

@@ -52,7 +52,8 @@ std::vector<SettingProblem> setting_problems();
 std::optional<SettingProblem> repository_problem(const std::vector<SettingProblem>& problems);
 
 // Throws Error(invalid_argument) naming pgvault.repository and its error when
-// its line was rejected: no backup goes to a repository the DBA did not choose.
+// its line was rejected: nothing is written to or read from a repository the
+// DBA did not choose (reading the default one would say "not found").
 void require_chosen_repository();
 
 }  // namespace pgvault::pg

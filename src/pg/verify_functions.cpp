@@ -39,6 +39,7 @@ struct VerifyOutcome {
 // error; not finding it, and interrupts (PgError), are errors.
 VerifyOutcome verify_named(const std::string& name_or_latest,
                            const std::function<void()>& check_interrupts) {
+  require_chosen_repository();
   auto storage = open_repository(guc_repository);
   Repository repo(*storage);
   const BackupMeta meta = repo.resolve(name_or_latest, system_identifier_string());

@@ -33,11 +33,13 @@ ok($node->poll_query_until('postgres', q{SELECT scheduler_state LIKE 'misconfigu
 
 my ($ret, $out, $err) = $node->psql('postgres', 'SELECT vault.create_backup()');
 isnt($ret, 0, 'create_backup refuses');
-like($err, qr/no backup is written while pgvault\.repository is invalid: pgvault\.repository/,
+like($err, qr/pgvault\.repository is invalid, so pgvault uses no repository \(not one the DBA did not choose\): pgvault\.repository \(/,
   'naming the setting and its error');
 ok(!-e $default_repo, 'nothing was written to the default repository');
 ($ret, $out, $err) = $node->psql('postgres', 'SELECT * FROM vault.cleanup()');
 like($err, qr/pgvault\.repository is invalid/, 'cleanup does not act on the default repository either');
+($ret, $out, $err) = $node->psql('postgres', q{SELECT * FROM vault.verify_backup()});
+like($err, qr/pgvault\.repository is invalid/, 'verify_backup does not say "not found" in the default repository');
 like(slurp_file($node->logfile), qr/WARNING:  pgvault: invalid setting pgvault\.repository/,
   'the scheduler logs a WARNING at start');
 
