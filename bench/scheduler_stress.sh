@@ -23,31 +23,27 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ -n "${VALGRIND:-}" ]; then
-  # A wrapper named postgres in front of the real one: pg_ctl starts it,
-  # valgrind follows every fork (the scheduler and the job workers are forks
-  # of the postmaster; pg_dump and friends are exec'd and not traced).
-  real=$(command -v postgres)
-  mkdir -p "$dir/vgbin"
-  for f in "$(dirname "$real")"/*; do ln -s "$f" "$dir/vgbin/"; done
-  rm "$dir/vgbin/postgres"
-  cat >"$dir/vgbin/postgres" <<EOF
-#!/bin/sh
-exec valgrind --quiet --trace-children=no --error-exitcode=0 --leak-check=no \
-  --read-var-info=no --num-callers=20 --log-file="$dir/valgrind.%p.log" "$real" "\$@"
-EOF
-  chmod +x "$dir/vgbin/postgres"
-  [ "$(id -u)" -ne 0 ] || chown -R "$PGVAULT_TEST_USER" "$dir/vgbin"
-  PATH="$dir/vgbin:$PATH"
-fi
-
-start_throwaway_cluster "$dir" "$port" <<EOF
-pgvault.repository = 'file://$dir/repo'
+conf="pgvault.repository = 'file://$dir/repo'
 pgvault.schedule = '1 seconds'
 pgvault.retention_count = 2
 pgvault.compression = 'none'
-log_min_messages = log
-EOF
+log_min_messages = log"
+if [ -n "${VALGRIND:-}" ]; then
+  # pg_ctl -p starts the postmaster through a wrapper (pg_ctl finds its own
+  # postgres by its resolved path, not by PATH); valgrind follows the
+  # postmaster's forks: the scheduler and the job workers. pg_dump and
+  # friends are exec'd and not traced.
+  real=$(command -v postgres)
+  printf '#!/bin/sh\nexec valgrind --quiet --trace-children=no --leak-check=no --num-callers=20 --log-file="%s/valgrind.%%p.log" "%s" "$@"\n' \
+    "$dir" "$real" >"$dir/postgres-valgrind"
+  chmod 755 "$dir/postgres-valgrind"
+  as_pg_user initdb -D "$dir/data" -U postgres -A trust >/dev/null
+  printf "shared_preload_libraries = 'pgvault'\nport = %s\nlisten_addresses = ''\nunix_socket_directories = '%s'\n%s\n" \
+    "$port" "$dir" "$conf" >>"$dir/data/postgresql.conf"
+  as_pg_user pg_ctl -D "$dir/data" -l "$dir/server.log" -p "$dir/postgres-valgrind" -t 600 -w start >/dev/null
+else
+  start_throwaway_cluster "$dir" "$port" <<<"$conf"
+fi
 psql_cmd=(as_pg_user psql -X -h "$dir" -p "$port" -U postgres -d postgres -Atq)
 "${psql_cmd[@]}" -v ON_ERROR_STOP=1 -c "CREATE EXTENSION pgvault"
 start=$(date +%s)
@@ -66,8 +62,8 @@ crashes=$(grep -c 'terminated by signal' "$dir/server.log" || true)
 echo "backups=$done_count skipped=$skipped crashes=$crashes seconds=$(( $(date +%s) - start ))"
 grep 'terminated by signal' "$dir/server.log" | head -5 || true
 if [ -n "${VALGRIND:-}" ]; then
-  errors=$(cat "$dir"/valgrind.*.log 2>/dev/null | grep -c 'Invalid read\|Invalid write\|uninitialised' || true)
-  echo "valgrind: $errors invalid reads/writes in $(ls "$dir"/valgrind.*.log | wc -l) process logs"
-  cat "$dir"/valgrind.*.log 2>/dev/null | grep -A12 'Invalid read\|Invalid write' | head -60 || true
+  errors=$(cat "$dir"/valgrind.*.log 2>/dev/null | grep -c 'Invalid read\|Invalid write\|Invalid free' || true)
+  echo "valgrind: $errors invalid reads/writes/frees in $(ls "$dir"/valgrind.*.log | wc -l) process logs"
+  cat "$dir"/valgrind.*.log 2>/dev/null | grep -A12 'Invalid read\|Invalid write\|Invalid free' | head -60 || true
 fi
 [ "$crashes" -eq 0 ]
