@@ -146,6 +146,7 @@ std::string new_backup_name(const std::string& kind) {
 }
 
 LaunchedJob start_job(const JobRequest& r) {
+  require_pgvault_database();
   require_chosen_repository();
   LaunchedJob job;
   job.id = next_backup_id();

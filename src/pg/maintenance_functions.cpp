@@ -37,6 +37,7 @@ std::string running_backup_name() {
 
 // vault._cleanup(OUT name, OUT action): applies retention now.
 PGVAULT_FUNCTION(pgvault_cleanup) {
+  require_pgvault_database();
   require_chosen_repository();
   auto storage = open_repository(guc_repository);
   Repository repo(*storage);
@@ -67,6 +68,7 @@ PGVAULT_FUNCTION(pgvault_cleanup) {
 
 // vault._delete_backup(name): removes one backup, with retention's guards.
 PGVAULT_FUNCTION(pgvault_delete_backup) {
+  require_pgvault_database();
   if (PG_ARGISNULL(0))
     throw Error(ErrorKind::invalid_argument,
                 "the backup name must not be NULL; pass the name of a backup (see vault.history)");

@@ -360,4 +360,17 @@ void require_chosen_repository() {
   }
 }
 
+void require_pgvault_database() {
+  const std::string here = pg_guard([] { return std::string(get_database_name(MyDatabaseId)); });
+  if (here == guc_database) return;
+  throw PgError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                "pgvault runs in database \"" + std::string(guc_database) +
+                    "\" (pgvault.database), not in \"" + here + "\"",
+                "Its scheduler and its backup history (vault.backups) live in one database, so "
+                "that the audit trail is not split.",
+                "Connect to database \"" + std::string(guc_database) +
+                    "\", or set pgvault.database = '" + here +
+                    "' in postgresql.conf and restart the server.");
+}
+
 }  // namespace pgvault::pg

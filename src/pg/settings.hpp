@@ -56,4 +56,10 @@ std::optional<SettingProblem> repository_problem(const std::vector<SettingProble
 // DBA did not choose (reading the default one would say "not found").
 void require_chosen_repository();
 
+// Throws (with a hint naming pgvault.database) unless the current database is
+// pgvault.database: pgvault's audit trail and scheduler live there only, so
+// backups, cleanup and verification refuse to run in a copy of the extension
+// elsewhere (one restored from a dump of pgvault.database, say).
+void require_pgvault_database();
+
 }  // namespace pgvault::pg

@@ -137,17 +137,24 @@ void wake_scheduler(XactEvent event, void*) {
 // runs; another database is refused. At commit it wakes the scheduler,
 // which waits for the extension.
 PGVAULT_FUNCTION(pgvault_installing) {
+  // Restoring a dump of pgvault.database into another database runs CREATE
+  // EXTENSION pgvault there; refusing it would fail the restore
+  // (vault.restore_logical stops at the first error). pg_dump's output sets
+  // row_security = off first, which a session installing pgvault by hand
+  // does not. That copy is inert: every function that writes the audit
+  // trail refuses to run outside pgvault.database (require_pgvault_database).
+  const bool restoring_dump =
+      pg_guard([] { return strcmp(GetConfigOption("row_security", false, false), "off") == 0; });
   const std::string here = pg_guard([] { return std::string(get_database_name(MyDatabaseId)); });
-  if (here != guc_database) {
-    throw PgError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                  "pgvault must be installed in database \"" + std::string(guc_database) +
-                      "\" (pgvault.database), not in \"" + here + "\"",
-                  "Its scheduler, its backup history (vault.backups) and its SQL functions live "
-                  "in one database, so that the audit trail is not split.",
-                  "Run CREATE EXTENSION pgvault in database \"" + std::string(guc_database) +
-                      "\", or set pgvault.database = '" + here +
-                      "' in postgresql.conf and restart the server.");
+  if (restoring_dump && here != guc_database) {
+    pg_guard([&] {
+      ereport(WARNING, (errmsg("pgvault: installed in database \"%s\" by a restore; its functions "
+                               "run only in \"%s\" (pgvault.database)",
+                               here.c_str(), guc_database)));
+    });
+    PG_RETURN_VOID();
   }
+  require_pgvault_database();
   static bool registered = false;
   if (!registered) {
     pg_guard([] { RegisterXactCallback(wake_scheduler, nullptr); });

@@ -89,6 +89,7 @@ using namespace pgvault::pg;
 // boolean, OUT objects bigint, OUT files bigint, OUT bytes_read bigint, OUT
 // error text)
 PGVAULT_FUNCTION(pgvault_verify_backup) {
+  require_pgvault_database();
   const std::string name = PG_ARGISNULL(0) ? std::string("latest") : text_arg(fcinfo, 0);
   const VerifyOutcome o = verify_named(name, [] { pg_guard([] { CHECK_FOR_INTERRUPTS(); }); });
   pg_guard([] { SPI_connect(); });
