@@ -62,3 +62,4 @@ EXCEPTION WHEN undefined_object THEN
 END
 $$;
 SELECT vault.delete_backup('../etc');
+SELECT vault.delete_backup(NULL);

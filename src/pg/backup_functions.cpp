@@ -6,6 +6,7 @@
 #include <string>
 
 #include "error_boundary.hpp"
+#include "settings.hpp"
 #include "fmgr_args.hpp"
 #include "history.hpp"
 #include "job_control.hpp"
@@ -125,6 +126,7 @@ PGVAULT_FUNCTION(pgvault_start_backup) {
 // vault.cancel_backup() RETURNS boolean: asks the running backup to stop.
 // Its row becomes 'cancelled' once the job worker has removed its objects.
 PGVAULT_FUNCTION(pgvault_cancel_backup) {
+  require_pgvault_database();
   lock_shared();
   JobSlot& job = shared()->job;
   const bool running = job.state == JobState::running || job.state == JobState::starting;

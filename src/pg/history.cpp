@@ -37,14 +37,15 @@ void insert_running(const NewRow& r) {
     spi_query(
         "INSERT INTO vault.backups (id, name, kind, trigger, status, label, database, "
         "initiated_by, compression, location, worker_pid, started_at, scheduled_for, attempt, "
-        "options) "
+        "options, repository, system_identifier) "
         "VALUES ($1::pg_catalog.int8, $2, $3, $4, 'running', $5, "
         "coalesce($12, pg_catalog.current_database()), $6, $7, $8, $9::pg_catalog.int4, "
         "pg_catalog.now(), $10::pg_catalog.timestamptz, $11::pg_catalog.int4, "
-        "$13::pg_catalog.jsonb)",
+        "$13::pg_catalog.jsonb, $14, $15)",
         {std::to_string(r.id), r.name, r.kind, r.trigger, null_if_empty(r.label), r.initiated_by,
          r.compression, r.location, std::to_string(r.worker_pid), null_if_empty(r.scheduled_for),
-         std::to_string(r.attempt), null_if_empty(r.database), null_if_empty(r.options)});
+         std::to_string(r.attempt), null_if_empty(r.database), null_if_empty(r.options),
+         r.repository, r.system_identifier});
     notify(r.id, "started");
   });
 }
@@ -71,12 +72,13 @@ void mark_removed(const std::vector<std::string>& names, const std::string& stat
   }
 }
 
-std::vector<std::string> pending_cleanups() {
-  std::vector<std::string> names;
-  for (const auto& row :
-       spi_query("SELECT name FROM vault.backups WHERE cleanup_pending ORDER BY id"))
-    names.push_back(row[0].value_or(""));
-  return names;
+std::vector<PendingCleanup> pending_cleanups() {
+  std::vector<PendingCleanup> pending;
+  for (const auto& row : spi_query(
+           "SELECT name, repository, system_identifier FROM vault.backups WHERE cleanup_pending "
+           "ORDER BY id"))
+    pending.push_back({row[0].value_or(""), row[1].value_or(""), row[2].value_or("")});
+  return pending;
 }
 
 void clear_cleanup_pending(const std::vector<std::string>& names) {
@@ -139,24 +141,19 @@ void mark_failed(long long id, const std::string& error_message, const std::stri
 
 void settle_unfinished(const std::string& reason, long long except_id) {
   const auto rows = spi_query(
-      "SELECT id, name, location, system_identifier FROM vault.backups "
+      "SELECT id, name, repository, system_identifier FROM vault.backups "
       "WHERE status IN ('queued', 'running') AND id <> $1::pg_catalog.int8 ORDER BY id",
       {std::to_string(except_id)});
   for (const auto& row : rows) {
     const long long id = std::stoll(row[0].value_or("0"));
     const std::string name = row[1].value_or("");
-    const std::string location = row[2].value_or("");
-    std::string sysid = row[3].value_or("");
-    // location = <repository URL>/<system id>/backups/<name>/
-    const auto marker = location.rfind("/backups/" + name + "/");
-    const auto sysid_start =
-        marker == std::string::npos ? std::string::npos : location.rfind('/', marker - 1);
-    if (sysid_start == std::string::npos) {
+    // The store the backup was being written to (recorded when it started).
+    const std::string repository_url = row[2].value_or("");
+    const std::string sysid = row[3].value_or("");
+    if (repository_url.empty() || sysid.empty()) {
       set_failed(id, reason);
       continue;
     }
-    sysid = location.substr(sysid_start + 1, marker - sysid_start - 1);
-    const std::string repository_url = location.substr(0, sysid_start);
     try {
       auto storage = open_repository(repository_url);
       Repository repo(*storage);

@@ -12,6 +12,7 @@ namespace pgvault::pg::history {
 struct NewRow {
   long long id;
   std::string name, kind, trigger, label, initiated_by, compression, location;
+  std::string repository, system_identifier;  // the store it is written to
   int worker_pid;
   std::string scheduled_for;  // timestamptz text; empty = NULL
   int attempt;
@@ -35,9 +36,13 @@ void record_skipped(long long id, const std::string& name, const std::string& ki
 // or 'deleted' (by hand). Runs inside the caller's SPI connection.
 void mark_removed(const std::vector<std::string>& names, const std::string& status);
 
-// Failed backups whose partial objects are still to be removed, and marking
-// them done. Run inside the caller's SPI connection.
-std::vector<std::string> pending_cleanups();
+// Failed backups whose partial objects are still to be removed (with the
+// store they were written to; empty when unknown), and marking them done.
+// Run inside the caller's SPI connection.
+struct PendingCleanup {
+  std::string name, repository, system_identifier;
+};
+std::vector<PendingCleanup> pending_cleanups();
 void clear_cleanup_pending(const std::vector<std::string>& names);
 // In its own transaction: this failed backup's objects could not be removed.
 void set_cleanup_pending(long long id);

@@ -6,13 +6,14 @@
 #include "error_boundary.hpp"
 #include "history.hpp"
 #include "job_control.hpp"
+#include "settings.hpp"
 #include "shared_state.hpp"
 #include "spi.hpp"
 
 namespace pgvault::pg {
 
-BackgroundWorkerHandle* launch_worker(const char* function, const std::string& name,
-                                      const char* type, Datum arg) {
+WorkerHandle launch_worker(const char* function, const std::string& name, const char* type,
+                           Datum arg) {
   BackgroundWorker worker;
   memset(&worker, 0, sizeof(worker));
   worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -25,14 +26,21 @@ BackgroundWorkerHandle* launch_worker(const char* function, const std::string& n
   worker.bgw_main_arg = arg;
   worker.bgw_notify_pid = MyProcPid;
   BackgroundWorkerHandle* handle = nullptr;
-  const bool ok = pg_guard([&] { return RegisterDynamicBackgroundWorker(&worker, &handle); });
+  const bool ok = pg_guard([&] {
+    // pg_guard restores the memory context if this throws.
+    const MemoryContext caller = MemoryContextSwitchTo(TopMemoryContext);
+    const bool registered = RegisterDynamicBackgroundWorker(&worker, &handle);
+    MemoryContextSwitchTo(caller);
+    return registered;
+  });
   if (!ok) {
     throw Error(ErrorKind::conflict, std::string("could not start the ") + type +
                                          " worker: no background worker slot is free "
                                          "(raise max_worker_processes)");
   }
-  return handle;
+  return WorkerHandle(handle, [](BackgroundWorkerHandle* h) { pfree(h); });
 }
+
 namespace {
 
 bool process_alive(pid_t pid) {
@@ -93,7 +101,7 @@ void release_if_starting(long long id) {
   unlock_shared();
 }
 
-BackgroundWorkerHandle* launch_job_worker(long long id, const std::string& name) {
+WorkerHandle launch_job_worker(long long id, const std::string& name) {
   return launch_worker("pgvault_job_main", "pgvault backup " + name, "pgvault backup",
                        Int64GetDatum(id));
 }
@@ -140,6 +148,8 @@ std::string new_backup_name(const std::string& kind) {
 }
 
 LaunchedJob start_job(const JobRequest& r) {
+  require_pgvault_database();
+  require_chosen_repository();
   LaunchedJob job;
   job.id = next_backup_id();
   job.name = new_backup_name(r.kind);
@@ -149,7 +159,7 @@ LaunchedJob start_job(const JobRequest& r) {
     history::settle_unfinished("interrupted: its job worker exited without recording an outcome",
                                job.id);
     job.handle = launch_job_worker(job.id, job.name);
-    wait_until_running(job.id, job.handle);
+    wait_until_running(job.id, job.handle.get());
   } catch (...) {
     release_if_starting(job.id);
     throw;
@@ -158,8 +168,20 @@ LaunchedJob start_job(const JobRequest& r) {
 }
 
 JobOutcome wait_for_job(const LaunchedJob& job, const std::string& cancel_detail) {
+  BackgroundWorkerHandle* const handle = job.handle.get();
   try {
-    pg_guard([&] { (void)WaitForBackgroundWorkerShutdown(job.handle); });
+    pg_guard([&] {
+      for (;;) {
+        CHECK_FOR_INTERRUPTS();
+        pid_t pid = 0;
+        const BgwHandleStatus st = GetBackgroundWorkerPid(handle, &pid);
+        if (st == BGWH_STOPPED || st == BGWH_POSTMASTER_DIED) return;
+        // bgw_notify_pid: the postmaster sets our latch when the worker exits.
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000,
+                        PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+      }
+    });
   } catch (const PgError& e) {
     if (e.sqlerrcode() != ERRCODE_QUERY_CANCELED) throw;
     throw PgError(e.sqlerrcode(), e.what(), cancel_detail, "");

@@ -2,6 +2,7 @@
 // shared by vault.create_backup() and the scheduler.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "postgres_headers.hpp"
@@ -19,10 +20,17 @@ struct JobRequest {
   std::string options;   // logical: LogicalOptions as JSON
 };
 
+// A dynamic worker's handle. RegisterDynamicBackgroundWorker pallocs it in
+// the current memory context, which is the launching transaction's (or its
+// SPI connection's) and is freed at commit; the scheduler and the SQL
+// functions that wait for a job read it afterwards. So it lives in
+// TopMemoryContext and is pfree'd with its last owner.
+using WorkerHandle = std::shared_ptr<BackgroundWorkerHandle>;
+
 struct LaunchedJob {
   long long id = 0;
   std::string name;
-  BackgroundWorkerHandle* handle = nullptr;
+  WorkerHandle handle;
 };
 
 // Kinds create_backup accepts, for messages.
@@ -37,8 +45,8 @@ LaunchedJob start_job(const JobRequest& request);
 // Registers a dynamic background worker of pgvault.so running function(arg)
 // in pgvault.database's connection slot type; the caller is notified when
 // it stops. Throws Error(conflict) when no worker slot is free.
-BackgroundWorkerHandle* launch_worker(const char* function, const std::string& name,
-                                      const char* type, Datum arg);
+WorkerHandle launch_worker(const char* function, const std::string& name, const char* type,
+                           Datum arg);
 
 // How a job ended, from its vault.backups row: status "completed",
 // "failed", ... ("missing" when there is no row) and its error_message.
@@ -47,9 +55,10 @@ struct JobOutcome {
   std::string error;
 };
 
-// Waits until the job worker has exited, then reads the row (SPI connected
-// by this call). A query cancel while waiting is rethrown with
-// cancel_detail as its DETAIL: the job itself goes on.
+// Waits until the job worker has exited (wait event Extension: PostgreSQL's
+// own wait would show IPC/BgWorkerShutdown, as if the worker were shutting
+// down), then reads the row (SPI connected by this call). A query cancel while waiting is rethrown
+// with cancel_detail as its DETAIL: the job itself goes on.
 JobOutcome wait_for_job(const LaunchedJob& job, const std::string& cancel_detail);
 
 // Allocates an id and a unique name (SPI connected).

@@ -76,13 +76,41 @@ void release_job_slot(long long backup_id) {
 
 }  // namespace
 
-RetentionResult apply_configured_retention(Repository& repo, const std::string& system_identifier,
+RetentionPolicies configured_retention() {
+  RetentionPolicies p;
+  p.physical = {guc_retention_count, guc_retention_days};
+  p.logical = {guc_logical_retention_count < 0 ? guc_retention_count : guc_logical_retention_count,
+               guc_logical_retention_days < 0 ? guc_retention_days : guc_logical_retention_days};
+  return p;
+}
+
+RetentionResult apply_configured_retention(Repository& repo, const std::string& repository_url,
+                                           const std::string& system_identifier,
                                            const std::string& running,
-                                           const std::vector<std::string>& abandoned) {
-  const RetentionPolicy policy{guc_retention_count, guc_retention_days};
-  RetentionResult result =
-      apply_retention(repo, system_identifier, policy, static_cast<std::int64_t>(time(nullptr)),
-                      running, kLeftoverMinAge, abandoned);
+                                           const std::vector<history::PendingCleanup>& pending) {
+  std::vector<std::string> abandoned_here;
+  std::vector<history::PendingCleanup> elsewhere;
+  for (const auto& p : pending) {
+    if (p.repository == repository_url && p.system_identifier == system_identifier) {
+      abandoned_here.push_back(p.name);
+    } else if (!p.repository.empty() && !p.system_identifier.empty()) {
+      elsewhere.push_back(p);
+    }  // store unknown (a row from before 0.2 without location): stays pending
+  }
+  RetentionResult result = apply_retention(repo, system_identifier, configured_retention(),
+                                           static_cast<std::int64_t>(time(nullptr)), running,
+                                           kLeftoverMinAge, abandoned_here);
+  for (const auto& p : elsewhere) {
+    try {
+      auto storage = open_repository(p.repository);
+      storage->remove_prefix(Repository::backup_dir(p.system_identifier, p.name));
+      result.leftovers.push_back(p.name);
+    } catch (const std::exception& e) {
+      log_message(WARNING, "could not remove the leftovers of incomplete backup \"" + p.name +
+                               "\" from " + p.repository + " (where it was written): " + e.what() +
+                               "; tried again after the next successful backup");
+    }
+  }
   for (const auto& name : result.expired) {
     log_message(LOG, "backup \"" + name + "\" expired by the retention policy and removed");
   }
@@ -121,6 +149,35 @@ void report_progress(std::uint64_t done, std::uint64_t total, std::uint64_t stor
   unlock_shared();
 }
 
+// Who holds a lock pg_dump's ACCESS SHARE waits for (only ACCESS EXCLUSIVE
+// conflicts with it) on a table of `database`: "pid 123 (user ..., ...)".
+std::string lock_holders(const std::string& database) {
+  std::vector<SqlRow> rows;
+  try {
+    in_own_transaction([&] {
+      rows = spi_query(
+          "SELECT DISTINCT a.pid::text, coalesce(a.usename::text, '?'), "
+          "coalesce(a.application_name, ''), coalesce(a.state, '?') "
+          "FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid "
+          "JOIN pg_catalog.pg_database d ON d.oid = l.database "
+          "WHERE d.datname = $1 AND l.granted AND l.locktype = 'relation' "
+          "AND l.mode = 'AccessExclusiveLock' AND l.pid <> pg_catalog.pg_backend_pid() "
+          "ORDER BY 1",
+          {database});
+    });
+  } catch (const std::exception& e) {
+    return std::string("could not look up the session holding it: ") + e.what();
+  }
+  if (rows.empty()) return "the session that held it has released it since";
+  std::string out = "held by";
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    out += std::string(i == 0 ? " " : ", ") + "pid " + rows[i][0].value_or("?") + " (user " +
+           rows[i][1].value_or("?") + ", application \"" + rows[i][2].value_or("") + "\", state " +
+           rows[i][3].value_or("?") + ")";
+  }
+  return out + "; end that session's transaction or pg_terminate_backend() it";
+}
+
 BackupMeta run_logical(Repository& repo, const PhysicalBackupRequest& common, const JobSlot& slot) {
   LogicalBackupRequest r;
   r.origin = common.origin;
@@ -133,10 +190,22 @@ BackupMeta run_logical(Repository& repo, const PhysicalBackupRequest& common, co
   r.compression_level = guc_compression_level;
   r.options = LogicalOptions::from_json(slot.options);
   r.encryption_key = common.encryption_key;
+  r.lock_wait_timeout_ms = guc_logical_lock_timeout_ms;
   report_progress(0, 0, 0, "dumping");
-  return run_logical_backup(
-      repo, r, [](const LogicalProgress& p) { report_progress(p.dumped, 0, p.stored, "dumping"); },
-      check_job_interrupts);
+  try {
+    return run_logical_backup(
+        repo, r,
+        [](const LogicalProgress& p) { report_progress(p.dumped, 0, p.stored, "dumping"); },
+        check_job_interrupts);
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    if (r.lock_wait_timeout_ms == 0 || what.find("LOCK TABLE") == std::string::npos) throw;
+    throw Error(e.kind(),
+                "pg_dump gave up waiting for a table lock after "
+                "pgvault.logical_lock_timeout (" +
+                    std::to_string(r.lock_wait_timeout_ms) +
+                    " ms): " + lock_holders(r.origin.database) + "\n" + what);
+  }
 }
 
 void run_job(long long backup_id) {
@@ -178,9 +247,9 @@ void run_job(long long backup_id) {
   const bool logical = std::string(slot.kind) == "logical";
   history::insert_running({backup_id, req.origin.name, slot.kind, req.origin.trigger,
                            req.origin.label, req.origin.initiated_by, req.compression,
-                           backup_location(repository_url, req.origin.name), MyProcPid,
-                           scheduled_for, slot.attempt, logical ? slot.target_database : "",
-                           logical ? slot.options : ""});
+                           backup_location(repository_url, req.origin.name), repository_url,
+                           req.origin.system_identifier, MyProcPid, scheduled_for, slot.attempt,
+                           logical ? slot.target_database : "", logical ? slot.options : ""});
   lock_shared();
   shared()->job.state = JobState::running;
   shared()->job.worker_pid = MyProcPid;
@@ -218,10 +287,10 @@ void run_job(long long backup_id) {
                          "\" completed: " + human_size(meta.stored_bytes) + " stored in " +
                          backup_location(repository_url, req.origin.name));
     try {
-      std::vector<std::string> abandoned;
-      in_own_transaction([&] { abandoned = history::pending_cleanups(); });
-      const RetentionResult removed =
-          apply_configured_retention(repo, req.origin.system_identifier, "", abandoned);
+      std::vector<history::PendingCleanup> pending;
+      in_own_transaction([&] { pending = history::pending_cleanups(); });
+      const RetentionResult removed = apply_configured_retention(
+          repo, repository_url, req.origin.system_identifier, "", pending);
       in_own_transaction([&] {
         history::mark_removed(removed.expired, "expired");
         history::clear_cleanup_pending(removed.leftovers);

@@ -4,6 +4,7 @@
 #include "pgvault/error.hpp"
 #include "pgvault/storage/storage.hpp"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,13 +37,15 @@ std::string running_backup_name() {
 
 // vault._cleanup(OUT name, OUT action): applies retention now.
 PGVAULT_FUNCTION(pgvault_cleanup) {
+  require_pgvault_database();
+  require_chosen_repository();
   auto storage = open_repository(guc_repository);
   Repository repo(*storage);
   pg_guard([] { SPI_connect(); });
-  const std::vector<std::string> abandoned = history::pending_cleanups();
+  const std::vector<history::PendingCleanup> pending = history::pending_cleanups();
   pg_guard([] { SPI_finish(); });
-  const RetentionResult removed = apply_configured_retention(repo, system_identifier_string(),
-                                                             running_backup_name(), abandoned);
+  const RetentionResult removed = apply_configured_retention(
+      repo, guc_repository, system_identifier_string(), running_backup_name(), pending);
   pg_guard([] { SPI_connect(); });
   history::mark_removed(removed.expired, "expired");
   history::clear_cleanup_pending(removed.leftovers);
@@ -65,6 +68,10 @@ PGVAULT_FUNCTION(pgvault_cleanup) {
 
 // vault._delete_backup(name): removes one backup, with retention's guards.
 PGVAULT_FUNCTION(pgvault_delete_backup) {
+  require_pgvault_database();
+  if (PG_ARGISNULL(0))
+    throw Error(ErrorKind::invalid_argument,
+                "the backup name must not be NULL; pass the name of a backup (see vault.history)");
   const std::string name = text_arg(fcinfo, 0);
   Repository::validate_backup_name(name);
   if (name == running_backup_name()) {
@@ -72,17 +79,26 @@ PGVAULT_FUNCTION(pgvault_delete_backup) {
                                          "\" is running; stop it with vault.cancel_backup() "
                                          "instead");
   }
+  require_chosen_repository();
   auto storage = open_repository(guc_repository);
   Repository repo(*storage);
   const std::string sysid = system_identifier_string();
   const std::vector<BackupMeta> complete = repo.list_backups(sysid);
-  const bool is_complete = std::any_of(complete.begin(), complete.end(),
-                                       [&](const BackupMeta& m) { return m.name == name; });
-  if (is_complete && complete.back().name == name) {
-    throw Error(ErrorKind::conflict,
-                "backup \"" + name +
-                    "\" is the newest complete backup; pgvault never removes it (take a newer "
-                    "backup first)");
+  const auto found = std::find_if(complete.begin(), complete.end(),
+                                  [&](const BackupMeta& m) { return m.name == name; });
+  const bool is_complete = found != complete.end();
+  // Per kind, like retention: the newest physical backup (the cluster's way
+  // back) and the newest logical backup of each database and selection.
+  const std::vector<std::string> newest =
+      newest_of_each_group(retention_candidates(complete, sysid, ""));
+  if (is_complete && std::find(newest.begin(), newest.end(), name) != newest.end()) {
+    const std::string what =
+        found->kind == "physical"
+            ? "physical backup of this cluster"
+            : "logical backup of database \"" + found->database + "\"" +
+                  (found->logical == LogicalOptions{} ? "" : " with its selection");
+    throw Error(ErrorKind::conflict, "backup \"" + name + "\" is the newest complete " + what +
+                                         "; pgvault never removes it (take a newer one first)");
   }
   if (!is_complete && storage->list(Repository::backup_dir(sysid, name)).empty()) {
     throw Error(ErrorKind::not_found, "backup \"" + name + "\" not found in repository " +

@@ -497,6 +497,7 @@ using namespace pgvault::pg;
 //     OUT backup text, OUT source_database name, OUT database name,
 //     OUT pre_restore_backup text, OUT restored_bytes bigint, OUT duration interval)
 PGVAULT_FUNCTION(pgvault_restore_logical) {
+  require_pgvault_database();
   if (PG_ARGISNULL(0)) throw Error(ErrorKind::invalid_argument, "the backup name must not be NULL");
   if (PG_ARGISNULL(1))
     throw Error(ErrorKind::invalid_argument, "the target database must not be NULL");
@@ -541,6 +542,7 @@ PGVAULT_FUNCTION(pgvault_restore_logical) {
   }
 
   // The backup, from the repository (the source of truth).
+  require_chosen_repository();
   auto storage = open_repository(guc_repository);
   Repository repo(*storage);
   const BackupMeta meta = repo.resolve(name, system_identifier_string());

@@ -144,8 +144,11 @@ class Scheduler {
         const std::int64_t now = now_unix();
         if (config_.enabled && t.schedule && t.next_run > 0 && now >= t.next_run) {
           const std::int64_t due = t.next_run;
-          plan_next(t, std::max(now, due));
           fire(i, "scheduled", 1, due);
+          // Planned from when the start is over (it waits for the worker):
+          // a fire time that passed meanwhile would fire at once and be
+          // recorded skipped because of the backup just started.
+          plan_next(t, std::max(now_unix(), due));
         }
         if (config_.enabled && t.retry.at > 0 && now >= t.retry.at) {
           const PendingRetry retry = t.retry;
@@ -170,6 +173,15 @@ class Scheduler {
   void load() {
     config_ = load_config();
     for (Track& t : tracks_) load_schedule(t);
+    in_own_transaction([&] { problems_ = setting_problems(); });
+    // PostgreSQL's own WARNING scrolls by once at start-up; repeat ours at
+    // each start and reload until the line is fixed.
+    for (const SettingProblem& p : problems_) {
+      log_message(
+          WARNING,
+          "invalid setting " + p.describe() +
+              (p.name == "pgvault.repository" ? "; no backup is written until it is fixed" : ""));
+    }
   }
 
   void plan_all(std::int64_t after) {
@@ -203,13 +215,14 @@ class Scheduler {
     if (last == 0) return;  // never ran on a schedule: nothing was missed
     const PgTimeZone tz(config_.timezone);
     const std::int64_t now = now_unix();
-    if (schedule->next_after(last, tz) > now) return;
-    // The newest missed fire time; older ones are past the window anyway.
+    if (schedule->next_after(last, tz) >= now) return;
+    // The newest missed fire time (one due right now is not missed: the main
+    // loop runs it); older ones are past the window anyway.
     const std::int64_t window = guc_catchup_window_s;
     std::int64_t latest = 0;
     for (std::int64_t t =
              schedule->next_after(std::max<std::int64_t>(last, now - window - 2 * 86400), tz);
-         t <= now; t = schedule->next_after(t, tz)) {
+         t < now; t = schedule->next_after(t, tz)) {
       latest = t;
     }
     if (latest != 0 && latest >= now - window) {
@@ -241,6 +254,18 @@ class Scheduler {
         log_message(WARNING,
                     std::string("could not start the scheduled verification: ") + e.what());
       }
+      return;
+    }
+    if (const auto problem = repository_problem(problems_)) {
+      const std::string reason =
+          "refused: no backup is written while pgvault.repository is "
+          "invalid: " +
+          problem->describe();
+      log_message(WARNING, std::string(trigger) + " " + track.kind + " backup " + reason);
+      in_own_transaction([&] {
+        history::record_skipped(next_backup_id(), new_backup_name(track.kind), track.kind, trigger,
+                                timestamp_text(scheduled_for), reason);
+      });
       return;
     }
     JobRequest request;
@@ -299,7 +324,7 @@ class Scheduler {
     if (!job_) return;
     pid_t pid = 0;
     const BgwHandleStatus st =
-        pg_guard([&] { return GetBackgroundWorkerPid(job_->job.handle, &pid); });
+        pg_guard([&] { return GetBackgroundWorkerPid(job_->job.handle.get(), &pid); });
     if (st != BGWH_STOPPED && st != BGWH_POSTMASTER_DIED) return;
     const RunningJob done = *job_;
     job_.reset();
@@ -338,6 +363,7 @@ class Scheduler {
         state = "retry pending";
       }
     }
+    if (!problems_.empty()) state = "misconfigured: see vault.status.setting_problems";
     if (job_) state = "backup running";
     publish(state, config_.enabled ? next_run : 0, config_.enabled ? retry_at : 0);
     long timeout_ms = kMaxSleepMs;
@@ -360,10 +386,12 @@ class Scheduler {
       Track{"verify", "pgvault.verify_schedule", &guc_verify_schedule, {}, 0, {}},
   };
   std::optional<RunningJob> job_;
+  std::vector<SettingProblem> problems_;
 };
 
 // Until CREATE EXTENSION pgvault runs in pgvault.database there is nothing
-// to schedule; look again every ten seconds (no catalog event wakes us).
+// to schedule. Its install script sets our latch when it commits
+// (vault._installing()); ten seconds is only the fallback.
 bool wait_for_extension() {
   bool logged = false;
   while (!ShutdownRequestPending) {
@@ -389,15 +417,38 @@ bool wait_for_extension() {
   return false;
 }
 
+// An error while connecting to pgvault.database (FATAL: database "nodb" does
+// not exist) ends this process, and the postmaster starts it again every
+// 10 s; vault.status would only say "not running". Its message is kept in
+// the shared state, which vault.status shows while no scheduler runs.
+emit_log_hook_type hook_before_connect = nullptr;
+
+void remember_connect_error(ErrorData* edata) {
+  if (edata->elevel >= ERROR && edata->message != nullptr) {
+    char state[kStateLen];
+    snprintf(state, sizeof state, "not running: cannot connect to pgvault.database \"%s\": %s",
+             guc_database, edata->message);
+    lock_shared();
+    copy_fixed(shared()->scheduler_state, kStateLen, state);
+    unlock_shared();
+  }
+  if (hook_before_connect) hook_before_connect(edata);
+}
+
 void scheduler_main() {
+  hook_before_connect = emit_log_hook;
+  emit_log_hook = remember_connect_error;
   connect_worker(guc_database);
+  emit_log_hook = hook_before_connect;
   pg_guard([] { pgstat_report_appname("pgvault scheduler"); });
   lock_shared();
   shared()->scheduler_pid = MyProcPid;
+  shared()->scheduler_latch = MyLatch;
   unlock_shared();
   if (wait_for_extension()) Scheduler().run();
   lock_shared();
   shared()->scheduler_pid = 0;
+  shared()->scheduler_latch = nullptr;
   copy_fixed(shared()->scheduler_state, kStateLen, "stopped");
   unlock_shared();
 }

@@ -4,6 +4,8 @@
 
 #include "storage_settings.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <string>
 
 #include "error_boundary.hpp"
@@ -35,6 +37,9 @@ int guc_retry_max = 3;
 int guc_retry_delay_s = 60;
 int guc_retention_days = 0;
 int guc_retention_count = 0;
+int guc_logical_retention_days = -1;
+int guc_logical_retention_count = -1;
+int guc_logical_lock_timeout_ms = 60000;
 
 namespace {
 
@@ -52,8 +57,9 @@ bool check_repository(char** newval, void**, GucSource) {
     validate_repository_url(*newval ? *newval : "");
     return true;
   } catch (const std::exception& e) {
+    // Our message replaces PostgreSQL's, which names the setting: so do we.
     GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
-    GUC_check_errmsg("%s", e.what());
+    GUC_check_errmsg("pgvault.repository: %s", e.what());
     return false;
   }
 }
@@ -99,14 +105,14 @@ bool check_max_rate(int* newval, void**, GucSource) {
   return false;
 }
 
-bool check_schedule(char** newval, void**, GucSource) {
+bool check_schedule_named(char** newval, const char* setting) {
   if (*newval == nullptr || **newval == '\0') return true;  // empty: no scheduled backups
   try {
     (void)Schedule::parse(*newval);
     return true;
   } catch (const std::exception& e) {
     GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
-    GUC_check_errmsg("%s", e.what());
+    GUC_check_errmsg("%s: %s", setting, e.what());
     GUC_check_errhint(
         "Use five cron fields (minute hour day-of-month month day-of-week), a macro such as "
         "@daily, 'N seconds' (1-59), or '' to turn scheduling off.");
@@ -114,9 +120,19 @@ bool check_schedule(char** newval, void**, GucSource) {
   }
 }
 
+bool check_schedule(char** newval, void**, GucSource) {
+  return check_schedule_named(newval, "pgvault.schedule");
+}
+bool check_logical_schedule(char** newval, void**, GucSource) {
+  return check_schedule_named(newval, "pgvault.logical_schedule");
+}
+bool check_verify_schedule(char** newval, void**, GucSource) {
+  return check_schedule_named(newval, "pgvault.verify_schedule");
+}
+
 bool check_timezone(char** newval, void**, GucSource) {
   if (*newval != nullptr && **newval != '\0' && pg_tzset(*newval) != nullptr) return true;
-  GUC_check_errmsg("unknown time zone \"%s\"", *newval ? *newval : "");
+  GUC_check_errmsg("pgvault.timezone: unknown time zone \"%s\"", *newval ? *newval : "");
   GUC_check_errhint(
       "Use a time zone name such as 'UTC', 'Europe/Berlin' or 'America/New_York' "
       "(see pg_timezone_names).");
@@ -199,12 +215,12 @@ void define_settings() {
                              "When logical backups (pg_dump) run: a cron line, a macro, or "
                              "'N seconds'.",
                              "Empty: no scheduled logical backups.", &guc_logical_schedule, "",
-                             PGC_SIGHUP, 0, check_schedule, nullptr, nullptr);
+                             PGC_SIGHUP, 0, check_logical_schedule, nullptr, nullptr);
   DefineCustomStringVariable("pgvault.verify_schedule",
                              "When the newest backup is read back and verified: a cron line, a "
                              "macro, or 'N seconds'.",
                              "Empty: no scheduled verification.", &guc_verify_schedule, "",
-                             PGC_SIGHUP, 0, check_schedule, nullptr, nullptr);
+                             PGC_SIGHUP, 0, check_verify_schedule, nullptr, nullptr);
   DefineCustomStringVariable("pgvault.logical_database",
                              "The database scheduled logical backups dump.",
                              "Empty: pgvault.database.", &guc_logical_database, "", PGC_SIGHUP, 0,
@@ -227,16 +243,134 @@ void define_settings() {
                           nullptr, &guc_retry_delay_s, 60, 1, 86400, PGC_SIGHUP, GUC_UNIT_S,
                           nullptr, nullptr, nullptr);
   DefineCustomIntVariable("pgvault.retention_count",
-                          "Keep at least this many newest complete backups; 0 = no count rule.",
+                          "Keep at least this many newest complete physical backups; 0 = no "
+                          "count rule.",
                           nullptr, &guc_retention_count, 0, 0, 100000, PGC_SIGHUP, 0, nullptr,
                           nullptr, nullptr);
   DefineCustomIntVariable("pgvault.retention_days",
-                          "Expire complete backups older than this many days (beyond "
+                          "Expire complete physical backups older than this many days (beyond "
                           "retention_count); 0 = no age rule.",
                           nullptr, &guc_retention_days, 0, 0, 36500, PGC_SIGHUP, 0, nullptr,
                           nullptr, nullptr);
+  DefineCustomIntVariable("pgvault.logical_retention_count",
+                          "Keep at least this many newest complete logical backups of each "
+                          "database; 0 = no count rule, -1 = pgvault.retention_count.",
+                          nullptr, &guc_logical_retention_count, -1, -1, 100000, PGC_SIGHUP, 0,
+                          nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("pgvault.logical_retention_days",
+                          "Expire complete logical backups older than this many days (beyond "
+                          "logical_retention_count); 0 = no age rule, -1 = "
+                          "pgvault.retention_days.",
+                          nullptr, &guc_logical_retention_days, -1, -1, 36500, PGC_SIGHUP, 0,
+                          nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("pgvault.logical_lock_timeout",
+                          "How long a logical backup's pg_dump waits for a lock on a table "
+                          "before it fails naming the session that holds it; 0 = no limit.",
+                          "pg_dump --lock-wait-timeout.", &guc_logical_lock_timeout_ms, 60000, 0,
+                          INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
   define_storage_settings();
   MarkGUCPrefixReserved("pgvault");
+}
+
+std::string SettingProblem::describe() const {
+  return name + " (" + where + "): " + error;
+}
+
+namespace {
+
+std::string lowercase(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+struct FileSetting {
+  std::string name;  // lower case
+  std::string value;
+  std::string where;
+};
+
+// The pgvault.* lines of the configuration files, the last of each name.
+std::vector<FileSetting> pgvault_file_settings() {
+  const std::string auto_conf = std::string(DataDir) + "/" + PG_AUTOCONF_FILENAME;
+  ConfigVariable* head = nullptr;
+  ConfigVariable* tail = nullptr;
+  pg_guard([&] {
+    // A syntax error stops the server from starting and a reload from
+    // applying the file: PostgreSQL reports it itself; take what parsed.
+    (void)ParseConfigFile(ConfigFileName, true, nullptr, 0, 0, DEBUG1, &head, &tail);
+    (void)ParseConfigFile(auto_conf.c_str(), false, nullptr, 0, 0, DEBUG1, &head, &tail);
+  });
+  std::vector<FileSetting> out;
+  for (ConfigVariable* item = head; item != nullptr; item = item->next) {
+    if (item->name == nullptr || item->value == nullptr || item->errmsg != nullptr) continue;
+    std::string name = lowercase(item->name);
+    if (name.rfind("pgvault.", 0) != 0) continue;
+    std::string where =
+        std::string(item->filename ? item->filename : "?") + ":" + std::to_string(item->sourceline);
+    auto same =
+        std::find_if(out.begin(), out.end(), [&](const FileSetting& f) { return f.name == name; });
+    if (same != out.end()) out.erase(same);
+    out.push_back({std::move(name), item->value, std::move(where)});
+  }
+  pg_guard([&] { FreeConfigVariables(head); });
+  return out;
+}
+
+}  // namespace
+
+std::vector<SettingProblem> setting_problems() {
+  std::vector<SettingProblem> problems;
+  for (const FileSetting& f : pgvault_file_settings()) {
+    const bool known =
+        pg_guard([&] { return GetConfigOption(f.name.c_str(), true, false) != nullptr; });
+    if (!known) {
+      problems.push_back({f.name, f.where, "unknown setting, ignored by PostgreSQL (mistyped?)"});
+      continue;
+    }
+    try {
+      // Validates without applying (changeVal false): check hooks and type
+      // parsing run as they did when the file was loaded.
+      pg_guard([&] {
+        (void)set_config_option(f.name.c_str(), f.value.c_str(), PGC_POSTMASTER, PGC_S_FILE,
+                                GUC_ACTION_SET, false, ERROR, false);
+      });
+    } catch (const PgError& e) {
+      problems.push_back({f.name, f.where,
+                          std::string(e.what()) + "; PostgreSQL ignored this line and uses " +
+                              (guc_repository && f.name == "pgvault.repository"
+                                   ? std::string("\"") + guc_repository + "\""
+                                   : std::string("the default or previous value"))});
+    }
+  }
+  return problems;
+}
+
+std::optional<SettingProblem> repository_problem(const std::vector<SettingProblem>& problems) {
+  for (const SettingProblem& p : problems)
+    if (p.name == "pgvault.repository") return p;
+  return std::nullopt;
+}
+
+void require_chosen_repository() {
+  if (const auto p = repository_problem(setting_problems())) {
+    throw Error(ErrorKind::invalid_argument,
+                "pgvault.repository is invalid, so pgvault uses no repository (not one the DBA "
+                "did not choose): " +
+                    p->describe() + "; fix the line and reload (SELECT pg_reload_conf())");
+  }
+}
+
+void require_pgvault_database() {
+  const std::string here = pg_guard([] { return std::string(get_database_name(MyDatabaseId)); });
+  if (here == guc_database) return;
+  throw PgError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                "pgvault runs in database \"" + std::string(guc_database) +
+                    "\" (pgvault.database), not in \"" + here + "\"",
+                "Its scheduler and its backup history (vault.backups) live in one database, so "
+                "that the audit trail is not split.",
+                "Connect to database \"" + std::string(guc_database) +
+                    "\", or set pgvault.database = '" + here +
+                    "' in postgresql.conf and restart the server.");
 }
 
 }  // namespace pgvault::pg

@@ -1,6 +1,10 @@
 // pgvault's GUCs (postgresql.conf settings). Defined in settings.cpp.
 #pragma once
 
+#include <optional>
+#include <string>
+#include <vector>
+
 namespace pgvault::pg {
 
 extern char* guc_repository;
@@ -23,7 +27,39 @@ extern int guc_retry_max;
 extern int guc_retry_delay_s;
 extern int guc_retention_days;
 extern int guc_retention_count;
+extern int guc_logical_retention_days;   // -1: guc_retention_days
+extern int guc_logical_retention_count;  // -1: guc_retention_count
+extern int guc_logical_lock_timeout_ms;  // pg_dump --lock-wait-timeout; 0 = none
 
 void define_settings();
+
+// A pgvault.* line of postgresql.conf (its includes) or postgresql.auto.conf
+// that PostgreSQL rejects (a check hook, a value of the wrong type) or does
+// not know (a mistyped name). PostgreSQL only logs a WARNING and runs on the
+// default (at start-up) or on the previous value (at reload): pgvault says so.
+struct SettingProblem {
+  std::string name;
+  std::string where;  // "file:line"
+  std::string error;
+  std::string describe() const;  // "pgvault.x (file:line): error"
+};
+
+// Reads the configuration files now, the last line of each name counting
+// (as pg_file_settings does), and checks each pgvault.* line.
+std::vector<SettingProblem> setting_problems();
+
+// The problem with pgvault.repository, if its line was rejected.
+std::optional<SettingProblem> repository_problem(const std::vector<SettingProblem>& problems);
+
+// Throws Error(invalid_argument) naming pgvault.repository and its error when
+// its line was rejected: nothing is written to or read from a repository the
+// DBA did not choose (reading the default one would say "not found").
+void require_chosen_repository();
+
+// Throws (with a hint naming pgvault.database) unless the current database is
+// pgvault.database: pgvault's audit trail and scheduler live there only, so
+// backups, cleanup and verification refuse to run in a copy of the extension
+// elsewhere (one restored from a dump of pgvault.database, say).
+void require_pgvault_database();
 
 }  // namespace pgvault::pg

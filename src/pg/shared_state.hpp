@@ -42,11 +42,12 @@ struct JobSlot {
   char options[kOptionsLen];          // logical: LogicalOptions::to_json()
 };
 
-constexpr int kStateLen = 64;
+constexpr int kStateLen = 256;
 
 struct SharedState {
   slock_t mutex;
   pid_t scheduler_pid;
+  Latch* scheduler_latch;  // set while the scheduler runs (woken by CREATE EXTENSION)
   char scheduler_state[kStateLen];
   TimestampTz next_run_at;  // 0 = none
   TimestampTz retry_at;     // 0 = none

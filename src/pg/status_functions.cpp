@@ -9,6 +9,7 @@
 #include "error_boundary.hpp"
 #include "fmgr_args.hpp"
 #include "pg_timezone.hpp"
+#include "settings.hpp"
 #include "shared_state.hpp"
 
 using namespace pgvault;
@@ -87,4 +88,78 @@ PGVAULT_FUNCTION(pgvault_next_runs) {
     return PointerGetDatum(construct_array(elems, static_cast<int>(times.size()), TIMESTAMPTZOID,
                                            sizeof(TimestampTz), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
   });
+}
+
+// vault._setting_problems(OUT name, OUT location, OUT error): the pgvault.*
+// lines of the configuration files PostgreSQL rejected or does not know.
+PGVAULT_FUNCTION(pgvault_setting_problems) {
+  const std::vector<SettingProblem> problems = setting_problems();
+  const bool privileged = pg_guard([] { return superuser(); });
+  pg_guard([&] {
+    InitMaterializedSRF(fcinfo, 0);
+    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    for (const SettingProblem& p : problems) {
+      // A superuser-only setting's message could quote its value.
+      const bool hidden =
+          !privileged && (GetConfigOptionFlags(p.name.c_str(), true) & GUC_SUPERUSER_ONLY) != 0;
+      Datum values[3] = {CStringGetTextDatum(p.name.c_str()), CStringGetTextDatum(p.where.c_str()),
+                         CStringGetTextDatum(hidden ? "invalid (superuser-only setting: ask a "
+                                                      "superuser to read vault.status)"
+                                                    : p.error.c_str())};
+      bool nulls[3] = {false, false, false};
+      tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    }
+  });
+  return static_cast<Datum>(0);
+}
+
+namespace {
+
+bool wake_scheduler_at_commit = false;
+
+void wake_scheduler(XactEvent event, void*) {
+  if (!wake_scheduler_at_commit) return;
+  if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) {
+    wake_scheduler_at_commit = false;
+  } else if (event == XACT_EVENT_COMMIT) {
+    wake_scheduler_at_commit = false;
+    lock_shared();
+    Latch* latch = shared()->scheduler_latch;
+    unlock_shared();
+    if (latch) SetLatch(latch);
+  }
+}
+
+}  // namespace
+
+// vault._installing(), run by CREATE EXTENSION and ALTER EXTENSION UPDATE:
+// pgvault keeps one audit trail, in pgvault.database, where its scheduler
+// runs; another database is refused. At commit it wakes the scheduler,
+// which waits for the extension.
+PGVAULT_FUNCTION(pgvault_installing) {
+  // Restoring a dump of pgvault.database into another database runs CREATE
+  // EXTENSION pgvault there; refusing it would fail the restore
+  // (vault.restore_logical stops at the first error). pg_dump's output sets
+  // row_security = off first, which a session installing pgvault by hand
+  // does not. That copy is inert: every function that writes the audit
+  // trail refuses to run outside pgvault.database (require_pgvault_database).
+  const bool restoring_dump =
+      pg_guard([] { return strcmp(GetConfigOption("row_security", false, false), "off") == 0; });
+  const std::string here = pg_guard([] { return std::string(get_database_name(MyDatabaseId)); });
+  if (restoring_dump && here != guc_database) {
+    pg_guard([&] {
+      ereport(WARNING, (errmsg("pgvault: installed in database \"%s\" by a restore; its functions "
+                               "run only in \"%s\" (pgvault.database)",
+                               here.c_str(), guc_database)));
+    });
+    PG_RETURN_VOID();
+  }
+  require_pgvault_database();
+  static bool registered = false;
+  if (!registered) {
+    pg_guard([] { RegisterXactCallback(wake_scheduler, nullptr); });
+    registered = true;
+  }
+  wake_scheduler_at_commit = true;
+  PG_RETURN_VOID();
 }

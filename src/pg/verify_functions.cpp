@@ -40,6 +40,7 @@ struct VerifyOutcome {
 // error; not finding it, and interrupts (PgError), are errors.
 VerifyOutcome verify_named(const std::string& name_or_latest,
                            const std::function<void()>& check_interrupts) {
+  require_chosen_repository();
   auto storage = open_repository(guc_repository);
   Repository repo(*storage);
   const BackupMeta meta = repo.resolve(name_or_latest, system_identifier_string());
@@ -90,6 +91,7 @@ using namespace pgvault::pg;
 // boolean, OUT objects bigint, OUT files bigint, OUT bytes_read bigint, OUT
 // error text)
 PGVAULT_FUNCTION(pgvault_verify_backup) {
+  require_pgvault_database();
   const std::string name = PG_ARGISNULL(0) ? std::string("latest") : text_arg(fcinfo, 0);
   const VerifyOutcome o = verify_named(name, [] { pg_guard([] { CHECK_FOR_INTERRUPTS(); }); });
   pg_guard([] { SPI_connect(); });

@@ -75,7 +75,7 @@ is(scalar_query(q{SELECT bool_and(completed_at IS NOT NULL AND sha256 IS NOT NUL
   't', 'expired rows keep their audit trail');
 my $newest = scalar_query(q{SELECT name FROM vault.history WHERE status = 'completed' ORDER BY completed_at DESC LIMIT 1});
 my ($ret, $stdout, $stderr) = $node->psql('postgres', "SELECT vault.delete_backup('$newest')");
-like($stderr, qr/newest complete backup; pgvault never removes it/, 'delete_backup refuses the newest');
+like($stderr, qr/newest complete physical backup of this cluster; pgvault never removes it/, 'delete_backup refuses the newest');
 my $older = scalar_query(q{SELECT name FROM vault.history WHERE status = 'completed' ORDER BY completed_at LIMIT 1});
 is(scalar_query("SELECT status FROM vault.delete_backup('$older')"), 'deleted', 'delete_backup removes an older one');
 ok(!-e "$repo_dir/$sysid/backups/$older", 'its objects are gone');

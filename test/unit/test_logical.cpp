@@ -85,6 +85,8 @@ TEST(LogicalOptions, PgDumpArguments) {
           "--dbname=host='/run/postgresql' port=5432 user='postgres' dbname='it\\'s a db\\\\'",
           "--schema-only", "--table=public.orders", "--table=sales.*",
           "--exclude-table=public.audit"}));
+  r.lock_wait_timeout_ms = 60000;
+  EXPECT_EQ(pg_dump_arguments(r).at(5), "--lock-wait-timeout=60000");
 }
 
 TEST(LogicalOptions, Validation) {

@@ -170,6 +170,59 @@ TEST(PlanRetention, HugeDaysDoNotOverflow) {
             Names{});
 }
 
+// ---- retention per group (issue 13: a logical dump expired the only physical backup) --------
+
+RetentionCandidate logical_of(const std::string& name, std::int64_t at, const std::string& db,
+                              const LogicalOptions& selection = {}) {
+  return {name, at, "logical", retention_group(db, selection.to_json())};
+}
+
+TEST(PlanRetentionByGroup, ALogicalDumpNeverExpiresAPhysicalBackup) {
+  const std::vector<RetentionCandidate> c = {
+      {"p1", kNow - 3 * kDay}, {"p2", kNow - 2 * kDay}, logical_of("l1", kNow - kDay, "tiny")};
+  // retention_count = 1 for both kinds: each kind keeps its newest.
+  EXPECT_EQ(plan_retention_by_group(c, {{1, 0}, {1, 0}}, kNow), Names{"p1"});
+  // Days for both: the newest of each kind survives however old.
+  EXPECT_EQ(plan_retention_by_group(c, {{0, 1}, {0, 1}}, kNow), Names{"p1"});
+}
+
+TEST(PlanRetentionByGroup, EachDatabaseAndSelectionCountsOnItsOwn) {
+  LogicalOptions schema_only;
+  schema_only.schema_only = true;
+  const std::vector<RetentionCandidate> c = {
+      logical_of("a1", kNow - 5 * kDay, "a"),
+      logical_of("a2", kNow - 4 * kDay, "a"),
+      logical_of("b1", kNow - 3 * kDay, "b"),
+      logical_of("a-schema", kNow - 1 * kDay, "a", schema_only),
+      {"p1", kNow - 6 * kDay}};
+  EXPECT_EQ(plan_retention_by_group(c, {{0, 0}, {1, 0}}, kNow), Names{"a1"});
+  EXPECT_EQ(plan_retention_by_group(c, {{1, 0}, {0, 0}}, kNow), Names{});
+  EXPECT_EQ(plan_retention_by_group(c, {{0, 0}, {0, 1}}, kNow), Names{"a1"});
+}
+
+TEST(PlanRetentionByGroup, ExpiredNamesAreOldestFirstAcrossGroups) {
+  const std::vector<RetentionCandidate> c = {
+      {"p1", kNow - 5 * kDay}, logical_of("l1", kNow - 4 * kDay, "x"),
+      {"p2", kNow - 3 * kDay}, logical_of("l2", kNow - 2 * kDay, "x"),
+      {"p3", kNow - 1 * kDay}, logical_of("l3", kNow, "x")};
+  EXPECT_EQ(plan_retention_by_group(c, {{1, 0}, {1, 0}}, kNow), (Names{"p1", "l1", "p2", "l2"}));
+}
+
+TEST(PlanRetentionByGroup, UnknownKindsAreNeverExpired) {
+  const std::vector<RetentionCandidate> c = {{"f1", kNow - 5 * kDay, "future", ""},
+                                             {"f2", kNow - 1 * kDay, "future", ""}};
+  EXPECT_EQ(plan_retention_by_group(c, {{1, 0}, {1, 0}}, kNow), Names{});
+}
+
+TEST(NewestOfEachGroup, OnePerKindDatabaseAndSelection) {
+  const std::vector<RetentionCandidate> c = {{"p1", kNow - 5 * kDay},
+                                             {"p2", kNow - 4 * kDay},
+                                             logical_of("a1", kNow - 3 * kDay, "a"),
+                                             logical_of("a2", kNow - 2 * kDay, "a"),
+                                             logical_of("b1", kNow - 9 * kDay, "b")};
+  EXPECT_EQ(newest_of_each_group(c), (Names{"p2", "a2", "b1"}));
+}
+
 // ---- apply_retention against a file repository ---------------------------------------------
 
 std::int64_t wall_now() {
@@ -196,12 +249,17 @@ class ApplyRetention : public ::testing::Test {
 
   // A complete backup: one data object, then backup.json.
   void put_complete(const std::string& name, std::int64_t completed_at,
-                    const std::string& sysid = kSys) {
+                    const std::string& sysid = kSys, const std::string& kind = "physical",
+                    const std::string& database = "postgres", const LogicalOptions& selection = {},
+                    const std::string& trigger = "manual") {
     const std::string data = "data of " + name;
     storage_->write_all(Repository::object_path(sysid, name, "base.tar.zst"), data);
     BackupMeta m;
     m.name = name;
-    m.kind = "physical";
+    m.kind = kind;
+    m.database = database;
+    m.logical = selection;
+    m.trigger = trigger;
     m.system_identifier = sysid;
     m.started_at = iso(completed_at - 60);
     m.completed_at = iso(completed_at);
@@ -242,6 +300,22 @@ class ApplyRetention : public ::testing::Test {
   std::unique_ptr<Storage> storage_;
   std::unique_ptr<Repository> repo_;
 };
+
+TEST_F(ApplyRetention, PerKindAndDatabasePreRestoreCountsWithItsDatabase) {
+  const std::int64_t now = wall_now();
+  put_complete("p1", now - 5 * kDay);
+  put_complete("p2", now - 4 * kDay);
+  put_complete("tiny1", now - 3 * kDay, kSys, "logical", "tiny");
+  put_complete("shop1", now - 2 * kDay, kSys, "logical", "shop");
+  put_complete("shop-pre", now - 1 * kDay, kSys, "logical", "shop", {}, "pre_restore");
+  RetentionResult r = apply_retention(*repo_, kSys, {{1, 0}, {1, 0}}, now, "");
+  EXPECT_EQ(r.expired, (Names{"p1", "shop1"}));
+  EXPECT_EQ(listed(), (Names{"p2", "tiny1", "shop-pre"}));  // oldest first
+  // Logical retention off: physical still applies, dumps stay.
+  put_complete("p3", now - 10);
+  r = apply_retention(*repo_, kSys, {{1, 0}, {0, 0}}, now, "");
+  EXPECT_EQ(r.expired, Names{"p2"});
+}
 
 TEST_F(ApplyRetention, CountExpiresOldestAndCleansLeftovers) {
   const std::int64_t now = wall_now();
@@ -438,7 +512,7 @@ TEST(ApplyRetentionMemory, WorksOnAnyStorage) {
     repo.write_meta(m);
   }
   storage->write_all(Repository::object_path(kSys, "left", "dump"), "x");
-  RetentionResult r = apply_retention(repo, kSys, {2, 0}, now + 2 * kDay, "");
+  RetentionResult r = apply_retention(repo, kSys, {{0, 0}, {2, 0}}, now + 2 * kDay, "");
   EXPECT_EQ(r.expired, Names{"m1"});
   EXPECT_EQ(r.leftovers, Names{"left"});
   EXPECT_TRUE(storage->list(Repository::backup_dir(kSys, "m1")).empty());

@@ -9,7 +9,8 @@ namespace pgvault {
 
 class Repository;
 
-// pgvault.retention_count / pgvault.retention_days. 0 = not set.
+// One retention rule (pgvault.retention_count / pgvault.retention_days, or
+// their logical_ counterparts). 0 = not set.
 //  - neither set: keep everything;
 //  - count only: keep the newest `count` complete backups, expire the rest;
 //  - days only: expire complete backups completed more than `days` days ago;
@@ -21,21 +22,55 @@ struct RetentionPolicy {
   bool enabled() const { return keep_count > 0 || keep_days > 0; }
 };
 
+// Retention is applied per group, never across groups: the physical backups
+// of the cluster are one group; logical backups form one group per database
+// and selection (what pg_dump was asked to dump), pre_restore backups
+// included (they are full logical dumps of their database). So a logical
+// dump never expires a physical backup, a dump of one database never
+// expires another's, and the newest backup of each group is always kept.
+struct RetentionPolicies {
+  RetentionPolicy physical = {};
+  RetentionPolicy logical = {};  // applied to each logical group on its own
+  bool enabled() const { return physical.enabled() || logical.enabled(); }
+};
+
 struct RetentionCandidate {
   std::string name;
   std::int64_t completed_at = 0;  // unix seconds
+  std::string kind = "physical";  // "physical" or "logical"
+  std::string group = {};         // logical: database and selection (retention_group)
 };
 
-// Names to expire, oldest first. Candidates are complete backups in any order.
+// The group key of a logical backup: its database and its selection.
+std::string retention_group(const std::string& database, const std::string& selection_json);
+
+// Names to expire, oldest first, applying one policy to all candidates as
+// one group. Candidates are complete backups in any order.
 std::vector<std::string> plan_retention(const std::vector<RetentionCandidate>& complete,
                                         const RetentionPolicy& policy, std::int64_t now);
+
+// Names to expire, oldest first: each group with its kind's policy. A
+// candidate of an unknown kind is never expired.
+std::vector<std::string> plan_retention_by_group(const std::vector<RetentionCandidate>& complete,
+                                                 const RetentionPolicies& policies,
+                                                 std::int64_t now);
+
+// The newest backup of each group (never removed, by retention or by hand).
+std::vector<std::string> newest_of_each_group(const std::vector<RetentionCandidate>& complete);
 
 struct RetentionResult {
   std::vector<std::string> expired;    // complete backups removed by the policy
   std::vector<std::string> leftovers;  // incomplete backups (no backup.json) removed
 };
 
-// Applies the policy to one system's backups in the repository: removes the
+struct BackupMeta;
+// The complete backups of `listed` as retention candidates (group set);
+// `running` and backups whose completion time cannot be read are left out.
+std::vector<RetentionCandidate> retention_candidates(const std::vector<BackupMeta>& listed,
+                                                     const std::string& system_identifier,
+                                                     const std::string& running);
+
+// Applies the policies to one system's backups in the repository: removes the
 // expired backups (backup.json first) and the leftovers of incomplete
 // backups whose newest object is older than leftover_min_age seconds.
 // `abandoned` names backups known to have failed whose cleanup did not
@@ -46,7 +81,7 @@ struct RetentionResult {
 // may be empty) is never touched. The repository, not the database, decides
 // what exists.
 RetentionResult apply_retention(Repository& repo, const std::string& system_identifier,
-                                const RetentionPolicy& policy, std::int64_t now,
+                                const RetentionPolicies& policies, std::int64_t now,
                                 const std::string& running, std::int64_t leftover_min_age = 86400,
                                 const std::vector<std::string>& abandoned = {});
 

@@ -23,9 +23,12 @@ struct LogicalBackupRequest {
   std::string pg_dump;   // absolute path of the server's own pg_dump
   std::string conninfo;  // libpq connection string (its dbname is replaced by database)
   Compression compression = Compression::zstd;
-  int compression_level = 0;    // 0 = the algorithm's default
+  int compression_level = 0;  // 0 = the algorithm's default
   LogicalOptions options;
   const EncryptionKey* encryption_key = nullptr;  // set: the dump is encrypted after compression
+  // pg_dump --lock-wait-timeout: fail instead of waiting forever for a table
+  // another session holds locked (0 = wait as long as it takes).
+  int lock_wait_timeout_ms = 0;
 };
 
 struct LogicalProgress {

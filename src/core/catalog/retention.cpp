@@ -51,8 +51,78 @@ std::vector<std::string> plan_retention(const std::vector<RetentionCandidate>& c
   return expired;
 }
 
+std::string retention_group(const std::string& database, const std::string& selection_json) {
+  // A NUL cannot occur in either part: the key is unambiguous.
+  return database + std::string(1, '\0') + selection_json;
+}
+
+namespace {
+
+// Groups in first-seen order: kind, group key -> candidates.
+std::vector<std::vector<RetentionCandidate>> split_by_group(
+    const std::vector<RetentionCandidate>& complete) {
+  std::vector<std::vector<RetentionCandidate>> groups;
+  for (const RetentionCandidate& c : complete) {
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) {
+      return g.front().kind == c.kind && g.front().group == c.group;
+    });
+    if (it == groups.end()) {
+      groups.push_back({c});
+    } else {
+      it->push_back(c);
+    }
+  }
+  return groups;
+}
+
+}  // namespace
+
+std::vector<std::string> plan_retention_by_group(const std::vector<RetentionCandidate>& complete,
+                                                 const RetentionPolicies& policies,
+                                                 std::int64_t now) {
+  std::vector<RetentionCandidate> expired;
+  for (const auto& group : split_by_group(complete)) {
+    const std::string& kind = group.front().kind;
+    if (kind != "physical" && kind != "logical") continue;  // unknown: never expired
+    const RetentionPolicy& policy = kind == "physical" ? policies.physical : policies.logical;
+    for (const std::string& name : plan_retention(group, policy, now)) {
+      expired.push_back(*std::find_if(group.begin(), group.end(),
+                                      [&](const RetentionCandidate& c) { return c.name == name; }));
+    }
+  }
+  std::sort(expired.begin(), expired.end(), newer);
+  std::vector<std::string> names;
+  for (auto it = expired.rbegin(); it != expired.rend(); ++it) names.push_back(it->name);
+  return names;  // oldest first
+}
+
+std::vector<std::string> newest_of_each_group(const std::vector<RetentionCandidate>& complete) {
+  std::vector<std::string> names;
+  for (const auto& group : split_by_group(complete))
+    names.push_back(std::min_element(group.begin(), group.end(), newer)->name);
+  return names;
+}
+
+std::vector<RetentionCandidate> retention_candidates(const std::vector<BackupMeta>& listed,
+                                                     const std::string& system_identifier,
+                                                     const std::string& running) {
+  std::vector<RetentionCandidate> candidates;
+  for (const BackupMeta& meta : listed) {
+    if (meta.system_identifier != system_identifier || meta.name == running) continue;
+    try {
+      candidates.push_back(
+          {meta.name, parse_utc_timestamp(meta.completed_at), meta.kind,
+           meta.kind == "logical" ? retention_group(meta.database, meta.logical.to_json()) : ""});
+    } catch (const Error& e) {
+      // An unreadable completion time: never expired (and not counted).
+      if (e.kind() != ErrorKind::invalid_argument) throw;
+    }
+  }
+  return candidates;
+}
+
 RetentionResult apply_retention(Repository& repo, const std::string& system_identifier,
-                                const RetentionPolicy& policy, std::int64_t now,
+                                const RetentionPolicies& policies, std::int64_t now,
                                 const std::string& running, std::int64_t leftover_min_age,
                                 const std::vector<std::string>& abandoned) {
   // list_backups("") would list every system: refuse it outright.
@@ -61,18 +131,10 @@ RetentionResult apply_retention(Repository& repo, const std::string& system_iden
 
   RetentionResult result;
 
-  if (policy.enabled()) {
-    std::vector<RetentionCandidate> candidates;
-    for (const BackupMeta& meta : repo.list_backups(system_identifier)) {
-      if (meta.system_identifier != system_identifier || meta.name == running) continue;
-      try {
-        candidates.push_back({meta.name, parse_utc_timestamp(meta.completed_at)});
-      } catch (const Error& e) {
-        // An unreadable completion time: never expired (and not counted).
-        if (e.kind() != ErrorKind::invalid_argument) throw;
-      }
-    }
-    for (const std::string& name : plan_retention(candidates, policy, now)) {
+  if (policies.enabled()) {
+    const std::vector<RetentionCandidate> candidates =
+        retention_candidates(repo.list_backups(system_identifier), system_identifier, running);
+    for (const std::string& name : plan_retention_by_group(candidates, policies, now)) {
       try {
         repo.remove_backup(system_identifier, name);
       } catch (const Error& e) {

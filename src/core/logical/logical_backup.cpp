@@ -56,6 +56,8 @@ std::vector<std::string> pg_dump_arguments(const LogicalBackupRequest& req) {
   std::vector<std::string> argv = {
       req.pg_dump, "--format=custom", "--compress=0", "--no-password",
       "--dbname=" + req.conninfo + " dbname=" + conninfo_quote(req.origin.database)};
+  if (req.lock_wait_timeout_ms > 0)
+    argv.push_back("--lock-wait-timeout=" + std::to_string(req.lock_wait_timeout_ms));
   if (req.options.schema_only) argv.push_back("--schema-only");
   if (req.options.data_only) argv.push_back("--data-only");
   for (const auto& t : req.options.include_tables) argv.push_back("--table=" + t);
