@@ -20,12 +20,12 @@ SELECT p.oid::regprocedure AS definer_without_search_path
 CREATE ROLE regress_pgvault_ops LOGIN;
 GRANT USAGE ON SCHEMA vault TO regress_pgvault_ops;
 -- A monitoring role reads vault.status with SELECT on it and EXECUTE on the
--- function behind it (function privileges in a view are the reader's).
+-- functions behind it (function privileges in a view are the reader's).
 GRANT SELECT ON vault.status TO regress_pgvault_ops;
 SET SESSION AUTHORIZATION regress_pgvault_ops;
 SELECT scheduler_state IS NOT NULL AS has_state FROM vault.status;
 RESET SESSION AUTHORIZATION;
-GRANT EXECUTE ON FUNCTION vault._scheduler_state() TO regress_pgvault_ops;
+GRANT EXECUTE ON FUNCTION vault._scheduler_state(), vault._setting_problems() TO regress_pgvault_ops;
 SET SESSION AUTHORIZATION regress_pgvault_ops;
 SELECT scheduler_state IS NOT NULL AS has_state FROM vault.status;
 RESET SESSION AUTHORIZATION;
@@ -67,7 +67,7 @@ RESET SESSION AUTHORIZATION;
 DROP DATABASE regress_pgvault_private;
 REVOKE ALL ON FUNCTION vault.create_backup(text, text, boolean, name, boolean, boolean, text[], text[]) FROM regress_pgvault_ops;
 REVOKE ALL ON FUNCTION vault.verify_backup(text) FROM regress_pgvault_ops;
-REVOKE ALL ON FUNCTION vault._scheduler_state() FROM regress_pgvault_ops;
+REVOKE ALL ON FUNCTION vault._scheduler_state(), vault._setting_problems() FROM regress_pgvault_ops;
 REVOKE ALL ON vault.status FROM regress_pgvault_ops;
 REVOKE ALL ON SCHEMA vault FROM regress_pgvault_ops;
 -- CREATE EXTENSION refuses a schema vault someone else prepared.
