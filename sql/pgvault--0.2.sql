@@ -184,6 +184,14 @@ AS $$ SELECT pg_catalog.unnest(vault._next_runs(schedule, count, after, timezone
 COMMENT ON FUNCTION vault.next_runs(text, integer, timestamptz, text) IS
   'pgvault: the next fire times of a schedule (the scheduler uses the same code)';
 
+-- pgvault.* lines of the configuration files PostgreSQL rejected (vault.status).
+CREATE FUNCTION vault._setting_problems(OUT name text, OUT location text, OUT error text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgvault_setting_problems'
+LANGUAGE C VOLATILE;
+
+REVOKE ALL ON FUNCTION vault._setting_problems() FROM PUBLIC;
+
 CREATE VIEW vault.status AS
 WITH s AS (SELECT * FROM vault._scheduler_state()),
      tz AS (SELECT current_setting('pgvault.timezone') AS name),
@@ -211,7 +219,11 @@ SELECT s.pid AS scheduler_pid,
        (SELECT started_at FROM running) AS running_since,
        current_setting('pgvault.repository') AS repository,
        current_setting('pgvault.retention_count')::integer AS retention_count,
-       current_setting('pgvault.retention_days')::integer AS retention_days
+       current_setting('pgvault.retention_days')::integer AS retention_days,
+       current_setting('pgvault.logical_retention_count')::integer AS logical_retention_count,
+       current_setting('pgvault.logical_retention_days')::integer AS logical_retention_days,
+       (SELECT string_agg(p.name || ' (' || p.location || '): ' || p.error, '; ' ORDER BY p.name)
+          FROM vault._setting_problems() p) AS setting_problems
   FROM s, tz;
 
 COMMENT ON VIEW vault.status IS
@@ -274,7 +286,7 @@ COMMENT ON FUNCTION vault.cleanup() IS
 CREATE FUNCTION vault._delete_backup(name text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgvault_delete_backup'
-LANGUAGE C VOLATILE STRICT;
+LANGUAGE C VOLATILE;  -- not STRICT: delete_backup(NULL) is an error, not an all-NULL row
 
 CREATE FUNCTION vault.delete_backup(name text)
 RETURNS vault.history
@@ -388,15 +400,6 @@ REVOKE ALL ON FUNCTION vault._installing() FROM PUBLIC;
 
 SELECT vault._installing();
 
--- delete_backup(NULL) is an error, not an all-NULL row.
-ALTER FUNCTION vault._delete_backup(text) CALLED ON NULL INPUT;
-
-CREATE FUNCTION vault._setting_problems(OUT name text, OUT location text, OUT error text)
-RETURNS SETOF record
-AS 'MODULE_PATHNAME', 'pgvault_setting_problems'
-LANGUAGE C VOLATILE;
-
-REVOKE ALL ON FUNCTION vault._setting_problems() FROM PUBLIC;
 
 COMMENT ON COLUMN vault.backups.repository IS
   'the repository URL the backup was written to (pending cleanups are done there)';
@@ -405,36 +408,3 @@ COMMENT ON FUNCTION vault._setting_problems() IS
   'pgvault: pgvault.* lines of postgresql.conf / postgresql.auto.conf that PostgreSQL rejected '
   'or does not know (it runs on the default or previous value instead)';
 
-CREATE OR REPLACE VIEW vault.status AS
-WITH s AS (SELECT * FROM vault._scheduler_state()),
-     tz AS (SELECT current_setting('pgvault.timezone') AS name),
-     last_run AS (SELECT * FROM vault.backups WHERE status NOT IN ('queued', 'skipped')
-                  ORDER BY started_at DESC, id DESC LIMIT 1),
-     last_ok AS (SELECT * FROM vault.backups WHERE status IN ('completed', 'expired', 'deleted')
-                  AND completed_at IS NOT NULL ORDER BY completed_at DESC, id DESC LIMIT 1),
-     running AS (SELECT * FROM vault.backups WHERE status = 'running' ORDER BY id DESC LIMIT 1)
-SELECT s.pid AS scheduler_pid,
-       s.state AS scheduler_state,
-       current_setting('pgvault.enabled')::boolean AS enabled,
-       nullif(current_setting('pgvault.schedule'), '') AS schedule,
-       nullif(current_setting('pgvault.logical_schedule'), '') AS logical_schedule,
-       tz.name AS timezone,
-       s.next_run_at,
-       s.retry_at,
-       (SELECT started_at FROM last_run) AS last_run_at,
-       (SELECT status FROM last_run) AS last_status,
-       (SELECT error_message FROM last_run) AS last_error,
-       (SELECT completed_at FROM last_ok) AS last_success_at,
-       (SELECT name FROM last_ok) AS last_success_name,
-       coalesce((SELECT completed_at >= (date_trunc('day', now() AT TIME ZONE tz.name) AT TIME ZONE tz.name)
-                   FROM last_ok), false) AS backup_today,
-       (SELECT name FROM running) AS running_backup,
-       (SELECT started_at FROM running) AS running_since,
-       current_setting('pgvault.repository') AS repository,
-       current_setting('pgvault.retention_count')::integer AS retention_count,
-       current_setting('pgvault.retention_days')::integer AS retention_days,
-       current_setting('pgvault.logical_retention_count')::integer AS logical_retention_count,
-       current_setting('pgvault.logical_retention_days')::integer AS logical_retention_days,
-       (SELECT string_agg(p.name || ' (' || p.location || '): ' || p.error, '; ' ORDER BY p.name)
-          FROM vault._setting_problems() p) AS setting_problems
-  FROM s, tz;
