@@ -5,7 +5,9 @@
 // is_checksummed_file; src/backend/storage/file/reinit.c
 // parse_filename_for_nontemp_relation; src/backend/storage/file/fd.c
 // looks_like_temp_rel_name), so a backup pgvault reads itself restores like
-// one streamed by BASE_BACKUP.
+// one streamed by BASE_BACKUP. (The lists were read in basebackup.c of the
+// PostgreSQL 16 development tree, which has the same lists and order, and
+// checked against pg_basebackup of PostgreSQL 15.20: src/core/physical/README.md.)
 //
 // Rules, in basebackup.c's order, applied to every directory entry at every
 // depth (names are compared, not paths, unless said otherwise):

@@ -4,7 +4,7 @@
 //
 // Page header layout (PostgreSQL 15, src/include/storage/bufpage.h,
 // PageHeaderData; checked against pages of an `initdb -k` cluster, see
-// test_page_header.cpp):
+// test_page_checksum.cpp):
 //   offset size field
 //        0    4 pd_lsn.xlogid       high 32 bits of the LSN of the last change
 //        4    4 pd_lsn.xrecoff      low 32 bits
