@@ -131,13 +131,15 @@ TEST(IncrementalPageSelection, PersistentChecksumFailureIsCorruptionNamingFileAn
   EXPECT_EQ(s.rereads, 3u);
   EXPECT_EQ(s.corruption.file, "base/5/16385.1");
   EXPECT_EQ(s.corruption.block, 5 + kBlocksPerSegment);
+  EXPECT_EQ(s.corruption.block_in_file, 5u);
   EXPECT_EQ(s.corruption.state, PageState::checksum_mismatch);
   EXPECT_EQ(s.corruption.stored_checksum, stored);
   EXPECT_EQ(s.corruption.computed_checksum, page_checksum(page, 5 + kBlocksPerSegment));
   EXPECT_EQ(s.corruption.reads, 4u);
   char expected[200];
   std::snprintf(expected, sizeof expected,
-                "checksum verification failed in file \"base/5/16385.1\", block 131077: "
+                "checksum verification failed in file \"base/5/16385.1\", block 5 (block 131077 of "
+                "the relation fork): "
                 "calculated %X but expected %X (read 4 times)",
                 s.corruption.computed_checksum, stored);
   EXPECT_EQ(s.corruption.message(), expected);

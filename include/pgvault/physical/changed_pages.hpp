@@ -50,13 +50,16 @@ enum class IncludeReason { none, changed, all_zero, beyond_parent, untrusted_hea
 const char* include_reason_text(IncludeReason reason);
 
 struct PageCorruption {
-  std::string file;         // as the caller named it
-  std::uint32_t block = 0;  // block within the fork (the checksum's block number)
+  std::string file;                 // as the caller named it
+  std::uint32_t block_in_file = 0;  // as basebackup.c's warning names it
+  std::uint32_t block = 0;          // block within the fork (the checksum's block number)
   PageState state = PageState::valid;
   std::uint16_t stored_checksum = 0;
   std::uint16_t computed_checksum = 0;
   unsigned reads = 0;  // how many times the page was read
-  // e.g. checksum verification failed in file "base/5/16385", block 7: calculated 1A2B but expected
+  // basebackup.c's wording, e.g. checksum verification failed in file
+  // "base/5/16385.1", block 5 (block 131077 of the relation fork): calculated
+  // 1A2B but expected 3C4D (read 11 times); the fork's block only for segments > 0.
   // 3C4D (read 11 times)
   std::string message() const;
 };

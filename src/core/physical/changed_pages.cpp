@@ -29,8 +29,11 @@ std::string PageCorruption::message() const {
                   stored_checksum);
   else
     std::snprintf(buffer, sizeof buffer, "%s", page_state_name(state));
-  return "checksum verification failed in file \"" + file + "\", block " + std::to_string(block) +
-         ": " + buffer + " (read " + std::to_string(reads) + " times)";
+  std::string where = "block " + std::to_string(block_in_file);
+  if (block != block_in_file)
+    where += " (block " + std::to_string(block) + " of the relation fork)";
+  return "checksum verification failed in file \"" + file + "\", " + where + ": " + buffer +
+         " (read " + std::to_string(reads) + " times)";
 }
 
 PageSelection select_page(std::span<std::byte> page, std::string_view file, std::uint32_t segment,
@@ -60,13 +63,14 @@ PageSelection select_page(std::span<std::byte> page, std::string_view file, std:
     if (out.rereads >= policy.max_rereads || !reread) {
       const PageHeader header = read_page_header(page);
       out.decision = PageDecision::corrupt;
-      out.corruption = {
-          std::string(file),
-          block,
-          state,
-          header.checksum,
-          state == PageState::checksum_mismatch ? page_checksum(page, block) : std::uint16_t{0},
-          out.rereads + 1};
+      out.corruption.file = std::string(file);
+      out.corruption.block_in_file = block_in_file;
+      out.corruption.block = block;
+      out.corruption.state = state;
+      out.corruption.stored_checksum = header.checksum;
+      if (state == PageState::checksum_mismatch)
+        out.corruption.computed_checksum = page_checksum(page, block);
+      out.corruption.reads = out.rereads + 1;
       return out;
     }
     ++out.rereads;
