@@ -178,12 +178,21 @@ TEST(IncrementalFile, ReaderRefusesMalformedInput) {
 
 TEST(IncrementalFile, WholeFileRule) {
   const FileIdentity id{1, 42, 1000};
-  EXPECT_TRUE(store_whole_file(std::nullopt, 5, id)) << "no parent copy: a new file";
-  EXPECT_FALSE(store_whole_file(ParentFileState{5, id}, 5, id));
-  EXPECT_FALSE(store_whole_file(ParentFileState{5, id}, 9, id)) << "extended: incremental";
-  EXPECT_TRUE(store_whole_file(ParentFileState{5, id}, 4, id)) << "shrank";
-  EXPECT_TRUE(store_whole_file(ParentFileState{5, id}, 5, {1, 43, 1000})) << "another inode";
-  EXPECT_TRUE(store_whole_file(ParentFileState{5, id}, 5, {1, 42, 2000}))
+  const auto main = RelationFork::main;
+  const ParentFileState parent{5, id};
+  EXPECT_EQ(whole_file_reason(main, std::nullopt, 5, id), WholeFileReason::no_parent_copy);
+  EXPECT_EQ(whole_file_reason(main, parent, 5, id), WholeFileReason::none);
+  EXPECT_EQ(whole_file_reason(main, parent, 9, id), WholeFileReason::none) << "extended";
+  EXPECT_EQ(whole_file_reason(main, parent, 4, id), WholeFileReason::shrank);
+  EXPECT_EQ(whole_file_reason(main, parent, 5, {1, 43, 1000}), WholeFileReason::identity_changed)
+      << "another inode";
+  EXPECT_EQ(whole_file_reason(main, parent, 5, {1, 42, 2000}), WholeFileReason::identity_changed)
       << "inode re-used, born later";
-  EXPECT_TRUE(store_whole_file(ParentFileState{5, id}, 5, {2, 42, 1000})) << "another device";
+  EXPECT_EQ(whole_file_reason(main, parent, 5, {2, 42, 1000}), WholeFileReason::identity_changed)
+      << "another device";
+  EXPECT_EQ(whole_file_reason(RelationFork::vm, parent, 5, id), WholeFileReason::map_fork);
+  EXPECT_EQ(whole_file_reason(RelationFork::fsm, parent, 5, id), WholeFileReason::map_fork);
+  EXPECT_EQ(whole_file_reason(RelationFork::init, parent, 5, id), WholeFileReason::init_fork);
+  EXPECT_STREQ(whole_file_reason_text(WholeFileReason::shrank),
+               "smaller than the parent backup's copy");
 }

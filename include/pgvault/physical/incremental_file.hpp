@@ -15,11 +15,15 @@
 //   nothing after the last page.
 // A whole_file incremental stores every block (block_count == file_blocks, the
 // numbers 0..file_blocks-1) and needs nothing older. The backup stores a file
-// whole when the parent has no copy of the path, when the file is smaller
-// than the parent's copy, or when its identity changed (another inode or birth
-// time: dropped and re-created under the same path, e.g. by CREATE DATABASE
-// ... STRATEGY FILE_COPY of a re-used oid, whose pages keep old LSNs); see
-// store_whole_file().
+// whole when it is a visibility map or free space map fork (their pages change
+// without their LSN moving: visibilitymap_clear() marks the VM page dirty with
+// no LSN of its own, and FSM updates are not WAL-logged; seen on PostgreSQL
+// 15.20, a heap UPDATE changed the VM page and left its pd_lsn before the
+// parent's start), an init fork (tiny, never worth a chain), when the parent
+// has no copy of the path, when the file is smaller than the parent's copy, or
+// when its identity changed (another inode or birth time: dropped and
+// re-created under the same path, e.g. by CREATE DATABASE ... STRATEGY
+// FILE_COPY of a re-used oid, whose pages keep old LSNs); see whole_file_reason().
 //
 // Reconstruction, newest first: every page of the newest incremental is
 // written, then each older one's pages not written yet (a bitmap of written
@@ -37,6 +41,7 @@
 // verified when read and the object's SHA-256 is checked by the pipeline.
 #pragma once
 #include "pgvault/pg_free.hpp"
+#include "pgvault/physical/data_directory.hpp"
 #include "pgvault/physical/page.hpp"
 
 #include <cstddef>
@@ -76,10 +81,13 @@ struct ParentFileState {
   FileIdentity identity;
 };
 
-// The rule above: whole when there is no parent copy, the file shrank, or its
-// identity differs.
-bool store_whole_file(const std::optional<ParentFileState>& parent, std::uint32_t file_blocks,
-                      const FileIdentity& identity);
+enum class WholeFileReason { none, map_fork, init_fork, no_parent_copy, shrank, identity_changed };
+const char* whole_file_reason_text(WholeFileReason reason);
+
+// The rule above, for a relation segment file of `fork`; none: store the
+// changed pages only (changed_pages.hpp).
+WholeFileReason whole_file_reason(RelationFork fork, const std::optional<ParentFileState>& parent,
+                                  std::uint32_t file_blocks, const FileIdentity& identity);
 
 // Streams one incremental file into a Sink: the header and block numbers at
 // construction, then write_page() for each listed block in order, then

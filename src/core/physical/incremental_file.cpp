@@ -30,9 +30,32 @@ std::string u32(std::uint32_t v) {
 
 }  // namespace
 
-bool store_whole_file(const std::optional<ParentFileState>& parent, std::uint32_t file_blocks,
-                      const FileIdentity& identity) {
-  return !parent || file_blocks < parent->file_blocks || !(identity == parent->identity);
+const char* whole_file_reason_text(WholeFileReason reason) {
+  switch (reason) {
+    case WholeFileReason::none:
+      return "changed pages only";
+    case WholeFileReason::map_fork:
+      return "visibility map or free space map fork (changes without moving its LSN)";
+    case WholeFileReason::init_fork:
+      return "init fork";
+    case WholeFileReason::no_parent_copy:
+      return "the parent backup has no copy of this file";
+    case WholeFileReason::shrank:
+      return "smaller than the parent backup's copy";
+    case WholeFileReason::identity_changed:
+      return "another file than the parent backup's copy (inode or birth time changed)";
+  }
+  return "unknown";
+}
+
+WholeFileReason whole_file_reason(RelationFork fork, const std::optional<ParentFileState>& parent,
+                                  std::uint32_t file_blocks, const FileIdentity& identity) {
+  if (fork == RelationFork::vm || fork == RelationFork::fsm) return WholeFileReason::map_fork;
+  if (fork == RelationFork::init) return WholeFileReason::init_fork;
+  if (!parent) return WholeFileReason::no_parent_copy;
+  if (!(identity == parent->identity)) return WholeFileReason::identity_changed;
+  if (file_blocks < parent->file_blocks) return WholeFileReason::shrank;
+  return WholeFileReason::none;
 }
 
 // ---- writer ----
