@@ -114,6 +114,10 @@ is($q->('appdb', q{SELECT count(*) FROM vault.backups WHERE status NOT IN ('comp
 is($q->('appdb', q{SELECT coalesce(string_agg(DISTINCT who || ': ' || what, ', '), 'nothing') FROM public.pwned}),
   'nothing', 'none of mallory\'s functions or operators ran');
 
+# pgvault works in pgvault.database only: back to "postgres" for the rest.
+$node->safe_psql('postgres', q{ALTER SYSTEM RESET pgvault.database});
+$node->restart;
+
 # --- 3. vault.restore_logical asks what DROP/CREATE DATABASE would ----------
 $node->safe_psql('postgres', q{
 CREATE ROLE alice LOGIN;
