@@ -5,6 +5,17 @@
 #include <cstdlib>
 
 namespace pgvault::cli {
+namespace {
+
+// What is missing when a repository's root does not exist.
+std::string missing_root(const std::string& url) {
+  const ParsedRepositoryUrl parsed = parse_repository_url(url);
+  if (parsed.scheme == "file") return "no directory " + parsed.path;
+  if (parsed.scheme == "azure") return "no container \"" + parsed.container + "\"";
+  return "no bucket \"" + parsed.container + "\"";
+}
+
+}  // namespace
 
 void RepositoryOptions::add_to(CLI::App* cmd) {
   cmd->add_option("--repo", repo,
@@ -42,7 +53,15 @@ std::unique_ptr<Storage> RepositoryOptions::open() const {
                 "no repository: pass --repo URL, set PGVAULT_REPOSITORY, or give --config FILE "
                 "with pgvault.repository set" +
                     (config.empty() ? std::string() : " (" + config + " does not set it)"));
-  return open_storage_with(url, s);
+  auto storage = open_storage_with(url, s);
+  // Listing a missing directory, bucket or container finds nothing, just
+  // like an empty repository: a mistyped URL must not look like one.
+  if (!storage->root_exists())
+    throw Error(ErrorKind::not_found, "repository " + storage->url() + " does not exist (" +
+                                          missing_root(url) +
+                                          "); check the URL (the server creates a repository "
+                                          "when it writes its first backup)");
+  return storage;
 }
 
 EncryptionSettings RepositoryOptions::encryption() const {
