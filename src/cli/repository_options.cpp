@@ -3,6 +3,7 @@
 #include "pgvault/error.hpp"
 
 #include <cstdlib>
+#include <iostream>
 
 namespace pgvault::cli {
 namespace {
@@ -21,11 +22,16 @@ void RepositoryOptions::add_to(CLI::App* cmd) {
   cmd->add_option("--repo", repo,
                   "Repository URL: file:///path, s3://bucket[/prefix], "
                   "azure://container[/prefix] or gs://bucket[/prefix] (default: "
-                  "pgvault.repository of --config)")
+                  "pgvault.repository of --config, or the server's default beside its data "
+                  "directory)")
       ->envname("PGVAULT_REPOSITORY");
   cmd->add_option("--config", config,
-                  "postgresql.conf-syntax file with the pgvault.* settings (the server's "
-                  "postgresql.conf works); includes are followed")
+                  "postgresql.conf-syntax file with the pgvault.* settings; includes are "
+                  "followed. A server's postgresql.conf counts as the server sees it: its data "
+                  "directory's postgresql.auto.conf (ALTER SYSTEM) is read after it, and an "
+                  "unset pgvault.repository is the server's default (the data directory is "
+                  "data_directory, or the file's directory when it holds PG_VERSION). What was "
+                  "read is printed on standard error")
       ->envname("PGVAULT_CONFIG")
       ->check(CLI::ExistingFile);
   cmd->add_option("--encryption-key-file", encryption_key_file,
@@ -34,15 +40,34 @@ void RepositoryOptions::add_to(CLI::App* cmd) {
       ->envname("PGVAULT_ENCRYPTION_KEY_FILE");
 }
 
-StorageSettings RepositoryOptions::settings() const {
-  StorageSettings s;
-  if (!config.empty()) s = read_config_file(config);
-  apply_environment(s);
-  return s;
+const StorageSettings& RepositoryOptions::settings() const {
+  if (!server_config_) {
+    server_config_ = config.empty() ? ServerConfig{} : read_server_config(config);
+    apply_environment(server_config_->settings);
+  }
+  return server_config_->settings;
+}
+
+// One line on standard error: which files gave the settings, and where the
+// repository came from when the file did not name it.
+void RepositoryOptions::say_what_was_read() const {
+  if (config.empty()) return;
+  const ServerConfig& c = *server_config_;
+  std::string line = "pgvault: settings from ";
+  for (std::size_t i = 0; i < c.files.size(); ++i) line += (i == 0 ? "" : ", ") + c.files[i];
+  if (c.data_directory.empty()) {
+    line += " only (" + c.data_directory_from + ")";
+  } else if (c.default_repository && repo.empty()) {
+    line += "; repository " + c.settings.at("repository") +
+            ", the server's default beside data directory " + c.data_directory +
+            " (pgvault.repository is not set)";
+  }
+  std::cerr << line << "\n";
 }
 
 std::unique_ptr<Storage> RepositoryOptions::open() const {
-  const StorageSettings s = settings();
+  const StorageSettings& s = settings();
+  say_what_was_read();
   std::string url = repo;
   if (url.empty()) {
     auto it = s.find("repository");
@@ -51,8 +76,11 @@ std::unique_ptr<Storage> RepositoryOptions::open() const {
   if (url.empty())
     throw Error(ErrorKind::invalid_argument,
                 "no repository: pass --repo URL, set PGVAULT_REPOSITORY, or give --config FILE "
-                "with pgvault.repository set" +
-                    (config.empty() ? std::string() : " (" + config + " does not set it)"));
+                "with pgvault.repository set (or the server's postgresql.conf, whose default "
+                "repository is beside its data directory)" +
+                    (config.empty() ? std::string()
+                                    : " (" + config + " does not set it, and " +
+                                          server_config_->data_directory_from + ")"));
   auto storage = open_storage_with(url, s);
   // Listing a missing directory, bucket or container finds nothing, just
   // like an empty repository: a mistyped URL must not look like one.
@@ -65,7 +93,7 @@ std::unique_ptr<Storage> RepositoryOptions::open() const {
 }
 
 EncryptionSettings RepositoryOptions::encryption() const {
-  const StorageSettings s = settings();
+  const StorageSettings& s = settings();
   auto get = [&](const char* name) {
     auto it = s.find(name);
     return it == s.end() ? std::string() : it->second;
