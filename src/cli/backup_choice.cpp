@@ -16,7 +16,7 @@ BackupMeta choose_backup(Repository& repo, const std::string& name_or_latest,
     throw Error(e.kind(), std::string(e.what()) + "; " + hint);
   }
   say << "--backup latest: \"" << meta.name << "\", the newest " << latest_of.describe()
-      << " of system " << meta.system_identifier << " (completed "
+      << " (system " << meta.system_identifier << ", completed "
       << (meta.completed_at.empty() ? "-" : meta.completed_at) << ")\n"
       << std::flush;
   return meta;

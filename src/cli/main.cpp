@@ -32,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -73,23 +74,41 @@ struct ListOptions {
   bool json = false;
 };
 
+// Damaged backups (a backup.json that cannot be used) are listed with the
+// reason, never left out: they are not restorable, but their data may be
+// worth saving, and an operator must see them.
 int run_list(const ListOptions& o) {
   auto storage = o.repo.open();
   Repository repo(*storage);
-  const std::vector<BackupMeta> backups = repo.list_backups(o.system_id);
+  const RepositoryListing listing = repo.list_all(o.system_id);
+  const std::vector<BackupMeta>& backups = listing.complete;
 
   if (o.json) {
     // ordered_json keeps backup.json's own field order.
     nlohmann::ordered_json arr = nlohmann::ordered_json::array();
     for (const auto& b : backups) arr.push_back(nlohmann::ordered_json::parse(b.to_json()));
+    for (const auto& d : listing.unreadable) {
+      arr.push_back({{"name", d.name},
+                     {"system_identifier", d.system_identifier},
+                     {"damaged", true},
+                     {"error", d.error}});
+    }
     std::cout << arr.dump(2) << "\n";
     return 0;
   }
-  if (backups.empty()) {
+  if (backups.empty() && listing.unreadable.empty()) {
     if (o.system_id.empty()) {
       std::cout << "no backups in " << storage->url() << "\n";
     } else {
-      std::cout << "no backups of system " << o.system_id << " in " << storage->url() << "\n";
+      std::set<std::string> others;
+      for (const auto& b : repo.list_backups()) others.insert(b.system_identifier);
+      std::string held;
+      for (const auto& id : others) held += (held.empty() ? "" : ", ") + id;
+      std::cout << "no backups of system " << o.system_id << " in " << storage->url()
+                << (held.empty() ? ""
+                                 : " (it holds backups of system" +
+                                       std::string(others.size() == 1 ? " " : "s ") + held + ")")
+                << "\n";
     }
     return 0;
   }
@@ -101,6 +120,9 @@ int run_list(const ListOptions& o) {
     rows.push_back({b.name, or_dash(b.kind), or_dash(b.started_at), or_dash(b.completed_at),
                     human_size(b.stored_bytes), human_size(b.source_bytes), or_dash(b.compression),
                     or_dash(b.stop_lsn), or_dash(b.system_identifier)});
+  }
+  for (const auto& d : listing.unreadable) {
+    rows.push_back({d.name, "DAMAGED", "-", "-", "-", "-", "-", "-", d.system_identifier});
   }
   std::vector<std::size_t> width(head.size());
   for (std::size_t c = 0; c < head.size(); ++c) {
@@ -117,6 +139,13 @@ int run_list(const ListOptions& o) {
   };
   print_row(head);
   for (const auto& r : rows) print_row(r);
+  if (!listing.unreadable.empty()) {
+    std::cout << "\n"
+              << listing.unreadable.size() << " damaged backup"
+              << (listing.unreadable.size() == 1 ? "" : "s")
+              << " (backup.json unusable: not restorable, never removed by cleanup):\n";
+    for (const auto& d : listing.unreadable) std::cout << "  " << d.error << "\n";
+  }
   return 0;
 }
 

@@ -109,8 +109,37 @@ EncryptionSettings RepositoryOptions::encryption() const {
   return e;
 }
 
+// The core's messages name the server's settings; here the ways the command
+// takes a key are named, before anything is read or written.
 DecryptorFactory RepositoryOptions::decryptor(const BackupMeta& meta) const {
-  return decryptor_for(meta, encryption());
+  if (meta.encryption == "none") return decryptor_for(meta, {});
+  const EncryptionSettings e = encryption();
+  const bool passphrase_backup = meta.key_derivation == "scrypt";
+  const std::string backup = "backup \"" + meta.name + "\" is encrypted" +
+                             (passphrase_backup ? " with a passphrase" : "") +
+                             " (key fingerprint " + meta.key_fingerprint + ")";
+  const std::string give_key_file =
+      "pass --encryption-key-file FILE, set $PGVAULT_ENCRYPTION_KEY_FILE, or set "
+      "pgvault.encryption_key_file in the --config file";
+  const std::string give_passphrase =
+      "set pgvault.encryption_passphrase in the --config file, or $PGVAULT_ENCRYPTION_PASSPHRASE";
+  if (e.key_file.empty() && e.passphrase.empty())
+    throw Error(
+        ErrorKind::invalid_argument,
+        backup + ", but no encryption key was given: " +
+            (passphrase_backup ? give_passphrase + ", to the passphrase it was encrypted with (a "
+                                                   "passphrase is never a command-line argument)"
+                               : "set pgvault.encryption_key_file to the key file it was "
+                                 "encrypted with: " +
+                                     give_key_file));
+  if (passphrase_backup && e.passphrase.empty())
+    throw Error(ErrorKind::invalid_argument,
+                backup + ", but a key file was given (" + e.key_file +
+                    "): give the passphrase instead: " + give_passphrase);
+  if (meta.key_derivation == "raw" && e.key_file.empty())
+    throw Error(ErrorKind::invalid_argument,
+                backup + " with a key file, but only a passphrase was given: " + give_key_file);
+  return decryptor_for(meta, e);
 }
 
 }  // namespace pgvault::cli

@@ -38,7 +38,7 @@ sub pgvault {
 my $restored = PostgreSQL::Test::Cluster->new('restored');
 my ($ok, $out, $err) = pgvault('restore', '--repo', $repo, '--backup', 'latest', '--pgdata', $restored->data_dir);
 ok($ok, 'pgvault restore --backup latest succeeds although the newest backups are dumps') or diag($err);
-like($out, qr/^--backup latest: "\Q$physical\E", the newest complete physical backup of system \d+ \(completed /m,
+like($out, qr/^--backup latest: "\Q$physical\E", the newest complete physical backup \(system \d+, completed /m,
   'it says which backup "latest" is');
 like($out, qr/^restoring backup "\Q$physical\E" \(physical/m, 'and restores that one');
 $restored->append_conf('postgresql.conf', "port = " . $restored->port . "\nshared_preload_libraries = ''\n");
