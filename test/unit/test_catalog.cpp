@@ -405,6 +405,8 @@ TEST(Repository, LatestIsTheNewestBackupTheSelectorAccepts) {
                "several systems");
   EXPECT_EQ(repo.resolve("latest", kSys, physical).name, "phys");
   EXPECT_EQ(repo.resolve("latest", kOtherSys, shop).name, "foreign");
+  expect_error([&] { repo.resolve("latest", "42", physical); }, ErrorKind::not_found,
+               std::string("(system 42); it holds backups of systems ") + kSys + ", " + kOtherSys);
 }
 
 TEST(Repository, ListAllReadsCompleteAndDamagedBackupsOnce) {

@@ -224,6 +224,14 @@ BackupMeta Repository::resolve(const std::string& name_or_latest,
       if (latest_of.matches(*it)) return *it;
     std::string msg = "no " + latest_of.describe() + " found in repository " + repo +
                       system_suffix(system_identifier);
+    if (all.empty() && !system_identifier.empty()) {
+      // A mistyped or foreign system identifier: say which systems are there.
+      std::set<std::string> systems;
+      for (const auto& m : list_backups()) systems.insert(m.system_identifier);
+      if (!systems.empty())
+        msg += "; it holds backups of system" + std::string(systems.size() == 1 ? " " : "s ") +
+               join({systems.begin(), systems.end()});
+    }
     if (!all.empty()) {
       const BackupMeta& newest = all.back();
       msg += "; it holds " + std::to_string(all.size()) + " other complete backup" +
