@@ -57,7 +57,13 @@ void RepositoryOptions::say_what_was_read() const {
   for (std::size_t i = 0; i < c.files.size(); ++i) line += (i == 0 ? "" : ", ") + c.files[i];
   if (c.data_directory.empty()) {
     line += " only (" + c.data_directory_from + ")";
-  } else if (c.default_repository && repo.empty()) {
+    std::cerr << line << "\n";
+    return;
+  }
+  // A lost data directory (disaster recovery) has no postgresql.auto.conf:
+  // what ALTER SYSTEM set there cannot count.
+  if (c.files.size() == 1) line += " (no postgresql.auto.conf in " + c.data_directory + ")";
+  if (c.default_repository && repo.empty()) {
     line += "; repository " + c.settings.at("repository") +
             ", the server's default beside data directory " + c.data_directory +
             " (pgvault.repository is not set)";

@@ -54,6 +54,14 @@ ok($ok, 'a postgresql.conf outside the data directory works through data_directo
 like($err, qr/^pgvault: settings from \Q$etc\E\/postgresql\.conf, \Q$data\E\/postgresql\.auto\.conf;/m,
   'and reads the data directory\'s postgresql.auto.conf');
 
+# The data directory lost (the disaster): no postgresql.auto.conf to read, said
+# so; the default repository beside it does not exist either: an error, not "no backups".
+PostgreSQL::Test::Utils::append_to_file("$etc/lost.conf", "data_directory = '$etc/lost/main'\n");
+($ok, $out, $err) = pgvault('list', '--config', "$etc/lost.conf");
+like($err, qr/^pgvault: settings from \Q$etc\E\/lost\.conf \(no postgresql\.auto\.conf in \Q$etc\E\/lost\/main\); repository file:\/\/\Q$etc\E\/lost\/pgvault, the server's default/m,
+  'a lost data directory: it says there was no postgresql.auto.conf to read');
+ok(!$ok && $err =~ /repository file:\/\/\Q$etc\E\/lost\/pgvault does not exist/, 'and the missing default repository is an error');
+
 # A file that is not a server's: read alone, and it says so.
 PostgreSQL::Test::Utils::append_to_file("$etc/small.conf",
   "pgvault.repository = '$default_repo'\npgvault.encryption_passphrase = 'stale passphrase in postgresql.conf'\n");
