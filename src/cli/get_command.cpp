@@ -1,5 +1,7 @@
 #include "get_command.hpp"
 
+#include "backup_choice.hpp"
+
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/sink.hpp"
@@ -75,8 +77,16 @@ CLI::App* add_get_command(CLI::App& app, GetOptions& o) {
   auto* get = app.add_subcommand(
       "get", "Write a logical backup's pg_dump archive (decrypted, decompressed) for pg_restore");
   o.repo.add_to(get);
-  get->add_option("--backup", o.backup, "Backup name, or \"latest\" (the newest logical backup)")
+  get->add_option("--backup", o.backup,
+                  "Backup name, or \"latest\": the newest complete logical backup (of --database "
+                  "when given), not counting pre_restore backups")
       ->required();
+  get->add_option("--database", o.database,
+                  "\"latest\" is the newest logical backup of this database (with a backup name: "
+                  "check that it is one)");
+  get->add_flag("--include-pre-restore", o.include_pre_restore,
+                "\"latest\" may also be a pre_restore backup (the dump vault.restore_logical() "
+                "takes of a database before replacing it)");
   get->add_option("--output,-o", o.output, "Output file, or - for standard output")->required();
   get->add_option("--system-id", o.system_id,
                   "Database system identifier (needed when the repository holds several)");
@@ -87,23 +97,22 @@ CLI::App* add_get_command(CLI::App& app, GetOptions& o) {
 int run_get(const GetOptions& o) {
   auto storage = o.repo.open();
   Repository repo(*storage);
-  BackupMeta meta;
-  if (o.backup == "latest") {
-    // "latest" of any kind would usually be a physical backup: take the newest logical one.
-    std::vector<BackupMeta> logical;
-    for (auto& m : repo.list_backups(o.system_id))
-      if (m.kind == "logical") logical.push_back(std::move(m));
-    if (logical.empty())
-      throw Error(ErrorKind::not_found, "no logical backup in " + storage->url());
-    meta = logical.back();
-  } else {
-    meta = repo.resolve(o.backup, o.system_id);
-  }
+  BackupSelector logical;
+  logical.kind = "logical";
+  logical.database = o.database;
+  logical.skip_pre_restore = !o.include_pre_restore;
+  // Standard error: standard output may be the dump itself.
+  const BackupMeta meta = choose_backup(repo, o.backup, o.system_id, logical, std::cerr,
+                                        "pgvault list shows what the repository holds");
   if (meta.kind != "logical" || meta.objects.size() != 1)
     throw Error(ErrorKind::unsupported,
                 "backup \"" + meta.name + "\" is a " + meta.kind +
                     " backup; pgvault get writes logical backups (restore a physical one with "
                     "pgvault restore)");
+  if (!o.database.empty() && meta.database != o.database)
+    throw Error(ErrorKind::invalid_argument, "backup \"" + meta.name +
+                                                 "\" is a dump of database \"" + meta.database +
+                                                 "\", not of \"" + o.database + "\" (--database)");
   const ObjectEntry& object = meta.objects.front();
   const bool to_stdout = o.output == "-";
   if (!to_stdout && !o.force && std::filesystem::exists(o.output))

@@ -14,6 +14,8 @@ struct GetOptions {
   RepositoryOptions repo;
   std::string backup;
   std::string system_id;
+  std::string database;  // "latest" = the newest dump of this database
+  bool include_pre_restore = false;
   std::string output;  // a file, or "-" for standard output
   bool force = false;
 };

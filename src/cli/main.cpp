@@ -9,6 +9,7 @@
 #include "pgvault/storage/storage.hpp"
 #include "pgvault/text.hpp"
 
+#include "backup_choice.hpp"
 #include "get_command.hpp"
 #include "repository_options.hpp"
 
@@ -31,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -72,23 +74,41 @@ struct ListOptions {
   bool json = false;
 };
 
+// Damaged backups (a backup.json that cannot be used) are listed with the
+// reason, never left out: they are not restorable, but their data may be
+// worth saving, and an operator must see them.
 int run_list(const ListOptions& o) {
   auto storage = o.repo.open();
   Repository repo(*storage);
-  const std::vector<BackupMeta> backups = repo.list_backups(o.system_id);
+  const RepositoryListing listing = repo.list_all(o.system_id);
+  const std::vector<BackupMeta>& backups = listing.complete;
 
   if (o.json) {
     // ordered_json keeps backup.json's own field order.
     nlohmann::ordered_json arr = nlohmann::ordered_json::array();
     for (const auto& b : backups) arr.push_back(nlohmann::ordered_json::parse(b.to_json()));
+    for (const auto& d : listing.unreadable) {
+      arr.push_back({{"name", d.name},
+                     {"system_identifier", d.system_identifier},
+                     {"damaged", true},
+                     {"error", d.error}});
+    }
     std::cout << arr.dump(2) << "\n";
     return 0;
   }
-  if (backups.empty()) {
+  if (backups.empty() && listing.unreadable.empty()) {
     if (o.system_id.empty()) {
       std::cout << "no backups in " << storage->url() << "\n";
     } else {
-      std::cout << "no backups of system " << o.system_id << " in " << storage->url() << "\n";
+      std::set<std::string> others;
+      for (const auto& b : repo.list_backups()) others.insert(b.system_identifier);
+      std::string held;
+      for (const auto& id : others) held += (held.empty() ? "" : ", ") + id;
+      std::cout << "no backups of system " << o.system_id << " in " << storage->url()
+                << (held.empty() ? ""
+                                 : " (it holds backups of system" +
+                                       std::string(others.size() == 1 ? " " : "s ") + held + ")")
+                << "\n";
     }
     return 0;
   }
@@ -100,6 +120,9 @@ int run_list(const ListOptions& o) {
     rows.push_back({b.name, or_dash(b.kind), or_dash(b.started_at), or_dash(b.completed_at),
                     human_size(b.stored_bytes), human_size(b.source_bytes), or_dash(b.compression),
                     or_dash(b.stop_lsn), or_dash(b.system_identifier)});
+  }
+  for (const auto& d : listing.unreadable) {
+    rows.push_back({d.name, "DAMAGED", "-", "-", "-", "-", "-", "-", d.system_identifier});
   }
   std::vector<std::size_t> width(head.size());
   for (std::size_t c = 0; c < head.size(); ++c) {
@@ -116,6 +139,13 @@ int run_list(const ListOptions& o) {
   };
   print_row(head);
   for (const auto& r : rows) print_row(r);
+  if (!listing.unreadable.empty()) {
+    std::cout << "\n"
+              << listing.unreadable.size() << " damaged backup"
+              << (listing.unreadable.size() == 1 ? "" : "s")
+              << " (backup.json unusable: not restorable, never removed by cleanup):\n";
+    for (const auto& d : listing.unreadable) std::cout << "  " << d.error << "\n";
+  }
   return 0;
 }
 
@@ -130,7 +160,11 @@ struct RestoreCliOptions {
 int run_restore(const RestoreCliOptions& o) {
   auto storage = o.repo.open();
   Repository repo(*storage);
-  const BackupMeta meta = repo.resolve(o.backup, o.system_id);
+  BackupSelector physical;
+  physical.kind = "physical";
+  const BackupMeta meta =
+      pgvault::cli::choose_backup(repo, o.backup, o.system_id, physical, std::cout,
+                                  "pgvault restore restores physical backups only");
   if (meta.kind != "physical") {
     throw Error(ErrorKind::unsupported,
                 "backup \"" + meta.name + "\" is a " + meta.kind +
@@ -172,6 +206,8 @@ struct VerifyCliOptions {
   RepositoryOptions repo;
   std::string backup;
   std::string system_id;
+  std::string kind;      // of "latest"; empty = physical unless database is given
+  std::string database;  // "latest" = the newest dump of this database
   bool restore_test = false;
   bool json = false;
 };
@@ -682,9 +718,34 @@ int run_verify(const VerifyCliOptions& o) {
                 "as the database's OS user, e.g. sudo -u postgres pgvault verify --restore-test "
                 "...");
   }
+  // "latest" is the backup a disaster needs, the newest physical one, unless
+  // asked for dumps (pre_restore ones never: they hold what was replaced).
+  BackupSelector latest_of;
+  latest_of.kind = !o.kind.empty() ? o.kind : o.database.empty() ? "physical" : "logical";
+  latest_of.database = o.database;
+  latest_of.skip_pre_restore = latest_of.kind == "logical";
+  if (latest_of.kind == "physical" && !o.database.empty())
+    throw Error(ErrorKind::invalid_argument,
+                "--database selects logical backups (dumps of one database); it does not go "
+                "with --kind physical");
+  if (o.restore_test && latest_of.kind != "physical")
+    throw Error(ErrorKind::invalid_argument,
+                "--restore-test restores physical backups only; it does not go with --kind "
+                "logical or --database");
   auto storage = o.repo.open();
   Repository repo(*storage);
-  const BackupMeta meta = repo.resolve(o.backup, o.system_id);
+  const BackupMeta meta = pgvault::cli::choose_backup(
+      repo, o.backup, o.system_id, latest_of, o.json ? std::cerr : std::cout,
+      o.kind.empty() && o.database.empty()
+          ? "pass --kind logical (and --database DB) to verify the newest logical backup"
+          : std::string());
+  if (!o.kind.empty() && meta.kind != o.kind)
+    throw Error(ErrorKind::invalid_argument, "backup \"" + meta.name + "\" is a " + meta.kind +
+                                                 " backup, not " + o.kind + " (--kind)");
+  if (!o.database.empty() && (meta.kind != "logical" || meta.database != o.database))
+    throw Error(ErrorKind::invalid_argument, "backup \"" + meta.name +
+                                                 "\" is not a logical backup of database \"" +
+                                                 o.database + "\" (--database)");
   if (o.restore_test && meta.kind != "physical") {
     throw Error(ErrorKind::unsupported,
                 "backup \"" + meta.name + "\" is a " + meta.kind +
@@ -793,7 +854,10 @@ int main(int argc, char** argv) {
   auto* restore =
       app.add_subcommand("restore", "Restore a physical backup into a new data directory");
   ro.repo.add_to(restore);
-  restore->add_option("--backup", ro.backup, "Backup name, or \"latest\"")->required();
+  restore
+      ->add_option("--backup", ro.backup,
+                   "Backup name, or \"latest\": the newest complete physical backup")
+      ->required();
   restore->add_option("--pgdata,-D", ro.pgdata, "Target data directory (missing or empty)")
       ->required();
   restore->add_option("--system-id", ro.system_id,
@@ -810,9 +874,17 @@ int main(int argc, char** argv) {
       "Read a backup back from the repository and check every object (size, SHA-256, "
       "decompression) and, for physical backups, every file against backup_manifest");
   vo.repo.add_to(verify);
-  verify->add_option("--backup", vo.backup, "Backup name, or \"latest\"")->required();
+  verify
+      ->add_option("--backup", vo.backup,
+                   "Backup name, or \"latest\": the newest complete physical backup (with "
+                   "--kind logical or --database: the newest logical one, not pre_restore)")
+      ->required();
   verify->add_option("--system-id", vo.system_id,
                      "Database system identifier (needed when the repository holds several)");
+  verify->add_option("--kind", vo.kind, "What \"latest\" means: physical (default) or logical")
+      ->check(CLI::IsMember({"physical", "logical"}));
+  verify->add_option("--database", vo.database,
+                     "\"latest\" is the newest logical backup of this database");
   verify->add_flag("--restore-test", vo.restore_test,
                    "Physical backups: also restore into a scratch directory under $TMPDIR, start "
                    "a server there (pg_ctl of $PGVAULT_PG_BINDIR, pg_config --bindir or "

@@ -3,18 +3,35 @@
 #include "pgvault/error.hpp"
 
 #include <cstdlib>
+#include <iostream>
 
 namespace pgvault::cli {
+namespace {
+
+// What is missing when a repository's root does not exist.
+std::string missing_root(const std::string& url) {
+  const ParsedRepositoryUrl parsed = parse_repository_url(url);
+  if (parsed.scheme == "file") return "no directory " + parsed.path;
+  if (parsed.scheme == "azure") return "no container \"" + parsed.container + "\"";
+  return "no bucket \"" + parsed.container + "\"";
+}
+
+}  // namespace
 
 void RepositoryOptions::add_to(CLI::App* cmd) {
   cmd->add_option("--repo", repo,
                   "Repository URL: file:///path, s3://bucket[/prefix], "
                   "azure://container[/prefix] or gs://bucket[/prefix] (default: "
-                  "pgvault.repository of --config)")
+                  "pgvault.repository of --config, or the server's default beside its data "
+                  "directory)")
       ->envname("PGVAULT_REPOSITORY");
   cmd->add_option("--config", config,
-                  "postgresql.conf-syntax file with the pgvault.* settings (the server's "
-                  "postgresql.conf works); includes are followed")
+                  "postgresql.conf-syntax file with the pgvault.* settings; includes are "
+                  "followed. A server's postgresql.conf counts as the server sees it: its data "
+                  "directory's postgresql.auto.conf (ALTER SYSTEM) is read after it, and an "
+                  "unset pgvault.repository is the server's default (the data directory is "
+                  "data_directory, or the file's directory when it holds PG_VERSION). What was "
+                  "read is printed on standard error")
       ->envname("PGVAULT_CONFIG")
       ->check(CLI::ExistingFile);
   cmd->add_option("--encryption-key-file", encryption_key_file,
@@ -23,15 +40,40 @@ void RepositoryOptions::add_to(CLI::App* cmd) {
       ->envname("PGVAULT_ENCRYPTION_KEY_FILE");
 }
 
-StorageSettings RepositoryOptions::settings() const {
-  StorageSettings s;
-  if (!config.empty()) s = read_config_file(config);
-  apply_environment(s);
-  return s;
+const StorageSettings& RepositoryOptions::settings() const {
+  if (!server_config_) {
+    server_config_ = config.empty() ? ServerConfig{} : read_server_config(config);
+    apply_environment(server_config_->settings);
+  }
+  return server_config_->settings;
+}
+
+// One line on standard error: which files gave the settings, and where the
+// repository came from when the file did not name it.
+void RepositoryOptions::say_what_was_read() const {
+  if (config.empty()) return;
+  const ServerConfig& c = *server_config_;
+  std::string line = "pgvault: settings from ";
+  for (std::size_t i = 0; i < c.files.size(); ++i) line += (i == 0 ? "" : ", ") + c.files[i];
+  if (c.data_directory.empty()) {
+    line += " only (" + c.data_directory_from + ")";
+    std::cerr << line << "\n";
+    return;
+  }
+  // A lost data directory (disaster recovery) has no postgresql.auto.conf:
+  // what ALTER SYSTEM set there cannot count.
+  if (c.files.size() == 1) line += " (no postgresql.auto.conf in " + c.data_directory + ")";
+  if (c.default_repository && repo.empty()) {
+    line += "; repository " + c.settings.at("repository") +
+            ", the server's default beside data directory " + c.data_directory +
+            " (pgvault.repository is not set)";
+  }
+  std::cerr << line << "\n";
 }
 
 std::unique_ptr<Storage> RepositoryOptions::open() const {
-  const StorageSettings s = settings();
+  const StorageSettings& s = settings();
+  say_what_was_read();
   std::string url = repo;
   if (url.empty()) {
     auto it = s.find("repository");
@@ -40,13 +82,24 @@ std::unique_ptr<Storage> RepositoryOptions::open() const {
   if (url.empty())
     throw Error(ErrorKind::invalid_argument,
                 "no repository: pass --repo URL, set PGVAULT_REPOSITORY, or give --config FILE "
-                "with pgvault.repository set" +
-                    (config.empty() ? std::string() : " (" + config + " does not set it)"));
-  return open_storage_with(url, s);
+                "with pgvault.repository set (or the server's postgresql.conf, whose default "
+                "repository is beside its data directory)" +
+                    (config.empty() ? std::string()
+                                    : " (" + config + " does not set it, and " +
+                                          server_config_->data_directory_from + ")"));
+  auto storage = open_storage_with(url, s);
+  // Listing a missing directory, bucket or container finds nothing, just
+  // like an empty repository: a mistyped URL must not look like one.
+  if (!storage->root_exists())
+    throw Error(ErrorKind::not_found, "repository " + storage->url() + " does not exist (" +
+                                          missing_root(url) +
+                                          "); check the URL (the server creates a repository "
+                                          "when it writes its first backup)");
+  return storage;
 }
 
 EncryptionSettings RepositoryOptions::encryption() const {
-  const StorageSettings s = settings();
+  const StorageSettings& s = settings();
   auto get = [&](const char* name) {
     auto it = s.find(name);
     return it == s.end() ? std::string() : it->second;
@@ -62,8 +115,37 @@ EncryptionSettings RepositoryOptions::encryption() const {
   return e;
 }
 
+// The core's messages name the server's settings; here the ways the command
+// takes a key are named, before anything is read or written.
 DecryptorFactory RepositoryOptions::decryptor(const BackupMeta& meta) const {
-  return decryptor_for(meta, encryption());
+  if (meta.encryption == "none") return decryptor_for(meta, {});
+  const EncryptionSettings e = encryption();
+  const bool passphrase_backup = meta.key_derivation == "scrypt";
+  const std::string backup = "backup \"" + meta.name + "\" is encrypted" +
+                             (passphrase_backup ? " with a passphrase" : "") +
+                             " (key fingerprint " + meta.key_fingerprint + ")";
+  const std::string give_key_file =
+      "pass --encryption-key-file FILE, set $PGVAULT_ENCRYPTION_KEY_FILE, or set "
+      "pgvault.encryption_key_file in the --config file";
+  const std::string give_passphrase =
+      "set pgvault.encryption_passphrase in the --config file, or $PGVAULT_ENCRYPTION_PASSPHRASE";
+  if (e.key_file.empty() && e.passphrase.empty())
+    throw Error(
+        ErrorKind::invalid_argument,
+        backup + ", but no encryption key was given: " +
+            (passphrase_backup ? give_passphrase + ", to the passphrase it was encrypted with (a "
+                                                   "passphrase is never a command-line argument)"
+                               : "set pgvault.encryption_key_file to the key file it was "
+                                 "encrypted with: " +
+                                     give_key_file));
+  if (passphrase_backup && e.passphrase.empty())
+    throw Error(ErrorKind::invalid_argument,
+                backup + ", but a key file was given (" + e.key_file +
+                    "): give the passphrase instead: " + give_passphrase);
+  if (meta.key_derivation == "raw" && e.key_file.empty())
+    throw Error(ErrorKind::invalid_argument,
+                backup + " with a key file, but only a passphrase was given: " + give_key_file);
+  return decryptor_for(meta, e);
 }
 
 }  // namespace pgvault::cli

@@ -11,14 +11,16 @@
 #include <CLI/CLI.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace pgvault::cli {
 
 // --repo (or $PGVAULT_REPOSITORY) and the pgvault.* settings of --config FILE
 // (or $PGVAULT_CONFIG), a postgresql.conf-syntax file such as the server's
-// own; the environment (AWS_*, AZURE_STORAGE_*, PGVAULT_*) fills what the
-// file leaves unset. Encrypted backups take their key from
+// own (read as the server reads it: see read_server_config); the
+// environment (AWS_*, AZURE_STORAGE_*, PGVAULT_*) fills what the files leave
+// unset. Encrypted backups take their key from
 // --encryption-key-file, the file's pgvault.encryption_key_file or
 // pgvault.encryption_passphrase, or $PGVAULT_ENCRYPTION_KEY_FILE /
 // $PGVAULT_ENCRYPTION_PASSPHRASE (a passphrase is never a command-line
@@ -35,7 +37,10 @@ struct RepositoryOptions {
   DecryptorFactory decryptor(const BackupMeta& meta) const;
 
  private:
-  StorageSettings settings() const;
+  // --config's settings (read once) and the environment's.
+  const StorageSettings& settings() const;
+  void say_what_was_read() const;
+  mutable std::optional<ServerConfig> server_config_;
 };
 
 }  // namespace pgvault::cli

@@ -1,5 +1,6 @@
 #include "pgvault/cron/schedule.hpp"
 #include "pgvault/pipeline/compression.hpp"
+#include "pgvault/storage/settings.hpp"
 #include "pgvault/storage/storage.hpp"
 
 #include "storage_settings.hpp"
@@ -146,12 +147,9 @@ const char* show_passphrase() {
 // The default repository is a directory beside the data directory: outside
 // it (a backup must not live inside what it backs up) and writable by the
 // server's OS user in every standard layout, so it works with no settings.
+// The CLI's --config computes the same (default_repository_url).
 const char* default_repository() {
-  std::string parent = DataDir ? DataDir : ".";
-  while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
-  const auto slash = parent.rfind('/');
-  parent = (slash == std::string::npos || slash == 0) ? "/" : parent.substr(0, slash);
-  std::string url = "file://" + parent + (parent == "/" ? "" : "/") + "pgvault";
+  const std::string url = default_repository_url(DataDir ? DataDir : ".");
   return MemoryContextStrdup(TopMemoryContext, url.c_str());
 }
 

@@ -30,7 +30,9 @@ isnt($ret, 0, 'backup into an unwritable repository fails');
 like($stderr, qr/Permission denied/, 'the error names the OS error');
 is($node->safe_psql('postgres', q{SELECT status || ':' || CASE WHEN error_message ~ 'Permission denied' THEN 'os error' ELSE error_message END FROM vault.history ORDER BY id DESC LIMIT 1}),
   'failed:os error', 'history row is failed with the OS error');
-is(listed_backups("file://$readonly/repo"), 0, 'nothing listed as restorable');
+my ($list_out, $list_err) = run_command([ 'pgvault', 'list', '--repo', "file://$readonly/repo" ]);
+like($list_err, qr/repository file:\/\/\Q$readonly\E\/repo does not exist/,
+  'nothing listed as restorable: the repository was never created');
 chmod 0700, $readonly;
 
 # Throttle the server so that a backup runs long enough to interfere with.

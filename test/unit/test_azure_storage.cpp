@@ -685,6 +685,25 @@ TEST(AzureStorage, ListOfAMissingContainerIsEmpty) {
   EXPECT_EQ(s.transport.verify(), "");
 }
 
+TEST(AzureStorage, RootExistsIsFalseOnlyForContainerNotFound) {
+  Scripted s;
+  auto st = s.open();
+  const std::string probe =
+      kContainerUrl + "?restype=container&comp=list&maxresults=1&prefix=repo%2F";
+  s.transport.expect("GET", probe, 404,
+                     error_xml("ContainerNotFound", "The specified container does not exist."),
+                     {{"x-ms-error-code", "ContainerNotFound"}});
+  s.transport.expect("GET", probe, 200,
+                     "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults><Blobs/>"
+                     "</EnumerationResults>");
+  s.transport.expect("GET", probe, 403,
+                     error_xml("AuthorizationFailure", "This request is not authorized."));
+  EXPECT_FALSE(st->root_exists());
+  EXPECT_TRUE(st->root_exists());
+  expect_error([&] { st->root_exists(); }, ErrorKind::storage, "403");
+  EXPECT_EQ(s.transport.verify(), "");
+}
+
 TEST(AzureStorage, RangedReadOfTwentyMiB) {
   Scripted s;
   auto st = s.open();

@@ -352,6 +352,79 @@ TEST(Repository, Resolve) {
   expect_error([&] { repo.resolve("latest", kOtherSys); }, ErrorKind::not_found, kOtherSys);
 }
 
+TEST(Repository, LatestIsTheNewestBackupTheSelectorAccepts) {
+  auto storage = make_memory_storage();
+  Repository repo(*storage);
+  auto dump = [](const std::string& name, const std::string& db, const std::string& started,
+                 const std::string& trigger = "manual") {
+    BackupMeta m = sample_meta(name, kSys, started);
+    m.kind = "logical";
+    m.database = db;
+    m.trigger = trigger;
+    m.objects = {{"dump.pgdump.zst", 3, sha256_hex("obj")}};
+    return m;
+  };
+  BackupSelector physical{"physical", "", false};
+  BackupSelector logical{"logical", "", true};
+  BackupSelector shop{"logical", "shop", true};
+  expect_error([&] { repo.resolve("latest", kSys, physical); }, ErrorKind::not_found,
+               std::string("no complete physical backup found in repository memory:// (system ") +
+                   kSys + ")");
+
+  put_backup(repo, sample_meta("phys", kSys, "2026-11-24T00:00:00.000Z"));
+  put_backup(repo, dump("shop-1", "shop", "2026-11-24T01:00:00.000Z"));
+  put_backup(repo, dump("tiny-1", "tiny", "2026-11-24T02:00:00.000Z"));
+  put_backup(repo, dump("shop-pre", "shop", "2026-11-24T03:00:00.000Z", "pre_restore"));
+
+  EXPECT_EQ(repo.resolve("latest").name, "shop-pre") << "no selector: any kind, as before";
+  EXPECT_EQ(repo.resolve("latest", "", physical).name, "phys");
+  EXPECT_EQ(repo.resolve("latest", kSys, physical).name, "phys");
+  EXPECT_EQ(repo.resolve("latest", "", logical).name, "tiny-1");
+  EXPECT_EQ(repo.resolve("latest", "", shop).name, "shop-1");
+  BackupSelector shop_any = shop;
+  shop_any.skip_pre_restore = false;
+  EXPECT_EQ(repo.resolve("latest", "", shop_any).name, "shop-pre");
+  // A name is a name: the selector is for "latest" only.
+  EXPECT_EQ(repo.resolve("tiny-1", "", physical).name, "tiny-1");
+
+  BackupSelector other{"logical", "other", true};
+  expect_error([&] { repo.resolve("latest", "", other); }, ErrorKind::not_found,
+               "no complete logical backup of database \"other\" other than pre_restore backups "
+               "found in repository memory://; it holds 4 other complete backups, the newest "
+               "\"shop-pre\" (logical, database shop, pre_restore)");
+  EXPECT_EQ(other.describe(),
+            "complete logical backup of database \"other\" other than pre_restore backups");
+  EXPECT_EQ(BackupSelector{}.describe(), "complete backup");
+
+  // Several systems: "latest" must not pick one because the other has no
+  // backup of the kind asked for.
+  BackupMeta foreign = dump("foreign", "shop", "2026-11-25T00:00:00.000Z");
+  foreign.system_identifier = kOtherSys;
+  put_backup(repo, foreign);
+  expect_error([&] { repo.resolve("latest", "", physical); }, ErrorKind::invalid_argument,
+               "several systems");
+  EXPECT_EQ(repo.resolve("latest", kSys, physical).name, "phys");
+  EXPECT_EQ(repo.resolve("latest", kOtherSys, shop).name, "foreign");
+  expect_error([&] { repo.resolve("latest", "42", physical); }, ErrorKind::not_found,
+               std::string("(system 42); it holds backups of systems ") + kSys + ", " + kOtherSys);
+}
+
+TEST(Repository, ListAllReadsCompleteAndDamagedBackupsOnce) {
+  auto storage = make_memory_storage();
+  Repository repo(*storage);
+  put_backup(repo, sample_meta("good", kSys));
+  storage->write_all(Repository::object_path(kOtherSys, "bad", "backup.json"), "not json");
+  storage->write_all(Repository::object_path(kSys, "partial", "base.tar.zst"), "data");
+  RepositoryListing all = repo.list_all();
+  EXPECT_EQ(names(all.complete), std::vector<std::string>{"good"});
+  ASSERT_EQ(all.unreadable.size(), 1u);
+  EXPECT_EQ(all.unreadable[0].name, "bad");
+  EXPECT_EQ(all.unreadable[0].system_identifier, kOtherSys);
+  EXPECT_NE(all.unreadable[0].error.find("not valid JSON"), std::string::npos)
+      << all.unreadable[0].error;
+  EXPECT_TRUE(repo.list_all(kSys).unreadable.empty());
+}
+
 TEST(Repository, AmbiguityAcrossSystems) {
   auto storage = make_memory_storage();
   Repository repo(*storage);

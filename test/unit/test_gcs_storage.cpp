@@ -533,6 +533,17 @@ TEST(GcsStorage, ListingFollowsContinuationTokens) {
   EXPECT_EQ(f.fake.verify(), "");
 }
 
+TEST(GcsStorage, RootExistsIsFalseOnlyForNoSuchBucket) {
+  Fixture f;
+  auto s = f.open(hmac_config());
+  f.fake.expect("GET", kBucketUrl + "?list-type=2&max-keys=1&prefix=repo%2F", 404, kNoSuchBucket);
+  f.fake.expect("GET", kBucketUrl + "?list-type=2&max-keys=1&prefix=repo%2F", 200,
+                list_page({"repo/x"}, ""));
+  EXPECT_FALSE(s->root_exists());
+  EXPECT_TRUE(s->root_exists());
+  EXPECT_EQ(f.fake.verify(), "");
+}
+
 TEST(GcsStorage, MultipartUploadSequence) {
   Fixture f;
   const char* initiate =

@@ -821,6 +821,23 @@ TEST(S3Storage, ListOfAMissingBucketIsEmpty) {
   EXPECT_EQ(f.fake.verify(), "");
 }
 
+TEST(S3Storage, RootExistsAsksForOneKeyAndOnlyNoSuchBucketMeansNo) {
+  Fixture f;
+  const std::string probe = kHost + "/?list-type=2&max-keys=1&prefix=repo%2F";
+  f.fake.expect("GET", probe, 200, list_page({}, ""));
+  f.fake.expect("GET", probe, 404, kNoSuchBucket);
+  f.fake.expect("GET", probe, 403,
+                "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>");
+  f.fake.expect("GET", probe, 200,
+                "<Error><Code>InternalError</Code><Message>oops</Message></Error>");
+  auto s = f.open();
+  EXPECT_TRUE(s->root_exists());
+  EXPECT_FALSE(s->root_exists());
+  expect_error([&] { s->root_exists(); }, ErrorKind::storage, "AccessDenied");
+  expect_error([&] { s->root_exists(); }, ErrorKind::storage, "InternalError");
+  EXPECT_EQ(f.fake.verify(), "");
+}
+
 TEST(S3Storage, RemoveTreats404AsDone) {
   Fixture f;
   f.fake.expect("DELETE", kObj + "a", 204);

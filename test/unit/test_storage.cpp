@@ -212,6 +212,13 @@ TEST_P(StorageContract, BadPathsAreRejected) {
   }
 }
 
+TEST_P(StorageContract, RootExistsOnceSomethingWasWritten) {
+  storage_->write_all("sys/backups/b1/backup.json", "{}");
+  EXPECT_TRUE(storage_->root_exists());
+  storage_->remove_prefix("sys/");
+  EXPECT_TRUE(storage_->root_exists()) << "an emptied repository still exists";
+}
+
 INSTANTIATE_TEST_SUITE_P(Drivers, StorageContract, ::testing::Values("file", "memory"),
                          [](const auto& info) { return info.param; });
 
@@ -235,6 +242,32 @@ TEST(FileStorage, RootCreatedOnFirstWriteWithMode0700) {
   ASSERT_EQ(::stat((root / "7291/backups/b/backup.json").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(slurp(root / "7291/backups/b/backup.json"), "{}");
+}
+
+TEST(FileStorage, RootExistsTellsAMissingDirectoryFromAnEmptyOne) {
+  TempDir tmp;
+  auto missing = open_storage("file://" + (tmp.path() / "pgvualt").string());
+  EXPECT_FALSE(missing->root_exists());
+  EXPECT_TRUE(missing->list("").empty()) << "list() alone cannot tell";
+  EXPECT_FALSE(fs::exists(tmp.path() / "pgvualt")) << "asking must not create it";
+  fs::create_directory(tmp.path() / "empty");
+  EXPECT_TRUE(open_storage("file://" + (tmp.path() / "empty").string())->root_exists());
+  // Below a file: nothing can be there.
+  std::ofstream(tmp.path() / "plain") << "not a directory";
+  EXPECT_FALSE(open_storage((tmp.path() / "plain/repo").string())->root_exists());
+  // The root itself a file: that is not "missing", it is wrong.
+  expect_error([&] { open_storage((tmp.path() / "plain").string())->root_exists(); },
+               ErrorKind::storage, "is not a directory");
+}
+
+TEST(FileStorage, RootExistsReportsWhatItCannotLookAt) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root ignores directory permissions";
+  TempDir tmp;
+  fs::create_directory(tmp.path() / "closed");
+  fs::permissions(tmp.path() / "closed", fs::perms::none);
+  auto s = open_storage((tmp.path() / "closed/repo").string());
+  expect_error([&] { s->root_exists(); }, ErrorKind::io, "Permission denied");
+  fs::permissions(tmp.path() / "closed", fs::perms::owner_all);
 }
 
 TEST(FileStorage, TempFileWhileWritingThenGone) {

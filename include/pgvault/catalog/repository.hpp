@@ -20,6 +20,29 @@ struct UnreadableBackup {
   std::string error;
 };
 
+// What a backup directory holds, read once: the complete backups and the
+// damaged ones (see UnreadableBackup).
+struct RepositoryListing {
+  std::vector<BackupMeta> complete;          // oldest first
+  std::vector<UnreadableBackup> unreadable;  // by system identifier, then name
+};
+
+// Which backups "latest" may pick: the newest one a command can use (pgvault
+// restore needs a physical backup, pgvault get a logical one, perhaps of one
+// database). The default selects every complete backup.
+struct BackupSelector {
+  std::string kind;      // "physical" or "logical"; empty = any kind
+  std::string database;  // logical: only dumps of this database; empty = any
+  // pre_restore backups are the safety dumps vault.restore_logical() takes of
+  // a database before replacing it: the state that was replaced.
+  bool skip_pre_restore = false;
+
+  bool matches(const BackupMeta& meta) const;
+  // "complete physical backup", "complete logical backup of database \"shop\""
+  // (+ " other than pre_restore backups" when skipped).
+  std::string describe() const;
+};
+
 // The repository layout (see DESIGN.md):
 //   <system-identifier>/backups/<backup-name>/backup.json
 //   <system-identifier>/backups/<backup-name>/<objects...>
@@ -44,6 +67,9 @@ class Repository {
   // Complete (restorable) backups: those with a readable backup.json, oldest
   // first. When system_identifier is empty, every system's backups.
   std::vector<BackupMeta> list_backups(const std::string& system_identifier = "");
+  // The complete and the damaged backups from one listing (each backup.json
+  // read once). When system_identifier is empty, every system's.
+  RepositoryListing list_all(const std::string& system_identifier = "");
   // Names of the backup directories that have objects but no backup.json
   // (oldest name first). system_identifier must not be empty. A backup that
   // is being written right now is incomplete too: the caller excludes it.
@@ -57,10 +83,15 @@ class Repository {
   BackupMeta read_meta(const std::string& system_identifier, const std::string& name);
   // Writes backup.json; call after every object has been committed.
   void write_meta(const BackupMeta& meta);
-  // Resolves "latest" or a name. With an empty system_identifier the name
-  // must be unambiguous across systems. Throws not_found / invalid_argument
-  // with the candidates in the message.
-  BackupMeta resolve(const std::string& name_or_latest, const std::string& system_identifier = "");
+  // Resolves "latest" (the newest complete backup that latest_of selects) or
+  // a name (latest_of does not apply: the caller checks what it got). With an
+  // empty system_identifier the name must be unambiguous across systems, and
+  // "latest" needs a repository that holds one system only (counting every
+  // complete backup, whatever latest_of says). Throws not_found /
+  // invalid_argument with the candidates in the message; when no backup is
+  // selected, the message names the newest backup that exists.
+  BackupMeta resolve(const std::string& name_or_latest, const std::string& system_identifier = "",
+                     const BackupSelector& latest_of = {});
   // Removes backup.json first (so the backup is never half-listed), then the rest.
   // Throws not_found when the backup has no object at all.
   void remove_backup(const std::string& system_identifier, const std::string& name);

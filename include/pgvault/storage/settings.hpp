@@ -46,6 +46,27 @@ const std::vector<std::string>& known_storage_settings();
 // syntax errors, both with "file:line" and never with a secret's value.
 StorageSettings read_config_file(const std::string& path);
 
+// The server's default repository: the directory "pgvault" beside the data
+// directory (file://<parent of data_directory>/pgvault).
+std::string default_repository_url(std::string_view data_directory);
+
+// The pgvault.* settings a server started with this postgresql.conf has:
+// the file (includes followed), then its data directory's
+// postgresql.auto.conf (ALTER SYSTEM's values win), then the server's
+// default repository when neither sets pgvault.repository. The data
+// directory is the file's data_directory setting (absolute only), else the
+// file's own directory when it holds PG_VERSION; when it is unknown, only
+// the file is read and no default applies. A postgresql.auto.conf that
+// exists but cannot be read is an error (its values would be missed).
+struct ServerConfig {
+  StorageSettings settings;
+  std::vector<std::string> files;   // the files read, in order (includes not listed)
+  std::string data_directory;       // empty when unknown
+  std::string data_directory_from;  // how it was found, or why it is unknown
+  bool default_repository = false;  // settings["repository"] is the server's default
+};
+ServerConfig read_server_config(const std::string& postgresql_conf);
+
 // Fills the settings that are missing or empty from the environment:
 // PGVAULT_<NAME> for every known storage setting (e.g. PGVAULT_S3_URI_STYLE),
 // then the vendors' standard variables:

@@ -43,6 +43,14 @@ class Storage {
   // The URL this storage was opened from (never contains secrets).
   virtual std::string url() const = 0;
   virtual std::optional<ObjectInfo> info(const std::string& path) = 0;
+  // False when the repository's root does not exist: the directory of a file
+  // repository, the bucket (S3, GCS) or the container (Azure). A prefix in an
+  // existing bucket or container is not a root (object stores have no
+  // directories). list() of a missing root is empty and the first write
+  // creates it, so readers ask this to tell a mistyped repository from one
+  // that holds nothing yet. Throws when the store cannot say (no permission,
+  // unreachable, a file where the directory should be).
+  virtual bool root_exists() = 0;
   // Every object whose path starts with prefix (recursively), sorted by path.
   virtual std::vector<ObjectInfo> list(const std::string& prefix) = 0;
   // Throws Error(not_found) when the object does not exist.

@@ -119,22 +119,27 @@ std::vector<std::string> Repository::system_identifiers() {
 
 // A backup.json that cannot be parsed is not silently hidden: list_backups
 // skips it (it is not restorable), incomplete_backups does not offer it for
-// cleanup (its data may still be valuable), and unreadable_backups reports it
-// with the parse error; resolve() by name raises that error.
-std::vector<BackupMeta> Repository::list_backups(const std::string& system_identifier) {
-  std::vector<BackupMeta> out;
+// cleanup (its data may still be valuable), and list_all/unreadable_backups
+// report it with the parse error; resolve() by name raises that error.
+RepositoryListing Repository::list_all(const std::string& system_identifier) {
+  RepositoryListing out;
   for (const auto& [key, st] : scan_backups(storage_, system_identifier)) {
     if (!st.has_meta) continue;
     try {
-      out.push_back(read_meta(key.first, key.second));
+      out.complete.push_back(read_meta(key.first, key.second));
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::corrupt && e.kind() != ErrorKind::unsupported &&
           e.kind() != ErrorKind::invalid_argument)
         throw;
+      out.unreadable.push_back({key.first, key.second, e.what()});
     }
   }
-  std::sort(out.begin(), out.end(), older);
+  std::sort(out.complete.begin(), out.complete.end(), older);
   return out;
+}
+
+std::vector<BackupMeta> Repository::list_backups(const std::string& system_identifier) {
+  return list_all(system_identifier).complete;
 }
 
 std::vector<std::string> Repository::incomplete_backups(const std::string& system_identifier) {
@@ -146,19 +151,7 @@ std::vector<std::string> Repository::incomplete_backups(const std::string& syste
 }
 
 std::vector<UnreadableBackup> Repository::unreadable_backups(const std::string& system_identifier) {
-  std::vector<UnreadableBackup> out;
-  for (const auto& [key, st] : scan_backups(storage_, system_identifier)) {
-    if (!st.has_meta) continue;
-    try {
-      read_meta(key.first, key.second);
-    } catch (const Error& e) {
-      if (e.kind() != ErrorKind::corrupt && e.kind() != ErrorKind::unsupported &&
-          e.kind() != ErrorKind::invalid_argument)
-        throw;
-      out.push_back({key.first, key.second, e.what()});
-    }
-  }
-  return out;
+  return list_all(system_identifier).unreadable;
 }
 
 bool Repository::backup_exists(const std::string& system_identifier, const std::string& name) {
@@ -196,15 +189,29 @@ void Repository::write_meta(const BackupMeta& meta) {
   storage_.write_all(object_path(meta.system_identifier, meta.name, kMetaFile), meta.to_json());
 }
 
+bool BackupSelector::matches(const BackupMeta& meta) const {
+  if (!kind.empty() && meta.kind != kind) return false;
+  if (!database.empty() && meta.database != database) return false;
+  if (skip_pre_restore && meta.trigger == "pre_restore") return false;
+  return true;
+}
+
+std::string BackupSelector::describe() const {
+  std::string out = "complete " + (kind.empty() ? std::string() : kind + " ") + "backup";
+  if (!database.empty()) out += " of database \"" + database + "\"";
+  if (skip_pre_restore) out += " other than pre_restore backups";
+  return out;
+}
+
 BackupMeta Repository::resolve(const std::string& name_or_latest,
-                               const std::string& system_identifier) {
+                               const std::string& system_identifier,
+                               const BackupSelector& latest_of) {
   const std::string repo = storage_.url();
   if (name_or_latest == "latest") {
     std::vector<BackupMeta> all = list_backups(system_identifier);
-    if (all.empty())
-      throw Error(ErrorKind::not_found, "no complete backup found in repository " + repo +
-                                            system_suffix(system_identifier));
     if (system_identifier.empty()) {
+      // Every system counts: the newest usable backup of whichever system has
+      // one would be a guess.
       std::set<std::string> systems;
       for (const auto& m : all) systems.insert(m.system_identifier);
       if (systems.size() > 1)
@@ -213,7 +220,26 @@ BackupMeta Repository::resolve(const std::string& name_or_latest,
                         join({systems.begin(), systems.end()}) +
                         "): give the system identifier to choose the latest backup");
     }
-    return all.back();
+    for (auto it = all.rbegin(); it != all.rend(); ++it)
+      if (latest_of.matches(*it)) return *it;
+    std::string msg = "no " + latest_of.describe() + " found in repository " + repo +
+                      system_suffix(system_identifier);
+    if (all.empty() && !system_identifier.empty()) {
+      // A mistyped or foreign system identifier: say which systems are there.
+      std::set<std::string> systems;
+      for (const auto& m : list_backups()) systems.insert(m.system_identifier);
+      if (!systems.empty())
+        msg += "; it holds backups of system" + std::string(systems.size() == 1 ? " " : "s ") +
+               join({systems.begin(), systems.end()});
+    }
+    if (!all.empty()) {
+      const BackupMeta& newest = all.back();
+      msg += "; it holds " + std::to_string(all.size()) + " other complete backup" +
+             (all.size() == 1 ? "" : "s") + ", the newest \"" + newest.name + "\" (" + newest.kind +
+             (newest.database.empty() ? "" : ", database " + newest.database) +
+             (newest.trigger == "pre_restore" ? ", pre_restore" : "") + ")";
+    }
+    throw Error(ErrorKind::not_found, msg);
   }
 
   validate_backup_name(name_or_latest);

@@ -25,7 +25,8 @@
 // signal blocked, so the backend's signal handlers always run on the main
 // thread.
 //
-// A missing container is created on the first write that finds it missing
+// A missing container lists as empty (root_exists() is false) and is
+// created on the first write that finds it missing
 // (404 ContainerNotFound), once; if the credentials may not create it (SAS
 // without that permission: 403), the error says the container is missing.
 //
@@ -432,6 +433,18 @@ class AzureStorage final : public Storage {
     if (!is_success(r.status)) throw http::status_error(kService, req, r);
     return ObjectInfo{path, parse_u64(r.header("content-length")),
                       http::parse_http_date(r.header("last-modified"))};
+  }
+
+  // A List Blobs of at most one blob: only ContainerNotFound says "no"; any
+  // other failure (403 AuthorizationFailure, ...) does not tell.
+  bool root_exists() override {
+    http::QueryParams q{
+        {"restype", "container"}, {"comp", "list"}, {"maxresults", "1"}, {"prefix", ctx_->root()}};
+    http::HttpRequest req;
+    http::HttpResponse r = ctx_->send(conn_->retrying, "GET", "", q, {}, {}, nullptr, &req);
+    if (r.status == 404 && error_code(r) == "ContainerNotFound") return false;
+    if (!is_success(r.status)) throw http::status_error(kService, req, r);
+    return true;
   }
 
   std::vector<ObjectInfo> list(const std::string& prefix) override {

@@ -173,6 +173,19 @@ class FileStorage final : public Storage {
     return ObjectInfo{path, static_cast<std::uint64_t>(st.st_size), st.st_mtim.tv_sec};
   }
 
+  bool root_exists() override {
+    struct stat st;
+    if (::stat(root_.c_str(), &st) != 0) {
+      // ENOTDIR: a file where a parent directory should be; nothing to read either way.
+      if (errno == ENOENT || errno == ENOTDIR) return false;
+      throw_os_error("could not look at repository directory " + quoted(root_), errno);
+    }
+    if (!S_ISDIR(st.st_mode))
+      throw Error(ErrorKind::storage,
+                  "repository " + url() + " is not a directory: " + quoted(root_) + " is a file");
+    return true;
+  }
+
   std::vector<ObjectInfo> list(const std::string& prefix) override {
     storage_internal::validate_prefix(prefix);
     std::vector<ObjectInfo> out;

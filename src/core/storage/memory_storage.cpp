@@ -81,6 +81,9 @@ class MemoryStorage final : public Storage {
     return ObjectInfo{path, it->second.data->size(), it->second.mtime};
   }
 
+  // The in-memory store exists from its creation to its destruction.
+  bool root_exists() override { return true; }
+
   std::vector<ObjectInfo> list(const std::string& prefix) override {
     storage_internal::validate_prefix(prefix);
     std::vector<ObjectInfo> out;

@@ -43,7 +43,8 @@
 // object replaced while it is read fails with a clear error instead of
 // mixing two objects), cut-off bodies resumed where they stopped.
 //
-// A missing bucket: list() is empty and info() nullopt (nothing stored yet).
+// A missing bucket: list() is empty and info() nullopt (nothing stored yet);
+// root_exists() is false.
 // The first write that hears NoSuchBucket creates the bucket once
 // (CreateBucket with a LocationConstraint outside us-east-1, plus the
 // dialect's headers) and retries; if that is refused, the error names the
@@ -749,6 +750,23 @@ class S3Storage final : public Storage {
     oi.size = std::strtoull(ex.response.header("content-length").c_str(), nullptr, 10);
     oi.mtime_unix = http::parse_http_date(ex.response.header("last-modified"));
     return oi;
+  }
+
+  // A ListObjectsV2 of at most one key: only NoSuchBucket says "no"; any
+  // other failure (403 AccessDenied, ...) does not tell, so it is an error.
+  bool root_exists() override {
+    S3Request r;
+    r.method = "GET";
+    r.bucket_level = true;
+    r.query = {{"list-type", "2"}, {"max-keys", "1"}, {"prefix", core_->key_of("")}};
+    Exchange ex = core_->send(r);
+    if (S3Core::no_such_bucket(ex.response)) return false;
+    if (!is_2xx(ex.response.status)) throw core_->failure(ex);
+    if (auto e = http::extract_error(ex.response.body))
+      throw Error(ErrorKind::storage, core_->service() +
+                                          ": ListObjectsV2 answered with an error: " + e->code +
+                                          " - " + e->message);
+    return true;
   }
 
   std::vector<ObjectInfo> list(const std::string& prefix) override {

@@ -205,7 +205,9 @@ bool blank(char c) {
 
 class ConfigReader {
  public:
-  explicit ConfigReader(StorageSettings& out) : out_(out) {}
+  // data_directory (when given) receives the file's data_directory setting.
+  explicit ConfigReader(StorageSettings& out, std::string* data_directory = nullptr)
+      : out_(out), data_directory_(data_directory) {}
 
   void read(const fs::path& file, int depth, const std::string& from) {
     if (depth > kMaxIncludeDepth)
@@ -343,6 +345,7 @@ class ConfigReader {
     }
     static constexpr std::string_view kPrefix = "pgvault.";
     if (name.starts_with(kPrefix)) out_[name.substr(kPrefix.size())] = value;
+    if (name == "data_directory" && data_directory_ != nullptr) *data_directory_ = value;
   }
 
   void include_dir(const fs::path& dir, int depth, const std::string& from) {
@@ -365,6 +368,7 @@ class ConfigReader {
   }
 
   StorageSettings& out_;
+  std::string* data_directory_;
 };
 
 // ---- repository URLs --------------------------------------------------------------------
@@ -508,6 +512,67 @@ const std::vector<std::string>& known_storage_settings() {
 StorageSettings read_config_file(const std::string& path) {
   StorageSettings out;
   ConfigReader(out).read(fs::path(path), 0, "");
+  return out;
+}
+
+std::string default_repository_url(std::string_view data_directory) {
+  std::string parent(data_directory);
+  while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
+  const auto slash = parent.rfind('/');
+  parent = (slash == std::string::npos || slash == 0) ? "/" : parent.substr(0, slash);
+  return "file://" + parent + (parent == "/" ? "" : "/") + "pgvault";
+}
+
+ServerConfig read_server_config(const std::string& postgresql_conf) {
+  ServerConfig out;
+  std::string data_directory;
+  ConfigReader(out.settings, &data_directory).read(fs::path(postgresql_conf), 0, "");
+  out.files.push_back(postgresql_conf);
+
+  std::error_code ec;
+  const fs::path conf_dir = fs::absolute(postgresql_conf, ec).lexically_normal().parent_path();
+  if (!data_directory.empty()) {
+    if (fs::path(data_directory).is_absolute()) {
+      out.data_directory = fs::path(data_directory).lexically_normal().string();
+      out.data_directory_from = "data_directory in " + postgresql_conf;
+    } else {
+      // The server resolves it against its working directory, which a file
+      // does not say.
+      out.data_directory_from = "data_directory '" + data_directory + "' in " + postgresql_conf +
+                                " is relative, so the data directory is unknown";
+    }
+  } else if (!ec && fs::exists(conf_dir / "PG_VERSION", ec)) {
+    out.data_directory = conf_dir.string();
+    out.data_directory_from = "the directory of " + postgresql_conf;
+  } else {
+    out.data_directory_from = postgresql_conf +
+                              " sets no data_directory and is not in a data directory (no "
+                              "PG_VERSION beside it), so the data directory is unknown";
+  }
+  if (out.data_directory.empty()) return out;
+
+  while (out.data_directory.size() > 1 && out.data_directory.back() == '/')
+    out.data_directory.pop_back();
+  // ALTER SYSTEM's file, read last by the server: its values win.
+  const fs::path auto_conf = fs::path(out.data_directory) / "postgresql.auto.conf";
+  if (fs::exists(auto_conf, ec) || ec) {
+    StorageSettings overrides;
+    try {
+      ConfigReader(overrides).read(auto_conf, 0, "");
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::io) throw;
+      throw Error(e.kind(), std::string(e.what()) + " (ALTER SYSTEM's values there override " +
+                                postgresql_conf +
+                                "; run pgvault as the server's OS user, e.g. sudo -u postgres)");
+    }
+    for (auto& [name, value] : overrides) out.settings[name] = std::move(value);
+    out.files.push_back(auto_conf.string());
+  }
+  auto repository = out.settings.find("repository");
+  if (repository == out.settings.end() || repository->second.empty()) {
+    out.settings["repository"] = default_repository_url(out.data_directory);
+    out.default_repository = true;
+  }
   return out;
 }
 

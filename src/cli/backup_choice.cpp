@@ -1,0 +1,25 @@
+#include "backup_choice.hpp"
+
+#include "pgvault/error.hpp"
+
+namespace pgvault::cli {
+
+BackupMeta choose_backup(Repository& repo, const std::string& name_or_latest,
+                         const std::string& system_id, const BackupSelector& latest_of,
+                         std::ostream& say, const std::string& hint) {
+  if (name_or_latest != "latest") return repo.resolve(name_or_latest, system_id);
+  BackupMeta meta;
+  try {
+    meta = repo.resolve(name_or_latest, system_id, latest_of);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::not_found || hint.empty()) throw;
+    throw Error(e.kind(), std::string(e.what()) + "; " + hint);
+  }
+  say << "--backup latest: \"" << meta.name << "\", the newest " << latest_of.describe()
+      << " (system " << meta.system_identifier << ", completed "
+      << (meta.completed_at.empty() ? "-" : meta.completed_at) << ")\n"
+      << std::flush;
+  return meta;
+}
+
+}  // namespace pgvault::cli
