@@ -1,5 +1,6 @@
 #include "pgvault/physical/incremental_file.hpp"
 
+#include "pgvault/byte_order.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/sink.hpp"
 
@@ -13,16 +14,6 @@
 namespace pgvault {
 
 namespace {
-
-void put_le(std::byte* p, std::uint64_t v, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<std::byte>((v >> (8 * i)) & 0xFF);
-}
-
-std::uint64_t get_le(const std::byte* p, std::size_t n) {
-  std::uint64_t v = 0;
-  for (std::size_t i = 0; i < n; ++i) v |= std::to_integer<std::uint64_t>(p[i]) << (8 * i);
-  return v;
-}
 
 std::string u32(std::uint32_t v) {
   return std::to_string(v);
@@ -85,13 +76,13 @@ IncrementalFileWriter::IncrementalFileWriter(Sink& out, const IncrementalFileHea
     throw Error(ErrorKind::invalid_argument, "a whole file stores all " + u32(header.file_blocks) +
                                                  " blocks, got " + std::to_string(blocks_.size()));
   std::vector<std::byte> head(kIncrementalHeaderSize + 4 * blocks_.size());
-  put_le(head.data(), kIncrementalMagic, 4);
-  put_le(head.data() + 4, kIncrementalFormatVersion, 2);
-  put_le(head.data() + 6, header.whole_file ? kIncrementalWholeFile : 0, 2);
-  put_le(head.data() + 8, header.file_blocks, 4);
-  put_le(head.data() + 12, header.block_count, 4);
+  store_le<std::uint32_t>(head.data(), kIncrementalMagic);
+  store_le<std::uint16_t>(head.data() + 4, kIncrementalFormatVersion);
+  store_le<std::uint16_t>(head.data() + 6, header.whole_file ? kIncrementalWholeFile : 0);
+  store_le<std::uint32_t>(head.data() + 8, header.file_blocks);
+  store_le<std::uint32_t>(head.data() + 12, header.block_count);
   for (std::size_t i = 0; i < blocks_.size(); ++i)
-    put_le(head.data() + kIncrementalHeaderSize + 4 * i, blocks_[i], 4);
+    store_le<std::uint32_t>(head.data() + kIncrementalHeaderSize + 4 * i, blocks_[i]);
   out_.write(head);
 }
 
@@ -134,18 +125,18 @@ void IncrementalFileReader::fail(const std::string& what) const {
 
 void IncrementalFileReader::parse_header() {
   const std::byte* p = pending_.data();
-  const auto magic = static_cast<std::uint32_t>(get_le(p, 4));
+  const auto magic = load_le<std::uint32_t>(p);
   if (magic != kIncrementalMagic) fail("not an incremental file (wrong magic)");
-  const auto version = static_cast<std::uint16_t>(get_le(p + 4, 2));
+  const auto version = load_le<std::uint16_t>(p + 4);
   if (version != kIncrementalFormatVersion)
     fail("format version " + std::to_string(version) + " is not supported (only " +
          std::to_string(kIncrementalFormatVersion) + ")");
-  const auto flags = static_cast<std::uint16_t>(get_le(p + 6, 2));
+  const auto flags = load_le<std::uint16_t>(p + 6);
   if ((flags & ~kIncrementalWholeFile) != 0) fail("unknown flags " + std::to_string(flags));
   IncrementalFileHeader h;
   h.whole_file = (flags & kIncrementalWholeFile) != 0;
-  h.file_blocks = static_cast<std::uint32_t>(get_le(p + 8, 4));
-  h.block_count = static_cast<std::uint32_t>(get_le(p + 12, 4));
+  h.file_blocks = load_le<std::uint32_t>(p + 8);
+  h.block_count = load_le<std::uint32_t>(p + 12);
   if (h.file_blocks > kBlocksPerSegment)
     fail("file size of " + u32(h.file_blocks) + " blocks is beyond a segment's " +
          u32(kBlocksPerSegment));
@@ -194,7 +185,7 @@ void IncrementalFileReader::feed(std::span<const std::byte> bytes) {
       parse_header();
       if (on_header_) on_header_(*header_);
     } else if (blocks_.size() < header_->block_count) {
-      accept_block_number(static_cast<std::uint32_t>(get_le(pending_.data(), 4)));
+      accept_block_number(load_le<std::uint32_t>(pending_.data()));
     } else {
       on_page_(blocks_[pages_done_++], pending_);
     }

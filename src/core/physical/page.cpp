@@ -1,5 +1,6 @@
 #include "pgvault/physical/page.hpp"
 
+#include "pgvault/byte_order.hpp"
 #include "pgvault/error.hpp"
 
 #include <algorithm>
@@ -13,17 +14,6 @@ static_assert(std::endian::native == std::endian::little,
               "pgvault reads PostgreSQL pages as little-endian (x86-64, arm64)");
 
 namespace {
-
-std::uint32_t load_u32(const std::byte* p) {
-  return std::to_integer<std::uint32_t>(p[0]) | (std::to_integer<std::uint32_t>(p[1]) << 8) |
-         (std::to_integer<std::uint32_t>(p[2]) << 16) |
-         (std::to_integer<std::uint32_t>(p[3]) << 24);
-}
-
-std::uint16_t load_u16(const std::byte* p) {
-  return static_cast<std::uint16_t>(std::to_integer<std::uint16_t>(p[0]) |
-                                    (std::to_integer<std::uint16_t>(p[1]) << 8));
-}
 
 constexpr std::size_t kChecksumLanes = 32;  // N_SUMS
 constexpr std::uint32_t kFnvPrime = 16777619;
@@ -49,15 +39,15 @@ PageHeader read_page_header(std::span<const std::byte> page) {
                                         " bytes, got " + std::to_string(page.size()));
   const std::byte* p = page.data();
   PageHeader h;
-  h.lsn_xlogid = load_u32(p + 0);
-  h.lsn_xrecoff = load_u32(p + 4);
-  h.checksum = load_u16(p + 8);
-  h.flags = load_u16(p + 10);
-  h.lower = load_u16(p + 12);
-  h.upper = load_u16(p + 14);
-  h.special = load_u16(p + 16);
-  h.pagesize_version = load_u16(p + 18);
-  h.prune_xid = load_u32(p + 20);
+  h.lsn_xlogid = load_le<std::uint32_t>(p + 0);
+  h.lsn_xrecoff = load_le<std::uint32_t>(p + 4);
+  h.checksum = load_le<std::uint16_t>(p + 8);
+  h.flags = load_le<std::uint16_t>(p + 10);
+  h.lower = load_le<std::uint16_t>(p + 12);
+  h.upper = load_le<std::uint16_t>(p + 14);
+  h.special = load_le<std::uint16_t>(p + 16);
+  h.pagesize_version = load_le<std::uint16_t>(p + 18);
+  h.prune_xid = load_le<std::uint32_t>(p + 20);
   return h;
 }
 
@@ -81,7 +71,7 @@ std::uint16_t page_checksum(std::span<const std::byte> page, std::uint32_t block
   for (std::size_t row = 0; row < kRows; ++row) {
     for (std::size_t lane = 0; lane < kChecksumLanes; ++lane) {
       const std::size_t offset = (row * kChecksumLanes + lane) * sizeof(std::uint32_t);
-      std::uint32_t word = load_u32(p + offset);
+      std::uint32_t word = load_le<std::uint32_t>(p + offset);
       // pd_checksum (bytes 8..9) counts as zero; bytes 10..11 (pd_flags) share its word.
       if (offset == kChecksumOffset) word &= 0xFFFF0000u;
       sums[lane] = checksum_round(sums[lane], word);

@@ -1,5 +1,6 @@
 #include "pgvault/wal/wal_page_header.hpp"
 
+#include "pgvault/byte_order.hpp"
 #include "pgvault/error.hpp"
 
 #include <bit>
@@ -11,14 +12,6 @@ static_assert(std::endian::native == std::endian::little,
               "WAL page headers are read as little-endian: PostgreSQL writes them in native order");
 
 namespace {
-
-template <typename T>
-T read_le(std::span<const std::byte> bytes, std::size_t offset) {
-  T v = 0;
-  for (std::size_t i = 0; i < sizeof(T); ++i)
-    v |= static_cast<T>(static_cast<T>(std::to_integer<unsigned>(bytes[offset + i])) << (8 * i));
-  return v;
-}
 
 std::string hex4(std::uint16_t v) {
   char buf[8];
@@ -46,14 +39,14 @@ WalLongPageHeader read_wal_long_page_header(std::span<const std::byte> bytes) {
                                         std::to_string(kWalLongPageHeaderSize) + " bytes, got " +
                                         std::to_string(bytes.size()));
   WalLongPageHeader h;
-  h.magic = read_le<std::uint16_t>(bytes, 0);
-  h.info = read_le<std::uint16_t>(bytes, 2);
-  h.timeline = read_le<std::uint32_t>(bytes, 4);
-  h.page_address = Lsn{read_le<std::uint64_t>(bytes, 8)};
-  h.remaining_length = read_le<std::uint32_t>(bytes, 16);
-  h.system_identifier = read_le<std::uint64_t>(bytes, 24);
-  h.segment_size = read_le<std::uint32_t>(bytes, 32);
-  h.block_size = read_le<std::uint32_t>(bytes, 36);
+  h.magic = load_le<std::uint16_t>(bytes.data() + 0);
+  h.info = load_le<std::uint16_t>(bytes.data() + 2);
+  h.timeline = load_le<std::uint32_t>(bytes.data() + 4);
+  h.page_address = Lsn{load_le<std::uint64_t>(bytes.data() + 8)};
+  h.remaining_length = load_le<std::uint32_t>(bytes.data() + 16);
+  h.system_identifier = load_le<std::uint64_t>(bytes.data() + 24);
+  h.segment_size = load_le<std::uint32_t>(bytes.data() + 32);
+  h.block_size = load_le<std::uint32_t>(bytes.data() + 36);
   return h;
 }
 
