@@ -43,7 +43,7 @@ struct BackupSelector {
   std::string describe() const;
 };
 
-// The repository layout (see DESIGN.md):
+// The repository layout (README.md, "Repository layout"):
 //   <system-identifier>/backups/<backup-name>/backup.json
 //   <system-identifier>/backups/<backup-name>/<objects...>
 // The store, not the database, is the source of truth.
