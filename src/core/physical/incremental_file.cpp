@@ -13,13 +13,7 @@
 
 namespace pgvault {
 
-namespace {
-
-std::string u32(std::uint32_t v) {
-  return std::to_string(v);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 const char* whole_file_reason_text(WholeFileReason reason) {
   switch (reason) {
@@ -56,24 +50,25 @@ IncrementalFileWriter::IncrementalFileWriter(Sink& out, const IncrementalFileHea
     : out_(out), blocks_(std::move(blocks)) {
   if (header.block_count != blocks_.size())
     throw Error(ErrorKind::invalid_argument,
-                "incremental file header says " + u32(header.block_count) + " blocks, " +
+                "incremental file header says " + std::to_string(header.block_count) + " blocks, " +
                     std::to_string(blocks_.size()) + " block numbers given");
   if (header.file_blocks > kBlocksPerSegment)
-    throw Error(ErrorKind::invalid_argument, "a segment file has at most " +
-                                                 u32(kBlocksPerSegment) + " blocks, got " +
-                                                 u32(header.file_blocks));
+    throw Error(ErrorKind::invalid_argument,
+                "a segment file has at most " + std::to_string(kBlocksPerSegment) +
+                    " blocks, got " + std::to_string(header.file_blocks));
   for (std::size_t i = 0; i < blocks_.size(); ++i) {
     if (blocks_[i] >= header.file_blocks)
-      throw Error(ErrorKind::invalid_argument, "block " + u32(blocks_[i]) +
+      throw Error(ErrorKind::invalid_argument, "block " + std::to_string(blocks_[i]) +
                                                    " is beyond the file's " +
-                                                   u32(header.file_blocks) + " blocks");
+                                                   std::to_string(header.file_blocks) + " blocks");
     if (i > 0 && blocks_[i] <= blocks_[i - 1])
       throw Error(ErrorKind::invalid_argument, "block numbers must be strictly increasing, got " +
-                                                   u32(blocks_[i - 1]) + " then " +
-                                                   u32(blocks_[i]));
+                                                   std::to_string(blocks_[i - 1]) + " then " +
+                                                   std::to_string(blocks_[i]));
   }
   if (header.whole_file && blocks_.size() != header.file_blocks)
-    throw Error(ErrorKind::invalid_argument, "a whole file stores all " + u32(header.file_blocks) +
+    throw Error(ErrorKind::invalid_argument, "a whole file stores all " +
+                                                 std::to_string(header.file_blocks) +
                                                  " blocks, got " + std::to_string(blocks_.size()));
   std::vector<std::byte> head(kIncrementalHeaderSize + 4 * blocks_.size());
   store_le<std::uint32_t>(head.data(), kIncrementalMagic);
@@ -89,11 +84,11 @@ IncrementalFileWriter::IncrementalFileWriter(Sink& out, const IncrementalFileHea
 void IncrementalFileWriter::write_page(std::uint32_t block, std::span<const std::byte> page) {
   if (finished_ || next_ >= blocks_.size())
     throw Error(ErrorKind::invalid_argument,
-                "page of block " + u32(block) + " written after the last listed block");
+                "page of block " + std::to_string(block) + " written after the last listed block");
   if (block != blocks_[next_])
-    throw Error(
-        ErrorKind::invalid_argument,
-        "page of block " + u32(block) + " written where block " + u32(blocks_[next_]) + " is next");
+    throw Error(ErrorKind::invalid_argument, "page of block " + std::to_string(block) +
+                                                 " written where block " +
+                                                 std::to_string(blocks_[next_]) + " is next");
   if (page.size() != kPageSize)
     throw Error(ErrorKind::invalid_argument, "a page is exactly " + std::to_string(kPageSize) +
                                                  " bytes, got " + std::to_string(page.size()));
@@ -138,24 +133,28 @@ void IncrementalFileReader::parse_header() {
   h.file_blocks = load_le<std::uint32_t>(p + 8);
   h.block_count = load_le<std::uint32_t>(p + 12);
   if (h.file_blocks > kBlocksPerSegment)
-    fail("file size of " + u32(h.file_blocks) + " blocks is beyond a segment's " +
-         u32(kBlocksPerSegment));
+    fail("file size of " + std::to_string(h.file_blocks) + " blocks is beyond a segment's " +
+         std::to_string(kBlocksPerSegment));
   if (h.block_count > h.file_blocks)
-    fail(u32(h.block_count) + " blocks stored in a file of " + u32(h.file_blocks) + " blocks");
+    fail(std::to_string(h.block_count) + " blocks stored in a file of " +
+         std::to_string(h.file_blocks) + " blocks");
   if (h.whole_file && h.block_count != h.file_blocks)
-    fail("whole file of " + u32(h.file_blocks) + " blocks stores " + u32(h.block_count));
+    fail("whole file of " + std::to_string(h.file_blocks) + " blocks stores " +
+         std::to_string(h.block_count));
   header_ = h;
   blocks_.reserve(h.block_count);
 }
 
 void IncrementalFileReader::accept_block_number(std::uint32_t block) {
   if (block >= header_->file_blocks)
-    fail("block " + u32(block) + " is beyond the file's " + u32(header_->file_blocks) + " blocks");
+    fail("block " + std::to_string(block) + " is beyond the file's " +
+         std::to_string(header_->file_blocks) + " blocks");
   if (!blocks_.empty() && block <= blocks_.back())
-    fail("block numbers not strictly increasing (" + u32(blocks_.back()) + " then " + u32(block) +
-         ")");
+    fail("block numbers not strictly increasing (" + std::to_string(blocks_.back()) + " then " +
+         std::to_string(block) + ")");
   if (header_->whole_file && block != blocks_.size())
-    fail("whole file lists block " + u32(block) + " at position " + std::to_string(blocks_.size()));
+    fail("whole file lists block " + std::to_string(block) + " at position " +
+         std::to_string(blocks_.size()));
   blocks_.push_back(block);
 }
 
@@ -196,11 +195,11 @@ void IncrementalFileReader::feed(std::span<const std::byte> bytes) {
 void IncrementalFileReader::finish() {
   if (!header_) fail("truncated in the header");
   if (blocks_.size() < header_->block_count)
-    fail("truncated after " + std::to_string(blocks_.size()) + " of " + u32(header_->block_count) +
-         " block numbers");
+    fail("truncated after " + std::to_string(blocks_.size()) + " of " +
+         std::to_string(header_->block_count) + " block numbers");
   if (pages_done_ < header_->block_count)
-    fail("truncated after " + std::to_string(pages_done_) + " of " + u32(header_->block_count) +
-         " pages");
+    fail("truncated after " + std::to_string(pages_done_) + " of " +
+         std::to_string(header_->block_count) + " pages");
 }
 
 // ---- file output ----
@@ -222,7 +221,8 @@ void FilePageOutput::write_page(std::uint32_t block, std::span<const std::byte> 
         ::pwrite(fd_, page.data() + done, page.size() - done, offset + static_cast<off_t>(done));
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw_os_error("could not write block " + u32(block) + " of \"" + path_ + "\"", errno);
+      throw_os_error("could not write block " + std::to_string(block) + " of \"" + path_ + "\"",
+                     errno);
     }
     done += static_cast<std::size_t>(n);
   }
@@ -329,7 +329,7 @@ void FileReconstruction::finish() {
   if (missing != written_.end())
     throw Error(ErrorKind::corrupt,
                 "block " + std::to_string(missing - written_.begin()) + " of \"" + file_ + "\" (" +
-                    u32(*file_blocks_) +
+                    std::to_string(*file_blocks_) +
                     " blocks) is in no backup of the chain: the chain is incomplete");
   out_.set_block_count(*file_blocks_);
   finished_ = true;
