@@ -8,6 +8,8 @@
 
 namespace pgvault {
 
+class EncryptionKey;
+
 // One stored object of a backup, as written to the repository.
 struct ObjectEntry {
   std::string name;  // relative to the backup's directory, e.g. "base.tar.zst"
@@ -91,6 +93,11 @@ struct BackupOrigin {
 // A backup.json for a backup of kind starting now: the origin's fields and
 // started_at; the rest is filled in as the backup runs.
 BackupMeta begin_backup_meta(const BackupOrigin& origin, std::string kind);
+
+// Records in meta that the backup is encrypted with key: what
+// encryption_record() says of it (the algorithm, the key's fingerprint and how
+// it was made; nothing secret). A null key leaves the backup unencrypted.
+void record_encryption(BackupMeta& meta, const EncryptionKey* key);
 
 // "2026-11-24T06:15:30.123Z" for the current time.
 std::string utc_timestamp_now();

@@ -1,6 +1,7 @@
 #include "pgvault/catalog/backup_meta.hpp"
 
 #include "pgvault/error.hpp"
+#include "pgvault/pipeline/encrypted_object.hpp"
 #include "pgvault/pipeline/sha256.hpp"
 
 #include <algorithm>
@@ -198,7 +199,7 @@ BackupMeta BackupMeta::from_json(std::string_view text) {
   if (m.format_version > kFormatVersion)
     throw Error(ErrorKind::unsupported,
                 "backup.json: format_version " + std::to_string(m.format_version) +
-                    " is newer than this pgvault supports (" + std::to_string(kFormatVersion) +
+                    " is newer than this pgvault understands (" + std::to_string(kFormatVersion) +
                     "); upgrade pgvault to read this backup");
   if (m.format_version < 1)
     corrupt("field 'format_version' is invalid (" + std::to_string(m.format_version) + ")");
@@ -376,6 +377,14 @@ BackupMeta begin_backup_meta(const BackupOrigin& origin, std::string kind) {
   meta.pg_version = origin.pg_version;
   meta.started_at = utc_timestamp_now();
   return meta;
+}
+
+void record_encryption(BackupMeta& meta, const EncryptionKey* key) {
+  if (key == nullptr) return;
+  EncryptionRecord record = encryption_record(*key);
+  meta.encryption = record.algorithm;
+  meta.key_fingerprint = record.key_fingerprint;
+  meta.key_derivation = record.key_derivation;
 }
 
 }  // namespace pgvault
