@@ -5,7 +5,7 @@
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/sink.hpp"
-#include "pgvault/restore/restore.hpp"
+#include "pgvault/restore/backup_reading.hpp"
 #include "pgvault/text.hpp"
 
 #include <cerrno>

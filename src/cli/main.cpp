@@ -3,7 +3,7 @@
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/logical/logical_backup.hpp"
-#include "pgvault/restore/restore.hpp"
+#include "pgvault/restore/physical_restore.hpp"
 #include "pgvault/restore/verify.hpp"
 #include "pgvault/storage/settings.hpp"
 #include "pgvault/storage/storage.hpp"

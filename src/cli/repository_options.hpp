@@ -4,7 +4,7 @@
 
 #include "pgvault/catalog/backup_meta.hpp"
 #include "pgvault/pipeline/encryption.hpp"
-#include "pgvault/restore/restore.hpp"
+#include "pgvault/restore/backup_reading.hpp"
 #include "pgvault/storage/settings.hpp"
 #include "pgvault/storage/storage.hpp"
 

@@ -14,7 +14,7 @@
 #include "pgvault/pipeline/encryption.hpp"
 #include "pgvault/pipeline/sink.hpp"
 #include "pgvault/process/child_process.hpp"
-#include "pgvault/restore/restore.hpp"
+#include "pgvault/restore/backup_reading.hpp"
 #include "pgvault/storage/storage.hpp"
 #include "pgvault/text.hpp"
 

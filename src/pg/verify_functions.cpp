@@ -7,7 +7,7 @@
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/encryption.hpp"
-#include "pgvault/restore/restore.hpp"
+#include "pgvault/restore/backup_reading.hpp"
 #include "pgvault/restore/verify.hpp"
 
 #include <functional>

@@ -1,7 +1,7 @@
 #pragma once
 #include "pgvault/pg_free.hpp"
 #include "pgvault/catalog/backup_meta.hpp"
-#include "pgvault/restore/restore.hpp"
+#include "pgvault/restore/backup_reading.hpp"
 
 #include <cstdint>
 #include <functional>
