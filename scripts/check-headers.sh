@@ -39,7 +39,7 @@ list_includes() {
 server_sources=(src/pg/postgres_headers.hpp src/pg/*.cpp src/pg/*.hpp)
 mapfile -t server < <(list_includes quoted "${server_sources[@]}" |
   while IFS=$'\t' read -r h f; do [ -e "src/pg/$h" ] || [ -e "include/$h" ] || printf '%s\t%s\n' "$h" "$f"; done)
-mapfile -t library < <(list_includes angle $(find include src test/unit -name '*.hpp' -o -name '*.cpp' | sort))
+mapfile -t library < <(list_includes angle $(find include src test/unit test/doubles -name '*.hpp' -o -name '*.cpp' | sort))
 for h in "${extra[@]}"; do library+=("$h	--also"); done
 
 probe_dir=$(mktemp -d)

@@ -4,7 +4,7 @@
 // parallelism, List Blobs pagination, ranged reads, container creation,
 // errors without secrets and retries.
 #include "pgvault/error.hpp"
-#include "pgvault/http/scripted_transport.hpp"
+#include "doubles/scripted_transport.hpp"
 #include "pgvault/http/signing.hpp"
 #include "pgvault/http/transport.hpp"
 #include "pgvault/http/uri.hpp"

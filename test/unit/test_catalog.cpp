@@ -1,4 +1,5 @@
 // backup.json and the repository layout.
+#include "doubles/memory_storage.hpp"
 #include "pgvault/catalog/backup_meta.hpp"
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
@@ -322,6 +323,93 @@ TEST(Repository, CorruptBackupJsonIsReportedNotHidden) {
   expect_error([&] { repo.resolve("bad"); }, ErrorKind::corrupt, "backup \"bad\"");
   expect_error([&] { repo.read_meta(kSys, "copy"); }, ErrorKind::corrupt,
                "describes backup \"orig\"");
+}
+
+// Repository format: the first backup.json written records it at the root;
+// a repository without the file (written before it existed) is format 1.
+TEST(RepositoryFormat, FirstBackupRecordsFormatOne) {
+  auto storage = make_memory_storage();
+  Repository repo(*storage);
+  EXPECT_TRUE(repo.list_backups().empty()) << "an empty repository is readable";
+  EXPECT_FALSE(storage->info(Repository::kFormatFile).has_value()) << "reading writes nothing";
+  put_backup(repo, sample_meta("a", kSys));
+  auto j = nlohmann::json::parse(storage->read_all(Repository::kFormatFile));
+  EXPECT_EQ(j["format"], 1);
+  EXPECT_EQ(Repository::kFormat, 1);
+  put_backup(repo, sample_meta("b", kSys));
+  Repository again(*storage);
+  EXPECT_EQ(names(again.list_backups(kSys)), (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(RepositoryFormat, WithoutFormatFileIsFormatOne) {
+  auto storage = make_memory_storage();
+  {
+    Repository writer(*storage);
+    put_backup(writer, sample_meta("old", kSys));
+  }
+  storage->remove(Repository::kFormatFile);  // as pgvault before the format file wrote it
+  Repository repo(*storage);
+  EXPECT_EQ(names(repo.list_backups(kSys)), (std::vector<std::string>{"old"}));
+  EXPECT_EQ(repo.read_meta(kSys, "old").name, "old");
+}
+
+// A newer repository is refused by everything that reads or writes backups,
+// and nothing in it is offered for deletion.
+TEST(RepositoryFormat, NewerFormatIsRefusedEverywhere) {
+  auto storage = make_memory_storage();
+  {
+    Repository writer(*storage);
+    put_backup(writer, sample_meta("a", kSys));
+  }
+  storage->write_all(Repository::object_path(kSys, "v2-layout", "data.v2"), "objects");
+  storage->write_all(Repository::kFormatFile, R"({"format": 2, "added_in_2": true})");
+  Repository repo(*storage);
+  const char* refusal =
+      "repository format 2 is newer than this pgvault understands (1); upgrade pgvault to read it";
+  expect_error([&] { repo.list_backups(); }, ErrorKind::unsupported, refusal);
+  expect_error([&] { repo.list_all(kSys); }, ErrorKind::unsupported, refusal);
+  expect_error([&] { repo.incomplete_backups(kSys); }, ErrorKind::unsupported, refusal);
+  expect_error([&] { repo.read_meta(kSys, "a"); }, ErrorKind::unsupported, refusal);
+  expect_error([&] { repo.resolve("latest"); }, ErrorKind::unsupported, refusal);
+  expect_error([&] { repo.resolve("a", kSys); }, ErrorKind::unsupported, refusal);
+  expect_error([&] { repo.system_identifiers(); }, ErrorKind::unsupported, refusal);
+  expect_error([&] { repo.backup_exists(kSys, "a"); }, ErrorKind::unsupported, refusal);
+  expect_error([&] { repo.remove_backup(kSys, "a"); }, ErrorKind::unsupported, refusal);
+  expect_error([&] { repo.write_meta(sample_meta("new", kSys)); }, ErrorKind::unsupported, refusal);
+  EXPECT_TRUE(storage->info(Repository::object_path(kSys, "a", "backup.json")).has_value());
+  EXPECT_TRUE(storage->info(Repository::object_path(kSys, "v2-layout", "data.v2")).has_value());
+  EXPECT_FALSE(storage->info(Repository::object_path(kSys, "new", "backup.json")).has_value());
+}
+
+TEST(RepositoryFormat, MalformedFormatFileIsCorrupt) {
+  for (const char* text : {"", "{", "[1]", "{}", R"({"format": "1"})", R"({"format": 0})"}) {
+    auto storage = make_memory_storage();
+    storage->write_all(Repository::kFormatFile, text);
+    Repository repo(*storage);
+    expect_error([&] { repo.list_backups(); }, ErrorKind::corrupt, "pgvault-repository.json");
+  }
+}
+
+// One backup.json of a newer format: that backup is reported, never listed
+// as complete nor offered for cleanup; the others stay usable.
+TEST(RepositoryFormat, NewerBackupJsonIsUnreadableNotIncomplete) {
+  auto storage = make_memory_storage();
+  Repository repo(*storage);
+  put_backup(repo, sample_meta("v1", kSys, "2026-11-24T00:00:00.000Z"));
+  put_backup(repo, sample_meta("v2", kSys, "2026-11-25T00:00:00.000Z"));
+  auto j =
+      nlohmann::json::parse(storage->read_all(Repository::object_path(kSys, "v2", "backup.json")));
+  j["format_version"] = 2;
+  storage->write_all(Repository::object_path(kSys, "v2", "backup.json"), j.dump());
+  EXPECT_EQ(names(repo.list_backups(kSys)), (std::vector<std::string>{"v1"}));
+  EXPECT_TRUE(repo.incomplete_backups(kSys).empty());
+  auto unreadable = repo.unreadable_backups(kSys);
+  ASSERT_EQ(unreadable.size(), 1u);
+  EXPECT_NE(unreadable[0].error.find("format_version 2 is newer than this pgvault understands (1)"),
+            std::string::npos)
+      << unreadable[0].error;
+  expect_error([&] { repo.resolve("v2"); }, ErrorKind::unsupported, "upgrade pgvault");
+  EXPECT_EQ(repo.resolve("latest").name, "v1");
 }
 
 TEST(Repository, Resolve) {

@@ -5,7 +5,7 @@
 // multipart, listing, ranged reads, bucket creation with the project id, and
 // the settings mapping (gcs_config_from, open_storage_with).
 #include "pgvault/error.hpp"
-#include "pgvault/http/scripted_transport.hpp"
+#include "doubles/scripted_transport.hpp"
 #include "pgvault/http/signing.hpp"
 #include "pgvault/http/transport.hpp"
 #include "pgvault/http/uri.hpp"

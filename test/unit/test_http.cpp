@@ -2,7 +2,7 @@
 // extraction, redaction, and the libcurl transport against a tiny in-process
 // HTTP/1.1 server on 127.0.0.1.
 #include "pgvault/error.hpp"
-#include "pgvault/http/scripted_transport.hpp"
+#include "doubles/scripted_transport.hpp"
 #include "pgvault/http/transport.hpp"
 #include "pgvault/http/xml.hpp"
 

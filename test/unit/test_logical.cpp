@@ -1,5 +1,6 @@
 // Logical backups against a stand-in pg_dump (a shell script): what pg_dump
 // is asked for, the stored object, and every way it can fail.
+#include "doubles/memory_storage.hpp"
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/logical/logical_backup.hpp"

@@ -1,4 +1,5 @@
 // Pipeline stages: compression round trips, corruption detection, SHA-256.
+#include "doubles/memory_storage.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/compression.hpp"
 #include "pgvault/pipeline/sha256.hpp"

@@ -1,10 +1,11 @@
+#include "doubles/memory_storage.hpp"
 #include "pgvault/catalog/backup_meta.hpp"
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/compression.hpp"
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/restore/manifest.hpp"
-#include "pgvault/restore/restore.hpp"
+#include "pgvault/restore/physical_restore.hpp"
 #include "pgvault/storage/storage.hpp"
 
 #include "test_support.hpp"

@@ -1,5 +1,6 @@
 // Retention: the policy (plan_retention), its application to a repository
 // (apply_retention) and the timestamp parser it relies on.
+#include "doubles/memory_storage.hpp"
 #include "pgvault/catalog/backup_meta.hpp"
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/catalog/retention.hpp"
@@ -315,6 +316,33 @@ TEST_F(ApplyRetention, PerKindAndDatabasePreRestoreCountsWithItsDatabase) {
   put_complete("p3", now - 10);
   r = apply_retention(*repo_, kSys, {{1, 0}, {0, 0}}, now, "");
   EXPECT_EQ(r.expired, Names{"p2"});
+}
+
+// A backup written by a newer pgvault (backup.json format_version 2): retention
+// neither counts nor removes it, however old, and says it kept it.
+TEST_F(ApplyRetention, KeepsBackupOfNewerFormat) {
+  const std::int64_t now = wall_now();
+  put_complete("newer", now - 30 * kDay);
+  put_complete("b1", now - 2 * kDay);
+  put_complete("b2", now - 1 * kDay);
+  const std::string meta_path = Repository::object_path(kSys, "newer", "backup.json");
+  std::string json = storage_->read_all(meta_path);
+  const std::string v1 = "\"format_version\": 1";
+  ASSERT_NE(json.find(v1), std::string::npos) << json;
+  json.replace(json.find(v1), v1.size(), "\"format_version\": 2");
+  storage_->write_all(meta_path, json);
+
+  RetentionResult r = apply_retention(*repo_, kSys, {1, 1}, now, "");
+  EXPECT_EQ(r.expired, Names{"b1"});
+  EXPECT_TRUE(r.leftovers.empty());
+  ASSERT_EQ(r.kept_unreadable.size(), 1u);
+  EXPECT_NE(r.kept_unreadable[0].find("backup \"newer\""), std::string::npos)
+      << r.kept_unreadable[0];
+  EXPECT_NE(r.kept_unreadable[0].find("format_version 2 is newer than this pgvault understands"),
+            std::string::npos)
+      << r.kept_unreadable[0];
+  EXPECT_TRUE(storage_->info(meta_path).has_value());
+  EXPECT_TRUE(storage_->info(Repository::object_path(kSys, "newer", "base.tar.zst")).has_value());
 }
 
 TEST_F(ApplyRetention, CountExpiresOldestAndCleansLeftovers) {

@@ -4,7 +4,7 @@
 // error bodies, aborts, pagination, ranged GETs, DeleteObjects batching,
 // retries and bucket auto-creation.
 #include "pgvault/error.hpp"
-#include "pgvault/http/scripted_transport.hpp"
+#include "doubles/scripted_transport.hpp"
 #include "pgvault/http/signing.hpp"
 #include "pgvault/http/transport.hpp"
 #include "pgvault/http/uri.hpp"

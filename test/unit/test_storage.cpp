@@ -1,5 +1,6 @@
 // Storage drivers: the posix driver (file://) and the in-memory driver share
 // the contract tests; posix-only behaviour is tested separately.
+#include "doubles/memory_storage.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/storage/storage.hpp"
 

@@ -4,8 +4,8 @@
 // the server answered; it throws only for transport failures (DNS, connection
 // refused or reset, timeout, TLS), as TransportError. RetryingTransport wraps
 // any transport with exponential backoff and full jitter. CurlTransport is the
-// libcurl implementation; ScriptedTransport (scripted_transport.hpp) is the
-// fake for unit tests.
+// libcurl implementation; the unit tests' fake, ScriptedTransport, lives in
+// test/doubles (never in the core library).
 //
 // Secrets: no message produced here contains a request header value or the
 // value of a signature/credential query parameter (see redact_url()).

@@ -71,7 +71,4 @@ class Storage {
 void validate_repository_url(std::string_view url);
 std::unique_ptr<Storage> open_storage(std::string_view url);
 
-// In-memory storage for unit tests.
-std::unique_ptr<Storage> make_memory_storage();
-
 }  // namespace pgvault

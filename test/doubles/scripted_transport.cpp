@@ -1,4 +1,4 @@
-#include "pgvault/http/scripted_transport.hpp"
+#include "doubles/scripted_transport.hpp"
 
 #include <cctype>
 

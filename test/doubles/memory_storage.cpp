@@ -1,8 +1,9 @@
-// In-memory storage for unit tests: same contract as the real drivers
-// (objects visible only on commit, not_found on missing, sorted listings).
+// In-memory storage for unit tests (memory_storage.hpp).
+#include "doubles/memory_storage.hpp"
+
 #include "pgvault/error.hpp"
 #include "pgvault/storage/storage.hpp"
-#include "storage_internal.hpp"
+#include "storage_internal.hpp"  // src/core/storage: the path rules every driver follows
 
 #include <algorithm>
 #include <chrono>
