@@ -117,6 +117,9 @@ RetentionResult apply_configured_retention(Repository& repo, const std::string& 
   for (const auto& name : result.leftovers) {
     log_message(LOG, "removed the leftovers of incomplete backup \"" + name + "\"");
   }
+  for (const auto& unreadable : result.kept_unreadable) {
+    log_message(WARNING, "retention keeps " + unreadable);
+  }
   return result;
 }
 

@@ -44,6 +44,7 @@ struct BackupSelector {
 };
 
 // The repository layout (README.md, "Repository layout"):
+//   pgvault-repository.json                     {"format": 1}
 //   <system-identifier>/backups/<backup-name>/backup.json
 //   <system-identifier>/backups/<backup-name>/<objects...>
 // The store, not the database, is the source of truth.
@@ -52,6 +53,20 @@ class Repository {
   explicit Repository(Storage& storage) : storage_(storage) {}
 
   Storage& storage() { return storage_; }
+
+  // The repository's format: its layout and the meaning of what it holds, as
+  // this pgvault reads and writes them. A later pgvault that changes either
+  // raises it, so that this one refuses the repository instead of misreading
+  // it (or taking a newer backup for an incomplete one and deleting it).
+  // Recorded at the repository's root by the first backup.json written
+  // there; a repository without the file is format 1 (written before it existed).
+  static constexpr int kFormat = 1;
+  static constexpr const char* kFormatFile = "pgvault-repository.json";
+  // Reads kFormatFile once per Repository object. Throws Error(unsupported)
+  // "repository format N is newer than this pgvault understands (M); upgrade
+  // pgvault to read it", Error(corrupt) when the file is malformed. Every
+  // method below that reads or writes backups calls it first.
+  void check_format();
 
   static std::string backup_dir(const std::string& system_identifier, const std::string& name);
   static std::string object_path(const std::string& system_identifier, const std::string& name,
@@ -98,6 +113,8 @@ class Repository {
 
  private:
   Storage& storage_;
+  bool format_checked_ = false;
+  bool format_file_exists_ = false;
 };
 
 // Reads the object at path (a full repository path) and checks its size and

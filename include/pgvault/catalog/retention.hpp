@@ -61,6 +61,9 @@ std::vector<std::string> newest_of_each_group(const std::vector<RetentionCandida
 struct RetentionResult {
   std::vector<std::string> expired;    // complete backups removed by the policy
   std::vector<std::string> leftovers;  // incomplete backups (no backup.json) removed
+  // Backups whose backup.json cannot be read (damaged, or written by a newer
+  // pgvault): never removed, never counted. Their errors, each naming its backup.
+  std::vector<std::string> kept_unreadable;
 };
 
 struct BackupMeta;

@@ -9,6 +9,8 @@
 #include <set>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace pgvault {
 
 namespace {
@@ -62,6 +64,42 @@ bool older(const BackupMeta& a, const BackupMeta& b) {
 
 }  // namespace
 
+// {"format": N, ...}: the format number, whatever else a later format adds.
+static int parse_repository_format(const std::string& text, const std::string& where) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw Error(ErrorKind::corrupt, where + " is not valid JSON: " + e.what());
+  }
+  if (!j.is_object() || !j.contains("format") || !j["format"].is_number_integer() ||
+      j["format"].get<long long>() < 1 || j["format"].get<long long>() > 1000000)
+    throw Error(ErrorKind::corrupt,
+                where + " is malformed: expected a JSON object with a positive integer \"format\"");
+  return j["format"].get<int>();
+}
+
+void Repository::check_format() {
+  if (format_checked_) return;
+  const std::string where = std::string(kFormatFile) + " of repository " + storage_.url();
+  std::string text;
+  try {
+    text = storage_.read_all(kFormatFile);
+    format_file_exists_ = true;
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::not_found) throw;
+  }
+  if (format_file_exists_) {
+    int format = parse_repository_format(text, where);
+    if (format > kFormat)
+      throw Error(ErrorKind::unsupported,
+                  "repository format " + std::to_string(format) +
+                      " is newer than this pgvault understands (" + std::to_string(kFormat) +
+                      "); upgrade pgvault to read it (repository " + storage_.url() + ")");
+  }
+  format_checked_ = true;
+}
+
 std::string Repository::backup_dir(const std::string& system_identifier, const std::string& name) {
   return system_identifier + "/backups/" + name + "/";
 }
@@ -106,6 +144,7 @@ static BackupDirs scan_backups(Storage& storage, const std::string& system_ident
 }
 
 std::vector<std::string> Repository::system_identifiers() {
+  check_format();
   std::set<std::string> ids;
   for (const ObjectInfo& obj : storage_.list("")) {
     auto s1 = obj.path.find('/');
@@ -122,6 +161,7 @@ std::vector<std::string> Repository::system_identifiers() {
 // cleanup (its data may still be valuable), and list_all/unreadable_backups
 // report it with the parse error; resolve() by name raises that error.
 RepositoryListing Repository::list_all(const std::string& system_identifier) {
+  check_format();
   RepositoryListing out;
   for (const auto& [key, st] : scan_backups(storage_, system_identifier)) {
     if (!st.has_meta) continue;
@@ -143,6 +183,7 @@ std::vector<BackupMeta> Repository::list_backups(const std::string& system_ident
 }
 
 std::vector<std::string> Repository::incomplete_backups(const std::string& system_identifier) {
+  check_format();
   validate_system_identifier(system_identifier);
   std::vector<std::string> out;
   for (const auto& [key, st] : scan_backups(storage_, system_identifier))
@@ -155,12 +196,14 @@ std::vector<UnreadableBackup> Repository::unreadable_backups(const std::string& 
 }
 
 bool Repository::backup_exists(const std::string& system_identifier, const std::string& name) {
+  check_format();
   validate_system_identifier(system_identifier);
   validate_backup_name(name);
   return storage_.info(object_path(system_identifier, name, kMetaFile)).has_value();
 }
 
 BackupMeta Repository::read_meta(const std::string& system_identifier, const std::string& name) {
+  check_format();
   validate_system_identifier(system_identifier);
   validate_backup_name(name);
   std::string where = "backup \"" + name + "\"" + system_suffix(system_identifier);
@@ -184,8 +227,14 @@ BackupMeta Repository::read_meta(const std::string& system_identifier, const std
 }
 
 void Repository::write_meta(const BackupMeta& meta) {
+  check_format();
   validate_system_identifier(meta.system_identifier);
   validate_backup_name(meta.name);
+  // Before the first backup.json: a pgvault that reads it then knows the format.
+  if (!format_file_exists_) {
+    storage_.write_all(kFormatFile, nlohmann::ordered_json{{"format", kFormat}}.dump() + "\n");
+    format_file_exists_ = true;
+  }
   storage_.write_all(object_path(meta.system_identifier, meta.name, kMetaFile), meta.to_json());
 }
 
@@ -206,6 +255,7 @@ std::string BackupSelector::describe() const {
 BackupMeta Repository::resolve(const std::string& name_or_latest,
                                const std::string& system_identifier,
                                const BackupSelector& latest_of) {
+  check_format();
   const std::string repo = storage_.url();
   if (name_or_latest == "latest") {
     std::vector<BackupMeta> all = list_backups(system_identifier);
@@ -279,6 +329,7 @@ BackupMeta Repository::resolve(const std::string& name_or_latest,
 }
 
 void Repository::remove_backup(const std::string& system_identifier, const std::string& name) {
+  check_format();
   validate_system_identifier(system_identifier);
   validate_backup_name(name);
   std::string dir = backup_dir(system_identifier, name);

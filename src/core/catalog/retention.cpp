@@ -132,8 +132,11 @@ RetentionResult apply_retention(Repository& repo, const std::string& system_iden
   RetentionResult result;
 
   if (policies.enabled()) {
+    RepositoryListing listing = repo.list_all(system_identifier);
+    for (const UnreadableBackup& backup : listing.unreadable)
+      result.kept_unreadable.push_back(backup.error);
     const std::vector<RetentionCandidate> candidates =
-        retention_candidates(repo.list_backups(system_identifier), system_identifier, running);
+        retention_candidates(listing.complete, system_identifier, running);
     for (const std::string& name : plan_retention_by_group(candidates, policies, now)) {
       try {
         repo.remove_backup(system_identifier, name);
