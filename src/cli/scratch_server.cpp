@@ -5,6 +5,7 @@
 #include "pgvault/error.hpp"
 #include "pgvault/logical/logical_backup.hpp"
 #include "pgvault/process/child_process.hpp"
+#include "pgvault/wal/recovery_target.hpp"  // quote_conf_value
 
 #include <algorithm>
 #include <array>
@@ -155,16 +156,6 @@ int free_local_port() {
   }
   ::close(fd);
   return ntohs(addr.sin_port);
-}
-
-// A postgresql.conf string literal.
-std::string conf_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'' || c == '\\') out.push_back(c);
-    out.push_back(c);
-  }
-  return out + "'";
 }
 
 void append_file(const std::string& path, const std::string& text) {
@@ -369,9 +360,9 @@ RestoreTestResult restore_test(Repository& repo, const BackupMeta& meta,
   const std::vector<std::pair<std::string, std::string>> settings = {
       {"port", std::to_string(port)},
       {"listen_addresses", "''"},
-      {"unix_socket_directories", conf_quote(scratch.path())},
-      {"hba_file", conf_quote(scratch.path() + "/pg_hba.conf")},
-      {"ident_file", conf_quote(scratch.path() + "/pg_ident.conf")},
+      {"unix_socket_directories", quote_conf_value(scratch.path())},
+      {"hba_file", quote_conf_value(scratch.path() + "/pg_hba.conf")},
+      {"ident_file", quote_conf_value(scratch.path() + "/pg_ident.conf")},
       {"external_pid_file", "''"},
       {"logging_collector", "off"},
       {"log_destination", "'stderr'"},
