@@ -1,5 +1,7 @@
 #include "backup_choice.hpp"
 
+#include "text_output.hpp"
+
 #include "pgvault/error.hpp"
 
 namespace pgvault::cli {
@@ -16,8 +18,8 @@ BackupMeta choose_backup(Repository& repo, const std::string& name_or_latest,
     throw Error(e.kind(), std::string(e.what()) + "; " + hint);
   }
   say << "--backup latest: \"" << meta.name << "\", the newest " << latest_of.describe()
-      << " (system " << meta.system_identifier << ", completed "
-      << (meta.completed_at.empty() ? "-" : meta.completed_at) << ")\n"
+      << " (system " << meta.system_identifier << ", completed " << or_dash(meta.completed_at)
+      << ")\n"
       << std::flush;
   return meta;
 }

@@ -1,6 +1,7 @@
 #include "get_command.hpp"
 
 #include "backup_choice.hpp"
+#include "common_options.hpp"
 
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -73,25 +75,24 @@ class OutputFile {
 
 }  // namespace
 
-CLI::App* add_get_command(CLI::App& app, GetOptions& o) {
+Command add_get_command(CLI::App& app) {
+  auto o = std::make_shared<GetOptions>();
   auto* get = app.add_subcommand(
       "get", "Write a logical backup's pg_dump archive (decrypted, decompressed) for pg_restore");
-  o.repo.add_to(get);
-  get->add_option("--backup", o.backup,
-                  "Backup name, or \"latest\": the newest complete logical backup (of --database "
-                  "when given), not counting pre_restore backups")
-      ->required();
-  get->add_option("--database", o.database,
-                  "\"latest\" is the newest logical backup of this database (with a backup name: "
-                  "check that it is one)");
-  get->add_flag("--include-pre-restore", o.include_pre_restore,
+  o->repo.add_to(get);
+  add_backup_option(get, o->backup,
+                    "the newest complete logical backup (of --database when given), not counting "
+                    "pre_restore backups");
+  add_database_option(get, o->database,
+                      "\"latest\" is the newest logical backup of this database (with a backup "
+                      "name: check that it is one)");
+  get->add_flag("--include-pre-restore", o->include_pre_restore,
                 "\"latest\" may also be a pre_restore backup (the dump vault.restore_logical() "
                 "takes of a database before replacing it)");
-  get->add_option("--output,-o", o.output, "Output file, or - for standard output")->required();
-  get->add_option("--system-id", o.system_id,
-                  "Database system identifier (needed when the repository holds several)");
-  get->add_flag("--force", o.force, "Overwrite the output file if it exists");
-  return get;
+  get->add_option("--output,-o", o->output, "Output file, or - for standard output")->required();
+  add_system_id_option(get, o->system_id);
+  get->add_flag("--force", o->force, "Overwrite the output file if it exists");
+  return {get, [o] { return run_get(*o); }};
 }
 
 int run_get(const GetOptions& o) {

@@ -2,9 +2,8 @@
 // decompressed, as a file stock pg_restore reads.
 #pragma once
 
+#include "command.hpp"
 #include "repository_options.hpp"
-
-#include <CLI/CLI.hpp>
 
 #include <string>
 
@@ -20,7 +19,7 @@ struct GetOptions {
   bool force = false;
 };
 
-CLI::App* add_get_command(CLI::App& app, GetOptions& options);
+Command add_get_command(CLI::App& app);
 int run_get(const GetOptions& options);
 
 }  // namespace pgvault::cli

@@ -6,7 +6,6 @@
 #include "pgvault/logical/logical_backup.hpp"
 #include "pgvault/pipeline/compression.hpp"
 #include "pgvault/pipeline/sha256.hpp"
-#include "pgvault/process/child_process.hpp"
 #include "pgvault/storage/storage.hpp"
 
 #include "test_support.hpp"
@@ -177,51 +176,6 @@ TEST_F(LogicalBackup, MissingProgramIsNamed) {
         run_logical_backup(repo_, request("/nonexistent/pg_dump"), no_progress, no_interrupt);
       },
       ErrorKind::io, "could not run /nonexistent/pg_dump");
-}
-
-TEST(ChildProcess, StdinIsFedAndStderrKeptToItsLimit) {
-  ChildProcessOptions o;
-  o.argv = {"/bin/sh", "-c", "cat; head -c 100000 /dev/zero | tr '\\0' e >&2; exit 3"};
-  o.pipe_stdin = true;
-  o.stderr_limit = 1000;
-  ChildProcess p(o);
-  p.write_stdin(as_bytes("hello"), nullptr);
-  p.close_stdin();
-  std::string out;
-  std::vector<std::byte> buf(64);
-  bool eof = false;
-  while (!eof) {
-    std::size_t n = p.read_stdout(buf, std::chrono::milliseconds(100), eof);
-    out.append(reinterpret_cast<const char*>(buf.data()), n);
-  }
-  EXPECT_EQ(p.wait(nullptr), 3);
-  EXPECT_EQ(out, "hello");
-  EXPECT_EQ(p.stderr_text(), std::string(1000, 'e'));
-  EXPECT_EQ(p.describe_exit(), "exited with status 3");
-}
-
-// The non-blocking stdin pipe takes buffers far larger than the pipe, in
-// partial writes, whole and in order.
-TEST(ChildProcess, LargeWritesToStdinArriveWhole) {
-  ChildProcessOptions o;
-  o.argv = {"/bin/sh", "-c", "sha256sum | cut -c1-64"};
-  o.pipe_stdin = true;
-  ChildProcess p(o);
-  std::string data(5 * 1024 * 1024 + 7, '\0');
-  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 % 253);
-  int interrupt_checks = 0;
-  p.write_stdin(as_bytes(data), [&] { ++interrupt_checks; });
-  p.close_stdin();
-  std::string out;
-  std::vector<std::byte> buf(128);
-  bool eof = false;
-  while (!eof) {
-    std::size_t n = p.read_stdout(buf, std::chrono::milliseconds(100), eof);
-    out.append(reinterpret_cast<const char*>(buf.data()), n);
-  }
-  EXPECT_EQ(p.wait(nullptr), 0);
-  EXPECT_EQ(out.substr(0, 64), sha256_hex(data));
-  EXPECT_GT(interrupt_checks, 0);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // A child process whose stdout is read as a stream (pg_dump into the
-// pipeline, later pg_restore fed on stdin) and whose stderr is kept for the
-// error message. PG-free: the server glue passes an interrupt check.
+// pipeline, pg_restore fed on stdin) or collected whole (run_to_end: the
+// CLI's pg_ctl and psql), and whose stderr is kept for the error message.
+// PG-free: the server glue passes an interrupt check.
 #pragma once
 #include "pgvault/pg_free.hpp"
 
@@ -15,8 +16,14 @@
 namespace pgvault {
 
 struct ChildProcessOptions {
-  std::vector<std::string> argv;  // argv[0] is the program's path (no PATH search)
-  // Added to (or replacing in) the inherited environment.
+  std::vector<std::string> argv;  // argv[0] is the program's path
+  // Look a program name without '/' up in $PATH (else argv[0] is a path).
+  bool search_path = false;
+  // Inherited variables whose names begin with one of these are not passed
+  // on (e.g. "PG": the caller's PGHOST must not steer a scratch server).
+  std::vector<std::string> drop_env_prefixes;
+  // Added to (or replacing in) the inherited environment, after
+  // drop_env_prefixes.
   std::vector<std::pair<std::string, std::string>> env;
   bool pipe_stdin = false;           // else stdin is /dev/null
   std::size_t stderr_limit = 16384;  // keep the last this many bytes of stderr
@@ -66,5 +73,23 @@ class ChildProcess {
   bool signaled_ = false;
   std::string stderr_;
 };
+
+// What a program that ran to its end left behind.
+struct ProgramOutput {
+  int status = 0;           // as ChildProcess::wait() returns it
+  std::string stdout_text;  // all of it, as written
+  std::string stderr_text;  // ChildProcess::stderr_text()
+  std::string exit;         // ChildProcess::describe_exit()
+  // stdout without the line ends and spaces it ends with.
+  std::string trimmed_stdout() const;
+  // stdout and stderr trimmed, joined by a newline when both have text: what
+  // the program said, for an error message.
+  std::string said() const;
+};
+
+// Runs a program whose output is small (a version, a query's result, an
+// error) to its end, collecting stdout whole. `interrupted` (may throw) is
+// called about every 100 ms; when it throws, the child is killed and reaped.
+ProgramOutput run_to_end(ChildProcessOptions options, const std::function<void()>& interrupted);
 
 }  // namespace pgvault

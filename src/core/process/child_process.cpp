@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstring>
 #include <map>
+#include <string_view>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -27,6 +28,17 @@ Pipe make_pipe(const std::string& program) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) throw_os_error("could not create a pipe for " + program, errno);
   return {fds[0], fds[1]};
+}
+
+// Without the line ends and spaces a program's output ends with.
+std::string trim_end(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+bool starts_with_any(std::string_view name, const std::vector<std::string>& prefixes) {
+  return std::any_of(prefixes.begin(), prefixes.end(),
+                     [&](const std::string& p) { return name.starts_with(p); });
 }
 
 void close_fd(int& fd) {
@@ -77,7 +89,9 @@ ChildProcess::ChildProcess(ChildProcessOptions options) : options_(std::move(opt
   for (char** e = environ; e && *e; ++e) {
     std::string kv(*e);
     auto eq = kv.find('=');
-    if (eq != std::string::npos) env_map[kv.substr(0, eq)] = kv.substr(eq + 1);
+    if (eq == std::string::npos) continue;
+    std::string name = kv.substr(0, eq);
+    if (!starts_with_any(name, options_.drop_env_prefixes)) env_map[name] = kv.substr(eq + 1);
   }
   for (const auto& [k, v] : options_.env) env_map[k] = v;
   std::vector<std::string> env_strings;
@@ -89,8 +103,10 @@ ChildProcess::ChildProcess(ChildProcessOptions options) : options_(std::move(opt
   argv.push_back(nullptr);
 
   pid_t pid = -1;
-  const int rc =
-      posix_spawn(&pid, program.c_str(), &setup.actions, &setup.attr, argv.data(), envp.data());
+  const int rc = options_.search_path ? posix_spawnp(&pid, program.c_str(), &setup.actions,
+                                                     &setup.attr, argv.data(), envp.data())
+                                      : posix_spawn(&pid, program.c_str(), &setup.actions,
+                                                    &setup.attr, argv.data(), envp.data());
   close_fd(out.write);
   close_fd(err.write);
   close_fd(in.read);
@@ -225,13 +241,37 @@ int ChildProcess::wait(const std::function<void()>& interrupted) {
 std::string ChildProcess::stderr_text() const {
   std::string s = stderr_;
   if (s.size() > options_.stderr_limit) s.erase(0, s.size() - options_.stderr_limit);
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
-  return s;
+  return trim_end(std::move(s));
 }
 
 std::string ChildProcess::describe_exit() const {
   if (signaled_) return "was killed by signal " + std::to_string(status_ - 128);
   return "exited with status " + std::to_string(status_);
+}
+
+std::string ProgramOutput::trimmed_stdout() const {
+  return trim_end(stdout_text);
+}
+
+std::string ProgramOutput::said() const {
+  const std::string out = trimmed_stdout();
+  if (out.empty() || stderr_text.empty()) return out + stderr_text;
+  return out + "\n" + stderr_text;
+}
+
+ProgramOutput run_to_end(ChildProcessOptions options, const std::function<void()>& interrupted) {
+  ChildProcess child(std::move(options));
+  ProgramOutput result;
+  std::vector<std::byte> buf(16384);
+  for (bool eof = false; !eof;) {
+    const std::size_t n = child.read_stdout(buf, std::chrono::milliseconds(100), eof);
+    result.stdout_text.append(reinterpret_cast<const char*>(buf.data()), n);
+    if (interrupted) interrupted();
+  }
+  result.status = child.wait(interrupted);
+  result.stderr_text = child.stderr_text();
+  result.exit = child.describe_exit();
+  return result;
 }
 
 }  // namespace pgvault

@@ -1,0 +1,103 @@
+#include "list_command.hpp"
+
+#include "common_options.hpp"
+#include "text_output.hpp"
+
+#include "pgvault/catalog/repository.hpp"
+#include "pgvault/text.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <iostream>
+#include <memory>
+#include <set>
+#include <vector>
+
+namespace pgvault::cli {
+
+Command add_list_command(CLI::App& app) {
+  auto o = std::make_shared<ListOptions>();
+  auto* list = app.add_subcommand("list", "List the restorable backups of a repository");
+  o->repo.add_to(list);
+  add_system_id_filter(list, o->system_id);
+  add_json_flag(list, o->json, "a JSON array of the backups' backup.json");
+  return {list, [o] { return run_list(*o); }};
+}
+
+// Damaged backups (a backup.json that cannot be used) are listed with the
+// reason, never left out: they are not restorable, but their data may be
+// worth saving, and an operator must see them.
+int run_list(const ListOptions& o) {
+  auto storage = o.repo.open();
+  Repository repo(*storage);
+  const RepositoryListing listing = repo.list_all(o.system_id);
+  const std::vector<BackupMeta>& backups = listing.complete;
+
+  if (o.json) {
+    // ordered_json keeps backup.json's own field order.
+    nlohmann::ordered_json arr = nlohmann::ordered_json::array();
+    for (const auto& b : backups) arr.push_back(nlohmann::ordered_json::parse(b.to_json()));
+    for (const auto& d : listing.unreadable) {
+      arr.push_back({{"name", d.name},
+                     {"system_identifier", d.system_identifier},
+                     {"damaged", true},
+                     {"error", d.error}});
+    }
+    std::cout << arr.dump(2) << "\n";
+    return 0;
+  }
+  if (backups.empty() && listing.unreadable.empty()) {
+    if (o.system_id.empty()) {
+      std::cout << "no backups in " << storage->url() << "\n";
+    } else {
+      std::set<std::string> others;
+      for (const auto& b : repo.list_backups()) others.insert(b.system_identifier);
+      std::string held;
+      for (const auto& id : others) held += (held.empty() ? "" : ", ") + id;
+      std::cout << "no backups of system " << o.system_id << " in " << storage->url()
+                << (held.empty() ? ""
+                                 : " (it holds backups of system" +
+                                       std::string(others.size() == 1 ? " " : "s ") + held + ")")
+                << "\n";
+    }
+    return 0;
+  }
+
+  const std::vector<std::string> head = {"NAME",   "KIND",        "STARTED",  "COMPLETED", "STORED",
+                                         "SOURCE", "COMPRESSION", "STOP LSN", "SYSTEM ID"};
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& b : backups) {
+    rows.push_back({b.name, or_dash(b.kind), or_dash(b.started_at), or_dash(b.completed_at),
+                    human_size(b.stored_bytes), human_size(b.source_bytes), or_dash(b.compression),
+                    or_dash(b.stop_lsn), or_dash(b.system_identifier)});
+  }
+  for (const auto& d : listing.unreadable) {
+    rows.push_back({d.name, "DAMAGED", "-", "-", "-", "-", "-", "-", d.system_identifier});
+  }
+  std::vector<std::size_t> width(head.size());
+  for (std::size_t c = 0; c < head.size(); ++c) {
+    width[c] = head[c].size();
+    for (const auto& r : rows) width[c] = std::max(width[c], r[c].size());
+  }
+  auto print_row = [&](const std::vector<std::string>& r) {
+    std::string line;
+    for (std::size_t c = 0; c < r.size(); ++c) {
+      line += r[c];
+      if (c + 1 < r.size()) line += std::string(width[c] - r[c].size() + 2, ' ');
+    }
+    std::cout << line << "\n";
+  };
+  print_row(head);
+  for (const auto& r : rows) print_row(r);
+  if (!listing.unreadable.empty()) {
+    std::cout << "\n"
+              << listing.unreadable.size() << " damaged backup"
+              << (listing.unreadable.size() == 1 ? "" : "s")
+              << " (backup.json unusable: not restorable, never removed by cleanup):\n";
+    for (const auto& d : listing.unreadable) std::cout << "  " << d.error << "\n";
+  }
+  return 0;
+}
+
+}  // namespace pgvault::cli

@@ -1,0 +1,34 @@
+// pgvault verify --restore-test: a physical backup restored into a scratch
+// directory and started there as a server of its own, that nothing of the
+// cluster it came from can reach and that reaches nothing of it; asked one
+// query, stopped and removed, however the test ends (Ctrl-C included).
+#pragma once
+
+#include "pgvault/catalog/backup_meta.hpp"
+#include "pgvault/catalog/repository.hpp"
+#include "pgvault/restore/physical_restore.hpp"
+
+#include <functional>
+#include <string>
+
+namespace pgvault::cli {
+
+struct RestoreTestResult {
+  std::string user;            // the role the query ran as
+  std::string server_version;  // as the server reported it
+  std::string databases;       // how many it has
+  bool in_recovery = false;
+  double seconds = 0;  // the whole test
+};
+
+// Restores meta into a scratch directory, starts a server on it, waits until
+// it answers a query, stops it and removes everything. The restore performs
+// every check verify does (the same code reads, decodes and checks against
+// backup_manifest), so the backup is read once; `restored` says what it
+// read. `say` gets a line for each step. Throws when the server does not
+// start or answer (naming its log's last lines), or on SIGINT/SIGTERM/SIGHUP.
+RestoreTestResult restore_test(Repository& repo, const BackupMeta& meta,
+                               const DecryptorFactory& decryptor, RestoreReport& restored,
+                               const std::function<void(const std::string&)>& say);
+
+}  // namespace pgvault::cli

@@ -1,0 +1,20 @@
+// How the commands write what they did, the same way in every command.
+#pragma once
+
+#include "pgvault/catalog/backup_meta.hpp"
+
+#include <string>
+
+namespace pgvault::cli {
+
+// "-" for an empty value (a table cell, a time not recorded).
+std::string or_dash(const std::string& s);
+
+// "12.3 s".
+std::string format_seconds(double seconds);
+
+// "(physical, PostgreSQL 15.5, system 7301..., completed 2026-...)": what a
+// command says about the backup it works on.
+std::string describe_backup(const BackupMeta& meta);
+
+}  // namespace pgvault::cli

@@ -1,0 +1,164 @@
+#include "verify_command.hpp"
+
+#include "backup_choice.hpp"
+#include "common_options.hpp"
+#include "scratch_server.hpp"
+#include "text_output.hpp"
+
+#include "pgvault/catalog/repository.hpp"
+#include "pgvault/error.hpp"
+#include "pgvault/restore/physical_restore.hpp"
+#include "pgvault/restore/verify.hpp"
+#include "pgvault/text.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include <unistd.h>
+
+namespace pgvault::cli {
+
+Command add_verify_command(CLI::App& app) {
+  auto o = std::make_shared<VerifyCliOptions>();
+  auto* verify = app.add_subcommand(
+      "verify",
+      "Read a backup back from the repository and check every object (size, SHA-256, "
+      "decompression) and, for physical backups, every file against backup_manifest");
+  o->repo.add_to(verify);
+  add_backup_option(verify, o->backup,
+                    "the newest complete physical backup (with --kind logical or --database: the "
+                    "newest logical one, not pre_restore)");
+  add_system_id_option(verify, o->system_id);
+  verify->add_option("--kind", o->kind, "What \"latest\" means: physical (default) or logical")
+      ->check(CLI::IsMember({"physical", "logical"}));
+  add_database_option(verify, o->database,
+                      "\"latest\" is the newest logical backup of this database");
+  verify->add_flag("--restore-test", o->restore_test,
+                   "Physical backups: also restore into a scratch directory under $TMPDIR, start "
+                   "a server there (pg_ctl of $PGVAULT_PG_BINDIR, pg_config --bindir or "
+                   "/usr/lib/postgresql/<version>/bin) on a private Unix socket, run a query "
+                   "(as $PGUSER, the OS user or postgres), stop it and remove everything. Not as "
+                   "root");
+  add_json_flag(verify, o->json, "the outcome as a JSON object");
+  return {verify, [o] { return run_verify(*o); }};
+}
+
+int run_verify(const VerifyCliOptions& o) {
+  // Before anything is read: PostgreSQL will not start as root.
+  if (o.restore_test && ::geteuid() == 0) {
+    throw Error(ErrorKind::invalid_argument,
+                "--restore-test starts a PostgreSQL server, which refuses to run as root; run it "
+                "as the database's OS user, e.g. sudo -u postgres pgvault verify --restore-test "
+                "...");
+  }
+  // "latest" is the backup a disaster needs, the newest physical one, unless
+  // asked for dumps (pre_restore ones never: they hold what was replaced).
+  BackupSelector latest_of;
+  latest_of.kind = !o.kind.empty() ? o.kind : o.database.empty() ? "physical" : "logical";
+  latest_of.database = o.database;
+  latest_of.skip_pre_restore = latest_of.kind == "logical";
+  if (latest_of.kind == "physical" && !o.database.empty())
+    throw Error(ErrorKind::invalid_argument,
+                "--database selects logical backups (dumps of one database); it does not go "
+                "with --kind physical");
+  if (o.restore_test && latest_of.kind != "physical")
+    throw Error(ErrorKind::invalid_argument,
+                "--restore-test restores physical backups only; it does not go with --kind "
+                "logical or --database");
+  auto storage = o.repo.open();
+  Repository repo(*storage);
+  const BackupMeta meta = choose_backup(
+      repo, o.backup, o.system_id, latest_of, o.json ? std::cerr : std::cout,
+      o.kind.empty() && o.database.empty()
+          ? "pass --kind logical (and --database DB) to verify the newest logical backup"
+          : std::string());
+  if (!o.kind.empty() && meta.kind != o.kind)
+    throw Error(ErrorKind::invalid_argument, "backup \"" + meta.name + "\" is a " + meta.kind +
+                                                 " backup, not " + o.kind + " (--kind)");
+  if (!o.database.empty() && (meta.kind != "logical" || meta.database != o.database))
+    throw Error(ErrorKind::invalid_argument, "backup \"" + meta.name +
+                                                 "\" is not a logical backup of database \"" +
+                                                 o.database + "\" (--database)");
+  if (o.restore_test && meta.kind != "physical") {
+    throw Error(ErrorKind::unsupported,
+                "backup \"" + meta.name + "\" is a " + meta.kind +
+                    " backup; --restore-test restores physical backups only (verify it without "
+                    "--restore-test, or restore it with pg_restore)");
+  }
+
+  auto say = [&](const std::string& line) {
+    if (!o.json) std::cout << line << "\n" << std::flush;
+  };
+  say("verifying backup \"" + meta.name + "\" " + describe_backup(meta) + " in " + storage->url());
+
+  nlohmann::ordered_json out;
+  out["backup"] = meta.name;
+  out["system_identifier"] = meta.system_identifier;
+  out["kind"] = meta.kind;
+  out["repository"] = storage->url();
+  try {
+    VerifyReport report;
+    std::optional<RestoreTestResult> test;
+    if (o.restore_test) {
+      report.backup = meta.name;
+      report.kind = meta.kind;
+      report.extra_objects = unlisted_objects(repo, meta);
+      for (const auto& name : report.extra_objects) {
+        report.warnings.push_back(unlisted_object_warning(meta, name));
+      }
+      RestoreReport restored;
+      test = restore_test(repo, meta, o.repo.decryptor(meta), restored, say);
+      report.objects = restored.objects;
+      report.bytes_read = restored.bytes_read;
+      report.files = restored.files;
+      report.manifest_files = restored.manifest_files;
+    } else {
+      VerifyOptions vo;
+      vo.decryptor = o.repo.decryptor(meta);
+      report = verify_backup(repo, meta, vo,
+                             [&](std::string_view line) { say("  " + std::string(line)); });
+    }
+    for (const auto& w : report.warnings) {
+      if (!o.json) std::cerr << "pgvault: warning: " << w << "\n";
+    }
+    if (o.json) {
+      out["verified"] = true;
+      out["objects"] = report.objects;
+      out["files"] = report.files;
+      out["manifest_files"] = report.manifest_files;
+      out["bytes_read"] = report.bytes_read;
+      if (!o.restore_test) out["decoded_bytes"] = report.decoded_bytes;
+      out["extra_objects"] = report.extra_objects;
+      out["warnings"] = report.warnings;
+      if (test) {
+        out["restore_test"] = {{"passed", true},
+                               {"role", test->user},
+                               {"server_version", test->server_version},
+                               {"databases", std::atoll(test->databases.c_str())},
+                               {"in_recovery", test->in_recovery},
+                               {"seconds", test->seconds}};
+      }
+      std::cout << out.dump(2) << "\n";
+      return 0;
+    }
+    std::cout << "backup " << meta.name << " verified: " << report.objects << " objects, "
+              << report.files << " files, " << report.bytes_read << " bytes ("
+              << human_size(report.bytes_read) << ")"
+              << (test ? "; restore test passed in " + format_seconds(test->seconds) : "") << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    if (o.json) {
+      out["verified"] = false;
+      out["error"] = e.what();
+      std::cout << out.dump(2) << "\n";
+    }
+    throw;
+  }
+}
+
+}  // namespace pgvault::cli
