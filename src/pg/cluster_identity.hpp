@@ -10,7 +10,9 @@ namespace pgvault::pg {
 std::string system_identifier_string();
 
 // "<repository URL>/<system identifier>/backups/<name>/": what vault.history
-// shows as a backup's location.
-std::string backup_location(const std::string& repository_url, const std::string& name);
+// shows as a backup's location. Only shown: the row keeps the repository
+// and the system identifier in their own columns for pgvault to use.
+std::string backup_location(const std::string& repository_url, const std::string& system_identifier,
+                            const std::string& name);
 
 }  // namespace pgvault::pg

@@ -206,6 +206,8 @@ void run_job(long long backup_id) {
 
   BackupRequest req = request_for(slot);
   const std::string repository_url = guc_repository;
+  const std::string location =
+      backup_location(repository_url, req.origin.system_identifier, req.origin.name);
 
   // Committed before any byte moves: even a crash leaves an audit row.
   const std::string scheduled_for =
@@ -215,10 +217,10 @@ void run_job(long long backup_id) {
   const bool logical = req.kind == BackupKind::logical;
   history::insert_running({backup_id, req.origin.name, std::string(backup_kind_name(req.kind)),
                            req.origin.trigger, req.origin.label, req.origin.initiated_by,
-                           std::string(compression_name(req.compression.algorithm)),
-                           backup_location(repository_url, req.origin.name), repository_url,
-                           req.origin.system_identifier, MyProcPid, scheduled_for, slot.attempt,
-                           logical ? slot.target_database : "", logical ? slot.options : ""});
+                           std::string(compression_name(req.compression.algorithm)), location,
+                           repository_url, req.origin.system_identifier, MyProcPid, scheduled_for,
+                           slot.attempt, logical ? slot.target_database : "",
+                           logical ? slot.options : ""});
   lock_shared();
   shared()->job.state = JobState::running;
   shared()->job.worker_pid = MyProcPid;
@@ -252,9 +254,8 @@ void run_job(long long backup_id) {
       repo.remove_backup(meta.system_identifier, meta.name);
       throw;
     }
-    log_message(LOG, "backup \"" + req.origin.name +
-                         "\" completed: " + human_size(meta.stored_bytes) + " stored in " +
-                         backup_location(repository_url, req.origin.name));
+    log_message(LOG, "backup \"" + req.origin.name + "\" completed: " +
+                         human_size(meta.stored_bytes) + " stored in " + location);
     try {
       std::vector<history::PendingCleanup> pending;
       in_own_transaction([&] { pending = history::pending_cleanups(); });
