@@ -1,5 +1,6 @@
--- ALTER EXTENSION pgvault UPDATE from every earlier version gives exactly
--- what a fresh install of the current version gives: the same functions
+-- ALTER EXTENSION pgvault UPDATE from every earlier version (0.1, through
+-- every script after it, and 0.2) gives exactly what a fresh install of the
+-- current version gives: the same functions
 -- (signature, result, volatility, strictness, SECURITY DEFINER, settings,
 -- body, grants, comments), relations, columns in the same order, defaults,
 -- constraints, indexes, view definitions, grants and extension membership.
@@ -64,4 +65,35 @@ CREATE TEMP TABLE upgraded AS SELECT * FROM pg_temp.vault_shape();
 (SELECT 'only fresh' AS side, * FROM fresh EXCEPT SELECT 'only fresh', * FROM upgraded)
 UNION ALL
 (SELECT 'only upgraded', * FROM upgraded EXCEPT SELECT 'only upgraded', * FROM fresh)
+ORDER BY 2, 1;
+-- Rows keep working across updates: a 0.1 row gets its repository and
+-- system identifier from its location (0.1 -> 0.2); a row left 'queued',
+-- which 0.2's constraint allowed though pgvault never wrote it, is settled
+-- as failed before 0.3's constraint drops the status (0.2 -> 0.3).
+DROP EXTENSION pgvault;
+CREATE EXTENSION pgvault VERSION '0.1';
+INSERT INTO vault.backups (name, kind, trigger, status, location)
+VALUES ('20260101T000000Z-physical', 'physical', 'manual', 'completed',
+        'file:///srv/pgvault/7300000000000000001/backups/20260101T000000Z-physical/');
+ALTER EXTENSION pgvault UPDATE TO '0.2';
+INSERT INTO vault.backups (name, kind, trigger, status)
+VALUES ('20260102T000000Z-physical', 'physical', 'manual', 'queued');
+ALTER EXTENSION pgvault UPDATE;
+SELECT name, status, repository, system_identifier, error_message,
+       completed_at IS NOT NULL AS has_completed_at
+  FROM vault.backups ORDER BY id;
+-- And 'queued' is no status any more.
+\set VERBOSITY terse
+INSERT INTO vault.backups (name, kind, trigger, status)
+VALUES ('20260103T000000Z-physical', 'physical', 'manual', 'queued');
+\set VERBOSITY default
+-- 0.2 -> 0.3 gives what a fresh 0.3 gives, too.
+DROP EXTENSION pgvault;
+CREATE EXTENSION pgvault VERSION '0.2';
+ALTER EXTENSION pgvault UPDATE;
+SELECT extversion AS upgraded_version FROM pg_extension WHERE extname = 'pgvault';
+CREATE TEMP TABLE upgraded_from_0_2 AS SELECT * FROM pg_temp.vault_shape();
+(SELECT 'only fresh' AS side, * FROM fresh EXCEPT SELECT 'only fresh', * FROM upgraded_from_0_2)
+UNION ALL
+(SELECT 'only upgraded', * FROM upgraded_from_0_2 EXCEPT SELECT 'only upgraded', * FROM fresh)
 ORDER BY 2, 1;

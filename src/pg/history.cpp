@@ -1,12 +1,6 @@
-#include "pgvault/catalog/repository.hpp"
-#include "pgvault/storage/storage.hpp"
-
-#include "storage_settings.hpp"
-
 #include "history.hpp"
 
 #include "error_boundary.hpp"
-#include "logging.hpp"
 #include "spi.hpp"
 
 namespace pgvault::pg::history {
@@ -87,10 +81,7 @@ void clear_cleanup_pending(const std::vector<std::string>& names) {
 }
 
 void set_cleanup_pending(long long id) {
-  in_own_transaction([&] {
-    spi_query("UPDATE vault.backups SET cleanup_pending = true WHERE id = $1::pg_catalog.int8",
-              {std::to_string(id)});
-  });
+  in_own_transaction([&] { record_cleanup_pending(id); });
 }
 
 long long last_scheduled_for(const std::string& kind) {
@@ -102,9 +93,7 @@ long long last_scheduled_for(const std::string& kind) {
   return rows.empty() ? 0 : std::stoll(rows[0][0].value_or("0"));
 }
 
-namespace {
-
-void set_completed(long long id, const BackupMeta& m) {
+void record_completed(long long id, const BackupMeta& m) {
   spi_query(
       "UPDATE vault.backups SET status = 'completed', completed_at = pg_catalog.now(), "
       "source_bytes = $2::pg_catalog.int8, stored_bytes = $3::pg_catalog.int8, sha256 = $4, "
@@ -120,61 +109,36 @@ void set_completed(long long id, const BackupMeta& m) {
   notify(id, "completed");
 }
 
-void set_failed(long long id, const std::string& error_message,
-                const std::string& status = "failed") {
+void record_failed(long long id, const std::string& error_message, const std::string& status) {
   spi_query(
       "UPDATE vault.backups SET status = $3, completed_at = pg_catalog.now(), error_message = $2 "
-      "WHERE id = $1::pg_catalog.int8 AND status IN ('queued', 'running')",
+      "WHERE id = $1::pg_catalog.int8 AND status = 'running'",
       {std::to_string(id), error_message, status});
   notify(id, status);
 }
 
-}  // namespace
+void record_cleanup_pending(long long id) {
+  spi_query("UPDATE vault.backups SET cleanup_pending = true WHERE id = $1::pg_catalog.int8",
+            {std::to_string(id)});
+}
 
 void mark_completed(long long id, const BackupMeta& meta) {
-  in_own_transaction([&] { set_completed(id, meta); });
+  in_own_transaction([&] { record_completed(id, meta); });
 }
 
 void mark_failed(long long id, const std::string& error_message, const std::string& status) {
-  in_own_transaction([&] { set_failed(id, error_message, status); });
+  in_own_transaction([&] { record_failed(id, error_message, status); });
 }
 
-void settle_unfinished(const std::string& reason, long long except_id) {
-  const auto rows = spi_query(
-      "SELECT id, name, repository, system_identifier FROM vault.backups "
-      "WHERE status IN ('queued', 'running') AND id <> $1::pg_catalog.int8 ORDER BY id",
-      {std::to_string(except_id)});
-  for (const auto& row : rows) {
-    const long long id = std::stoll(row[0].value_or("0"));
-    const std::string name = row[1].value_or("");
-    // The store the backup was being written to (recorded when it started).
-    const std::string repository_url = row[2].value_or("");
-    const std::string sysid = row[3].value_or("");
-    if (repository_url.empty() || sysid.empty()) {
-      set_failed(id, reason);
-      continue;
-    }
-    try {
-      auto storage = open_repository(repository_url);
-      Repository repo(*storage);
-      if (repo.backup_exists(sysid, name)) {
-        set_completed(id, repo.read_meta(sysid, name));
-        log_message(LOG,
-                    "backup \"" + name + "\" is complete in the repository; its row now says so");
-        continue;
-      }
-      set_failed(id, reason);
-      storage->remove_prefix(Repository::backup_dir(sysid, name));
-    } catch (const std::exception& e) {
-      set_failed(id, reason);
-      spi_query("UPDATE vault.backups SET cleanup_pending = true WHERE id = $1::pg_catalog.int8",
-                {std::to_string(id)});
-      log_message(WARNING, "could not inspect or clean backup \"" + name + "\" in " +
-                               repository_url + ": " + e.what() +
-                               "; it is cleaned after the next successful backup");
-    }
-    log_message(LOG, "backup \"" + name + "\" marked failed: " + reason);
-  }
+std::vector<UnfinishedRow> unfinished(long long except_id) {
+  std::vector<UnfinishedRow> rows;
+  for (const auto& row :
+       spi_query("SELECT id, name, repository, system_identifier FROM vault.backups "
+                 "WHERE status = 'running' AND id <> $1::pg_catalog.int8 ORDER BY id",
+                 {std::to_string(except_id)}))
+    rows.push_back({std::stoll(row[0].value_or("0")), row[1].value_or(""), row[2].value_or(""),
+                    row[3].value_or("")});
+  return rows;
 }
 
 }  // namespace pgvault::pg::history

@@ -50,12 +50,20 @@ void set_cleanup_pending(long long id);
 // Unix time of the cron fire time of the newest scheduled run of a kind (0 if none).
 long long last_scheduled_for(const std::string& kind);
 
-// Settles rows left 'queued' or 'running' by processes that are gone
-// (except_id, the live job, is left alone). A backup whose backup.json is in
-// the repository did complete — its row was copied before it finished, as
-// in a cluster restored from it — and becomes 'completed'; any other becomes
-// 'failed' with reason and its partial objects are removed from the
-// repository. Runs inside the caller's SPI connection and transaction.
-void settle_unfinished(const std::string& reason, long long except_id);
+// Rows left 'running' (except_id, the live job, left out), oldest first,
+// with the store each was being written to (empty when unknown: a row from
+// before 0.2). Runs inside the caller's SPI connection.
+struct UnfinishedRow {
+  long long id;
+  std::string name, repository, system_identifier;
+};
+std::vector<UnfinishedRow> unfinished(long long except_id);
+
+// The same state changes as mark_completed / mark_failed / set_cleanup_pending,
+// inside the caller's SPI connection and transaction.
+void record_completed(long long id, const BackupMeta& meta);
+void record_failed(long long id, const std::string& error_message,
+                   const std::string& status = "failed");
+void record_cleanup_pending(long long id);
 
 }  // namespace pgvault::pg::history

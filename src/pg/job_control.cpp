@@ -4,8 +4,9 @@
 #include <csignal>
 
 #include "error_boundary.hpp"
-#include "history.hpp"
+#include "interrupted_backups.hpp"
 #include "job_control.hpp"
+#include "job_worker.hpp"
 #include "settings.hpp"
 #include "shared_state.hpp"
 #include "spi.hpp"
@@ -102,7 +103,7 @@ void release_if_starting(long long id) {
 }
 
 WorkerHandle launch_job_worker(long long id, const std::string& name) {
-  return launch_worker("pgvault_job_main", "pgvault backup " + name, "pgvault backup",
+  return launch_worker(kJobWorkerEntry, "pgvault backup " + name, "pgvault backup",
                        Int64GetDatum(id));
 }
 
@@ -156,7 +157,7 @@ LaunchedJob start_job(const JobRequest& r) {
   claim_job_slot(job.id, job.name, r);
   try {
     // The previous job's process is gone: a row it left 'running' is stale.
-    history::settle_unfinished("interrupted: its job worker exited without recording an outcome",
+    settle_interrupted_backups("interrupted: its job worker exited without recording an outcome",
                                job.id);
     job.handle = launch_job_worker(job.id, job.name);
     wait_until_running(job.id, job.handle.get());

@@ -1,4 +1,8 @@
-// The job worker: a dynamic background worker that runs one backup.
+// The job worker: a dynamic background worker that runs one backup. It
+// turns the job slot and the settings into one BackupRequest, records the
+// outcome on the history row, and leaves the backup itself to the core's
+// runner of its kind.
+#include "pgvault/backup/backup_request.hpp"
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/catalog/retention.hpp"
 #include "pgvault/text.hpp"
@@ -10,9 +14,12 @@
 
 #include <csignal>
 #include <memory>
+#include <optional>
 
 #include "storage_settings.hpp"
 
+#include "cluster_identity.hpp"
+#include "configured_retention.hpp"
 #include "error_boundary.hpp"
 #include "logging.hpp"
 #include "history.hpp"
@@ -25,16 +32,8 @@
 #include "shared_state.hpp"
 #include "spi.hpp"
 
-extern "C" {
-#include "access/xlog.h"
-}
-
 namespace pgvault::pg {
 namespace {
-
-// Objects of an incomplete backup untouched for this long belong to no live
-// writer (a backup from another cluster sharing the repository included).
-constexpr std::int64_t kLeftoverMinAge = 86400;
 
 volatile sig_atomic_t termination_requested = 0;
 
@@ -73,57 +72,6 @@ void release_job_slot(long long backup_id) {
   }
   unlock_shared();
 }
-
-}  // namespace
-
-RetentionPolicies configured_retention() {
-  RetentionPolicies p;
-  p.physical = {guc_retention_count, guc_retention_days};
-  p.logical = {guc_logical_retention_count < 0 ? guc_retention_count : guc_logical_retention_count,
-               guc_logical_retention_days < 0 ? guc_retention_days : guc_logical_retention_days};
-  return p;
-}
-
-RetentionResult apply_configured_retention(Repository& repo, const std::string& repository_url,
-                                           const std::string& system_identifier,
-                                           const std::string& running,
-                                           const std::vector<history::PendingCleanup>& pending) {
-  std::vector<std::string> abandoned_here;
-  std::vector<history::PendingCleanup> elsewhere;
-  for (const auto& p : pending) {
-    if (p.repository == repository_url && p.system_identifier == system_identifier) {
-      abandoned_here.push_back(p.name);
-    } else if (!p.repository.empty() && !p.system_identifier.empty()) {
-      elsewhere.push_back(p);
-    }  // store unknown (a row from before 0.2 without location): stays pending
-  }
-  RetentionResult result = apply_retention(repo, system_identifier, configured_retention(),
-                                           static_cast<std::int64_t>(time(nullptr)), running,
-                                           kLeftoverMinAge, abandoned_here);
-  for (const auto& p : elsewhere) {
-    try {
-      auto storage = open_repository(p.repository);
-      storage->remove_prefix(Repository::backup_dir(p.system_identifier, p.name));
-      result.leftovers.push_back(p.name);
-    } catch (const std::exception& e) {
-      log_message(WARNING, "could not remove the leftovers of incomplete backup \"" + p.name +
-                               "\" from " + p.repository + " (where it was written): " + e.what() +
-                               "; tried again after the next successful backup");
-    }
-  }
-  for (const auto& name : result.expired) {
-    log_message(LOG, "backup \"" + name + "\" expired by the retention policy and removed");
-  }
-  for (const auto& name : result.leftovers) {
-    log_message(LOG, "removed the leftovers of incomplete backup \"" + name + "\"");
-  }
-  for (const auto& unreadable : result.kept_unreadable) {
-    log_message(WARNING, "retention keeps " + unreadable);
-  }
-  return result;
-}
-
-namespace {
 
 // A failed backup's committed objects (and on object stores an unfinished
 // multipart upload the writer could not abort) are removed at once; when the
@@ -181,33 +129,67 @@ std::string lock_holders(const std::string& database) {
   return out + "; end that session's transaction or pg_terminate_backend() it";
 }
 
-BackupMeta run_logical(Repository& repo, const PhysicalBackupRequest& common, const JobSlot& slot) {
-  LogicalBackupRequest r;
-  r.origin = common.origin;
-  r.origin.database = slot.target_database;
-  r.pg_dump = server_program("pg_dump");
-  // pg_dump empties search_path itself; options pins it before that.
-  r.conninfo = common.conninfo +
-               " options=" + conninfo_quote(options_with_safe_search_path(common.conninfo));
-  r.compression = static_cast<Compression>(guc_compression);
-  r.compression_level = guc_compression_level;
-  r.options = LogicalOptions::from_json(slot.options);
-  r.encryption_key = common.encryption_key;
-  r.lock_wait_timeout_ms = guc_logical_lock_timeout_ms;
+// The job as one request, from the job slot (what the SQL call or the
+// scheduler asked for) and the settings, as far as it cannot fail: the
+// history row is written from it. complete_request() adds the rest once the
+// row exists to record a failure.
+BackupRequest request_for(const JobSlot& slot) {
+  BackupRequest req;
+  const std::optional<BackupKind> kind = parse_backup_kind(slot.kind);
+  if (!kind) {
+    throw Error(ErrorKind::internal,
+                "job slot holds unknown backup kind \"" + std::string(slot.kind) + "\"");
+  }
+  req.kind = *kind;
+  req.origin.name = slot.name;
+  req.origin.label = slot.label;
+  req.origin.trigger = slot.trigger;
+  req.origin.initiated_by = slot.initiated_by;
+  req.origin.system_identifier = system_identifier_string();
+  req.origin.pg_version = PG_VERSION_NUM;
+  req.compression = configured_compression();
+  req.max_rate_kb = guc_max_rate_kb;
+  req.lock_wait_timeout_ms = guc_logical_lock_timeout_ms;
+  // Catalog lookups need a transaction.
+  in_own_transaction([&] {
+    req.origin.database = pg_guard([] { return get_database_name(MyDatabaseId); });
+    req.conninfo = (guc_replication_conninfo && *guc_replication_conninfo)
+                       ? std::string(guc_replication_conninfo)
+                       : default_replication_conninfo();
+  });
+  if (req.kind == BackupKind::logical) {
+    req.origin.database = slot.target_database;
+    // pg_dump empties search_path itself; options pins it before that.
+    req.conninfo += " options=" + conninfo_quote(options_with_safe_search_path(req.conninfo));
+  }
+  return req;
+}
+
+// What may fail: the server's pg_dump and the options of a logical backup,
+// and the encryption key (which the caller keeps alive).
+void complete_request(BackupRequest& req, const JobSlot& slot, const EncryptionKey* key) {
+  req.encryption_key = key;
+  if (req.kind == BackupKind::logical) {
+    req.pg_dump = server_program("pg_dump");
+    req.logical = LogicalOptions::from_json(slot.options);
+  }
+}
+
+BackupMeta run_logical(Repository& repo, const BackupRequest& req) {
   report_progress(0, 0, 0, "dumping");
   try {
     return run_logical_backup(
-        repo, r,
-        [](const LogicalProgress& p) { report_progress(p.dumped, 0, p.stored, "dumping"); },
+        repo, req,
+        [](const BackupProgress& p) { report_progress(p.done, p.total, p.stored, p.phase); },
         check_job_interrupts);
   } catch (const Error& e) {
     const std::string what = e.what();
-    if (r.lock_wait_timeout_ms == 0 || what.find("LOCK TABLE") == std::string::npos) throw;
+    if (req.lock_wait_timeout_ms == 0 || what.find("LOCK TABLE") == std::string::npos) throw;
     throw Error(e.kind(),
                 "pg_dump gave up waiting for a table lock after "
                 "pgvault.logical_lock_timeout (" +
-                    std::to_string(r.lock_wait_timeout_ms) +
-                    " ms): " + lock_holders(r.origin.database) + "\n" + what);
+                    std::to_string(req.lock_wait_timeout_ms) +
+                    " ms): " + lock_holders(req.origin.database) + "\n" + what);
   }
 }
 
@@ -222,37 +204,23 @@ void run_job(long long backup_id) {
   connect_worker(slot.database);
   pg_guard([] { pgstat_report_appname("pgvault backup"); });
 
-  PhysicalBackupRequest req;
-  req.origin.name = slot.name;
-  req.origin.label = slot.label;
-  req.origin.trigger = slot.trigger;
-  req.origin.initiated_by = slot.initiated_by;
-  req.origin.system_identifier = system_identifier_string();
-  req.compression = std::string(compression_name(static_cast<Compression>(guc_compression)));
-  req.compression_level = guc_compression_level;
-  req.compression_workers = guc_compression_workers;
-  req.max_rate_kb = guc_max_rate_kb;
-  req.origin.pg_version = PG_VERSION_NUM;
-  // Catalog lookups need a transaction.
-  in_own_transaction([&] {
-    req.origin.database = pg_guard([] { return get_database_name(MyDatabaseId); });
-    req.conninfo = (guc_replication_conninfo && *guc_replication_conninfo)
-                       ? std::string(guc_replication_conninfo)
-                       : default_replication_conninfo();
-  });
+  BackupRequest req = request_for(slot);
   const std::string repository_url = guc_repository;
+  const std::string location =
+      backup_location(repository_url, req.origin.system_identifier, req.origin.name);
 
   // Committed before any byte moves: even a crash leaves an audit row.
   const std::string scheduled_for =
       slot.scheduled_for == 0
           ? std::string()
           : std::string(pg_guard([&] { return timestamptz_to_str(slot.scheduled_for); }));
-  const bool logical = std::string(slot.kind) == "logical";
-  history::insert_running({backup_id, req.origin.name, slot.kind, req.origin.trigger,
-                           req.origin.label, req.origin.initiated_by, req.compression,
-                           backup_location(repository_url, req.origin.name), repository_url,
-                           req.origin.system_identifier, MyProcPid, scheduled_for, slot.attempt,
-                           logical ? slot.target_database : "", logical ? slot.options : ""});
+  const bool logical = req.kind == BackupKind::logical;
+  history::insert_running({backup_id, req.origin.name, std::string(backup_kind_name(req.kind)),
+                           req.origin.trigger, req.origin.label, req.origin.initiated_by,
+                           std::string(compression_name(req.compression.algorithm)), location,
+                           repository_url, req.origin.system_identifier, MyProcPid, scheduled_for,
+                           slot.attempt, logical ? slot.target_database : "",
+                           logical ? slot.options : ""});
   lock_shared();
   shared()->job.state = JobState::running;
   shared()->job.worker_pid = MyProcPid;
@@ -270,9 +238,9 @@ void run_job(long long backup_id) {
     const std::optional<EncryptionKey> key =
         backup_encryption_key({guc_encryption_key_file ? guc_encryption_key_file : "",
                                guc_encryption_passphrase ? guc_encryption_passphrase : ""});
-    req.encryption_key = key ? &*key : nullptr;
-    BackupMeta meta = logical ? run_logical(repo, req, slot)
-                              : run_physical_backup(
+    complete_request(req, slot, key ? &*key : nullptr);
+    BackupMeta meta = logical ? run_logical(repo, req)
+                              : run_physical_backup_over_libpq(
                                     repo, req,
                                     [](const BackupProgress& p) {
                                       report_progress(p.done, p.total, p.stored, p.phase);
@@ -286,9 +254,8 @@ void run_job(long long backup_id) {
       repo.remove_backup(meta.system_identifier, meta.name);
       throw;
     }
-    log_message(LOG, "backup \"" + req.origin.name +
-                         "\" completed: " + human_size(meta.stored_bytes) + " stored in " +
-                         backup_location(repository_url, req.origin.name));
+    log_message(LOG, "backup \"" + req.origin.name + "\" completed: " +
+                         human_size(meta.stored_bytes) + " stored in " + location);
     try {
       std::vector<history::PendingCleanup> pending;
       in_own_transaction([&] { pending = history::pending_cleanups(); });
@@ -318,14 +285,6 @@ void run_job(long long backup_id) {
 }
 
 }  // namespace
-
-std::string system_identifier_string() {
-  return std::to_string(GetSystemIdentifier());
-}
-
-std::string backup_location(const std::string& repository_url, const std::string& name) {
-  return repository_url + "/" + Repository::backup_dir(system_identifier_string(), name);
-}
 
 }  // namespace pgvault::pg
 

@@ -11,10 +11,11 @@
 
 #include "storage_settings.hpp"
 
+#include "cluster_identity.hpp"
+#include "configured_retention.hpp"
 #include "error_boundary.hpp"
 #include "fmgr_args.hpp"
 #include "history.hpp"
-#include "job_worker.hpp"
 #include "logging.hpp"
 #include "settings.hpp"
 #include "shared_state.hpp"

@@ -1,12 +1,4 @@
-#include "pgvault/catalog/repository.hpp"
-#include "pgvault/error.hpp"
-#include "pgvault/physical/base_backup_receiver.hpp"
-#include "pgvault/physical/read_pacer.hpp"
-#include "pgvault/pipeline/compression.hpp"
-#include "pgvault/pipeline/encryption.hpp"
-
-#include <chrono>
-#include <optional>
+#include "pgvault/physical/physical_backup.hpp"
 
 #include "physical_backup.hpp"
 #include "replication_client.hpp"
@@ -14,118 +6,35 @@
 namespace pgvault::pg {
 namespace {
 
-// A string literal of the replication grammar: only '' needs escaping.
-std::string quote_literal(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') out += '\'';
-    out += c;
+// The core's view of the connection: BASE_BACKUP's bytes move from libpq
+// into the core's receiver, nothing else happens here.
+class LibpqReplicationConnection final : public ReplicationConnection {
+ public:
+  LibpqReplicationConnection(const std::string& conninfo, std::function<void()> check_interrupts)
+      : client_(conninfo) {
+    client_.check_interrupts = std::move(check_interrupts);
   }
-  return out + "'";
-}
+  void send_command(const std::string& command) override { client_.send_command(command); }
+  Rows next_rows(const char* what) override { return client_.next_rows(what); }
+  void expect_copy_out(const char* what) override { client_.expect_copy_out(what); }
+  void receive_copy(const std::function<void(std::span<const std::byte>)>& on_message) override {
+    client_.receive_copy(on_message);
+  }
+  void pause_reading(std::chrono::milliseconds pause) override { client_.pause_reading(pause); }
+  Rows finish_command(const char* what) override { return client_.finish_command(what); }
 
-// server_max_rate: let the server throttle (it counts the bytes it sends,
-// which are the bytes it reads only without server-side compression).
-std::string base_backup_command(const PhysicalBackupRequest& req, int level, bool server_max_rate) {
-  std::string label = "pgvault " + req.origin.name;
-  if (!req.origin.label.empty()) label += " " + req.origin.label;
-  // WAL true: the WAL needed to make the backup consistent is appended to
-  // base.tar, so the backup restores without a WAL archive. WAIT false: no
-  // need to wait for archiving, which could hang on a broken archiver.
-  std::string cmd = "BASE_BACKUP (LABEL " + quote_literal(label) +
-                    ", CHECKPOINT 'fast', WAL true, WAIT false, MANIFEST 'yes', "
-                    "MANIFEST_CHECKSUMS 'SHA256', TABLESPACE_MAP true, PROGRESS true";
-  if (req.compression != "none") {
-    cmd += ", COMPRESSION " + quote_literal(req.compression);
-    std::string detail = "level=" + std::to_string(level);
-    // zstd is the only algorithm the server can compress with in parallel.
-    if (req.compression == "zstd" && req.compression_workers > 0)
-      detail += ",workers=" + std::to_string(req.compression_workers);
-    cmd += ", COMPRESSION_DETAIL " + quote_literal(detail);
-  }
-  if (server_max_rate && req.max_rate_kb > 0)
-    cmd += ", MAX_RATE " + std::to_string(req.max_rate_kb);
-  return cmd + ")";
-}
-
-const std::string& cell(const std::vector<std::vector<std::string>>& rows, std::size_t col,
-                        const char* what) {
-  if (rows.empty() || rows[0].size() <= col) {
-    throw Error(ErrorKind::storage, std::string("server sent no ") + what);
-  }
-  return rows[0][col];
-}
+ private:
+  ReplicationClient client_;
+};
 
 }  // namespace
 
-BackupMeta run_physical_backup(Repository& repo, const PhysicalBackupRequest& req,
-                               const std::function<void(const BackupProgress&)>& progress,
-                               const std::function<void()>& check_interrupts) {
-  const Compression compression = parse_compression(req.compression).value_or(Compression::none);
-  const int level = effective_compression_level(compression, req.compression_level);
-  BackupMeta meta = begin_backup_meta(req.origin, "physical");
-  meta.compression = std::string(compression_name(compression));
-  meta.compression_level = level;
-  meta.compressed_by = compression == Compression::none ? "none" : "server";
-  record_encryption(meta, req.encryption_key);
-
-  BaseBackupReceiver receiver(repo, req.origin.system_identifier, req.origin.name,
-                              req.encryption_key);
-  try {
-    ReplicationClient client(req.conninfo);
-    client.check_interrupts = check_interrupts;
-    BackupProgress state;
-    state.phase = "checkpoint";
-    progress(state);
-    // pgvault.max_rate caps the rate the data directory is read at: with
-    // compression that is paced here (ReadPacer), without it by the server.
-    std::optional<ReadPacer> pacer;
-    if (req.max_rate_kb > 0 && compression != Compression::none) {
-      pacer.emplace(static_cast<std::uint64_t>(req.max_rate_kb) * 1024);
-    }
-    client.send_command(base_backup_command(req, level, !pacer));
-    auto start = client.next_rows("the backup start position");
-    meta.start_lsn = cell(start, 0, "the backup start position");
-    meta.timeline = static_cast<std::uint32_t>(std::stoul(cell(start, 1, "the start timeline")));
-    // With PROGRESS the third column is each tablespace's estimated size in kB.
-    for (const auto& row : client.next_rows("the tablespace list")) {
-      if (row.size() > 2 && !row[2].empty()) state.total += std::stoull(row[2]) * 1024;
-    }
-    client.expect_copy_out("the base backup stream");
-    state.phase = "streaming";
-    const auto stream_start = std::chrono::steady_clock::now();
-    client.receive_copy([&](std::span<const std::byte> message) {
-      receiver.on_copy_data(message);
-      const bool report = receiver.server_progress() != state.done;
-      state.done = receiver.server_progress();
-      state.stored = receiver.bytes_received();
-      progress(state);
-      if (!pacer) return;
-      if (report) pacer->on_progress(state.done, state.stored);
-      const auto pause = std::chrono::duration_cast<std::chrono::milliseconds>(
-          pacer->delay(state.stored, std::chrono::steady_clock::now() - stream_start));
-      // Short pauses add up to nothing but system calls.
-      if (pause >= std::chrono::milliseconds(10)) client.pause_reading(pause);
-    });
-    receiver.finish();
-    state.phase = "finishing";
-    progress(state);
-    auto end = client.finish_command("BASE_BACKUP");
-    meta.stop_lsn = cell(end, 0, "the backup end position");
-    if (!receiver.manifest_received()) {
-      throw Error(ErrorKind::storage, "server sent no backup_manifest");
-    }
-    meta.objects = receiver.objects();
-    meta.tablespaces = receiver.tablespaces();
-    meta.source_bytes = receiver.manifest_source_bytes();
-    for (const auto& o : meta.objects) meta.stored_bytes += o.size;
-    meta.completed_at = utc_timestamp_now();
-    repo.write_meta(meta);  // last: from here on the backup is restorable
-  } catch (...) {
-    receiver.abandon();
-    throw;
-  }
-  return meta;
+BackupMeta run_physical_backup_over_libpq(
+    Repository& repo, const BackupRequest& req,
+    const std::function<void(const BackupProgress&)>& progress,
+    const std::function<void()>& check_interrupts) {
+  LibpqReplicationConnection server(req.conninfo, check_interrupts);
+  return run_physical_backup(repo, req, server, progress);
 }
 
 }  // namespace pgvault::pg

@@ -7,6 +7,7 @@ extern "C" {
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
@@ -36,6 +37,9 @@ extern "C" {
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
+
+// libpq, for the connections pgvault's processes open to this server.
+#include "libpq-fe.h"
 }
 
 // PostgreSQL's c.h defines these as macros; they break <algorithm> & co.

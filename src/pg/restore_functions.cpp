@@ -35,7 +35,7 @@
 #include "error_boundary.hpp"
 #include "fmgr_args.hpp"
 #include "job_control.hpp"
-#include "job_worker.hpp"
+#include "cluster_identity.hpp"
 #include "logging.hpp"
 #include "replication_client.hpp"
 #include "server_programs.hpp"

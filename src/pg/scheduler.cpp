@@ -19,6 +19,7 @@
 
 #include "error_boundary.hpp"
 #include "history.hpp"
+#include "interrupted_backups.hpp"
 #include "job_control.hpp"
 #include "logging.hpp"
 #include "pg_timezone.hpp"
@@ -124,15 +125,15 @@ long long live_job_id() {
   return id;
 }
 
-void settle_interrupted_backups() {
+void settle_after_restart() {
   in_own_transaction(
-      [&] { history::settle_unfinished("interrupted by server restart", live_job_id()); });
+      [&] { settle_interrupted_backups("interrupted by server restart", live_job_id()); });
 }
 
 class Scheduler {
  public:
   void run() {
-    settle_interrupted_backups();
+    settle_after_restart();
     load();
     for (std::size_t i = 0; i < tracks_.size(); ++i) catch_up(i);
     plan_all(now_unix());
@@ -338,7 +339,7 @@ class Scheduler {
       // The worker died without recording an outcome: settle the row now
       // rather than at the next restart, and retry like any failure.
       in_own_transaction([&] {
-        history::settle_unfinished(
+        settle_interrupted_backups(
             "interrupted: its job worker exited without recording an outcome", live_job_id());
       });
       status = "failed";

@@ -1,3 +1,4 @@
+#include "pgvault/backup/backup_request.hpp"
 #include "pgvault/cron/schedule.hpp"
 #include "pgvault/pipeline/compression.hpp"
 #include "pgvault/storage/settings.hpp"
@@ -12,17 +13,10 @@
 #include "error_boundary.hpp"
 #include "settings.hpp"
 
-extern "C" {
-#include "libpq-fe.h"
-}
-
 namespace pgvault::pg {
 
 char* guc_repository = nullptr;
 char* guc_database = nullptr;
-int guc_compression = static_cast<int>(Compression::zstd);
-int guc_compression_level = 0;
-int guc_compression_workers = 0;
 char* guc_replication_conninfo = nullptr;
 char* guc_encryption_key_file = nullptr;
 char* guc_encryption_passphrase = nullptr;
@@ -43,6 +37,12 @@ int guc_logical_retention_count = -1;
 int guc_logical_lock_timeout_ms = 60000;
 
 namespace {
+
+// pgvault.compression holds a Compression value; configured_compression()
+// is the only reader.
+int guc_compression = static_cast<int>(Compression::zstd);
+int guc_compression_level = 0;
+int guc_compression_workers = 0;
 
 const config_enum_entry compression_options[] = {
     {"none", static_cast<int>(Compression::none), false},
@@ -154,6 +154,11 @@ const char* default_repository() {
 }
 
 }  // namespace
+
+BackupCompression configured_compression() {
+  return {static_cast<Compression>(guc_compression), guc_compression_level,
+          guc_compression_workers};
+}
 
 void define_settings() {
   DefineCustomStringVariable(

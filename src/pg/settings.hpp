@@ -5,13 +5,14 @@
 #include <string>
 #include <vector>
 
+namespace pgvault {
+struct BackupCompression;
+}
+
 namespace pgvault::pg {
 
 extern char* guc_repository;
 extern char* guc_database;
-extern int guc_compression;  // a pgvault::Compression value
-extern int guc_compression_level;
-extern int guc_compression_workers;
 extern char* guc_replication_conninfo;
 extern char* guc_encryption_key_file;
 extern char* guc_encryption_passphrase;
@@ -32,6 +33,10 @@ extern int guc_logical_retention_count;  // -1: guc_retention_count
 extern int guc_logical_lock_timeout_ms;  // pg_dump --lock-wait-timeout; 0 = none
 
 void define_settings();
+
+// pgvault.compression, _level and _workers: the algorithm becomes the core's
+// Compression here, once.
+BackupCompression configured_compression();
 
 // A pgvault.* line of postgresql.conf (its includes) or postgresql.auto.conf
 // that PostgreSQL rejects (a check hook, a value of the wrong type) or does

@@ -15,10 +15,10 @@
 
 #include "storage_settings.hpp"
 
+#include "cluster_identity.hpp"
 #include "error_boundary.hpp"
 #include "fmgr_args.hpp"
 #include "job_control.hpp"
-#include "job_worker.hpp"
 #include "logging.hpp"
 #include "settings.hpp"
 #include "spi.hpp"

@@ -37,8 +37,9 @@ class LogicalBackup : public ::testing::Test {
     return p.string();
   }
 
-  LogicalBackupRequest request(const std::string& pg_dump) {
-    LogicalBackupRequest r;
+  BackupRequest request(const std::string& pg_dump) {
+    BackupRequest r;
+    r.kind = BackupKind::logical;
     r.origin.name = "20261124T090000Z-logical";
     r.origin.trigger = "manual";
     r.origin.initiated_by = "alice";
@@ -47,7 +48,7 @@ class LogicalBackup : public ::testing::Test {
     r.origin.pg_version = 150018;
     r.pg_dump = pg_dump;
     r.conninfo = "host='/tmp' port=5432";
-    r.compression = Compression::zstd;
+    r.compression.algorithm = Compression::zstd;
     return r;
   }
 
@@ -67,17 +68,18 @@ class LogicalBackup : public ::testing::Test {
   Repository repo_{*storage_};
 };
 
-void no_progress(const LogicalProgress&) {}
+void no_progress(const BackupProgress&) {}
 void no_interrupt() {}
 
 TEST(LogicalOptions, PgDumpArguments) {
-  LogicalBackupRequest r;
+  BackupRequest r;
+  r.kind = BackupKind::logical;
   r.pg_dump = "/usr/lib/postgresql/15/bin/pg_dump";
   r.conninfo = "host='/run/postgresql' port=5432 user='postgres'";
   r.origin.database = "it's a db\\";
-  r.options.schema_only = true;
-  r.options.include_tables = {"public.orders", "sales.*"};
-  r.options.exclude_tables = {"public.audit"};
+  r.logical.schema_only = true;
+  r.logical.include_tables = {"public.orders", "sales.*"};
+  r.logical.exclude_tables = {"public.audit"};
   EXPECT_EQ(
       pg_dump_arguments(r),
       (std::vector<std::string>{
@@ -105,11 +107,16 @@ TEST_F(LogicalBackup, StreamsTheDumpCompressedIntoOneObjectAndWritesBackupJsonLa
   std::string pg_dump = fake_pg_dump(
       "printf 'PGDMP'; printf '%s\\n' \"$@\"; echo warning >&2; "
       "head -c 3000000 /dev/zero | tr '\\0' 'x'");
-  LogicalBackupRequest req = request(pg_dump);
-  req.options.data_only = true;
+  BackupRequest req = request(pg_dump);
+  req.logical.data_only = true;
   std::uint64_t last_dumped = 0;
   BackupMeta m = run_logical_backup(
-      repo_, req, [&](const LogicalProgress& p) { last_dumped = p.dumped; }, no_interrupt);
+      repo_, req,
+      [&](const BackupProgress& p) {
+        EXPECT_STREQ(p.phase, "dumping");
+        last_dumped = p.done;
+      },
+      no_interrupt);
   EXPECT_EQ(m.kind, "logical");
   EXPECT_EQ(m.database, "shop");
   EXPECT_EQ(m.compressed_by, "client");
@@ -130,8 +137,8 @@ TEST_F(LogicalBackup, StreamsTheDumpCompressedIntoOneObjectAndWritesBackupJsonLa
 }
 
 TEST_F(LogicalBackup, UncompressedDumpKeepsItsPlainName) {
-  LogicalBackupRequest req = request(fake_pg_dump("printf 'PGDMP-plain'"));
-  req.compression = Compression::none;
+  BackupRequest req = request(fake_pg_dump("printf 'PGDMP-plain'"));
+  req.compression.algorithm = Compression::none;
   BackupMeta m = run_logical_backup(repo_, req, no_progress, no_interrupt);
   EXPECT_EQ(m.objects.at(0).name, "dump.pgdump");
   EXPECT_EQ(m.compressed_by, "none");

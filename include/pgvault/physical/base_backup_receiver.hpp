@@ -1,6 +1,7 @@
 #pragma once
 #include "pgvault/pg_free.hpp"
 #include "pgvault/catalog/backup_meta.hpp"
+#include "pgvault/pipeline/sink.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -11,18 +12,16 @@
 namespace pgvault {
 
 class Repository;
-class ObjectWriter;
-class DigestSink;
-class ObjectSink;
+class EncodeChain;
 class ManifestSizeSink;
 class EncryptionKey;
-class Sink;
 
 // Consumes the CopyData messages of a PostgreSQL 15 BASE_BACKUP (the single
 // "copystream" COPY OUT: 'n' new archive, 'd' data, 'p' progress, 'm'
 // manifest) and streams each archive and the manifest into its own
-// repository object, hashing and counting on the way. Memory is one
-// message at a time; nothing is buffered.
+// repository object through an EncodeChain (encrypting, hashing and
+// counting; the server has compressed already). Memory is one message at a
+// time; nothing is buffered.
 //
 // Objects of an unfinished receiver are discarded: the current writer aborts
 // on destruction, and abandon() removes the objects already committed.
@@ -60,14 +59,11 @@ class BaseBackupReceiver {
   Repository& repo_;
   std::string system_identifier_;
   std::string backup_name_;
-  std::unique_ptr<ObjectWriter> writer_;
-  std::unique_ptr<ObjectSink> object_sink_;
-  std::unique_ptr<ManifestSizeSink> manifest_sizer_;
-  std::unique_ptr<DigestSink> digest_;      // stored bytes
-  std::unique_ptr<Sink> encryptor_;         // plaintext -> digest_, when encrypting
-  Sink* head_ = nullptr;                    // where this object's data goes in
   const EncryptionKey* encryption_key_;
-  std::string current_name_;
+  std::unique_ptr<EncodeChain> chain_;  // the object being written
+  // The manifest's plaintext also flows through here: sizes come from it.
+  NullSink manifest_end_;
+  std::unique_ptr<ManifestSizeSink> manifest_sizer_;
   std::vector<ObjectEntry> objects_;
   std::vector<TablespaceEntry> tablespaces_;
   std::uint64_t manifest_source_bytes_ = 0;

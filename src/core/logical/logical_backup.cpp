@@ -2,14 +2,12 @@
 
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
-#include "pgvault/pipeline/encryption.hpp"
-#include "pgvault/pipeline/sha256.hpp"
-#include "pgvault/pipeline/sink.hpp"
+#include "pgvault/pipeline/encode_chain.hpp"
 #include "pgvault/process/child_process.hpp"
 #include "pgvault/storage/storage.hpp"
 
 #include <chrono>
-#include <memory>
+#include <optional>
 #include <vector>
 
 namespace pgvault {
@@ -17,11 +15,12 @@ namespace pgvault {
 namespace {
 
 constexpr std::size_t kReadChunk = 256 * 1024;
+constexpr const char* kDumpStem = "dump.pgdump";  // + the compression's suffix
 
 }  // namespace
 
 std::string logical_dump_object(Compression c) {
-  return "dump.pgdump" + std::string(compression_suffix(c));
+  return kDumpStem + std::string(compression_suffix(c));
 }
 
 std::string conninfo_quote(std::string_view value) {
@@ -50,7 +49,7 @@ void validate_logical_options(const LogicalOptions& o) {
   check(o.exclude_tables, "exclude_tables");
 }
 
-std::vector<std::string> pg_dump_arguments(const LogicalBackupRequest& req) {
+std::vector<std::string> pg_dump_arguments(const BackupRequest& req) {
   // --compress=0: the pipeline compresses (one codec and level for every
   // backup, and the stored object's suffix says which).
   std::vector<std::string> argv = {
@@ -58,57 +57,41 @@ std::vector<std::string> pg_dump_arguments(const LogicalBackupRequest& req) {
       "--dbname=" + req.conninfo + " dbname=" + conninfo_quote(req.origin.database)};
   if (req.lock_wait_timeout_ms > 0)
     argv.push_back("--lock-wait-timeout=" + std::to_string(req.lock_wait_timeout_ms));
-  if (req.options.schema_only) argv.push_back("--schema-only");
-  if (req.options.data_only) argv.push_back("--data-only");
-  for (const auto& t : req.options.include_tables) argv.push_back("--table=" + t);
-  for (const auto& t : req.options.exclude_tables) argv.push_back("--exclude-table=" + t);
+  if (req.logical.schema_only) argv.push_back("--schema-only");
+  if (req.logical.data_only) argv.push_back("--data-only");
+  for (const auto& t : req.logical.include_tables) argv.push_back("--table=" + t);
+  for (const auto& t : req.logical.exclude_tables) argv.push_back("--exclude-table=" + t);
   return argv;
 }
 
-BackupMeta run_logical_backup(Repository& repo, const LogicalBackupRequest& req,
-                              const std::function<void(const LogicalProgress&)>& progress,
+BackupMeta run_logical_backup(Repository& repo, const BackupRequest& req,
+                              const std::function<void(const BackupProgress&)>& progress,
                               const std::function<void()>& check_interrupts) {
-  validate_logical_options(req.options);
-  const int level = effective_compression_level(req.compression, req.compression_level);
-  BackupMeta meta = begin_backup_meta(req.origin, "logical");
-  meta.compression = std::string(compression_name(req.compression));
-  meta.compression_level = level;
-  meta.compressed_by = req.compression == Compression::none ? "none" : "client";
-  meta.logical = req.options;
-  record_encryption(meta, req.encryption_key);
-
-  const std::string object = logical_dump_object(req.compression);
-  const std::string path =
-      Repository::object_path(req.origin.system_identifier, req.origin.name, object);
-  bool committed = false;
+  validate_logical_options(req.logical);
+  BackupMeta meta = begin_backup_meta(req);
+  EncodeOptions encoding;
+  encoding.compression = req.compression.algorithm;
+  encoding.compression_level = meta.compression_level;
+  encoding.encryption_key = req.encryption_key;
+  std::optional<std::string> committed;  // the dump's path once its object is stored
   try {
-    auto writer = repo.storage().open_write(path);
-    ObjectSink stored(*writer);
-    DigestSink digest(stored);
-    std::unique_ptr<Sink> encryptor, compressor;
-    Sink* head = &digest;
-    if (req.encryption_key) {
-      encryptor = make_encryptor(*req.encryption_key, *head);
-      head = encryptor.get();
-    }
-    if (req.compression != Compression::none) {
-      compressor = make_compressor(req.compression, level, *head);
-      head = compressor.get();
-    }
-
+    EncodeChain dump(repo.storage(),
+                     Repository::backup_dir(req.origin.system_identifier, req.origin.name),
+                     kDumpStem, encoding);
     ChildProcessOptions opts;
     opts.argv = pg_dump_arguments(req);
     opts.env = {{"PGAPPNAME", "pgvault logical backup"}};
     ChildProcess pg_dump(std::move(opts));
     std::vector<std::byte> buf(kReadChunk);
-    LogicalProgress state;
+    BackupProgress state;
+    state.phase = "dumping";
     bool eof = false;
     while (!eof) {
       const std::size_t n = pg_dump.read_stdout(buf, std::chrono::milliseconds(200), eof);
       if (n > 0) {
-        head->write(std::span<const std::byte>(buf.data(), n));
-        state.dumped += n;
-        state.stored = digest.bytes();
+        dump.input().write(std::span<const std::byte>(buf.data(), n));
+        state.done += n;
+        state.stored = dump.stored_bytes();
         progress(state);
       }
       check_interrupts();
@@ -118,17 +101,16 @@ BackupMeta run_logical_backup(Repository& repo, const LogicalBackupRequest& req,
       throw Error(ErrorKind::storage, "pg_dump " + pg_dump.describe_exit() +
                                           (err.empty() ? std::string() : ": " + err));
     }
-    head->finish();  // commits the object
-    committed = true;
-    meta.objects = {{object, digest.bytes(), digest.sha256()}};
-    meta.source_bytes = state.dumped;
-    meta.stored_bytes = digest.bytes();
+    meta.objects = {dump.finish()};
+    committed = dump.path();
+    meta.source_bytes = state.done;
+    meta.stored_bytes = meta.objects[0].size;
     meta.completed_at = utc_timestamp_now();
     repo.write_meta(meta);  // last: from here on the backup is restorable
   } catch (...) {
     if (committed) {
       try {
-        repo.storage().remove(path);
+        repo.storage().remove(*committed);
       } catch (...) {
         // the caller's cleanup of the backup's directory retries this
       }

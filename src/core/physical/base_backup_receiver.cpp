@@ -2,9 +2,7 @@
 
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
-#include "pgvault/pipeline/encryption.hpp"
-#include "pgvault/pipeline/sha256.hpp"
-#include "pgvault/pipeline/sink.hpp"
+#include "pgvault/pipeline/encode_chain.hpp"
 #include "pgvault/restore/manifest.hpp"
 #include "pgvault/storage/storage.hpp"
 
@@ -39,8 +37,7 @@ void check_archive_name(const std::string& name) {
 }  // namespace
 
 BaseBackupReceiver::BaseBackupReceiver(Repository& repo, std::string system_identifier,
-                                       std::string backup_name,
-                                       const EncryptionKey* encryption_key)
+                                       std::string backup_name, const EncryptionKey* encryption_key)
     : repo_(repo),
       system_identifier_(std::move(system_identifier)),
       backup_name_(std::move(backup_name)),
@@ -74,10 +71,11 @@ void BaseBackupReceiver::on_copy_data(std::span<const std::byte> msg) {
       open_object("backup_manifest", true);
       break;
     case 'd': {
-      if (!head_) throw Error(ErrorKind::corrupt, "BASE_BACKUP data arrived before any archive");
+      if (!chain_) throw Error(ErrorKind::corrupt, "BASE_BACKUP data arrived before any archive");
       auto payload = msg.subspan(1);
       bytes_received_ += payload.size();
-      head_->write(payload);
+      chain_->input().write(payload);
+      if (manifest_sizer_) manifest_sizer_->write(payload);
       break;
     }
     case 'p': {
@@ -95,34 +93,24 @@ void BaseBackupReceiver::on_copy_data(std::span<const std::byte> msg) {
 
 void BaseBackupReceiver::open_object(const std::string& object_name, bool is_manifest) {
   close_object();
-  current_name_ = object_name;
-  writer_ = repo_.storage().open_write(
-      Repository::object_path(system_identifier_, backup_name_, object_name));
-  object_sink_ = std::make_unique<ObjectSink>(*writer_);
-  digest_ = std::make_unique<DigestSink>(*object_sink_);
-  head_ = digest_.get();
-  if (encryption_key_) {
-    encryptor_ = make_encryptor(*encryption_key_, *digest_);
-    head_ = encryptor_.get();
-  }
-  if (is_manifest) {
-    // Sizes come from the manifest's plaintext.
-    manifest_sizer_ = std::make_unique<ManifestSizeSink>(*head_);
-    head_ = manifest_sizer_.get();
-  }
+  // The server compressed already: the archive's name carries its suffix.
+  EncodeOptions options;
+  options.encryption_key = encryption_key_;
+  chain_ = std::make_unique<EncodeChain>(repo_.storage(),
+                                         Repository::backup_dir(system_identifier_, backup_name_),
+                                         object_name, options);
+  if (is_manifest) manifest_sizer_ = std::make_unique<ManifestSizeSink>(manifest_end_);
 }
 
 void BaseBackupReceiver::close_object() {
-  if (!head_) return;
-  head_->finish();  // finishes the chain, committing the object
-  objects_.push_back({current_name_, digest_->bytes(), digest_->sha256()});
-  if (manifest_sizer_) manifest_source_bytes_ = manifest_sizer_->total_size();
-  head_ = nullptr;
+  if (!chain_) return;
+  objects_.push_back(chain_->finish());
+  if (manifest_sizer_) {
+    manifest_sizer_->finish();
+    manifest_source_bytes_ = manifest_sizer_->total_size();
+  }
   manifest_sizer_.reset();
-  encryptor_.reset();
-  digest_.reset();
-  object_sink_.reset();
-  writer_.reset();
+  chain_.reset();
 }
 
 void BaseBackupReceiver::finish() {
@@ -132,12 +120,8 @@ void BaseBackupReceiver::finish() {
 }
 
 void BaseBackupReceiver::abandon() noexcept {
-  head_ = nullptr;
   manifest_sizer_.reset();
-  encryptor_.reset();
-  digest_.reset();
-  object_sink_.reset();
-  writer_.reset();  // aborts the object being written
+  chain_.reset();  // aborts the object being written
   for (const auto& o : objects_) {
     try {
       repo_.storage().remove(Repository::object_path(system_identifier_, backup_name_, o.name));

@@ -1,0 +1,72 @@
+// One backup request, whatever the kind: what the job worker decides once
+// (from the settings and the SQL call) and hands to the kind's runner —
+// run_physical_backup (physical/physical_backup.hpp) or run_logical_backup
+// (logical/logical_backup.hpp). Both write their objects through an
+// EncodeChain and backup.json last.
+#pragma once
+#include "pgvault/pg_free.hpp"
+
+#include "pgvault/catalog/backup_meta.hpp"
+#include "pgvault/pipeline/compression.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace pgvault {
+
+class EncryptionKey;
+
+enum class BackupKind { physical, logical };
+
+// "physical", "logical": the kind as backup.json and vault.backups spell it.
+std::string_view backup_kind_name(BackupKind kind);
+// nullopt for anything else.
+std::optional<BackupKind> parse_backup_kind(std::string_view name);
+
+// pgvault.compression, _level and _workers. A physical backup is compressed
+// by the server (BASE_BACKUP COMPRESSION), a logical one by pgvault.
+struct BackupCompression {
+  Compression algorithm = Compression::zstd;
+  int level = 0;    // 0 = the algorithm's default
+  int workers = 0;  // physical with zstd: extra compression threads in the walsender
+};
+
+struct BackupRequest {
+  BackupKind kind = BackupKind::physical;
+  BackupOrigin origin;  // logical: origin.database is the database dumped
+  BackupCompression compression;
+  const EncryptionKey* encryption_key = nullptr;  // set: every object is encrypted
+  // libpq connection string to this server: the replication connection
+  // (physical) or pg_dump's --dbname, whose dbname is replaced by
+  // origin.database (logical).
+  std::string conninfo;
+
+  // Physical: pgvault.max_rate, the rate the data directory is read at, in
+  // kB/s (0 = unlimited).
+  int max_rate_kb = 0;
+
+  // Logical: the server's own pg_dump (absolute path), what it dumps, and
+  // pg_dump --lock-wait-timeout: fail instead of waiting forever for a table
+  // another session holds locked (0 = wait as long as it takes).
+  std::string pg_dump;
+  LogicalOptions logical;
+  int lock_wait_timeout_ms = 0;
+};
+
+// What a running backup reports, for vault.progress.
+struct BackupProgress {
+  const char* phase = "";  // "checkpoint", "streaming", "finishing" (physical); "dumping" (logical)
+  std::uint64_t done =
+      0;  // physical: uncompressed bytes the server sent; logical: bytes pg_dump wrote
+  std::uint64_t total = 0;   // physical: the server's estimate of the total (0 = unknown)
+  std::uint64_t stored = 0;  // bytes written to the repository
+};
+
+// A backup.json for req, starting now: the origin, the kind, the compression
+// as it is applied (level 0 made the algorithm's default; compressed_by
+// "server" for physical, "client" for logical) and the encryption.
+BackupMeta begin_backup_meta(const BackupRequest& req);
+
+}  // namespace pgvault

@@ -1,0 +1,29 @@
+#include "pgvault/backup/backup_request.hpp"
+
+#include "pgvault/pipeline/encryption.hpp"
+
+namespace pgvault {
+
+std::string_view backup_kind_name(BackupKind kind) {
+  return kind == BackupKind::logical ? "logical" : "physical";
+}
+
+std::optional<BackupKind> parse_backup_kind(std::string_view name) {
+  if (name == "physical") return BackupKind::physical;
+  if (name == "logical") return BackupKind::logical;
+  return std::nullopt;
+}
+
+BackupMeta begin_backup_meta(const BackupRequest& req) {
+  BackupMeta meta = begin_backup_meta(req.origin, std::string(backup_kind_name(req.kind)));
+  const Compression c = req.compression.algorithm;
+  meta.compression = std::string(compression_name(c));
+  meta.compression_level = effective_compression_level(c, req.compression.level);
+  meta.compressed_by =
+      c == Compression::none ? "none" : (req.kind == BackupKind::physical ? "server" : "client");
+  if (req.kind == BackupKind::logical) meta.logical = req.logical;
+  record_encryption(meta, req.encryption_key);
+  return meta;
+}
+
+}  // namespace pgvault

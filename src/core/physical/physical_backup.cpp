@@ -1,0 +1,119 @@
+#include "pgvault/physical/physical_backup.hpp"
+
+#include "pgvault/catalog/repository.hpp"
+#include "pgvault/error.hpp"
+#include "pgvault/physical/base_backup_receiver.hpp"
+#include "pgvault/physical/read_pacer.hpp"
+#include "pgvault/pipeline/compression.hpp"
+
+#include <optional>
+
+namespace pgvault {
+namespace {
+
+// A string literal of the replication grammar: only '' needs escaping.
+std::string quote_literal(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+const std::string& cell(const ReplicationConnection::Rows& rows, std::size_t col,
+                        const char* what) {
+  if (rows.empty() || rows[0].size() <= col) {
+    throw Error(ErrorKind::storage, std::string("server sent no ") + what);
+  }
+  return rows[0][col];
+}
+
+}  // namespace
+
+std::string base_backup_command(const BackupRequest& req, bool server_max_rate) {
+  std::string label = "pgvault " + req.origin.name;
+  if (!req.origin.label.empty()) label += " " + req.origin.label;
+  // WAL true: the WAL needed to make the backup consistent is appended to
+  // base.tar, so the backup restores without a WAL archive. WAIT false: no
+  // need to wait for archiving, which could hang on a broken archiver.
+  std::string cmd = "BASE_BACKUP (LABEL " + quote_literal(label) +
+                    ", CHECKPOINT 'fast', WAL true, WAIT false, MANIFEST 'yes', "
+                    "MANIFEST_CHECKSUMS 'SHA256', TABLESPACE_MAP true, PROGRESS true";
+  const Compression c = req.compression.algorithm;
+  if (c != Compression::none) {
+    cmd += ", COMPRESSION " + quote_literal(std::string(compression_name(c)));
+    std::string detail =
+        "level=" + std::to_string(effective_compression_level(c, req.compression.level));
+    // zstd is the only algorithm the server can compress with in parallel.
+    if (c == Compression::zstd && req.compression.workers > 0)
+      detail += ",workers=" + std::to_string(req.compression.workers);
+    cmd += ", COMPRESSION_DETAIL " + quote_literal(detail);
+  }
+  if (server_max_rate && req.max_rate_kb > 0)
+    cmd += ", MAX_RATE " + std::to_string(req.max_rate_kb);
+  return cmd + ")";
+}
+
+BackupMeta run_physical_backup(Repository& repo, const BackupRequest& req,
+                               ReplicationConnection& server,
+                               const std::function<void(const BackupProgress&)>& progress) {
+  BackupMeta meta = begin_backup_meta(req);
+  BaseBackupReceiver receiver(repo, req.origin.system_identifier, req.origin.name,
+                              req.encryption_key);
+  try {
+    BackupProgress state;
+    state.phase = "checkpoint";
+    progress(state);
+    // pgvault.max_rate caps the rate the data directory is read at: with
+    // compression that is paced here (ReadPacer), without it by the server.
+    std::optional<ReadPacer> pacer;
+    if (req.max_rate_kb > 0 && req.compression.algorithm != Compression::none) {
+      pacer.emplace(static_cast<std::uint64_t>(req.max_rate_kb) * 1024);
+    }
+    server.send_command(base_backup_command(req, !pacer));
+    auto start = server.next_rows("the backup start position");
+    meta.start_lsn = cell(start, 0, "backup start position");
+    meta.timeline = static_cast<std::uint32_t>(std::stoul(cell(start, 1, "start timeline")));
+    // With PROGRESS the third column is each tablespace's estimated size in kB.
+    for (const auto& row : server.next_rows("the tablespace list")) {
+      if (row.size() > 2 && !row[2].empty()) state.total += std::stoull(row[2]) * 1024;
+    }
+    server.expect_copy_out("the base backup stream");
+    state.phase = "streaming";
+    const auto stream_start = std::chrono::steady_clock::now();
+    server.receive_copy([&](std::span<const std::byte> message) {
+      receiver.on_copy_data(message);
+      const bool report = receiver.server_progress() != state.done;
+      state.done = receiver.server_progress();
+      state.stored = receiver.bytes_received();
+      progress(state);
+      if (!pacer) return;
+      if (report) pacer->on_progress(state.done, state.stored);
+      const auto pause = std::chrono::duration_cast<std::chrono::milliseconds>(
+          pacer->delay(state.stored, std::chrono::steady_clock::now() - stream_start));
+      // Short pauses add up to nothing but system calls.
+      if (pause >= std::chrono::milliseconds(10)) server.pause_reading(pause);
+    });
+    receiver.finish();
+    state.phase = "finishing";
+    progress(state);
+    auto end = server.finish_command("BASE_BACKUP");
+    meta.stop_lsn = cell(end, 0, "backup end position");
+    if (!receiver.manifest_received()) {
+      throw Error(ErrorKind::storage, "server sent no backup_manifest");
+    }
+    meta.objects = receiver.objects();
+    meta.tablespaces = receiver.tablespaces();
+    meta.source_bytes = receiver.manifest_source_bytes();
+    for (const auto& o : meta.objects) meta.stored_bytes += o.size;
+    meta.completed_at = utc_timestamp_now();
+    repo.write_meta(meta);  // last: from here on the backup is restorable
+  } catch (...) {
+    receiver.abandon();
+    throw;
+  }
+  return meta;
+}
+
+}  // namespace pgvault

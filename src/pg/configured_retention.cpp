@@ -1,0 +1,72 @@
+#include "pgvault/catalog/repository.hpp"
+#include "pgvault/catalog/retention.hpp"
+#include "pgvault/storage/storage.hpp"
+
+#include <ctime>
+
+#include "storage_settings.hpp"
+
+#include "configured_retention.hpp"
+#include "history.hpp"
+#include "logging.hpp"
+#include "settings.hpp"
+
+#include "postgres_headers.hpp"
+
+namespace pgvault::pg {
+namespace {
+
+// Objects of an incomplete backup untouched for this long belong to no live
+// writer (a backup from another cluster sharing the repository included).
+constexpr std::int64_t kLeftoverMinAge = 86400;
+
+}  // namespace
+
+RetentionPolicies configured_retention() {
+  RetentionPolicies p;
+  p.physical = {guc_retention_count, guc_retention_days};
+  p.logical = {guc_logical_retention_count < 0 ? guc_retention_count : guc_logical_retention_count,
+               guc_logical_retention_days < 0 ? guc_retention_days : guc_logical_retention_days};
+  return p;
+}
+
+RetentionResult apply_configured_retention(Repository& repo, const std::string& repository_url,
+                                           const std::string& system_identifier,
+                                           const std::string& running,
+                                           const std::vector<history::PendingCleanup>& pending) {
+  std::vector<std::string> abandoned_here;
+  std::vector<history::PendingCleanup> elsewhere;
+  for (const auto& p : pending) {
+    if (p.repository == repository_url && p.system_identifier == system_identifier) {
+      abandoned_here.push_back(p.name);
+    } else if (!p.repository.empty() && !p.system_identifier.empty()) {
+      elsewhere.push_back(p);
+    }  // store unknown (a row from before 0.2 without location): stays pending
+  }
+  RetentionResult result = apply_retention(repo, system_identifier, configured_retention(),
+                                           static_cast<std::int64_t>(time(nullptr)), running,
+                                           kLeftoverMinAge, abandoned_here);
+  for (const auto& p : elsewhere) {
+    try {
+      auto storage = open_repository(p.repository);
+      storage->remove_prefix(Repository::backup_dir(p.system_identifier, p.name));
+      result.leftovers.push_back(p.name);
+    } catch (const std::exception& e) {
+      log_message(WARNING, "could not remove the leftovers of incomplete backup \"" + p.name +
+                               "\" from " + p.repository + " (where it was written): " + e.what() +
+                               "; tried again after the next successful backup");
+    }
+  }
+  for (const auto& name : result.expired) {
+    log_message(LOG, "backup \"" + name + "\" expired by the retention policy and removed");
+  }
+  for (const auto& name : result.leftovers) {
+    log_message(LOG, "removed the leftovers of incomplete backup \"" + name + "\"");
+  }
+  for (const auto& unreadable : result.kept_unreadable) {
+    log_message(WARNING, "retention keeps " + unreadable);
+  }
+  return result;
+}
+
+}  // namespace pgvault::pg

@@ -1,0 +1,235 @@
+// A physical backup against a scripted replication connection: the
+// BASE_BACKUP command asked for, the objects and backup.json written from
+// the stream, and that a failed stream leaves nothing behind.
+#include "pgvault/backup/backup_request.hpp"
+#include "pgvault/catalog/repository.hpp"
+#include "pgvault/error.hpp"
+#include "pgvault/physical/physical_backup.hpp"
+#include "pgvault/pipeline/encryption.hpp"
+#include "pgvault/pipeline/sha256.hpp"
+#include "pgvault/restore/restore.hpp"
+#include "pgvault/storage/storage.hpp"
+
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <string>
+#include <vector>
+
+using namespace pgvault;
+using namespace pgvault::test;
+
+namespace {
+
+const std::string kSys = "7300000000000000002";
+const std::string kName = "20261124T090000Z-physical";
+
+std::string message(char type, const std::string& body) {
+  return std::string(1, type) + body;
+}
+
+std::string progress_message(std::uint64_t v) {
+  std::string m = "p";
+  for (int shift = 56; shift >= 0; shift -= 8) m += static_cast<char>((v >> shift) & 0xff);
+  return m;
+}
+
+const std::string kManifest =
+    "{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n"
+    "\"Files\": [\n"
+    "{ \"Path\": \"PG_VERSION\", \"Size\": 3, \"Last-Modified\": \"x\" },\n"
+    "{ \"Path\": \"base/1/1259\", \"Size\": 8192, \"Last-Modified\": \"x\" }\n"
+    "] }\n";
+
+// Plays the server's side of BASE_BACKUP: the start position, the
+// tablespaces, the COPY stream, the end position.
+class ScriptedServer final : public ReplicationConnection {
+ public:
+  std::vector<std::string> stream;  // CopyData messages
+  std::vector<std::string> commands;
+  bool send_end = true;
+
+  void send_command(const std::string& command) override { commands.push_back(command); }
+  Rows next_rows(const char* what) override {
+    if (std::string(what) == "the backup start position") return {{"0/2000028", "1"}};
+    return {{"", "", "100"}, {"16384", "/srv/tblspc", "20"}};
+  }
+  void expect_copy_out(const char*) override {}
+  void receive_copy(const std::function<void(std::span<const std::byte>)>& on_message) override {
+    for (const auto& m : stream) on_message(as_bytes(m));
+  }
+  void pause_reading(std::chrono::milliseconds) override { ++pauses; }
+  Rows finish_command(const char*) override {
+    if (!send_end) return {};
+    return {{"0/2000100", "1"}};
+  }
+  int pauses = 0;
+};
+
+BackupRequest physical_request() {
+  BackupRequest r;
+  r.kind = BackupKind::physical;
+  r.origin.name = kName;
+  r.origin.label = "before upgrade";
+  r.origin.trigger = "manual";
+  r.origin.initiated_by = "alice";
+  r.origin.database = "postgres";
+  r.origin.system_identifier = kSys;
+  r.origin.pg_version = 150018;
+  r.compression.algorithm = Compression::zstd;
+  return r;
+}
+
+void no_progress(const BackupProgress&) {}
+
+TEST(BaseBackupCommand, SaysWhatTheServerDoes) {
+  BackupRequest r = physical_request();
+  r.compression.workers = 2;
+  EXPECT_EQ(base_backup_command(r, true),
+            "BASE_BACKUP (LABEL 'pgvault 20261124T090000Z-physical before upgrade', "
+            "CHECKPOINT 'fast', WAL true, WAIT false, MANIFEST 'yes', "
+            "MANIFEST_CHECKSUMS 'SHA256', TABLESPACE_MAP true, PROGRESS true, "
+            "COMPRESSION 'zstd', COMPRESSION_DETAIL 'level=3,workers=2')");
+  // Workers are zstd's only; a quote in the label is doubled.
+  r.compression = {Compression::gzip, 9, 2};
+  r.origin.label = "it's";
+  r.max_rate_kb = 1024;
+  EXPECT_EQ(base_backup_command(r, false),
+            "BASE_BACKUP (LABEL 'pgvault 20261124T090000Z-physical it''s', "
+            "CHECKPOINT 'fast', WAL true, WAIT false, MANIFEST 'yes', "
+            "MANIFEST_CHECKSUMS 'SHA256', TABLESPACE_MAP true, PROGRESS true, "
+            "COMPRESSION 'gzip', COMPRESSION_DETAIL 'level=9')");
+  r.compression = {Compression::none, 0, 0};
+  EXPECT_EQ(base_backup_command(r, true),
+            "BASE_BACKUP (LABEL 'pgvault 20261124T090000Z-physical it''s', "
+            "CHECKPOINT 'fast', WAL true, WAIT false, MANIFEST 'yes', "
+            "MANIFEST_CHECKSUMS 'SHA256', TABLESPACE_MAP true, PROGRESS true, MAX_RATE 1024)");
+}
+
+TEST(PhysicalBackup, StreamsEachArchiveAndTheManifestIntoItsObjectAndWritesBackupJsonLast) {
+  auto storage = make_memory_storage();
+  Repository repo(*storage);
+  ScriptedServer server;
+  server.stream = {
+      message('n', std::string("base.tar.zst\0", 13) + std::string("\0", 1)),
+      message('d', "base-archive-bytes"),
+      progress_message(4096),
+      message('n', std::string("16384.tar.zst\0", 14) + "/srv/tblspc" + std::string("\0", 1)),
+      message('d', "tablespace-bytes"),
+      message('m', ""),
+      message('d', kManifest.substr(0, 50)),
+      message('d', kManifest.substr(50))};
+  std::vector<std::string> phases;
+  std::uint64_t last_done = 0, total = 0;
+  const BackupMeta meta =
+      run_physical_backup(repo, physical_request(), server, [&](const BackupProgress& p) {
+        if (phases.empty() || phases.back() != p.phase) phases.push_back(p.phase);
+        last_done = p.done;
+        total = p.total;
+      });
+  ASSERT_EQ(server.commands.size(), 1u);
+  EXPECT_EQ(server.commands[0].rfind("BASE_BACKUP (LABEL", 0), 0u);
+  EXPECT_EQ(phases, (std::vector<std::string>{"checkpoint", "streaming", "finishing"}));
+  EXPECT_EQ(last_done, 4096u);
+  EXPECT_EQ(total, 120u * 1024);
+
+  EXPECT_EQ(meta.kind, "physical");
+  EXPECT_EQ(meta.compression, "zstd");
+  EXPECT_EQ(meta.compression_level, 3);
+  EXPECT_EQ(meta.compressed_by, "server");
+  EXPECT_EQ(meta.start_lsn, "0/2000028");
+  EXPECT_EQ(meta.stop_lsn, "0/2000100");
+  EXPECT_EQ(meta.timeline, 1u);
+  EXPECT_EQ(meta.source_bytes, 8195u);
+  ASSERT_EQ(meta.tablespaces.size(), 1u);
+  EXPECT_EQ(meta.tablespaces[0].oid, "16384");
+  EXPECT_EQ(meta.tablespaces[0].location, "/srv/tblspc");
+  ASSERT_EQ(meta.objects.size(), 3u);
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"base.tar.zst", "base-archive-bytes"},
+      {"16384.tar.zst", "tablespace-bytes"},
+      {"backup_manifest", kManifest}};
+  std::uint64_t stored = 0;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(meta.objects[i].name, expected[i].first);
+    const std::string bytes =
+        storage->read_all(Repository::object_path(kSys, kName, expected[i].first));
+    EXPECT_EQ(bytes, expected[i].second);
+    EXPECT_EQ(meta.objects[i].size, bytes.size());
+    EXPECT_EQ(meta.objects[i].sha256, sha256_hex(bytes));
+    stored += bytes.size();
+  }
+  EXPECT_EQ(meta.stored_bytes, stored);
+  const BackupMeta written = repo.read_meta(kSys, kName);
+  EXPECT_EQ(written.digest(), meta.digest());
+  EXPECT_EQ(written.label, "before upgrade");
+}
+
+TEST(PhysicalBackup, EncryptedObjectsDecryptToWhatTheServerSent) {
+  auto storage = make_memory_storage();
+  Repository repo(*storage);
+  std::array<std::byte, kEncryptionKeySize> bytes{};
+  bytes[0] = std::byte{42};
+  const EncryptionKey key = EncryptionKey::from_bytes(bytes);
+  BackupRequest req = physical_request();
+  req.compression.algorithm = Compression::none;
+  req.encryption_key = &key;
+  ScriptedServer server;
+  server.stream = {message('n', std::string("base.tar\0\0", 10)), message('d', "archive"),
+                   message('m', ""), message('d', kManifest)};
+  const BackupMeta meta = run_physical_backup(repo, req, server, no_progress);
+  EXPECT_EQ(meta.compressed_by, "none");
+  EXPECT_EQ(meta.encryption, "aes-256-gcm");
+  EXPECT_EQ(meta.source_bytes, 8195u);  // counted on the plaintext
+  ASSERT_EQ(meta.objects.size(), 2u);
+  for (const auto& [object, plain] : std::vector<std::pair<std::string, std::string>>{
+           {"base.tar", "archive"}, {"backup_manifest", kManifest}}) {
+    const std::string stored = storage->read_all(Repository::object_path(kSys, kName, object));
+    EXPECT_EQ(stored.substr(0, 8), "PGVLTENC");
+    StringSink out;
+    DecryptorFactory decryptor = [&](const std::string&, Sink& next) {
+      return make_decryptor(key, next);
+    };
+    backup_reading::DecodeChain decode(object, out, decryptor);
+    decode.input().write(as_bytes(stored));
+    decode.input().finish();
+    EXPECT_EQ(out.str(), plain);
+  }
+}
+
+TEST(PhysicalBackup, AStreamWithoutManifestLeavesNothing) {
+  auto storage = make_memory_storage();
+  Repository repo(*storage);
+  ScriptedServer server;
+  server.stream = {message('n', std::string("base.tar.zst\0\0", 14)), message('d', "bytes")};
+  expect_error([&] { run_physical_backup(repo, physical_request(), server, no_progress); },
+               ErrorKind::storage, "server sent no backup_manifest");
+  EXPECT_TRUE(storage->list("").empty());
+}
+
+TEST(PhysicalBackup, AMalformedStreamLeavesNothing) {
+  auto storage = make_memory_storage();
+  Repository repo(*storage);
+  ScriptedServer server;
+  server.stream = {message('n', std::string("base.tar.zst\0\0", 14)), message('d', "bytes"),
+                   message('n', std::string("../escape\0\0", 11))};
+  expect_error([&] { run_physical_backup(repo, physical_request(), server, no_progress); },
+               ErrorKind::corrupt, "unexpected archive name");
+  EXPECT_TRUE(storage->list("").empty());
+}
+
+TEST(PhysicalBackup, NoEndPositionIsAFailure) {
+  auto storage = make_memory_storage();
+  Repository repo(*storage);
+  ScriptedServer server;
+  server.send_end = false;
+  server.stream = {message('n', std::string("base.tar.zst\0\0", 14)), message('d', "bytes"),
+                   message('m', ""), message('d', kManifest)};
+  expect_error([&] { run_physical_backup(repo, physical_request(), server, no_progress); },
+               ErrorKind::storage, "server sent no backup end position");
+  EXPECT_TRUE(storage->list("").empty());
+}
+
+}  // namespace
