@@ -7,9 +7,10 @@
 #include "pgvault/pipeline/encode_chain.hpp"
 #include "pgvault/pipeline/encryption.hpp"
 #include "pgvault/pipeline/sha256.hpp"
-#include "pgvault/restore/restore.hpp"
+#include "pgvault/restore/backup_reading.hpp"
 #include "pgvault/storage/storage.hpp"
 
+#include "doubles/memory_storage.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
