@@ -8,6 +8,7 @@
 #include "pgvault/pipeline/encryption.hpp"
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/pipeline/sink.hpp"
+#include "pgvault/process/child_process.hpp"
 #include "pgvault/restore/key_check.hpp"
 #include "pgvault/storage/storage.hpp"
 
@@ -153,6 +154,19 @@ TEST_F(LogicalRestore, PgRestoreExitingEarlyIsReportedNotTheBrokenPipe) {
   expect_error([&] { run_logical_restore(*storage_, meta, request(pg_restore), no_interrupt); },
                ErrorKind::storage,
                "pg_restore exited with status 1: pg_restore: error: connection to server failed");
+}
+
+// A child gone before it read its input is an error, not a SIGPIPE that
+// would kill the caller (which, unlike the server, does not ignore it here).
+TEST(ChildProcessStdin, WritingToAChildThatExitedIsAnError) {
+  ChildProcessOptions o;
+  o.argv = {"/bin/sh", "-c", "exit 0"};
+  o.pipe_stdin = true;
+  ChildProcess p(o);
+  const std::string data(1024 * 1024, 'x');
+  expect_error([&] { p.write_stdin(as_bytes(data), nullptr); }, ErrorKind::io,
+               "/bin/sh stopped reading its input");
+  EXPECT_EQ(p.wait(nullptr), 0);
 }
 
 TEST_F(LogicalRestore, PgRestoreSucceedingBeforeTheEndOfTheInputIsNoError) {
