@@ -105,22 +105,14 @@ PGVAULT_FUNCTION(pgvault_start_backup) {
                 "database, schema_only, data_only, include_tables and exclude_tables apply to "
                 "logical backups only; pass kind => 'logical'");
   }
-  pg_guard([] { SPI_connect(); });
-  const LaunchedJob job = start_job(request);
-  pg_guard([] { SPI_finish(); });
-  const long long id = job.id;
-  const std::string& name = job.name;
-  if (!wait) PG_RETURN_INT64(id);
-
-  const JobOutcome outcome =
-      wait_for_job(job, "Backup \"" + name + "\" (id " + std::to_string(id) +
-                            ") continues in the background; vault.cancel_backup() stops it.");
-  if (outcome.status != "completed") {
-    throw PgError(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
-                  "backup \"" + name + "\" failed: " + outcome.error,
-                  "See vault.history, id " + std::to_string(id) + ".", "");
+  const LaunchedJob job = start_job_in_function(request);
+  if (wait) {
+    const std::string backup = "\"" + job.name + "\" (id " + std::to_string(job.id) + ")";
+    wait_for_job_to_complete(
+        job, "Backup " + backup + " continues in the background; vault.cancel_backup() stops it.",
+        "backup \"" + job.name + "\" failed");
   }
-  PG_RETURN_INT64(id);
+  PG_RETURN_INT64(job.id);
 }
 
 // vault.cancel_backup() RETURNS boolean: asks the running backup to stop.

@@ -168,7 +168,15 @@ LaunchedJob start_job(const JobRequest& r) {
   return job;
 }
 
-JobOutcome wait_for_job(const LaunchedJob& job, const std::string& cancel_detail) {
+LaunchedJob start_job_in_function(const JobRequest& request) {
+  pg_guard([] { SPI_connect(); });
+  LaunchedJob job = start_job(request);
+  pg_guard([] { SPI_finish(); });
+  return job;
+}
+
+void wait_for_job_to_complete(const LaunchedJob& job, const std::string& cancel_detail,
+                              const std::string& failure) {
   BackgroundWorkerHandle* const handle = job.handle.get();
   try {
     pg_guard([&] {
@@ -191,11 +199,12 @@ JobOutcome wait_for_job(const LaunchedJob& job, const std::string& cancel_detail
       "SELECT status, coalesce(error_message, '') FROM vault.backups "
       "WHERE id = $1::pg_catalog.int8",
       {std::to_string(job.id)});
-  if (rows.empty()) return {"missing", ""};
-  JobOutcome out{rows[0][0].value_or(""), rows[0][1].value_or("")};
-  if (out.status != "completed" && out.error.empty())
-    out.error = "the job worker exited without recording an outcome";
-  return out;
+  const std::string status = rows.empty() ? "missing" : rows[0][0].value_or("");
+  if (status == "completed") return;
+  std::string error = rows.empty() ? "" : rows[0][1].value_or("");
+  if (error.empty()) error = "the job worker exited without recording an outcome";
+  throw PgError(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION, failure + ": " + error,
+                "See vault.history, id " + std::to_string(job.id) + ".", "");
 }
 
 }  // namespace pgvault::pg

@@ -48,18 +48,18 @@ LaunchedJob start_job(const JobRequest& request);
 WorkerHandle launch_worker(const char* function, const std::string& name, const char* type,
                            Datum arg);
 
-// How a job ended, from its vault.backups row: status "completed",
-// "failed", ... ("missing" when there is no row) and its error_message.
-struct JobOutcome {
-  std::string status;
-  std::string error;
-};
+// For SQL functions: start_job with SPI connected for it.
+LaunchedJob start_job_in_function(const JobRequest& request);
 
-// Waits until the job worker has exited (wait event Extension: PostgreSQL's
-// own wait would show IPC/BgWorkerShutdown, as if the worker were shutting
-// down), then reads the row (SPI connected by this call). A query cancel while waiting is rethrown
-// with cancel_detail as its DETAIL: the job itself goes on.
-JobOutcome wait_for_job(const LaunchedJob& job, const std::string& cancel_detail);
+// Waits until the job worker of a job this backend started has exited
+// (wait event Extension: PostgreSQL's own wait would show
+// IPC/BgWorkerShutdown, as if the worker were shutting down), then reads its
+// row. Unless the row says 'completed', throws PgError "<failure>: <the
+// row's error_message>" with DETAIL "See vault.history, id N.". A query
+// cancel while waiting is rethrown with cancel_detail as its DETAIL: the job
+// itself goes on.
+void wait_for_job_to_complete(const LaunchedJob& job, const std::string& cancel_detail,
+                              const std::string& failure);
 
 // Allocates an id and a unique name (SPI connected).
 long long next_backup_id();

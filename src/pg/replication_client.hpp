@@ -1,17 +1,19 @@
-// A libpq replication connection driven without blocking, so that the job
-// worker keeps answering SIGTERM and postmaster death while the server
-// checkpoints or streams.
+// The replication protocol's side of a backup: a physical replication
+// connection to this server (LibpqConnection, so the job worker keeps
+// answering SIGTERM, vault.cancel_backup() and postmaster death while the
+// server checkpoints or streams), BASE_BACKUP's result sets and its COPY OUT
+// stream.
 #pragma once
 
-#include <cstddef>
 #include <chrono>
+#include <cstddef>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
-struct pg_conn;
-struct pg_result;
+#include "libpq_connection.hpp"
 
 namespace pgvault::pg {
 
@@ -20,14 +22,13 @@ class ReplicationClient {
   // Throws Error(storage) — with libpq's message, never the password — when
   // the connection fails.
   explicit ReplicationClient(const std::string& conninfo);
-  ~ReplicationClient();
   ReplicationClient(const ReplicationClient&) = delete;
   ReplicationClient& operator=(const ReplicationClient&) = delete;
 
   void send_command(const std::string& command);
   // Next result of the command: rows as text, or throws on an error result.
-  // expect_copy: the result must be COPY OUT (returns no rows).
   std::vector<std::vector<std::string>> next_rows(const char* what);
+  // The next result must be COPY OUT.
   void expect_copy_out(const char* what);
   // Reads every remaining result of the command; returns the rows of the
   // last row set (for BASE_BACKUP: the end position).
@@ -38,17 +39,12 @@ class ReplicationClient {
   // on the full socket meanwhile. Paces a backup (pgvault.max_rate).
   void pause_reading(std::chrono::milliseconds pause);
 
-  // Called while waiting; throws to abandon (cancel, shutdown).
+  // Called while waiting, after the connection is made; throws to abandon
+  // (cancel, shutdown).
   std::function<void()> check_interrupts;
 
  private:
-  pg_result* wait_result();
-  void wait_readable();
-  [[noreturn]] void fail(const std::string& what);
-  pg_conn* conn_;
+  LibpqConnection connection_;
 };
-
-// The default: the server's own Unix socket and port, as the bootstrap superuser.
-std::string default_replication_conninfo();
 
 }  // namespace pgvault::pg

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "error_boundary.hpp"
+#include "settings.hpp"
 #include "worker_connection.hpp"
 
 extern "C" {
@@ -27,6 +28,25 @@ void connect_worker(const char* database) {
 void connect_worker(unsigned int database_oid) {
   pg_guard([&] { BackgroundWorkerInitializeConnectionByOid(database_oid, InvalidOid, 0); });
   pin_search_path();
+}
+
+std::string pgvault_conninfo() {
+  return (guc_replication_conninfo && *guc_replication_conninfo)
+             ? std::string(guc_replication_conninfo)
+             : default_replication_conninfo();
+}
+
+std::string default_replication_conninfo() {
+  std::string socket_dir = "/tmp";
+  if (Unix_socket_directories && *Unix_socket_directories) {
+    std::string dirs = Unix_socket_directories;
+    socket_dir = dirs.substr(0, dirs.find(','));
+    while (!socket_dir.empty() && socket_dir.front() == ' ') socket_dir.erase(0, 1);
+    while (!socket_dir.empty() && socket_dir.back() == ' ') socket_dir.pop_back();
+  }
+  const char* user = pg_guard([] { return GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false); });
+  return "host='" + socket_dir + "' port=" + std::to_string(PostPortNumber) + " user='" + user +
+         "'";
 }
 
 std::string options_with_safe_search_path(const std::string& conninfo) {

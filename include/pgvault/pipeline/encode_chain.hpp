@@ -1,5 +1,5 @@
 // The stages that turn a stream into one stored repository object: the
-// mirror of backup_reading::DecodeChain (restore/restore.hpp). Every writer
+// mirror of backup_reading::DecodeChain (restore/backup_reading.hpp). Every writer
 // of backup data uses it: a logical backup's dump, each archive and the
 // manifest of a physical backup, and one WAL segment per call of the archiver.
 #pragma once

@@ -11,6 +11,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,6 +45,29 @@ bool starts_with_any(std::string_view name, const std::vector<std::string>& pref
 void close_fd(int& fd) {
   if (fd >= 0) ::close(fd);
   fd = -1;
+}
+
+// write() that turns a child gone into EPIPE, never into a SIGPIPE that
+// kills the caller: the server ignores SIGPIPE, a test or a tool may not.
+// SIGPIPE is blocked around the call and one it raised is consumed (as
+// libpq does for its sockets).
+ssize_t write_without_sigpipe(int fd, const void* data, std::size_t size) {
+  sigset_t sigpipe, old_mask, pending;
+  sigemptyset(&sigpipe);
+  sigaddset(&sigpipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &sigpipe, &old_mask);
+  sigpending(&pending);
+  const bool was_pending = sigismember(&pending, SIGPIPE);
+  const ssize_t n = ::write(fd, data, size);
+  const int saved_errno = errno;
+  if (n < 0 && saved_errno == EPIPE && !was_pending) {
+    const timespec no_wait{0, 0};
+    while (sigtimedwait(&sigpipe, nullptr, &no_wait) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  errno = saved_errno;
+  return n;
 }
 
 // posix_spawn's resources, released whatever happens.
@@ -194,7 +218,7 @@ void ChildProcess::write_stdin(std::span<const std::byte> data,
     drain_stderr(0);
     if (interrupted) interrupted();
     if (ready <= 0) continue;
-    const ssize_t n = ::write(stdin_fd_, data.data(), data.size());
+    const ssize_t n = write_without_sigpipe(stdin_fd_, data.data(), data.size());
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
       if (errno == EPIPE)
