@@ -8,6 +8,7 @@
 #include "pgvault/text.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/logical/logical_backup.hpp"
+#include "pgvault/physical/physical_backup.hpp"
 #include "pgvault/pipeline/encryption.hpp"
 #include "pgvault/pipeline/compression.hpp"
 #include "pgvault/storage/storage.hpp"
@@ -25,7 +26,6 @@
 #include "history.hpp"
 #include "job_worker.hpp"
 #include "worker_connection.hpp"
-#include "physical_backup.hpp"
 #include "replication_client.hpp"
 #include "server_programs.hpp"
 #include "settings.hpp"
@@ -175,6 +175,14 @@ void complete_request(BackupRequest& req, const JobSlot& slot, const EncryptionK
   }
 }
 
+BackupMeta run_physical(Repository& repo, const BackupRequest& req) {
+  ReplicationClient server(req.conninfo);
+  server.check_interrupts = check_job_interrupts;
+  return run_physical_backup(repo, req, server, [](const BackupProgress& p) {
+    report_progress(p.done, p.total, p.stored, p.phase);
+  });
+}
+
 BackupMeta run_logical(Repository& repo, const BackupRequest& req) {
   report_progress(0, 0, 0, "dumping");
   try {
@@ -239,13 +247,7 @@ void run_job(long long backup_id) {
         backup_encryption_key({guc_encryption_key_file ? guc_encryption_key_file : "",
                                guc_encryption_passphrase ? guc_encryption_passphrase : ""});
     complete_request(req, slot, key ? &*key : nullptr);
-    BackupMeta meta = logical ? run_logical(repo, req)
-                              : run_physical_backup_over_libpq(
-                                    repo, req,
-                                    [](const BackupProgress& p) {
-                                      report_progress(p.done, p.total, p.stored, p.phase);
-                                    },
-                                    check_job_interrupts);
+    BackupMeta meta = logical ? run_logical(repo, req) : run_physical(repo, req);
     try {
       history::mark_completed(backup_id, meta);
     } catch (...) {

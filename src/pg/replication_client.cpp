@@ -35,7 +35,7 @@ void ReplicationClient::send_command(const std::string& command) {
   connection_.send(command, "could not send replication command");
 }
 
-std::vector<std::vector<std::string>> ReplicationClient::next_rows(const char* what) {
+ReplicationConnection::Rows ReplicationClient::next_rows(const char* what) {
   const LibpqResult res = connection_.next_result();
   if (!res) throw Error(ErrorKind::storage, std::string("server sent no ") + what);
   if (PQresultStatus(res.get()) != PGRES_TUPLES_OK) {
@@ -53,7 +53,7 @@ void ReplicationClient::expect_copy_out(const char* what) {
   }
 }
 
-std::vector<std::vector<std::string>> ReplicationClient::finish_command(const char* what) {
+ReplicationConnection::Rows ReplicationClient::finish_command(const char* what) {
   std::vector<std::vector<std::string>> rows;
   while (const LibpqResult res = connection_.next_result()) {
     const ExecStatusType st = PQresultStatus(res.get());

@@ -17,6 +17,7 @@
 namespace pgvault {
 
 class EncryptionKey;
+class Repository;
 
 enum class BackupKind { physical, logical };
 
@@ -64,9 +65,12 @@ struct BackupProgress {
   std::uint64_t stored = 0;  // bytes written to the repository
 };
 
-// A backup.json for req, starting now: the origin, the kind, the compression
-// as it is applied (level 0 made the algorithm's default; compressed_by
-// "server" for physical, "client" for logical) and the encryption.
-BackupMeta begin_backup_meta(const BackupRequest& req);
+// Every runner's first step. Checks that this pgvault understands repo's
+// format before a single object is written (a newer repository is refused
+// with Error(unsupported)), then returns a backup.json for req, starting now:
+// the origin, the kind, the compression as it is applied (level 0 made the
+// algorithm's default; compressed_by "server" for physical, "client" for
+// logical) and the encryption.
+BackupMeta begin_backup(Repository& repo, const BackupRequest& req);
 
 }  // namespace pgvault

@@ -1,5 +1,6 @@
 #include "pgvault/backup/backup_request.hpp"
 
+#include "pgvault/catalog/repository.hpp"
 #include "pgvault/pipeline/encryption.hpp"
 
 namespace pgvault {
@@ -14,7 +15,8 @@ std::optional<BackupKind> parse_backup_kind(std::string_view name) {
   return std::nullopt;
 }
 
-BackupMeta begin_backup_meta(const BackupRequest& req) {
+BackupMeta begin_backup(Repository& repo, const BackupRequest& req) {
+  repo.check_format();
   BackupMeta meta = begin_backup_meta(req.origin, std::string(backup_kind_name(req.kind)));
   const Compression c = req.compression.algorithm;
   meta.compression = std::string(compression_name(c));

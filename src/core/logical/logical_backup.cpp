@@ -68,7 +68,7 @@ BackupMeta run_logical_backup(Repository& repo, const BackupRequest& req,
                               const std::function<void(const BackupProgress&)>& progress,
                               const std::function<void()>& check_interrupts) {
   validate_logical_options(req.logical);
-  BackupMeta meta = begin_backup_meta(req);
+  BackupMeta meta = begin_backup(repo, req);
   EncodeOptions encoding;
   encoding.compression = req.compression.algorithm;
   encoding.compression_level = meta.compression_level;

@@ -58,7 +58,7 @@ std::string base_backup_command(const BackupRequest& req, bool server_max_rate) 
 BackupMeta run_physical_backup(Repository& repo, const BackupRequest& req,
                                ReplicationConnection& server,
                                const std::function<void(const BackupProgress&)>& progress) {
-  BackupMeta meta = begin_backup_meta(req);
+  BackupMeta meta = begin_backup(repo, req);
   BaseBackupReceiver receiver(repo, req.origin.system_identifier, req.origin.name,
                               req.encryption_key);
   try {
