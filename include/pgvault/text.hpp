@@ -1,13 +1,41 @@
+// Small text helpers shared by the core. ASCII only and locale-independent:
+// PostgreSQL sets LC_CTYPE from the database, so std::tolower/std::isspace
+// may treat bytes above 0x7f as letters or spaces inside the server.
 #pragma once
 #include "pgvault/pg_free.hpp"
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace pgvault {
 
 // A byte count for people: "512 bytes", "1.5 MB", "12 GB" (1024-based units
 // bytes, kB, MB, GB, TB, PB; one decimal below 10).
 std::string human_size(std::uint64_t bytes);
+
+// A-Z to a-z; every other byte unchanged.
+std::string ascii_lower(std::string_view s);
+// a-z to A-Z; every other byte unchanged.
+std::string ascii_upper(std::string_view s);
+
+// True for the ASCII white space characters: ' ', '\t', '\n', '\v', '\f', '\r'.
+bool is_ascii_space(char c);
+// s without leading and trailing ASCII white space (is_ascii_space).
+std::string_view trim(std::string_view s);
+
+// s between double quotes, as messages name paths and objects: "a/b". No
+// escaping: for text that came from outside, use quote_untrusted.
+std::string quoted(std::string_view s);
+
+// Text from a repository listing or a command line as error messages show it
+// between double quotes: printable ASCII kept, '"' and '\' and every other
+// byte as \xHH, at most 100 bytes then "...".
+std::string quote_untrusted(std::string_view text);
+
+// Lower-case hexadecimal of the bytes, two digits each: "\x01\xab" -> "01ab".
+std::string hex(std::string_view bytes);
+// The value of a hexadecimal digit (either case), or -1.
+int hex_digit_value(char c);
 
 }  // namespace pgvault

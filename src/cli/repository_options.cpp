@@ -6,18 +6,6 @@
 #include <iostream>
 
 namespace pgvault::cli {
-namespace {
-
-// What is missing when a repository's root does not exist.
-std::string missing_root(const std::string& url) {
-  const ParsedRepositoryUrl parsed = parse_repository_url(url);
-  if (parsed.scheme == "file") return "no directory " + parsed.path;
-  if (parsed.scheme == "azure") return "no container \"" + parsed.container + "\"";
-  return "no bucket \"" + parsed.container + "\"";
-}
-
-}  // namespace
-
 void RepositoryOptions::add_to(CLI::App* cmd) {
   cmd->add_option("--repo", repo,
                   "Repository URL: file:///path, s3://bucket[/prefix], "
@@ -71,31 +59,27 @@ void RepositoryOptions::say_what_was_read() const {
   std::cerr << line << "\n";
 }
 
+// --repo, else the --config file's pgvault.repository (or the server's
+// default it implies).
+std::string RepositoryOptions::repository_url() const {
+  if (!repo.empty()) return repo;
+  auto it = settings().find("repository");
+  if (it != settings().end() && !it->second.empty()) return it->second;
+  throw Error(ErrorKind::invalid_argument,
+              "no repository: pass --repo URL, set PGVAULT_REPOSITORY, or give --config FILE "
+              "with pgvault.repository set (or the server's postgresql.conf, whose default "
+              "repository is beside its data directory)" +
+                  (config.empty() ? std::string()
+                                  : " (" + config + " does not set it, and " +
+                                        server_config_->data_directory_from + ")"));
+}
+
+// Every command reads: a missing directory, bucket or container is an error,
+// never an empty repository.
 std::unique_ptr<Storage> RepositoryOptions::open() const {
   const StorageSettings& s = settings();
   say_what_was_read();
-  std::string url = repo;
-  if (url.empty()) {
-    auto it = s.find("repository");
-    if (it != s.end()) url = it->second;
-  }
-  if (url.empty())
-    throw Error(ErrorKind::invalid_argument,
-                "no repository: pass --repo URL, set PGVAULT_REPOSITORY, or give --config FILE "
-                "with pgvault.repository set (or the server's postgresql.conf, whose default "
-                "repository is beside its data directory)" +
-                    (config.empty() ? std::string()
-                                    : " (" + config + " does not set it, and " +
-                                          server_config_->data_directory_from + ")"));
-  auto storage = open_storage_with(url, s);
-  // Listing a missing directory, bucket or container finds nothing, just
-  // like an empty repository: a mistyped URL must not look like one.
-  if (!storage->root_exists())
-    throw Error(ErrorKind::not_found, "repository " + storage->url() + " does not exist (" +
-                                          missing_root(url) +
-                                          "); check the URL (the server creates a repository "
-                                          "when it writes its first backup)");
-  return storage;
+  return open_repository(repository_url(), s, RepositoryRoot::must_exist);
 }
 
 EncryptionSettings RepositoryOptions::encryption() const {

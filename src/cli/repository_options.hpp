@@ -5,6 +5,7 @@
 #include "pgvault/catalog/backup_meta.hpp"
 #include "pgvault/pipeline/encryption.hpp"
 #include "pgvault/restore/backup_reading.hpp"
+#include "pgvault/storage/open_repository.hpp"
 #include "pgvault/storage/settings.hpp"
 #include "pgvault/storage/storage.hpp"
 
@@ -31,6 +32,8 @@ struct RepositoryOptions {
   std::string encryption_key_file;
 
   void add_to(CLI::App* cmd);
+  // The repository, which must exist (open_repository with
+  // RepositoryRoot::must_exist).
   std::unique_ptr<Storage> open() const;
   EncryptionSettings encryption() const;
   // The decryptor of meta's objects (none for an unencrypted backup).
@@ -39,6 +42,7 @@ struct RepositoryOptions {
  private:
   // --config's settings (read once) and the environment's.
   const StorageSettings& settings() const;
+  std::string repository_url() const;
   void say_what_was_read() const;
   mutable std::optional<ServerConfig> server_config_;
 };

@@ -9,6 +9,7 @@
 // secrets can be rotated with a reload like every other setting. Check hooks
 // always set GUC_check_errmsg: PostgreSQL's default message would print the
 // rejected value.
+#include "pgvault/storage/open_repository.hpp"
 #include "pgvault/storage/settings.hpp"
 
 #include <array>
@@ -194,7 +195,7 @@ StorageSettings current_storage_settings() {
 }
 
 std::unique_ptr<Storage> open_repository(std::string_view url) {
-  return open_storage_with(url, current_storage_settings());
+  return pgvault::open_repository(url, current_storage_settings());
 }
 
 }  // namespace pgvault::pg

@@ -20,7 +20,8 @@ void define_storage_settings();
 StorageSettings current_storage_settings();
 
 // Opens a repository URL (file://, s3://, azure://, gs://) with
-// current_storage_settings(). Sends no request.
+// current_storage_settings(): the core's open_repository, fed from the GUCs.
+// Sends no request.
 std::unique_ptr<Storage> open_repository(std::string_view url);
 
 }  // namespace pgvault::pg

@@ -5,6 +5,7 @@
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/compression.hpp"
 #include "pgvault/pipeline/sha256.hpp"
+#include "pgvault/storage/open_repository.hpp"
 #include "pgvault/storage/storage.hpp"
 
 #include "test_support.hpp"
@@ -539,7 +540,7 @@ TEST(Repository, AmbiguityAcrossSystems) {
 
 TEST(Repository, RemoveBackup) {
   TempDir tmp;
-  auto storage = open_storage(tmp.path().string());
+  auto storage = open_repository(tmp.path().string(), {});
   Repository repo(*storage);
   put_backup(repo, sample_meta("keep", kSys));
   put_backup(repo, sample_meta("drop", kSys));
@@ -562,7 +563,7 @@ TEST(Repository, RemoveBackup) {
 
 TEST(Repository, CorruptedObjectIsDetected) {
   TempDir tmp;
-  auto storage = open_storage("file://" + tmp.path().string());
+  auto storage = open_repository("file://" + tmp.path().string(), {});
   Repository repo(*storage);
 
   std::string source;

@@ -128,12 +128,13 @@ TEST(FileWriter, BufferedWhenDirectIoIsOff) {
 TEST(FileWriter, OpenFailureSurfacesAndStopsLaterFiles) {
   TempDir d;
   FileWriter writer(nullptr);
-  writer.begin_file(d.str() + "/missing/a", "missing/a", 3);
-  writer.append(as_bytes(std::string_view("abc")));
-  writer.end_file();
-  // The failure may surface at any later call; by drain() at the latest.
+  // The failure may surface at any call after the open, on the writer
+  // thread's schedule (even within the failing file); by drain() at the latest.
   expect_error(
       [&] {
+        writer.begin_file(d.str() + "/missing/a", "missing/a", 3);
+        writer.append(as_bytes(std::string_view("abc")));
+        writer.end_file();
         writer.begin_file(d.str() + "/b", "b", 1);
         writer.append(as_bytes(std::string_view("b")));
         writer.end_file();
@@ -149,10 +150,15 @@ TEST(FileWriter, NeverWritesThroughASymlink) {
   TempDir outside;
   fs::create_symlink(outside.str() + "/target", d.str() + "/link");
   FileWriter writer(nullptr);
-  writer.begin_file(d.str() + "/link", "link", 1);
-  writer.append(as_bytes(std::string_view("x")));
-  writer.end_file();
-  EXPECT_THROW(writer.drain(), Error);
+  // The refusal surfaces at any call after the open, by drain() at the latest.
+  EXPECT_THROW(
+      {
+        writer.begin_file(d.str() + "/link", "link", 1);
+        writer.append(as_bytes(std::string_view("x")));
+        writer.end_file();
+        writer.drain();
+      },
+      Error);
   EXPECT_FALSE(fs::exists(outside.str() + "/target"));
 }
 
@@ -161,12 +167,17 @@ TEST(FileWriter, CallbackErrorStopsLaterFiles) {
   FileWriter writer([](const ExtractedFile& f) {
     if (f.path == "a") throw Error(ErrorKind::corrupt, "checksum mismatch for a");
   });
-  for (const char* name : {"a", "b", "c"}) {
-    writer.begin_file(d.str() + "/" + name, name, 1);
-    writer.append(as_bytes(std::string_view("1")));
-    writer.end_file();
-  }
-  expect_error([&] { writer.drain(); }, ErrorKind::corrupt, "checksum mismatch for a");
+  // The callback's error surfaces at any later call, by drain() at the latest.
+  expect_error(
+      [&] {
+        for (const char* name : {"a", "b", "c"}) {
+          writer.begin_file(d.str() + "/" + name, name, 1);
+          writer.append(as_bytes(std::string_view("1")));
+          writer.end_file();
+        }
+        writer.drain();
+      },
+      ErrorKind::corrupt, "checksum mismatch for a");
   EXPECT_FALSE(fs::exists(d.str() + "/b"));
   EXPECT_FALSE(fs::exists(d.str() + "/c"));
 }

@@ -3,7 +3,7 @@
 // (fetched once, cached until expiry, refreshed once on 401, shared by
 // threads), token endpoint errors without secrets, deletes one by one,
 // multipart, listing, ranged reads, bucket creation with the project id, and
-// the settings mapping (gcs_config_from, open_storage_with).
+// the settings mapping (gcs_config_from, open_repository).
 #include "pgvault/error.hpp"
 #include "doubles/scripted_transport.hpp"
 #include "pgvault/http/signing.hpp"
@@ -11,6 +11,7 @@
 #include "pgvault/http/uri.hpp"
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/storage/gcs_storage.hpp"
+#include "pgvault/storage/open_repository.hpp"
 #include "pgvault/storage/settings.hpp"
 #include "pgvault/storage/storage.hpp"
 
@@ -754,21 +755,21 @@ TEST(GcsSettings, GoogleApplicationCredentialsFillsTheKeyFile) {
 TEST(GcsSettings, OpenStorageWithBuildsGcsWithoutNetwork) {
   TempDir tmp;
   // Port 1 on the loopback: any request would fail; opening sends none.
-  auto hmac = open_storage_with("gs://bucket/pre", {{"gcs_hmac_access_id", "GOOG1"},
-                                                    {"gcs_hmac_secret", "S"},
-                                                    {"gcs_endpoint", "http://127.0.0.1:1"}});
+  auto hmac = open_repository("gs://bucket/pre", {{"gcs_hmac_access_id", "GOOG1"},
+                                                  {"gcs_hmac_secret", "S"},
+                                                  {"gcs_endpoint", "http://127.0.0.1:1"}});
   EXPECT_EQ(hmac->url(), "gs://bucket/pre");
 
   std::string key = (tmp.path() / "sa.json").string();
   std::ofstream(key) << key_json().dump();
-  auto sa = open_storage_with("gs://bucket", {{"gcs_key_file", key}});
+  auto sa = open_repository("gs://bucket", {{"gcs_key_file", key}});
   EXPECT_EQ(sa->url(), "gs://bucket");
 
   std::string broken = (tmp.path() / "broken.json").string();
   std::ofstream(broken) << "{ not json, but -----BEGIN PRIVATE KEY----- SECRETBITS";
   std::string msg;
   try {
-    open_storage_with("gs://bucket", {{"gcs_key_file", broken}});
+    open_repository("gs://bucket", {{"gcs_key_file", broken}});
   } catch (const Error& e) {
     msg = e.what();
   }
@@ -776,7 +777,7 @@ TEST(GcsSettings, OpenStorageWithBuildsGcsWithoutNetwork) {
   EXPECT_EQ(msg.find("SECRETBITS"), std::string::npos) << msg;
   expect_error(
       [&] {
-        open_storage_with("gs://bucket", {{"gcs_key_file", key + ".missing"}});
+        open_repository("gs://bucket", {{"gcs_key_file", key + ".missing"}});
       },
       ErrorKind::io, key + ".missing");
 }

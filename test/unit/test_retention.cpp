@@ -6,6 +6,7 @@
 #include "pgvault/catalog/retention.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/sha256.hpp"
+#include "pgvault/storage/open_repository.hpp"
 #include "pgvault/storage/storage.hpp"
 
 #include "test_support.hpp"
@@ -244,7 +245,7 @@ std::string iso(std::int64_t unix_seconds) {
 class ApplyRetention : public ::testing::Test {
  protected:
   void SetUp() override {
-    storage_ = open_storage("file://" + dir_.str());
+    storage_ = open_repository("file://" + dir_.str(), {});
     repo_ = std::make_unique<Repository>(*storage_);
   }
 

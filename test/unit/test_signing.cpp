@@ -5,6 +5,8 @@
 #include "pgvault/http/signing.hpp"
 #include "pgvault/http/uri.hpp"
 #include "pgvault/pipeline/sha256.hpp"
+#include "pgvault/text.hpp"
+#include "pgvault/timestamp.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -108,7 +110,7 @@ TEST(Uri, ParsesUrls) {
 
 TEST(SigHelpers, HmacHexBase64) {
   // RFC 4231 test case 2.
-  EXPECT_EQ(hex_encode(hmac_sha256("Jefe", "what do ya want for nothing?")),
+  EXPECT_EQ(pgvault::hex(hmac_sha256("Jefe", "what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
   // RFC 4648 section 10.
   const char* plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
@@ -121,8 +123,8 @@ TEST(SigHelpers, HmacHexBase64) {
   EXPECT_EQ(base64url_encode("f"), "Zg");
   EXPECT_THROW(base64_decode("abc"), Error);
   EXPECT_THROW(base64_decode("ab!d"), Error);
-  EXPECT_EQ(amz_timestamp(1440938160), "20150830T123600Z");
-  EXPECT_EQ(http_date(1440938160), "Sun, 30 Aug 2015 12:36:00 GMT");
+  EXPECT_EQ(pgvault::compact_timestamp(std::time_t{1440938160}), "20150830T123600Z");
+  EXPECT_EQ(pgvault::http_date(1440938160), "Sun, 30 Aug 2015 12:36:00 GMT");
 }
 
 // ---------------------------------------------------------------------------
@@ -1405,11 +1407,11 @@ TEST(Gcs, ServiceAccountJsonErrors) {
 
 TEST(HttpDate, ParsesWhatItFormatsAndRefusesGarbage) {
   const std::time_t t = 1795504932;  // 2026-11-24T07:22:12Z
-  EXPECT_EQ(pgvault::http::http_date(t), "Tue, 24 Nov 2026 07:22:12 GMT");
-  EXPECT_EQ(pgvault::http::parse_http_date(pgvault::http::http_date(t)), t);
-  EXPECT_EQ(pgvault::http::parse_http_date("24 Nov 2026 07:22:12 GMT"), t);  // no weekday
-  EXPECT_EQ(pgvault::http::parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), 0);
-  EXPECT_EQ(pgvault::http::parse_http_date(""), 0);
-  EXPECT_EQ(pgvault::http::parse_http_date("Tue, 24 Foo 2026 07:22:12 GMT"), 0);
-  EXPECT_EQ(pgvault::http::parse_http_date("2026-11-24T07:22:12Z"), 0);
+  EXPECT_EQ(pgvault::http_date(t), "Tue, 24 Nov 2026 07:22:12 GMT");
+  EXPECT_EQ(pgvault::parse_http_date(pgvault::http_date(t)), t);
+  EXPECT_EQ(pgvault::parse_http_date("24 Nov 2026 07:22:12 GMT"), t);  // no weekday
+  EXPECT_EQ(pgvault::parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), 0);
+  EXPECT_EQ(pgvault::parse_http_date(""), 0);
+  EXPECT_EQ(pgvault::parse_http_date("Tue, 24 Foo 2026 07:22:12 GMT"), 0);
+  EXPECT_EQ(pgvault::parse_http_date("2026-11-24T07:22:12Z"), 0);
 }

@@ -2,6 +2,7 @@
 // the contract tests; posix-only behaviour is tested separately.
 #include "doubles/memory_storage.hpp"
 #include "pgvault/error.hpp"
+#include "pgvault/storage/open_repository.hpp"
 #include "pgvault/storage/storage.hpp"
 
 #include "test_support.hpp"
@@ -56,7 +57,7 @@ class StorageContract : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     if (GetParam() == "file") {
       root_ = tmp_.path() / "repo";
-      storage_ = open_storage("file://" + root_.string());
+      storage_ = open_repository("file://" + root_.string(), {});
     } else {
       storage_ = make_memory_storage();
     }
@@ -228,7 +229,7 @@ INSTANTIATE_TEST_SUITE_P(Drivers, StorageContract, ::testing::Values("file", "me
 TEST(FileStorage, RootCreatedOnFirstWriteWithMode0700) {
   TempDir tmp;
   fs::path root = tmp.path() / "deep/er/repo";
-  auto s = open_storage("file://" + root.string());
+  auto s = open_repository("file://" + root.string(), {});
   EXPECT_FALSE(fs::exists(root)) << "opening must not create anything";
   EXPECT_TRUE(s->list("").empty());
   EXPECT_FALSE(s->info("a").has_value());
@@ -247,17 +248,17 @@ TEST(FileStorage, RootCreatedOnFirstWriteWithMode0700) {
 
 TEST(FileStorage, RootExistsTellsAMissingDirectoryFromAnEmptyOne) {
   TempDir tmp;
-  auto missing = open_storage("file://" + (tmp.path() / "pgvualt").string());
+  auto missing = open_repository("file://" + (tmp.path() / "pgvualt").string(), {});
   EXPECT_FALSE(missing->root_exists());
   EXPECT_TRUE(missing->list("").empty()) << "list() alone cannot tell";
   EXPECT_FALSE(fs::exists(tmp.path() / "pgvualt")) << "asking must not create it";
   fs::create_directory(tmp.path() / "empty");
-  EXPECT_TRUE(open_storage("file://" + (tmp.path() / "empty").string())->root_exists());
+  EXPECT_TRUE(open_repository("file://" + (tmp.path() / "empty").string(), {})->root_exists());
   // Below a file: nothing can be there.
   std::ofstream(tmp.path() / "plain") << "not a directory";
-  EXPECT_FALSE(open_storage((tmp.path() / "plain/repo").string())->root_exists());
+  EXPECT_FALSE(open_repository((tmp.path() / "plain/repo").string(), {})->root_exists());
   // The root itself a file: that is not "missing", it is wrong.
-  expect_error([&] { open_storage((tmp.path() / "plain").string())->root_exists(); },
+  expect_error([&] { open_repository((tmp.path() / "plain").string(), {})->root_exists(); },
                ErrorKind::storage, "is not a directory");
 }
 
@@ -266,14 +267,14 @@ TEST(FileStorage, RootExistsReportsWhatItCannotLookAt) {
   TempDir tmp;
   fs::create_directory(tmp.path() / "closed");
   fs::permissions(tmp.path() / "closed", fs::perms::none);
-  auto s = open_storage((tmp.path() / "closed/repo").string());
+  auto s = open_repository((tmp.path() / "closed/repo").string(), {});
   expect_error([&] { s->root_exists(); }, ErrorKind::io, "Permission denied");
   fs::permissions(tmp.path() / "closed", fs::perms::owner_all);
 }
 
 TEST(FileStorage, TempFileWhileWritingThenGone) {
   TempDir tmp;
-  auto s = open_storage(tmp.path().string());
+  auto s = open_repository(tmp.path().string(), {});
   {
     auto w = s->open_write("d/obj");
     w->write(bytes("abc"));
@@ -288,7 +289,7 @@ TEST(FileStorage, TempFileWhileWritingThenGone) {
 
 TEST(FileStorage, StrayTempFilesIgnoredAndRemovedByRemovePrefix) {
   TempDir tmp;
-  auto s = open_storage(tmp.path().string());
+  auto s = open_repository(tmp.path().string(), {});
   s->write_all("sys/backups/b/base.tar", "data");
   std::ofstream(tmp.path() / "sys/backups/b/base.tar.pgvault-tmp.999.0") << "crash leftover";
   EXPECT_EQ(paths(s->list("")), std::vector<std::string>{"sys/backups/b/base.tar"});
@@ -303,7 +304,7 @@ TEST(FileStorage, UnwritableRootGivesIoErrorWithStrerror) {
   fs::path root = tmp.path() / "ro";
   fs::create_directory(root);
   fs::permissions(root, fs::perms::owner_read | fs::perms::owner_exec);
-  auto s = open_storage("file://" + root.string());
+  auto s = open_repository("file://" + root.string(), {});
   expect_error([&] { s->write_all("obj", "x"); }, ErrorKind::io, "Permission denied");
   expect_error([&] { s->write_all("sub/obj", "x"); }, ErrorKind::io,
                "\"" + (root / "sub").string() + "\": Permission denied");
@@ -313,7 +314,7 @@ TEST(FileStorage, RootBelowAFileGivesIoErrorWithStrerror) {
   // Works as root too (unlike permission checks).
   TempDir tmp;
   std::ofstream(tmp.path() / "plain") << "not a directory";
-  auto s = open_storage((tmp.path() / "plain/repo").string());
+  auto s = open_repository((tmp.path() / "plain/repo").string(), {});
   expect_error([&] { s->write_all("obj", "x"); }, ErrorKind::io, "Not a directory");
   try {
     s->write_all("obj", "x");
@@ -325,7 +326,7 @@ TEST(FileStorage, RootBelowAFileGivesIoErrorWithStrerror) {
 
 TEST(FileStorage, ObjectPathThatIsADirectory) {
   TempDir tmp;
-  auto s = open_storage(tmp.path().string());
+  auto s = open_repository(tmp.path().string(), {});
   s->write_all("dir/obj", "x");
   EXPECT_FALSE(s->info("dir").has_value());
   expect_error([&] { s->open_read("dir"); }, ErrorKind::not_found);
@@ -335,10 +336,10 @@ TEST(FileStorage, ObjectPathThatIsADirectory) {
 TEST(FileStorage, UrlIsNormalized) {
   TempDir tmp;
   std::string p = tmp.path().string();
-  EXPECT_EQ(open_storage("file://" + p + "/")->url(), "file://" + p);
-  EXPECT_EQ(open_storage(p + "//")->url(), "file://" + p);
-  EXPECT_EQ(open_storage(p)->url(), "file://" + p);
-  EXPECT_EQ(open_storage("file://" + p + "/./sub/..")->url(), "file://" + p);
+  EXPECT_EQ(open_repository("file://" + p + "/", {})->url(), "file://" + p);
+  EXPECT_EQ(open_repository(p + "//", {})->url(), "file://" + p);
+  EXPECT_EQ(open_repository(p, {})->url(), "file://" + p);
+  EXPECT_EQ(open_repository("file://" + p + "/./sub/..", {})->url(), "file://" + p);
 }
 
 TEST(RepositoryUrl, Validation) {

@@ -1,6 +1,10 @@
 // Storage settings: postgresql.conf parsing, environment mapping, repository
 // URLs and the mapping onto the driver configurations.
 #include "pgvault/error.hpp"
+#include "pgvault/storage/azure_storage.hpp"
+#include "pgvault/storage/gcs_storage.hpp"
+#include "pgvault/storage/open_repository.hpp"
+#include "pgvault/storage/s3_storage.hpp"
 #include "pgvault/storage/settings.hpp"
 
 #include "test_support.hpp"
@@ -487,6 +491,22 @@ TEST(S3Settings, BadNumbersAndSizes) {
                "expected a size");
 }
 
+// Values from a file with CRLF line ends or an environment variable set
+// with a trailing newline parse like PostgreSQL's own (white space around
+// the value is ignored).
+TEST(SettingValues, AsciiWhiteSpaceAroundTheValue) {
+  EXPECT_EQ(parse_size_setting("x", "16MB\r\n"), 16ull << 20);
+  EXPECT_EQ(parse_int_setting("x", "\t7\n"), 7);
+  EXPECT_EQ(parse_duration_ms_setting("x", " 2 min\r"), 120000u);
+  EXPECT_TRUE(parse_bool_setting("x", "on\n"));
+  expect_error([&] { parse_int_setting("x", "7 7"); }, ErrorKind::invalid_argument,
+               "expected a whole number");
+  // A secret's value never appears, whatever went wrong with it.
+  expect_error([&] { parse_size_setting("s3_secret_access_key", "letmein"); },
+               ErrorKind::invalid_argument,
+               "invalid value <hidden> for pgvault.s3_secret_access_key");
+}
+
 TEST(S3Settings, TyposAreCaught) {
   auto url = parse_repository_url("s3://bucket");
   StorageSettings s = s3_creds();
@@ -611,51 +631,75 @@ TEST(HttpSettings, Options) {
       ErrorKind::invalid_argument, "greater than zero");
 }
 
-// ---- open_storage_with
-// ------------------------------------------------------------------------------
+// ---- open_repository ------------------------------------------------------------------------
 
-TEST(OpenStorageWith, FileRepository) {
+TEST(OpenRepository, FileRepository) {
   TempDir tmp;
   std::string url = "file://" + (tmp.path() / "repo").string();
-  auto st = open_storage_with(url, {});
+  auto st = open_repository(url, {});
   st->write_all("a/b.txt", "hello");
   EXPECT_EQ(st->read_all("a/b.txt"), "hello");
-  // Same storage as open_storage().
-  EXPECT_EQ(open_storage(url)->read_all("a/b.txt"), "hello");
-  EXPECT_EQ(st->url(), open_storage(url)->url());
+  // The plain path opens the same storage.
+  auto same = open_repository((tmp.path() / "repo").string(), {});
+  EXPECT_EQ(same->read_all("a/b.txt"), "hello");
+  EXPECT_EQ(st->url(), same->url());
 }
 
-TEST(OpenStorageWith, S3AndAzureOpenWithoutNetwork) {
+// Readers ask for a repository that exists: a missing root is not an empty
+// repository.
+TEST(OpenRepository, MustExistNamesWhatIsMissing) {
+  TempDir tmp;
+  const std::string missing = (tmp.path() / "mistyped").string();
+  EXPECT_NO_THROW(open_repository(missing, {}));  // writers create it
+  expect_error([&] { open_repository(missing, {}, RepositoryRoot::must_exist); },
+               ErrorKind::not_found,
+               "repository file://" + missing + " does not exist (no directory " + missing +
+                   "); check the URL");
+  fs::create_directories(missing);
+  EXPECT_NO_THROW(open_repository(missing, {}, RepositoryRoot::must_exist));
+}
+
+TEST(OpenRepository, WhatAMissingRootIs) {
+  EXPECT_EQ(parse_repository_url("file:///srv/repo/").missing_root(), "no directory /srv/repo");
+  EXPECT_EQ(parse_repository_url("s3://bucket/p").missing_root(), "no bucket \"bucket\"");
+  EXPECT_EQ(parse_repository_url("gs://bucket").missing_root(), "no bucket \"bucket\"");
+  EXPECT_EQ(parse_repository_url("azure://box/a/b").missing_root(), "no container \"box\"");
+  EXPECT_EQ(parse_repository_url("azure://box/a/b").label(), "azure://box/a/b");
+  EXPECT_EQ(parse_repository_url("s3://bucket").label(), "s3://bucket");
+  EXPECT_EQ(parse_repository_url("/srv/repo").label(), "file:///srv/repo");
+}
+
+TEST(OpenRepository, S3AndAzureOpenWithoutNetwork) {
   // Port 1 on the loopback: any request would fail; opening sends none.
   StorageSettings s = s3_creds();
   s["s3_endpoint"] = "http://127.0.0.1:1";
-  auto st = open_storage_with("s3://bucket/pre", s);
+  auto st = open_repository("s3://bucket/pre", s);
   ASSERT_NE(st, nullptr);
   EXPECT_EQ(st->url(), "s3://bucket/pre");
 
   StorageSettings a = {{"azure_account", "devstoreaccount1"},
                        {"azure_key", "a2V5"},
                        {"azure_endpoint", "http://127.0.0.1:1/devstoreaccount1"}};
-  auto az = open_storage_with("azure://container/pre", a);
+  auto az = open_repository("azure://container/pre", a);
   ASSERT_NE(az, nullptr);
   EXPECT_EQ(az->url(), "azure://container/pre");
 }
 
-TEST(OpenStorageWith, Errors) {
-  expect_error([] { open_storage_with("gs://bucket/p", {}); }, ErrorKind::invalid_argument,
+TEST(OpenRepository, Errors) {
+  expect_error([] { open_repository("gs://bucket/p", {}); }, ErrorKind::invalid_argument,
                "GOOGLE_APPLICATION_CREDENTIALS");
-  expect_error([] { open_storage_with("s3://bucket/p", {}); }, ErrorKind::invalid_argument,
+  expect_error([] { open_repository("s3://bucket/p", {}); }, ErrorKind::invalid_argument,
                "AWS_ACCESS_KEY_ID");
-  expect_error([] { open_storage_with("ftp://x/y", {}); }, ErrorKind::invalid_argument,
+  expect_error([] { open_repository("ftp://x/y", {}); }, ErrorKind::invalid_argument,
                "unsupported scheme");
   // Driver validation still applies (5 MiB minimum part size).
   StorageSettings s = s3_creds();
   s["s3_part_size"] = "1MB";
-  expect_error([&] { open_storage_with("s3://bucket", s); }, ErrorKind::invalid_argument,
+  expect_error([&] { open_repository("s3://bucket", s); }, ErrorKind::invalid_argument,
                "part_size");
 }
 
-TEST(OpenStorageWith, ValidateRepositoryUrlAcceptsEveryStore) {
+TEST(OpenRepository, ValidateRepositoryUrlAcceptsEveryStore) {
   EXPECT_NO_THROW(validate_repository_url("s3://bucket/p"));
   EXPECT_NO_THROW(validate_repository_url("azure://container"));
   EXPECT_NO_THROW(validate_repository_url("gs://bucket/a/b"));

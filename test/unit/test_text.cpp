@@ -1,4 +1,5 @@
-// Text helpers shared by the CLI and the restore progress messages.
+// Text helpers (pgvault/text.hpp): byte counts for people, ASCII case and
+// white space, quoting and hexadecimal.
 #include "pgvault/text.hpp"
 
 #include <gtest/gtest.h>
@@ -20,4 +21,46 @@ TEST(HumanSize, OneDecimalBelowTenThenWhole) {
   EXPECT_EQ(human_size(100ULL << 40), "100 TB");
   EXPECT_EQ(human_size(3ULL << 50), "3.0 PB");
   EXPECT_EQ(human_size(4096ULL << 50), "4096 PB");  // no unit beyond PB
+}
+
+TEST(AsciiCase, OnlyAsciiLettersChange) {
+  EXPECT_EQ(ascii_lower("Content-MD5 X-Amz-Date"), "content-md5 x-amz-date");
+  EXPECT_EQ(ascii_upper("s3_uri_style-9"), "S3_URI_STYLE-9");
+  // Bytes above 0x7f (Latin-1 "À", UTF-8 "É") are left alone whatever the locale.
+  EXPECT_EQ(ascii_lower("\xC0\xC3\x89Z"), "\xC0\xC3\x89z");
+  EXPECT_EQ(ascii_upper("\xE0\xC3\xA9z"), "\xE0\xC3\xA9Z");
+  EXPECT_EQ(ascii_lower(""), "");
+}
+
+TEST(Trim, StripsAsciiWhiteSpaceAtBothEndsOnly) {
+  EXPECT_EQ(trim("  16MB\t"), "16MB");
+  EXPECT_EQ(trim(" \t\r\n\v\f a b \f\v\n\r\t "), "a b");
+  EXPECT_EQ(trim("no-space"), "no-space");
+  EXPECT_EQ(trim(" \t "), "");
+  EXPECT_EQ(trim(""), "");
+  EXPECT_EQ(trim("\xA0x\xA0"), "\xA0x\xA0");  // NO-BREAK SPACE is not ASCII
+  for (char c : std::string_view(" \t\n\v\f\r")) EXPECT_TRUE(is_ascii_space(c));
+  for (char c : std::string_view("a0_\x85\xA0")) EXPECT_FALSE(is_ascii_space(c));
+}
+
+TEST(Quoted, DoubleQuotesAroundTheTextUnescaped) {
+  EXPECT_EQ(quoted("backups/a.tar"), "\"backups/a.tar\"");
+  EXPECT_EQ(quoted(""), "\"\"");
+  EXPECT_EQ(quoted("say \"hi\""), "\"say \"hi\"\"");
+}
+
+TEST(Hex, LowerCaseTwoDigitsPerByte) {
+  EXPECT_EQ(hex(""), "");
+  EXPECT_EQ(hex(std::string_view("\x00\x01\x7f\x80\xab\xff", 6)), "00017f80abff");
+  EXPECT_EQ(hex("AZ"), "415a");
+}
+
+TEST(Hex, DigitValues) {
+  EXPECT_EQ(hex_digit_value('0'), 0);
+  EXPECT_EQ(hex_digit_value('9'), 9);
+  EXPECT_EQ(hex_digit_value('a'), 10);
+  EXPECT_EQ(hex_digit_value('F'), 15);
+  EXPECT_EQ(hex_digit_value('g'), -1);
+  EXPECT_EQ(hex_digit_value('/'), -1);
+  EXPECT_EQ(hex_digit_value('\0'), -1);
 }

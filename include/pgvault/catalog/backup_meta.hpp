@@ -1,6 +1,8 @@
 #pragma once
 #include "pgvault/pg_free.hpp"
 
+#include "pgvault/timestamp.hpp"  // started_at, completed_at
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -98,13 +100,5 @@ BackupMeta begin_backup_meta(const BackupOrigin& origin, std::string kind);
 // encryption_record() says of it (the algorithm, the key's fingerprint and how
 // it was made; nothing secret). A null key leaves the backup unencrypted.
 void record_encryption(BackupMeta& meta, const EncryptionKey* key);
-
-// "2026-11-24T06:15:30.123Z" for the current time.
-std::string utc_timestamp_now();
-// "20261124T061530Z" from an ISO timestamp as produced above.
-std::string compact_timestamp(std::string_view iso_utc);
-// Unix seconds of an ISO 8601 UTC timestamp as produced above ("...Z");
-// throws Error(invalid_argument) on anything else.
-std::int64_t parse_utc_timestamp(std::string_view iso_utc);
 
 }  // namespace pgvault

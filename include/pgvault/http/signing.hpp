@@ -20,19 +20,10 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 // ---- crypto helpers (OpenSSL) ---------------------------------------------
 std::string hmac_sha256(std::string_view key, std::string_view data);  // raw 32 bytes
-std::string hex_encode(std::string_view bytes);                        // lower-case
 std::string base64_encode(std::string_view bytes);                     // standard, padded
 // Throws pgvault::Error(invalid_argument) on malformed input.
 std::string base64_decode(std::string_view text);
 std::string base64url_encode(std::string_view bytes);  // RFC 4648 section 5, no padding
-
-// "20150830T123600Z" for t (UTC).
-std::string amz_timestamp(std::time_t t);
-// RFC 1123 date in GMT, "Tue, 24 Nov 2026 07:02:12 GMT" (x-ms-date, Date).
-std::string http_date(std::time_t t);
-// The inverse: "Tue, 24 Nov 2026 07:02:12 GMT" -> unix seconds; 0 when
-// malformed. Locale-independent, unlike strptime.
-std::int64_t parse_http_date(std::string_view s);
 
 // ---- AWS Signature Version 4 -------------------------------------------------
 inline constexpr std::string_view kUnsignedPayload = "UNSIGNED-PAYLOAD";
@@ -61,7 +52,7 @@ struct SigV4Request {
   // Send and sign x-amz-content-sha256 (required by S3; other services sign
   // without it).
   bool content_sha256_header = true;
-  std::string timestamp;  // "YYYYMMDD'T'HHMMSS'Z'", see amz_timestamp()
+  std::string timestamp;  // "YYYYMMDD'T'HHMMSS'Z'", see compact_timestamp(std::time_t)
   std::string region;     // "us-east-1"; "auto" for GCS and R2
   std::string service;    // "s3"
 };

@@ -75,6 +75,11 @@ class HttpTransport {
   virtual HttpResponse perform(const HttpRequest& request) = 0;
 };
 
+// Creates one transport per thread that needs one: the object-store drivers
+// (S3, GCS, Azure Blob) upload parts in parallel, each thread with its own
+// connection.
+using TransportFactory = std::function<std::unique_ptr<HttpTransport>()>;
+
 // ---- libcurl ------------------------------------------------------------------
 
 struct HttpOptions {

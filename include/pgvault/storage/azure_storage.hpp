@@ -1,6 +1,9 @@
 #pragma once
 #include "pgvault/pg_free.hpp"
-#include "pgvault/storage/s3_storage.hpp"  // TransportFactory
+
+#include "pgvault/http/transport.hpp"
+#include "pgvault/storage/repository_url.hpp"
+#include "pgvault/storage/settings.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -8,9 +11,7 @@
 
 namespace pgvault {
 
-namespace http {
-struct RetryPolicy;
-}
+class Storage;
 
 // azure://container/prefix, Azure Blob Storage or Azurite.
 struct AzureConfig {
@@ -26,11 +27,19 @@ struct AzureConfig {
   std::uint64_t single_put_limit = 8ull << 20;  // objects up to this size: one Put Blob
 };
 
-std::unique_ptr<Storage> make_azure_storage(const AzureConfig& config, TransportFactory transports);
+std::unique_ptr<Storage> make_azure_storage(const AzureConfig& config,
+                                            http::TransportFactory transports);
 // Same, with the retry policy every request goes through (tests inject one
 // that does not sleep).
-std::unique_ptr<Storage> make_azure_storage(const AzureConfig& config, TransportFactory transports,
+std::unique_ptr<Storage> make_azure_storage(const AzureConfig& config,
+                                            http::TransportFactory transports,
                                             const http::RetryPolicy& retry);
+
+// The pgvault.azure_* settings of an azure:// repository
+// (azure_settings.cpp); errors as s3_config_from's. An account and exactly
+// one of the key and the SAS token are required; a SAS token's leading '?'
+// is dropped.
+AzureConfig azure_config_from(const ParsedRepositoryUrl& url, const StorageSettings& settings);
 
 // Azure Blob limits and the block-size schedule of the block uploader.
 inline constexpr std::uint64_t kAzureMaxBlocks = 50000;

@@ -6,7 +6,8 @@
 
 #include "pgvault/http/signing.hpp"
 #include "pgvault/http/transport.hpp"
-#include "pgvault/storage/s3_storage.hpp"  // TransportFactory
+#include "pgvault/storage/repository_url.hpp"
+#include "pgvault/storage/settings.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -41,6 +42,15 @@ struct GcsConfig {
   std::uint64_t single_put_limit = 8ull << 20;
 };
 
+// The pgvault.gcs_* settings of a gs:// repository (gcs_settings.cpp);
+// errors as s3_config_from's. Credentials are HMAC keys
+// (gcs_hmac_access_id and gcs_hmac_secret, both) or a service-account JSON
+// key file (gcs_key_file, which GOOGLE_APPLICATION_CREDENTIALS fills). When
+// both are set the HMAC keys win and key_file is left empty: they are set for
+// pgvault alone, while GOOGLE_APPLICATION_CREDENTIALS is often a machine-wide
+// default. The key file is not read here (make_gcs_storage reads it).
+GcsConfig gcs_config_from(const ParsedRepositoryUrl& url, const StorageSettings& settings);
+
 // Seconds since the epoch; injectable so tests can move time.
 using UnixClock = std::function<std::int64_t()>;
 
@@ -59,7 +69,7 @@ class GcsTokenSource {
  public:
   // The token requests go through a transport from `transports` (created on
   // first use) with `retry`; `clock` defaults to the system clock.
-  GcsTokenSource(http::GcsServiceAccount account, TransportFactory transports,
+  GcsTokenSource(http::GcsServiceAccount account, http::TransportFactory transports,
                  http::RetryPolicy retry = {}, UnixClock clock = {});
   ~GcsTokenSource();
   GcsTokenSource(const GcsTokenSource&) = delete;
@@ -84,10 +94,12 @@ http::GcsServiceAccount read_gcs_key_file(const std::string& path);
 
 // Validates the config (errors say "GCS" and name the field) and builds the
 // driver; a key_file is read here. No request is sent while opening.
-std::unique_ptr<Storage> make_gcs_storage(const GcsConfig& config, TransportFactory transports);
+std::unique_ptr<Storage> make_gcs_storage(const GcsConfig& config,
+                                          http::TransportFactory transports);
 // Same, with the retry policy of every request (storage and token endpoint)
 // and the clock of the token cache (tests inject both).
-std::unique_ptr<Storage> make_gcs_storage(const GcsConfig& config, TransportFactory transports,
+std::unique_ptr<Storage> make_gcs_storage(const GcsConfig& config,
+                                          http::TransportFactory transports,
                                           http::RetryPolicy retry, UnixClock clock = {});
 
 }  // namespace pgvault

@@ -2,6 +2,8 @@
 #include "pgvault/pg_free.hpp"
 
 #include "pgvault/http/transport.hpp"
+#include "pgvault/storage/repository_url.hpp"
+#include "pgvault/storage/settings.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -11,13 +13,6 @@
 namespace pgvault {
 
 class Storage;
-namespace http {
-class HttpTransport;
-}
-
-// Creates one HTTP transport per thread that needs one (uploads run parts in
-// parallel, each thread with its own connection).
-using TransportFactory = std::function<std::unique_ptr<http::HttpTransport>()>;
 
 // s3://bucket/prefix, AWS or any S3-compatible store.
 struct S3Config {
@@ -35,11 +30,19 @@ struct S3Config {
 };
 
 // Throws Error(invalid_argument) naming the field for a bad config.
-std::unique_ptr<Storage> make_s3_storage(const S3Config& config, TransportFactory transports);
+std::unique_ptr<Storage> make_s3_storage(const S3Config& config, http::TransportFactory transports);
 // Same, with the retry policy used around every request (tests inject a no-op
 // sleep; the default is http::RetryPolicy{}).
-std::unique_ptr<Storage> make_s3_storage(const S3Config& config, TransportFactory transports,
+std::unique_ptr<Storage> make_s3_storage(const S3Config& config, http::TransportFactory transports,
                                          http::RetryPolicy retry);
+
+// The pgvault.s3_* settings of an s3:// repository (s3_settings.cpp). Call
+// apply_environment() first when the environment should count. Throws
+// Error(invalid_argument) for missing credentials (naming the setting and the
+// environment variable), bad values, and unknown s3_/azure_/gcs_/storage_
+// names (listing the valid ones). The uri style defaults to path for an
+// endpoint on localhost or an IP address, else host.
+S3Config s3_config_from(const ParsedRepositoryUrl& url, const StorageSettings& settings);
 
 // Size of multipart part number part_number (1-based) for an upload whose
 // first part is first_part_size bytes: first_part_size * 2^floor((n-1)/900),

@@ -66,9 +66,7 @@ class Storage {
   void write_all(const std::string& path, std::string_view content);
 };
 
-// Accepted: "file:///absolute/path" or an absolute path. Throws
-// Error(invalid_argument) naming what is wrong and the accepted forms.
-void validate_repository_url(std::string_view url);
-std::unique_ptr<Storage> open_storage(std::string_view url);
+// A repository is opened from its URL and settings by open_repository()
+// (open_repository.hpp); its URL's rules are repository_url.hpp's.
 
 }  // namespace pgvault

@@ -21,6 +21,8 @@
 #pragma once
 #include "pgvault/pg_free.hpp"
 
+#include "pgvault/text.hpp"  // quote_untrusted
+
 #include <compare>
 #include <cstdint>
 #include <string>
@@ -118,9 +120,5 @@ class WalFileName {
 // The text is shown with control and non-ASCII bytes escaped, since it may come
 // from a repository listing or a command line.
 WalFileName parse_wal_file_name(std::string_view text);
-
-// The text shown in double quotes in error messages: printable ASCII kept,
-// '"' and '\' and every other byte as \xHH, at most 100 bytes then "...".
-std::string quote_untrusted(std::string_view text);
 
 }  // namespace pgvault

@@ -3,6 +3,7 @@
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/encrypted_object.hpp"
 #include "pgvault/pipeline/sha256.hpp"
+#include "pgvault/timestamp.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -288,81 +289,6 @@ const ObjectEntry* BackupMeta::find_object(std::string_view object_name) const {
   for (const auto& o : objects)
     if (o.name == object_name) return &o;
   return nullptr;
-}
-
-std::string utc_timestamp_now() {
-  using namespace std::chrono;
-  auto now = system_clock::now();
-  auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];  // ample for any int fields (keeps -Wformat-truncation quiet)
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
-}
-
-namespace {
-
-// The fields of "YYYY-MM-DDTHH:MM:SS[.fff...]Z", checked for shape and range.
-struct UtcFields {
-  int year, month, day, hour, minute, second;
-};
-
-UtcFields split_utc_timestamp(std::string_view iso) {
-  auto bad = [&]() -> Error {
-    return Error(ErrorKind::invalid_argument, "invalid UTC timestamp \"" + std::string(iso) +
-                                                  "\": expected YYYY-MM-DDTHH:MM:SS[.fff]Z");
-  };
-  static constexpr std::string_view pattern = "dddd-dd-ddTdd:dd:dd";
-  if (iso.size() < pattern.size() + 1 || iso.back() != 'Z') throw bad();
-  for (std::size_t i = 0; i < pattern.size(); ++i) {
-    bool ok = pattern[i] == 'd' ? (iso[i] >= '0' && iso[i] <= '9') : iso[i] == pattern[i];
-    if (!ok) throw bad();
-  }
-  std::string_view rest = iso.substr(pattern.size(), iso.size() - pattern.size() - 1);
-  if (!rest.empty()) {
-    if (rest.front() != '.' || rest.size() < 2 ||
-        !std::all_of(rest.begin() + 1, rest.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      throw bad();
-  }
-  auto num = [&](std::size_t pos, std::size_t len) {
-    int v = 0;
-    for (std::size_t i = pos; i < pos + len; ++i) v = v * 10 + (iso[i] - '0');
-    return v;
-  };
-  UtcFields f{num(0, 4), num(5, 2), num(8, 2), num(11, 2), num(14, 2), num(17, 2)};
-  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (f.month < 1 || f.month > 12) throw bad();
-  bool leap = (f.year % 4 == 0 && f.year % 100 != 0) || f.year % 400 == 0;
-  int mdays = kDays[f.month - 1] + (f.month == 2 && leap ? 1 : 0);
-  if (f.day < 1 || f.day > mdays || f.hour > 23 || f.minute > 59 || f.second > 59) throw bad();
-  return f;
-}
-
-}  // namespace
-
-std::string compact_timestamp(std::string_view iso) {
-  split_utc_timestamp(iso);
-  std::string out;
-  out.reserve(16);
-  out.append(iso.substr(0, 4)).append(iso.substr(5, 2)).append(iso.substr(8, 2)).push_back('T');
-  out.append(iso.substr(11, 2)).append(iso.substr(14, 2)).append(iso.substr(17, 2)).push_back('Z');
-  return out;
-}
-
-std::int64_t parse_utc_timestamp(std::string_view iso) {
-  UtcFields f = split_utc_timestamp(iso);
-  std::tm tm{};
-  tm.tm_year = f.year - 1900;
-  tm.tm_mon = f.month - 1;
-  tm.tm_mday = f.day;
-  tm.tm_hour = f.hour;
-  tm.tm_min = f.minute;
-  tm.tm_sec = f.second;
-  return static_cast<std::int64_t>(timegm(&tm));
 }
 
 BackupMeta begin_backup_meta(const BackupOrigin& origin, std::string kind) {

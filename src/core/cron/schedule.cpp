@@ -23,6 +23,7 @@
 #include "pgvault/cron/schedule.hpp"
 
 #include "pgvault/error.hpp"
+#include "pgvault/text.hpp"
 
 #include <algorithm>
 #include <array>
@@ -97,21 +98,8 @@ int days_in_month(std::int64_t y, int m) {
   return m == 2 && is_leap(y) ? 29 : kDays[static_cast<std::size_t>(m)];
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 bool is_blank(char c) {
   return c == ' ' || c == '\t';
-}
-
-std::string_view trim(std::string_view s) {
-  auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!s.empty() && ws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && ws(s.back())) s.remove_suffix(1);
-  return s;
 }
 
 std::vector<std::string_view> split_fields(std::string_view s) {
@@ -200,7 +188,7 @@ class FieldParser {
       return n;
     }
     if (spec_.names != nullptr && a.size() == 3) {
-      const std::string l = lower(a);
+      const std::string l = ascii_lower(a);
       for (int i = 0; i < spec_.name_count; ++i) {
         if (l == spec_.names[i]) return spec_.name_base + i;
       }
@@ -316,7 +304,7 @@ Schedule Schedule::parse(std::string_view input) {
   std::string_view line = text;  // what the five fields are parsed from
 
   if (text.front() == '@') {
-    const std::string l = lower(text);
+    const std::string l = ascii_lower(text);
     const Macro* found = nullptr;
     for (const Macro& m : kMacros) {
       if (l == m.name) found = &m;
@@ -332,7 +320,7 @@ Schedule Schedule::parse(std::string_view input) {
   const std::vector<std::string_view> fields = split_fields(line);
 
   if (fields.size() == 2) {
-    const std::string unit = lower(fields[1]);
+    const std::string unit = ascii_lower(fields[1]);
     if (unit == "seconds" || unit == "second" || unit == "sec") {
       const int n = parse_number(fields[0]);
       if (n < 1 || n > 59) {

@@ -3,6 +3,7 @@
 #include "pgvault/http/signing.hpp"
 
 #include "pgvault/error.hpp"
+#include "pgvault/text.hpp"
 
 #include <algorithm>
 #include <map>
@@ -10,24 +11,7 @@
 
 namespace pgvault::http {
 
-namespace {
-
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-std::string trim(std::string_view v) {
-  auto sp = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!v.empty() && sp(v.front())) v.remove_prefix(1);
-  while (!v.empty() && sp(v.back())) v.remove_suffix(1);
-  return std::string(v);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 AzureSharedKeyResult azure_sharedkey_sign(const AzureSharedKeyRequest& req,
                                           std::string_view account_key_base64) {
@@ -43,8 +27,8 @@ AzureSharedKeyResult azure_sharedkey_sign(const AzureSharedKeyRequest& req,
   // Lower-cased name -> values in order (repeated headers are comma-joined).
   std::map<std::string, std::string> headers;
   for (const auto& [name, value] : req.headers) {
-    auto [it, inserted] = headers.try_emplace(ascii_lower(trim(name)), trim(value));
-    if (!inserted) it->second += "," + trim(value);
+    auto [it, inserted] = headers.try_emplace(ascii_lower(trim(name)), std::string(trim(value)));
+    if (!inserted) it->second += "," + std::string(trim(value));
   }
   auto get = [&headers](const std::string& name) {
     auto it = headers.find(name);

@@ -1,5 +1,6 @@
 // libcurl implementation of HttpTransport.
 #include "pgvault/http/transport.hpp"
+#include "pgvault/text.hpp"
 
 #include <curl/curl.h>
 
@@ -22,21 +23,9 @@ void global_init() {
   });
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
 bool has_header(const HeaderList& headers, std::string_view name) {
   return std::any_of(headers.begin(), headers.end(),
-                     [&](const auto& h) { return lower(h.first) == lower(name); });
+                     [&](const auto& h) { return ascii_lower(h.first) == ascii_lower(name); });
 }
 
 // Failures that may go away if the request is repeated.
@@ -110,7 +99,7 @@ size_t on_header(char* data, size_t size, size_t nmemb, void* user) {
   }
   auto colon = line.find(':');
   if (colon == std::string_view::npos) return size * nmemb;  // blank line ending the block
-  resp->headers.emplace_back(lower(trim(line.substr(0, colon))),
+  resp->headers.emplace_back(ascii_lower(trim(line.substr(0, colon))),
                              std::string(trim(line.substr(colon + 1))));
   return size * nmemb;
 }

@@ -4,6 +4,7 @@
 
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/sha256.hpp"
+#include "pgvault/text.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -20,14 +21,6 @@ namespace {
 
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
 }
 
 // Trim and collapse runs of whitespace to one space (SigV4 header values).
@@ -67,18 +60,6 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
   return std::string(reinterpret_cast<const char*>(out), len);
 }
 
-std::string hex_encode(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (char ch : bytes) {
-    auto c = static_cast<unsigned char>(ch);
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 0x0F]);
-  }
-  return out;
-}
-
 std::string base64_encode(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
   int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
@@ -112,51 +93,6 @@ std::string base64url_encode(std::string_view bytes) {
     if (c == '/') c = '_';
   }
   return out;
-}
-
-std::string amz_timestamp(std::time_t t) {
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::size_t n = std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return std::string(buf, n);
-}
-
-std::string http_date(std::time_t t) {
-  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  int n = std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday],
-                        tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                        tm.tm_sec);
-  return std::string(buf, static_cast<std::size_t>(n));
-}
-
-std::int64_t parse_http_date(std::string_view s) {
-  static const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  auto comma = s.find(',');
-  if (comma != std::string_view::npos) s.remove_prefix(comma + 1);
-  std::string str(s);
-  int day = 0, year = 0, hh = 0, mm = 0, ss = 0;
-  char mon[4] = {};
-  if (std::sscanf(str.c_str(), " %d %3s %d %d:%d:%d", &day, mon, &year, &hh, &mm, &ss) != 6)
-    return 0;
-  int m = -1;
-  for (int i = 0; i < 12; ++i)
-    if (std::strcmp(mon, months[i]) == 0) m = i;
-  if (m < 0) return 0;
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = m;
-  tm.tm_mday = day;
-  tm.tm_hour = hh;
-  tm.tm_min = mm;
-  tm.tm_sec = ss;
-  return static_cast<std::int64_t>(::timegm(&tm));
 }
 
 std::string sigv4_canonical_uri(const SigV4Request& req) {
@@ -235,9 +171,9 @@ SigV4Result sigv4_sign(const SigV4Request& req, const SigV4Credentials& creds) {
   out.string_to_sign =
       "AWS4-HMAC-SHA256\n" + ts + "\n" + scope + "\n" + sha256_hex(out.canonical_request);
 
-  out.signature = hex_encode(
-      hmac_sha256(sigv4_signing_key(creds.secret_access_key, date, req.region, req.service),
-                  out.string_to_sign));
+  out.signature =
+      hex(hmac_sha256(sigv4_signing_key(creds.secret_access_key, date, req.region, req.service),
+                      out.string_to_sign));
   out.authorization = "AWS4-HMAC-SHA256 Credential=" + creds.access_key_id + "/" + scope +
                       ", SignedHeaders=" + out.signed_headers + ", Signature=" + out.signature;
   out.headers.emplace_back("Authorization", out.authorization);

@@ -1,6 +1,7 @@
 #include "pgvault/http/uri.hpp"
 
 #include "pgvault/error.hpp"
+#include "pgvault/text.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -13,21 +14,6 @@ namespace {
 bool is_unreserved(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '_' || c == '.' || c == '~';
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
 }
 
 [[noreturn]] void bad_url(std::string_view url, std::string_view why) {
@@ -59,8 +45,8 @@ std::string uri_decode(std::string_view s) {
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '%' && i + 2 < s.size()) {
-      int hi = hex_value(s[i + 1]);
-      int lo = hex_value(s[i + 2]);
+      int hi = hex_digit_value(s[i + 1]);
+      int lo = hex_digit_value(s[i + 2]);
       if (hi >= 0 && lo >= 0) {
         out.push_back(static_cast<char>(hi * 16 + lo));
         i += 2;
@@ -160,7 +146,7 @@ Url parse_url(std::string_view url) {
   Url out;
   std::size_t colon = url.find("://");
   if (colon == std::string_view::npos || colon == 0) bad_url(url, "missing scheme");
-  out.scheme = lower(url.substr(0, colon));
+  out.scheme = ascii_lower(url.substr(0, colon));
   std::string_view rest = url.substr(colon + 3);
 
   std::size_t fragment = rest.find('#');
@@ -191,7 +177,7 @@ Url parse_url(std::string_view url) {
     }
   }
   if (host.empty()) bad_url(url, "missing host");
-  out.host = lower(host);
+  out.host = ascii_lower(host);
 
   if (out.explicit_port) {
     unsigned value = 0;

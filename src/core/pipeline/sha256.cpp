@@ -1,6 +1,7 @@
 #include "pgvault/pipeline/sha256.hpp"
 
 #include "pgvault/error.hpp"
+#include "pgvault/text.hpp"
 
 #include <openssl/evp.h>
 
@@ -34,14 +35,7 @@ std::string Sha256::final_hex() {
   if (EVP_DigestFinal_ex(impl_->ctx, md, &len) != 1)
     throw Error(ErrorKind::internal, "SHA-256 final failed (OpenSSL)");
   impl_->finished = true;
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    hex.push_back(digits[md[i] >> 4]);
-    hex.push_back(digits[md[i] & 0xf]);
-  }
-  return hex;
+  return hex(std::string_view(reinterpret_cast<const char*>(md), len));
 }
 
 std::string sha256_hex(std::string_view data) {

@@ -2,6 +2,7 @@
 
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/sha256.hpp"
+#include "pgvault/text.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -18,21 +19,8 @@ namespace {
   throw Error(ErrorKind::corrupt, "could not parse backup_manifest: " + what);
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 bool is_hex(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return hex_value(c) >= 0; });
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
+  return std::all_of(s.begin(), s.end(), [](char c) { return hex_digit_value(c) >= 0; });
 }
 
 // Decodes "Encoded-Path": the hex of the path's raw bytes.
@@ -43,7 +31,7 @@ std::string decode_hex_path(const std::string& hex) {
   std::string out;
   out.reserve(hex.size() / 2);
   for (std::size_t i = 0; i < hex.size(); i += 2) {
-    out.push_back(static_cast<char>(hex_value(hex[i]) * 16 + hex_value(hex[i + 1])));
+    out.push_back(static_cast<char>(hex_digit_value(hex[i]) * 16 + hex_digit_value(hex[i + 1])));
   }
   return out;
 }
@@ -97,7 +85,7 @@ BackupManifest BackupManifest::parse(std::string_view text) {
   // Checksum first: a damaged manifest must not be trusted field by field.
   auto checksum = doc.find("Manifest-Checksum");
   if (checksum == doc.end() || !checksum->is_string()) fail("\"Manifest-Checksum\" is missing");
-  const std::string expected = lower(checksum->get<std::string>());
+  const std::string expected = ascii_lower(checksum->get<std::string>());
   if (expected.size() != 64 || !is_hex(expected)) {
     fail("\"Manifest-Checksum\" \"" + expected + "\" is not a 64-digit hexadecimal SHA-256");
   }
@@ -144,7 +132,7 @@ BackupManifest BackupManifest::parse(std::string_view text) {
     if (sum != f.end()) {
       if (alg == f.end()) fail("file \"" + mf.path + "\" has a checksum without an algorithm");
       if (!sum->is_string()) fail("\"Checksum\" of \"" + mf.path + "\" is not a string");
-      mf.checksum = lower(sum->get<std::string>());
+      mf.checksum = ascii_lower(sum->get<std::string>());
       if (mf.checksum.size() % 2 != 0 || !is_hex(mf.checksum)) {
         fail("\"Checksum\" of \"" + mf.path + "\" is not hexadecimal");
       }
@@ -197,7 +185,7 @@ void ManifestChecker::check_file(const std::string& archive, const std::string& 
                                         std::to_string(size) + " bytes but backup_manifest says " +
                                         std::to_string(mf->size));
   }
-  const std::string alg = lower(mf->checksum_algorithm);
+  const std::string alg = ascii_lower(mf->checksum_algorithm);
   if (alg == "sha256") {
     if (sha256 != mf->checksum) {
       throw Error(ErrorKind::corrupt, "file \"" + manifest_path + "\" in " + archive +
@@ -222,7 +210,7 @@ void ManifestChecker::check_hard_link(const std::string& archive, const std::str
   // The target was checked when it streamed by; equal entries mean equal content.
   if (target == nullptr || !seen_[static_cast<std::size_t>(target - manifest_.files().data())] ||
       target->size != mf->size ||
-      lower(target->checksum_algorithm) != lower(mf->checksum_algorithm) ||
+      ascii_lower(target->checksum_algorithm) != ascii_lower(mf->checksum_algorithm) ||
       target->checksum != mf->checksum) {
     throw Error(ErrorKind::corrupt, "file \"" + manifest_path + "\" in " + archive +
                                         " is a hard link to \"" + target_manifest_path +

@@ -6,6 +6,7 @@
 // remove_prefix()).
 #include "pgvault/error.hpp"
 #include "pgvault/storage/storage.hpp"
+#include "pgvault/text.hpp"
 #include "storage_internal.hpp"
 
 #include <algorithm>
@@ -28,10 +29,6 @@ constexpr std::size_t kWriteBuffer = 1024 * 1024;
 
 bool is_temp_name(std::string_view name) {
   return name.find(kTempMarker) != std::string_view::npos;
-}
-
-std::string quoted(const std::string& s) {
-  return "\"" + s + "\"";
 }
 
 std::string parent_of(const std::string& path) {

@@ -104,7 +104,8 @@ http::GcsServiceAccount read_gcs_key_file(const std::string& path) {
   }
 }
 
-std::unique_ptr<Storage> make_gcs_storage(const GcsConfig& config, TransportFactory transports,
+std::unique_ptr<Storage> make_gcs_storage(const GcsConfig& config,
+                                          http::TransportFactory transports,
                                           http::RetryPolicy retry, UnixClock clock) {
   if (!transports) throw Error(ErrorKind::invalid_argument, "GCS: no transport factory");
   const bool hmac = !config.hmac_access_id.empty() || !config.hmac_secret.empty();
@@ -149,7 +150,8 @@ std::unique_ptr<Storage> make_gcs_storage(const GcsConfig& config, TransportFact
                                                       std::move(retry));
 }
 
-std::unique_ptr<Storage> make_gcs_storage(const GcsConfig& config, TransportFactory transports) {
+std::unique_ptr<Storage> make_gcs_storage(const GcsConfig& config,
+                                          http::TransportFactory transports) {
   return make_gcs_storage(config, std::move(transports), http::RetryPolicy{}, {});
 }
 

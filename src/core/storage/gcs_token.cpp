@@ -24,7 +24,7 @@ std::int64_t system_clock_seconds() {
 
 struct GcsTokenSource::Impl {
   http::GcsServiceAccount account;
-  TransportFactory transports;
+  http::TransportFactory transports;
   http::RetryPolicy retry;
   UnixClock clock;
 
@@ -82,7 +82,7 @@ struct GcsTokenSource::Impl {
   }
 };
 
-GcsTokenSource::GcsTokenSource(http::GcsServiceAccount account, TransportFactory transports,
+GcsTokenSource::GcsTokenSource(http::GcsServiceAccount account, http::TransportFactory transports,
                                http::RetryPolicy retry, UnixClock clock)
     : impl_(std::make_unique<Impl>()) {
   if (!transports) throw Error(ErrorKind::invalid_argument, "GCS: no transport factory");

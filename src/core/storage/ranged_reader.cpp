@@ -1,6 +1,7 @@
 #include "ranged_reader.hpp"
 
 #include "pgvault/http/xml.hpp"
+#include "pgvault/text.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -14,10 +15,6 @@ namespace {
 
 bool is_2xx(long status) {
   return status >= 200 && status < 300;
-}
-
-std::string quoted(const std::string& s) {
-  return "\"" + s + "\"";
 }
 
 bool parse_u64(std::string_view s, std::uint64_t& out) {

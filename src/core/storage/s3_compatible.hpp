@@ -69,7 +69,7 @@ struct S3Dialect {
 // Validates the config (messages say "invalid <service> setting ...") and
 // builds the driver. Keys may be empty when the dialect has an authenticator.
 std::unique_ptr<Storage> make_s3_compatible_storage(const S3Config& config, S3Dialect dialect,
-                                                    TransportFactory transports,
+                                                    http::TransportFactory transports,
                                                     http::RetryPolicy retry);
 
 }  // namespace pgvault::storage_internal

@@ -17,32 +17,6 @@
 // the same upload id and part list idempotently: it answers 200 again, or
 // NoSuchUpload if the first one already went through, which we report).
 //
-// Writers: objects up to single_put_limit bytes go up with one PUT at
-// commit(). Larger ones use a multipart upload: part n is s3_part_size(
-// part_size, n) bytes (doubling every 900 parts, capped at 5 GiB, so 10,000
-// parts reach more than 5 TiB). Up to parts_in_flight parts upload in
-// parallel, each worker thread with its own transport from the factory; the
-// writing thread blocks while that many parts are queued or uploading, so
-// memory stays within (parts_in_flight + 1) x the current part size (plus
-// single_put_limit before the upload starts). Worker threads start with every
-// signal blocked, so PostgreSQL's handlers only ever run on the main thread;
-// they never call into PostgreSQL. The first part failure is rethrown by the
-// next write() or by commit(). A CompleteMultipartUpload answered 200 with an
-// <Error> body or without an ETag is a failure. A writer destroyed without a
-// successful commit aborts its upload (best effort, never throws).
-//
-// The writing thread waits on a condition variable while the part slots are
-// full, and commit() waits for the last parts: PostgreSQL interrupts are seen
-// again once a part finishes (bounded by the transport's timeouts).
-// A writer whose write() or commit() failed refuses further use, so a partial
-// object is never committed.
-//
-// Readers: the shared ranged reader (ranged_reader.hpp): signed GETs of
-// 8 MiB ranges into one buffer, the size from Content-Range, 416 on the first
-// range = an empty object, the first answer's ETag pinned with If-Match (an
-// object replaced while it is read fails with a clear error instead of
-// mixing two objects), cut-off bodies resumed where they stopped.
-//
 // A missing bucket: list() is empty and info() nullopt (nothing stored yet);
 // root_exists() is false.
 // The first write that hears NoSuchBucket creates the bucket once
@@ -58,9 +32,10 @@
 //
 // The Storage object, its readers and writers share one transport for the
 // calling thread (guarded by a mutex); part workers use their own.
+//
+// The writer is s3_writer.cpp, the reader s3_reader.cpp; what the three
+// share is s3_core.hpp.
 #include "pgvault/storage/s3_storage.hpp"
-
-#include "pgvault/catalog/backup_meta.hpp"
 
 #include "pgvault/error.hpp"
 #include "pgvault/http/signing.hpp"
@@ -69,67 +44,28 @@
 #include "pgvault/http/xml.hpp"
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/storage/storage.hpp"
-#include "pgvault/thread.hpp"
-#include "ranged_reader.hpp"
+#include "pgvault/text.hpp"
+#include "pgvault/timestamp.hpp"
+#include "ranged_reader.hpp"  // transfer_timeout_ms
 #include "s3_compatible.hpp"
+#include "s3_core.hpp"
 #include "storage_internal.hpp"
 
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <atomic>
-#include <condition_variable>
-#include <cstdio>
 #include <ctime>
-#include <deque>
-#include <exception>
-#include <functional>
 #include <mutex>
-#include <thread>
 #include <utility>
 #include <vector>
 
 namespace pgvault {
 
+namespace storage_internal {
+
 namespace {
 
-constexpr std::uint64_t kMiB = 1024ull * 1024;
-constexpr std::uint64_t kMinPartSize = 5 * kMiB;
-constexpr std::uint64_t kMaxPartSize = 5ull * 1024 * kMiB;
-constexpr int kMaxParts = 10000;
-constexpr int kPartsPerDoubling = 900;
 constexpr std::size_t kDeleteBatch = 1000;
-
-std::string quoted(const std::string& s) {
-  return "\"" + s + "\"";
-}
-
-std::string xml_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 std::string md5_base64(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -155,35 +91,13 @@ std::string trim_slashes(std::string s) {
   return s;
 }
 
-bool is_2xx(long status) {
-  return status >= 200 && status < 300;
-}
-
-// One S3 request before authentication.
-struct S3Request {
-  std::string method;
-  std::string key;            // object key (not encoded); ignored when bucket_level
-  bool bucket_level = false;  // the bucket itself (list, create, DeleteObjects)
-  http::QueryParams query;
-  http::HeaderList headers;  // extra headers, signed too (range, content-md5, ...)
-  std::string_view body;
-  std::function<void(std::string_view)> body_sink;  // streams a 2xx GET body
-  std::uint64_t expected_bytes = 0;                 // response size, for the timeout
-};
-
-struct Exchange {
-  http::HttpRequest request;
-  http::HttpResponse response;
-};
-
 // SigV4 over the request as sent (host, the driver's headers, the body's hash).
-class SigV4Authenticator final : public storage_internal::RequestAuthenticator {
+class SigV4Authenticator final : public RequestAuthenticator {
  public:
-  SigV4Authenticator(http::SigV4Credentials credentials, std::string region,
-                     storage_internal::SigV4Signer sign)
+  SigV4Authenticator(http::SigV4Credentials credentials, std::string region, SigV4Signer sign)
       : credentials_(std::move(credentials)), region_(std::move(region)), sign_(std::move(sign)) {}
 
-  http::HeaderList authenticate(const storage_internal::OutgoingRequest& r) override {
+  http::HeaderList authenticate(const OutgoingRequest& r) override {
     http::SigV4Request sr;
     sr.method = r.method;
     sr.path = r.path;
@@ -191,7 +105,7 @@ class SigV4Authenticator final : public storage_internal::RequestAuthenticator {
     sr.headers.emplace_back("host", r.host);
     for (const auto& h : r.headers) sr.headers.push_back(h);
     sr.payload_hash = r.body.empty() ? std::string(http::kEmptyPayloadSha256) : sha256_hex(r.body);
-    sr.timestamp = http::amz_timestamp(std::time(nullptr));
+    sr.timestamp = compact_timestamp(std::time(nullptr));
     sr.region = region_;
     sr.service = "s3";
     return sign_(std::move(sr), credentials_).headers;
@@ -200,536 +114,8 @@ class SigV4Authenticator final : public storage_internal::RequestAuthenticator {
  private:
   http::SigV4Credentials credentials_;
   std::string region_;
-  storage_internal::SigV4Signer sign_;
+  SigV4Signer sign_;
 };
-
-// Configuration, authentication and the shared transport; shared by the
-// storage and its readers and writers.
-class S3Core {
- public:
-  S3Core(S3Config config, storage_internal::S3Dialect dialect, TransportFactory factory,
-         http::RetryPolicy retry)
-      : config_(std::move(config)),
-        dialect_(std::move(dialect)),
-        factory_(std::move(factory)),
-        retry_(std::move(retry)) {
-    if (!dialect_.authenticator)
-      dialect_.authenticator = storage_internal::make_sigv4_authenticator(
-          {config_.access_key_id, config_.secret_access_key, config_.session_token, true},
-          config_.region, http::sigv4_sign);
-    if (config_.endpoint.empty()) {
-      scheme_ = "https";
-      host_ = "s3." + config_.region + ".amazonaws.com";
-    } else {
-      http::Url u = http::parse_url(config_.endpoint);
-      scheme_ = u.scheme;
-      host_ = u.host_header();
-    }
-    main_ = new_transport();
-  }
-
-  const S3Config& config() const { return config_; }
-  const storage_internal::S3Dialect& dialect() const { return dialect_; }
-  // "S3" or "GCS": begins every message.
-  const std::string& service() const { return dialect_.service; }
-
-  std::string url() const {
-    return dialect_.scheme + "://" + config_.bucket +
-           (config_.prefix.empty() ? "" : "/" + config_.prefix);
-  }
-
-  std::string key_of(const std::string& path) const {
-    if (config_.prefix.empty()) return path;
-    return path.empty() ? config_.prefix + "/" : config_.prefix + "/" + path;
-  }
-
-  std::unique_ptr<http::HttpTransport> new_transport() const {
-    auto t = factory_();
-    if (!t)
-      throw Error(ErrorKind::internal, service() + ": the transport factory returned nothing");
-    return t;
-  }
-
-  http::HttpRequest build(const S3Request& r) const {
-    bool path_style = config_.uri_style == "path";
-    storage_internal::OutgoingRequest out;
-    out.method = r.method;
-    out.host = path_style ? host_ : config_.bucket + "." + host_;
-    out.path = path_style ? "/" + http::uri_encode(config_.bucket) : std::string();
-    if (!r.bucket_level) out.path += "/" + http::uri_encode(r.key, true);
-    if (out.path.empty()) out.path = "/";
-    out.query = r.query;
-    out.headers = r.headers;
-    out.body = r.body;
-
-    http::HttpRequest req;
-    req.method = r.method;
-    req.url = scheme_ + "://" + out.host + out.path;
-    if (!r.query.empty()) req.url += "?" + http::build_query(r.query);
-    req.headers = r.headers;
-    for (auto& h : dialect_.authenticator->authenticate(out)) req.headers.push_back(std::move(h));
-    req.body = r.body;
-    req.body_sink = r.body_sink;
-    req.timeout_ms = storage_internal::transfer_timeout_ms(
-        std::max<std::uint64_t>(r.body.size(), r.expected_bytes));
-    return req;
-  }
-
-  // Authenticates and sends r through t, with retries. A 401 that fresh
-  // credentials may cure (an expired bearer token) is sent once more.
-  Exchange send(http::HttpTransport& t, const S3Request& r) const {
-    Exchange ex = send_once(t, r);
-    if (ex.response.status == 401 && dialect_.authenticator->renew_after_unauthorized(ex.request))
-      ex = send_once(t, r);
-    return ex;
-  }
-
-  // Same, on the shared transport.
-  Exchange send(const S3Request& r) {
-    std::lock_guard<std::mutex> lock(main_mutex_);
-    return send(*main_, r);
-  }
-
-  static std::string error_code(const http::HttpResponse& resp) {
-    if (auto e = http::extract_error(resp.body)) return e->code;
-    return resp.header("x-amz-error-code");
-  }
-
-  static bool no_such_bucket(const http::HttpResponse& resp) {
-    return resp.status == 404 && error_code(resp) == "NoSuchBucket";
-  }
-
-  Error bucket_missing(const http::HttpResponse& resp, const std::string& extra = {}) const {
-    return Error(ErrorKind::storage, service() + ": bucket " + quoted(config_.bucket) +
-                                         " does not exist (" + service() + " answered " +
-                                         std::to_string(resp.status) + " NoSuchBucket)" + extra);
-  }
-
-  // The error for an unsuccessful exchange.
-  Error failure(const Exchange& ex) const {
-    if (no_such_bucket(ex.response)) return bucket_missing(ex.response);
-    return http::status_error(service(), ex.request, ex.response);
-  }
-
-  // Sends a request that writes; on NoSuchBucket creates the bucket (once per
-  // storage) and sends it again.
-  Exchange send_creating_bucket(http::HttpTransport* t, const S3Request& r) {
-    Exchange ex = t ? send(*t, r) : send(r);
-    if (!no_such_bucket(ex.response)) return ex;
-    if (!dialect_.cannot_create_bucket.empty())
-      throw bucket_missing(ex.response,
-                           "; it is not created automatically: " + dialect_.cannot_create_bucket);
-    if (bucket_create_tried_.exchange(true)) throw bucket_missing(ex.response);
-    create_bucket(ex.response);
-    ex = t ? send(*t, r) : send(r);
-    if (no_such_bucket(ex.response)) throw bucket_missing(ex.response);
-    return ex;
-  }
-
- private:
-  Exchange send_once(http::HttpTransport& t, const S3Request& r) const {
-    Exchange ex;
-    ex.request = build(r);
-    http::RetryingTransport retrying(t, retry_);
-    try {
-      ex.response = retrying.perform(ex.request);
-    } catch (const http::TransportError& e) {
-      // Name the store; the message already names the request (redacted).
-      throw http::TransportError(service() + ": " + e.what(), e.retryable(), e.code_text());
-    }
-    return ex;
-  }
-
-  void create_bucket(const http::HttpResponse& original) {
-    S3Request cr;
-    cr.method = "PUT";
-    cr.bucket_level = true;
-    cr.headers = dialect_.create_bucket_headers;
-    std::string body;
-    if (dialect_.location_constraint && config_.region != "us-east-1") {
-      body =
-          "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-          "<LocationConstraint>" +
-          xml_escape(config_.region) + "</LocationConstraint></CreateBucketConfiguration>";
-    }
-    cr.body = body;
-    Exchange ex = send(cr);
-    if (is_2xx(ex.response.status)) return;
-    std::string code = error_code(ex.response);
-    if (ex.response.status == 409 && code == "BucketAlreadyOwnedByYou") return;
-    throw bucket_missing(
-        original, " and could not be created: " +
-                      std::string(http::status_error(service(), ex.request, ex.response).what()));
-  }
-
-  S3Config config_;
-  storage_internal::S3Dialect dialect_;
-  TransportFactory factory_;
-  http::RetryPolicy retry_;
-  std::string scheme_, host_;
-  std::mutex main_mutex_;
-  std::unique_ptr<http::HttpTransport> main_;
-  std::atomic<bool> bucket_create_tried_{false};
-};
-
-// ---- reader ---------------------------------------------------------------------
-
-// The shared ranged reader (ranged_reader.hpp); S3's part is one signed GET
-// with range and if-match (both signed).
-std::unique_ptr<ObjectReader> open_s3_reader(const std::shared_ptr<S3Core>& core,
-                                             const std::string& path) {
-  storage_internal::RangedReaderSettings settings;
-  settings.service = core->service();
-  settings.path = path;
-  settings.repository_url = core->url();
-  settings.failure = [core](const storage_internal::RangeExchange& ex) {
-    return core->failure({ex.request, ex.response});
-  };
-  settings.not_found_detail = [core](const http::HttpResponse& resp) {
-    return S3Core::no_such_bucket(resp)
-               ? " (bucket " + quoted(core->config().bucket) + " does not exist)"
-               : std::string();
-  };
-  auto fetch = [core, key = core->key_of(path)](const storage_internal::RangeGet& get) {
-    S3Request r;
-    r.method = "GET";
-    r.key = key;
-    r.headers.emplace_back("range", "bytes=" + std::to_string(get.offset) + "-" +
-                                        std::to_string(get.offset + get.length - 1));
-    if (!get.if_match.empty()) r.headers.emplace_back("if-match", get.if_match);
-    r.body_sink = get.sink;
-    r.expected_bytes = get.length;
-    Exchange ex = core->send(r);
-    return storage_internal::RangeExchange{std::move(ex.request), std::move(ex.response)};
-  };
-  return storage_internal::open_ranged_reader(std::move(settings), std::move(fetch));
-}
-
-// ---- writer ---------------------------------------------------------------------
-
-class S3Writer final : public ObjectWriter {
- public:
-  S3Writer(std::shared_ptr<S3Core> core, std::string path)
-      : core_(std::move(core)), path_(std::move(path)), key_(core_->key_of(path_)) {}
-
-  ~S3Writer() override {
-    try {
-      stop_workers(true);
-      if (!committed_ && !upload_id_.empty()) abort_upload();
-    } catch (...) {
-      // best effort: never throw from a destructor
-    }
-  }
-
-  void write(std::span<const std::byte> data) override {
-    if (committed_) throw Error(ErrorKind::internal, "write after commit of " + quoted(path_));
-    check_not_failed();
-    try {
-      write_data(data);
-    } catch (...) {
-      failed_ = true;  // what was written is incomplete: never commit it
-      throw;
-    }
-  }
-
-  void commit() override {
-    if (committed_)
-      throw Error(ErrorKind::internal, "object " + quoted(path_) + " committed twice");
-    check_not_failed();
-    try {
-      commit_data();
-    } catch (...) {
-      failed_ = true;
-      throw;
-    }
-    committed_ = true;
-  }
-
- private:
-  struct Part {
-    int number = 0;
-    std::string data;
-  };
-
-  void check_not_failed() const {
-    if (failed_)
-      throw Error(ErrorKind::storage, core_->service() + ": object " + quoted(path_) +
-                                          " cannot be written further: an earlier "
-                                          "write or commit of it failed");
-  }
-
-  void write_data(std::span<const std::byte> data) {
-    rethrow_part_error();
-    const char* p = reinterpret_cast<const char*>(data.data());
-    std::size_t n = data.size();
-    while (n > 0) {
-      if (upload_id_.empty()) {
-        std::uint64_t limit = core_->config().single_put_limit + 1;
-        std::size_t take = static_cast<std::size_t>(
-            std::min<std::uint64_t>(n, limit - std::min<std::uint64_t>(limit, buf_.size())));
-        buf_.append(p, take);
-        p += take;
-        n -= take;
-        if (buf_.size() >= limit) {
-          start_upload();
-          carve_parts();
-        }
-      } else {
-        std::uint64_t size = s3_part_size(core_->config().part_size, next_part_);
-        std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(n, size - buf_.size()));
-        if (buf_.empty() && buf_.capacity() < size)
-          buf_ = buffers_.take(static_cast<std::size_t>(size));
-        buf_.append(p, take);
-        p += take;
-        n -= take;
-        if (buf_.size() == size) dispatch(std::exchange(buf_, std::string()));
-      }
-    }
-  }
-
-  void commit_data() {
-    if (upload_id_.empty()) {
-      put_single();
-      return;
-    }
-    try {
-      if (!buf_.empty()) dispatch(std::exchange(buf_, std::string()));
-      wait_idle();
-      stop_workers(false);
-      rethrow_part_error();
-      complete_upload();
-    } catch (...) {
-      stop_workers(true);
-      abort_upload();
-      throw;
-    }
-  }
-
-  void put_single() {
-    S3Request r;
-    r.method = "PUT";
-    r.key = key_;
-    r.body = buf_;
-    Exchange ex = core_->send_creating_bucket(nullptr, r);
-    if (!is_2xx(ex.response.status)) throw core_->failure(ex);
-    buf_.clear();
-    buf_.shrink_to_fit();
-  }
-
-  void start_upload() {
-    S3Request r;
-    r.method = "POST";
-    r.key = key_;
-    r.query = {{"uploads", ""}};
-    Exchange ex = core_->send_creating_bucket(nullptr, r);
-    if (!is_2xx(ex.response.status)) throw core_->failure(ex);
-    if (auto e = http::extract_error(ex.response.body))
-      throw Error(ErrorKind::storage, core_->service() + ": CreateMultipartUpload of " +
-                                          quoted(path_) + " failed: " + e->code + " - " +
-                                          e->message);
-    auto doc = http::parse_xml(ex.response.body, core_->service() + " CreateMultipartUpload");
-    std::string id = http::child_text(doc.document_element(), "UploadId");
-    if (id.empty())
-      throw Error(ErrorKind::storage, core_->service() + ": CreateMultipartUpload of " +
-                                          quoted(path_) + " answered no UploadId");
-    upload_id_ = id;
-  }
-
-  // Cuts the single-PUT buffer, which just went past its limit, into parts
-  // from the pool; what is left over starts the next part.
-  void carve_parts() {
-    std::string_view rest(buf_);
-    while (true) {
-      const auto size =
-          static_cast<std::size_t>(s3_part_size(core_->config().part_size, next_part_));
-      if (rest.size() < size) {
-        std::string next = buffers_.take(size);
-        next.append(rest);
-        buf_ = std::move(next);
-        return;
-      }
-      std::string part = buffers_.take(size);
-      part.append(rest.substr(0, size));
-      rest.remove_prefix(size);
-      dispatch(std::move(part));
-    }
-  }
-
-  void dispatch(std::string data) {
-    if (next_part_ > kMaxParts)
-      throw Error(ErrorKind::storage, core_->service() + ": object " + quoted(path_) +
-                                          " needs more than " + std::to_string(kMaxParts) +
-                                          " parts");
-    if (workers_.empty()) start_workers();
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return in_flight_ < max_in_flight() || error_; });
-    if (error_) std::rethrow_exception(error_);
-    queue_.push_back(Part{next_part_++, std::move(data)});
-    ++in_flight_;
-    cv_.notify_all();
-  }
-
-  int max_in_flight() const { return std::max(1, core_->config().parts_in_flight); }
-
-  void start_workers() {
-    int n = max_in_flight();
-    std::vector<std::unique_ptr<http::HttpTransport>> transports;
-    for (int i = 0; i < n; ++i) transports.push_back(core_->new_transport());
-    try {
-      for (int i = 0; i < n; ++i)
-        workers_.push_back(start_signal_blocked_thread(
-            [this, t = std::shared_ptr<http::HttpTransport>(std::move(transports[i]))] {
-              worker(*t);
-            }));
-    } catch (...) {
-      stop_workers(true);
-      throw;
-    }
-  }
-
-  void worker(http::HttpTransport& transport) {
-    while (true) {
-      Part part;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return !queue_.empty() || stop_; });
-        if (queue_.empty()) return;
-        part = std::move(queue_.front());
-        queue_.pop_front();
-        if (error_ || cancel_) {
-          --in_flight_;
-          cv_.notify_all();
-          continue;
-        }
-      }
-      std::string etag;
-      std::exception_ptr err;
-      try {
-        etag = upload_part(transport, part);
-      } catch (...) {
-        err = std::current_exception();
-      }
-      buffers_.give(std::move(part.data));  // back before the slot is released
-      std::lock_guard<std::mutex> lock(mu_);
-      if (err) {
-        if (!error_) error_ = err;
-      } else {
-        if (etags_.size() < static_cast<std::size_t>(part.number)) etags_.resize(part.number);
-        etags_[part.number - 1] = etag;
-      }
-      --in_flight_;
-      cv_.notify_all();
-    }
-  }
-
-  std::string upload_part(http::HttpTransport& transport, const Part& part) {
-    S3Request r;
-    r.method = "PUT";
-    r.key = key_;
-    r.query = {{"partNumber", std::to_string(part.number)}, {"uploadId", upload_id_}};
-    r.body = part.data;
-    Exchange ex = core_->send(transport, r);
-    if (!is_2xx(ex.response.status)) throw core_->failure(ex);
-    std::string etag = ex.response.header("etag");
-    if (etag.empty())
-      throw Error(ErrorKind::storage, core_->service() + ": part " + std::to_string(part.number) +
-                                          " of object " + quoted(path_) +
-                                          " was answered without an ETag (" +
-                                          http::describe_request(ex.request) + ")");
-    return etag;
-  }
-
-  void wait_idle() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return in_flight_ == 0; });
-  }
-
-  // Joins the workers; with cancel, queued parts are dropped.
-  void stop_workers(bool cancel) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-      if (cancel) cancel_ = true;
-      cv_.notify_all();
-    }
-    for (auto& t : workers_)
-      if (t.joinable()) t.join();
-    workers_.clear();
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = false;
-  }
-
-  void rethrow_part_error() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (error_) std::rethrow_exception(error_);
-  }
-
-  void complete_upload() {
-    int parts = next_part_ - 1;
-    std::string body = "<CompleteMultipartUpload>";
-    for (int i = 1; i <= parts; ++i) {
-      if (static_cast<std::size_t>(i) > etags_.size() || etags_[i - 1].empty())
-        throw Error(ErrorKind::storage, core_->service() + ": part " + std::to_string(i) +
-                                            " of object " + quoted(path_) + " has no ETag");
-      body += "<Part><PartNumber>" + std::to_string(i) + "</PartNumber><ETag>" +
-              xml_escape(etags_[i - 1]) + "</ETag></Part>";
-    }
-    body += "</CompleteMultipartUpload>";
-    S3Request r;
-    r.method = "POST";
-    r.key = key_;
-    r.query = {{"uploadId", upload_id_}};
-    r.headers.emplace_back("content-type", "application/xml");
-    r.body = body;
-    Exchange ex = core_->send(r);
-    if (!is_2xx(ex.response.status)) throw core_->failure(ex);
-    // S3 may answer 200 and report the failure in the body.
-    if (auto e = http::extract_error(ex.response.body))
-      throw Error(ErrorKind::storage,
-                  core_->service() + ": CompleteMultipartUpload of " + quoted(path_) +
-                      " answered HTTP 200 with an error: " + e->code + " - " + e->message);
-    auto doc = http::parse_xml(ex.response.body, core_->service() + " CompleteMultipartUpload");
-    if (!http::find_child_text(doc.document_element(), "ETag"))
-      throw Error(ErrorKind::storage, core_->service() + ": CompleteMultipartUpload of " +
-                                          quoted(path_) + " answered HTTP " +
-                                          std::to_string(ex.response.status) + " without an ETag");
-  }
-
-  void abort_upload() noexcept {
-    if (upload_id_.empty()) return;
-    try {
-      S3Request r;
-      r.method = "DELETE";
-      r.key = key_;
-      r.query = {{"uploadId", upload_id_}};
-      core_->send(r);
-    } catch (...) {
-      // best effort: lifecycle rules clean what is left
-    }
-    upload_id_.clear();
-  }
-
-  std::shared_ptr<S3Core> core_;
-  std::string path_, key_;
-  storage_internal::PartBuffers buffers_;
-  std::string buf_;
-  bool committed_ = false;
-  bool failed_ = false;
-  std::string upload_id_;
-  int next_part_ = 1;
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Part> queue_;
-  int in_flight_ = 0;  // queued or uploading
-  bool stop_ = false;
-  bool cancel_ = false;
-  std::exception_ptr error_;
-  std::vector<std::string> etags_;
-  std::vector<std::thread> workers_;
-};
-
-// ---- storage --------------------------------------------------------------------
 
 class S3Storage final : public Storage {
  public:
@@ -738,17 +124,17 @@ class S3Storage final : public Storage {
   std::string url() const override { return core_->url(); }
 
   std::optional<ObjectInfo> info(const std::string& path) override {
-    storage_internal::validate_object_path(path);
+    validate_object_path(path);
     S3Request r;
     r.method = "HEAD";
     r.key = core_->key_of(path);
-    Exchange ex = core_->send(r);
+    S3Exchange ex = core_->send(r);
     if (ex.response.status == 404) return std::nullopt;
     if (!is_2xx(ex.response.status)) throw core_->failure(ex);
     ObjectInfo oi;
     oi.path = path;
     oi.size = std::strtoull(ex.response.header("content-length").c_str(), nullptr, 10);
-    oi.mtime_unix = http::parse_http_date(ex.response.header("last-modified"));
+    oi.mtime_unix = parse_http_date(ex.response.header("last-modified"));
     return oi;
   }
 
@@ -759,7 +145,7 @@ class S3Storage final : public Storage {
     r.method = "GET";
     r.bucket_level = true;
     r.query = {{"list-type", "2"}, {"max-keys", "1"}, {"prefix", core_->key_of("")}};
-    Exchange ex = core_->send(r);
+    S3Exchange ex = core_->send(r);
     if (S3Core::no_such_bucket(ex.response)) return false;
     if (!is_2xx(ex.response.status)) throw core_->failure(ex);
     if (auto e = http::extract_error(ex.response.body))
@@ -770,7 +156,7 @@ class S3Storage final : public Storage {
   }
 
   std::vector<ObjectInfo> list(const std::string& prefix) override {
-    storage_internal::validate_prefix(prefix);
+    validate_prefix(prefix);
     std::vector<ObjectInfo> out;
     std::string root = core_->config().prefix.empty() ? "" : core_->config().prefix + "/";
     std::string key_prefix = root + prefix;
@@ -781,7 +167,7 @@ class S3Storage final : public Storage {
       r.bucket_level = true;
       r.query = {{"list-type", "2"}, {"prefix", key_prefix}};
       if (!token.empty()) r.query.emplace_back("continuation-token", token);
-      Exchange ex = core_->send(r);
+      S3Exchange ex = core_->send(r);
       if (S3Core::no_such_bucket(ex.response)) return {};  // nothing stored yet
       if (!is_2xx(ex.response.status)) throw core_->failure(ex);
       if (auto e = http::extract_error(ex.response.body))
@@ -813,21 +199,21 @@ class S3Storage final : public Storage {
   }
 
   std::unique_ptr<ObjectReader> open_read(const std::string& path) override {
-    storage_internal::validate_object_path(path);
+    validate_object_path(path);
     return open_s3_reader(core_, path);
   }
 
   std::unique_ptr<ObjectWriter> open_write(const std::string& path) override {
-    storage_internal::validate_object_path(path);
-    return std::make_unique<S3Writer>(core_, path);
+    validate_object_path(path);
+    return open_s3_writer(core_, path);
   }
 
   void remove(const std::string& path) override {
-    storage_internal::validate_object_path(path);
+    validate_object_path(path);
     S3Request r;
     r.method = "DELETE";
     r.key = core_->key_of(path);
-    Exchange ex = core_->send(r);
+    S3Exchange ex = core_->send(r);
     if (is_2xx(ex.response.status) || ex.response.status == 404) return;
     throw core_->failure(ex);
   }
@@ -856,7 +242,7 @@ class S3Storage final : public Storage {
         r.query.emplace_back("key-marker", key_marker);
         r.query.emplace_back("upload-id-marker", upload_id_marker);
       }
-      Exchange ex = core_->send(r);
+      S3Exchange ex = core_->send(r);
       if (S3Core::no_such_bucket(ex.response)) return;
       if (!is_2xx(ex.response.status)) throw core_->failure(ex);
       auto doc = http::parse_xml(ex.response.body, core_->service() + " ListMultipartUploads");
@@ -866,7 +252,7 @@ class S3Storage final : public Storage {
         abort.method = "DELETE";
         abort.key = http::child_text(u, "Key");
         abort.query = {{"uploadId", http::child_text(u, "UploadId")}};
-        Exchange aborted = core_->send(abort);
+        S3Exchange aborted = core_->send(abort);
         // 404 NoSuchUpload: finished or aborted meanwhile.
         if (!is_2xx(aborted.response.status) && aborted.response.status != 404)
           throw core_->failure(aborted);
@@ -897,7 +283,7 @@ class S3Storage final : public Storage {
       r.headers.emplace_back("content-md5", md5_base64(body));
       r.headers.emplace_back("content-type", "application/xml");
       r.body = body;
-      Exchange ex = core_->send(r);
+      S3Exchange ex = core_->send(r);
       if (!is_2xx(ex.response.status)) throw core_->failure(ex);
       if (auto e = http::extract_error(ex.response.body))
         throw Error(ErrorKind::storage, core_->service() +
@@ -920,7 +306,7 @@ class S3Storage final : public Storage {
   std::shared_ptr<S3Core> core_;
 };
 
-S3Config validated(S3Config c, const storage_internal::S3Dialect& dialect) {
+S3Config validated(S3Config c, const S3Dialect& dialect) {
   auto bad_config = [&](const std::string& field, const std::string& why) {
     throw Error(ErrorKind::invalid_argument,
                 "invalid " + dialect.service + " setting " + field + ": " + why);
@@ -937,7 +323,7 @@ S3Config validated(S3Config c, const storage_internal::S3Dialect& dialect) {
   }
   if (!c.prefix.empty()) {
     try {
-      storage_internal::validate_object_path(c.prefix);
+      validate_object_path(c.prefix);
     } catch (const Error& e) {
       bad_config("prefix", e.what());
     }
@@ -954,18 +340,186 @@ S3Config validated(S3Config c, const storage_internal::S3Dialect& dialect) {
     if ((u.path != "/" && !u.path.empty()) || !u.query.empty())
       bad_config("endpoint", "\"" + c.endpoint + "\" must not have a path or query");
   }
-  if (c.part_size < kMinPartSize || c.part_size > kMaxPartSize)
+  if (c.part_size < kS3MinPartSize || c.part_size > kS3MaxPartSize)
     bad_config("part_size", std::to_string(c.part_size) + " is not between 5 MiB and 5 GiB");
   if (c.parts_in_flight < 1 || c.parts_in_flight > 64)
     bad_config("parts_in_flight", std::to_string(c.parts_in_flight) + " is not between 1 and 64");
-  if (c.single_put_limit > kMaxPartSize)
+  if (c.single_put_limit > kS3MaxPartSize)
     bad_config("single_put_limit", std::to_string(c.single_put_limit) + " is above 5 GiB");
   return c;
 }
 
 }  // namespace
 
-namespace storage_internal {
+std::string xml_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+// ---- S3Core -----------------------------------------------------------------------
+
+S3Core::S3Core(S3Config config, S3Dialect dialect, http::TransportFactory factory,
+               http::RetryPolicy retry)
+    : config_(std::move(config)),
+      dialect_(std::move(dialect)),
+      factory_(std::move(factory)),
+      retry_(std::move(retry)) {
+  if (!dialect_.authenticator)
+    dialect_.authenticator = make_sigv4_authenticator(
+        {config_.access_key_id, config_.secret_access_key, config_.session_token, true},
+        config_.region, http::sigv4_sign);
+  if (config_.endpoint.empty()) {
+    scheme_ = "https";
+    host_ = "s3." + config_.region + ".amazonaws.com";
+  } else {
+    http::Url u = http::parse_url(config_.endpoint);
+    scheme_ = u.scheme;
+    host_ = u.host_header();
+  }
+  main_ = new_transport();
+}
+
+std::string S3Core::url() const {
+  return dialect_.scheme + "://" + config_.bucket +
+         (config_.prefix.empty() ? "" : "/" + config_.prefix);
+}
+
+std::string S3Core::key_of(const std::string& path) const {
+  if (config_.prefix.empty()) return path;
+  return path.empty() ? config_.prefix + "/" : config_.prefix + "/" + path;
+}
+
+std::unique_ptr<http::HttpTransport> S3Core::new_transport() const {
+  auto t = factory_();
+  if (!t) throw Error(ErrorKind::internal, service() + ": the transport factory returned nothing");
+  return t;
+}
+
+http::HttpRequest S3Core::build(const S3Request& r) const {
+  bool path_style = config_.uri_style == "path";
+  OutgoingRequest out;
+  out.method = r.method;
+  out.host = path_style ? host_ : config_.bucket + "." + host_;
+  out.path = path_style ? "/" + http::uri_encode(config_.bucket) : std::string();
+  if (!r.bucket_level) out.path += "/" + http::uri_encode(r.key, true);
+  if (out.path.empty()) out.path = "/";
+  out.query = r.query;
+  out.headers = r.headers;
+  out.body = r.body;
+
+  http::HttpRequest req;
+  req.method = r.method;
+  req.url = scheme_ + "://" + out.host + out.path;
+  if (!r.query.empty()) req.url += "?" + http::build_query(r.query);
+  req.headers = r.headers;
+  for (auto& h : dialect_.authenticator->authenticate(out)) req.headers.push_back(std::move(h));
+  req.body = r.body;
+  req.body_sink = r.body_sink;
+  req.timeout_ms = transfer_timeout_ms(std::max<std::uint64_t>(r.body.size(), r.expected_bytes));
+  return req;
+}
+
+S3Exchange S3Core::send(http::HttpTransport& t, const S3Request& r) const {
+  S3Exchange ex = send_once(t, r);
+  if (ex.response.status == 401 && dialect_.authenticator->renew_after_unauthorized(ex.request))
+    ex = send_once(t, r);
+  return ex;
+}
+
+S3Exchange S3Core::send(const S3Request& r) {
+  std::lock_guard<std::mutex> lock(main_mutex_);
+  return send(*main_, r);
+}
+
+std::string S3Core::error_code(const http::HttpResponse& resp) {
+  if (auto e = http::extract_error(resp.body)) return e->code;
+  return resp.header("x-amz-error-code");
+}
+
+bool S3Core::no_such_bucket(const http::HttpResponse& resp) {
+  return resp.status == 404 && error_code(resp) == "NoSuchBucket";
+}
+
+Error S3Core::bucket_missing(const http::HttpResponse& resp, const std::string& extra) const {
+  return Error(ErrorKind::storage, service() + ": bucket " + quoted(config_.bucket) +
+                                       " does not exist (" + service() + " answered " +
+                                       std::to_string(resp.status) + " NoSuchBucket)" + extra);
+}
+
+Error S3Core::failure(const S3Exchange& ex) const {
+  if (no_such_bucket(ex.response)) return bucket_missing(ex.response);
+  return http::status_error(service(), ex.request, ex.response);
+}
+
+S3Exchange S3Core::send_creating_bucket(http::HttpTransport* t, const S3Request& r) {
+  S3Exchange ex = t ? send(*t, r) : send(r);
+  if (!no_such_bucket(ex.response)) return ex;
+  if (!dialect_.cannot_create_bucket.empty())
+    throw bucket_missing(ex.response,
+                         "; it is not created automatically: " + dialect_.cannot_create_bucket);
+  if (bucket_create_tried_.exchange(true)) throw bucket_missing(ex.response);
+  create_bucket(ex.response);
+  ex = t ? send(*t, r) : send(r);
+  if (no_such_bucket(ex.response)) throw bucket_missing(ex.response);
+  return ex;
+}
+
+S3Exchange S3Core::send_once(http::HttpTransport& t, const S3Request& r) const {
+  S3Exchange ex;
+  ex.request = build(r);
+  http::RetryingTransport retrying(t, retry_);
+  try {
+    ex.response = retrying.perform(ex.request);
+  } catch (const http::TransportError& e) {
+    // Name the store; the message already names the request (redacted).
+    throw http::TransportError(service() + ": " + e.what(), e.retryable(), e.code_text());
+  }
+  return ex;
+}
+
+void S3Core::create_bucket(const http::HttpResponse& original) {
+  S3Request cr;
+  cr.method = "PUT";
+  cr.bucket_level = true;
+  cr.headers = dialect_.create_bucket_headers;
+  std::string body;
+  if (dialect_.location_constraint && config_.region != "us-east-1") {
+    body =
+        "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+        "<LocationConstraint>" +
+        xml_escape(config_.region) + "</LocationConstraint></CreateBucketConfiguration>";
+  }
+  cr.body = body;
+  S3Exchange ex = send(cr);
+  if (is_2xx(ex.response.status)) return;
+  std::string code = error_code(ex.response);
+  if (ex.response.status == 409 && code == "BucketAlreadyOwnedByYou") return;
+  throw bucket_missing(
+      original, " and could not be created: " +
+                    std::string(http::status_error(service(), ex.request, ex.response).what()));
+}
 
 std::shared_ptr<RequestAuthenticator> make_sigv4_authenticator(http::SigV4Credentials credentials,
                                                                std::string region,
@@ -975,7 +529,7 @@ std::shared_ptr<RequestAuthenticator> make_sigv4_authenticator(http::SigV4Creden
 }
 
 std::unique_ptr<Storage> make_s3_compatible_storage(const S3Config& config, S3Dialect dialect,
-                                                    TransportFactory transports,
+                                                    http::TransportFactory transports,
                                                     http::RetryPolicy retry) {
   if (!transports)
     throw Error(ErrorKind::invalid_argument, dialect.service + ": no transport factory");
@@ -988,19 +542,22 @@ std::unique_ptr<Storage> make_s3_compatible_storage(const S3Config& config, S3Di
 }  // namespace storage_internal
 
 std::uint64_t s3_part_size(std::uint64_t first_part_size, int part_number) {
-  int doublings = part_number <= 1 ? 0 : (part_number - 1) / kPartsPerDoubling;
-  std::uint64_t size = std::max(first_part_size, kMinPartSize);
-  for (int i = 0; i < doublings && size < kMaxPartSize; ++i) size *= 2;
-  return std::min(size, kMaxPartSize);
+  using storage_internal::kS3MaxPartSize;
+  const int doublings =
+      part_number <= 1 ? 0 : (part_number - 1) / storage_internal::kS3PartsPerDoubling;
+  std::uint64_t size = std::max(first_part_size, storage_internal::kS3MinPartSize);
+  for (int i = 0; i < doublings && size < kS3MaxPartSize; ++i) size *= 2;
+  return std::min(size, kS3MaxPartSize);
 }
 
-std::unique_ptr<Storage> make_s3_storage(const S3Config& config, TransportFactory transports,
+std::unique_ptr<Storage> make_s3_storage(const S3Config& config, http::TransportFactory transports,
                                          http::RetryPolicy retry) {
   return storage_internal::make_s3_compatible_storage(config, storage_internal::S3Dialect{},
                                                       std::move(transports), std::move(retry));
 }
 
-std::unique_ptr<Storage> make_s3_storage(const S3Config& config, TransportFactory transports) {
+std::unique_ptr<Storage> make_s3_storage(const S3Config& config,
+                                         http::TransportFactory transports) {
   return make_s3_storage(config, std::move(transports), http::RetryPolicy{});
 }
 

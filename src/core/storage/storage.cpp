@@ -1,7 +1,6 @@
 #include "pgvault/storage/storage.hpp"
 
 #include "pgvault/error.hpp"
-#include "pgvault/storage/settings.hpp"
 #include "storage_internal.hpp"
 
 #include <filesystem>
@@ -122,16 +121,6 @@ std::string storage_internal::file_repository_path(std::string_view url) {
   while (norm.size() > 1 && norm.back() == '/') norm.pop_back();
   if (norm == "/") throw_bad_url(url, "the file system root cannot be a repository");
   return norm;
-}
-
-void validate_repository_url(std::string_view url) {
-  (void)parse_repository_url(url);
-}
-
-std::unique_ptr<Storage> open_storage(std::string_view url) {
-  StorageSettings from_environment;
-  apply_environment(from_environment);
-  return open_storage_with(url, from_environment);
 }
 
 }  // namespace pgvault

@@ -12,6 +12,11 @@
 
 namespace pgvault::storage_internal {
 
+// A 2xx HTTP status.
+inline bool is_2xx(long status) {
+  return status >= 200 && status < 300;
+}
+
 // Object paths are relative, '/'-separated, with no empty, "." or ".."
 // components and no NUL bytes. Throws Error(invalid_argument).
 void validate_object_path(std::string_view path);
@@ -22,6 +27,10 @@ void validate_prefix(std::string_view prefix);
 // The normalized absolute directory of a file repository URL
 // (file:///path or /path). Throws Error(invalid_argument) saying what is wrong.
 std::string file_repository_path(std::string_view url);
+
+// Four dot-separated decimal numbers ("10.0.0.1"): an IPv4 address, which
+// bucket names must not look like and S3 endpoints reach path-style.
+bool looks_like_ipv4(std::string_view s);
 
 // The posix driver; root is an absolute, normalized path without a trailing slash.
 std::unique_ptr<Storage> make_file_storage(std::string root);

@@ -1,6 +1,7 @@
 #include "pgvault/wal/wal_name.hpp"
 
 #include "pgvault/error.hpp"
+#include "pgvault/text.hpp"
 
 #include <cstdio>
 
@@ -12,13 +13,6 @@ constexpr std::string_view kAllowedNames =
     "allowed: a segment TTTTTTTTXXXXXXXXYYYYYYYY, TTTTTTTT.history, "
     "TTTTTTTTXXXXXXXXYYYYYYYY.OOOOOOOO.backup or TTTTTTTTXXXXXXXXYYYYYYYY.partial, "
     "in upper-case hexadecimal";
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool is_upper_hex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F');
@@ -44,36 +38,19 @@ std::uint32_t read_hex8(std::string_view text, std::size_t pos, std::string_view
     char c = text[i];
     if (!is_upper_hex(c)) {
       std::string why = std::string(part) + " has ";
-      if (hex_value(c) >= 0)
+      if (hex_digit_value(c) >= 0)
         why += "lower-case hexadecimal '" + std::string(1, c) + "'";
       else
         why += "'" + quote_untrusted(text.substr(i, 1)) + "', not a hexadecimal digit";
       why += " at position " + std::to_string(i + 1);
       bad_name(text, why);
     }
-    v = v * 16 + static_cast<std::uint32_t>(hex_value(c));
+    v = v * 16 + static_cast<std::uint32_t>(hex_digit_value(c));
   }
   return v;
 }
 
 }  // namespace
-
-std::string quote_untrusted(std::string_view text) {
-  constexpr std::size_t kMaxShown = 100;
-  std::string out;
-  for (std::size_t i = 0; i < text.size() && i < kMaxShown; ++i) {
-    auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      char buf[5];
-      std::snprintf(buf, sizeof buf, "\\x%02X", c);
-      out += buf;
-    }
-  }
-  if (text.size() > kMaxShown) out += "...";
-  return out;
-}
 
 std::string format_lsn(Lsn lsn) {
   char buf[32];
@@ -97,7 +74,7 @@ Lsn parse_lsn(std::string_view text) {
   for (std::string_view part : {hi, lo}) {
     if (part.empty() || part.size() > 8) throw bad();
     for (char c : part) {
-      int v = hex_value(c);
+      int v = hex_digit_value(c);
       if (v < 0) throw bad();
       parts[i] = parts[i] * 16 + static_cast<std::uint64_t>(v);
     }
