@@ -4,7 +4,9 @@
 #pragma once
 #include "pgvault/pg_free.hpp"
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -18,11 +20,19 @@ std::string human_size(std::uint64_t bytes);
 std::string ascii_lower(std::string_view s);
 // a-z to A-Z; every other byte unchanged.
 std::string ascii_upper(std::string_view s);
+// a and b equal but for the case of ASCII letters.
+bool ascii_iequals(std::string_view a, std::string_view b);
+
+// True when s is not empty and every byte is 0-9.
+bool all_digits(std::string_view s);
 
 // True for the ASCII white space characters: ' ', '\t', '\n', '\v', '\f', '\r'.
 bool is_ascii_space(char c);
 // s without leading and trailing ASCII white space (is_ascii_space).
 std::string_view trim(std::string_view s);
+// trim(s) with every inner run of ASCII white space made one space
+// (SigV4's Trimall; error texts read from XML).
+std::string collapse_spaces(std::string_view s);
 
 // s between double quotes, as messages name paths and objects: "a/b". No
 // escaping: for text that came from outside, use quote_untrusted.
@@ -35,6 +45,7 @@ std::string quote_untrusted(std::string_view text);
 
 // Lower-case hexadecimal of the bytes, two digits each: "\x01\xab" -> "01ab".
 std::string hex(std::string_view bytes);
+std::string hex(std::span<const std::byte> bytes);
 // The value of a hexadecimal digit (either case), or -1.
 int hex_digit_value(char c);
 

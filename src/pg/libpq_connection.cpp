@@ -9,9 +9,7 @@
 #include "libpq_connection.hpp"
 #include "worker_connection.hpp"
 
-extern "C" {
-#include "libpq-fe.h"
-}
+#include "postgres_headers.hpp"
 
 namespace pgvault::pg {
 namespace {

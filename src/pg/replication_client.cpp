@@ -4,9 +4,7 @@
 
 #include "replication_client.hpp"
 
-extern "C" {
-#include "libpq-fe.h"
-}
+#include "postgres_headers.hpp"
 
 namespace pgvault::pg {
 

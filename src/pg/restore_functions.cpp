@@ -33,10 +33,6 @@
 namespace pgvault::pg {
 namespace {
 
-std::string quoted(const std::string& s) {
-  return "\"" + s + "\"";
-}
-
 void check_interrupts() {
   pg_guard([] { CHECK_FOR_INTERRUPTS(); });
 }

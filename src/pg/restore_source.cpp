@@ -3,6 +3,7 @@
 #include "pgvault/logical/logical_restore.hpp"
 #include "pgvault/pipeline/encryption.hpp"
 #include "pgvault/restore/key_check.hpp"
+#include "pgvault/text.hpp"
 
 #include <string>
 
@@ -17,14 +18,6 @@
 #include "target_database.hpp"
 
 namespace pgvault::pg {
-namespace {
-
-std::string quoted(const std::string& s) {
-  return "\"" + s + "\"";
-}
-
-}  // namespace
-
 RestoreSource open_logical_backup(const std::string& name) {
   require_chosen_repository();
   RestoreSource source;

@@ -3,6 +3,7 @@
 #include "pgvault/pipeline/compression.hpp"
 #include "pgvault/storage/settings.hpp"
 #include "pgvault/storage/storage.hpp"
+#include "pgvault/text.hpp"
 
 #include "storage_settings.hpp"
 
@@ -281,11 +282,6 @@ std::string SettingProblem::describe() const {
 
 namespace {
 
-std::string lowercase(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
 struct FileSetting {
   std::string name;  // lower case
   std::string value;
@@ -306,7 +302,7 @@ std::vector<FileSetting> pgvault_file_settings() {
   std::vector<FileSetting> out;
   for (ConfigVariable* item = head; item != nullptr; item = item->next) {
     if (item->name == nullptr || item->value == nullptr || item->errmsg != nullptr) continue;
-    std::string name = lowercase(item->name);
+    std::string name = ascii_lower(item->name);
     if (name.rfind("pgvault.", 0) != 0) continue;
     std::string where =
         std::string(item->filename ? item->filename : "?") + ":" + std::to_string(item->sourceline);

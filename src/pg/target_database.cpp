@@ -1,4 +1,5 @@
 #include "pgvault/error.hpp"
+#include "pgvault/text.hpp"
 
 #include <string>
 
@@ -9,10 +10,6 @@
 
 namespace pgvault::pg {
 namespace {
-
-std::string quoted(const std::string& s) {
-  return "\"" + s + "\"";
-}
 
 LibpqTarget admin_target(const std::string& dbname) {
   LibpqTarget target;

@@ -6,9 +6,7 @@
 #include "settings.hpp"
 #include "worker_connection.hpp"
 
-extern "C" {
-#include "libpq-fe.h"
-}
+#include "postgres_headers.hpp"
 
 namespace pgvault::pg {
 

@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cstddef>
+#include <span>
+
 using namespace pgvault;
 
 TEST(HumanSize, BytesBelowOneKilobyte) {
@@ -63,4 +67,35 @@ TEST(Hex, DigitValues) {
   EXPECT_EQ(hex_digit_value('g'), -1);
   EXPECT_EQ(hex_digit_value('/'), -1);
   EXPECT_EQ(hex_digit_value('\0'), -1);
+}
+
+TEST(Hex, OfBytes) {
+  const std::array<std::byte, 3> bytes{std::byte{0x00}, std::byte{0x9c}, std::byte{0xff}};
+  EXPECT_EQ(hex(std::span<const std::byte>(bytes)), "009cff");
+}
+
+TEST(AsciiCase, EqualButForCase) {
+  EXPECT_TRUE(ascii_iequals("X-Amz-Signature", "x-amz-signature"));
+  EXPECT_TRUE(ascii_iequals("", ""));
+  EXPECT_FALSE(ascii_iequals("zstd", "zst"));
+  EXPECT_FALSE(ascii_iequals("a-b", "a_b"));
+  // Only ASCII letters fold: '@' (0x40) and '`' (0x60) differ by the case bit.
+  EXPECT_FALSE(ascii_iequals("@", "`"));
+  EXPECT_FALSE(ascii_iequals("\xc3\x84", "\xc3\xa4"));
+}
+
+TEST(CollapseSpaces, TrimsAndMakesInnerRunsOneSpace) {
+  EXPECT_EQ(collapse_spaces("  a \t\r\n b  c "), "a b c");
+  EXPECT_EQ(collapse_spaces("plain"), "plain");
+  EXPECT_EQ(collapse_spaces(" \t "), "");
+  EXPECT_EQ(collapse_spaces(""), "");
+}
+
+TEST(AllDigits, NonEmptyAndOnlyZeroToNine) {
+  EXPECT_TRUE(all_digits("0"));
+  EXPECT_TRUE(all_digits("16384"));
+  EXPECT_FALSE(all_digits(""));
+  EXPECT_FALSE(all_digits("12a"));
+  EXPECT_FALSE(all_digits("-1"));
+  EXPECT_FALSE(all_digits(" 1"));
 }

@@ -19,30 +19,6 @@ namespace pgvault::http {
 
 namespace {
 
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-// Trim and collapse runs of whitespace to one space (SigV4 header values).
-std::string trim_all(std::string_view v) {
-  std::string out;
-  bool pending_space = false;
-  for (char c : v) {
-    if (is_space(c)) {
-      pending_space = !out.empty();
-      continue;
-    }
-    if (pending_space) out.push_back(' ');
-    pending_space = false;
-    out.push_back(c);
-  }
-  return out;
-}
-
-bool all_digits(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
 [[noreturn]] void invalid(const std::string& what) {
   throw Error(ErrorKind::invalid_argument, what);
 }
@@ -129,12 +105,12 @@ SigV4Result sigv4_sign(const SigV4Request& req, const SigV4Credentials& creds) {
   // with ',' in the order given; std::map sorts by name.
   std::map<std::string, std::string> canon;
   auto add = [&canon](std::string_view name, std::string_view value) {
-    std::string n = ascii_lower(trim_all(name));
-    auto [it, inserted] = canon.try_emplace(n, trim_all(value));
-    if (!inserted) it->second += "," + trim_all(value);
+    std::string n = ascii_lower(collapse_spaces(name));
+    auto [it, inserted] = canon.try_emplace(n, collapse_spaces(value));
+    if (!inserted) it->second += "," + collapse_spaces(value);
   };
   for (const auto& [name, value] : req.headers) {
-    std::string n = ascii_lower(trim_all(name));
+    std::string n = ascii_lower(collapse_spaces(name));
     if (n == "x-amz-date" || n == "x-amz-content-sha256" || n == "x-amz-security-token" ||
         n == "authorization") {
       invalid("SigV4: header " + n + " is added by the signer; do not pass it");

@@ -1,5 +1,6 @@
 // Shared pieces of the HTTP layer: response header lookup and redaction.
 #include "pgvault/http/transport.hpp"
+#include "pgvault/text.hpp"
 
 #include <algorithm>
 #include <array>
@@ -8,15 +9,6 @@
 namespace pgvault::http {
 
 namespace {
-
-char lower(char c) {
-  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
-}
 
 // Query parameters whose values are secrets (compared case-insensitively).
 constexpr std::array<std::string_view, 12> kSecretParams = {
@@ -27,12 +19,11 @@ constexpr std::array<std::string_view, 12> kSecretParams = {
 
 bool is_secret_param(std::string_view name) {
   return std::any_of(kSecretParams.begin(), kSecretParams.end(),
-                     [&](std::string_view p) { return iequals(p, name); });
+                     [&](std::string_view p) { return ascii_iequals(p, name); });
 }
 
 bool ends_value(char c) {
-  return c == '&' || c == '#' || c == '"' || c == '\'' || c == '<' || c == '>' ||
-         std::isspace(static_cast<unsigned char>(c));
+  return c == '&' || c == '#' || c == '"' || c == '\'' || c == '<' || c == '>' || is_ascii_space(c);
 }
 
 bool is_name_char(char c) {
@@ -43,13 +34,13 @@ bool is_name_char(char c) {
 
 std::string HttpResponse::header(std::string_view name) const {
   for (const auto& [k, v] : headers)
-    if (iequals(k, name)) return v;
+    if (ascii_iequals(k, name)) return v;
   return {};
 }
 
 bool HttpResponse::has_header(std::string_view name) const {
   return std::any_of(headers.begin(), headers.end(),
-                     [&](const auto& h) { return iequals(h.first, name); });
+                     [&](const auto& h) { return ascii_iequals(h.first, name); });
 }
 
 std::string redact_url(std::string_view text) {
@@ -99,7 +90,7 @@ bool is_secret_header(std::string_view name) {
       "x-ms-copy-source-authorization",
       "x-amz-server-side-encryption-customer-key"};
   return std::any_of(kSecret.begin(), kSecret.end(),
-                     [&](std::string_view s) { return iequals(s, name); });
+                     [&](std::string_view s) { return ascii_iequals(s, name); });
 }
 
 std::string url_host(std::string_view url) {

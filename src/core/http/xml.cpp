@@ -1,27 +1,9 @@
 #include "pgvault/http/xml.hpp"
+#include "pgvault/text.hpp"
 
 #include <cctype>
 
 namespace pgvault::http {
-
-namespace {
-
-std::string collapse_spaces(std::string_view s) {
-  std::string out;
-  bool space = false;
-  for (char c : s) {
-    if (std::isspace(static_cast<unsigned char>(c))) {
-      space = !out.empty();
-      continue;
-    }
-    if (space) out.push_back(' ');
-    space = false;
-    out.push_back(c);
-  }
-  return out;
-}
-
-}  // namespace
 
 pugi::xml_document parse_xml(std::string_view body, std::string_view what) {
   pugi::xml_document doc;

@@ -1,6 +1,7 @@
 #include "pgvault/physical/data_directory.hpp"
 
 #include "pgvault/error.hpp"
+#include "pgvault/text.hpp"
 
 #include <algorithm>
 #include <array>
@@ -65,10 +66,6 @@ bool matches_any(std::string_view name, const std::array<NameRule, N>& rules) {
 
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
-}
-
-bool all_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), is_digit);
 }
 
 std::optional<std::uint32_t> parse_oid(std::string_view digits) {

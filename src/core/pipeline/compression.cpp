@@ -4,6 +4,7 @@
 #include "pgvault/pipeline/compression.hpp"
 
 #include "pgvault/error.hpp"
+#include "pgvault/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -19,13 +20,6 @@ namespace pgvault {
 namespace {
 
 constexpr std::size_t kOutBuf = 128 * 1024;
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 [[noreturn]] void throw_corrupt(std::string_view algo, std::string_view what) {
   throw Error(ErrorKind::corrupt, "corrupt " + std::string(algo) + " data: " + std::string(what));
@@ -389,7 +383,7 @@ class GzipDecompressor final : public CodecSink {
 
 std::optional<Compression> parse_compression(std::string_view name) {
   for (Compression c : {Compression::none, Compression::gzip, Compression::lz4, Compression::zstd})
-    if (iequals(name, compression_name(c))) return c;
+    if (ascii_iequals(name, compression_name(c))) return c;
   return std::nullopt;
 }
 

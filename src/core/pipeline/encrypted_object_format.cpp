@@ -3,6 +3,7 @@
 #include "encrypted_object_format.hpp"
 
 #include "pgvault/error.hpp"
+#include "pgvault/text.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -133,7 +134,7 @@ ParsedHeader encryption_internal::parse_header(std::span<const std::byte> bytes)
   if (info.chunk_size == 0 || info.chunk_size > kMaxEncryptionChunkSize)
     throw Error(ErrorKind::corrupt, "encrypted object is corrupt: its chunk size " +
                                         std::to_string(info.chunk_size) + " is out of range");
-  info.key_fingerprint = to_hex({h.data() + at::fingerprint, kFingerprintSize});
+  info.key_fingerprint = hex({h.data() + at::fingerprint, kFingerprintSize});
   std::copy_n(h.begin() + at::object_salt, kObjectSaltSize, parsed.object_salt.begin());
   return parsed;
 }

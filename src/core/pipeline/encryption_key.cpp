@@ -2,6 +2,7 @@
 #include "pgvault/pipeline/encryption_key.hpp"
 
 #include "pgvault/error.hpp"
+#include "pgvault/text.hpp"
 #include "encryption_support.hpp"
 
 #include <algorithm>
@@ -72,7 +73,7 @@ EncryptionKey EncryptionKey::from_bytes(std::span<const std::byte, kEncryptionKe
     key.origin_ = origin;
   }  // a raw key has no parameters: keep the default origin
   std::copy(bytes.begin(), bytes.end(), key.bytes_.begin());
-  key.fingerprint_ = to_hex(fingerprint_bytes(key.bytes_));
+  key.fingerprint_ = hex(fingerprint_bytes(key.bytes_));
   return key;
 }
 

@@ -49,17 +49,6 @@ inline unsigned char* uc(std::byte* p) {
   throw Error(ErrorKind::internal, what + " failed (OpenSSL)" + reason);
 }
 
-inline std::string to_hex(std::span<const std::byte> bytes) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(bytes.size() * 2);
-  for (std::byte b : bytes) {
-    hex.push_back(digits[std::to_integer<unsigned>(b) >> 4]);
-    hex.push_back(digits[std::to_integer<unsigned>(b) & 0xf]);
-  }
-  return hex;
-}
-
 inline void random_bytes(std::span<std::byte> out) {
   if (RAND_bytes(uc(out.data()), static_cast<int>(out.size())) != 1)
     throw_openssl("generating random bytes");

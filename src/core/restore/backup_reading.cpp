@@ -3,6 +3,7 @@
 
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
+#include "pgvault/text.hpp"
 #include "pgvault/pipeline/compression.hpp"
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/restore/manifest.hpp"
@@ -18,10 +19,6 @@ namespace pgvault {
 namespace {
 
 constexpr std::size_t kReadChunk = 1024 * 1024;
-
-bool all_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
 
 }  // namespace
 

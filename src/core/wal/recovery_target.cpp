@@ -1,6 +1,7 @@
 #include "pgvault/wal/recovery_target.hpp"
 
 #include "pgvault/error.hpp"
+#include "pgvault/text.hpp"
 
 #include <cctype>
 #include <cstdio>
@@ -38,13 +39,6 @@ unsigned days_in_month(std::int64_t y, unsigned m) {
   static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
   return m == 2 && leap ? 29 : kDays[m - 1];
-}
-
-bool all_digits(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (c < '0' || c > '9') return false;
-  return true;
 }
 
 unsigned number(std::string_view digits) {
