@@ -66,7 +66,7 @@ fi
 
 # A copy the unprivileged server user can read, wherever the checkout is;
 # Azurite's node_modules (about 190 MB) is hard-linked when it can be.
-tar -C "$PGVAULT_ROOT" --exclude=test/servers/node_modules -cf - sql expected test | tar -C "$work" -xf -
+tar -C "$PGVAULT_ROOT" --exclude=test/servers/node_modules -cf - Makefile sql expected test | tar -C "$work" -xf -
 [ "$(id -u)" -eq 0 ] && chown -R "$PGVAULT_TEST_USER" "$work"
 # Linked after the chown, which would otherwise reach the checkout's files.
 cp -al test/servers/node_modules "$work/test/servers/" 2>/dev/null ||
