@@ -85,10 +85,10 @@ like(sql_outcome('SELECT verified, error FROM vault.verify_backup()'), $reposito
   'vault.verify_backup refuses it');
 like(sql_outcome('SELECT * FROM vault.cleanup()'), $repository_refusal, 'vault.cleanup refuses it');
 my @backups_before = glob("$repo_dir/*/backups/*");
-like(sql_outcome(q{SELECT status, error FROM vault.create_backup(kind => 'logical')}), $repository_refusal,
+like(sql_outcome(q{SELECT status, error_message FROM vault.create_backup(kind => 'logical')}), $repository_refusal,
   'a backup into it fails, saying why');
 my @backups_after = glob("$repo_dir/*/backups/*");
-is(scalar(@backups_after), scalar(@backups_before), 'before writing a single object');
+is(scalar(@backups_after), scalar(@backups_before), 'and leaves nothing in it');
 my ($older_dir) = $older_location =~ m{^file://(.*)$};
 ok(-f "$older_dir/backup.json" && -f $meta_file, 'nothing was deleted');
 ok(-f "$repo_dir/pgvault-repository.json", 'the newer format file is left as it is');

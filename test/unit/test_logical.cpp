@@ -177,6 +177,19 @@ TEST_F(LogicalBackup, AnInterruptStopsPgDumpAtOnce) {
   EXPECT_TRUE(storage_->list("").empty());
 }
 
+TEST_F(LogicalBackup, ARepositoryOfANewerFormatIsRefusedBeforePgDumpRuns) {
+  storage_->write_all(Repository::kFormatFile, R"({"format": 2})");
+  // pg_dump would leave a trace if it ran: the refusal comes first.
+  const fs::path ran = tmp_.path() / "pg_dump_ran";
+  std::string pg_dump = fake_pg_dump("touch '" + ran.string() + "'; printf 'PGDMP'");
+  expect_error([&] { run_logical_backup(repo_, request(pg_dump), no_progress, no_interrupt); },
+               ErrorKind::unsupported,
+               "repository format 2 is newer than this pgvault understands (1); upgrade pgvault "
+               "to read it");
+  EXPECT_FALSE(fs::exists(ran));
+  EXPECT_EQ(storage_->list("").size(), 1u);  // the format file, nothing else
+}
+
 TEST_F(LogicalBackup, MissingProgramIsNamed) {
   expect_error(
       [&] {

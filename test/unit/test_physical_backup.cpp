@@ -221,6 +221,19 @@ TEST(PhysicalBackup, AMalformedStreamLeavesNothing) {
   EXPECT_TRUE(storage->list("").empty());
 }
 
+TEST(PhysicalBackup, ARepositoryOfANewerFormatIsRefusedBeforeTheServerIsAsked) {
+  auto storage = make_memory_storage();
+  storage->write_all(Repository::kFormatFile, R"({"format": 2})");
+  Repository repo(*storage);
+  ScriptedServer server;
+  server.stream = {message('n', std::string("base.tar.zst\0\0", 14)), message('d', "bytes")};
+  expect_error([&] { run_physical_backup(repo, physical_request(), server, no_progress); },
+               ErrorKind::unsupported,
+               "repository format 2 is newer than this pgvault understands");
+  EXPECT_TRUE(server.commands.empty());
+  EXPECT_EQ(storage->list("").size(), 1u);  // the format file, nothing else
+}
+
 TEST(PhysicalBackup, NoEndPositionIsAFailure) {
   auto storage = make_memory_storage();
   Repository repo(*storage);
