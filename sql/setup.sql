@@ -16,3 +16,5 @@ SELECT name, setting, context FROM pg_settings WHERE name LIKE 'pgvault.%'
    AND name !~ '^pgvault\.(s3|azure|gcs|storage)_'  -- see storage_settings
  ORDER BY name;
 SELECT current_setting('pgvault.repository') ~ '^file:///.+/pgvault$' AS default_repository_is_beside_datadir;
+-- The audit trail is empty until a backup runs.
+SELECT count(*) FROM vault.history;

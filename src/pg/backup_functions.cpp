@@ -1,4 +1,5 @@
 // SQL entry points that start and wait for backups.
+#include "pgvault/backup/backup_request.hpp"
 #include "pgvault/catalog/backup_meta.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/logical/logical_backup.hpp"
@@ -17,7 +18,7 @@ namespace pgvault::pg {
 namespace {
 
 void validate_kind(const std::string& kind) {
-  if (kind != "physical" && kind != "logical") {
+  if (!parse_backup_kind(kind)) {
     throw Error(ErrorKind::invalid_argument,
                 "unknown backup kind \"" + kind + "\"; valid kinds: " + kValidKinds);
   }
