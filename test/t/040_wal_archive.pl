@@ -18,6 +18,7 @@ my ($node, $repo) = new_vault_node('archiver', compression => 'none',
 my ($repo_dir) = $repo =~ m{^file://(.*)$};
 my $sysid = $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
 my $pg_wal = $node->data_dir . '/pg_wal';
+$node->safe_psql('postgres', 'CREATE TABLE filler (x int)');
 
 sub stat_archiver {
   return $node->safe_psql('postgres',
@@ -29,7 +30,6 @@ sub failed_count   { (split /\|/, stat_archiver())[1] }
 # Writes a little WAL and switches to a new segment; returns the finished segment's name.
 sub switch_segment {
   my $name = $node->safe_psql('postgres', q{
-    CREATE TABLE IF NOT EXISTS filler (x int);
     INSERT INTO filler SELECT generate_series(1, 100);
     SELECT pg_walfile_name(pg_current_wal_lsn())});
   $node->safe_psql('postgres', 'SELECT pg_switch_wal()');
@@ -86,7 +86,10 @@ is(failed_count(), 0, 'a repeated push is no failure');
 is_deeply([ stored_objects($first) ], \@objects, 'still exactly one object for it');
 
 # 3. A different object planted under the next segment's name: refused, kept, server up.
-my $victim = $node->safe_psql('postgres', 'SELECT pg_walfile_name(pg_current_wal_lsn())');
+# (Right after a switch the insert position is the new segment's first byte,
+# which pg_walfile_name attributes to the previous one: write first.)
+my $victim = $node->safe_psql('postgres',
+  'INSERT INTO filler VALUES (0); SELECT pg_walfile_name(pg_current_wal_lsn())');
 my $planted_content = "not this cluster's WAL\n";
 my $planted_sha = Digest::SHA::sha256_hex($planted_content);
 my $planted = segment_dir($victim) . "/$victim-$planted_sha";
@@ -108,8 +111,9 @@ isnt($node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backen
 
 # Removing the planted object lets the segment through.
 unlink $planted or die "unlink: $!";
-switch_segment();    # wakes the archiver, which otherwise retries after a minute
+my $wake = switch_segment();    # wakes the archiver, which otherwise retries after a minute
 ok(wait_archived($victim), "$victim archived once the planted object is gone");
+ok(wait_archived($wake), "and $wake after it");
 
 # 4. An unwritable repository: failures and retries, no crash; writable again: archived.
 my @dirs;
