@@ -136,5 +136,22 @@ my ($blocked_object) = stored_objects($blocked);
 is(sha256_file(segment_dir($blocked) . "/$blocked_object"), sha256_file("$pg_wal/$blocked"),
   'its stored bytes are the segment');
 
+# 5. A rejected pgvault.repository line: nothing is archived anywhere, the
+# archiver says why and keeps running; fixed and reloaded, it catches up.
+$log_offset = -s $node->logfile;
+$node->append_conf('postgresql.conf', "pgvault.repository = 'ftp://nowhere'\n");
+$node->reload;
+my $waiting = switch_segment();
+ok($node->wait_for_log(qr/WARNING: .*WAL archiving is not configured: pgvault.repository is invalid/, $log_offset),
+  'the archiver logs that archiving is not configured, naming pgvault.repository');
+ok($node->wait_for_log(qr/archive_mode enabled, yet archiving is not configured/, $log_offset),
+  'and PostgreSQL does not archive');
+ok(-f "$pg_wal/archive_status/$waiting.ready", "$waiting waits in pg_wal");
+is(scalar(stored_objects($waiting)), 0, 'nothing was written for it');
+$node->append_conf('postgresql.conf', "pgvault.repository = '$repo'\n");
+$node->reload;
+switch_segment();
+ok(wait_archived($waiting), "$waiting archived once the setting is fixed");
+
 $node->stop;
 done_testing();
