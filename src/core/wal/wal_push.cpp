@@ -114,14 +114,6 @@ std::string read_stored_history(Storage& storage, const std::string& key,
   return text.str();
 }
 
-std::string read_local_file(const std::string& path, std::vector<std::byte>& buffer) {
-  std::string content;
-  read_file(path, buffer, [&](std::span<const std::byte> chunk, bool) {
-    content.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
-  });
-  return content;
-}
-
 }  // namespace
 
 WalPushResult push_wal_file(Storage& storage, const WalPushRequest& request) {
@@ -163,24 +155,12 @@ WalPushResult push_wal_file(Storage& storage, const WalPushRequest& request) {
       continue;  // e.g. "00000002.history.tmp" of someone else: not ours to judge
     }
     if (stored.file != file || stored.system_identifier != request.system_identifier) continue;
-    if (file.kind() == WalFileKind::history) {
-      const std::string local = read_local_file(request.local_path, buffer);
-      const std::string remote =
-          read_stored_history(storage, object.path, request.history_decryptor);
-      if (remote == local) {
-        result.outcome = WalPushOutcome::already_archived;
-        result.key = object.path;
-        return result;
-      }
-      throw Error(ErrorKind::conflict, "WAL file " + quoted(file.name()) +
-                                           " is archived already with different "
-                                           "content: the repository's " +
-                                           quote_untrusted(object.path) + " (SHA-256 " +
-                                           sha256_hex(remote) +
-                                           ") differs from the local file (SHA-256 " +
-                                           digest.sha256 + "). " + conflict_advice());
-    }
-    if (stored.sha256 == digest.sha256) {
+    // A history file's key carries no checksum: its stored content is read back.
+    const std::string stored_sha256 =
+        file.kind() == WalFileKind::history
+            ? sha256_hex(read_stored_history(storage, object.path, request.history_decryptor))
+            : stored.sha256;
+    if (stored_sha256 == digest.sha256) {
       result.outcome = WalPushOutcome::already_archived;
       result.key = object.path;
       return result;
@@ -189,7 +169,7 @@ WalPushResult push_wal_file(Storage& storage, const WalPushRequest& request) {
                                          " is archived already with different "
                                          "content: the repository holds " +
                                          quote_untrusted(object.path) + " (SHA-256 " +
-                                         stored.sha256 + "), the local file's SHA-256 is " +
+                                         stored_sha256 + "), the local file's SHA-256 is " +
                                          digest.sha256 + ". " + conflict_advice());
   }
 
