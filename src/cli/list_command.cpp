@@ -2,8 +2,11 @@
 
 #include "common_options.hpp"
 #include "text_output.hpp"
+#include "wal_report.hpp"
 
 #include "pgvault/catalog/repository.hpp"
+#include "pgvault/error.hpp"
+#include "pgvault/wal/wal_layout.hpp"
 #include "pgvault/text.hpp"
 
 #include <nlohmann/json.hpp>
@@ -21,23 +24,58 @@ Command add_list_command(CLI::App& app) {
   auto* list = app.add_subcommand("list", "List the restorable backups of a repository");
   o->repo.add_to(list);
   add_system_id_filter(list, o->system_id);
-  add_json_flag(list, o->json, "a JSON array of the backups' backup.json");
+  add_json_flag(list, o->json,
+                "a JSON array of the backups' backup.json; a physical backup's element also "
+                "has \"wal\": its system's archived WAL and recoverable windows");
   return {list, [o] { return run_list(*o); }};
 }
 
 // Damaged backups (a backup.json that cannot be used) are listed with the
 // reason, never left out: they are not restorable, but their data may be
 // worth saving, and an operator must see them.
+//
+// The archived WAL (issue 15) follows the backups, per system: it is read
+// from "<sysid>/wal/" of each system listed (or of --system-id), so a
+// system with WAL but no backup shows its WAL too. The JSON stays an array
+// of backups; the WAL summary is the "wal" member of each physical backup.
 int run_list(const ListOptions& o) {
   auto storage = o.repo.open();
   Repository repo(*storage);
   const RepositoryListing listing = repo.list_all(o.system_id);
   const std::vector<BackupMeta>& backups = listing.complete;
 
+  std::vector<WalCatalog> wal;
+  {
+    std::set<std::string> systems;
+    if (!o.system_id.empty()) {
+      systems.insert(o.system_id);
+    } else {
+      for (const auto& id : repo.system_identifiers()) systems.insert(id);
+    }
+    for (const auto& id : systems) {
+      try {
+        validate_wal_system_identifier(id);
+      } catch (const Error&) {
+        continue;  // not a system's directory: nothing of pgvault's WAL there
+      }
+      WalCatalog catalog = read_wal_catalog(*storage, o.repo, id, backups);
+      if (!catalog.empty() || catalog.foreign_count > 0) wal.push_back(std::move(catalog));
+    }
+  }
+  auto wal_of = [&](const std::string& system_identifier) -> const WalCatalog* {
+    for (const auto& c : wal)
+      if (c.system_identifier == system_identifier) return &c;
+    return nullptr;
+  };
+
   if (o.json) {
     // ordered_json keeps backup.json's own field order.
     nlohmann::ordered_json arr = nlohmann::ordered_json::array();
-    for (const auto& b : backups) arr.push_back(nlohmann::ordered_json::parse(b.to_json()));
+    for (const auto& b : backups) {
+      arr.push_back(nlohmann::ordered_json::parse(b.to_json()));
+      const WalCatalog* catalog = b.kind == "physical" ? wal_of(b.system_identifier) : nullptr;
+      if (catalog != nullptr) arr.back()["wal"] = wal_json(*catalog, backups);
+    }
     for (const auto& d : listing.unreadable) {
       arr.push_back({{"name", d.name},
                      {"system_identifier", d.system_identifier},
@@ -47,6 +85,12 @@ int run_list(const ListOptions& o) {
     std::cout << arr.dump(2) << "\n";
     return 0;
   }
+  auto print_wal = [&] {
+    for (const WalCatalog& catalog : wal) {
+      std::cout << "\n";
+      print_wal_text(std::cout, catalog, backups);
+    }
+  };
   if (backups.empty() && listing.unreadable.empty()) {
     if (o.system_id.empty()) {
       std::cout << "no backups in " << storage->url() << "\n";
@@ -61,6 +105,7 @@ int run_list(const ListOptions& o) {
                                        std::string(others.size() == 1 ? " " : "s ") + held + ")")
                 << "\n";
     }
+    print_wal();
     return 0;
   }
 
@@ -97,6 +142,7 @@ int run_list(const ListOptions& o) {
               << " (backup.json unusable: not restorable, never removed by cleanup):\n";
     for (const auto& d : listing.unreadable) std::cout << "  " << d.error << "\n";
   }
+  print_wal();
   return 0;
 }
 

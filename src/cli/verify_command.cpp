@@ -4,12 +4,15 @@
 #include "common_options.hpp"
 #include "scratch_server.hpp"
 #include "text_output.hpp"
+#include "wal_report.hpp"
 
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/restore/physical_restore.hpp"
 #include "pgvault/restore/verify.hpp"
+#include "pgvault/pipeline/encryption_settings.hpp"
 #include "pgvault/text.hpp"
+#include "pgvault/wal/wal_verify.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -44,6 +47,11 @@ Command add_verify_command(CLI::App& app) {
                    "/usr/lib/postgresql/<version>/bin) on a private Unix socket, run a query "
                    "(as $PGUSER, the OS user or postgres), stop it and remove everything. Not as "
                    "root");
+  verify->add_flag("--wal", o->wal,
+                   "Physical backups: also check the archived WAL from the backup's start to the "
+                   "newest archived segment of the newest timeline its path reaches: no gap, a "
+                   "history file for every timeline switch, and every object's SHA-256 after "
+                   "decrypting and decompressing it");
   add_json_flag(verify, o->json, "the outcome as a JSON object");
   return {verify, [o] { return run_verify(*o); }};
 }
@@ -84,6 +92,11 @@ int run_verify(const VerifyCliOptions& o) {
     throw Error(ErrorKind::invalid_argument, "backup \"" + meta.name +
                                                  "\" is not a logical backup of database \"" +
                                                  o.database + "\" (--database)");
+  if (o.wal && meta.kind != "physical") {
+    throw Error(ErrorKind::invalid_argument,
+                "backup \"" + meta.name + "\" is a " + meta.kind +
+                    " backup; --wal checks the archived WAL of physical backups only");
+  }
   if (o.restore_test && meta.kind != "physical") {
     throw Error(ErrorKind::unsupported,
                 "backup \"" + meta.name + "\" is a " + meta.kind +
@@ -126,6 +139,14 @@ int run_verify(const VerifyCliOptions& o) {
     for (const auto& w : report.warnings) {
       if (!o.json) std::cerr << "pgvault: warning: " << w << "\n";
     }
+    std::optional<WalVerifyReport> wal;
+    if (o.wal) {
+      say("checking the archived WAL of backup \"" + meta.name + "\"");
+      const WalCatalog catalog = read_wal_catalog(*storage, o.repo, meta.system_identifier,
+                                                  repo.list_backups(meta.system_identifier));
+      wal = verify_backup_wal(*storage, catalog, meta, restore_key_provider(o.repo.encryption()),
+                              [&](std::string_view line) { say("  " + std::string(line)); });
+    }
     if (o.json) {
       out["verified"] = true;
       out["objects"] = report.objects;
@@ -135,6 +156,7 @@ int run_verify(const VerifyCliOptions& o) {
       if (!o.restore_test) out["decoded_bytes"] = report.decoded_bytes;
       out["extra_objects"] = report.extra_objects;
       out["warnings"] = report.warnings;
+      if (wal) out["wal"] = wal_report_json(*wal);
       if (test) {
         out["restore_test"] = {{"passed", true},
                                {"role", test->user},
@@ -150,6 +172,14 @@ int run_verify(const VerifyCliOptions& o) {
               << report.files << " files, " << report.bytes_read << " bytes ("
               << human_size(report.bytes_read) << ")"
               << (test ? "; restore test passed in " + format_seconds(test->seconds) : "") << "\n";
+    if (wal) {
+      std::cout << "archived WAL of backup " << meta.name << " verified: "
+                << (wal->first_segment.empty()
+                        ? ""
+                        : wal->first_segment + ".." + wal->last_segment + ", ")
+                << wal->objects << " objects, continuous from " << format_lsn(wal->from) << " to "
+                << format_lsn(wal->to) << " on timeline " << wal->to_timeline << "\n";
+    }
     return 0;
   } catch (const std::exception& e) {
     if (o.json) {

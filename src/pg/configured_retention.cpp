@@ -1,6 +1,8 @@
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/catalog/retention.hpp"
+#include "pgvault/pipeline/encryption_settings.hpp"
 #include "pgvault/storage/storage.hpp"
+#include "pgvault/wal/wal_read.hpp"
 
 #include <ctime>
 
@@ -43,9 +45,13 @@ RetentionResult apply_configured_retention(Repository& repo, const std::string& 
       elsewhere.push_back(p);
     }  // store unknown (a row from before 0.2 without location): stays pending
   }
-  RetentionResult result = apply_retention(repo, system_identifier, configured_retention(),
-                                           static_cast<std::int64_t>(time(nullptr)), running,
-                                           kLeftoverMinAge, abandoned_here);
+  // History files of encrypted archives are read with the archiver's key.
+  const EncryptionSettings encryption{guc_encryption_key_file ? guc_encryption_key_file : "",
+                                      guc_encryption_passphrase ? guc_encryption_passphrase : ""};
+  RetentionResult result = apply_retention(
+      repo, system_identifier, configured_retention(), static_cast<std::int64_t>(time(nullptr)),
+      running, kLeftoverMinAge, abandoned_here,
+      wal_history_reader(repo.storage(), restore_key_provider(encryption)));
   for (const auto& p : elsewhere) {
     try {
       auto storage = open_repository(p.repository);
@@ -63,6 +69,10 @@ RetentionResult apply_configured_retention(Repository& repo, const std::string& 
   for (const auto& name : result.leftovers) {
     log_message(LOG, "removed the leftovers of incomplete backup \"" + name + "\"");
   }
+  for (const auto& range : result.wal_removed_ranges) {
+    log_message(LOG, "archived WAL " + range + " removed: no remaining physical backup needs it");
+  }
+  if (!result.wal_kept_reason.empty()) log_message(LOG, result.wal_kept_reason);
   for (const auto& unreadable : result.kept_unreadable) {
     log_message(WARNING, "retention keeps " + unreadable);
   }

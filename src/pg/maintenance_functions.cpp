@@ -55,6 +55,8 @@ PGVAULT_FUNCTION(pgvault_cleanup) {
   std::vector<std::pair<std::string, std::string>> rows;
   for (const auto& n : removed.expired) rows.emplace_back(n, "expired");
   for (const auto& n : removed.leftovers) rows.emplace_back(n, "removed incomplete backup");
+  for (const auto& range : removed.wal_removed_ranges)
+    rows.emplace_back(range, "removed archived WAL");
   pg_guard([&] {
     InitMaterializedSRF(fcinfo, 0);
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);

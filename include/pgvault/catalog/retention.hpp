@@ -1,6 +1,8 @@
 #pragma once
 #include "pgvault/pg_free.hpp"
 
+#include "pgvault/wal/wal_catalog.hpp"  // WalHistoryReader
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -64,6 +66,12 @@ struct RetentionResult {
   // Backups whose backup.json cannot be read (damaged, or written by a newer
   // pgvault): never removed, never counted. Their errors, each naming its backup.
   std::vector<std::string> kept_unreadable;
+  // Archived WAL removed because no remaining physical backup needs it
+  // (wal/wal_retention.hpp): the object count and, per timeline, the range.
+  std::size_t wal_removed_objects = 0;
+  std::vector<std::string> wal_removed_ranges;
+  // Why no archived WAL was removed, when there was a reason worth saying.
+  std::string wal_kept_reason;
 };
 
 struct BackupMeta;
@@ -83,9 +91,15 @@ std::vector<RetentionCandidate> retention_candidates(const std::vector<BackupMet
 // has a backup.json is left alone. `running` (the backup being written now,
 // may be empty) is never touched. The repository, not the database, decides
 // what exists.
+// With a physical policy set, the archived WAL of the system that no
+// remaining physical backup needs is removed too (apply_wal_retention;
+// read_wal_history decodes history files, whose ancestry decides what older
+// timelines keep). It is left alone while a backup.json of the system is
+// unreadable (that backup may need it; wal_kept_reason says so).
 RetentionResult apply_retention(Repository& repo, const std::string& system_identifier,
                                 const RetentionPolicies& policies, std::int64_t now,
                                 const std::string& running, std::int64_t leftover_min_age = 86400,
-                                const std::vector<std::string>& abandoned = {});
+                                const std::vector<std::string>& abandoned = {},
+                                const WalHistoryReader& read_wal_history = {});
 
 }  // namespace pgvault

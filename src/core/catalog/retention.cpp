@@ -4,6 +4,7 @@
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/storage/storage.hpp"
+#include "pgvault/wal/wal_retention.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -124,7 +125,8 @@ std::vector<RetentionCandidate> retention_candidates(const std::vector<BackupMet
 RetentionResult apply_retention(Repository& repo, const std::string& system_identifier,
                                 const RetentionPolicies& policies, std::int64_t now,
                                 const std::string& running, std::int64_t leftover_min_age,
-                                const std::vector<std::string>& abandoned) {
+                                const std::vector<std::string>& abandoned,
+                                const WalHistoryReader& read_wal_history) {
   // list_backups("") would list every system: refuse it outright.
   if (system_identifier.empty())
     throw Error(ErrorKind::invalid_argument, "retention needs a system identifier");
@@ -146,6 +148,26 @@ RetentionResult apply_retention(Repository& repo, const std::string& system_iden
         continue;
       }
       result.expired.push_back(name);
+    }
+    if (policies.physical.enabled()) {
+      if (!listing.unreadable.empty()) {
+        result.wal_kept_reason =
+            "archived WAL kept: " + std::to_string(listing.unreadable.size()) +
+            " backup(s) of this system have an unusable backup.json, and what they need is "
+            "unknown";
+      } else {
+        std::vector<BackupMeta> remaining;
+        for (BackupMeta& meta : listing.complete) {
+          if (std::find(result.expired.begin(), result.expired.end(), meta.name) ==
+              result.expired.end())
+            remaining.push_back(std::move(meta));
+        }
+        const WalRetentionResult wal =
+            apply_wal_retention(repo.storage(), system_identifier, remaining, read_wal_history);
+        result.wal_removed_objects = wal.removed_objects;
+        result.wal_removed_ranges = wal.removed_ranges;
+        result.wal_kept_reason = wal.kept_all_reason;
+      }
     }
   }
 
