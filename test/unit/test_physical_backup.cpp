@@ -246,4 +246,71 @@ TEST(PhysicalBackup, NoEndPositionIsAFailure) {
   EXPECT_TRUE(storage->list("").empty());
 }
 
+// A complete physical backup of kSys already in the repository.
+void store_backup(Repository& repo, const std::string& name, std::uint32_t timeline,
+                  const std::string& stop_lsn) {
+  BackupOrigin origin;
+  origin.name = name;
+  origin.trigger = "manual";
+  origin.database = "postgres";
+  origin.system_identifier = kSys;
+  origin.pg_version = 150018;
+  BackupMeta meta = begin_backup_meta(origin, "physical");
+  meta.timeline = timeline;
+  meta.start_lsn = "0/1000028";
+  meta.stop_lsn = stop_lsn;
+  meta.completed_at = meta.started_at;
+  repo.write_meta(meta);
+}
+
+ScriptedServer complete_stream() {
+  ScriptedServer server;
+  server.stream = {message('n', std::string("base.tar.zst\0\0", 14)), message('d', "bytes"),
+                   message('m', ""), message('d', kManifest)};
+  return server;
+}
+
+// The scripted server starts at 0/2000028 on timeline 1.
+TEST(PhysicalBackup, ABackupOfTheSameTimelineEndingAfterTheStartIsASecondWriter) {
+  auto storage = make_memory_storage();
+  Repository repo(*storage);
+  store_backup(repo, "20261124T080000Z-physical", 1, "0/5000100");
+  const auto before = storage->list("");
+  ScriptedServer server = complete_stream();
+  expect_error([&] { run_physical_backup(repo, physical_request(), server, no_progress); },
+               ErrorKind::conflict,
+               "backup \"20261124T080000Z-physical\" of system 7300000000000000002 in this "
+               "repository ends at 0/5000100 on timeline 1, after this server's position "
+               "0/2000028: another server of the same system writes into this repository");
+  EXPECT_EQ(storage->list("").size(), before.size());
+  EXPECT_EQ(repo.list_backups(kSys).size(), 1u);
+}
+
+TEST(PhysicalBackup, EarlierBackupsAndOtherTimelinesAreNotASecondWriter) {
+  auto storage = make_memory_storage();
+  Repository repo(*storage);
+  store_backup(repo, "20261124T070000Z-physical", 1, "0/2000028");  // ends where this starts
+  store_backup(repo, "20261124T080000Z-physical", 2, "0/9000000");  // a restored copy's timeline
+  ScriptedServer server = complete_stream();
+  run_physical_backup(repo, physical_request(), server, no_progress);
+  EXPECT_EQ(repo.list_backups(kSys).size(), 3u);
+}
+
+TEST(PhysicalBackup, SecondWriterCheckIgnoresOtherSystemsKindsAndUnreadablePositions) {
+  BackupMeta other_system;
+  other_system.kind = "physical";
+  other_system.system_identifier = "7300000000000000009";
+  other_system.timeline = 1;
+  other_system.stop_lsn = "1/0";
+  BackupMeta logical = other_system;
+  logical.kind = "logical";
+  logical.system_identifier = kSys;
+  BackupMeta unreadable = other_system;
+  unreadable.system_identifier = kSys;
+  unreadable.stop_lsn = "not an lsn";
+  EXPECT_NO_THROW(refuse_second_writer({other_system, logical, unreadable}, kSys, 1, "0/2000028"));
+  EXPECT_THROW(refuse_second_writer({other_system}, other_system.system_identifier, 1, "0/0"),
+               Error);
+}
+
 }  // namespace

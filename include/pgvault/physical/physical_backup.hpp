@@ -10,6 +10,7 @@
 #include "pgvault/catalog/backup_meta.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <cstddef>
 #include <functional>
 #include <span>
@@ -52,8 +53,25 @@ std::string base_backup_command(const BackupRequest& req, bool server_max_rate);
 // the repository, backup.json last. progress() is called as data arrives
 // (phases "checkpoint", "streaming", "finishing"). On failure every object
 // written is removed again and the error rethrown.
+//
+// One writer per system and timeline: once the server said where the backup
+// starts, a complete physical backup of the same system on the same timeline
+// that ends after that position means a second server of this system writes
+// into the repository on that timeline (a copy restored without a recovery
+// target runs on the original's timeline, behind it). Such a backup is
+// refused with Error(conflict) before a single object is written (see
+// refuse_second_writer); a copy restored to a point is promoted to a new
+// timeline and is not refused.
 BackupMeta run_physical_backup(Repository& repo, const BackupRequest& req,
                                ReplicationConnection& server,
                                const std::function<void(const BackupProgress&)>& progress);
+
+// Throws Error(conflict) when `listed` holds a physical backup of
+// system_identifier on `timeline` that ends after `start_lsn` (pg_lsn text),
+// naming that backup, both positions and what to do. Backups whose positions
+// cannot be read are ignored (their own checks report them).
+void refuse_second_writer(const std::vector<BackupMeta>& listed,
+                          const std::string& system_identifier, std::uint32_t timeline,
+                          const std::string& start_lsn);
 
 }  // namespace pgvault

@@ -5,6 +5,7 @@
 #include "pgvault/physical/base_backup_receiver.hpp"
 #include "pgvault/physical/read_pacer.hpp"
 #include "pgvault/pipeline/compression.hpp"
+#include "pgvault/wal/wal_name.hpp"
 
 #include <optional>
 
@@ -30,6 +31,34 @@ const std::string& cell(const ReplicationConnection::Rows& rows, std::size_t col
 }
 
 }  // namespace
+
+void refuse_second_writer(const std::vector<BackupMeta>& listed,
+                          const std::string& system_identifier, std::uint32_t timeline,
+                          const std::string& start_lsn) {
+  const Lsn start = parse_lsn(start_lsn);
+  for (const BackupMeta& other : listed) {
+    if (other.kind != "physical" || other.system_identifier != system_identifier ||
+        other.timeline != timeline) {
+      continue;
+    }
+    Lsn other_stop;
+    try {
+      other_stop = parse_lsn(other.stop_lsn);
+    } catch (const Error&) {
+      continue;
+    }
+    if (other_stop <= start) continue;
+    throw Error(ErrorKind::conflict,
+                "backup \"" + other.name + "\" of system " + system_identifier +
+                    " in this repository ends at " + other.stop_lsn + " on timeline " +
+                    std::to_string(timeline) + ", after this server's position " + start_lsn +
+                    ": another server of the same system writes into this repository on the "
+                    "same timeline (a copy restored without a recovery target?); refusing to "
+                    "mix their backups. Give this server its own repository "
+                    "(pgvault.repository), or restore it with a recovery target (pgvault "
+                    "restore --target ...) so that it starts a timeline of its own");
+  }
+}
 
 std::string base_backup_command(const BackupRequest& req, bool server_max_rate) {
   std::string label = "pgvault " + req.origin.name;
@@ -75,6 +104,8 @@ BackupMeta run_physical_backup(Repository& repo, const BackupRequest& req,
     auto start = server.next_rows("the backup start position");
     meta.start_lsn = cell(start, 0, "backup start position");
     meta.timeline = static_cast<std::uint32_t>(std::stoul(cell(start, 1, "start timeline")));
+    refuse_second_writer(repo.list_backups(req.origin.system_identifier),
+                         req.origin.system_identifier, meta.timeline, meta.start_lsn);
     // With PROGRESS the third column is each tablespace's estimated size in kB.
     for (const auto& row : server.next_rows("the tablespace list")) {
       if (row.size() > 2 && !row[2].empty()) state.total += std::stoull(row[2]) * 1024;
