@@ -5,6 +5,8 @@
 #include "pgvault/wal/wal_read.hpp"
 
 #include <ctime>
+#include <fstream>
+#include <sstream>
 
 #include "storage_settings.hpp"
 
@@ -15,12 +17,48 @@
 
 #include "postgres_headers.hpp"
 
+extern "C" {
+#include "access/xlog_internal.h"
+#include "access/xlogrecovery.h"
+}
+
 namespace pgvault::pg {
 namespace {
 
 // Objects of an incomplete backup untouched for this long belong to no live
 // writer (a backup from another cluster sharing the repository included).
 constexpr std::int64_t kLeftoverMinAge = 86400;
+
+// Where this server is: its timeline's history (PostgreSQL keeps the history
+// file of every timeline it went through in pg_wal; the backend's working
+// directory is the data directory) and its WAL position. Without the file
+// the timeline has no known ancestors, so backups of older timelines count as
+// another server's and are kept: the safe side.
+ServerPosition current_server_position() {
+  ServerPosition self;
+  TimeLineID tli = 0;
+  XLogRecPtr position = InvalidXLogRecPtr;
+  if (RecoveryInProgress()) {
+    position = GetXLogReplayRecPtr(&tli);
+  } else {
+    tli = GetWALInsertionTimeLine();
+    position = GetXLogInsertRecPtr();
+  }
+  self.position = Lsn{static_cast<std::uint64_t>(position)};
+  self.wal_segment_size = static_cast<std::uint64_t>(wal_segment_size);
+  self.history = TimelineHistory(tli);
+  if (tli > 1) {
+    char name[MAXFNAMELEN];
+    TLHistoryFileName(name, tli);
+    std::ifstream file(std::string(XLOGDIR) + "/" + name, std::ios::binary);
+    if (file) {
+      std::ostringstream text;
+      text << file.rdbuf();
+      self.history = TimelineHistory::parse(tli, text.str());
+    }
+  }
+  return self;
+}
 
 }  // namespace
 
@@ -48,10 +86,11 @@ RetentionResult apply_configured_retention(Repository& repo, const std::string& 
   // History files of encrypted archives are read with the archiver's key.
   const EncryptionSettings encryption{guc_encryption_key_file ? guc_encryption_key_file : "",
                                       guc_encryption_passphrase ? guc_encryption_passphrase : ""};
+  const ServerPosition self = current_server_position();
   RetentionResult result = apply_retention(
       repo, system_identifier, configured_retention(), static_cast<std::int64_t>(time(nullptr)),
       running, kLeftoverMinAge, abandoned_here,
-      wal_history_reader(repo.storage(), restore_key_provider(encryption)));
+      wal_history_reader(repo.storage(), restore_key_provider(encryption)), &self);
   for (const auto& p : elsewhere) {
     try {
       auto storage = open_repository(p.repository);
@@ -73,6 +112,11 @@ RetentionResult apply_configured_retention(Repository& repo, const std::string& 
     log_message(LOG, "archived WAL " + range + " removed: no remaining physical backup needs it");
   }
   if (!result.wal_kept_reason.empty()) log_message(LOG, result.wal_kept_reason);
+  for (const auto& other : result.kept_other_servers) {
+    log_message(LOG, "retention keeps " + other +
+                         "; that server's retention expires it, or remove it with "
+                         "vault.delete_backup()");
+  }
   for (const auto& unreadable : result.kept_unreadable) {
     log_message(WARNING, "retention keeps " + unreadable);
   }

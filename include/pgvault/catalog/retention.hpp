@@ -1,7 +1,8 @@
 #pragma once
 #include "pgvault/pg_free.hpp"
 
-#include "pgvault/wal/wal_catalog.hpp"  // WalHistoryReader
+#include "pgvault/catalog/other_servers.hpp"  // ServerPosition
+#include "pgvault/wal/wal_catalog.hpp"        // WalHistoryReader
 
 #include <cstdint>
 #include <string>
@@ -72,6 +73,9 @@ struct RetentionResult {
   std::vector<std::string> wal_removed_ranges;
   // Why no archived WAL was removed, when there was a reason worth saying.
   std::string wal_kept_reason;
+  // Physical backups on another server's history (catalog/other_servers.hpp):
+  // never expired nor counted by this run. Each says which and why.
+  std::vector<std::string> kept_other_servers;
 };
 
 struct BackupMeta;
@@ -96,10 +100,14 @@ std::vector<RetentionCandidate> retention_candidates(const std::vector<BackupMet
 // read_wal_history decodes history files, whose ancestry decides what older
 // timelines keep). It is left alone while a backup.json of the system is
 // unreadable (that backup may need it; wal_kept_reason says so).
+// `self`, when given, is the server the run belongs to: physical backups on
+// another server's history are left out of the policy (kept_other_servers).
+// Without it (a run that is no server's) every backup of the system counts.
 RetentionResult apply_retention(Repository& repo, const std::string& system_identifier,
                                 const RetentionPolicies& policies, std::int64_t now,
                                 const std::string& running, std::int64_t leftover_min_age = 86400,
                                 const std::vector<std::string>& abandoned = {},
-                                const WalHistoryReader& read_wal_history = {});
+                                const WalHistoryReader& read_wal_history = {},
+                                const ServerPosition* self = nullptr);
 
 }  // namespace pgvault

@@ -4,6 +4,7 @@
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/storage/storage.hpp"
+#include "pgvault/wal/wal_layout.hpp"
 #include "pgvault/wal/wal_retention.hpp"
 
 #include <algorithm>
@@ -126,7 +127,8 @@ RetentionResult apply_retention(Repository& repo, const std::string& system_iden
                                 const RetentionPolicies& policies, std::int64_t now,
                                 const std::string& running, std::int64_t leftover_min_age,
                                 const std::vector<std::string>& abandoned,
-                                const WalHistoryReader& read_wal_history) {
+                                const WalHistoryReader& read_wal_history,
+                                const ServerPosition* self) {
   // list_backups("") would list every system: refuse it outright.
   if (system_identifier.empty())
     throw Error(ErrorKind::invalid_argument, "retention needs a system identifier");
@@ -137,8 +139,17 @@ RetentionResult apply_retention(Repository& repo, const std::string& system_iden
     RepositoryListing listing = repo.list_all(system_identifier);
     for (const UnreadableBackup& backup : listing.unreadable)
       result.kept_unreadable.push_back(backup.error);
-    const std::vector<RetentionCandidate> candidates =
+    std::vector<RetentionCandidate> candidates =
         retention_candidates(listing.complete, system_identifier, running);
+    if (self) {
+      for (const OtherServerBackup& other :
+           backups_of_other_servers(listing.complete, system_identifier, *self,
+                                    repo.storage().list(wal_root(system_identifier)))) {
+        std::erase_if(candidates,
+                      [&](const RetentionCandidate& c) { return c.name == other.name; });
+        result.kept_other_servers.push_back(other.reason);
+      }
+    }
     for (const std::string& name : plan_retention_by_group(candidates, policies, now)) {
       try {
         repo.remove_backup(system_identifier, name);
