@@ -93,9 +93,10 @@ is($s3->count_multipart_uploads('walbucket'), 0, 'no upload left unfinished');
 my $pid = archiver_pid();
 my $hwm = vm_hwm_kb($pid);
 note("archiver VmHWM after the burst into S3 (compression none, parallel $parallel): $hwm kB");
-# The bound of src/core/wal/README.md: parallel x two 8 MiB part buffers,
-# above what the archiver had before (PostgreSQL's own ~10-20 MB).
-cmp_ok($hwm, '<', 64 * 1024 + $parallel * 2 * 8 * 1024, 'the archiver stays within its bound');
+# The bound of src/core/wal/README.md: parallel x 32 MiB per upload (the
+# single-PUT buffer grown past 8 MiB, then two 8 MiB parts), above a
+# PostgreSQL process's own ~20-60 MB.
+cmp_ok($hwm, '<', 64 * 1024 + $parallel * 32 * 1024, 'the archiver stays within its bound');
 
 # 2. The store goes away while the server writes.
 $s3->stop;
@@ -116,7 +117,10 @@ ok(-f "$pg_wal/$outage_first" && -f "$pg_wal/archive_status/$outage_first.ready"
 is($node->safe_psql('postgres', 'SELECT count(*) > 0 FROM filler'), 't', 'the server keeps serving');
 isnt(archiver_pid(), '', 'the archiver is alive');
 
-# 3. The store comes back: everything is archived, no gap.
+# 3. The store comes back: everything is archived, no gap. (A restart of
+# Swift's Python servers beside a busy archiver on a loaded machine can take
+# longer than the script's default 25 s.)
+local $ENV{SWIFT_START_TIMEOUT} = $ENV{SWIFT_START_TIMEOUT} // 120;
 $s3->start_again;
 my (undef, $wake) = burst(1);    # a new segment wakes the archiver at once
 ok($node->poll_query_until('postgres',
