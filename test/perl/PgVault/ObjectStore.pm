@@ -78,6 +78,10 @@ sub start_again {
   my ($self) = @_;
   croak "$self->{kind} server already running" if $self->{running};
   my ($out, $err) = ('', '');
+  # Swift's Python servers take 30-40 s to answer on a loaded machine
+  # (parallel builds and tests), more than the scripts' default 25 s.
+  local $ENV{SWIFT_START_TIMEOUT} = $ENV{SWIFT_START_TIMEOUT} // 120;
+  local $ENV{AZURITE_START_TIMEOUT} = $ENV{AZURITE_START_TIMEOUT} // 120;
   my $ok = IPC::Run::run([ 'bash', $self->{script}, 'start', $self->{dir} ],
     '<', \undef, '>', \$out, '2>', \$err);
   croak "could not start the $self->{kind} server in $self->{dir}:\n$out$err" unless $ok;
