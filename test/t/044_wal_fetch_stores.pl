@@ -53,7 +53,7 @@ sub round_trip {
   $store->put_object($bucket, $key, $stored);
   ($rc, $out, $err) = wal_fetch(undef, '--config', $conf, '--system-id', $sysid, $last, "$scratch/x");
   is($rc, 128, "$label: a damaged object: exit 128");
-  like($err, qr/cannot fetch WAL file "\Q$last\E" from \Q$repo\E: .*\Q$last\E/,
+  like($err, qr/cannot fetch WAL file \Q$last\E from \Q$repo\E: .*cannot be decoded/,
     "$label: the message names the file and the store");
   ok(!-e "$scratch/x", "$label: nothing written");
 
@@ -61,7 +61,7 @@ sub round_trip {
   $store->stop;
   ($rc, $out, $err) = wal_fetch(undef, '--config', $conf, '--system-id', $sysid, $last, "$scratch/x");
   is($rc, 128, "$label: an unreachable store: exit 128") or diag($err);
-  like($err, qr/cannot fetch WAL file "\Q$last\E" from/, "$label: saying which file") or diag($err);
+  like($err, qr/cannot fetch WAL file \Q$last\E from/, "$label: saying which file") or diag($err);
   $store->start_again;
 }
 

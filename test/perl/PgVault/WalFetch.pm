@@ -15,10 +15,12 @@ use Exporter 'import';
 
 our @EXPORT = qw(pgvault_path wal_fetch archiving_node restored_node);
 
+# The installed pgvault, by absolute path: restore_command runs through the server's shell.
 sub pgvault_path {
-  my $path = `command -v pgvault`;
-  chomp $path;
-  return $path;
+  for my $dir (split /:/, $ENV{PATH}) {
+    return "$dir/pgvault" if -x "$dir/pgvault" && !-d "$dir/pgvault";
+  }
+  die "pgvault is not on PATH";
 }
 
 # Runs pgvault wal-fetch with args, in directory $cwd when given; returns
