@@ -63,7 +63,8 @@ sub archiving_node {
 # Restores backup (with the settings of $conf) into a new node set up for
 # archive recovery: recovery.signal, and restore_command = pgvault wal-fetch
 # with the restored postgresql.conf (plus $opts{fetch_args}) in
-# postgresql.auto.conf. The copy neither archives nor takes backups.
+# postgresql.auto.conf. The copy takes no backups, and archives (into the
+# same repository, on its new timeline) only with keep_archiving => 1.
 sub restored_node {
   my ($name, $conf, $backup, %opts) = @_;
   my $restored = PostgreSQL::Test::Cluster->new($name);
@@ -72,7 +73,7 @@ sub restored_node {
                '--pgdata', $restored->data_dir ], "$name: pgvault restore");
   my $own_conf = $restored->data_dir . '/postgresql.conf';
   $restored->append_conf('postgresql.conf', "port = " . $restored->port . "\n"
-    . "archive_mode = off\npgvault.schedule = ''\n");
+    . ($opts{keep_archiving} ? '' : "archive_mode = off\n") . "pgvault.schedule = ''\n");
   my $args = $opts{fetch_args} // '';
   PostgreSQL::Test::Utils::append_to_file($restored->data_dir . '/postgresql.auto.conf',
     "restore_command = '$pgvault wal-fetch --config $own_conf $args %f %p'\n"
