@@ -56,8 +56,9 @@ std::string system_identifier_of_working_directory() {
   if (fd < 0) {
     const int err = errno;
     throw Error(ErrorKind::invalid_argument,
-                "no --system-id given, and the working directory " + pgvault::quoted(working_directory()) +
-                    " has no readable " + kControlFile + " (" + std::strerror(err) +
+                "no --system-id given, and the working directory " +
+                    pgvault::quoted(working_directory()) + " has no readable " + kControlFile +
+                    " (" + std::strerror(err) +
                     "): restore_command runs in the data directory; elsewhere pass --system-id ID "
                     "(pg_controldata's \"Database system identifier\")");
   }
@@ -246,7 +247,7 @@ Command add_wal_fetch_command(CLI::App& app) {
       "restore_command = 'pgvault wal-fetch --config /etc/postgresql/15/main/postgresql.conf "
       "%f %p'");
   o->repo.add_to(cmd);
-  cmd->add_option("--system-id", o->system_id,
+  cmd->add_option("--system-id,--system-identifier", o->system_id,
                   "Database system identifier whose WAL is fetched (default: the one in "
                   "global/pg_control of the working directory, the data directory "
                   "restore_command runs in)");
