@@ -174,6 +174,19 @@ void start_prefetch_worker(const WalFetchOptions& o, const std::string& sysid,
   }
 }
 
+// What the last round did, for whoever looks (replaced whole, never half written).
+void write_status(const WalSpool& spool, const WalSpool::Wanted& wanted,
+                  const WalPrefetchResult& r) {
+  const std::string path = spool.dir() + "/" + kStatusFile;
+  {
+    std::ofstream status(path + ".tmp", std::ios::trunc);
+    status << "after " << wanted.file.name() << ": fetched " << r.fetched << ", already "
+           << r.already << (r.end_of_archive ? ", end of the archive" : "") << "\n";
+    for (const std::string& e : r.errors) status << "failed: " << e << "\n";
+  }
+  std::filesystem::rename(path + ".tmp", path);
+}
+
 // The background fetcher: while recovery asks for new segments ("wanted"),
 // fetch the next ones into the spool. One at a time per spool (the lock);
 // the re-check after unlocking catches a request written while the lock
@@ -203,10 +216,7 @@ int run_prefetch_worker(const WalFetchOptions& o) {
       request.segment_size = wanted->segment_size;
       request.count = o.prefetch;
       const WalPrefetchResult r = prefetch_wal_segments(pointers, spool, request);
-      std::ofstream status(spool.dir() + "/" + kStatusFile, std::ios::trunc);
-      status << "after " << wanted->file.name() << ": fetched " << r.fetched << ", already "
-             << r.already << (r.end_of_archive ? ", end of the archive" : "") << "\n";
-      for (const std::string& e : r.errors) status << "failed: " << e << "\n";
+      write_status(spool, *wanted, r);
       done = wanted->file.name();
     }
     lock.unlock();

@@ -25,28 +25,6 @@ sub segment_before {
   return sprintf('%s%08X', substr($name, 0, 16), hex(substr($name, 16, 8)) - $n);
 }
 
-sub wait_until {
-  my ($cond) = @_;
-  for (1 .. 10 * $PostgreSQL::Test::Utils::timeout_default) {
-    return 1 if $cond->();
-    select(undef, undef, undef, 0.1);
-  }
-  return 0;
-}
-sub wait_for_file { my ($f) = @_; wait_until(sub { -f $f }) }
-sub wait_for_gone { my ($f) = @_; wait_until(sub { !-e $f }) }
-# No background fetcher holds the spool's lock.
-sub wait_for_unlocked {
-  my ($spool) = @_;
-  use Fcntl qw(:flock);
-  return wait_until(sub {
-    open(my $fh, '<', "$spool/lock") or return 1;
-    my $free = flock($fh, LOCK_SH | LOCK_NB);
-    close $fh;
-    return $free;
-  });
-}
-
 sub object_of {
   my ($repo, $sysid, $name) = @_;
   my ($dir) = $repo =~ m{^file://(.*)$};

@@ -6,6 +6,7 @@ package PgVault::WalFetch;
 
 use strict;
 use warnings;
+use Fcntl qw(:flock);
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -13,7 +14,8 @@ use Test::More;
 use PgVault::TestNode;
 use Exporter 'import';
 
-our @EXPORT = qw(pgvault_path wal_fetch archiving_node restored_node);
+our @EXPORT = qw(pgvault_path wal_fetch archiving_node restored_node
+  wait_until wait_for_file wait_for_gone wait_for_unlocked);
 
 # The installed pgvault, by absolute path: restore_command runs through the server's shell.
 sub pgvault_path {
@@ -80,6 +82,29 @@ sub restored_node {
     . "recovery_target_timeline = 'latest'\n");
   PostgreSQL::Test::Utils::append_to_file($restored->data_dir . '/recovery.signal', '');
   return $restored;
+}
+
+# Waiting for conditions (never for a time): true once cond holds, false
+# after PostgreSQL's test timeout.
+sub wait_until {
+  my ($cond) = @_;
+  for (1 .. 10 * $PostgreSQL::Test::Utils::timeout_default) {
+    return 1 if $cond->();
+    select(undef, undef, undef, 0.1);
+  }
+  return 0;
+}
+sub wait_for_file { my ($f) = @_; wait_until(sub { -f $f }) }
+sub wait_for_gone { my ($f) = @_; wait_until(sub { !-e $f }) }
+# No background fetcher holds the spool's lock.
+sub wait_for_unlocked {
+  my ($spool) = @_;
+  return wait_until(sub {
+    open(my $fh, '<', "$spool/lock") or return 1;
+    my $free = flock($fh, LOCK_SH | LOCK_NB);
+    close $fh;
+    return $free;
+  });
 }
 
 1;
