@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 
+#include "archive_status.hpp"
 #include "error_boundary.hpp"
 #include "history.hpp"
 #include "interrupted_backups.hpp"
@@ -140,6 +141,7 @@ class Scheduler {
     while (!ShutdownRequestPending) {
       if (ConfigReloadPending) reload();
       check_finished_job();
+      announce_archiving();
       for (std::size_t i = 0; i < tracks_.size(); ++i) {
         Track& t = tracks_[i];
         const std::int64_t now = now_unix();
@@ -162,6 +164,15 @@ class Scheduler {
   }
 
  private:
+  // The archiver sets our latch when it fails on a new file or recovers.
+  void announce_archiving() {
+    try {
+      send_archive_events();
+    } catch (const std::exception& e) {
+      log_message(WARNING, std::string("could not send the archiving event: ") + e.what());
+    }
+  }
+
   void reload() {
     pg_guard([] {
       ConfigReloadPending = false;

@@ -36,6 +36,7 @@ int guc_retention_count = 0;
 int guc_logical_retention_days = -1;
 int guc_logical_retention_count = -1;
 int guc_logical_lock_timeout_ms = 60000;
+int guc_archive_parallel = 4;
 
 namespace {
 
@@ -272,6 +273,13 @@ void define_settings() {
                           "before it fails naming the session that holds it; 0 = no limit.",
                           "pg_dump --lock-wait-timeout.", &guc_logical_lock_timeout_ms, 60000, 0,
                           INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("pgvault.archive_parallel",
+                          "How many WAL files the archiver pushes into the repository at once.",
+                          "With archive_library = 'pgvault': the file PostgreSQL asks for plus "
+                          "the next .ready files, pushed ahead on archive_parallel - 1 threads; "
+                          "1 = one file at a time.",
+                          &guc_archive_parallel, 4, 1, 32, PGC_SIGHUP, 0, nullptr, nullptr,
+                          nullptr);
   define_storage_settings();
   MarkGUCPrefixReserved("pgvault");
 }

@@ -31,6 +31,7 @@ extern int guc_retention_count;
 extern int guc_logical_retention_days;   // -1: guc_retention_days
 extern int guc_logical_retention_count;  // -1: guc_retention_count
 extern int guc_logical_lock_timeout_ms;  // pg_dump --lock-wait-timeout; 0 = none
+extern int guc_archive_parallel;         // WAL files pushed at once by the archiver
 
 void define_settings();
 

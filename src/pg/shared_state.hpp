@@ -43,6 +43,31 @@ struct JobSlot {
 };
 
 constexpr int kStateLen = 256;
+constexpr int kWalNameLen = 64;  // a WAL file name (24 characters, .partial/.backup longer)
+constexpr int kArchiveErrorLen = 1024;
+constexpr int kRepositoryLen = 1024;
+
+// What the archiver (archive_library = 'pgvault', src/pg/wal_archive.cpp)
+// last did, for vault.archiving and the scheduler's NOTIFY events. Only the
+// archiver's main thread writes it (never its upload threads).
+struct ArchiveState {
+  pid_t archiver_pid;               // 0 while no archiver runs pgvault's module
+  char repository[kRepositoryLen];  // the repository URL it writes to (no secrets)
+  char last_archived_file[kWalNameLen];
+  TimestampTz last_archived_at;
+  char last_failed_file[kWalNameLen];
+  TimestampTz last_failed_at;
+  char last_error[kArchiveErrorLen];  // of the last failure (or "not configured: ...")
+  TimestampTz last_error_at;
+  uint64 failures;  // failed archive calls since the server started
+  bool failing;     // the last call failed (or archiving is not configured)
+  // Events for NOTIFY: counted by the archiver, sent by the scheduler, which
+  // records here how far it got (a restarted scheduler does not repeat them).
+  uint64 failure_events;   // a failure of another file than the last failure, or after a success
+  uint64 recovery_events;  // a success after failures
+  uint64 notified_failure_events;
+  uint64 notified_recovery_events;
+};
 
 struct SharedState {
   slock_t mutex;
@@ -52,6 +77,7 @@ struct SharedState {
   TimestampTz next_run_at;  // 0 = none
   TimestampTz retry_at;     // 0 = none
   JobSlot job;
+  ArchiveState archive;
 };
 
 void request_shared_memory();

@@ -8,20 +8,40 @@
 // exception or an ERROR out: every PostgreSQL call goes through pg_guard (or
 // log_message, which uses it), everything else runs inside try, and a failure
 // becomes a WARNING and `false` (PostgreSQL then retries the file).
+//
+// Parallel archiving (pgvault.archive_parallel): each call lists
+// pg_wal/archive_status and hands the core's WalPushQueue the asked-for file
+// and the other .ready files; the queue pushes the next ones ahead on its own
+// threads and answers later calls from what it recorded
+// (include/pgvault/wal/wal_push_queue.hpp). Everything a push needs is read
+// from PostgreSQL on this (the main) thread into a PushSnapshot first: the
+// upload threads run only core code, each push with its own Storage.
+//
+// What the archiver did (last file, last failure and its error) goes into
+// shared memory (ArchiveState), for vault.archiving and for the scheduler,
+// which turns failures and recoveries into NOTIFY pgvault events.
 #include "pgvault/backup/backup_request.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/encrypted_object.hpp"
 #include "pgvault/pipeline/encryption_settings.hpp"
 #include "pgvault/storage/storage.hpp"
+#include "pgvault/pipeline/sha256.hpp"
+#include "pgvault/storage/open_repository.hpp"
 #include "pgvault/wal/wal_push.hpp"
+#include "pgvault/wal/wal_push_queue.hpp"
 
+#include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
+#include <vector>
 
 #include "cluster_identity.hpp"
 #include "error_boundary.hpp"
 #include "logging.hpp"
 #include "settings.hpp"
+#include "shared_state.hpp"
 #include "storage_settings.hpp"
 
 #include "postgres_headers.hpp"
@@ -47,26 +67,31 @@ EncryptionSettings current_encryption_settings() {
 // A passphrase is stretched once per archiver process and setting, not once
 // per file (every object still gets its own nonce); a key file is read each
 // time, so a replaced file is picked up without a reload.
+// Shared with the upload threads, which may still use a key after a reload
+// replaced it here.
 class ArchiveKey {
  public:
-  const EncryptionKey* get(const EncryptionSettings& settings) {
+  std::shared_ptr<const EncryptionKey> get(const EncryptionSettings& settings) {
     validate_encryption_settings(settings);
     if (!settings.passphrase.empty()) {
       if (!passphrase_key_ || passphrase_ != settings.passphrase) {
         passphrase_key_.reset();
-        passphrase_key_ = backup_encryption_key(settings);
+        passphrase_key_ = to_shared(backup_encryption_key(settings));
         passphrase_ = settings.passphrase;
       }
-      return &*passphrase_key_;
+      return passphrase_key_;
     }
-    file_key_ = backup_encryption_key(settings);
-    return file_key_ ? &*file_key_ : nullptr;
+    return to_shared(backup_encryption_key(settings));
   }
 
  private:
+  static std::shared_ptr<const EncryptionKey> to_shared(std::optional<EncryptionKey> key) {
+    if (!key) return nullptr;
+    return std::make_shared<const EncryptionKey>(std::move(*key));
+  }
+
   std::string passphrase_;
-  std::optional<EncryptionKey> passphrase_key_;
-  std::optional<EncryptionKey> file_key_;
+  std::shared_ptr<const EncryptionKey> passphrase_key_;
 };
 
 ArchiveKey archive_key;
@@ -75,57 +100,176 @@ std::string repository_setting() {
   return guc_repository ? guc_repository : "";
 }
 
+// Everything a push needs, read from PostgreSQL on the archiver's main
+// thread: the upload threads use only this (and core code).
+struct PushSnapshot {
+  std::string url;          // pgvault.repository
+  std::string display_url;  // the store's own URL for messages (no secrets)
+  StorageSettings storage;
+  WalPushRequest request;  // without file_name and local_path
+  std::shared_ptr<const EncryptionKey> key;
+  EncryptionSettings encryption;  // to read back a stored .history
+  std::string settings_id;        // WalPushBatch::settings_id
+};
+
 // Throws what makes archiving impossible whatever the file: a rejected
 // pgvault.repository line, an unusable URL or store settings, both
 // encryption settings at once.
-std::unique_ptr<Storage> configured_repository() {
+std::shared_ptr<const PushSnapshot> take_snapshot() {
   require_chosen_repository();
-  validate_encryption_settings(current_encryption_settings());
-  return open_repository(repository_setting());
-}
-
-bool check_configured() {
-  try {
-    (void)configured_repository();
-    return true;
-  } catch (const std::exception& e) {
-    try {
-      log_message(WARNING, std::string("WAL archiving is not configured: ") + e.what());
-    } catch (...) {
-    }
-  } catch (...) {
-  }
-  return false;
-}
-
-WalPushResult push(const char* file, const char* path, std::string& where) {
-  auto storage = configured_repository();
-  where = storage->url();
-  WalPushRequest request;
-  request.system_identifier = system_identifier_string();
-  request.wal_segment_size = static_cast<std::uint64_t>(wal_segment_size);
-  request.wal_page_magic = XLOG_PAGE_MAGIC;
-  request.file_name = file;
-  request.local_path = path;
+  auto snap = std::make_shared<PushSnapshot>();
+  snap->encryption = current_encryption_settings();
+  validate_encryption_settings(snap->encryption);
+  snap->url = repository_setting();
+  snap->storage = current_storage_settings();
+  // Parallelism comes from files (pgvault.archive_parallel): one part or
+  // block in flight per upload keeps each upload within two part buffers
+  // (src/core/wal/README.md, "Memory of the archiver").
+  snap->storage["s3_parts_in_flight"] = "1";
+  snap->storage["azure_blocks_in_flight"] = "1";
+  snap->display_url = pgvault::open_repository(snap->url, snap->storage)->url();
+  WalPushRequest& r = snap->request;
+  r.system_identifier = system_identifier_string();
+  r.wal_segment_size = static_cast<std::uint64_t>(wal_segment_size);
+  r.wal_page_magic = XLOG_PAGE_MAGIC;
   const BackupCompression compression = configured_compression();
-  request.encode.compression = compression.algorithm;
-  request.encode.compression_level = compression.level;
-  const EncryptionSettings encryption = current_encryption_settings();
-  request.encode.encryption_key = archive_key.get(encryption);
-  if (encryption.enabled()) {
-    request.history_decryptor = [provider = restore_key_provider(encryption)](const std::string&,
-                                                                              Sink& next) {
+  r.encode.compression = compression.algorithm;
+  r.encode.compression_level = compression.level;
+  snap->key = archive_key.get(snap->encryption);
+  std::string id = snap->url;
+  for (const auto& [name, value] : snap->storage) id += '\n' + name + '=' + value;
+  id += '\n' + std::to_string(static_cast<int>(compression.algorithm)) + ':' +
+        std::to_string(compression.level) + '\n' + snap->encryption.key_file + '\n' +
+        snap->encryption.passphrase;
+  snap->settings_id = sha256_hex(id);  // kept without the secrets in it
+  return snap;
+}
+
+// Runs on upload threads: core code only, its own Storage.
+WalPushResult push_with(const PushSnapshot& snap, const std::string& wal_dir,
+                        const std::string& name) {
+  auto storage = pgvault::open_repository(snap.url, snap.storage);
+  WalPushRequest r = snap.request;
+  r.file_name = name;
+  r.local_path = wal_dir + "/" + name;
+  r.encode.encryption_key = snap.key.get();
+  if (snap.encryption.enabled()) {
+    r.history_decryptor = [provider = restore_key_provider(snap.encryption)](const std::string&,
+                                                                             Sink& next) {
       return make_decryptor(provider, next);
     };
   }
-  return push_wal_file(*storage, request);
+  return push_wal_file(*storage, r);
 }
 
-bool archive_file(const char* file, const char* path) {
+// The .ready files in pg_wal/archive_status other than `asked`, in the
+// order PostgreSQL's archiver takes them. A directory that cannot be read
+// gives none (the asked-for file is still archived, just nothing ahead).
+std::vector<std::string> ready_files(const std::string& asked) {
+  static const std::string kReady = ".ready";
+  std::vector<std::string> names;
+  std::error_code ec;
+  std::filesystem::directory_iterator it(XLOGDIR "/archive_status", ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (!name.ends_with(kReady)) continue;
+    name.resize(name.size() - kReady.size());
+    if (name != asked) names.push_back(std::move(name));
+  }
+  sort_in_archive_order(names);
+  return names;
+}
+
+std::unique_ptr<WalPushQueue> push_queue;
+
+WalPushQueue& queue_for_setting() {
+  if (!push_queue || push_queue->parallel() != guc_archive_parallel) {
+    push_queue.reset();  // stops its threads
+    push_queue = std::make_unique<WalPushQueue>(guc_archive_parallel);
+  }
+  return *push_queue;
+}
+
+// Records an outcome in ArchiveState and wakes the scheduler when there is
+// an event to send (see the struct). file is empty when archiving is not
+// configured at all.
+void record_outcome(const std::string& file, const std::string& where, const std::string* error) {
+  SharedState* state = shared();  // throws outside the guard when not loaded at start-up
+  pg_guard([&] {
+    const TimestampTz now = GetCurrentTimestamp();
+    Latch* wake = nullptr;
+    lock_shared();
+    ArchiveState& a = state->archive;
+    a.archiver_pid = MyProcPid;
+    copy_fixed(a.repository, kRepositoryLen, where.c_str());
+    if (error == nullptr) {
+      copy_fixed(a.last_archived_file, kWalNameLen, file.c_str());
+      a.last_archived_at = now;
+      if (a.failing) {
+        a.failing = false;
+        ++a.recovery_events;
+        wake = state->scheduler_latch;
+      }
+    } else {
+      const bool new_event = !a.failing || strcmp(a.last_failed_file, file.c_str()) != 0;
+      if (!file.empty()) {
+        copy_fixed(a.last_failed_file, kWalNameLen, file.c_str());
+        a.last_failed_at = now;
+        ++a.failures;
+      }
+      copy_fixed(a.last_error, kArchiveErrorLen, error->c_str());
+      a.last_error_at = now;
+      a.failing = true;
+      if (new_event) {
+        ++a.failure_events;
+        wake = state->scheduler_latch;
+      }
+    }
+    unlock_shared();
+    if (wake != nullptr) SetLatch(wake);
+  });
+}
+
+void record_outcome_quietly(const std::string& file, const std::string& where,
+                            const std::string* error) {
+  try {
+    record_outcome(file, where, error);
+  } catch (...) {
+  }
+}
+
+bool check_configured() {
+  std::string failure;
+  try {
+    (void)take_snapshot();
+    return true;
+  } catch (const std::exception& e) {
+    failure = std::string("WAL archiving is not configured: ") + e.what();
+  } catch (...) {
+    failure = "WAL archiving is not configured: unknown error";
+  }
+  try {
+    log_message(WARNING, failure);
+  } catch (...) {
+  }
+  record_outcome_quietly("", repository_setting(), &failure);
+  return false;
+}
+
+bool archive_file(const char* file, const char* /*path: XLOGDIR/file*/) {
   std::string where = repository_setting();
   std::string failure;
   try {
-    const WalPushResult r = push(file, path, where);
+    const auto snap = take_snapshot();
+    where = snap->display_url;
+    WalPushBatch batch;
+    batch.file = file;
+    batch.ready = ready_files(batch.file);
+    batch.settings_id = snap->settings_id;
+    batch.pusher = [snap, wal_dir = std::string(XLOGDIR)](const std::string& name) {
+      return push_with(*snap, wal_dir, name);
+    };
+    const WalPushResult r = queue_for_setting().archive(batch);
     if (r.outcome == WalPushOutcome::already_archived) {
       log_message(LOG, "WAL file \"" + std::string(file) + "\" is archived already with the " +
                            "same content (" + r.key + " in " + where + "), not written again");
@@ -133,6 +277,7 @@ bool archive_file(const char* file, const char* path) {
       log_message(DEBUG1,
                   "archived WAL file \"" + std::string(file) + "\" as " + r.key + " in " + where);
     }
+    record_outcome_quietly(file, where, nullptr);
     return true;
   } catch (const std::exception& e) {
     failure = e.what();
@@ -144,7 +289,25 @@ bool archive_file(const char* file, const char* path) {
                              ": " + failure);
   } catch (...) {
   }
+  record_outcome_quietly(file, where, &failure);
   return false;
+}
+
+// Before the archiver exits: stop the upload threads (a push still running
+// after WalPushQueue::kStopWait is left to finish on its own; the process
+// is exiting) and say that no archiver runs.
+void shutdown() {
+  try {
+    push_queue.reset();
+  } catch (...) {
+  }
+  try {
+    SharedState* state = shared();
+    lock_shared();
+    state->archive.archiver_pid = 0;
+    unlock_shared();
+  } catch (...) {
+  }
 }
 
 }  // namespace
@@ -156,5 +319,5 @@ void _PG_archive_module_init(ArchiveModuleCallbacks* callbacks) {
   callbacks->archive_file_cb = [](const char* file, const char* path) {
     return pgvault::pg::archive_file(file, path);
   };
-  callbacks->shutdown_cb = nullptr;
+  callbacks->shutdown_cb = [] { pgvault::pg::shutdown(); };
 }
