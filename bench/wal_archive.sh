@@ -19,7 +19,7 @@
 #   RUNS          rounds of every measurement, medians reported [1]
 #   ZSTD_LEVEL    compression of both tools: zstd at this level [3]
 #   PARALLEL      pgvault.archive_parallel and pgBackRest's process-max [cores]
-#   WAL_FETCH_OPTIONS  extra options for `pgvault wal-fetch` (prefetch) []
+#   WAL_FETCH_OPTIONS  extra options for `pgvault wal-fetch` (e.g. --prefetch N) []
 #   NO_BUILD=1    use the installed pgvault instead of running scripts/build.sh
 #   KEEP=1        keep the scratch directory
 #
@@ -481,8 +481,9 @@ replay_store() {  # store run
     case $k in
       local) replay_run "$store/local" "cp $local_wal/%f %p" ;;
       pgvault)
-        local conf=$dir/replay-$store-pgvault.fetch.conf
-        replay_run "$store/pgvault" "pgvault wal-fetch --config $conf $wal_fetch_options %f %p" ;;
+        local conf=$dir/replay-$store-pgvault.fetch.conf spool=$dir/replay-$store-pgvault.spool.get
+        rm -rf "$spool"
+        replay_run "$store/pgvault" "pgvault wal-fetch --config $conf --spool-dir $spool $wal_fetch_options %f %p" ;;
       pgbackrest)
         local name=replay-$store-pgbackrest
         rm -rf "$dir/$name.spool.get"
