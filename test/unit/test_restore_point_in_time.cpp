@@ -1,0 +1,327 @@
+// Choosing the backup of a point-in-time restore
+// (include/pgvault/restore/point_in_time.hpp): which backup ends before the
+// target, which can reach the target timeline, what is said about it, and
+// history files read back from a repository as the archiver stored them.
+#include "pgvault/error.hpp"
+#include "pgvault/pipeline/encryption.hpp"
+#include "pgvault/restore/point_in_time.hpp"
+#include "pgvault/storage/storage.hpp"
+#include "pgvault/wal/wal_layout.hpp"
+#include "pgvault/wal/wal_push.hpp"
+
+#include "doubles/memory_storage.hpp"
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <fstream>
+#include <map>
+
+using namespace pgvault;
+using namespace pgvault::test;
+
+namespace {
+
+const std::string kSysid = "7315123456789012345";
+
+BackupMeta backup(const std::string& name, TimelineId timeline, const std::string& stop_lsn,
+                  const std::string& completed_at) {
+  BackupMeta b;
+  b.name = name;
+  b.kind = "physical";
+  b.system_identifier = kSysid;
+  b.timeline = timeline;
+  b.start_lsn = "0/1000028";
+  b.stop_lsn = stop_lsn;
+  b.started_at = completed_at;
+  b.completed_at = completed_at;
+  return b;
+}
+
+RecoveryTarget target(RecoveryTargetOptions o) {
+  return parse_recovery_target(o).value();
+}
+
+// Histories held in memory; counts the reads.
+struct FakeHistories {
+  std::map<TimelineId, std::string> files;
+  int reads = 0;
+  TimelineHistories make() {
+    return TimelineHistories([this](TimelineId t) -> std::optional<std::string> {
+      ++reads;
+      auto it = files.find(t);
+      if (it == files.end()) return std::nullopt;
+      return it->second;
+    });
+  }
+};
+
+// Three backups on timeline 1, an hour apart.
+const std::vector<BackupMeta> kDay = {
+    backup("b1", 1, "0/3000100", "2026-12-05T01:00:00.000Z"),
+    backup("b2", 1, "0/5000100", "2026-12-05T02:00:00.900Z"),
+    backup("b3", 1, "0/7000100", "2026-12-05T03:00:00.000Z"),
+};
+
+}  // namespace
+
+TEST(PointInTime, TimeTargetPicksTheNewestBackupCompletedBeforeIt) {
+  FakeHistories fake;
+  auto histories = fake.make();
+  PointInTimeChoice c =
+      choose_backup_for_target(kDay, target({.time = "2026-12-05T02:30:00Z"}), histories);
+  EXPECT_EQ(c.backup.name, "b2");
+  EXPECT_EQ(c.target_timeline, 1u);
+  EXPECT_EQ(c.why,
+            "it is the newest physical backup that ends before the target: completed "
+            "2026-12-05 02:00:00.9+00, at or before the target time 2026-12-05 02:30:00+00 "
+            "(backup on timeline 1, recovery to timeline 1)");
+  ASSERT_EQ(c.skipped.size(), 1u);
+  EXPECT_TRUE(
+      c.skipped[0].starts_with("b3: completed 2026-12-05 03:00:00+00, after the target "
+                               "time 2026-12-05 02:30:00+00"))
+      << c.skipped[0];
+
+  // completed_at counts to the microsecond: 02:00:00.9 is after 02:00:00.5.
+  c = choose_backup_for_target(kDay, target({.time = "2026-12-05T02:00:00.5Z"}), histories);
+  EXPECT_EQ(c.backup.name, "b1");
+  // ... and a target exactly at completion is fine, in any zone.
+  c = choose_backup_for_target(kDay, target({.time = "2026-12-05 04:00:00.9+02"}), histories);
+  EXPECT_EQ(c.backup.name, "b2");
+  c = choose_backup_for_target(kDay, target({.time = "2026-12-06T00:00:00Z"}), histories);
+  EXPECT_EQ(c.backup.name, "b3");
+  EXPECT_TRUE(c.skipped.empty());
+}
+
+TEST(PointInTime, LsnTargetPicksTheNewestBackupThatStoppedAtOrBeforeIt) {
+  FakeHistories fake;
+  auto histories = fake.make();
+  PointInTimeChoice c = choose_backup_for_target(kDay, target({.lsn = "0/6000000"}), histories);
+  EXPECT_EQ(c.backup.name, "b2");
+  EXPECT_NE(c.why.find("its stop LSN 0/5000100 is at or before the target LSN 0/6000000"),
+            std::string::npos)
+      << c.why;
+  c = choose_backup_for_target(kDay, target({.lsn = "0/5000100"}), histories);
+  EXPECT_EQ(c.backup.name, "b2");
+  c = choose_backup_for_target(kDay, target({.lsn = "0/50000FF"}), histories);
+  EXPECT_EQ(c.backup.name, "b1");
+  ASSERT_EQ(c.skipped.size(), 2u);
+  EXPECT_EQ(c.skipped[1],
+            "b2: its stop LSN 0/5000100 is after the target LSN 0/50000FF (recovery cannot stop "
+            "before a backup is consistent, at its stop LSN)");
+}
+
+TEST(PointInTime, TargetsBackupJsonCannotPlaceTakeTheNewestAndSaySo) {
+  FakeHistories fake;
+  auto histories = fake.make();
+  PointInTimeChoice c = choose_backup_for_target(kDay, target({.xid = "1234"}), histories);
+  EXPECT_EQ(c.backup.name, "b3");
+  EXPECT_NE(c.why.find("backup.json cannot say whether transaction 1234 committed after it "
+                       "ended"),
+            std::string::npos)
+      << c.why;
+  EXPECT_NE(c.why.find("--backup NAME"), std::string::npos);
+  c = choose_backup_for_target(kDay, target({.name = "before upgrade"}), histories);
+  EXPECT_EQ(c.backup.name, "b3");
+  EXPECT_NE(c.why.find("restore point \"before upgrade\""), std::string::npos);
+  c = choose_backup_for_target(kDay, target({.target = "latest"}), histories);
+  EXPECT_EQ(c.backup.name, "b3");
+  EXPECT_NE(c.why.find("replays the archived WAL after it to its end"), std::string::npos);
+  c = choose_backup_for_target(kDay, target({.target = "immediate"}), histories);
+  EXPECT_EQ(c.backup.name, "b3");
+  EXPECT_NE(c.why.find("stops as soon as it is consistent, at its stop LSN 0/7000100"),
+            std::string::npos);
+}
+
+TEST(PointInTime, ATargetBeforeEveryBackupIsRefusedWithTheWindowStart) {
+  FakeHistories fake;
+  auto histories = fake.make();
+  expect_error(
+      [&] { choose_backup_for_target(kDay, target({.time = "2026-12-05T00:59:59Z"}), histories); },
+      ErrorKind::not_found,
+      "no physical backup can recover to time 2026-12-05 00:59:59+00:\n  b3: completed");
+  try {
+    choose_backup_for_target(kDay, target({.lsn = "0/2000000"}), histories);
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("\n  b1: its stop LSN 0/3000100 is after the target LSN 0/2000000"),
+              std::string::npos)
+        << m;
+    EXPECT_NE(m.find("The recoverable window starts at the end of the oldest backup (b1: "
+                     "completed 2026-12-05T01:00:00.000Z, stop LSN 0/3000100)"),
+              std::string::npos)
+        << m;
+  }
+  expect_error([&] { choose_backup_for_target({}, target({.target = "latest"}), histories); },
+               ErrorKind::not_found, "there is no complete physical backup of this system");
+}
+
+TEST(PointInTime, ANamedBackupThatEndsAfterTheTargetIsRefused) {
+  FakeHistories fake;
+  auto histories = fake.make();
+  expect_error(
+      [&] {
+        check_backup_for_target(kDay[2], target({.time = "2026-12-05T02:30:00Z"}), histories);
+      },
+      ErrorKind::invalid_argument,
+      "backup \"b3\" cannot recover to time 2026-12-05 02:30:00+00: completed 2026-12-05 "
+      "03:00:00+00, after the target time");
+  expect_error([&] { check_backup_for_target(kDay[1], target({.lsn = "0/4000000"}), histories); },
+               ErrorKind::invalid_argument,
+               "give an older backup with --backup NAME, or --backup latest");
+  const PointInTimeChoice c =
+      check_backup_for_target(kDay[0], target({.time = "2026-12-05T02:30:00Z"}), histories);
+  EXPECT_EQ(c.backup.name, "b1");
+  EXPECT_TRUE(
+      c.why.starts_with("it was named with --backup; completed 2026-12-05 01:00:00+00, at "
+                        "or before the target time"))
+      << c.why;
+  // A name is taken as given: pgvault cannot tell.
+  EXPECT_EQ(check_backup_for_target(kDay[0], target({.xid = "900"}), histories).backup.name, "b1");
+}
+
+// Timeline 2 forked from timeline 1 at 0/4000000; timeline 3 from 2 at 0/8000000.
+TEST(PointInTime, TheBackupMustReachTheTargetTimeline) {
+  FakeHistories fake;
+  fake.files[2] = "1\t0/4000000\tno recovery target specified\n";
+  fake.files[3] = "1\t0/4000000\tno recovery target specified\n2\t0/8000000\tbefore 2\n";
+  auto histories = fake.make();
+  const std::vector<BackupMeta> backups = {
+      backup("a-tl1", 1, "0/3000100", "2026-12-05T01:00:00Z"),
+      backup("b-tl1-late", 1, "0/5000100", "2026-12-05T02:00:00Z"),  // after the fork
+      backup("c-tl2", 2, "0/6000100", "2026-12-05T03:00:00Z"),
+  };
+  // latest from timeline 1 is timeline 3 (2 and 3 have history files, 4 not).
+  EXPECT_EQ(resolve_target_timeline({}, 1, histories), 3u);
+  EXPECT_EQ(resolve_target_timeline({RecoveryTimeline::Kind::current}, 2, histories), 2u);
+  EXPECT_EQ(resolve_target_timeline({RecoveryTimeline::Kind::id, 7}, 1, histories), 7u);
+
+  // To a point on timeline 2 (before timeline 3 forked): c is after it,
+  // b-tl1-late is on the abandoned part of timeline 1, a qualifies.
+  PointInTimeChoice c =
+      choose_backup_for_target(backups, target({.lsn = "0/5800000", .timeline = "2"}), histories);
+  EXPECT_EQ(c.backup.name, "a-tl1");
+  EXPECT_EQ(c.target_timeline, 2u);
+  ASSERT_EQ(c.skipped.size(), 2u);
+  EXPECT_TRUE(c.skipped[0].starts_with("c-tl2: its stop LSN 0/6000100 is after")) << c.skipped[0];
+  EXPECT_EQ(c.skipped[1],
+            "b-tl1-late: a backup on timeline 1 consistent at 0/5000100 cannot reach timeline 2: "
+            "timeline 2 forked from timeline 1 at 0/4000000, before the backup was consistent; "
+            "use a backup of timeline 1 that ends by 0/4000000, or one taken later on the path "
+            "to timeline 2");
+  EXPECT_NE(c.why.find("(backup on timeline 1, recovery to timeline 2)"), std::string::npos);
+
+  // latest: the newest backup that reaches timeline 3.
+  c = choose_backup_for_target(backups, target({.target = "latest"}), histories);
+  EXPECT_EQ(c.backup.name, "c-tl2");
+  EXPECT_EQ(c.target_timeline, 3u);
+
+  // Staying on timeline 1 (current), the late timeline-1 backup is fine.
+  c = choose_backup_for_target(backups, target({.target = "latest", .timeline = "current"}),
+                               histories);
+  EXPECT_EQ(c.backup.name, "c-tl2");  // its own timeline
+  EXPECT_EQ(c.target_timeline, 2u);
+  c = choose_backup_for_target(backups, target({.lsn = "0/5800000", .timeline = "1"}), histories);
+  EXPECT_EQ(c.backup.name, "b-tl1-late");
+
+  // A named backup on a timeline that forked before the target is refused.
+  expect_error(
+      [&] { check_backup_for_target(backups[1], target({.target = "latest"}), histories); },
+      ErrorKind::invalid_argument,
+      "backup \"b-tl1-late\" cannot recover to the end of the archived WAL (latest): a backup on "
+      "timeline 1 consistent at 0/5000100 cannot reach timeline 3: timeline 2 forked from "
+      "timeline 1 at 0/4000000");
+  // A timeline-2 backup cannot go to timeline 1.
+  expect_error(
+      [&] {
+        check_backup_for_target(backups[2], target({.target = "latest", .timeline = "1"}),
+                                histories);
+      },
+      ErrorKind::invalid_argument, "timeline 2 is not one of its ancestors (1)");
+
+  // Each history file was read once.
+  EXPECT_EQ(fake.reads, 3);  // 2, 3 and the missing 4
+}
+
+TEST(PointInTime, ACorruptHistoryIsAnError) {
+  FakeHistories fake;
+  fake.files[2] = "1\tnot-an-lsn\n";
+  auto histories = fake.make();
+  expect_error([&] { choose_backup_for_target(kDay, target({.target = "latest"}), histories); },
+               ErrorKind::corrupt, "timeline 2");
+}
+
+namespace {
+
+EncryptionKey test_key() {
+  std::array<std::byte, kEncryptionKeySize> bytes{};
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = std::byte(i * 7 + 1);
+  return EncryptionKey::from_bytes(bytes);
+}
+
+// Archives a history file the way the archive module does.
+std::string archive_history(Storage& storage, TempDir& dir, TimelineId tl, const std::string& text,
+                            Compression compression = Compression::none,
+                            const EncryptionKey* key = nullptr) {
+  const std::string name = WalFileName::history(tl).name();
+  const auto path = dir.path() / name;
+  std::ofstream(path, std::ios::binary) << text;
+  WalPushRequest r;
+  r.system_identifier = kSysid;
+  r.wal_segment_size = kMinWalSegmentSize;
+  r.file_name = name;
+  r.local_path = path.string();
+  r.encode.compression = compression;
+  r.encode.encryption_key = key;
+  return push_wal_file(storage, r).key;
+}
+
+}  // namespace
+
+TEST(ArchivedHistory, ReadsWhatTheArchiverStored) {
+  TempDir dir;
+  auto storage = make_memory_storage();
+  const std::string two = "1\t0/4000000\tno recovery target specified\n";
+  const std::string three = two + "2\t0/8000000\tbefore 2\n";
+  EXPECT_EQ(read_archived_history(*storage, kSysid, 2, {}), std::nullopt);
+  archive_history(*storage, dir, 2, two);
+  archive_history(*storage, dir, 3, three, Compression::gzip);
+  // Another system's history of the same timeline is not this one's.
+  storage->write_all("1111/wal/00000004.history", "1\t0/1\tx\n");
+  storage->write_all(kSysid + "/wal/00000004.history.tmp", "junk");
+  EXPECT_EQ(read_archived_history(*storage, kSysid, 2, {}), two);
+  EXPECT_EQ(read_archived_history(*storage, kSysid, 3, {}), three);
+  EXPECT_EQ(read_archived_history(*storage, kSysid, 4, {}), std::nullopt);
+
+  // Through TimelineHistories: latest from timeline 1 is 3.
+  TimelineHistories histories(
+      [&](TimelineId t) { return read_archived_history(*storage, kSysid, t, {}); });
+  EXPECT_EQ(histories.newest_from(1), 3u);
+  EXPECT_EQ(histories.history(3).ancestry(), (std::vector<TimelineId>{1, 2, 3}));
+}
+
+TEST(ArchivedHistory, EncryptedHistoryNeedsTheKey) {
+  TempDir dir;
+  auto storage = make_memory_storage();
+  const EncryptionKey key = test_key();
+  const std::string two = "1\t0/4000000\tno recovery target specified\n";
+  const std::string stored_key = archive_history(*storage, dir, 2, two, Compression::zstd, &key);
+  EXPECT_EQ(storage->read_all(stored_key).substr(0, 8), "PGVLTENC");
+  const DecryptorFactory decryptor = [&](const std::string&, Sink& next) {
+    return make_decryptor(key, next);
+  };
+  EXPECT_EQ(read_archived_history(*storage, kSysid, 2, decryptor), two);
+  expect_error([&] { read_archived_history(*storage, kSysid, 2, {}); }, ErrorKind::invalid_argument,
+               "is encrypted, but no encryption key was given");
+}
+
+TEST(ArchivedHistory, TwoDifferentStoredHistoriesAreCorrupt) {
+  TempDir dir;
+  auto storage = make_memory_storage();
+  archive_history(*storage, dir, 2, "1\t0/4000000\tone\n", Compression::gzip);
+  storage->write_all(kSysid + "/wal/00000002.history", "1\t0/5000000\tother\n");
+  expect_error([&] { read_archived_history(*storage, kSysid, 2, {}); }, ErrorKind::corrupt,
+               "the repository holds two different history files for timeline 2");
+}
