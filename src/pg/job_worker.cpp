@@ -147,6 +147,8 @@ BackupRequest request_for(const JobSlot& slot) {
   req.origin.initiated_by = slot.initiated_by;
   req.origin.system_identifier = system_identifier_string();
   req.origin.pg_version = PG_VERSION_NUM;
+  // Recorded in backup.json: it names and counts the archived WAL segments.
+  req.origin.wal_segment_size = static_cast<std::uint64_t>(wal_segment_size);
   req.compression = configured_compression();
   req.max_rate_kb = guc_max_rate_kb;
   req.lock_wait_timeout_ms = guc_logical_lock_timeout_ms;

@@ -201,6 +201,28 @@ TEST(BackupMeta, MissingOrMalformedFieldNamesIt) {
   expect_error([] { BackupMeta::from_json("[1,2]"); }, ErrorKind::corrupt, "not a JSON object");
 }
 
+// Recorded since WAL archiving (format_version stays 1: older backup.json
+// files have no such field and read as 0, "not recorded").
+TEST(BackupMeta, WalSegmentSizeIsOptional) {
+  BackupMeta m = sample_meta();
+  EXPECT_EQ(nlohmann::json::parse(m.to_json()).count("wal_segment_size"), 0u);
+  EXPECT_EQ(BackupMeta::from_json(m.to_json()).wal_segment_size, 0u);
+  m.wal_segment_size = 64ull << 20;
+  const std::string text = m.to_json();
+  EXPECT_EQ(nlohmann::json::parse(text)["wal_segment_size"], 64ull << 20);
+  EXPECT_EQ(BackupMeta::from_json(text).wal_segment_size, 64ull << 20);
+  EXPECT_EQ(BackupMeta::from_json(text).format_version, 1);
+  auto j = nlohmann::json::parse(text);
+  j["wal_segment_size"] = 3 << 20;
+  expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::corrupt,
+               "field 'wal_segment_size'");
+
+  BackupOrigin origin;
+  origin.wal_segment_size = 16ull << 20;
+  EXPECT_EQ(begin_backup_meta(origin, "physical").wal_segment_size, 16ull << 20);
+  EXPECT_EQ(begin_backup_meta(origin, "logical").wal_segment_size, 0u) << "WAL is physical";
+}
+
 TEST(BackupMeta, NewerFormatIsUnsupported) {
   auto j = nlohmann::json::parse(sample_meta().to_json());
   j["format_version"] = BackupMeta::kFormatVersion + 1;

@@ -53,6 +53,10 @@ struct BackupMeta {
   std::string system_identifier;
   int pg_version = 0;  // PG_VERSION_NUM of the source server
   std::uint32_t timeline = 0;
+  // Physical: the server's wal_segment_size in bytes, which names and counts
+  // its archived WAL segments (wal/wal_catalog.hpp). 0 = not recorded
+  // (backup.json written before the field existed; absent from the file).
+  std::uint64_t wal_segment_size = 0;
   std::string start_lsn;  // "0/2000028"
   std::string stop_lsn;
   std::string started_at;  // ISO 8601 UTC, "2026-11-24T06:15:30.123Z"
@@ -90,6 +94,7 @@ struct BackupOrigin {
   std::string database;  // dumped (logical) or connected to (physical)
   std::string system_identifier;
   int pg_version = 0;
+  std::uint64_t wal_segment_size = 0;  // physical: the server's (0 = unknown)
 };
 
 // A backup.json for a backup of kind starting now: the origin's fields and

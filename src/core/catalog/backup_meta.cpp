@@ -4,6 +4,7 @@
 #include "pgvault/pipeline/encrypted_object.hpp"
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/timestamp.hpp"
+#include "pgvault/wal/wal_name.hpp"  // validate_wal_segment_size
 
 #include <algorithm>
 #include <chrono>
@@ -160,6 +161,7 @@ std::string BackupMeta::to_json() const {
   j["system_identifier"] = system_identifier;
   j["pg_version"] = pg_version;
   j["timeline"] = timeline;
+  if (wal_segment_size != 0) j["wal_segment_size"] = wal_segment_size;
   j["start_lsn"] = start_lsn;
   j["stop_lsn"] = stop_lsn;
   j["started_at"] = started_at;
@@ -215,6 +217,15 @@ BackupMeta BackupMeta::from_json(std::string_view text) {
   m.pg_version = get_int(j, "pg_version");
   m.timeline = static_cast<std::uint32_t>(
       get_u64(j, "timeline", "", std::numeric_limits<std::uint32_t>::max()));
+  // Absent in backup.json files written before it was recorded.
+  if (j.contains("wal_segment_size")) {
+    m.wal_segment_size = get_u64(j, "wal_segment_size");
+    try {
+      validate_wal_segment_size(m.wal_segment_size);
+    } catch (const Error& e) {
+      corrupt(std::string("field 'wal_segment_size': ") + e.what());
+    }
+  }
   m.start_lsn = get_string(j, "start_lsn");
   m.stop_lsn = get_string(j, "stop_lsn");
   m.started_at = get_string(j, "started_at");
@@ -301,6 +312,7 @@ BackupMeta begin_backup_meta(const BackupOrigin& origin, std::string kind) {
   meta.database = origin.database;
   meta.system_identifier = origin.system_identifier;
   meta.pg_version = origin.pg_version;
+  if (meta.kind == "physical") meta.wal_segment_size = origin.wal_segment_size;
   meta.started_at = utc_timestamp_now();
   return meta;
 }
