@@ -11,6 +11,8 @@
 #include "pgvault/restore/point_in_time.hpp"
 #include "pgvault/restore/restored_copy.hpp"
 #include "pgvault/text.hpp"
+#include "pgvault/wal/wal_catalog.hpp"
+#include "pgvault/wal/wal_layout.hpp"
 
 #include <climits>
 #include <filesystem>
@@ -80,40 +82,55 @@ DecryptorFactory wal_decryptor(const RepositoryOptions& repo) {
   };
 }
 
-// The backup to start from for a recovery target, and why (said on standard output).
-PointInTimeChoice choose_for_target(Repository& repo, const RestoreCliOptions& o,
-                                    const RecoveryTarget& target) {
+struct TargetPlan {
+  PointInTimeChoice choice;
+  std::string archive_note;  // how the archived WAL reaches the target
+};
+
+// The backup to start from for a recovery target, checked against the
+// archived WAL (one listing of <sysid>/wal/).
+TargetPlan plan_for_target(Repository& repo, const RestoreCliOptions& o,
+                           const RecoveryTarget& target) {
   BackupSelector physical;
   physical.kind = "physical";
-  const DecryptorFactory decryptor = wal_decryptor(o.repo);
-  auto histories_of = [&](const std::string& system_identifier) {
-    return TimelineHistories([&repo, system_identifier, decryptor](TimelineId timeline) {
-      return read_archived_history(repo.storage(), system_identifier, timeline, decryptor);
-    });
-  };
+  std::optional<BackupMeta> named;
+  std::string system_identifier;
   if (o.backup != "latest") {
-    const BackupMeta meta = repo.resolve(o.backup, o.system_id);
-    if (meta.kind != "physical")
+    named = repo.resolve(o.backup, o.system_id);
+    if (named->kind != "physical")
       throw Error(ErrorKind::unsupported,
-                  "backup \"" + meta.name + "\" is a " + meta.kind +
+                  "backup \"" + named->name + "\" is a " + named->kind +
                       " backup; a point-in-time restore starts from a physical backup");
-    TimelineHistories histories = histories_of(meta.system_identifier);
-    return check_backup_for_target(meta, target, histories);
-  }
-  // The newest physical backup names the system (and says what exists when there is none).
-  BackupMeta newest;
-  try {
-    newest = repo.resolve("latest", o.system_id, physical);
-  } catch (const Error& e) {
-    if (e.kind() != ErrorKind::not_found) throw;
-    throw Error(e.kind(),
-                std::string(e.what()) + "; pgvault restore restores physical backups only");
+    system_identifier = named->system_identifier;
+  } else {
+    // The newest physical backup names the system (and the error says what
+    // exists when there is none).
+    try {
+      system_identifier = repo.resolve("latest", o.system_id, physical).system_identifier;
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::not_found) throw;
+      throw Error(e.kind(),
+                  std::string(e.what()) + "; pgvault restore restores physical backups only");
+    }
   }
   std::vector<BackupMeta> backups;
-  for (BackupMeta& b : repo.list_backups(newest.system_identifier))
+  for (BackupMeta& b : repo.list_backups(system_identifier))
     if (physical.matches(b)) backups.push_back(std::move(b));
-  TimelineHistories histories = histories_of(newest.system_identifier);
-  return choose_backup_for_target(backups, target, histories);
+
+  const DecryptorFactory decryptor = wal_decryptor(o.repo);
+  Storage& storage = repo.storage();
+  const WalHistoryReader read_history = [&storage, decryptor](const std::string& key) {
+    return read_wal_history_object(storage, key, decryptor);
+  };
+  const WalCatalog catalog =
+      build_wal_catalog(storage.list(wal_root(system_identifier)), system_identifier,
+                        wal_segment_size_of(backups, system_identifier), read_history);
+  TimelineHistories histories(catalog_history_reader(catalog, read_history));
+  TargetPlan plan;
+  plan.choice = named ? check_backup_for_target(*named, target, histories)
+                      : choose_backup_for_target(backups, target, histories);
+  plan.archive_note = check_target_in_archive(catalog, backups, plan.choice, target);
+  return plan;
 }
 
 void say_carry_over(const RestoredCopyPolicy& policy, const std::string& url) {
@@ -219,12 +236,12 @@ int run_restore(const RestoreCliOptions& o) {
                       ? std::string_view("promote")
                       : recovery_target_action_name(target->action))
               << " (--target-timeline " << recovery_timeline_text(target->timeline) << ")\n";
-    const PointInTimeChoice choice = choose_for_target(repo, o, *target);
-    meta = choice.backup;
-    std::cout << "backup \"" << meta.name << "\" " << describe_backup(meta) << ": " << choice.why
-              << "\n";
-    for (const std::string& s : choice.skipped) std::cout << "  passed over " << s << "\n";
-    std::cout << std::flush;
+    const TargetPlan plan = plan_for_target(repo, o, *target);
+    meta = plan.choice.backup;
+    std::cout << "backup \"" << meta.name << "\" " << describe_backup(meta) << ": "
+              << plan.choice.why << "\n";
+    for (const std::string& s : plan.choice.skipped) std::cout << "  passed over " << s << "\n";
+    std::cout << "archived WAL: " << plan.archive_note << "\n" << std::flush;
     fetch.system_identifier = meta.system_identifier;
   } else {
     BackupSelector physical;

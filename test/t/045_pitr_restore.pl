@@ -38,6 +38,16 @@ SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US
   return $batch{$b};
 }
 
+# A recorded time as pgvault writes it to PostgreSQL: "2026-12-05 10:30:00.12+00".
+sub as_written {
+  my ($iso) = @_;
+  $iso =~ s/T/ /;
+  $iso =~ s/Z$/+00/;
+  $iso =~ s/(\.\d*?)0+\+/$1+/;
+  $iso =~ s/\.\+/+/;
+  return $iso;
+}
+
 sub backup {
   my ($label) = @_;
   my ($name, $status) = split /\|/, $node->safe_psql('postgres',
@@ -102,6 +112,8 @@ sub pitr_case {
   ok($ok, "$c{name}: pgvault restore succeeds") or diag("stdout:\n$out\nstderr:\n$err");
   like($out, qr/^backup "\Q$c{backup}\E" \(.*\): \Q$c{why}\E/m, "$c{name}: chooses $c{backup} and says why")
     or diag($out);
+  like($out, qr/^archived WAL: \Q$c{archive}\E/m, "$c{name}: says how the archived WAL reaches the target")
+    if $c{archive};
   ok(-f $copy->data_dir . '/recovery.signal', "$c{name}: recovery.signal written");
   ok(start_promoted($copy), "$c{name}: the restored server recovers and is promoted");
   is(batches_in($copy), $c{batches}, "$c{name}: holds batches $c{batches}");
@@ -117,6 +129,7 @@ my ($time_copy, $time_out) = pitr_case(
   backup  => $backup_a,
   why     => 'it is the newest physical backup that ends before the target: completed ',
   batches => '1,2,3,4',
+  archive => 'time ' . as_written($batch{4}{time}) . " is recoverable from backup $backup_a (window ",
   log     => 'starting point-in-time recovery to 20\d\d-');
 like($time_out, qr/^  passed over \Q$backup_b\E: completed .*, after the target time/m,
   'the newer backup B is named as passed over, with why');
@@ -148,6 +161,7 @@ pitr_case(
   name    => 'LSN after batch 3',
   options => [ '--backup', 'latest', '--target-lsn', $batch{3}{lsn} ],
   backup  => $backup_a,
+  archive => "LSN $batch{3}{lsn} is recoverable from backup $backup_a (window ",
   why     => 'it is the newest physical backup that ends before the target: its stop LSN ',
   batches => '1,2,3');
 pitr_case(
@@ -188,6 +202,7 @@ pitr_case(
   options => [ '--backup', 'latest', '--target', 'latest' ],
   backup  => $backup_b,
   why     => 'it is the newest physical backup; recovery replays the archived WAL after it to its end',
+  archive => qq{the archived WAL from backup "$backup_b" continues to },
   batches => '1,2,3,4,5,6,7,8');
 
 # Refusals, before anything is written.
@@ -202,6 +217,22 @@ ok(!$ok, 'a target time before the oldest backup is refused');
 like($err, qr/no physical backup can recover to time .*\n  \Q$backup_b\E: completed .*\n  \Q$backup_a\E: completed .*\nThe recoverable window starts at the end of the oldest backup \(\Q$backup_a\E: completed /,
   'the error lists each backup and where the recoverable window starts');
 ok(!-e $copy->data_dir . '/PG_VERSION', 'nothing was restored');
+
+# After the end of the archive: a time read and an LSN written after the last
+# archived segment (nothing switched since).
+my ($time_after_archive, $lsn_after_archive) = split /\|/, $node->safe_psql('postgres', q{
+INSERT INTO batches VALUES (9, 1);
+SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), pg_current_wal_lsn();
+});
+($copy, $ok, $out, $err) = restore_copy('--backup', 'latest', '--target-time', $time_after_archive);
+ok(!$ok, 'a target time after the archived WAL is refused');
+like($err, qr/cannot restore to time \S+ \S+: time \S+ \S+ is not recoverable: the recoverable window is \S+ on timeline 1 \(backup \Q$backup_a\E, completed [^)]*\) \.\. \S+ on timeline 1 \(archived by /,
+  'the error states the recoverable window that exists');
+ok(!-e $copy->data_dir . '/PG_VERSION', 'nothing was restored');
+($copy, $ok, $out, $err) = restore_copy('--backup', 'latest', '--target-lsn', $lsn_after_archive);
+ok(!$ok, 'a target LSN after the archived WAL is refused');
+like($err, qr/cannot restore to LSN \Q$lsn_after_archive\E: LSN \Q$lsn_after_archive\E is not recoverable: the recoverable window is /,
+  'with the window');
 
 ($copy, $ok, $out, $err) = restore_copy('--backup', 'latest', '--target-time', $batch{1}{time}, '--target', 'latest');
 ok(!$ok, 'two targets are refused');

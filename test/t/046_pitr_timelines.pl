@@ -129,6 +129,8 @@ my ($replacement, $dr_out) = restore_copy('--backup', 'latest', '--target-time',
   '--archive-mode', 'preserve');
 like($dr_out, qr/^backup "\Q$backup_early\E" .*: it is the newest physical backup that ends before the target/m,
   'the early backup is chosen (the late one completed after the target)');
+like($dr_out, qr/^archived WAL: time \S+ \S+ is recoverable from backup \Q$backup_early\E \(window /m,
+  'the target time is inside the recoverable window');
 like($dr_out, qr/archive_mode kept as the backup had it \(--archive-mode preserve\)/,
   'the restore says archiving is kept');
 $replacement->start;
@@ -158,6 +160,8 @@ my ($latest, $latest_out) = restore_copy('--backup', 'latest', '--target', 'late
   '--target-timeline', 'latest');
 like($latest_out, qr/^backup "\Q$backup_early\E" .*\(backup on timeline 1, recovery to timeline 2\)/m,
   'the early backup, recovering to timeline 2');
+like($latest_out, qr/^archived WAL: the archived WAL from backup "\Q$backup_early\E" continues to \S+ on timeline 2$/m,
+  'the archived WAL continues on timeline 2');
 like($latest_out, qr/^  passed over \Q$backup_late\E: a backup on timeline 1 consistent at \S+ cannot reach timeline 2: timeline 2 forked from timeline 1 at /m,
   'the late backup is passed over: timeline 2 forked before it was consistent');
 $latest->start;

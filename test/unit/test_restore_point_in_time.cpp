@@ -280,26 +280,36 @@ std::string archive_history(Storage& storage, TempDir& dir, TimelineId tl, const
 
 }  // namespace
 
+namespace {
+
+WalCatalog catalog_of(Storage& storage, const DecryptorFactory& decryptor = {}) {
+  return build_wal_catalog(
+      storage.list(wal_root(kSysid)), kSysid, kMinWalSegmentSize,
+      [&](const std::string& key) { return read_wal_history_object(storage, key, decryptor); });
+}
+
+}  // namespace
+
 TEST(ArchivedHistory, ReadsWhatTheArchiverStored) {
   TempDir dir;
   auto storage = make_memory_storage();
   const std::string two = "1\t0/4000000\tno recovery target specified\n";
   const std::string three = two + "2\t0/8000000\tbefore 2\n";
-  EXPECT_EQ(read_archived_history(*storage, kSysid, 2, {}), std::nullopt);
-  archive_history(*storage, dir, 2, two);
-  archive_history(*storage, dir, 3, three, Compression::gzip);
-  // Another system's history of the same timeline is not this one's.
+  const std::string two_key = archive_history(*storage, dir, 2, two);
+  const std::string three_key = archive_history(*storage, dir, 3, three, Compression::gzip);
+  EXPECT_EQ(read_wal_history_object(*storage, two_key, {}), two);
+  EXPECT_EQ(read_wal_history_object(*storage, three_key, {}), three);
+  // Another system's history of timeline 4 is not this one's.
   storage->write_all("1111/wal/00000004.history", "1\t0/1\tx\n");
-  storage->write_all(kSysid + "/wal/00000004.history.tmp", "junk");
-  EXPECT_EQ(read_archived_history(*storage, kSysid, 2, {}), two);
-  EXPECT_EQ(read_archived_history(*storage, kSysid, 3, {}), three);
-  EXPECT_EQ(read_archived_history(*storage, kSysid, 4, {}), std::nullopt);
 
-  // Through TimelineHistories: latest from timeline 1 is 3.
-  TimelineHistories histories(
-      [&](TimelineId t) { return read_archived_history(*storage, kSysid, t, {}); });
+  const WalCatalog catalog = catalog_of(*storage);
+  TimelineHistories histories(catalog_history_reader(
+      catalog, [&](const std::string& k) { return read_wal_history_object(*storage, k, {}); }));
+  // latest from timeline 1 is 3, as PostgreSQL would probe.
   EXPECT_EQ(histories.newest_from(1), 3u);
   EXPECT_EQ(histories.history(3).ancestry(), (std::vector<TimelineId>{1, 2, 3}));
+  EXPECT_FALSE(histories.exists(4));
+  EXPECT_EQ(histories.newest_from(3), 3u);
 }
 
 TEST(ArchivedHistory, EncryptedHistoryNeedsTheKey) {
@@ -312,16 +322,154 @@ TEST(ArchivedHistory, EncryptedHistoryNeedsTheKey) {
   const DecryptorFactory decryptor = [&](const std::string&, Sink& next) {
     return make_decryptor(key, next);
   };
-  EXPECT_EQ(read_archived_history(*storage, kSysid, 2, decryptor), two);
-  expect_error([&] { read_archived_history(*storage, kSysid, 2, {}); }, ErrorKind::invalid_argument,
-               "is encrypted, but no encryption key was given");
+  EXPECT_EQ(read_wal_history_object(*storage, stored_key, decryptor), two);
+  expect_error([&] { read_wal_history_object(*storage, stored_key, {}); },
+               ErrorKind::invalid_argument, "is encrypted, but no encryption key was given");
+  // Through the catalog, an unreadable history is an error, never "no history".
+  const WalCatalog catalog = catalog_of(*storage);
+  TimelineHistories histories(catalog_history_reader(
+      catalog, [&](const std::string& k) { return read_wal_history_object(*storage, k, {}); }));
+  expect_error([&] { histories.newest_from(1); }, ErrorKind::invalid_argument,
+               "no encryption key was given");
 }
 
-TEST(ArchivedHistory, TwoDifferentStoredHistoriesAreCorrupt) {
-  TempDir dir;
+TEST(ArchivedHistory, AnObjectTooLargeForAHistoryIsCorrupt) {
   auto storage = make_memory_storage();
-  archive_history(*storage, dir, 2, "1\t0/4000000\tone\n", Compression::gzip);
-  storage->write_all(kSysid + "/wal/00000002.history", "1\t0/5000000\tother\n");
-  expect_error([&] { read_archived_history(*storage, kSysid, 2, {}); }, ErrorKind::corrupt,
-               "the repository holds two different history files for timeline 2");
+  const std::string key = kSysid + "/wal/00000002.history";
+  storage->write_all(key, std::string(5u << 20, '1'));
+  expect_error([&] { read_wal_history_object(*storage, key, {}); }, ErrorKind::corrupt,
+               "far larger than a timeline history file can be");
+}
+
+namespace {
+
+// 16 MB segments of timeline 1, numbers first..last, archived at `mtime`.
+void archive_segments(std::vector<ObjectInfo>& listing, TimelineId tl, WalSegmentNo first,
+                      WalSegmentNo last, std::int64_t mtime) {
+  for (WalSegmentNo s = first; s <= last; ++s) {
+    const WalFileName name = WalFileName::segment(tl, s, kDefaultWalSegmentSize);
+    listing.push_back(
+        {wal_object_key(kSysid, name, std::string(64, 'a'), Compression::zstd), 100, mtime});
+  }
+}
+
+WalCatalog catalog_of(const std::vector<ObjectInfo>& listing) {
+  return build_wal_catalog(listing, kSysid, kDefaultWalSegmentSize,
+                           [](const std::string& key) -> std::string {
+                             throw Error(ErrorKind::not_found, "no history expected: " + key);
+                           });
+}
+
+BackupMeta archived_backup(const std::string& name, const std::string& start,
+                           const std::string& stop, const std::string& completed) {
+  BackupMeta b = backup(name, 1, stop, completed);
+  b.start_lsn = start;
+  return b;
+}
+
+// 2026-12-05 04:00:00 UTC
+constexpr std::int64_t kDec5At4 = 1796443200;
+
+}  // namespace
+
+// Segments 2..9 of timeline 1 archived (the last at 04:00), a gap at 10,
+// then 11..12; backup p1 at segment 3, p2 at segment 11 (after the gap).
+TEST(ArchiveWindow, TimeAndLsnTargetsMustBeInAWindow) {
+  std::vector<ObjectInfo> listing;
+  archive_segments(listing, 1, 2, 9, kDec5At4);
+  archive_segments(listing, 1, 11, 12, kDec5At4 + 3600);
+  const WalCatalog catalog = catalog_of(listing);
+  const std::vector<BackupMeta> backups = {
+      archived_backup("p1", "0/3000028", "0/3000138", "2026-12-05T03:00:00Z"),
+      archived_backup("p2", "0/B000028", "0/B000138", "2026-12-05T04:30:00Z"),
+  };
+  FakeHistories fake;
+  auto histories = fake.make();
+  auto choose = [&](RecoveryTargetOptions o) {
+    return choose_backup_for_target(backups, target(o), histories);
+  };
+
+  // In p1's window (0/3000138 .. the end of segment 9, 0/A000000).
+  RecoveryTarget t = target({.lsn = "0/9000000"});
+  PointInTimeChoice c = choose({.lsn = "0/9000000"});
+  EXPECT_EQ(c.backup.name, "p1");
+  EXPECT_NE(check_target_in_archive(catalog, backups, c, t)
+                .find("LSN 0/9000000 is recoverable from backup p1"),
+            std::string::npos);
+  t = target({.time = "2026-12-05T03:30:00Z"});
+  EXPECT_NE(check_target_in_archive(catalog, backups, choose({.time = "2026-12-05T03:30:00Z"}), t)
+                .find("is recoverable from backup p1"),
+            std::string::npos);
+
+  // In the gap: p1 is chosen, and refused with both windows stated.
+  t = target({.lsn = "0/A800000"});
+  c = choose({.lsn = "0/A800000"});
+  EXPECT_EQ(c.backup.name, "p1");
+  expect_error([&] { check_target_in_archive(catalog, backups, c, t); },
+               ErrorKind::invalid_argument,
+               "cannot restore to LSN 0/A800000: LSN 0/A800000 is not recoverable: the "
+               "recoverable windows are 0/3000138 on timeline 1 (backup p1, completed "
+               "2026-12-05T03:00:00Z) .. 0/A000000 on timeline 1");
+  // After the end of the archive.
+  t = target({.lsn = "0/D000001"});
+  expect_error([&] { check_target_in_archive(catalog, backups, choose({.lsn = "0/D000001"}), t); },
+               ErrorKind::invalid_argument, "LSN 0/D000001 is not recoverable");
+  // A time after the last segment was archived.
+  t = target({.time = "2026-12-05T05:00:01Z"});
+  expect_error(
+      [&] {
+        check_target_in_archive(catalog, backups, choose({.time = "2026-12-05T05:00:01Z"}), t);
+      },
+      ErrorKind::invalid_argument, "cannot restore to time 2026-12-05 05:00:01+00");
+
+  // p1 named for a point in p2's window: another backup can, say so.
+  t = target({.lsn = "0/C000000"});
+  c = check_backup_for_target(backups[0], t, histories);
+  expect_error([&] { check_target_in_archive(catalog, backups, c, t); },
+               ErrorKind::invalid_argument,
+               "cannot restore to LSN 0/C000000 from backup \"p1\": LSN 0/C000000 is not "
+               "recoverable");
+  expect_error([&] { check_target_in_archive(catalog, backups, c, t); },
+               ErrorKind::invalid_argument, "; but LSN 0/C000000 is recoverable from backup p2");
+}
+
+TEST(ArchiveWindow, OtherTargetsGetANoteOnHowFarTheWalGoes) {
+  std::vector<ObjectInfo> listing;
+  archive_segments(listing, 1, 2, 9, kDec5At4);
+  archive_segments(listing, 1, 11, 12, kDec5At4 + 3600);
+  const WalCatalog catalog = catalog_of(listing);
+  const std::vector<BackupMeta> backups = {
+      archived_backup("p1", "0/3000028", "0/3000138", "2026-12-05T03:00:00Z")};
+  FakeHistories fake;
+  auto histories = fake.make();
+  const RecoveryTarget latest = target({.target = "latest"});
+  const std::string note = check_target_in_archive(
+      catalog, backups, choose_backup_for_target(backups, latest, histories), latest);
+  EXPECT_EQ(note,
+            "the archived WAL from backup \"p1\" continues to 0/A000000 on timeline 1; WAL file "
+            "00000001000000000000000A is missing, so nothing archived after it can be replayed");
+  const RecoveryTarget xid = target({.xid = "5000"});
+  EXPECT_NE(check_target_in_archive(catalog, backups,
+                                    choose_backup_for_target(backups, xid, histories), xid)
+                .find("; transaction 5000 must lie before that for recovery to reach it"),
+            std::string::npos);
+  const RecoveryTarget immediate = target({.target = "immediate"});
+  EXPECT_EQ(
+      check_target_in_archive(catalog, backups,
+                              choose_backup_for_target(backups, immediate, histories), immediate),
+      "recovery needs no archived WAL: the backup holds the WAL up to its stop LSN 0/3000138");
+  // Nothing archived at all: no window, and a time target is refused saying so.
+  const WalCatalog empty = catalog_of(std::vector<ObjectInfo>{});
+  EXPECT_EQ(
+      check_target_in_archive(empty, backups, choose_backup_for_target(backups, latest, histories),
+                              latest),
+      "no archived WAL continues from backup \"p1\" without a gap: recovery ends at the backup's "
+      "end (stop LSN 0/3000138)");
+  const RecoveryTarget time = target({.time = "2026-12-05T03:30:00Z"});
+  expect_error(
+      [&] {
+        check_target_in_archive(empty, backups, choose_backup_for_target(backups, time, histories),
+                                time);
+      },
+      ErrorKind::invalid_argument, "no recoverable window exists on this timeline path");
 }

@@ -27,14 +27,17 @@
 //    after the target, or cannot reach its timeline, is Error(invalid_argument)
 //    saying which and what to do.
 //  - TimelineHistories reads each history file at most once through its
-//    reader (a repository read, see read_archived_history) and parses it
-//    strictly (TimelineHistory::parse: Error(corrupt)).
+//    reader (catalog_history_reader: the files the WAL catalog lists) and
+//    parses it strictly (TimelineHistory::parse: Error(corrupt)).
+//  - check_target_in_archive: whether the archived WAL (wal/wal_catalog.hpp)
+//    reaches the target from the chosen backup; see there.
 #pragma once
 #include "pgvault/pg_free.hpp"
 #include "pgvault/catalog/backup_meta.hpp"
 #include "pgvault/restore/backup_reading.hpp"  // DecryptorFactory
 #include "pgvault/wal/recovery_target.hpp"
 #include "pgvault/wal/timeline_history.hpp"
+#include "pgvault/wal/wal_catalog.hpp"
 
 #include <functional>
 #include <map>
@@ -94,15 +97,32 @@ PointInTimeChoice choose_backup_for_target(const std::vector<BackupMeta>& backup
 PointInTimeChoice check_backup_for_target(const BackupMeta& backup, const RecoveryTarget& target,
                                           TimelineHistories& histories);
 
-// The content of the archived history file of `timeline` for a system, read
-// from the repository (wal_layout.hpp's key, any codec suffix), decrypted
-// when it is encrypted and decompressed; nullopt when the repository has
-// none. An encrypted object without a decryptor is Error(invalid_argument)
-// saying a key is needed; two stored objects for the file with different
-// contents, or one larger than any history file, Error(corrupt).
-std::optional<std::string> read_archived_history(Storage& storage,
-                                                 const std::string& system_identifier,
-                                                 TimelineId timeline,
-                                                 const DecryptorFactory& decryptor);
+// The decoded content of an archived history object (a WalHistoryReader):
+// read whole (at most 4 MB stored: no history file is larger), decrypted
+// when it is encrypted, decompressed by its key's suffix. An encrypted object
+// without a decryptor is Error(invalid_argument) saying a key is needed.
+std::string read_wal_history_object(Storage& storage, const std::string& key,
+                                    const DecryptorFactory& decryptor);
+
+// TimelineHistories' reader over a catalog: the history file the catalog
+// lists for a timeline, read with read_history (whose errors propagate: a
+// history that cannot be read is never taken for a missing one).
+TimelineHistories::Reader catalog_history_reader(const WalCatalog& catalog,
+                                                 WalHistoryReader read_history);
+
+// Whether the archived WAL lets the chosen backup reach the target, along
+// the path to choice.target_timeline (WalCatalog::recoverable_windows):
+//  - time and LSN targets must lie in a recoverable window; otherwise
+//    Error(invalid_argument) saying the target is not recoverable and
+//    stating the windows that exist (from every backup among `backups`), or,
+//    when another backup's window holds it but not the chosen one's, that.
+//    A time the catalog cannot place (no modification times) passes with a
+//    note saying so.
+//  - the others cannot be placed: the returned note says how far the
+//    archived WAL continues from the backup, and where a gap stops it.
+// Returns one line for the restore to print.
+std::string check_target_in_archive(const WalCatalog& catalog,
+                                    const std::vector<BackupMeta>& backups,
+                                    const PointInTimeChoice& choice, const RecoveryTarget& target);
 
 }  // namespace pgvault

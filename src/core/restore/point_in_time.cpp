@@ -8,6 +8,7 @@
 #include "pgvault/wal/wal_layout.hpp"
 
 #include <limits>
+#include <utility>
 
 namespace pgvault {
 
@@ -222,54 +223,93 @@ PointInTimeChoice check_backup_for_target(const BackupMeta& backup, const Recove
   return choice;
 }
 
-std::optional<std::string> read_archived_history(Storage& storage,
-                                                 const std::string& system_identifier,
-                                                 TimelineId timeline,
-                                                 const DecryptorFactory& decryptor) {
+std::string read_wal_history_object(Storage& storage, const std::string& key,
+                                    const DecryptorFactory& decryptor) {
   // A history file is a line per ancestor: far below this even with
   // thousands of timelines; a larger object is not one.
   constexpr std::uint64_t kMaxStoredHistory = 4u << 20;
-  const WalFileName file = WalFileName::history(timeline);
-  std::optional<std::string> found;
-  std::string found_key;
-  for (const ObjectInfo& object : storage.list(wal_object_prefix(system_identifier, file))) {
-    WalObjectKey key;
-    try {
-      key = parse_wal_object_key(object.path);
-    } catch (const Error&) {
-      continue;  // e.g. a temporary file of a writer: not an archived history
-    }
-    if (key.system_identifier != system_identifier || !(key.file == file)) continue;
-    if (object.size > kMaxStoredHistory)
-      throw Error(ErrorKind::corrupt, "archived history file \"" + quote_untrusted(object.path) +
-                                          "\" is " + human_size(object.size) +
-                                          ", far larger than a timeline history file can be");
-    const std::string stored = storage.read_all(object.path);
-    const bool encrypted = looks_encrypted(as_bytes(stored));
-    if (encrypted && !decryptor)
-      throw Error(ErrorKind::invalid_argument,
-                  "archived history file \"" + quote_untrusted(object.path) +
-                      "\" is encrypted, but no encryption key was given: pass "
-                      "--encryption-key-file FILE, or set pgvault.encryption_key_file or "
-                      "pgvault.encryption_passphrase in the --config file (or "
-                      "$PGVAULT_ENCRYPTION_KEY_FILE / $PGVAULT_ENCRYPTION_PASSPHRASE)");
-    StringSink text;
-    {
-      backup_reading::DecodeChain chain(object.path, text,
-                                        encrypted ? decryptor : DecryptorFactory{});
-      chain.input().write(as_bytes(stored));
-      chain.input().finish();
-    }
-    if (found && *found != text.str())
-      throw Error(ErrorKind::corrupt,
-                  "the repository holds two different history files for "
-                  "timeline " +
-                      std::to_string(timeline) + ": \"" + quote_untrusted(found_key) + "\" and \"" +
-                      quote_untrusted(object.path) + "\"");
-    found = text.str();
-    found_key = object.path;
+  if (auto info = storage.info(key); info && info->size > kMaxStoredHistory)
+    throw Error(ErrorKind::corrupt, "archived history file \"" + quote_untrusted(key) + "\" is " +
+                                        human_size(info->size) +
+                                        ", far larger than a timeline history file can be");
+  const std::string stored = storage.read_all(key);
+  const bool encrypted = looks_encrypted(as_bytes(stored));
+  if (encrypted && !decryptor)
+    throw Error(ErrorKind::invalid_argument,
+                "archived history file \"" + quote_untrusted(key) +
+                    "\" is encrypted, but no encryption key was given: pass "
+                    "--encryption-key-file FILE, or set pgvault.encryption_key_file or "
+                    "pgvault.encryption_passphrase in the --config file (or "
+                    "$PGVAULT_ENCRYPTION_KEY_FILE / $PGVAULT_ENCRYPTION_PASSPHRASE)");
+  StringSink text;
+  {
+    backup_reading::DecodeChain chain(key, text, encrypted ? decryptor : DecryptorFactory{});
+    chain.input().write(as_bytes(stored));
+    chain.input().finish();
   }
-  return found;
+  return text.str();
+}
+
+TimelineHistories::Reader catalog_history_reader(const WalCatalog& catalog,
+                                                 WalHistoryReader read_history) {
+  return [&catalog, read = std::move(read_history)](TimelineId t) -> std::optional<std::string> {
+    const WalTimelineCatalog* timeline = catalog.timeline(t);
+    if (timeline == nullptr || !timeline->history_object) return std::nullopt;
+    return read(timeline->history_object->key);
+  };
+}
+
+std::string check_target_in_archive(const WalCatalog& catalog,
+                                    const std::vector<BackupMeta>& backups,
+                                    const PointInTimeChoice& choice, const RecoveryTarget& target) {
+  using Verdict = RecoverabilityAnswer::Verdict;
+  const TimelineId tl = choice.target_timeline;
+  const std::vector<RecoverableWindow> every = catalog.recoverable_windows(backups, tl);
+  const std::vector<RecoverableWindow> chosen = catalog.recoverable_windows({choice.backup}, tl);
+  const std::string from = "from backup \"" + choice.backup.name + "\"";
+  if (target.type == RecoveryTargetType::time || target.type == RecoveryTargetType::lsn) {
+    auto check = [&](const std::vector<RecoverableWindow>& windows) {
+      return target.type == RecoveryTargetType::time
+                 ? check_recoverable_time(windows, target.time_us)
+                 : check_recoverable_lsn(windows, target.lsn);
+    };
+    const RecoverabilityAnswer in_chosen = check(chosen);
+    if (in_chosen.verdict != Verdict::not_recoverable) return in_chosen.message;
+    const RecoverabilityAnswer in_every = check(every);
+    const std::string path =
+        " (archived WAL along the path to timeline " + std::to_string(tl) + ")";
+    if (in_every.verdict == Verdict::not_recoverable)
+      throw Error(ErrorKind::invalid_argument,
+                  "cannot restore to " + target.describe() + ": " + in_every.message + path);
+    throw Error(ErrorKind::invalid_argument,
+                "cannot restore to " + target.describe() + " " + from + ": " + in_chosen.message +
+                    "; but " + in_every.message + path + ": restore that backup with --backup");
+  }
+  if (target.type == RecoveryTargetType::immediate)
+    return "recovery needs no archived WAL: the backup holds the WAL up to its stop LSN " +
+           choice.backup.stop_lsn;
+  const std::optional<Lsn> start = [&]() -> std::optional<Lsn> {
+    try {
+      return parse_lsn(choice.backup.start_lsn);
+    } catch (const Error&) {
+      return std::nullopt;
+    }
+  }();
+  if (!start || chosen.empty())
+    return "no archived WAL continues " + from +
+           " without a gap: recovery ends at the backup's end (stop LSN " + choice.backup.stop_lsn +
+           ")" +
+           (target.type == RecoveryTargetType::latest ? std::string()
+                                                      : ", and a target after it is never reached");
+  const WalContinuity c = catalog.continuity(choice.backup.timeline, *start, tl);
+  std::string note = "the archived WAL " + from + " continues to " + format_lsn(c.end) +
+                     " on timeline " + std::to_string(c.end_timeline);
+  if (c.first_missing)
+    note += "; WAL file " + c.first_missing->name() +
+            " is missing, so nothing archived after it can be replayed";
+  if (target.type != RecoveryTargetType::latest)
+    note += "; " + target.describe() + " must lie before that for recovery to reach it";
+  return note;
 }
 
 }  // namespace pgvault
