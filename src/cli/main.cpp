@@ -5,11 +5,13 @@
 #include "list_command.hpp"
 #include "restore_command.hpp"
 #include "verify_command.hpp"
+#include "wal_fetch_command.hpp"
 
 #include <CLI/CLI.hpp>
 
 #include <exception>
 #include <iostream>
+#include <string_view>
 #include <vector>
 
 #ifndef PGVAULT_VERSION
@@ -24,17 +26,17 @@ int main(int argc, char** argv) {
 
   // In the order --help lists them.
   const std::vector<Command> commands = {
-      add_list_command(app),
-      add_restore_command(app),
-      add_verify_command(app),
-      add_get_command(app),
+      add_list_command(app), add_restore_command(app),   add_verify_command(app),
+      add_get_command(app),  add_wal_fetch_command(app),
   };
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+    // restore_command: a usage error must stop recovery, not read as "not archived".
+    const bool wal_fetch = argc > 1 && std::string_view(argv[1]) == "wal-fetch";
+    return rc == 0 ? 0 : wal_fetch ? kWalFetchHardError : 2;
   }
 
   try {

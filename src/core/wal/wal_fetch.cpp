@@ -1,0 +1,562 @@
+// Fetching one archived WAL file (include/pgvault/wal/wal_fetch.hpp).
+#include "pgvault/wal/wal_fetch.hpp"
+
+#include "pgvault/error.hpp"
+#include "pgvault/pipeline/encrypted_object.hpp"
+#include "pgvault/pipeline/sha256.hpp"
+#include "pgvault/storage/storage.hpp"
+#include "pgvault/text.hpp"
+#include "pgvault/thread.hpp"
+#include "pgvault/wal/timeline_history.hpp"
+#include "pgvault/wal/wal_layout.hpp"
+#include "pgvault/wal/wal_name.hpp"
+#include "pgvault/wal/wal_page_header.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+#include <cerrno>
+#include <span>
+#include <vector>
+
+namespace pgvault {
+
+namespace {
+
+constexpr std::size_t kReadChunk = 256 * 1024;
+// History and .backup files are a few hundred bytes; more than this is not one.
+constexpr std::uint64_t kMaxHistoryBytes = 16 * 1024 * 1024;
+
+bool has_page_header(const WalFileName& file) {
+  return file.kind() == WalFileKind::segment || file.kind() == WalFileKind::partial;
+}
+
+std::string directory_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+void fsync_directory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw_os_error("could not open directory " + pgvault::quoted(dir), errno);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) throw_os_error("could not fsync directory " + pgvault::quoted(dir), err);
+}
+
+// A file that appears under its final name only once complete and synced:
+// written as "<path>.pgvault-partial" in the same directory (so rename is
+// atomic), removed when anything fails before commit().
+class AtomicLocalFile {
+ public:
+  explicit AtomicLocalFile(std::string path)
+      : path_(std::move(path)), temp_(path_ + ".pgvault-partial") {
+    fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd_ < 0) throw_os_error("could not create " + pgvault::quoted(temp_), errno);
+  }
+  ~AtomicLocalFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_) ::unlink(temp_.c_str());
+  }
+  AtomicLocalFile(const AtomicLocalFile&) = delete;
+  AtomicLocalFile& operator=(const AtomicLocalFile&) = delete;
+
+  void write(std::span<const std::byte> data) {
+    while (!data.empty()) {
+      const ssize_t n = ::write(fd_, data.data(), data.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw_os_error("could not write " + pgvault::quoted(temp_), errno);
+      }
+      data = data.subspan(static_cast<std::size_t>(n));
+    }
+  }
+  void commit() {
+    if (::fsync(fd_) != 0) throw_os_error("could not fsync " + pgvault::quoted(temp_), errno);
+    const int rc = ::close(fd_);
+    fd_ = -1;
+    if (rc != 0) throw_os_error("could not close " + pgvault::quoted(temp_), errno);
+    if (::rename(temp_.c_str(), path_.c_str()) != 0)
+      throw_os_error("could not rename " + pgvault::quoted(temp_) + " to " + pgvault::quoted(path_), errno);
+    committed_ = true;
+    fsync_directory(directory_of(path_));
+  }
+
+ private:
+  std::string path_;
+  std::string temp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+// The last stage of the decode chain: hashes the decoded bytes, checks a
+// segment's page header as soon as it has arrived, refuses more bytes than
+// the file can have, and writes them to the temporary file (or, for a
+// history file, keeps them to parse).
+class CheckedOutput final : public Sink {
+ public:
+  CheckedOutput(const WalFileName& file, std::uint64_t system_identifier, AtomicLocalFile& out,
+                std::string what)
+      : file_(file), sysid_(system_identifier), out_(out), what_(std::move(what)) {}
+
+  void write(std::span<const std::byte> data) override {
+    if (data.empty()) return;
+    hash_.update(data);
+    bytes_ += data.size();
+    if (has_page_header(file_)) {
+      if (!header_checked_) {
+        const std::size_t want = kWalLongPageHeaderSize - head_.size();
+        head_.insert(head_.end(), data.begin(), data.begin() + std::min(want, data.size()));
+        if (head_.size() == kWalLongPageHeaderSize) check_header();
+      }
+      if (header_checked_ && bytes_ > segment_size_) too_long(segment_size_);
+    } else {
+      if (bytes_ > kMaxHistoryBytes) too_long(kMaxHistoryBytes);
+      if (file_.kind() == WalFileKind::history)
+        history_.append(reinterpret_cast<const char*>(data.data()), data.size());
+    }
+    out_.write(data);
+  }
+  void finish() override {}
+
+  // After the stream ended: what only the whole file can tell.
+  std::string check_complete() {
+    if (has_page_header(file_)) {
+      if (!header_checked_) {
+        // Fewer bytes than a page header: validate says so.
+        validate_wal_segment_header(file_, head_, expectation(kDefaultWalSegmentSize), bytes_);
+      }
+      if (bytes_ != segment_size_) {
+        throw Error(ErrorKind::corrupt, what_ + " is " + std::to_string(bytes_) +
+                                            " bytes long, but its page header says segments are " +
+                                            std::to_string(segment_size_) + " bytes");
+      }
+    } else if (file_.kind() == WalFileKind::history) {
+      TimelineHistory::parse(file_.timeline(), history_);
+    }
+    return hash_.final_hex();
+  }
+  std::uint64_t bytes() const { return bytes_; }
+  std::uint64_t segment_size() const { return segment_size_; }
+
+ private:
+  WalSegmentExpectation expectation(std::uint64_t segment_size) const {
+    WalSegmentExpectation e;
+    e.system_identifier = sysid_;
+    e.segment_size = segment_size;
+    return e;
+  }
+  void check_header() {
+    // The segment size is the cluster's (initdb --wal-segsize); the header
+    // says it, and validate checks it is one PostgreSQL allows and that the
+    // page address is the segment's start at that size.
+    const WalLongPageHeader h = read_wal_long_page_header(head_);
+    try {
+      validate_wal_segment_size(h.segment_size);
+    } catch (const Error&) {
+      throw Error(ErrorKind::corrupt, what_ + " says its segment size is " +
+                                          std::to_string(h.segment_size) +
+                                          " bytes, which is not a WAL segment size (a power of "
+                                          "two from 1 MB to 1 GB)");
+    }
+    validate_wal_segment_header(file_, head_, expectation(h.segment_size));
+    segment_size_ = h.segment_size;
+    header_checked_ = true;
+  }
+  [[noreturn]] void too_long(std::uint64_t limit) {
+    throw Error(ErrorKind::corrupt,
+                what_ + " decodes to more than " + std::to_string(limit) + " bytes, more than a " +
+                    std::string(wal_file_kind_name(file_.kind())) + " file can hold");
+  }
+
+  const WalFileName& file_;
+  std::uint64_t sysid_;
+  AtomicLocalFile& out_;
+  std::string what_;
+  Sha256 hash_;
+  std::uint64_t bytes_ = 0;
+  std::vector<std::byte> head_;
+  bool header_checked_ = false;
+  std::uint64_t segment_size_ = 0;
+  std::string history_;
+};
+
+struct FoundObject {
+  std::string key;
+  WalObjectKey parsed;
+};
+
+std::string describe_keys(const std::vector<FoundObject>& found) {
+  std::string text;
+  for (const FoundObject& f : found) {
+    text += (text.empty() ? "" : ", ") + quote_untrusted(f.key);
+  }
+  return text;
+}
+
+// The stored copy of `file`, if any; Error(conflict) when the listing holds
+// copies with different content.
+std::optional<FoundObject> find_object(Storage& storage, const std::string& system_identifier,
+                                       const WalFileName& file) {
+  std::vector<FoundObject> found;
+  for (const ObjectInfo& object : storage.list(wal_object_prefix(system_identifier, file))) {
+    WalObjectKey parsed;
+    try {
+      parsed = parse_wal_object_key(object.path);
+    } catch (const Error&) {
+      continue;  // not an archived WAL object (e.g. a store's temporary file)
+    }
+    if (parsed.file != file || parsed.system_identifier != system_identifier) continue;
+    found.push_back({object.path, parsed});
+  }
+  if (found.empty()) return std::nullopt;
+  const bool same_content = file.kind() != WalFileKind::history &&
+                            std::all_of(found.begin(), found.end(), [&](const FoundObject& f) {
+                              return f.parsed.sha256 == found.front().parsed.sha256;
+                            });
+  if (found.size() > 1 && !same_content) {
+    throw Error(ErrorKind::conflict,
+                "WAL file " + pgvault::quoted(file.name()) + " is archived " + std::to_string(found.size()) +
+                    " times with different content in repository " + storage.url() + ": " +
+                    describe_keys(found) +
+                    ". Two clusters with the same system identifier, or a split brain, wrote into "
+                    "this repository; pgvault does not guess which one to replay. Remove the "
+                    "wrong objects by hand once the cause is known.");
+  }
+  return found.front();
+}
+
+}  // namespace
+
+DecryptorFactory wal_decryptor(KeyProvider provider) {
+  return [provider = std::move(provider)](const std::string&, Sink& next) {
+    return make_decryptor(provider, next);
+  };
+}
+
+WalFetchResult fetch_wal_file(Storage& storage, const WalFetchRequest& request) {
+  const WalFileName file = parse_wal_file_name(request.file_name);
+  const std::uint64_t sysid = parse_wal_system_identifier(request.system_identifier);
+  if (request.destination.empty())
+    throw Error(ErrorKind::invalid_argument,
+                "no destination path for WAL file " + pgvault::quoted(file.name()));
+
+  WalFetchResult result;
+  const std::optional<FoundObject> found = find_object(storage, request.system_identifier, file);
+  if (!found) return result;
+  result.key = found->key;
+  const std::string what = "WAL file " + pgvault::quoted(file.name()) + " (object " +
+                           quote_untrusted(found->key) + " in repository " + storage.url() + ")";
+
+  AtomicLocalFile out(request.destination);
+  CheckedOutput output(file, sysid, out, what);
+  auto reader = storage.open_read(found->key);
+  std::vector<std::byte> buffer(kReadChunk);
+  // The first bytes say whether the object is encrypted; the chain is built then.
+  std::size_t filled = 0;
+  while (filled < kEncryptionHeaderSize) {
+    const std::size_t n = reader->read(std::span(buffer).subspan(filled));
+    if (n == 0) break;
+    filled += n;
+  }
+  const bool encrypted = looks_encrypted(std::span(buffer.data(), filled));
+  DecryptorFactory decryptor;
+  if (encrypted)
+    decryptor = request.decryptor ? request.decryptor : wal_decryptor(no_key_provider());
+  try {
+    backup_reading::DecodeChain chain(found->key, output, decryptor);
+    std::size_t n = filled;
+    while (n > 0) {
+      chain.input().write(std::span<const std::byte>(buffer.data(), n));
+      n = reader->read(buffer);
+    }
+    chain.input().finish();
+    result.sha256 = output.check_complete();
+  } catch (const Error& e) {
+    // Decoding errors name the object; say which WAL file and store it was.
+    if (e.kind() == ErrorKind::storage || e.kind() == ErrorKind::io) throw;
+    throw Error(e.kind(), "cannot restore " + what + ": " + e.what());
+  }
+  if (result.sha256 != found->parsed.sha256 && file.kind() != WalFileKind::history) {
+    throw Error(ErrorKind::corrupt, "cannot restore " + what + ": its content has SHA-256 " +
+                                        result.sha256 + ", but the key says " +
+                                        found->parsed.sha256 +
+                                        " (the object is damaged or was replaced)");
+  }
+  out.commit();
+  result.outcome = WalFetchOutcome::fetched;
+  result.bytes = output.bytes();
+  result.segment_size = output.segment_size();
+  return result;
+}
+
+std::uint64_t validate_fetched_wal_file(const std::string& path, const std::string& file_name,
+                                        const std::string& system_identifier) {
+  const WalFileName file = parse_wal_file_name(file_name);
+  const std::uint64_t sysid = parse_wal_system_identifier(system_identifier);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) throw_os_error("cannot open " + pgvault::quoted(path), errno);
+  struct stat st {};
+  std::vector<std::byte> head(has_page_header(file) ? kWalLongPageHeaderSize : 0);
+  std::string text;
+  const int stat_rc = ::fstat(fd, &st);
+  const int stat_errno = errno;
+  std::size_t got = 0;
+  int read_errno = 0;
+  if (stat_rc == 0) {
+    if (file.kind() == WalFileKind::history)
+      head.resize(static_cast<std::size_t>(
+          std::min<std::uint64_t>(static_cast<std::uint64_t>(st.st_size), kMaxHistoryBytes + 1)));
+    while (got < head.size()) {
+      const ssize_t n = ::read(fd, head.data() + got, head.size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) read_errno = errno;
+      if (n <= 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+  }
+  ::close(fd);
+  if (stat_rc != 0) throw_os_error("cannot stat " + pgvault::quoted(path), stat_errno);
+  if (read_errno != 0) throw_os_error("cannot read " + pgvault::quoted(path), read_errno);
+  head.resize(got);
+  const std::string what = "WAL file " + pgvault::quoted(file.name()) + " at " + pgvault::quoted(path);
+  if (has_page_header(file)) {
+    if (got < kWalLongPageHeaderSize)
+      throw Error(ErrorKind::corrupt, what + " is shorter than a WAL page header");
+    const WalLongPageHeader h = read_wal_long_page_header(head);
+    WalSegmentExpectation e;
+    e.system_identifier = sysid;
+    e.segment_size = h.segment_size;
+    try {
+      validate_wal_segment_size(h.segment_size);
+    } catch (const Error&) {
+      throw Error(ErrorKind::corrupt, what + " has no valid segment size in its page header");
+    }
+    validate_wal_segment_header(file, head, e, static_cast<std::uint64_t>(st.st_size));
+    return h.segment_size;
+  }
+  if (file.kind() == WalFileKind::history) {
+    if (got > kMaxHistoryBytes)
+      throw Error(ErrorKind::corrupt, what + " is too large for a timeline history file");
+    TimelineHistory::parse(
+        file.timeline(), std::string_view(reinterpret_cast<const char*>(head.data()), head.size()));
+  }
+  return 0;
+}
+
+// ---- The prefetch spool ---------------------------------------------------------
+
+namespace {
+
+constexpr const char* kPartialSuffix = ".pgvault-partial";
+constexpr const char* kWantedFile = "wanted";
+
+bool is_inside(const std::filesystem::path& inner, const std::filesystem::path& outer) {
+  auto o = outer.begin();
+  auto i = inner.begin();
+  for (; o != outer.end(); ++o, ++i) {
+    if (o->empty()) continue;  // a trailing '/'
+    if (i == inner.end() || *i != *o) return false;
+  }
+  return true;
+}
+
+// Copies src into dst atomically (rename is impossible across file systems).
+void copy_atomically(const std::string& src, const std::string& dst) {
+  const int fd = ::open(src.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) throw_os_error("cannot open " + pgvault::quoted(src), errno);
+  std::vector<std::byte> buffer(kReadChunk);
+  try {
+    AtomicLocalFile out(dst);
+    for (;;) {
+      const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw_os_error("cannot read " + pgvault::quoted(src), errno);
+      if (n == 0) break;
+      out.write(std::span<const std::byte>(buffer.data(), static_cast<std::size_t>(n)));
+    }
+    out.commit();
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+}
+
+}  // namespace
+
+WalSpool::WalSpool(std::string dir, const std::string& data_directory) {
+  namespace fs = std::filesystem;
+  if (dir.empty()) throw Error(ErrorKind::invalid_argument, "the spool directory is empty");
+  const fs::path spool = fs::weakly_canonical(fs::absolute(dir));
+  if (!data_directory.empty() && is_inside(spool, fs::weakly_canonical(data_directory))) {
+    throw Error(ErrorKind::invalid_argument,
+                "spool directory " + pgvault::quoted(spool.string()) + " is inside the data directory " +
+                    pgvault::quoted(data_directory) +
+                    ": prefetched WAL must stay outside it (pg_rewind and backups of the data "
+                    "directory would copy it); choose a directory beside it");
+  }
+  dir_ = spool.string();
+  if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST)
+    throw_os_error("cannot create spool directory " + pgvault::quoted(dir_), errno);
+  struct stat st {};
+  if (::lstat(dir_.c_str(), &st) != 0) throw_os_error("cannot stat " + pgvault::quoted(dir_), errno);
+  if (!S_ISDIR(st.st_mode))
+    throw Error(ErrorKind::invalid_argument,
+                "spool directory " + pgvault::quoted(dir_) + " is not a directory (or is a symlink)");
+  if (st.st_uid != ::geteuid() || (st.st_mode & 0077) != 0)
+    throw Error(ErrorKind::invalid_argument,
+                "spool directory " + pgvault::quoted(dir_) +
+                    " must belong to this user and be accessible to no one else (mode 0700): "
+                    "WAL taken from it is replayed");
+}
+
+std::string WalSpool::path_of(const WalFileName& file) const {
+  return dir_ + "/" + file.name();
+}
+
+bool WalSpool::has(const WalFileName& file) const {
+  struct stat st {};
+  return ::lstat(path_of(file).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+bool WalSpool::is_being_written(const WalFileName& file) const {
+  struct stat st {};
+  return ::lstat((path_of(file) + kPartialSuffix).c_str(), &st) == 0;
+}
+
+bool WalSpool::take(const WalFileName& file, const std::string& destination,
+                    const std::string& system_identifier, std::string& why_not,
+                    std::uint64_t& segment_size) {
+  const std::string path = path_of(file);
+  if (!has(file)) {
+    why_not = "not in the spool";
+    return false;
+  }
+  try {
+    segment_size = validate_fetched_wal_file(path, file.name(), system_identifier);
+  } catch (const Error& e) {
+    ::unlink(path.c_str());
+    why_not = std::string("the spooled copy failed its check and was removed: ") + e.what();
+    return false;
+  }
+  if (::rename(path.c_str(), destination.c_str()) == 0) {
+    fsync_directory(directory_of(destination));
+    return true;
+  }
+  if (errno != EXDEV)
+    throw_os_error("could not move " + pgvault::quoted(path) + " to " + pgvault::quoted(destination), errno);
+  copy_atomically(path, destination);
+  ::unlink(path.c_str());
+  return true;
+}
+
+void WalSpool::remove_stale(const WalFileName& asked) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    const std::string name = entry.path().filename().string();
+    bool stale = name.size() > std::strlen(kPartialSuffix) && name.ends_with(kPartialSuffix);
+    if (!stale) {
+      try {
+        const WalFileName file = parse_wal_file_name(name);
+        stale = file.timeline() != asked.timeline() || file < asked;
+      } catch (const Error&) {
+        continue;  // "wanted", the lock: not WAL
+      }
+    }
+    if (stale) ::unlink(entry.path().c_str());
+  }
+}
+
+void WalSpool::set_wanted(const WalFileName& segment, std::uint64_t segment_size) {
+  AtomicLocalFile out(dir_ + "/" + kWantedFile);
+  const std::string text = segment.name() + " " + std::to_string(segment_size) + "\n";
+  out.write(as_bytes(text));
+  out.commit();
+}
+
+std::optional<WalSpool::Wanted> WalSpool::wanted() const {
+  const int fd = ::open((dir_ + "/" + kWantedFile).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  char buf[128];
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return std::nullopt;
+  const std::string text(buf, static_cast<std::size_t>(n));
+  const auto space = text.find(' ');
+  if (space == std::string::npos) return std::nullopt;
+  try {
+    Wanted w;
+    w.file = parse_wal_file_name(text.substr(0, space));
+    w.segment_size = std::stoull(text.substr(space + 1));
+    validate_wal_segment_size(w.segment_size);
+    if (w.file.kind() != WalFileKind::segment) return std::nullopt;
+    return w;
+  } catch (const std::exception&) {
+    return std::nullopt;  // written by this program only; anything else is ignored
+  }
+}
+
+WalPrefetchResult prefetch_wal_segments(const std::vector<Storage*>& storages, WalSpool& spool,
+                                        const WalPrefetchRequest& request) {
+  WalPrefetchResult result;
+  if (request.count == 0 || storages.empty()) return result;
+  std::vector<WalFileName> todo;
+  WalFileName next = request.after;
+  for (unsigned i = 0; i < request.count; ++i) {
+    next = next.next_segment(request.segment_size);
+    if (spool.has(next)) {
+      ++result.already;
+      continue;
+    }
+    todo.push_back(next);
+  }
+  std::mutex mu;
+  std::size_t next_index = 0;
+  auto work = [&](Storage& storage) {
+    for (;;) {
+      std::size_t index;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (next_index >= todo.size() || result.end_of_archive) return;
+        index = next_index++;
+      }
+      const WalFileName& file = todo[index];
+      WalFetchRequest r;
+      r.system_identifier = request.system_identifier;
+      r.file_name = file.name();
+      r.destination = spool.path_of(file);
+      r.decryptor = request.decryptor;
+      try {
+        const WalFetchResult got = fetch_wal_file(storage, r);
+        std::lock_guard<std::mutex> lock(mu);
+        if (got.outcome == WalFetchOutcome::fetched)
+          ++result.fetched;
+        else
+          result.end_of_archive = true;
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(mu);
+        result.errors.push_back(file.name() + ": " + e.what());
+      }
+    }
+  };
+  const std::size_t threads = std::min(storages.size(), todo.size());
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < threads; ++t)
+    pool.push_back(start_signal_blocked_thread([&, t] { work(*storages[t]); }));
+  if (threads > 0) work(*storages[0]);
+  for (auto& thread : pool) thread.join();
+  return result;
+}
+
+}  // namespace pgvault

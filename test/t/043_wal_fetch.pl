@@ -1,0 +1,188 @@
+# pgvault wal-fetch as restore_command (file repository): a node archives
+# with archive_library = 'pgvault', takes a backup, writes more; the backup
+# restored with pgvault restore and started with recovery.signal and
+# restore_command = 'pgvault wal-fetch ...' replays to the end of the archive
+# and holds every row, plain (zstd) and encrypted (key file). By hand: a name
+# not archived exits 1; a damaged object, a missing repository, bad options
+# exit 128 with a message; a restore whose archive holds a damaged segment
+# stops with FATAL instead of promoting.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use PgVault::TestNode;
+use PgVault::WalFetch;
+
+my $pgvault = pgvault_path();
+ok(-x $pgvault, "pgvault is installed at $pgvault");
+
+# The segment n before name on its timeline (no log id wrap in these tests).
+sub segment_before {
+  my ($name, $n) = @_;
+  return sprintf('%s%08X', substr($name, 0, 16), hex(substr($name, 16, 8)) - $n);
+}
+
+sub wait_until {
+  my ($cond) = @_;
+  for (1 .. 10 * $PostgreSQL::Test::Utils::timeout_default) {
+    return 1 if $cond->();
+    select(undef, undef, undef, 0.1);
+  }
+  return 0;
+}
+sub wait_for_file { my ($f) = @_; wait_until(sub { -f $f }) }
+sub wait_for_gone { my ($f) = @_; wait_until(sub { !-e $f }) }
+# No background fetcher holds the spool's lock.
+sub wait_for_unlocked {
+  my ($spool) = @_;
+  use Fcntl qw(:flock);
+  return wait_until(sub {
+    open(my $fh, '<', "$spool/lock") or return 1;
+    my $free = flock($fh, LOCK_SH | LOCK_NB);
+    close $fh;
+    return $free;
+  });
+}
+
+sub object_of {
+  my ($repo, $sysid, $name) = @_;
+  my ($dir) = $repo =~ m{^file://(.*)$};
+  my $seg_dir = "$dir/$sysid/wal/" . substr($name, 0, 8) . '/' . substr($name, 0, 16);
+  opendir(my $dh, $seg_dir) or return;
+  my ($object) = grep { /^\Q$name\E-[0-9a-f]{64}/ } readdir $dh;
+  closedir $dh;
+  return $object ? "$seg_dir/$object" : undef;
+}
+
+# ---- 1. plain (zstd) round trip ------------------------------------------------
+my ($node, $repo, $conf, $backup, $last) = archiving_node('plain', compression => 'zstd');
+my $sysid = $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
+my $digest = table_digest($node, 'rows', 'batch, id');
+
+my $restored = restored_node('replayed', $conf, $backup, fetch_args => '');
+$restored->start;
+ok($restored->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()'),
+  'the restored node replays the archive and promotes at its end');
+is(table_digest($restored, 'rows', 'batch, id'), $digest, 'it holds every row written after the backup');
+ok($restored->log_contains(qr/restored log file "\Q$last\E" from archive/),
+  "the last segment ($last) came through restore_command");
+my $default_spool = $restored->data_dir . '.pgvault-spool';
+ok(-d $default_spool, 'the default spool is beside the data directory');
+is((stat $default_spool)[2] & 07777, 0700, 'and private (0700)');
+ok(wait_for_file("$default_spool/prefetch.status"), 'the background fetcher ran') or diag(`ls -la $default_spool`);
+$restored->stop;
+
+# ---- 2. by hand ----------------------------------------------------------------
+my $scratch = PostgreSQL::Test::Utils::tempdir();
+my ($rc, $out, $err) = wal_fetch(undef, '--config', $conf, '--system-id', $sysid, $last, "$scratch/got");
+is($rc, 0, 'wal-fetch of an archived segment exits 0') or diag($err);
+is(-s "$scratch/got", 16 * 1024 * 1024, 'and writes the whole segment');
+
+($rc, $out, $err) = wal_fetch(undef, '--config', $conf, '--system-id', $sysid,
+  '0000000100000000000000F0', "$scratch/none");
+is($rc, 1, 'a segment that is not archived: exit 1');
+like($err, qr/0000000100000000000000F0.* is not in repository \Q$repo\E/, 'the message says so');
+ok(!-e "$scratch/none", 'nothing written');
+($rc, $out, $err) = wal_fetch(undef, '--config', $conf, '--system-id', $sysid, '00000009.history', "$scratch/none");
+is($rc, 1, 'a history file that is not archived: exit 1');
+
+# The system identifier comes from global/pg_control of the working directory.
+($rc, $out, $err) = wal_fetch($restored->data_dir, '--config', $conf, $last, 'pg_wal/RECOVERYXLOG');
+is($rc, 0, 'in a data directory the system identifier comes from global/pg_control') or diag($err);
+ok(-f $restored->data_dir . '/pg_wal/RECOVERYXLOG', '%p is relative to the working directory');
+unlink $restored->data_dir . '/pg_wal/RECOVERYXLOG';
+($rc, $out, $err) = wal_fetch($scratch, '--config', $conf, $last, 'x');
+is($rc, 128, 'outside a data directory without --system-id: exit 128');
+like($err, qr/no --system-id given.*global\/pg_control/, 'saying what to pass');
+
+($rc, $out, $err) = wal_fetch(undef, '--repo', "file://$scratch/no-such-repo", '--system-id', $sysid, $last, "$scratch/x");
+is($rc, 128, 'a repository that does not exist: exit 128');
+like($err, qr/cannot fetch WAL file "\Q$last\E".*no-such-repo/, 'the message names the file and the repository');
+($rc, $out, $err) = wal_fetch(undef, '--config', "$scratch/missing.conf", '--system-id', $sysid, $last, "$scratch/x");
+is($rc, 128, 'a --config file that does not exist: exit 128 (a usage error must not read as "not archived")');
+($rc, $out, $err) = wal_fetch(undef, '--config', $conf, '--system-id', $sysid, '../../etc/passwd', "$scratch/x");
+is($rc, 128, 'a name that is not a WAL file name: exit 128');
+like($err, qr/invalid WAL file name/, 'saying so');
+
+# Prefetch: the next segments land in the spool and are taken from there,
+# even with the repository gone; stale files are removed; never inside PGDATA.
+my @segs = map { segment_before($last, $_) } (3, 2, 1);
+my $spool = "$scratch/spool";
+mkdir $spool, 0700;
+my $stale = segment_before($last, 10);
+PostgreSQL::Test::Utils::append_to_file("$spool/$stale", 'old');
+($rc, $out, $err) = wal_fetch(undef, '--config', $conf, '--system-id', $sysid, '--spool-dir', $spool,
+  '--prefetch', 2, $segs[0], "$scratch/p0");
+is($rc, 0, "wal-fetch $segs[0] with --prefetch 2") or diag($err);
+ok(wait_for_file("$spool/$segs[1]") && wait_for_file("$spool/$segs[2]"),
+  "the next two segments ($segs[1], $segs[2]) appear in the spool") or diag(`ls -la $spool`);
+ok(wait_for_gone("$spool/$stale"), "the stale $stale is removed");
+my ($repo_dir) = $repo =~ m{^file://(.*)$};
+rename $repo_dir, "$repo_dir.away" or die "rename: $!";
+($rc, $out, $err) = wal_fetch(undef, '--config', $conf, '--system-id', $sysid, '--spool-dir', $spool,
+  '--prefetch', 2, $segs[1], "$scratch/p1");
+is($rc, 0, "$segs[1] comes from the spool while the repository is away") or diag($err);
+is(-s "$scratch/p1", 16 * 1024 * 1024, 'the whole segment');
+ok(!-e "$spool/$segs[1]", 'and is no longer in the spool');
+($rc, $out, $err) = wal_fetch(undef, '--config', $conf, '--system-id', $sysid, $segs[0], "$scratch/p0again");
+is($rc, 128, 'without the spool, the missing repository is a hard error');
+ok(wait_for_unlocked($spool), 'the background fetcher finished');
+rename "$repo_dir.away", $repo_dir or die "rename back: $!";
+($rc, $out, $err) = wal_fetch($restored->data_dir, '--config', $conf, '--spool-dir', 'pg_wal/spool', $last, 'pg_wal/RECOVERYXLOG');
+is($rc, 128, 'a spool directory inside the data directory is refused');
+like($err, qr/inside the data directory/, 'saying why');
+ok(!-e $restored->data_dir . '/pg_wal/spool', 'and not created');
+
+# A damaged object: exit 128, the message says which file, which store, what.
+my $object = object_of($repo, $sysid, $last);
+ok($object, "the object of $last: $object");
+open(my $fh, '+<:raw', $object) or die "open $object: $!";
+seek($fh, (-s $object) / 2, 0);
+print $fh 'DAMAGED!';
+close $fh;
+($rc, $out, $err) = wal_fetch(undef, '--config', $conf, '--system-id', $sysid, $last, "$scratch/damaged");
+is($rc, 128, 'a damaged object: exit 128');
+like($err, qr/cannot fetch WAL file "\Q$last\E" from \Q$repo\E: .*\Q$last\E/, 'the message names the file and the store');
+ok(!-e "$scratch/damaged" && !-e "$scratch/damaged.pgvault-partial", 'no file and no partial file left');
+
+# Recovery through the damaged segment stops with FATAL; the server does not promote.
+my $stopped = restored_node('stopped', $conf, $backup, fetch_args => '');
+ok(!$stopped->start(fail_ok => 1), 'the restored node does not start past a damaged segment');
+ok($stopped->log_contains(qr/FATAL: .*could not restore file "\Q$last\E" from archive: child process exited with exit code 128/),
+  'the startup process stops with FATAL at the damaged segment');
+ok($stopped->log_contains(qr/pgvault: error: cannot fetch WAL file "\Q$last\E"/),
+  'and the log holds wal-fetch\'s message');
+ok(-e $stopped->data_dir . '/recovery.signal', 'recovery.signal is still there: not promoted');
+ok(!-e $stopped->data_dir . '/pg_wal/00000002.history', 'no new timeline');
+$node->stop;
+
+# ---- 3. encrypted (key file) round trip -----------------------------------------
+my $keys = PostgreSQL::Test::Utils::tempdir();
+my $key = "$keys/wal.key";
+open($fh, '>:raw', $key) or die $!;
+print $fh join '', map { chr int rand 256 } 1 .. 32;
+close $fh;
+chmod 0600, $key;
+my ($enode, $erepo, $econf, $ebackup, $elast) =
+  archiving_node('encrypted', compression => 'lz4', conf => "pgvault.encryption_key_file = '$key'\n");
+my $esysid = $enode->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
+my $eobject = object_of($erepo, $esysid, $elast);
+open($fh, '<:raw', $eobject) or die "open $eobject: $!";
+read($fh, my $magic, 8);
+close $fh;
+is($magic, 'PGVLTENC', 'archived WAL is stored encrypted');
+my $edigest = table_digest($enode, 'rows', 'batch, id');
+($rc, $out, $err) = wal_fetch(undef, '--repo', $erepo, '--system-id', $esysid, $elast, "$scratch/nokey");
+is($rc, 128, 'encrypted WAL without a key: exit 128');
+like($err, qr/no encryption key was given/, 'saying a key is needed');
+my $erestored = restored_node('encrypted_replayed', $econf, $ebackup, fetch_args => '');
+$erestored->start;
+ok($erestored->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()'),
+  'the encrypted archive replays to its end');
+is(table_digest($erestored, 'rows', 'batch, id'), $edigest, 'with every row');
+ok($erestored->log_contains(qr/restored log file "\Q$elast\E" from archive/), "through $elast");
+$erestored->stop;
+$enode->stop;
+
+done_testing();

@@ -1,0 +1,78 @@
+# pgvault wal-fetch against real object stores: WAL archived by
+# archive_library = 'pgvault' into S3 (Swift's s3api) and Azure Blob
+# (Azurite, encrypted with a passphrase) replays into a restored backup
+# through restore_command = 'pgvault wal-fetch ...'; a damaged object and a
+# stopped store are hard errors (exit 128) that name the file and the store.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use PgVault::ObjectStore;
+use PgVault::TestNode;
+use PgVault::WalFetch;
+
+sub round_trip {
+  my (%a) = @_;
+  my ($store, $scheme, $label) = @a{qw(store scheme label)};
+  my $bucket = "wal-$scheme";
+  $store->create_bucket($bucket);
+  my ($node, $repo, $conf, $backup, $last) = archiving_node("${scheme}wal",
+    compression => 'zstd', repository => "$scheme://$bucket/cluster",
+    conf => $store->pgvault_conf . ($a{conf} // ''));
+  my $sysid = $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
+  my $digest = table_digest($node, 'rows', 'batch, id');
+  my $dir = "cluster/$sysid/wal/" . substr($last, 0, 8) . '/' . substr($last, 0, 16) . '/';
+  my ($key) = grep { m{/\Q$last\E-[0-9a-f]{64}\.zst$} } $store->list_keys($bucket, $dir);
+  ok($key, "$label: $last is archived in the store as $key");
+  if ($a{encrypted}) {
+    is(substr($store->get_object($bucket, $key), 0, 8), 'PGVLTENC', "$label: stored encrypted");
+  }
+
+  my $restored = restored_node("${scheme}replayed", $conf, $backup);
+  $restored->start;
+  ok($restored->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()'),
+    "$label: the restored node replays the archive from the store and promotes at its end");
+  is(table_digest($restored, 'rows', 'batch, id'), $digest, "$label: every row is there");
+  ok($restored->log_contains(qr/restored log file "\Q$last\E" from archive/),
+    "$label: $last came through wal-fetch");
+  my %settings = $store->pgvault_settings;
+  for my $secret (grep { defined } $a{secret}, $settings{s3_secret_access_key}, $settings{azure_key}) {
+    ok(!$restored->log_contains(qr/\Q$secret\E/), "$label: no secret in the server log");
+  }
+  $restored->stop;
+  $node->stop;
+
+  my $scratch = PostgreSQL::Test::Utils::tempdir();
+  my ($rc, $out, $err) = wal_fetch(undef, '--config', $conf, '--system-id', $sysid, '0000000100000000000000F0', "$scratch/x");
+  is($rc, 1, "$label: a segment that is not archived: exit 1") or diag($err);
+
+  # A damaged object: the checksum in its key no longer matches.
+  my $stored = $store->get_object($bucket, $key);
+  substr($stored, length($stored) / 2, 8) = 'DAMAGED!';
+  $store->put_object($bucket, $key, $stored);
+  ($rc, $out, $err) = wal_fetch(undef, '--config', $conf, '--system-id', $sysid, $last, "$scratch/x");
+  is($rc, 128, "$label: a damaged object: exit 128");
+  like($err, qr/cannot fetch WAL file "\Q$last\E" from \Q$repo\E: .*\Q$last\E/,
+    "$label: the message names the file and the store");
+  ok(!-e "$scratch/x", "$label: nothing written");
+
+  # The store stopped: unreachable is a hard error, not "not archived".
+  $store->stop;
+  ($rc, $out, $err) = wal_fetch(undef, '--config', $conf, '--system-id', $sysid, $last, "$scratch/x");
+  is($rc, 128, "$label: an unreachable store: exit 128") or diag($err);
+  like($err, qr/cannot fetch WAL file "\Q$last\E" from/, "$label: saying which file") or diag($err);
+  $store->start_again;
+}
+
+my $s3 = PgVault::ObjectStore->start_s3();
+round_trip(store => $s3, scheme => 's3', label => 'S3');
+$s3->stop;
+
+my $azure = PgVault::ObjectStore->start_azurite();
+my $passphrase = 'wal fetch passphrase 044';
+round_trip(store => $azure, scheme => 'azure', label => 'Azure', encrypted => 1, secret => $passphrase,
+  conf => "pgvault.encryption_passphrase = '$passphrase'\n");
+$azure->stop;
+
+done_testing();
