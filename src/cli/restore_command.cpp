@@ -315,6 +315,12 @@ int run_restore(const RestoreCliOptions& o) {
               << o.pgdata << "\n";
   }
   std::cout << "start it with: pg_ctl -D " << o.pgdata << " start\n";
+  if (target) {
+    std::string spool = absolute(o.pgdata);
+    while (spool.size() > 1 && spool.back() == '/') spool.pop_back();
+    std::cout << "when recovery is done, remove wal-fetch's prefetch spool " << spool
+              << ".pgvault-spool if it is there\n";
+  }
   return 0;
 }
 

@@ -13,10 +13,14 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
+use Cwd ();
 use PgVault::TestNode;
 
 my ($node, $repo) = new_vault_node('pitr_source',
-  conf => "archive_mode = on\narchive_library = 'pgvault'\npgvault.schedule = '0 3 * * *'\n");
+  conf => "archive_mode = on\narchive_library = 'pgvault'\n");
+# In postgresql.auto.conf but never reloaded here: the source takes no
+# scheduled backups, its backups carry the schedule to every restored copy.
+$node->safe_psql('postgres', "ALTER SYSTEM SET pgvault.schedule = '\@daily'");
 $node->safe_psql('postgres', 'CREATE TABLE batches (batch int, row_no int, PRIMARY KEY (batch, row_no))');
 
 # Commits batch $b in one transaction; returns its xid, then the time (UTC,
@@ -141,12 +145,14 @@ chomp $pgvault_program;
 $pgvault_program = Cwd::abs_path($pgvault_program);
 like($auto_conf, qr/^restore_command = '\Q$pgvault_program\E wal-fetch --repo \Q$repo\E --system-id \d+ %f %p'$/m,
   'restore_command is this pgvault binary, wal-fetch, the same repository and the system identifier');
-like($auto_conf, qr/^recovery_target_time = '\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\+00'$/m, 'recovery_target_time in UTC');
+like($auto_conf, qr/^recovery_target_time = '\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?\+00'$/m, 'recovery_target_time in UTC');
 like($auto_conf, qr/^recovery_target_action = 'promote'$/m, 'promote at the target');
 like($auto_conf, qr/^archive_mode = 'off'$/m, 'archive_mode off for the copy');
 like($auto_conf, qr/^# pgvault restore --archive-mode off: a restored copy must not archive WAL/m,
   'with a comment saying why');
 like($auto_conf, qr/^pgvault\.schedule = ''$/m, 'no schedule for the copy');
+unlike($auto_conf, qr/\@daily/, "the backup's schedule line is gone");
+like($time_out, qr/^postgresql\.auto\.conf: removed pgvault\.schedule = '\@daily'$/m, 'and the restore says it removed it');
 like($time_out, qr/archive_mode = 'off' \(--archive-mode off\): this copy does not archive WAL into \Q$repo\E/,
   'the output says the copy does not archive');
 like($time_out, qr/pgvault\.schedule, pgvault\.logical_schedule = '' \(--schedule off\)/,
