@@ -140,8 +140,7 @@ like($time_out, qr/^  passed over \Q$backup_b\E: completed .*, after the target 
 
 # What the restore wrote: recovery settings with pgvault wal-fetch, and the copy's isolation.
 my $auto_conf = slurp_file($time_copy->data_dir . '/postgresql.auto.conf');
-my $pgvault_program = `command -v pgvault`;
-chomp $pgvault_program;
+my ($pgvault_program) = grep { -x } map { "$_/pgvault" } split /:/, $ENV{PATH};
 $pgvault_program = Cwd::abs_path($pgvault_program);
 like($auto_conf, qr/^restore_command = '\Q$pgvault_program\E wal-fetch --repo \Q$repo\E --system-id \d+ %f %p'$/m,
   'restore_command is this pgvault binary, wal-fetch, the same repository and the system identifier');

@@ -142,7 +142,9 @@ is($replacement->safe_psql('postgres', 'SHOW archive_mode'), 'on', 'and archives
 add_batch($replacement, 102);
 my $tl2_segment = archive_all($replacement);
 like($tl2_segment, qr/^00000002/, 'its WAL is on timeline 2');
-ok(-f "$repo_dir/$sysid/wal/00000002.history", 'the history file of timeline 2 is archived');
+# The key of a history file is its name and the codec suffix of pgvault.compression.
+sub history_objects { my @found = glob("$repo_dir/$sysid/wal/" . sprintf('%08X', $_[0]) . '.history*'); return scalar @found }
+is(history_objects(2), 1, 'the history file of timeline 2 is archived');
 my %tl2 = objects_under("$sysid/wal/00000002");
 ok((grep { m{/\Q$tl2_segment\E-[0-9a-f]{64}} } keys %tl2), "segment $tl2_segment archived under timeline 2");
 
@@ -170,7 +172,7 @@ is(batches_in($latest), '1,2,102', 'it holds the rows written on timeline 2');
 is($latest->safe_psql('postgres', 'SELECT timeline_id FROM pg_control_checkpoint()'), '3',
   'and is on a new timeline 3 (not archived: --archive-mode off)');
 $latest->stop;
-ok(!-e "$repo_dir/$sysid/wal/00000003.history", 'timeline 3 was not archived');
+is(history_objects(3), 0, 'timeline 3 was not archived');
 
 my ($refused_copy) = PostgreSQL::Test::Cluster->new('timeline_refused');
 my ($out, $err);
