@@ -56,8 +56,9 @@ std::string system_identifier_of_working_directory() {
   if (fd < 0) {
     const int err = errno;
     throw Error(ErrorKind::invalid_argument,
-                "no --system-id given, and the working directory " + pgvault::quoted(working_directory()) +
-                    " has no readable " + kControlFile + " (" + std::strerror(err) +
+                "no --system-id given, and the working directory " +
+                    pgvault::quoted(working_directory()) + " has no readable " + kControlFile +
+                    " (" + std::strerror(err) +
                     "): restore_command runs in the data directory; elsewhere pass --system-id ID "
                     "(pg_controldata's \"Database system identifier\")");
   }
@@ -173,6 +174,19 @@ void start_prefetch_worker(const WalFetchOptions& o, const std::string& sysid,
   }
 }
 
+// What the last round did, for whoever looks (replaced whole, never half written).
+void write_status(const WalSpool& spool, const WalSpool::Wanted& wanted,
+                  const WalPrefetchResult& r) {
+  const std::string path = spool.dir() + "/" + kStatusFile;
+  {
+    std::ofstream status(path + ".tmp", std::ios::trunc);
+    status << "after " << wanted.file.name() << ": fetched " << r.fetched << ", already "
+           << r.already << (r.end_of_archive ? ", end of the archive" : "") << "\n";
+    for (const std::string& e : r.errors) status << "failed: " << e << "\n";
+  }
+  std::filesystem::rename(path + ".tmp", path);
+}
+
 // The background fetcher: while recovery asks for new segments ("wanted"),
 // fetch the next ones into the spool. One at a time per spool (the lock);
 // the re-check after unlocking catches a request written while the lock
@@ -202,10 +216,7 @@ int run_prefetch_worker(const WalFetchOptions& o) {
       request.segment_size = wanted->segment_size;
       request.count = o.prefetch;
       const WalPrefetchResult r = prefetch_wal_segments(pointers, spool, request);
-      std::ofstream status(spool.dir() + "/" + kStatusFile, std::ios::trunc);
-      status << "after " << wanted->file.name() << ": fetched " << r.fetched << ", already "
-             << r.already << (r.end_of_archive ? ", end of the archive" : "") << "\n";
-      for (const std::string& e : r.errors) status << "failed: " << e << "\n";
+      write_status(spool, *wanted, r);
       done = wanted->file.name();
     }
     lock.unlock();
@@ -246,7 +257,7 @@ Command add_wal_fetch_command(CLI::App& app) {
       "restore_command = 'pgvault wal-fetch --config /etc/postgresql/15/main/postgresql.conf "
       "%f %p'");
   o->repo.add_to(cmd);
-  cmd->add_option("--system-id", o->system_id,
+  cmd->add_option("--system-id,--system-identifier", o->system_id,
                   "Database system identifier whose WAL is fetched (default: the one in "
                   "global/pg_control of the working directory, the data directory "
                   "restore_command runs in)");

@@ -5,7 +5,9 @@
 # and holds every row, plain (zstd) and encrypted (key file). By hand: a name
 # not archived exits 1; a damaged object, a missing repository, bad options
 # exit 128 with a message; a restore whose archive holds a damaged segment
-# stops with FATAL instead of promoting.
+# stops with FATAL instead of promoting. The first restored copy, promoted,
+# archives timeline 2; a second restore to 'latest' follows 00000002.history.
+# Prefetch: segments fetched ahead are taken from the spool.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -23,28 +25,6 @@ sub segment_before {
   return sprintf('%s%08X', substr($name, 0, 16), hex(substr($name, 16, 8)) - $n);
 }
 
-sub wait_until {
-  my ($cond) = @_;
-  for (1 .. 10 * $PostgreSQL::Test::Utils::timeout_default) {
-    return 1 if $cond->();
-    select(undef, undef, undef, 0.1);
-  }
-  return 0;
-}
-sub wait_for_file { my ($f) = @_; wait_until(sub { -f $f }) }
-sub wait_for_gone { my ($f) = @_; wait_until(sub { !-e $f }) }
-# No background fetcher holds the spool's lock.
-sub wait_for_unlocked {
-  my ($spool) = @_;
-  use Fcntl qw(:flock);
-  return wait_until(sub {
-    open(my $fh, '<', "$spool/lock") or return 1;
-    my $free = flock($fh, LOCK_SH | LOCK_NB);
-    close $fh;
-    return $free;
-  });
-}
-
 sub object_of {
   my ($repo, $sysid, $name) = @_;
   my ($dir) = $repo =~ m{^file://(.*)$};
@@ -60,7 +40,7 @@ my ($node, $repo, $conf, $backup, $last) = archiving_node('plain', compression =
 my $sysid = $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
 my $digest = table_digest($node, 'rows', 'batch, id');
 
-my $restored = restored_node('replayed', $conf, $backup, fetch_args => '');
+my $restored = restored_node('replayed', $conf, $backup, keep_archiving => 1);
 $restored->start;
 ok($restored->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()'),
   'the restored node replays the archive and promotes at its end');
@@ -71,7 +51,28 @@ my $default_spool = $restored->data_dir . '.pgvault-spool';
 ok(-d $default_spool, 'the default spool is beside the data directory');
 is((stat $default_spool)[2] & 07777, 0700, 'and private (0700)');
 ok(wait_for_file("$default_spool/prefetch.status"), 'the background fetcher ran') or diag(`ls -la $default_spool`);
+
+# Promoted onto timeline 2, the copy archives its own timeline into the same
+# repository; a second restore to 'latest' follows the history file there.
+$restored->safe_psql('postgres', q{INSERT INTO rows SELECT 7, g, md5(g::text) FROM generate_series(1, 3000) g});
+my $tl2_last = $restored->safe_psql('postgres', 'SELECT pg_walfile_name(pg_current_wal_lsn())');
+like($tl2_last, qr/^00000002/, "the promoted copy writes timeline 2 ($tl2_last)");
+$restored->safe_psql('postgres', 'SELECT pg_switch_wal()');
+ok($restored->poll_query_until('postgres', "SELECT '$tl2_last' <= last_archived_wal FROM pg_stat_archiver"),
+  'and archives it');
+my $tl2_digest = table_digest($restored, 'rows', 'batch, id');
 $restored->stop;
+my $latest = restored_node('latest', $conf, $backup);
+$latest->start;
+ok($latest->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()'),
+  'a restore to the latest timeline replays and promotes');
+is(table_digest($latest, 'rows', 'batch, id'), $tl2_digest, 'it holds the rows written on timeline 2');
+ok($latest->log_contains(qr/restored log file "00000002\.history" from archive/),
+  'the history file came through wal-fetch');
+ok($latest->log_contains(qr/restored log file "\Q$tl2_last\E" from archive/), "and $tl2_last");
+is($latest->safe_psql('postgres', 'SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)'),
+  '00000003', 'it promoted onto timeline 3');
+$latest->stop;
 
 # ---- 2. by hand ----------------------------------------------------------------
 my $scratch = PostgreSQL::Test::Utils::tempdir();
@@ -98,7 +99,7 @@ like($err, qr/no --system-id given.*global\/pg_control/, 'saying what to pass');
 
 ($rc, $out, $err) = wal_fetch(undef, '--repo', "file://$scratch/no-such-repo", '--system-id', $sysid, $last, "$scratch/x");
 is($rc, 128, 'a repository that does not exist: exit 128');
-like($err, qr/cannot fetch WAL file "\Q$last\E".*no-such-repo/, 'the message names the file and the repository');
+like($err, qr/cannot fetch WAL file \Q$last\E from .*no-such-repo does not exist/, 'the message names the file and the repository');
 ($rc, $out, $err) = wal_fetch(undef, '--config', "$scratch/missing.conf", '--system-id', $sysid, $last, "$scratch/x");
 is($rc, 128, 'a --config file that does not exist: exit 128 (a usage error must not read as "not archived")');
 ($rc, $out, $err) = wal_fetch(undef, '--config', $conf, '--system-id', $sysid, '../../etc/passwd', "$scratch/x");
@@ -110,7 +111,7 @@ like($err, qr/invalid WAL file name/, 'saying so');
 my @segs = map { segment_before($last, $_) } (3, 2, 1);
 my $spool = "$scratch/spool";
 mkdir $spool, 0700;
-my $stale = segment_before($last, 10);
+my $stale = '000000010000000000000001';
 PostgreSQL::Test::Utils::append_to_file("$spool/$stale", 'old');
 ($rc, $out, $err) = wal_fetch(undef, '--config', $conf, '--system-id', $sysid, '--spool-dir', $spool,
   '--prefetch', 2, $segs[0], "$scratch/p0");
@@ -143,18 +144,23 @@ print $fh 'DAMAGED!';
 close $fh;
 ($rc, $out, $err) = wal_fetch(undef, '--config', $conf, '--system-id', $sysid, $last, "$scratch/damaged");
 is($rc, 128, 'a damaged object: exit 128');
-like($err, qr/cannot fetch WAL file "\Q$last\E" from \Q$repo\E: .*\Q$last\E/, 'the message names the file and the store');
+like($err, qr/cannot fetch WAL file \Q$last\E from \Q$repo\E: .*cannot be decoded/, 'the message names the file, the store and what is wrong');
 ok(!-e "$scratch/damaged" && !-e "$scratch/damaged.pgvault-partial", 'no file and no partial file left');
 
 # Recovery through the damaged segment stops with FATAL; the server does not promote.
-my $stopped = restored_node('stopped', $conf, $backup, fetch_args => '');
-ok(!$stopped->start(fail_ok => 1), 'the restored node does not start past a damaged segment');
-ok($stopped->log_contains(qr/FATAL: .*could not restore file "\Q$last\E" from archive: child process exited with exit code 128/),
+my $stopped = restored_node('stopped', $conf, $backup);
+# pg_ctl may return success: the copy accepts read-only connections once consistent.
+$stopped->start(fail_ok => 1);
+ok($stopped->wait_for_log(qr/FATAL: .*could not restore file "\Q$last\E" from archive: child process exited with exit code 128/),
   'the startup process stops with FATAL at the damaged segment');
-ok($stopped->log_contains(qr/pgvault: error: cannot fetch WAL file "\Q$last\E"/),
+ok($stopped->log_contains(qr/pgvault: error: cannot fetch WAL file \Q$last\E from \Q$repo\E/),
   'and the log holds wal-fetch\'s message');
+ok($stopped->wait_for_log(qr/database system is shut down/), 'the server shuts down instead of promoting');
+ok(!$stopped->log_contains(qr/archive recovery complete|selected new timeline ID/), 'it never promoted');
+ok(wait_for_gone($stopped->data_dir . '/postmaster.pid'), 'the postmaster is gone');
+$stopped->_update_pid(0);    # the node object still thinks pg_ctl started it
 ok(-e $stopped->data_dir . '/recovery.signal', 'recovery.signal is still there: not promoted');
-ok(!-e $stopped->data_dir . '/pg_wal/00000002.history', 'no new timeline');
+ok(!-e $stopped->data_dir . '/pg_wal/00000003.history', 'no new timeline');
 $node->stop;
 
 # ---- 3. encrypted (key file) round trip -----------------------------------------
@@ -176,7 +182,7 @@ my $edigest = table_digest($enode, 'rows', 'batch, id');
 ($rc, $out, $err) = wal_fetch(undef, '--repo', $erepo, '--system-id', $esysid, $elast, "$scratch/nokey");
 is($rc, 128, 'encrypted WAL without a key: exit 128');
 like($err, qr/no encryption key was given/, 'saying a key is needed');
-my $erestored = restored_node('encrypted_replayed', $econf, $ebackup, fetch_args => '');
+my $erestored = restored_node('encrypted_replayed', $econf, $ebackup);
 $erestored->start;
 ok($erestored->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()'),
   'the encrypted archive replays to its end');

@@ -86,7 +86,8 @@ class AtomicLocalFile {
     fd_ = -1;
     if (rc != 0) throw_os_error("could not close " + pgvault::quoted(temp_), errno);
     if (::rename(temp_.c_str(), path_.c_str()) != 0)
-      throw_os_error("could not rename " + pgvault::quoted(temp_) + " to " + pgvault::quoted(path_), errno);
+      throw_os_error("could not rename " + pgvault::quoted(temp_) + " to " + pgvault::quoted(path_),
+                     errno);
     committed_ = true;
     fsync_directory(directory_of(path_));
   }
@@ -198,13 +199,14 @@ struct FoundObject {
 std::string describe_keys(const std::vector<FoundObject>& found) {
   std::string text;
   for (const FoundObject& f : found) {
-    text += (text.empty() ? "" : ", ") + quote_untrusted(f.key);
+    text += (text.empty() ? "" : ", ") + pgvault::quoted(f.key);
   }
   return text;
 }
 
 // The stored copy of `file`, if any; Error(conflict) when the listing holds
-// copies with different content.
+// copies with different content (keys shown in full: they parsed, so they
+// hold only the characters a key may).
 std::optional<FoundObject> find_object(Storage& storage, const std::string& system_identifier,
                                        const WalFileName& file) {
   std::vector<FoundObject> found;
@@ -225,9 +227,9 @@ std::optional<FoundObject> find_object(Storage& storage, const std::string& syst
                             });
   if (found.size() > 1 && !same_content) {
     throw Error(ErrorKind::conflict,
-                "WAL file " + pgvault::quoted(file.name()) + " is archived " + std::to_string(found.size()) +
-                    " times with different content in repository " + storage.url() + ": " +
-                    describe_keys(found) +
+                "WAL file " + pgvault::quoted(file.name()) + " is archived " +
+                    std::to_string(found.size()) + " times with different content in repository " +
+                    storage.url() + ": " + describe_keys(found) +
                     ". Two clusters with the same system identifier, or a split brain, wrote into "
                     "this repository; pgvault does not guess which one to replay. Remove the "
                     "wrong objects by hand once the cause is known.");
@@ -255,7 +257,7 @@ WalFetchResult fetch_wal_file(Storage& storage, const WalFetchRequest& request) 
   if (!found) return result;
   result.key = found->key;
   const std::string what = "WAL file " + pgvault::quoted(file.name()) + " (object " +
-                           quote_untrusted(found->key) + " in repository " + storage.url() + ")";
+                           pgvault::quoted(found->key) + " in repository " + storage.url() + ")";
 
   AtomicLocalFile out(request.destination);
   CheckedOutput output(file, sysid, out, what);
@@ -328,7 +330,8 @@ std::uint64_t validate_fetched_wal_file(const std::string& path, const std::stri
   if (stat_rc != 0) throw_os_error("cannot stat " + pgvault::quoted(path), stat_errno);
   if (read_errno != 0) throw_os_error("cannot read " + pgvault::quoted(path), read_errno);
   head.resize(got);
-  const std::string what = "WAL file " + pgvault::quoted(file.name()) + " at " + pgvault::quoted(path);
+  const std::string what =
+      "WAL file " + pgvault::quoted(file.name()) + " at " + pgvault::quoted(path);
   if (has_page_header(file)) {
     if (got < kWalLongPageHeaderSize)
       throw Error(ErrorKind::corrupt, what + " is shorter than a WAL page header");
@@ -400,8 +403,8 @@ WalSpool::WalSpool(std::string dir, const std::string& data_directory) {
   const fs::path spool = fs::weakly_canonical(fs::absolute(dir));
   if (!data_directory.empty() && is_inside(spool, fs::weakly_canonical(data_directory))) {
     throw Error(ErrorKind::invalid_argument,
-                "spool directory " + pgvault::quoted(spool.string()) + " is inside the data directory " +
-                    pgvault::quoted(data_directory) +
+                "spool directory " + pgvault::quoted(spool.string()) +
+                    " is inside the data directory " + pgvault::quoted(data_directory) +
                     ": prefetched WAL must stay outside it (pg_rewind and backups of the data "
                     "directory would copy it); choose a directory beside it");
   }
@@ -409,10 +412,11 @@ WalSpool::WalSpool(std::string dir, const std::string& data_directory) {
   if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST)
     throw_os_error("cannot create spool directory " + pgvault::quoted(dir_), errno);
   struct stat st {};
-  if (::lstat(dir_.c_str(), &st) != 0) throw_os_error("cannot stat " + pgvault::quoted(dir_), errno);
+  if (::lstat(dir_.c_str(), &st) != 0)
+    throw_os_error("cannot stat " + pgvault::quoted(dir_), errno);
   if (!S_ISDIR(st.st_mode))
-    throw Error(ErrorKind::invalid_argument,
-                "spool directory " + pgvault::quoted(dir_) + " is not a directory (or is a symlink)");
+    throw Error(ErrorKind::invalid_argument, "spool directory " + pgvault::quoted(dir_) +
+                                                 " is not a directory (or is a symlink)");
   if (st.st_uid != ::geteuid() || (st.st_mode & 0077) != 0)
     throw Error(ErrorKind::invalid_argument,
                 "spool directory " + pgvault::quoted(dir_) +
@@ -454,7 +458,8 @@ bool WalSpool::take(const WalFileName& file, const std::string& destination,
     return true;
   }
   if (errno != EXDEV)
-    throw_os_error("could not move " + pgvault::quoted(path) + " to " + pgvault::quoted(destination), errno);
+    throw_os_error(
+        "could not move " + pgvault::quoted(path) + " to " + pgvault::quoted(destination), errno);
   copy_atomically(path, destination);
   ::unlink(path.c_str());
   return true;

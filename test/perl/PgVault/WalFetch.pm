@@ -6,6 +6,7 @@ package PgVault::WalFetch;
 
 use strict;
 use warnings;
+use Fcntl qw(:flock);
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -13,12 +14,15 @@ use Test::More;
 use PgVault::TestNode;
 use Exporter 'import';
 
-our @EXPORT = qw(pgvault_path wal_fetch archiving_node restored_node);
+our @EXPORT = qw(pgvault_path wal_fetch archiving_node restored_node
+  wait_until wait_for_file wait_for_gone wait_for_unlocked);
 
+# The installed pgvault, by absolute path: restore_command runs through the server's shell.
 sub pgvault_path {
-  my $path = `command -v pgvault`;
-  chomp $path;
-  return $path;
+  for my $dir (split /:/, $ENV{PATH}) {
+    return "$dir/pgvault" if -x "$dir/pgvault" && !-d "$dir/pgvault";
+  }
+  die "pgvault is not on PATH";
 }
 
 # Runs pgvault wal-fetch with args, in directory $cwd when given; returns
@@ -61,7 +65,8 @@ sub archiving_node {
 # Restores backup (with the settings of $conf) into a new node set up for
 # archive recovery: recovery.signal, and restore_command = pgvault wal-fetch
 # with the restored postgresql.conf (plus $opts{fetch_args}) in
-# postgresql.auto.conf. The copy neither archives nor takes backups.
+# postgresql.auto.conf. The copy takes no backups, and archives (into the
+# same repository, on its new timeline) only with keep_archiving => 1.
 sub restored_node {
   my ($name, $conf, $backup, %opts) = @_;
   my $restored = PostgreSQL::Test::Cluster->new($name);
@@ -70,13 +75,36 @@ sub restored_node {
                '--pgdata', $restored->data_dir ], "$name: pgvault restore");
   my $own_conf = $restored->data_dir . '/postgresql.conf';
   $restored->append_conf('postgresql.conf', "port = " . $restored->port . "\n"
-    . "archive_mode = off\npgvault.schedule = ''\n");
+    . ($opts{keep_archiving} ? '' : "archive_mode = off\n") . "pgvault.schedule = ''\n");
   my $args = $opts{fetch_args} // '';
   PostgreSQL::Test::Utils::append_to_file($restored->data_dir . '/postgresql.auto.conf',
     "restore_command = '$pgvault wal-fetch --config $own_conf $args %f %p'\n"
     . "recovery_target_timeline = 'latest'\n");
   PostgreSQL::Test::Utils::append_to_file($restored->data_dir . '/recovery.signal', '');
   return $restored;
+}
+
+# Waiting for conditions (never for a time): true once cond holds, false
+# after PostgreSQL's test timeout.
+sub wait_until {
+  my ($cond) = @_;
+  for (1 .. 10 * $PostgreSQL::Test::Utils::timeout_default) {
+    return 1 if $cond->();
+    select(undef, undef, undef, 0.1);
+  }
+  return 0;
+}
+sub wait_for_file { my ($f) = @_; wait_until(sub { -f $f }) }
+sub wait_for_gone { my ($f) = @_; wait_until(sub { !-e $f }) }
+# No background fetcher holds the spool's lock.
+sub wait_for_unlocked {
+  my ($spool) = @_;
+  return wait_until(sub {
+    open(my $fh, '<', "$spool/lock") or return 1;
+    my $free = flock($fh, LOCK_SH | LOCK_NB);
+    close $fh;
+    return $free;
+  });
 }
 
 1;
