@@ -31,7 +31,11 @@ void RepositoryOptions::add_to(CLI::App* cmd) {
 const StorageSettings& RepositoryOptions::settings() const {
   if (!server_config_) {
     server_config_ = config.empty() ? ServerConfig{} : read_server_config(config);
-    apply_environment(server_config_->settings);
+    apply_environment(server_config_->settings, [this](const char* name) -> const char* {
+      const char* value = std::getenv(name);
+      if (value != nullptr && *value != '\0') environment_used_.emplace_back(name);
+      return value;
+    });
   }
   return server_config_->settings;
 }
@@ -97,6 +101,16 @@ EncryptionSettings RepositoryOptions::encryption() const {
     if (const char* p = std::getenv("PGVAULT_ENCRYPTION_PASSPHRASE")) e.passphrase = p;
   }
   return e;
+}
+
+std::vector<std::string> RepositoryOptions::environment_variables_used() const {
+  settings();
+  std::vector<std::string> used = environment_used_;
+  const EncryptionSettings e = encryption();
+  const auto passphrase = settings().find("encryption_passphrase");
+  if (!e.passphrase.empty() && (passphrase == settings().end() || passphrase->second.empty()))
+    used.emplace_back("PGVAULT_ENCRYPTION_PASSPHRASE");
+  return used;
 }
 
 // The core's messages name the server's settings; here the ways the command

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace pgvault::cli {
 
@@ -38,6 +39,11 @@ struct RepositoryOptions {
   EncryptionSettings encryption() const;
   // The decryptor of meta's objects (none for an unencrypted backup).
   DecryptorFactory decryptor(const BackupMeta& meta) const;
+  // The environment variables that gave a setting the --config file left
+  // unset (store settings and credentials, the encryption passphrase), by
+  // name, never their values. A program started elsewhere (the server's
+  // restore_command) does not have them.
+  std::vector<std::string> environment_variables_used() const;
 
  private:
   // --config's settings (read once) and the environment's.
@@ -45,6 +51,7 @@ struct RepositoryOptions {
   std::string repository_url() const;
   void say_what_was_read() const;
   mutable std::optional<ServerConfig> server_config_;
+  mutable std::vector<std::string> environment_used_;
 };
 
 }  // namespace pgvault::cli

@@ -6,11 +6,19 @@
 
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
+#include "pgvault/pipeline/encryption.hpp"
 #include "pgvault/restore/physical_restore.hpp"
+#include "pgvault/restore/point_in_time.hpp"
+#include "pgvault/restore/restored_copy.hpp"
 #include "pgvault/text.hpp"
+#include "pgvault/wal/wal_catalog.hpp"
+#include "pgvault/wal/wal_layout.hpp"
 
+#include <climits>
+#include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include <unistd.h>
 
@@ -28,14 +36,139 @@ std::string check_mapping(const std::string& m) {
   return {};
 }
 
+// The --target* options as typed; turned into RecoveryTargetOptions after parsing.
+struct TargetArguments {
+  std::string target, time, lsn, xid, name, action, timeline;
+  CLI::Option *target_opt, *time_opt, *lsn_opt, *xid_opt, *name_opt, *action_opt, *timeline_opt;
+
+  RecoveryTargetOptions options(bool exclusive) const {
+    auto given = [](const CLI::Option* opt, const std::string& value) {
+      return opt->count() > 0 ? std::optional<std::string>(value) : std::nullopt;
+    };
+    RecoveryTargetOptions o;
+    o.target = given(target_opt, target);
+    o.time = given(time_opt, time);
+    o.lsn = given(lsn_opt, lsn);
+    o.xid = given(xid_opt, xid);
+    o.name = given(name_opt, name);
+    o.action = given(action_opt, action);
+    o.timeline = given(timeline_opt, timeline);
+    o.exclusive = exclusive;
+    return o;
+  }
+};
+
+// This program, as the server will run it from restore_command.
+std::string own_executable() {
+  char buffer[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", buffer, sizeof buffer - 1);
+  if (n <= 0)
+    throw_os_error(
+        "could not find the path of the pgvault program (/proc/self/exe) for "
+        "restore_command",
+        errno);
+  return std::string(buffer, static_cast<std::size_t>(n));
+}
+
+std::string absolute(const std::string& path) {
+  return path.empty() ? path : std::filesystem::absolute(path).lexically_normal().string();
+}
+
+DecryptorFactory wal_decryptor(const RepositoryOptions& repo) {
+  const EncryptionSettings e = repo.encryption();
+  if (!e.enabled()) return {};
+  return [keys = restore_key_provider(e)](const std::string&, Sink& next) {
+    return make_decryptor(keys, next);
+  };
+}
+
+struct TargetPlan {
+  PointInTimeChoice choice;
+  std::string archive_note;  // how the archived WAL reaches the target
+};
+
+// The backup to start from for a recovery target, checked against the
+// archived WAL (one listing of <sysid>/wal/).
+TargetPlan plan_for_target(Repository& repo, const RestoreCliOptions& o,
+                           const RecoveryTarget& target) {
+  BackupSelector physical;
+  physical.kind = "physical";
+  std::optional<BackupMeta> named;
+  std::string system_identifier;
+  if (o.backup != "latest") {
+    named = repo.resolve(o.backup, o.system_id);
+    if (named->kind != "physical")
+      throw Error(ErrorKind::unsupported,
+                  "backup \"" + named->name + "\" is a " + named->kind +
+                      " backup; a point-in-time restore starts from a physical backup");
+    system_identifier = named->system_identifier;
+  } else {
+    // The newest physical backup names the system (and the error says what
+    // exists when there is none).
+    try {
+      system_identifier = repo.resolve("latest", o.system_id, physical).system_identifier;
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::not_found) throw;
+      throw Error(e.kind(),
+                  std::string(e.what()) + "; pgvault restore restores physical backups only");
+    }
+  }
+  std::vector<BackupMeta> backups;
+  for (BackupMeta& b : repo.list_backups(system_identifier))
+    if (physical.matches(b)) backups.push_back(std::move(b));
+
+  const DecryptorFactory decryptor = wal_decryptor(o.repo);
+  Storage& storage = repo.storage();
+  const WalHistoryReader read_history = [&storage, decryptor](const std::string& key) {
+    return read_wal_history_object(storage, key, decryptor);
+  };
+  const WalCatalog catalog =
+      build_wal_catalog(storage.list(wal_root(system_identifier)), system_identifier,
+                        wal_segment_size_of(backups, system_identifier), read_history);
+  TimelineHistories histories(catalog_history_reader(catalog, read_history));
+  TargetPlan plan;
+  plan.choice = named ? check_backup_for_target(*named, target, histories)
+                      : choose_backup_for_target(backups, target, histories);
+  plan.archive_note = check_target_in_archive(catalog, backups, plan.choice, target);
+  return plan;
+}
+
+void say_carry_over(const RestoredCopyPolicy& policy, const std::string& url) {
+  if (policy.archive_mode == CarryOver::off)
+    std::cout << "archive_mode = 'off' (--archive-mode off): this copy does not archive WAL into "
+              << url
+              << ", the repository it came from. For a cluster that replaces the original, "
+                 "restore with --archive-mode preserve (or later: ALTER SYSTEM RESET "
+                 "archive_mode; and restart)\n";
+  else
+    std::cout << "archive_mode kept as the backup had it (--archive-mode preserve): with "
+                 "archive_library = 'pgvault' this cluster archives into its repository, on the "
+                 "new timeline recovery starts\n";
+  std::string names;
+  for (std::string_view s : kScheduleSettings)
+    names += (names.empty() ? "" : ", ") + std::string(s);
+  if (policy.schedule == CarryOver::off)
+    std::cout << names << " = '' (--schedule off): this copy takes no scheduled backups into "
+              << url
+              << ". To schedule again: ALTER SYSTEM RESET each of them; SELECT pg_reload_conf(); "
+                 "(or restore with --schedule preserve)\n";
+  else
+    std::cout << names << " kept as the backup had them (--schedule preserve)\n";
+}
+
 }  // namespace
 
 Command add_restore_command(CLI::App& app) {
   auto o = std::make_shared<RestoreCliOptions>();
-  auto* restore =
-      app.add_subcommand("restore", "Restore a physical backup into a new data directory");
+  auto t = std::make_shared<TargetArguments>();
+  auto exclusive = std::make_shared<bool>(false);
+  auto* restore = app.add_subcommand(
+      "restore",
+      "Restore a physical backup into a new data directory, optionally to a point in time");
   o->repo.add_to(restore);
-  add_backup_option(restore, o->backup, "the newest complete physical backup");
+  add_backup_option(restore, o->backup,
+                    "the newest complete physical backup; with a --target*, the newest one that "
+                    "ends before the target and can reach its timeline");
   restore->add_option("--pgdata,-D", o->pgdata, "Target data directory (missing or empty)")
       ->required();
   add_system_id_option(restore, o->system_id);
@@ -44,22 +177,90 @@ Command add_restore_command(CLI::App& app) {
                    "Restore the tablespace at OLDDIR (or with OID) into NEWDIR; repeatable")
       ->type_name("OLDDIR=NEWDIR")
       ->check(CLI::Validator(check_mapping, "OLDDIR=NEWDIR"));
-  return {restore, [o] { return run_restore(*o); }};
+  auto* group = restore->add_option_group(
+      "Point-in-time recovery",
+      "Replay archived WAL (pgvault wal-fetch) after the backup, up to a target");
+  t->target_opt = group->add_option(
+      "--target", t->target,
+      "immediate: stop as soon as the backup is consistent; latest: replay all archived WAL");
+  t->time_opt = group->add_option(
+      "--target-time", t->time,
+      "Stop at this commit time: ISO 8601 with a zone, e.g. '2026-12-05 04:00:00+01'");
+  t->lsn_opt = group->add_option("--target-lsn", t->lsn, "Stop at this WAL position (X/Y)");
+  t->xid_opt = group->add_option("--target-xid", t->xid, "Stop at the commit of this transaction");
+  t->name_opt = group->add_option("--target-name", t->name,
+                                  "Stop at this restore point (pg_create_restore_point)");
+  t->action_opt = group->add_option("--target-action", t->action,
+                                    "At the target: promote (default), pause or shutdown");
+  t->timeline_opt = group->add_option(
+      "--target-timeline", t->timeline,
+      "Recover along this timeline: latest (default), current (the backup's) or an ID");
+  group->add_flag("--target-exclusive", *exclusive,
+                  "Stop just before the target (time, LSN, transaction) instead of after it");
+  restore
+      ->add_option("--archive-mode", o->archive_mode,
+                   "off (default): the copy does not archive WAL (archive_mode = 'off' in "
+                   "postgresql.auto.conf); preserve: keep the backup's archiving (the cluster "
+                   "that replaces a lost one)")
+      ->type_name("off|preserve");
+  restore
+      ->add_option("--schedule", o->schedule,
+                   "off (default): the copy takes no scheduled backups (pgvault.schedule and "
+                   "pgvault.logical_schedule = ''); preserve: keep the backup's schedule")
+      ->type_name("off|preserve");
+  return {restore, [o, t, exclusive] {
+            o->target = t->options(*exclusive);
+            return run_restore(*o);
+          }};
 }
 
 int run_restore(const RestoreCliOptions& o) {
+  // Every option is checked before the repository is read.
+  const std::optional<RecoveryTarget> target = parse_recovery_target(o.target);
+  const RestoredCopyPolicy policy{parse_carry_over("--archive-mode", o.archive_mode),
+                                  parse_carry_over("--schedule", o.schedule)};
+  WalFetchInvocation fetch;
+  if (target) {
+    fetch.program = own_executable();
+    fetch.config_file = absolute(o.repo.config);
+    fetch.repository_url = o.repo.repo;
+    fetch.encryption_key_file = absolute(o.repo.encryption_key_file);
+  }
+
   auto storage = o.repo.open();
   Repository repo(*storage);
-  BackupSelector physical;
-  physical.kind = "physical";
-  const BackupMeta meta = choose_backup(repo, o.backup, o.system_id, physical, std::cout,
-                                        "pgvault restore restores physical backups only");
+  BackupMeta meta;
+  if (target) {
+    std::cout << "recovery target: " << target->describe() << ", then "
+              << (target->type == RecoveryTargetType::latest
+                      ? std::string_view("promote")
+                      : recovery_target_action_name(target->action))
+              << " (--target-timeline " << recovery_timeline_text(target->timeline) << ")\n";
+    const TargetPlan plan = plan_for_target(repo, o, *target);
+    meta = plan.choice.backup;
+    std::cout << "backup \"" << meta.name << "\" " << describe_backup(meta) << ": "
+              << plan.choice.why << "\n";
+    for (const std::string& s : plan.choice.skipped) std::cout << "  passed over " << s << "\n";
+    std::cout << "archived WAL: " << plan.archive_note << "\n" << std::flush;
+    fetch.system_identifier = meta.system_identifier;
+  } else {
+    BackupSelector physical;
+    physical.kind = "physical";
+    meta = choose_backup(repo, o.backup, o.system_id, physical, std::cout,
+                         "pgvault restore restores physical backups only");
+  }
   if (meta.kind != "physical") {
     throw Error(ErrorKind::unsupported,
                 "backup \"" + meta.name + "\" is a " + meta.kind +
                     " backup; pgvault restore restores physical backups only (restore a logical "
                     "backup with pg_restore, or from SQL with vault.restore_logical())");
   }
+  RestoredSettings settings;
+  settings.policy = policy;
+  settings.target = target;
+  // Built before the restore, so that a path restore_command cannot hold
+  // fails before anything is written.
+  if (target) settings.restore_command = wal_fetch_restore_command(fetch);
 
   RestoreOptions ro;
   ro.pgdata = o.pgdata;
@@ -77,6 +278,36 @@ int run_restore(const RestoreCliOptions& o) {
   std::cout << "restored " << report.files << " files (" << human_size(report.bytes) << ") from "
             << report.objects << " objects; the data directory is consistent at LSN "
             << or_dash(meta.stop_lsn) << " (timeline " << meta.timeline << ")\n";
+
+  const RestoredSettingsReport written = write_restored_settings(o.pgdata, settings);
+  for (const std::string& line : written.removed)
+    std::cout << "postgresql.auto.conf: removed " << line << "\n";
+  for (const std::string& w : written.warnings) std::cerr << "pgvault: warning: " << w << "\n";
+  say_carry_over(policy, storage->url());
+  if (target) {
+    std::cout << "recovery.signal written; postgresql.auto.conf now has:\n";
+    for (const std::string& line : written.written)
+      if (line.starts_with("restore_command") || line.starts_with("recovery_"))
+        std::cout << "  " << line << "\n";
+    const std::vector<std::string> env = o.repo.environment_variables_used();
+    if (!env.empty()) {
+      std::string names;
+      for (const std::string& e : env) names += (names.empty() ? "" : ", ") + e;
+      std::cout << std::flush;
+      std::cerr << "pgvault: warning: " << names
+                << " came from this command's environment; the server runs restore_command "
+                   "with its own environment, which normally does not have "
+                << (env.size() == 1 ? "it" : "them")
+                << ": put the settings in a file (pgvault.* lines, readable only by the "
+                   "server's OS user) and restore with --config FILE\n";
+    }
+  } else {
+    std::cout << "the backup alone was restored (no --target*): the server recovers to the "
+                 "backup's end and opens on timeline "
+              << meta.timeline
+              << "; to replay WAL archived after it too, restore with --target latest (or "
+                 "--target-time/-lsn/-xid/-name)\n";
+  }
   if (geteuid() == 0) {
     // PostgreSQL refuses a data directory it does not own.
     std::cout << "note: the restored files belong to root; give them to the server's OS user "
@@ -84,6 +315,12 @@ int run_restore(const RestoreCliOptions& o) {
               << o.pgdata << "\n";
   }
   std::cout << "start it with: pg_ctl -D " << o.pgdata << " start\n";
+  if (target) {
+    std::string spool = absolute(o.pgdata);
+    while (spool.size() > 1 && spool.back() == '/') spool.pop_back();
+    std::cout << "when recovery is done, remove wal-fetch's prefetch spool " << spool
+              << ".pgvault-spool if it is there\n";
+  }
   return 0;
 }
 

@@ -1,8 +1,13 @@
-// pgvault restore: a physical backup into a new data directory.
+// pgvault restore: a physical backup into a new data directory, optionally
+// with a point-in-time recovery target (recovery.signal, restore_command =
+// pgvault wal-fetch), and what the restored copy carries over (archiving,
+// the schedule).
 #pragma once
 
 #include "command.hpp"
 #include "repository_options.hpp"
+
+#include "pgvault/wal/recovery_target.hpp"
 
 #include <string>
 #include <vector>
@@ -15,6 +20,9 @@ struct RestoreCliOptions {
   std::string pgdata;
   std::string system_id;
   std::vector<std::string> tablespace_mapping;  // OLDDIR=NEWDIR or OID=NEWDIR
+  RecoveryTargetOptions target;                 // --target* (unset = not given)
+  std::string archive_mode = "off";             // --archive-mode off|preserve
+  std::string schedule = "off";                 // --schedule off|preserve
 };
 
 Command add_restore_command(CLI::App& app);

@@ -89,6 +89,10 @@ std::string recovery_timeline_text(const RecoveryTimeline& timeline);
 // configuration file line cannot hold.
 std::string quote_conf_value(std::string_view value);
 
+// The parameter a configuration file line sets, lower-cased ("archive_mode",
+// "pgvault.schedule"); "" for blank and comment lines.
+std::string configuration_line_setting(std::string_view line);
+
 // Whether a configuration file line sets restore_command, recovery_end_command
 // or a recovery_target* parameter (names are case-insensitive).
 bool is_recovery_setting_line(std::string_view line);

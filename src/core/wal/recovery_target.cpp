@@ -377,6 +377,10 @@ std::string_view trim_cr(std::string_view line) {
 
 }  // namespace
 
+std::string configuration_line_setting(std::string_view line) {
+  return setting_name(line);
+}
+
 bool is_recovery_setting_line(std::string_view line) {
   const std::string name = setting_name(line);
   return name.starts_with("recovery_target") || name == "restore_command" ||

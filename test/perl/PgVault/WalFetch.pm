@@ -71,8 +71,11 @@ sub restored_node {
   my ($name, $conf, $backup, %opts) = @_;
   my $restored = PostgreSQL::Test::Cluster->new($name);
   my $pgvault = pgvault_path();
+  # pgvault restore writes archive_mode = 'off' into postgresql.auto.conf
+  # unless told to preserve it (a restored copy must not archive by default).
   command_ok([ $pgvault, 'restore', '--config', $conf, '--backup', $backup,
-               '--pgdata', $restored->data_dir ], "$name: pgvault restore");
+               '--pgdata', $restored->data_dir,
+               '--archive-mode', ($opts{keep_archiving} ? 'preserve' : 'off') ], "$name: pgvault restore");
   my $own_conf = $restored->data_dir . '/postgresql.conf';
   $restored->append_conf('postgresql.conf', "port = " . $restored->port . "\n"
     . ($opts{keep_archiving} ? '' : "archive_mode = off\n") . "pgvault.schedule = ''\n");
