@@ -306,6 +306,9 @@ TEST(WalCatalog, RecoverableTime) {
             RecoverabilityAnswer::Verdict::not_recoverable);
   EXPECT_EQ(check_recoverable_time(windows, from + 1).verdict,
             RecoverabilityAnswer::Verdict::recoverable);
+  // The store's time is whole seconds: anything in the last upload's second may be archived.
+  EXPECT_EQ(check_recoverable_time(windows, last_upload * 1000000 + 999999).verdict,
+            RecoverabilityAnswer::Verdict::recoverable);
   EXPECT_EQ(check_recoverable_time(windows, (last_upload + 1) * 1000000).verdict,
             RecoverabilityAnswer::Verdict::not_recoverable);
 

@@ -12,6 +12,7 @@
 
 #include "doubles/memory_storage.hpp"
 #include "test_support.hpp"
+#include "wal_test_segment.hpp"
 
 #include <gtest/gtest.h>
 
@@ -24,28 +25,11 @@ using namespace pgvault::test;
 
 namespace {
 
-constexpr std::uint64_t kSegSize = kMinWalSegmentSize;  // 1 MB keeps the tests quick
-constexpr std::uint64_t kSysid = 7315123456789012345ULL;
-const std::string kSysidText = std::to_string(kSysid);
+using wal_test::kSegSize;
+using wal_test::segment_bytes;
 
-// A segment as PostgreSQL 15 writes it: the long page header (offsets of
-// wal_page_header.hpp, little-endian) and then some content.
-std::string segment_bytes(const std::string& name, std::uint64_t sysid = kSysid, char fill = 'r') {
-  const WalFileName file = parse_wal_file_name(name);
-  std::string b(kSegSize, '\0');
-  for (std::size_t i = 64; i < b.size(); i += 97) b[i] = fill;
-  auto put = [&](std::size_t off, std::uint64_t v, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) b[off + i] = static_cast<char>((v >> (8 * i)) & 0xFF);
-  };
-  put(0, kWalPageMagicPg15, 2);
-  put(2, kWalPageLongHeader, 2);
-  put(4, file.timeline(), 4);
-  put(8, file.start_lsn(kSegSize).value, 8);
-  put(24, sysid, 8);
-  put(32, kSegSize, 4);
-  put(36, 8192, 4);
-  return b;
-}
+constexpr std::uint64_t kSysid = wal_test::kSegmentSysid;
+const std::string kSysidText = std::to_string(kSysid);
 
 EncryptionKey test_key() {
   std::array<std::byte, kEncryptionKeySize> bytes{};

@@ -12,6 +12,7 @@
 
 #include "doubles/memory_storage.hpp"
 #include "test_support.hpp"
+#include "wal_test_segment.hpp"
 
 #include <gtest/gtest.h>
 
@@ -30,8 +31,10 @@ using namespace pgvault::test;
 
 namespace {
 
-constexpr std::uint64_t kSegSize = kMinWalSegmentSize;
-constexpr std::uint64_t kSysid = 7315123456789012345ULL;
+using wal_test::kSegSize;
+using wal_test::segment_bytes;
+
+constexpr std::uint64_t kSysid = wal_test::kSegmentSysid;
 
 std::string segment_name(int n) {
   char buf[25];
@@ -43,24 +46,6 @@ std::vector<std::string> segment_names(int from, int to) {
   std::vector<std::string> names;
   for (int n = from; n <= to; ++n) names.push_back(segment_name(n));
   return names;
-}
-
-// A segment as PostgreSQL 15 writes it (as in test_wal_push.cpp).
-std::string segment_bytes(const std::string& name) {
-  const WalFileName file = parse_wal_file_name(name);
-  std::string b(kSegSize, '\0');
-  for (std::size_t i = 64; i < b.size(); i += 97) b[i] = 'q';
-  auto put = [&](std::size_t off, std::uint64_t v, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) b[off + i] = static_cast<char>((v >> (8 * i)) & 0xFF);
-  };
-  put(0, kWalPageMagicPg15, 2);
-  put(2, kWalPageLongHeader, 2);
-  put(4, file.timeline(), 4);
-  put(8, file.start_lsn(kSegSize).value, 8);
-  put(24, kSysid, 8);
-  put(32, kSegSize, 4);
-  put(36, 8192, 4);
-  return b;
 }
 
 // Waits (bounded) for a condition another thread makes true.

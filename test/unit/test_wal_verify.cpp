@@ -13,6 +13,7 @@
 
 #include "doubles/memory_storage.hpp"
 #include "test_support.hpp"
+#include "wal_test_segment.hpp"
 
 #include <gtest/gtest.h>
 
@@ -26,26 +27,15 @@ using namespace pgvault::test;
 
 namespace {
 
-constexpr std::uint64_t kSegSize = kMinWalSegmentSize;  // 1 MB
-constexpr std::uint64_t kSysid = 7315123456789012345ULL;
+using wal_test::kSegSize;
+
+constexpr std::uint64_t kSysid = wal_test::kSegmentSysid;
 const std::string kSysidText = std::to_string(kSysid);
 
+// Each segment with a content of its own, so that no two hash alike.
 std::string segment_bytes(const std::string& name) {
-  const WalFileName file = parse_wal_file_name(name);
-  std::string b(kSegSize, '\0');
-  for (std::size_t i = 64; i < b.size(); i += 97)
-    b[i] = static_cast<char>('a' + file.log_segment());
-  auto put = [&](std::size_t off, std::uint64_t v, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) b[off + i] = static_cast<char>((v >> (8 * i)) & 0xFF);
-  };
-  put(0, kWalPageMagicPg15, 2);
-  put(2, kWalPageLongHeader, 2);
-  put(4, file.timeline(), 4);
-  put(8, file.start_lsn(kSegSize).value, 8);
-  put(24, kSysid, 8);
-  put(32, kSegSize, 4);
-  put(36, 8192, 4);
-  return b;
+  return wal_test::segment_bytes(name, kSysid,
+                                 static_cast<char>('a' + parse_wal_file_name(name).log_segment()));
 }
 
 EncryptionKey test_key() {

@@ -199,7 +199,8 @@ struct RecoverabilityAnswer {
 // An LSN on the path whose windows are given.
 RecoverabilityAnswer check_recoverable_lsn(const std::vector<RecoverableWindow>& windows, Lsn lsn);
 // A time (microseconds since the epoch, UTC). After a window's start, inside
-// it when before its end time; unknown when the end time is not known.
+// it when before the end of its end time's second (stores report whole
+// seconds); unknown when the end time is not known.
 RecoverabilityAnswer check_recoverable_time(const std::vector<RecoverableWindow>& windows,
                                             std::int64_t time_us);
 // "0/3000028 (2026-12-05T10:00:00Z, backup X on timeline 1) .. 0/9000000 on

@@ -404,7 +404,9 @@ RecoverabilityAnswer check_recoverable_time(const std::vector<RecoverableWindow>
   const std::string when = "time " + format_recovery_target_time(time_us);
   for (const RecoverableWindow& w : windows) {
     if (time_us < w.from_unix * 1000000) continue;
-    if (w.to_unix && time_us <= *w.to_unix * 1000000) {
+    // Stores give modification times in whole seconds: WAL archived at
+    // 12:07:38.9 shows as 12:07:38, so any time in that second may be in it.
+    if (w.to_unix && time_us < (*w.to_unix + 1) * 1000000) {
       answer.verdict = RecoverabilityAnswer::Verdict::recoverable;
       answer.window = &w;
       answer.message =
