@@ -3,7 +3,10 @@
 # each with archive_parallel = 3; then the store goes away while the server
 # writes: the server stays up, WAL waits in pg_wal, vault.archiving shows the
 # backlog and the error (without the secret key); the store comes back:
-# everything archived, no gap between the first and the last segment.
+# everything archived, no gap between the first and the last segment
+# (`pgvault verify --wal` of the backup taken before the outage passes), and a
+# point-in-time restore to a moment during the outage holds exactly what was
+# committed before it.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -98,10 +101,21 @@ note("archiver VmHWM after the burst into S3 (compression none, parallel $parall
 # PostgreSQL process's own ~20-60 MB.
 cmp_ok($hwm, '<', 64 * 1024 + $parallel * 32 * 1024, 'the archiver stays within its bound');
 
+# A backup before the outage, the base of the restore below.
+my $conf = $node->data_dir . '/postgresql.conf';
+is($node->safe_psql('postgres', q{SELECT status FROM vault.create_backup(label => 'before the outage')}),
+  'completed', 'a backup before the outage');
+
 # 2. The store goes away while the server writes.
 $s3->stop;
 my $failures = archiving('failures_since_start');
+$node->safe_psql('postgres', q{CREATE TABLE outage (batch int); INSERT INTO outage VALUES (1)});
 my ($outage_first, $outage_last) = burst(4);
+my $during = $node->safe_psql('postgres', q{
+SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')});
+# The next commit is surely after $during (clock resolution aside).
+$node->poll_query_until('postgres', "SELECT clock_timestamp() > '$during'::timestamptz + interval '10 ms'");
+$node->safe_psql('postgres', q{INSERT INTO outage VALUES (2)});
 $node->safe_psql('postgres', q{INSERT INTO filler SELECT g, repeat('o', 500) FROM generate_series(1, 50000) g});
 ok($node->poll_query_until('postgres',
     "SELECT failing AND failures_since_start > $failures AND waiting >= 4 FROM vault.archiving"),
@@ -128,6 +142,20 @@ my @all = segment_range($first, $wake);
 is(join(' ', grep { ($stored{$_} // 0) != 1 } @all), '',
   "every segment from $first to $wake is stored once: no gap");
 
+command_ok([ 'pgvault', 'verify', '--config', $conf, '--backup', 'latest', '--wal' ],
+  'pgvault verify --wal of the backup before the outage passes: no gap, every object intact');
+
+# 4. Restore to a time during the outage: batch 1 was committed before it, batch 2 after.
 $node->stop;
+my $copy = PostgreSQL::Test::Cluster->new('during_outage');
+command_ok([ 'pgvault', 'restore', '--config', $conf, '--backup', 'latest',
+             '--target-time', $during, '--pgdata', $copy->data_dir ],
+  "restore to $during, during the outage");
+$copy->append_conf('postgresql.conf', "port = " . $copy->port . "\n");
+$copy->start;
+ok($copy->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()'), 'the copy recovered and promoted');
+is($copy->safe_psql('postgres', 'SELECT string_agg(batch::text, \',\' ORDER BY batch) FROM outage'), '1',
+  'it holds exactly what was committed before the target');
+$copy->stop;
 $s3->stop;
 done_testing();
