@@ -2,10 +2,35 @@
 
 #include "pgvault/error.hpp"
 
+#include <cerrno>
+#include <climits>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
+#include <unistd.h>
+
 namespace pgvault::cli {
+
+namespace {
+
+// This program, as the server will run it from restore_command.
+std::string own_executable() {
+  char buffer[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", buffer, sizeof buffer - 1);
+  if (n <= 0)
+    throw_os_error(
+        "could not find the path of the pgvault program (/proc/self/exe) for "
+        "restore_command",
+        errno);
+  return std::string(buffer, static_cast<std::size_t>(n));
+}
+
+std::string absolute(const std::string& path) {
+  return path.empty() ? path : std::filesystem::absolute(path).lexically_normal().string();
+}
+
+}  // namespace
 void RepositoryOptions::add_to(CLI::App* cmd) {
   cmd->add_option("--repo", repo,
                   "Repository URL: file:///path, s3://bucket[/prefix], "
@@ -144,6 +169,17 @@ DecryptorFactory RepositoryOptions::decryptor(const BackupMeta& meta) const {
     throw Error(ErrorKind::invalid_argument,
                 backup + " with a key file, but only a passphrase was given: " + give_key_file);
   return decryptor_for(meta, e);
+}
+
+WalFetchInvocation RepositoryOptions::wal_fetch_invocation(
+    const std::string& system_identifier) const {
+  WalFetchInvocation fetch;
+  fetch.program = own_executable();
+  fetch.config_file = absolute(config);
+  fetch.repository_url = repo;
+  fetch.encryption_key_file = absolute(encryption_key_file);
+  fetch.system_identifier = system_identifier;
+  return fetch;
 }
 
 }  // namespace pgvault::cli

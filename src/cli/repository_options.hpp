@@ -5,6 +5,7 @@
 #include "pgvault/catalog/backup_meta.hpp"
 #include "pgvault/pipeline/encryption.hpp"
 #include "pgvault/restore/backup_reading.hpp"
+#include "pgvault/restore/restored_copy.hpp"  // WalFetchInvocation
 #include "pgvault/storage/open_repository.hpp"
 #include "pgvault/storage/settings.hpp"
 #include "pgvault/storage/storage.hpp"
@@ -44,6 +45,10 @@ struct RepositoryOptions {
   // name, never their values. A program started elsewhere (the server's
   // restore_command) does not have them.
   std::vector<std::string> environment_variables_used() const;
+  // `pgvault wal-fetch` as a server's restore_command runs it, with this
+  // command's repository settings: this program's absolute path, --config and
+  // --encryption-key-file as absolute paths, --repo, and the system.
+  WalFetchInvocation wal_fetch_invocation(const std::string& system_identifier) const;
 
  private:
   // --config's settings (read once) and the environment's.

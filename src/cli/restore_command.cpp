@@ -58,22 +58,6 @@ struct TargetArguments {
   }
 };
 
-// This program, as the server will run it from restore_command.
-std::string own_executable() {
-  char buffer[PATH_MAX];
-  const ssize_t n = ::readlink("/proc/self/exe", buffer, sizeof buffer - 1);
-  if (n <= 0)
-    throw_os_error(
-        "could not find the path of the pgvault program (/proc/self/exe) for "
-        "restore_command",
-        errno);
-  return std::string(buffer, static_cast<std::size_t>(n));
-}
-
-std::string absolute(const std::string& path) {
-  return path.empty() ? path : std::filesystem::absolute(path).lexically_normal().string();
-}
-
 DecryptorFactory wal_decryptor(const RepositoryOptions& repo) {
   const EncryptionSettings e = repo.encryption();
   if (!e.enabled()) return {};
@@ -220,12 +204,8 @@ int run_restore(const RestoreCliOptions& o) {
   const RestoredCopyPolicy policy{parse_carry_over("--archive-mode", o.archive_mode),
                                   parse_carry_over("--schedule", o.schedule)};
   WalFetchInvocation fetch;
-  if (target) {
-    fetch.program = own_executable();
-    fetch.config_file = absolute(o.repo.config);
-    fetch.repository_url = o.repo.repo;
-    fetch.encryption_key_file = absolute(o.repo.encryption_key_file);
-  }
+  // Before the repository is read: a program path that cannot be found fails first.
+  if (target) fetch = o.repo.wal_fetch_invocation("");
 
   auto storage = o.repo.open();
   Repository repo(*storage);
@@ -316,7 +296,7 @@ int run_restore(const RestoreCliOptions& o) {
   }
   std::cout << "start it with: pg_ctl -D " << o.pgdata << " start\n";
   if (target) {
-    std::string spool = absolute(o.pgdata);
+    std::string spool = std::filesystem::absolute(o.pgdata).lexically_normal().string();
     while (spool.size() > 1 && spool.back() == '/') spool.pop_back();
     std::cout << "when recovery is done, remove wal-fetch's prefetch spool " << spool
               << ".pgvault-spool if it is there\n";

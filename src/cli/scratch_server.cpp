@@ -310,11 +310,43 @@ std::string os_user_name() {
   return {};
 }
 
+// Archive recovery runs until the archive ends (pgvault wal-fetch exits 1),
+// then the server promotes; a hard error of wal-fetch stops the server
+// instead, which ends the wait with its log.
+void wait_for_promotion(const std::string& bindir, const std::string& socket_dir, int port,
+                        RestoreTestResult& result,
+                        const std::function<void(const std::string&)>& say) {
+  say("restore test: replaying the archived WAL (pgvault wal-fetch) until the archive ends");
+  while (true) {
+    throw_if_interrupted();
+    const ProgramOutput r =
+        run_program({bindir + "/psql", "-X", "-A", "-t", "-q", "-h", socket_dir, "-p",
+                     std::to_string(port), "-U", result.user, "-d", "postgres", "-c",
+                     "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()"},
+                    throw_if_interrupted, {{"PGCONNECT_TIMEOUT", "10"}});
+    if (r.status != 0) {
+      throw Error(ErrorKind::corrupt,
+                  "the scratch server stopped while replaying the archived WAL (" +
+                      program_failed("psql", r) + "); last lines of the server log:" +
+                      tail_lines(socket_dir + "/server.log", 20));
+    }
+    const std::string out = r.trimmed_stdout();
+    if (out.rfind("f|", 0) == 0) {
+      result.in_recovery = false;
+      result.replayed_to = out.substr(2);
+      say("restore test: replayed the archived WAL to " + result.replayed_to + " and promoted");
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
 }  // namespace
 
 RestoreTestResult restore_test(Repository& repo, const BackupMeta& meta,
                                const DecryptorFactory& decryptor, RestoreReport& restored,
-                               const std::function<void(const std::string&)>& say) {
+                               const std::function<void(const std::string&)>& say,
+                               const std::string& restore_command) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::string bindir = find_pg_bindir(meta.pg_version / 10000);
   InterruptGuard interrupts;
@@ -356,8 +388,9 @@ RestoreTestResult restore_test(Repository& repo, const BackupMeta& meta,
   // directory of the source, no replication connection. shared_preload_libraries
   // is emptied so pgvault's scheduler does not start in the copy and take
   // (scheduled or catch-up) backups of it into the real repository.
-  // restore_command stays empty: the backup carries the WAL it needs.
-  const std::vector<std::pair<std::string, std::string>> settings = {
+  // restore_command stays empty unless asked for: the backup carries the
+  // WAL it needs.
+  std::vector<std::pair<std::string, std::string>> settings = {
       {"port", std::to_string(port)},
       {"listen_addresses", "''"},
       {"unix_socket_directories", quote_conf_value(scratch.path())},
@@ -370,13 +403,18 @@ RestoreTestResult restore_test(Repository& repo, const BackupMeta& meta,
       {"shared_preload_libraries", "''"},
       {"session_preload_libraries", "''"},
       {"local_preload_libraries", "''"},
-      {"restore_command", "''"},
+      {"restore_command", restore_command.empty() ? "''" : quote_conf_value(restore_command)},
       {"primary_conninfo", "''"},
       {"primary_slot_name", "''"},
       {"ssl", "off"},
       {"huge_pages", "try"},
       {"cluster_name", "'pgvault-restore-test'"},
   };
+  if (!restore_command.empty()) {
+    // Archive recovery to the end of the archive, then promotion.
+    settings.emplace_back("recovery_target_timeline", "'latest'");
+    append_file(pgdata + "/recovery.signal", "");
+  }
   std::string conf = "\n# pgvault verify --restore-test: a harmless throwaway copy\n";
   for (const auto& [name, value] : settings) conf += name + " = " + value + "\n";
   append_file(pgdata + "/postgresql.auto.conf", conf);
@@ -451,6 +489,7 @@ RestoreTestResult restore_test(Repository& repo, const BackupMeta& meta,
         "the scratch server started but did not answer a query within 60 s (" + last_error +
             "); last lines of the server log:" + tail_lines(scratch.path() + "/server.log", 20));
   }
+  if (!restore_command.empty()) wait_for_promotion(bindir, scratch.path(), port, result, say);
   say("restore test: the server answered as role \"" + result.user + "\": PostgreSQL " +
       result.server_version + ", " + result.databases + " databases, " +
       (result.in_recovery ? "still in recovery" : "recovery finished"));

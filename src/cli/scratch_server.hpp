@@ -18,7 +18,8 @@ struct RestoreTestResult {
   std::string server_version;  // as the server reported it
   std::string databases;       // how many it has
   bool in_recovery = false;
-  double seconds = 0;  // the whole test
+  std::string replayed_to;  // with a restore_command: the last LSN replayed before promotion
+  double seconds = 0;       // the whole test
 };
 
 // Restores meta into a scratch directory, starts a server on it, waits until
@@ -27,8 +28,14 @@ struct RestoreTestResult {
 // backup_manifest), so the backup is read once; `restored` says what it
 // read. `say` gets a line for each step. Throws when the server does not
 // start or answer (naming its log's last lines), or on SIGINT/SIGTERM/SIGHUP.
+// With a restore_command (pgvault wal-fetch of the same repository), the copy
+// starts in archive recovery instead, replays every archived segment on the
+// way to the newest timeline and promotes; the test waits for that, so a
+// missing or damaged segment fails it (the server stops on wal-fetch's hard
+// error and the log says which file).
 RestoreTestResult restore_test(Repository& repo, const BackupMeta& meta,
                                const DecryptorFactory& decryptor, RestoreReport& restored,
-                               const std::function<void(const std::string&)>& say);
+                               const std::function<void(const std::string&)>& say,
+                               const std::string& restore_command = "");
 
 }  // namespace pgvault::cli

@@ -51,7 +51,8 @@ Command add_verify_command(CLI::App& app) {
                    "Physical backups: also check the archived WAL from the backup's start to the "
                    "newest archived segment of the newest timeline its path reaches: no gap, a "
                    "history file for every timeline switch, and every object's SHA-256 after "
-                   "decrypting and decompressing it");
+                   "decrypting and decompressing it; with --restore-test the scratch server "
+                   "also replays the archive to its end through pgvault wal-fetch");
   add_json_flag(verify, o->json, "the outcome as a JSON object");
   return {verify, [o] { return run_verify(*o); }};
 }
@@ -125,7 +126,10 @@ int run_verify(const VerifyCliOptions& o) {
         report.warnings.push_back(unlisted_object_warning(meta, name));
       }
       RestoreReport restored;
-      test = restore_test(repo, meta, o.repo.decryptor(meta), restored, say);
+      test = restore_test(
+          repo, meta, o.repo.decryptor(meta), restored, say,
+          o.wal ? wal_fetch_restore_command(o.repo.wal_fetch_invocation(meta.system_identifier))
+                : std::string());
       report.objects = restored.objects;
       report.bytes_read = restored.bytes_read;
       report.files = restored.files;
@@ -163,6 +167,7 @@ int run_verify(const VerifyCliOptions& o) {
                                {"server_version", test->server_version},
                                {"databases", std::atoll(test->databases.c_str())},
                                {"in_recovery", test->in_recovery},
+                               {"replayed_to", test->replayed_to},
                                {"seconds", test->seconds}};
       }
       std::cout << out.dump(2) << "\n";

@@ -118,6 +118,21 @@ like($out, qr/^archived WAL of backup \Q$b1\E verified: \Q$b1_seg\E\.\.[0-9A-F]{
 ok($ok && decode_json($out)->{wal}{objects} > 5, 'verify --wal --json reports the WAL checked')
   or diag("$out\n$err");
 
+# 2b. With --restore-test the scratch server replays the archive to its end
+# through pgvault wal-fetch and promotes.
+sub segment_start_lsn {
+  my ($name) = @_;
+  my ($log, $seg) = (hex(substr($name, 8, 8)), hex(substr($name, 16, 8)));
+  return $log * 2**32 + $seg * 16 * 1024 * 1024;
+}
+sub lsn_value { my ($hi, $lo) = split m{/}, shift; return hex($hi) * 2**32 + hex($lo) }
+($ok, $out, $err) = pgvault('verify', '--repo', $repo, '--backup', $b1, '--wal', '--restore-test');
+ok($ok, "verify --wal --restore-test $b1 passes") or diag("$out\n$err");
+my ($replayed) = "$out$err" =~ m{restore test: replayed the archived WAL to ([0-9A-F]+/[0-9A-F]+) and promoted};
+ok($replayed, 'the scratch server replayed the archived WAL and promoted') or diag("$out\n$err");
+cmp_ok(lsn_value($replayed // '0/0'), '>=', segment_start_lsn($names[-1]),
+  "into the last archived segment $names[-1]: the archive's end, not the backup's");
+
 # 3. A segment deleted between the backups: a gap, named by verify and list.
 my ($mid) = grep { $_ gt $b1_seg && $_ lt $b2_seg } @names;
 ok($mid, "a segment between the backups: $mid");
@@ -154,6 +169,10 @@ copy($victim_path, "$victim_path.orig") or die "copy: $!";
 ($ok, $out, $err) = pgvault('verify', '--repo', $repo, '--backup', $b1, '--wal');
 ok(!$ok, 'verify --wal fails with a damaged segment object');
 like($err, qr/1 damaged WAL object:.*\Q$victim\E/s, "naming it ($victim)") or diag($err);
+($ok, $out, $err) = pgvault('verify', '--repo', $repo, '--backup', $b1, '--wal', '--restore-test');
+ok(!$ok, 'verify --wal --restore-test fails on the damaged segment');
+like($err, qr/stopped while replaying the archived WAL.*\Q$victim\E/s,
+  'the server stopped at it (wal-fetch\'s hard error), and the log says which') or diag($err);
 move("$victim_path.orig", $victim_path) or die "restore: $!";
 ($ok, $out, $err) = pgvault('verify', '--repo', $repo, '--backup', $b1, '--wal');
 ok($ok, 'verify --wal passes again once it is restored') or diag($err);
