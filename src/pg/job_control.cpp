@@ -1,8 +1,11 @@
 #include "pgvault/catalog/backup_meta.hpp"
+#include "pgvault/catalog/repository.hpp"
+#include "pgvault/storage/storage.hpp"
 #include "pgvault/error.hpp"
 
 #include <csignal>
 
+#include "cluster_identity.hpp"
 #include "error_boundary.hpp"
 #include "interrupted_backups.hpp"
 #include "job_control.hpp"
@@ -10,6 +13,7 @@
 #include "settings.hpp"
 #include "shared_state.hpp"
 #include "spi.hpp"
+#include "storage_settings.hpp"
 
 namespace pgvault::pg {
 
@@ -139,21 +143,45 @@ long long next_backup_id() {
   return std::stoll(rows.at(0).at(0).value_or("0"));
 }
 
-std::string new_backup_name(const std::string& kind) {
+std::string new_backup_name(const std::string& kind, Repository* repo) {
   const std::string base = compact_timestamp(utc_timestamp_now()) + "-" + kind;
   std::string name = base;
   for (int n = 2;; ++n) {
-    if (spi_query("SELECT 1 FROM vault.backups WHERE name = $1", {name}).empty()) return name;
+    if (spi_query("SELECT 1 FROM vault.backups WHERE name = $1", {name}).empty() &&
+        !(repo && repo->backup_name_in_use(system_identifier_string(), name)))
+      return name;
     name = base + "-" + std::to_string(n);
   }
 }
+
+namespace {
+
+// A name no backup in the repository has either: another server of the same
+// system (a restored copy) may have written one this second. An unreachable
+// store is the job's to report; the job worker checks the name again.
+std::string new_job_name(const std::string& kind) {
+  std::unique_ptr<Storage> storage;
+  try {
+    storage = open_repository(guc_repository);
+  } catch (const std::exception&) {
+    return new_backup_name(kind);
+  }
+  Repository repo(*storage);
+  try {
+    return new_backup_name(kind, &repo);
+  } catch (const Error&) {
+    return new_backup_name(kind);
+  }
+}
+
+}  // namespace
 
 LaunchedJob start_job(const JobRequest& r) {
   require_pgvault_database();
   require_chosen_repository();
   LaunchedJob job;
   job.id = next_backup_id();
-  job.name = new_backup_name(r.kind);
+  job.name = new_job_name(r.kind);
   claim_job_slot(job.id, job.name, r);
   try {
     // The previous job's process is gone: a row it left 'running' is stale.

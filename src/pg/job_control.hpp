@@ -7,6 +7,10 @@
 
 #include "postgres_headers.hpp"
 
+namespace pgvault {
+class Repository;
+}
+
 namespace pgvault::pg {
 
 struct JobRequest {
@@ -61,8 +65,9 @@ LaunchedJob start_job_in_function(const JobRequest& request);
 void wait_for_job_to_complete(const LaunchedJob& job, const std::string& cancel_detail,
                               const std::string& failure);
 
-// Allocates an id and a unique name (SPI connected).
+// Allocates an id and a name unique in vault.backups and, with repo, in
+// the repository (SPI connected).
 long long next_backup_id();
-std::string new_backup_name(const std::string& kind);
+std::string new_backup_name(const std::string& kind, Repository* repo = nullptr);
 
 }  // namespace pgvault::pg

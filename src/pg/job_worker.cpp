@@ -241,6 +241,8 @@ void run_job(long long backup_id) {
   log_message(LOG, "backup \"" + req.origin.name + "\" started");
   std::string failure;
   bool cancelled = false;
+  // The name is another server's backup: its objects are not ours to remove.
+  bool name_in_use = false;
   try {
     auto storage = open_repository(repository_url);
     Repository repo(*storage);
@@ -276,6 +278,9 @@ void run_job(long long backup_id) {
   } catch (const CancelledByUser& e) {
     failure = e.what();
     cancelled = true;
+  } catch (const Error& e) {
+    failure = e.what();
+    name_in_use = e.kind() == ErrorKind::already_exists;
   } catch (const std::exception& e) {
     failure = e.what();
   }
@@ -283,7 +288,9 @@ void run_job(long long backup_id) {
     history::mark_failed(backup_id, failure, cancelled ? "cancelled" : "failed");
     log_message(WARNING, "backup \"" + req.origin.name + "\" " +
                              (cancelled ? "cancelled" : "failed: ") + (cancelled ? "" : failure));
-    remove_failed_backup(repository_url, req.origin.system_identifier, req.origin.name, backup_id);
+    if (!name_in_use)
+      remove_failed_backup(repository_url, req.origin.system_identifier, req.origin.name,
+                           backup_id);
   }
   release_job_slot(backup_id);
 }

@@ -4,7 +4,8 @@
 # the copy's retention (keep 1) expires none of the original's backups, not
 # even those before the fork (the original went on after it, shown by a
 # backup and by archived segments), and the original's retention (keep 1)
-# leaves the copy's backup alone while it expires its own older one.
+# leaves the copy's backup alone while it expires its own older one. A
+# backup name the other server used this second is never written over.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -46,7 +47,9 @@ $copy->safe_psql('postgres', q{ALTER SYSTEM SET pgvault.retention_count = 1; SEL
 my $log_offset = -s $copy->logfile;
 my $copy_backup = $copy->safe_psql('postgres', q{SELECT name FROM vault.create_backup(label => 'copy')});
 my $l = listed();
+isnt($copy_backup, $second, 'the copy\'s backup has a name of its own, even in the same second');
 is($l->{$copy_backup}, 2, 'the copy\'s backup is on timeline 2');
+is($l->{$second}, 1, 'the original\'s backup after the fork is still its own');
 ok(exists $l->{$first} && exists $l->{$second},
   'the copy\'s retention (keep 1) removed neither of the original\'s backups');
 my $copy_log = slurp_file($copy->logfile, $log_offset);
@@ -64,5 +67,26 @@ $l = listed();
 ok(!exists $l->{$first} && !exists $l->{$second} && exists $l->{$third},
   'the original\'s retention expired its own older backups');
 ok(exists $l->{$copy_backup}, 'and left the copy\'s backup on timeline 2 alone');
+
+# Another server's backups under the names the next backup would take (the
+# copy's clock, this second and the next ones): the name skips them and
+# their objects are untouched.
+my $sysid = $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
+(my $dir = $repo) =~ s{^file://}{};
+my @planted;
+my $now = time;
+for my $t ($now .. $now + 20) {
+  my @g = gmtime($t);
+  my $name = sprintf('%04d%02d%02dT%02d%02d%02dZ-physical', $g[5] + 1900, $g[4] + 1, @g[3, 2, 1, 0]);
+  next if -e "$dir/$sysid/backups/$name";  # this server's own (the third backup)
+  mkdir "$dir/$sysid/backups/$name" or die "mkdir: $!";
+  append_to_file("$dir/$sysid/backups/$name/base.tar.zst", "another server's backup");
+  push @planted, $name;
+}
+my $fourth = $node->safe_psql('postgres', q{SELECT name FROM vault.create_backup(label => 'fourth')});
+like($fourth, qr/^\d{8}T\d{6}Z-physical-2$/, "a name in use by another server's objects is skipped ($fourth)");
+is(scalar(grep { slurp_file("$dir/$sysid/backups/$_/base.tar.zst") eq "another server's backup" } @planted),
+  scalar(@planted), 'and those objects are untouched');
+ok(exists listed()->{$fourth}, 'the backup under the new name is listed');
 
 done_testing();

@@ -157,6 +157,27 @@ TEST_F(LogicalBackup, PgDumpFailureCarriesItsStderrAndLeavesNothing) {
   EXPECT_TRUE(storage_->list("").empty());
 }
 
+// Another server of the same system (a restored copy) wrote a backup under
+// this name: refused before pg_dump runs, and its objects stay as they are.
+TEST_F(LogicalBackup, ANameInUseInTheRepositoryIsRefusedAndLeftAlone) {
+  const std::string theirs =
+      Repository::object_path(kSys, "20261124T090000Z-logical", "dump.pgdump.zst");
+  storage_->write_all(theirs, "their dump");
+  std::string ran = (tmp_.path() / "ran").string();
+  expect_error(
+      [&] {
+        run_logical_backup(repo_, request(fake_pg_dump("touch " + ran + "; printf PGDMP")),
+                           no_progress, no_interrupt);
+      },
+      ErrorKind::already_exists,
+      "backup name \"20261124T090000Z-logical\" is already used in repository memory:// by a "
+      "backup of system " +
+          kSys + " that this server did not record");
+  EXPECT_FALSE(fs::exists(ran));
+  EXPECT_EQ(storage_->read_all(theirs), "their dump");
+  EXPECT_EQ(storage_->list("").size(), 1u);
+}
+
 TEST_F(LogicalBackup, KilledPgDumpIsAFailure) {
   std::string pg_dump = fake_pg_dump("printf 'PGDMP'; kill -9 $$");
   expect_error([&] { run_logical_backup(repo_, request(pg_dump), no_progress, no_interrupt); },

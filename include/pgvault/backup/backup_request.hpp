@@ -67,7 +67,9 @@ struct BackupProgress {
 
 // Every runner's first step. Checks that this pgvault understands repo's
 // format before a single object is written (a newer repository is refused
-// with Error(unsupported)), then returns a backup.json for req, starting now:
+// with Error(unsupported)) and that no object is stored under the backup's
+// name yet (Error(already_exists): names are unique per server, and another server
+// of the same system must never have its backup overwritten), then returns a backup.json for req, starting now:
 // the origin, the kind, the compression as it is applied (level 0 made the
 // algorithm's default; compressed_by "server" for physical, "client" for
 // logical) and the encryption.

@@ -93,6 +93,10 @@ class Repository {
   std::vector<UnreadableBackup> unreadable_backups(const std::string& system_identifier = "");
 
   bool backup_exists(const std::string& system_identifier, const std::string& name);
+  // Whether any object, complete or not, is stored under the backup's
+  // directory: a name in use by some writer, possibly another server of the
+  // same system (a restored copy) whose backups this server never recorded.
+  bool backup_name_in_use(const std::string& system_identifier, const std::string& name);
   // Throws not_found (no backup.json) or corrupt/unsupported (unusable backup.json,
   // or one that names another backup or system).
   BackupMeta read_meta(const std::string& system_identifier, const std::string& name);

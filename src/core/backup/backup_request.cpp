@@ -1,7 +1,9 @@
 #include "pgvault/backup/backup_request.hpp"
 
 #include "pgvault/catalog/repository.hpp"
+#include "pgvault/error.hpp"
 #include "pgvault/pipeline/encryption.hpp"
+#include "pgvault/storage/storage.hpp"
 
 namespace pgvault {
 
@@ -17,6 +19,15 @@ std::optional<BackupKind> parse_backup_kind(std::string_view name) {
 
 BackupMeta begin_backup(Repository& repo, const BackupRequest& req) {
   repo.check_format();
+  if (repo.backup_name_in_use(req.origin.system_identifier, req.origin.name)) {
+    throw Error(ErrorKind::already_exists,
+                "backup name \"" + req.origin.name + "\" is already used in repository " +
+                    repo.storage().url() + " by a backup of system " +
+                    req.origin.system_identifier +
+                    " that this server did not record (another server of the same system, "
+                    "such as a restored copy, wrote it); nothing was written and that backup "
+                    "is left as it is. Take the backup again: a name not in use is chosen");
+  }
   BackupMeta meta = begin_backup_meta(req.origin, std::string(backup_kind_name(req.kind)));
   const Compression c = req.compression.algorithm;
   meta.compression = std::string(compression_name(c));

@@ -202,6 +202,14 @@ bool Repository::backup_exists(const std::string& system_identifier, const std::
   return storage_.info(object_path(system_identifier, name, kMetaFile)).has_value();
 }
 
+bool Repository::backup_name_in_use(const std::string& system_identifier,
+                                    const std::string& name) {
+  check_format();
+  validate_system_identifier(system_identifier);
+  validate_backup_name(name);
+  return !storage_.list(backup_dir(system_identifier, name)).empty();
+}
+
 BackupMeta Repository::read_meta(const std::string& system_identifier, const std::string& name) {
   check_format();
   validate_system_identifier(system_identifier);
