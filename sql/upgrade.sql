@@ -87,7 +87,7 @@ SELECT name, status, repository, system_identifier, error_message,
 INSERT INTO vault.backups (name, kind, trigger, status)
 VALUES ('20260103T000000Z-physical', 'physical', 'manual', 'queued');
 \set VERBOSITY default
--- 0.2 -> 0.4 (through 0.3) gives what a fresh 0.4 gives, too.
+-- 0.2 -> 0.5 (through 0.3 and 0.4) gives what a fresh 0.5 gives, too.
 DROP EXTENSION pgvault;
 CREATE EXTENSION pgvault VERSION '0.2';
 ALTER EXTENSION pgvault UPDATE;
@@ -97,7 +97,7 @@ CREATE TEMP TABLE upgraded_from_0_2 AS SELECT * FROM pg_temp.vault_shape();
 UNION ALL
 (SELECT 'only upgraded', * FROM upgraded_from_0_2 EXCEPT SELECT 'only upgraded', * FROM fresh)
 ORDER BY 2, 1;
--- 0.3 -> 0.4 (vault.archiving) gives what a fresh 0.4 gives, too.
+-- 0.3 -> 0.5 (vault.archiving, vault.verify_wal) gives what a fresh 0.5 gives, too.
 DROP EXTENSION pgvault;
 CREATE EXTENSION pgvault VERSION '0.3';
 ALTER EXTENSION pgvault UPDATE;
@@ -110,4 +110,17 @@ ORDER BY 2, 1;
 -- The new objects are there (and the comparison saw them).
 SELECT count(*) FILTER (WHERE object = 'relation archiving') AS has_archiving_view,
        count(*) FILTER (WHERE object = 'function vault._archiving_state()') AS has_archiving_state
+  FROM fresh;
+-- 0.4 -> 0.5 (vault.verify_wal) gives what a fresh 0.5 gives, too.
+DROP EXTENSION pgvault;
+CREATE EXTENSION pgvault VERSION '0.4';
+ALTER EXTENSION pgvault UPDATE;
+SELECT extversion AS upgraded_version FROM pg_extension WHERE extname = 'pgvault';
+CREATE TEMP TABLE upgraded_from_0_4 AS SELECT * FROM pg_temp.vault_shape();
+(SELECT 'only fresh' AS side, * FROM fresh EXCEPT SELECT 'only fresh', * FROM upgraded_from_0_4)
+UNION ALL
+(SELECT 'only upgraded', * FROM upgraded_from_0_4 EXCEPT SELECT 'only upgraded', * FROM fresh)
+ORDER BY 2, 1;
+SELECT count(*) FILTER (WHERE object = 'function vault.verify_wal(text)') AS has_verify_wal,
+       count(*) FILTER (WHERE object = 'function vault._verify_wal(text)') AS has_verify_wal_internal
   FROM fresh;

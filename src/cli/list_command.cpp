@@ -6,7 +6,9 @@
 
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
+#include "pgvault/pipeline/encryption_settings.hpp"
 #include "pgvault/wal/wal_layout.hpp"
+#include "pgvault/wal/wal_read.hpp"
 #include "pgvault/text.hpp"
 
 #include <nlohmann/json.hpp>
@@ -58,7 +60,7 @@ int run_list(const ListOptions& o) {
       } catch (const Error&) {
         continue;  // not a system's directory: nothing of pgvault's WAL there
       }
-      WalCatalog catalog = read_wal_catalog(*storage, o.repo, id, backups);
+      WalCatalog catalog = read_wal_catalog(*storage, id, backups, restore_key_provider(o.repo.encryption()));
       if (!catalog.empty() || catalog.foreign_count > 0) wal.push_back(std::move(catalog));
     }
   }

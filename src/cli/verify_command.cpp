@@ -12,6 +12,7 @@
 #include "pgvault/restore/verify.hpp"
 #include "pgvault/pipeline/encryption_settings.hpp"
 #include "pgvault/text.hpp"
+#include "pgvault/wal/wal_read.hpp"
 #include "pgvault/wal/wal_verify.hpp"
 
 #include <nlohmann/json.hpp>
@@ -146,8 +147,8 @@ int run_verify(const VerifyCliOptions& o) {
     std::optional<WalVerifyReport> wal;
     if (o.wal) {
       say("checking the archived WAL of backup \"" + meta.name + "\"");
-      const WalCatalog catalog = read_wal_catalog(*storage, o.repo, meta.system_identifier,
-                                                  repo.list_backups(meta.system_identifier));
+      const WalCatalog catalog = read_wal_catalog(*storage, meta.system_identifier, repo.list_backups(meta.system_identifier),
+                           restore_key_provider(o.repo.encryption()));
       wal = verify_backup_wal(*storage, catalog, meta, restore_key_provider(o.repo.encryption()),
                               [&](std::string_view line) { say("  " + std::string(line)); });
     }

@@ -32,15 +32,6 @@ std::string history_text(const WalTimelineCatalog& t) {
 
 }  // namespace
 
-WalCatalog read_wal_catalog(Storage& storage, const RepositoryOptions& repo,
-                            const std::string& system_identifier,
-                            const std::vector<BackupMeta>& backups) {
-  const std::vector<ObjectInfo> listing = storage.list(wal_root(system_identifier));
-  return build_wal_catalog(listing, system_identifier,
-                           wal_segment_size_of(backups, system_identifier),
-                           wal_history_reader(storage, restore_key_provider(repo.encryption())));
-}
-
 void print_wal_text(std::ostream& out, const WalCatalog& catalog,
                     const std::vector<BackupMeta>& backups) {
   const std::uint64_t size = catalog.wal_segment_size;

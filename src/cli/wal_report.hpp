@@ -17,12 +17,6 @@
 
 namespace pgvault::cli {
 
-// The archived WAL of system_identifier ("<sysid>/wal/"), its segment size
-// from the backups (wal_segment_size_of).
-WalCatalog read_wal_catalog(Storage& storage, const RepositoryOptions& repo,
-                            const std::string& system_identifier,
-                            const std::vector<BackupMeta>& backups);
-
 // Per timeline: the archived range, count, gaps, conflicts, history; then
 // the recoverable windows of each timeline's path; then foreign keys.
 void print_wal_text(std::ostream& out, const WalCatalog& catalog,

@@ -84,8 +84,7 @@ RetentionResult apply_configured_retention(Repository& repo, const std::string& 
     }  // store unknown (a row from before 0.2 without location): stays pending
   }
   // History files of encrypted archives are read with the archiver's key.
-  const EncryptionSettings encryption{guc_encryption_key_file ? guc_encryption_key_file : "",
-                                      guc_encryption_passphrase ? guc_encryption_passphrase : ""};
+  const EncryptionSettings encryption = configured_encryption();
   const ServerPosition self = current_server_position();
   RetentionResult result = apply_retention(
       repo, system_identifier, configured_retention(), static_cast<std::int64_t>(time(nullptr)),

@@ -248,8 +248,7 @@ void run_job(long long backup_id) {
     Repository repo(*storage);
     // One key per backup (a passphrase gets a fresh salt each time).
     const std::optional<EncryptionKey> key =
-        backup_encryption_key({guc_encryption_key_file ? guc_encryption_key_file : "",
-                               guc_encryption_passphrase ? guc_encryption_passphrase : ""});
+        backup_encryption_key(configured_encryption());
     complete_request(req, slot, key ? &*key : nullptr);
     BackupMeta meta = logical ? run_logical(repo, req) : run_physical(repo, req);
     try {

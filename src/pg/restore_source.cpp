@@ -33,8 +33,7 @@ RestoreSource open_logical_backup(const std::string& name) {
   }
   const ObjectEntry& dump = logical_dump_entry(meta);
   source.decryptor =
-      decryptor_for(meta, {guc_encryption_key_file ? guc_encryption_key_file : "",
-                           guc_encryption_passphrase ? guc_encryption_passphrase : ""});
+      decryptor_for(meta, configured_encryption());
   backup_reading::check_decryption_key(*source.storage, meta, dump, source.decryptor);
   return source;
 }

@@ -1,6 +1,7 @@
 #include "pgvault/backup/backup_request.hpp"
 #include "pgvault/cron/schedule.hpp"
 #include "pgvault/pipeline/compression.hpp"
+#include "pgvault/pipeline/encryption_settings.hpp"
 #include "pgvault/storage/settings.hpp"
 #include "pgvault/storage/storage.hpp"
 #include "pgvault/text.hpp"
@@ -378,6 +379,11 @@ void require_pgvault_database() {
                 "Connect to database \"" + std::string(guc_database) +
                     "\", or set pgvault.database = '" + here +
                     "' in postgresql.conf and restart the server.");
+}
+
+EncryptionSettings configured_encryption() {
+  return {guc_encryption_key_file ? guc_encryption_key_file : "",
+          guc_encryption_passphrase ? guc_encryption_passphrase : ""};
 }
 
 }  // namespace pgvault::pg

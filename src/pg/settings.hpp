@@ -7,6 +7,7 @@
 
 namespace pgvault {
 struct BackupCompression;
+struct EncryptionSettings;
 }
 
 namespace pgvault::pg {
@@ -67,5 +68,8 @@ void require_chosen_repository();
 // backups, cleanup and verification refuse to run in a copy of the extension
 // elsewhere (one restored from a dump of pgvault.database, say).
 void require_pgvault_database();
+
+// pgvault.encryption_key_file and pgvault.encryption_passphrase as set now.
+EncryptionSettings configured_encryption();
 
 }  // namespace pgvault::pg

@@ -9,6 +9,9 @@
 #include "pgvault/pipeline/encryption.hpp"
 #include "pgvault/restore/backup_reading.hpp"
 #include "pgvault/restore/verify.hpp"
+#include "pgvault/pipeline/encryption_settings.hpp"
+#include "pgvault/wal/wal_read.hpp"
+#include "pgvault/wal/wal_verify.hpp"
 
 #include <functional>
 #include <string>
@@ -48,8 +51,7 @@ VerifyOutcome verify_named(const std::string& name_or_latest,
   out.name = meta.name;
   VerifyOptions options;
   options.decryptor =
-      decryptor_for(meta, {guc_encryption_key_file ? guc_encryption_key_file : "",
-                           guc_encryption_passphrase ? guc_encryption_passphrase : ""});
+      decryptor_for(meta, configured_encryption());
   options.on_progress = [&](std::uint64_t, std::uint64_t) { check_interrupts(); };
   try {
     out.report = verify_backup(repo, meta, options);
@@ -78,6 +80,46 @@ void log_outcome(const VerifyOutcome& o) {
   } else {
     log_message(WARNING, "backup \"" + o.name + "\" failed verification: " + o.error);
   }
+}
+
+struct WalVerifyOutcome {
+  std::string name;
+  bool passed = false;
+  WalVerifyReport report;
+  std::string error;
+};
+
+// The archived WAL of a physical backup ("latest": the newest physical
+// one). As with verify_named, a problem with the WAL is an outcome; not
+// finding the backup, naming a logical one, and interrupts are errors.
+WalVerifyOutcome verify_wal_named(const std::string& name_or_latest) {
+  require_chosen_repository();
+  auto storage = open_repository(guc_repository);
+  Repository repo(*storage);
+  BackupSelector physical;
+  physical.kind = "physical";
+  const std::string system_identifier = system_identifier_string();
+  const BackupMeta meta = repo.resolve(name_or_latest, system_identifier, physical);
+  if (meta.kind != "physical") {
+    throw Error(ErrorKind::invalid_argument,
+                "backup \"" + meta.name + "\" is a " + meta.kind +
+                    " backup; vault.verify_wal() checks the archived WAL of physical backups only");
+  }
+  WalVerifyOutcome out;
+  out.name = meta.name;
+  try {
+    const KeyProvider keys = restore_key_provider(configured_encryption());
+    const WalCatalog catalog =
+        read_wal_catalog(*storage, system_identifier, repo.list_backups(system_identifier), keys);
+    out.report = verify_backup_wal(*storage, catalog, meta, keys, [](std::string_view) {
+      pg_guard([] { CHECK_FOR_INTERRUPTS(); });
+    });
+    out.passed = true;
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::cancelled) throw;
+    out.error = e.what();
+  }
+  return out;
 }
 
 }  // namespace
@@ -111,6 +153,55 @@ PGVAULT_FUNCTION(pgvault_verify_backup) {
     values[3] = Int64GetDatum(static_cast<int64>(o.report.files));
     values[4] = Int64GetDatum(static_cast<int64>(o.report.bytes_read));
     values[5] = o.passed ? Datum(0) : CStringGetTextDatum(o.error.c_str());
+    return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+  });
+}
+
+// vault.verify_wal(name text DEFAULT 'latest', OUT backup text, OUT verified
+// boolean, OUT timelines integer[], OUT from_lsn pg_lsn, OUT to_lsn pg_lsn,
+// OUT to_timeline integer, OUT first_segment text, OUT last_segment text,
+// OUT objects bigint, OUT bytes_read bigint, OUT error text)
+PGVAULT_FUNCTION(pgvault_verify_wal) {
+  require_pgvault_database();
+  const std::string name = PG_ARGISNULL(0) ? std::string("latest") : text_arg(fcinfo, 0);
+  const WalVerifyOutcome o = verify_wal_named(name);
+  const WalVerifyReport& r = o.report;
+  if (o.passed) {
+    log_message(LOG, "archived WAL of backup \"" + o.name + "\" verified: " +
+                         std::to_string(r.objects) + " objects from " + format_lsn(r.from) +
+                         " to " + format_lsn(r.to) + " on timeline " +
+                         std::to_string(r.to_timeline));
+  } else {
+    log_message(WARNING, "archived WAL of backup \"" + o.name + "\" failed verification: " + o.error);
+  }
+  return pg_guard([&] {
+    TupleDesc desc;
+    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+      elog(ERROR, "vault.verify_wal must return a record");
+    desc = BlessTupleDesc(desc);
+    constexpr int kColumns = 11;
+    Datum values[kColumns] = {};
+    bool nulls[kColumns] = {};
+    values[0] = CStringGetTextDatum(o.name.c_str());
+    values[1] = BoolGetDatum(o.passed);
+    if (o.passed) {
+      Datum* timelines = static_cast<Datum*>(palloc(sizeof(Datum) * (r.timelines.size() + 1)));
+      for (std::size_t i = 0; i < r.timelines.size(); ++i)
+        timelines[i] = Int32GetDatum(static_cast<int32>(r.timelines[i]));
+      values[2] = PointerGetDatum(construct_array(timelines, static_cast<int>(r.timelines.size()),
+                                                  INT4OID, sizeof(int32), true, TYPALIGN_INT));
+      values[3] = LSNGetDatum(r.from.value);
+      values[4] = LSNGetDatum(r.to.value);
+      values[5] = Int32GetDatum(static_cast<int32>(r.to_timeline));
+      values[6] = CStringGetTextDatum(r.first_segment.c_str());
+      values[7] = CStringGetTextDatum(r.last_segment.c_str());
+      values[8] = Int64GetDatum(static_cast<int64>(r.objects));
+      values[9] = Int64GetDatum(static_cast<int64>(r.stored_bytes));
+      nulls[10] = true;
+    } else {
+      for (int i = 2; i < 10; ++i) nulls[i] = true;
+      values[10] = CStringGetTextDatum(o.error.c_str());
+    }
     return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
   });
 }

@@ -59,11 +59,6 @@ namespace pgvault::pg {
 
 namespace {
 
-EncryptionSettings current_encryption_settings() {
-  return {guc_encryption_key_file ? guc_encryption_key_file : "",
-          guc_encryption_passphrase ? guc_encryption_passphrase : ""};
-}
-
 // A passphrase is stretched once per archiver process and setting, not once
 // per file (every object still gets its own nonce); a key file is read each
 // time, so a replaced file is picked up without a reload.
@@ -118,7 +113,7 @@ struct PushSnapshot {
 std::shared_ptr<const PushSnapshot> take_snapshot() {
   require_chosen_repository();
   auto snap = std::make_shared<PushSnapshot>();
-  snap->encryption = current_encryption_settings();
+  snap->encryption = configured_encryption();
   validate_encryption_settings(snap->encryption);
   snap->url = repository_setting();
   snap->storage = current_storage_settings();

@@ -6,6 +6,7 @@
 # too) and a damaged one; with retention_count = 1 a new backup expires the
 # older ones and the WAL before its start goes while the WAL from it on and
 # the history files stay; vault.cleanup() removes archived WAL no backup needs.
+# vault.verify_wal() checks the same from SQL (passing, and on the gap).
 use strict;
 use warnings;
 use File::Copy;
@@ -118,6 +119,23 @@ like($out, qr/^archived WAL of backup \Q$b1\E verified: \Q$b1_seg\E\.\.[0-9A-F]{
 ok($ok && decode_json($out)->{wal}{objects} > 5, 'verify --wal --json reports the WAL checked')
   or diag("$out\n$err");
 
+# 2a. The same from SQL: vault.verify_wal() (newest physical backup by
+# default), as a role granted only EXECUTE on it.
+my $sql_ok = sql(qq{SELECT backup || '|' || verified || '|' || timelines::text || '|' || from_lsn
+                     || '|' || (to_lsn >= '$b1_stop') || '|' || first_segment || '|' || (objects > 5)
+                     || '|' || (error IS NULL)
+                    FROM vault.verify_wal('$b1')});
+is($sql_ok, "$b1|true|{1}|$b1_start|true|$b1_seg|true|true",
+  'vault.verify_wal(name) checks the same range: timelines, from the backup\'s start, past its stop');
+is(sql(q{SELECT backup FROM vault.verify_wal()}), $b2, 'vault.verify_wal() checks the newest physical backup');
+sql(q{CREATE ROLE wal_auditor LOGIN; GRANT USAGE ON SCHEMA vault TO wal_auditor;
+      GRANT EXECUTE ON FUNCTION vault.verify_wal(text) TO wal_auditor});
+is($node->safe_psql('postgres', q{SELECT verified FROM vault.verify_wal()}, extra_params => [ '-U', 'wal_auditor' ]),
+  't', 'a role granted EXECUTE on vault.verify_wal verifies without other privileges');
+my ($rc, $stdout, $stderr) = $node->psql('postgres', q{SELECT * FROM vault._verify_wal('latest')},
+  extra_params => [ '-U', 'wal_auditor' ]);
+like($stderr, qr/permission denied for function _verify_wal/, 'but not through the internal function');
+
 # 2b. With --restore-test the scratch server replays the archive to its end
 # through pgvault wal-fetch and promotes.
 sub segment_start_lsn {
@@ -144,6 +162,11 @@ like($err, qr/WAL gap: segment $mid \(timeline 1\) is missing from the archive, 
   'naming the missing segment') or diag($err);
 ($ok, $out, $err) = pgvault('verify', '--repo', $repo, '--backup', $b2, '--wal');
 ok($ok, "the later backup $b2 still verifies: its WAL starts after the gap") or diag($err);
+my ($verified, $sql_error) = split /\|/, sql(qq{SELECT verified, error FROM vault.verify_wal('$b1')});
+is($verified, 'f', 'vault.verify_wal() fails on the gap too');
+like($sql_error, qr/WAL gap: segment $mid \(timeline 1\) is missing from the archive/, 'naming the segment');
+like(slurp_file($node->logfile), qr/WARNING:  pgvault: archived WAL of backup "\Q$b1\E" failed verification: .*WAL gap/,
+  'and the server log says so');
 ($ok, $out, $err) = pgvault('list', '--repo', $repo);
 like($out, qr/^    GAP: $mid missing \(1 segment\)$/m, 'list shows the gap') or diag($out);
 like($out, qr/^  recoverable on timeline 1: \Q$b1_stop\E .*\n\s+\Q$b2_stop\E on timeline 1 \(backup \Q$b2\E/m,

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace pgvault {
 
@@ -34,6 +35,13 @@ void decode_wal_object(Storage& storage, const std::string& key, const KeyProvid
 // Reads history objects whole (they are a few hundred bytes; larger than
 // 1 MB is refused as not a history file).
 WalHistoryReader wal_history_reader(Storage& storage, KeyProvider keys);
+
+// The archived WAL of system_identifier ("<sysid>/wal/") from one listing:
+// its segment size from the backups (wal_segment_size_of), history files
+// read with keys. What `pgvault list`, `pgvault verify --wal` and
+// vault.verify_backup(wal => true) see.
+WalCatalog read_wal_catalog(Storage& storage, const std::string& system_identifier,
+                            const std::vector<BackupMeta>& backups, KeyProvider keys);
 
 struct WalObjectCheck {
   std::uint64_t stored_bytes = 0;

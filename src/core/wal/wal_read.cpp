@@ -6,6 +6,7 @@
 #include "pgvault/restore/backup_reading.hpp"
 #include "pgvault/storage/storage.hpp"
 #include "pgvault/text.hpp"
+#include "pgvault/wal/wal_layout.hpp"
 
 #include <memory>
 #include <vector>
@@ -101,6 +102,14 @@ WalHistoryReader wal_history_reader(Storage& storage, KeyProvider keys) {
     decode_into(storage, key, keys, text);
     return text.str();
   };
+}
+
+WalCatalog read_wal_catalog(Storage& storage, const std::string& system_identifier,
+                            const std::vector<BackupMeta>& backups, KeyProvider keys) {
+  const std::vector<ObjectInfo> listing = storage.list(wal_root(system_identifier));
+  return build_wal_catalog(listing, system_identifier,
+                           wal_segment_size_of(backups, system_identifier),
+                           wal_history_reader(storage, std::move(keys)));
 }
 
 WalObjectCheck verify_wal_object(Storage& storage, const WalArchivedObject& object,

@@ -1,0 +1,35 @@
+-- pgvault 0.4 -> 0.5. Every change here is also in pgvault--0.5.sql (a
+-- fresh install); the upgrade test checks that both give the same objects.
+\echo Use "ALTER EXTENSION pgvault UPDATE TO '0.5'" to load this file. \quit
+
+-- 0.5 (issue 15): the archived WAL a physical backup needs, checked from
+-- SQL as `pgvault verify --wal` checks it: no gap from the backup's start to
+-- the newest archived segment of its timeline's path, every object's
+-- SHA-256, the history files on the way.
+CREATE FUNCTION vault._verify_wal(name text,
+                                  OUT backup text, OUT verified boolean,
+                                  OUT timelines integer[], OUT from_lsn pg_lsn,
+                                  OUT to_lsn pg_lsn, OUT to_timeline integer,
+                                  OUT first_segment text, OUT last_segment text,
+                                  OUT objects bigint, OUT bytes_read bigint, OUT error text)
+AS 'MODULE_PATHNAME', 'pgvault_verify_wal'
+LANGUAGE C VOLATILE;
+
+REVOKE ALL ON FUNCTION vault._verify_wal(text) FROM PUBLIC;
+
+-- SECURITY DEFINER: a role granted EXECUTE needs no other privilege.
+CREATE FUNCTION vault.verify_wal(name text DEFAULT 'latest',
+                                 OUT backup text, OUT verified boolean,
+                                 OUT timelines integer[], OUT from_lsn pg_lsn,
+                                 OUT to_lsn pg_lsn, OUT to_timeline integer,
+                                 OUT first_segment text, OUT last_segment text,
+                                 OUT objects bigint, OUT bytes_read bigint, OUT error text)
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM vault._verify_wal($1) $$;
+
+COMMENT ON FUNCTION vault.verify_wal(text) IS
+  'pgvault: check that the archived WAL from a physical backup to the newest archived segment '
+  'is whole (no gap, every checksum); the window a point-in-time restore from it can reach';
+
+REVOKE ALL ON FUNCTION vault.verify_wal(text) FROM PUBLIC;
