@@ -116,6 +116,7 @@ RetentionResult apply_configured_retention(Repository& repo, const std::string& 
                          "; that server's retention expires it, or remove it with "
                          "vault.delete_backup()");
   }
+  for (const auto& reason : result.kept_for_chains) log_message(LOG, "retention: " + reason);
   for (const auto& unreadable : result.kept_unreadable) {
     log_message(WARNING, "retention keeps " + unreadable);
   }

@@ -96,7 +96,7 @@ PGVAULT_FUNCTION(pgvault_delete_backup) {
       newest_of_each_group(retention_candidates(complete, sysid, ""));
   if (is_complete && std::find(newest.begin(), newest.end(), name) != newest.end()) {
     const std::string what =
-        found->kind == "physical"
+        found->is_physical()
             ? "physical backup of this cluster"
             : "logical backup of database \"" + found->database + "\"" +
                   (found->logical == LogicalOptions{} ? "" : " with its selection");
@@ -108,6 +108,15 @@ PGVAULT_FUNCTION(pgvault_delete_backup) {
                                           storage->url() + " (system " + sysid + ")");
   }
   if (is_complete) {
+    const std::vector<std::string> dependents = dependent_backups(complete, name);
+    if (!dependents.empty()) {
+      std::string names;
+      for (const auto& d : dependents) names += (names.empty() ? "\"" : ", \"") + d + "\"";
+      throw Error(ErrorKind::conflict,
+                  "backup \"" + name + "\" is the parent of incremental backup(s) " + names +
+                      ", which restore only on top of it; delete those first (newest first), "
+                      "or let retention expire the chain");
+    }
     repo.remove_backup(sysid, name);
   } else {
     storage->remove_prefix(Repository::backup_dir(sysid, name));

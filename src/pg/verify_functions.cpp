@@ -100,7 +100,7 @@ WalVerifyOutcome verify_wal_named(const std::string& name_or_latest) {
   physical.kind = "physical";
   const std::string system_identifier = system_identifier_string();
   const BackupMeta meta = repo.resolve(name_or_latest, system_identifier, physical);
-  if (meta.kind != "physical") {
+  if (!meta.is_physical()) {
     throw Error(ErrorKind::invalid_argument,
                 "backup \"" + meta.name + "\" is a " + meta.kind +
                     " backup; vault.verify_wal() checks the archived WAL of physical backups only");

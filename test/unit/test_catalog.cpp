@@ -454,13 +454,13 @@ TEST(RepositoryFormat, NewerBackupJsonIsUnreadableNotIncomplete) {
   put_backup(repo, sample_meta("v2", kSys, "2026-11-25T00:00:00.000Z"));
   auto j =
       nlohmann::json::parse(storage->read_all(Repository::object_path(kSys, "v2", "backup.json")));
-  j["format_version"] = 2;
+  j["format_version"] = 3;
   storage->write_all(Repository::object_path(kSys, "v2", "backup.json"), j.dump());
   EXPECT_EQ(names(repo.list_backups(kSys)), (std::vector<std::string>{"v1"}));
   EXPECT_TRUE(repo.incomplete_backups(kSys).empty());
   auto unreadable = repo.unreadable_backups(kSys);
   ASSERT_EQ(unreadable.size(), 1u);
-  EXPECT_NE(unreadable[0].error.find("format_version 2 is newer than this pgvault understands (1)"),
+  EXPECT_NE(unreadable[0].error.find("format_version 3 is newer than this pgvault understands (2)"),
             std::string::npos)
       << unreadable[0].error;
   expect_error([&] { repo.resolve("v2"); }, ErrorKind::unsupported, "upgrade pgvault");
@@ -529,6 +529,15 @@ TEST(Repository, LatestIsTheNewestBackupTheSelectorAccepts) {
   EXPECT_EQ(repo.resolve("latest", "", shop_any).name, "shop-pre");
   // A name is a name: the selector is for "latest" only.
   EXPECT_EQ(repo.resolve("tiny-1", "", physical).name, "tiny-1");
+  // "physical" is every physical backup, incrementals included.
+  BackupMeta incremental = sample_meta("incr", kSys, "2026-11-24T01:30:00.000Z");
+  incremental.kind = "incremental";
+  incremental.parent = "phys";
+  EXPECT_TRUE(physical.matches(incremental));
+  EXPECT_FALSE(logical.matches(incremental));
+  const BackupSelector only_incremental{"incremental", "", false};
+  EXPECT_TRUE(only_incremental.matches(incremental));
+  EXPECT_FALSE(only_incremental.matches(sample_meta("phys", kSys, "x")));
 
   BackupSelector other{"logical", "other", true};
   expect_error([&] { repo.resolve("latest", "", other); }, ErrorKind::not_found,

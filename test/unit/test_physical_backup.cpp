@@ -311,6 +311,11 @@ TEST(PhysicalBackup, SecondWriterCheckIgnoresOtherSystemsKindsAndUnreadablePosit
   EXPECT_NO_THROW(refuse_second_writer({other_system, logical, unreadable}, kSys, 1, "0/2000028"));
   EXPECT_THROW(refuse_second_writer({other_system}, other_system.system_identifier, 1, "0/0"),
                Error);
+  // An incremental backup is a physical one: it is a second writer's too.
+  BackupMeta incremental = other_system;
+  incremental.kind = "incremental";
+  incremental.system_identifier = kSys;
+  EXPECT_THROW(refuse_second_writer({incremental}, kSys, 1, "0/2000028"), Error);
 }
 
 }  // namespace

@@ -253,7 +253,7 @@ class ApplyRetention : public ::testing::Test {
   void put_complete(const std::string& name, std::int64_t completed_at,
                     const std::string& sysid = kSys, const std::string& kind = "physical",
                     const std::string& database = "postgres", const LogicalOptions& selection = {},
-                    const std::string& trigger = "manual") {
+                    const std::string& trigger = "manual", const std::string& parent = "") {
     const std::string data = "data of " + name;
     storage_->write_all(Repository::object_path(sysid, name, "base.tar.zst"), data);
     BackupMeta m;
@@ -262,6 +262,7 @@ class ApplyRetention : public ::testing::Test {
     m.database = database;
     m.logical = selection;
     m.trigger = trigger;
+    m.parent = parent;
     m.system_identifier = sysid;
     m.started_at = iso(completed_at - 60);
     m.completed_at = iso(completed_at);
@@ -319,7 +320,67 @@ TEST_F(ApplyRetention, PerKindAndDatabasePreRestoreCountsWithItsDatabase) {
   EXPECT_EQ(r.expired, Names{"p2"});
 }
 
-// A backup written by a newer pgvault (backup.json format_version 2): retention
+// Incremental backups are restore points like fulls (retention_count counts
+// both), but a chain is kept whole as long as any of its backups stays.
+TEST_F(ApplyRetention, ChainsAreKeptWholeWhileAnIncrementalOfThemStays) {
+  const std::int64_t now = wall_now();
+  auto incr = [&](const std::string& name, std::int64_t at, const std::string& parent) {
+    put_complete(name, at, kSys, "incremental", "postgres", {}, "manual", parent);
+  };
+  put_complete("f1", now - 10 * kDay);
+  incr("i1", now - 9 * kDay, "f1");
+  incr("i2", now - 8 * kDay, "i1");
+  put_complete("f2", now - 7 * kDay);
+  incr("i3", now - 6 * kDay, "f2");
+  put_complete("dump", now - 20 * kDay, kSys, "logical");
+
+  // Keep 3: i3, f2 and i2 by count; i2 needs i1 and f1.
+  RetentionResult r = apply_retention(*repo_, kSys, {{3, 0}, {0, 0}}, now, "");
+  EXPECT_TRUE(r.expired.empty());
+  EXPECT_EQ(r.kept_for_chains,
+            (Names{"backup \"i1\" stays: incremental backup \"i2\", which stays, is restored on "
+                   "top of it",
+                   "backup \"f1\" stays: incremental backup \"i1\", which stays, is restored on "
+                   "top of it"}));
+
+  // Keep 2: i3 and f2; the older chain goes whole, its incrementals first.
+  r = apply_retention(*repo_, kSys, {{2, 0}, {0, 0}}, now, "");
+  EXPECT_EQ(r.expired, (Names{"f1", "i1", "i2"}));
+  EXPECT_TRUE(r.kept_for_chains.empty());
+  EXPECT_EQ(listed(), (Names{"dump", "f2", "i3"}));
+
+  // Keep 1 by days too: i3 stays, so f2 stays with it.
+  r = apply_retention(*repo_, kSys, {{1, 1}, {0, 0}}, now, "");
+  EXPECT_TRUE(r.expired.empty());
+  EXPECT_EQ(r.kept_for_chains.size(), 1u);
+}
+
+TEST(KeepChainParents, FollowsEveryLinkAndStopsAtALoop) {
+  auto meta = [](const std::string& name, const std::string& kind, const std::string& parent) {
+    BackupMeta m;
+    m.name = name;
+    m.kind = kind;
+    m.parent = parent;
+    return m;
+  };
+  std::vector<BackupMeta> complete = {meta("f", "physical", ""), meta("a", "incremental", "f"),
+                                      meta("b", "incremental", "a"),
+                                      meta("x", "incremental", "y"),
+                                      meta("y", "incremental", "x"),
+                                      meta("lost", "incremental", "gone")};
+  Names planned = {"f", "a", "x", "y", "lost"};
+  const Names reasons = keep_chain_parents(complete, planned);
+  EXPECT_EQ(planned, (Names{"x", "y", "lost"}));  // nothing that stays needs them
+  EXPECT_EQ(reasons.size(), 2u);
+  planned = {"x"};
+  keep_chain_parents(complete, planned);  // y stays and names x; x names y: no endless walk
+  EXPECT_TRUE(planned.empty());
+  EXPECT_EQ(dependent_backups(complete, "a"), Names{"b"});
+  EXPECT_EQ(dependent_backups(complete, "f"), Names{"a"});
+  EXPECT_TRUE(dependent_backups(complete, "b").empty());
+}
+
+// A backup written by a newer pgvault (backup.json format_version 3): retention
 // neither counts nor removes it, however old, and says it kept it.
 TEST_F(ApplyRetention, KeepsBackupOfNewerFormat) {
   const std::int64_t now = wall_now();
@@ -330,7 +391,7 @@ TEST_F(ApplyRetention, KeepsBackupOfNewerFormat) {
   std::string json = storage_->read_all(meta_path);
   const std::string v1 = "\"format_version\": 1";
   ASSERT_NE(json.find(v1), std::string::npos) << json;
-  json.replace(json.find(v1), v1.size(), "\"format_version\": 2");
+  json.replace(json.find(v1), v1.size(), "\"format_version\": 3");
   storage_->write_all(meta_path, json);
 
   RetentionResult r = apply_retention(*repo_, kSys, {1, 1}, now, "");
@@ -339,7 +400,7 @@ TEST_F(ApplyRetention, KeepsBackupOfNewerFormat) {
   ASSERT_EQ(r.kept_unreadable.size(), 1u);
   EXPECT_NE(r.kept_unreadable[0].find("backup \"newer\""), std::string::npos)
       << r.kept_unreadable[0];
-  EXPECT_NE(r.kept_unreadable[0].find("format_version 2 is newer than this pgvault understands"),
+  EXPECT_NE(r.kept_unreadable[0].find("format_version 3 is newer than this pgvault understands"),
             std::string::npos)
       << r.kept_unreadable[0];
   EXPECT_TRUE(storage_->info(meta_path).has_value());

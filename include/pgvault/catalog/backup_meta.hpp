@@ -93,6 +93,10 @@ struct BackupMeta {
   // objects sorted by name (the output of `sha256sum` over the objects, so an
   // auditor can recompute it with coreutils).
   std::string digest() const;
+  // A physical backup, full ("physical") or "incremental": it restores a data
+  // directory, has a WAL position and timeline, and needs archived WAL to
+  // recover beyond its end.
+  bool is_physical() const { return kind == "physical" || kind == "incremental"; }
   const ObjectEntry* find_object(std::string_view name) const;
 };
 

@@ -40,7 +40,7 @@ struct RetentionPolicies {
 struct RetentionCandidate {
   std::string name;
   std::int64_t completed_at = 0;  // unix seconds
-  std::string kind = "physical";  // "physical" or "logical"
+  std::string kind = "physical";  // "physical" (full or incremental) or "logical"
   std::string group = {};         // logical: database and selection (retention_group)
 };
 
@@ -76,6 +76,9 @@ struct RetentionResult {
   // Physical backups on another server's history (catalog/other_servers.hpp):
   // never expired nor counted by this run. Each says which and why.
   std::vector<std::string> kept_other_servers;
+  // Backups the policy would expire that a remaining incremental backup
+  // depends on (keep_chain_parents). Each says which and why.
+  std::vector<std::string> kept_for_chains;
 };
 
 struct BackupMeta;
@@ -84,6 +87,20 @@ struct BackupMeta;
 std::vector<RetentionCandidate> retention_candidates(const std::vector<BackupMeta>& listed,
                                                      const std::string& system_identifier,
                                                      const std::string& running);
+
+// Incremental backups make chains (catalog/backup_meta.hpp `parent`): a
+// backup restores only with every backup below it. Removes from `planned`
+// (names to expire) every backup that a backup of `complete` not in
+// `planned` depends on, through any number of links, and returns why each
+// stays ("backup P stays: incremental backup S, which stays, is restored
+// on top of it"). Backups not in `complete` are ignored.
+std::vector<std::string> keep_chain_parents(const std::vector<BackupMeta>& complete,
+                                            std::vector<std::string>& planned);
+
+// The incremental backups of `complete` whose parent is `name`, oldest name
+// first: removing `name` would leave them unrestorable.
+std::vector<std::string> dependent_backups(const std::vector<BackupMeta>& complete,
+                                           const std::string& name);
 
 // Applies the policies to one system's backups in the repository: removes the
 // expired backups (backup.json first) and the leftovers of incomplete
@@ -100,6 +117,9 @@ std::vector<RetentionCandidate> retention_candidates(const std::vector<BackupMet
 // read_wal_history decodes history files, whose ancestry decides what older
 // timelines keep). It is left alone while a backup.json of the system is
 // unreadable (that backup may need it; wal_kept_reason says so).
+// A backup a remaining incremental depends on is never expired
+// (keep_chain_parents; kept_for_chains says which): retention counts
+// restore points, full and incremental alike, and keeps each chain whole.
 // `self`, when given, is the server the run belongs to: physical backups on
 // another server's history are left out of the policy (kept_other_servers).
 // Without it (a run that is no server's) every backup of the system counts.

@@ -328,7 +328,7 @@ BackupMeta begin_backup_meta(const BackupOrigin& origin, std::string kind) {
   meta.database = origin.database;
   meta.system_identifier = origin.system_identifier;
   meta.pg_version = origin.pg_version;
-  if (meta.kind == "physical") meta.wal_segment_size = origin.wal_segment_size;
+  if (meta.is_physical()) meta.wal_segment_size = origin.wal_segment_size;
   meta.started_at = utc_timestamp_now();
   return meta;
 }

@@ -49,7 +49,7 @@ std::vector<OtherServerBackup> backups_of_other_servers(
     const ServerPosition& self, const std::vector<ObjectInfo>& wal_listing) {
   std::vector<PhysicalBackup> physical;
   for (const BackupMeta& meta : complete) {
-    if (meta.kind != "physical" || meta.system_identifier != system_identifier) continue;
+    if (!meta.is_physical() || meta.system_identifier != system_identifier) continue;
     try {
       physical.push_back({&meta, parse_lsn(meta.stop_lsn)});
     } catch (const Error&) {

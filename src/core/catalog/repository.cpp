@@ -247,7 +247,9 @@ void Repository::write_meta(const BackupMeta& meta) {
 }
 
 bool BackupSelector::matches(const BackupMeta& meta) const {
-  if (!kind.empty() && meta.kind != kind) return false;
+  // "physical" selects incrementals too: each restores a data directory.
+  if (!kind.empty() && meta.kind != kind && !(kind == "physical" && meta.is_physical()))
+    return false;
   if (!database.empty() && meta.database != database) return false;
   if (skip_pre_restore && meta.trigger == "pre_restore") return false;
   return true;

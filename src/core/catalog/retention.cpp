@@ -113,7 +113,8 @@ std::vector<RetentionCandidate> retention_candidates(const std::vector<BackupMet
     if (meta.system_identifier != system_identifier || meta.name == running) continue;
     try {
       candidates.push_back(
-          {meta.name, parse_utc_timestamp(meta.completed_at), meta.kind,
+          {meta.name, parse_utc_timestamp(meta.completed_at),
+           meta.is_physical() ? std::string("physical") : meta.kind,
            meta.kind == "logical" ? retention_group(meta.database, meta.logical.to_json()) : ""});
     } catch (const Error& e) {
       // An unreadable completion time: never expired (and not counted).
@@ -121,6 +122,44 @@ std::vector<RetentionCandidate> retention_candidates(const std::vector<BackupMet
     }
   }
   return candidates;
+}
+
+std::vector<std::string> keep_chain_parents(const std::vector<BackupMeta>& complete,
+                                            std::vector<std::string>& planned) {
+  auto find = [&](const std::string& name) -> const BackupMeta* {
+    for (const BackupMeta& m : complete)
+      if (m.name == name) return &m;
+    return nullptr;
+  };
+  auto is_planned = [&](const std::string& name) {
+    return std::find(planned.begin(), planned.end(), name) != planned.end();
+  };
+  std::vector<std::string> reasons;
+  for (const BackupMeta& staying : complete) {
+    if (is_planned(staying.name)) continue;
+    // At most complete.size() links: a loop in damaged backup.json files ends.
+    const BackupMeta* link = &staying;
+    for (std::size_t hops = 0; link && !link->parent.empty() && hops < complete.size(); ++hops) {
+      const BackupMeta* parent = find(link->parent);
+      if (!parent) break;
+      if (is_planned(parent->name)) {
+        std::erase(planned, parent->name);
+        reasons.push_back("backup \"" + parent->name + "\" stays: incremental backup \"" +
+                          link->name + "\", which stays, is restored on top of it");
+      }
+      link = parent;
+    }
+  }
+  return reasons;
+}
+
+std::vector<std::string> dependent_backups(const std::vector<BackupMeta>& complete,
+                                           const std::string& name) {
+  std::vector<std::string> out;
+  for (const BackupMeta& m : complete)
+    if (!m.parent.empty() && m.parent == name) out.push_back(m.name);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 RetentionResult apply_retention(Repository& repo, const std::string& system_identifier,
@@ -150,16 +189,21 @@ RetentionResult apply_retention(Repository& repo, const std::string& system_iden
         result.kept_other_servers.push_back(other.reason);
       }
     }
-    for (const std::string& name : plan_retention_by_group(candidates, policies, now)) {
+    std::vector<std::string> planned = plan_retention_by_group(candidates, policies, now);
+    result.kept_for_chains = keep_chain_parents(listing.complete, planned);
+    // Newest first: an incremental goes before its parent, so a run cut
+    // short never leaves a listed backup whose chain is broken.
+    for (auto it = planned.rbegin(); it != planned.rend(); ++it) {
       try {
-        repo.remove_backup(system_identifier, name);
+        repo.remove_backup(system_identifier, *it);
       } catch (const Error& e) {
         // Removed meanwhile by someone else (a concurrent cleanup): already gone.
         if (e.kind() != ErrorKind::not_found) throw;
         continue;
       }
-      result.expired.push_back(name);
+      result.expired.push_back(*it);
     }
+    std::reverse(result.expired.begin(), result.expired.end());  // reported oldest first
     if (policies.physical.enabled()) {
       if (!listing.unreadable.empty()) {
         result.wal_kept_reason =

@@ -37,7 +37,7 @@ void refuse_second_writer(const std::vector<BackupMeta>& listed,
                           const std::string& start_lsn) {
   const Lsn start = parse_lsn(start_lsn);
   for (const BackupMeta& other : listed) {
-    if (other.kind != "physical" || other.system_identifier != system_identifier ||
+    if (!other.is_physical() || other.system_identifier != system_identifier ||
         other.timeline != timeline) {
       continue;
     }

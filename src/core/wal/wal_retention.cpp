@@ -37,7 +37,7 @@ WalRetentionPlan plan_wal_retention(const WalCatalog& catalog,
   };
   std::vector<Point> backups;
   for (const BackupMeta& b : retained) {
-    if (b.kind != "physical" || b.system_identifier != catalog.system_identifier) continue;
+    if (!b.is_physical() || b.system_identifier != catalog.system_identifier) continue;
     try {
       backups.push_back({b.timeline, parse_lsn(b.start_lsn)});
     } catch (const Error&) {

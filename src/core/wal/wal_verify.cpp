@@ -35,7 +35,7 @@ WalVerifyReport verify_backup_wal(Storage& storage, const WalCatalog& catalog,
                                   const BackupMeta& backup, const KeyProvider& keys,
                                   const ProgressLog& progress) {
   const std::string who = "backup \"" + backup.name + "\"";
-  if (backup.kind != "physical") {
+  if (!backup.is_physical()) {
     throw Error(ErrorKind::invalid_argument,
                 who + " is a " + backup.kind + " backup; only physical backups replay WAL");
   }
