@@ -20,6 +20,7 @@
 #   ZSTD_LEVEL    compression of both tools: zstd at this level [3]
 #   PARALLEL      pgvault.archive_parallel and pgBackRest's process-max [cores]
 #   WAL_FETCH_OPTIONS  extra options for `pgvault wal-fetch` (e.g. --prefetch N) []
+#   ARCHIVING=0   measure replay only (skip part 1, archiving while pgbench writes) [1]
 #   NO_BUILD=1    use the installed pgvault instead of running scripts/build.sh
 #   KEEP=1        keep the scratch directory
 #
@@ -53,8 +54,10 @@ zstd_level=${ZSTD_LEVEL:-3}
 cores=$(nproc)
 parallel=${PARALLEL:-$cores}
 wal_fetch_options=${WAL_FETCH_OPTIONS:-}
+archiving=${ARCHIVING:-1}
 results=$PGVAULT_ROOT/bench/WAL_RESULTS.md
 bench_start=$EPOCHREALTIME
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 die_usage() { echo "bench/wal_archive.sh: $*" >&2; exit 2; }
 [[ $duration =~ ^[1-9][0-9]*$ ]] || die_usage "DURATION must be a positive number of seconds"
@@ -66,6 +69,7 @@ die_usage() { echo "bench/wal_archive.sh: $*" >&2; exit 2; }
 [[ $replay_gb =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v s="$replay_gb" 'BEGIN{exit !(s > 0)}' ||
   die_usage "REPLAY_GB must be a positive number"
 [ "$workload" = bulk ] || [ "$workload" = tpcb ] || die_usage "WORKLOAD must be bulk or tpcb"
+[ "$archiving" = 0 ] || [ "$archiving" = 1 ] || die_usage "ARCHIVING must be 0 or 1"
 for s in $stores; do
   [ "$s" = file ] || [ "$s" = s3 ] || die_usage "STORES lists file and/or s3, not '$s'"
 done
@@ -528,6 +532,7 @@ swift_version=""
 for store in $stores; do
   [ "$store" = s3 ] && start_s3
   for i in $(seq 1 "$runs"); do
+    [ "$archiving" = 1 ] || break
     # Alternate which tool goes first.
     if [ $((i % 2)) = 1 ]; then order="pgvault pgbackrest"; else order="pgbackrest pgvault"; fi
     for tool in $order; do archive_run "$store" "$tool" "$i"; done
@@ -567,9 +572,10 @@ store_title() { case $1 in file) echo "file repository (local disk)" ;; s3) echo
   cat <<EOF
 # WAL archiving and replay: pgvault vs pgBackRest
 
-\`bash bench/wal_archive.sh\` (DURATION=$duration SCALE=$scale CLIENTS=$clients REPLAY_GB=$replay_gb RUNS=$runs STORES="$stores")
+\`bash bench/wal_archive.sh\` (DURATION=$duration SCALE=$scale CLIENTS=$clients REPLAY_GB=$replay_gb RUNS=$runs STORES="$stores" ARCHIVING=$archiving${wal_fetch_options:+ WAL_FETCH_OPTIONS="$wal_fetch_options"})
 — $(date -u '+%Y-%m-%d %H:%M UTC'), $cores cores, $mem_gib GiB RAM, PostgreSQL $pg_version, pgBackRest $pgbr_version,
 pgvault $pgvault_commit, $(uname -sr). The whole run took $bench_minutes minutes.
+Load average (1, 5, 15 min) at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg).
 
 Both tools compress with zstd level $zstd_level, no encryption. pgvault: \`archive_library = 'pgvault'\`,
 $pgvault_mode. pgBackRest: \`archive_command = 'pgbackrest … archive-push %p'\`, \`archive-async=y\`,
@@ -578,6 +584,7 @@ $pgvault_mode. pgBackRest: \`archive_command = 'pgbackrest … archive-push %p'\
 EOF
   [ "$runs" -gt 1 ] && echo "Medians of $runs runs, all runs in brackets."
   for store in $stores; do
+    if [ "$archiving" = 1 ]; then
     cat <<EOF
 
 ## Archiving while pgbench writes — $(store_title "$store")
@@ -594,6 +601,7 @@ EOF
 | failed archive attempts | $(cell "$store/pgvault/failed") | $(cell "$store/pgbackrest/failed") | |
 EOF
     [ "$store" = file ] && echo "| archive size in the repository (MB) | $(cell "$store/pgvault/stored_mb") | $(cell "$store/pgbackrest/stored_mb") | $(ratio "$store/pgvault/stored_mb" "$store/pgbackrest/stored_mb") |"
+    fi
     cat <<EOF
 
 ## PITR replay of $replay_mb MB of archived WAL ($replay_segments segments) — $(store_title "$store")

@@ -34,9 +34,14 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
-    // restore_command: a usage error must stop recovery, not read as "not archived".
+    // restore_command: a usage error must stop recovery, not read as "not archived";
+    // recovery_end_command (--cleanup): it must not stop the server.
     const bool wal_fetch = argc > 1 && std::string_view(argv[1]) == "wal-fetch";
-    return rc == 0 ? 0 : wal_fetch ? kWalFetchHardError : 2;
+    bool cleanup = false;
+    for (int i = 2; i < argc; ++i) cleanup = cleanup || std::string_view(argv[i]) == "--cleanup";
+    if (rc == 0) return 0;
+    if (wal_fetch) return cleanup ? kWalFetchCleanupFailed : kWalFetchHardError;
+    return 2;
   }
 
   try {

@@ -68,7 +68,7 @@ const StorageSettings& RepositoryOptions::settings() const {
 // One line on standard error: which files gave the settings, and where the
 // repository came from when the file did not name it.
 void RepositoryOptions::say_what_was_read() const {
-  if (config.empty()) return;
+  if (config.empty() || !server_config_) return;
   const ServerConfig& c = *server_config_;
   std::string line = "pgvault: settings from ";
   for (std::size_t i = 0; i < c.files.size(); ++i) line += (i == 0 ? "" : ", ") + c.files[i];
@@ -107,7 +107,7 @@ std::string RepositoryOptions::repository_url() const {
 // never an empty repository.
 std::unique_ptr<Storage> RepositoryOptions::open() const {
   const StorageSettings& s = settings();
-  say_what_was_read();
+  if (say_settings) say_what_was_read();
   return open_repository(repository_url(), s, RepositoryRoot::must_exist);
 }
 

@@ -32,6 +32,8 @@ struct RepositoryOptions {
   std::string repo;
   std::string config;
   std::string encryption_key_file;
+  // Whether open() prints which files gave the settings (say_what_was_read).
+  bool say_settings = true;
 
   void add_to(CLI::App* cmd);
   // The repository, which must exist (open_repository with
@@ -49,12 +51,14 @@ struct RepositoryOptions {
   // command's repository settings: this program's absolute path, --config and
   // --encryption-key-file as absolute paths, --repo, and the system.
   WalFetchInvocation wal_fetch_invocation(const std::string& system_identifier) const;
+  // One line on standard error: which files gave the settings (nothing
+  // without --config, or before they were read).
+  void say_what_was_read() const;
 
  private:
   // --config's settings (read once) and the environment's.
   const StorageSettings& settings() const;
   std::string repository_url() const;
-  void say_what_was_read() const;
   mutable std::optional<ServerConfig> server_config_;
   mutable std::vector<std::string> environment_used_;
 };

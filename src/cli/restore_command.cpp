@@ -25,6 +25,13 @@
 namespace pgvault::cli {
 namespace {
 
+// wal-fetch's default spool of a data directory: beside it.
+std::string spool_of(const std::string& pgdata) {
+  std::string spool = std::filesystem::absolute(pgdata).lexically_normal().string();
+  while (spool.size() > 1 && spool.back() == '/') spool.pop_back();
+  return spool + ".pgvault-spool";
+}
+
 std::string check_mapping(const std::string& m) {
   const auto eq = m.find('=');
   if (eq == std::string::npos || eq == 0 || eq + 1 == m.size()) {
@@ -240,7 +247,10 @@ int run_restore(const RestoreCliOptions& o) {
   settings.target = target;
   // Built before the restore, so that a path restore_command cannot hold
   // fails before anything is written.
-  if (target) settings.restore_command = wal_fetch_restore_command(fetch);
+  if (target) {
+    settings.restore_command = wal_fetch_restore_command(fetch);
+    settings.recovery_end_command = wal_fetch_cleanup_command(fetch);
+  }
 
   RestoreOptions ro;
   ro.pgdata = o.pgdata;
@@ -295,12 +305,12 @@ int run_restore(const RestoreCliOptions& o) {
               << o.pgdata << "\n";
   }
   std::cout << "start it with: pg_ctl -D " << o.pgdata << " start\n";
-  if (target) {
-    std::string spool = std::filesystem::absolute(o.pgdata).lexically_normal().string();
-    while (spool.size() > 1 && spool.back() == '/') spool.pop_back();
-    std::cout << "when recovery is done, remove wal-fetch's prefetch spool " << spool
-              << ".pgvault-spool if it is there\n";
-  }
+  if (target)
+    std::cout << "when recovery ends, recovery_end_command (pgvault wal-fetch --cleanup) stops "
+                 "wal-fetch's background fetcher and removes its spool "
+              << spool_of(o.pgdata)
+              << " (with --target-action shutdown it stays until the next start's recovery "
+                 "ends; a spool left by another recovery is never used)\n";
   return 0;
 }
 

@@ -18,8 +18,12 @@ namespace pgvault::cli {
 // of the shell's own (126 not executable, 127 not found) and is not a signal's.
 inline constexpr int kWalFetchNotFound = 1;
 inline constexpr int kWalFetchHardError = 128;
+// wal-fetch --cleanup's failure: as recovery_end_command, PostgreSQL only
+// warns about a status up to 125 (above, it stops the server).
+inline constexpr int kWalFetchCleanupFailed = 1;
+// Segments kept fetched ahead: pgBackRest's archive-get-queue-max (128 MB).
 inline constexpr unsigned kDefaultWalPrefetch = 8;
-// Threads (each with its own connection) of the background fetcher.
+// Threads (each with its own connection) of the background fetcher, at most.
 inline constexpr unsigned kMaxWalPrefetchThreads = 8;
 
 struct WalFetchOptions {
@@ -29,7 +33,9 @@ struct WalFetchOptions {
   std::string path;       // %p
   std::string spool_dir;  // default: "<data directory>.pgvault-spool"
   unsigned prefetch = kDefaultWalPrefetch;
-  bool prefetch_worker = false;  // internal: the detached background fetcher
+  unsigned prefetch_threads = 0;  // 0: the number of cores, at least 2 (at most 8, --prefetch)
+  bool cleanup = false;           // --cleanup: remove the spool (recovery_end_command)
+  bool prefetch_worker = false;   // internal: the detached background fetcher
 };
 
 Command add_wal_fetch_command(CLI::App& app);

@@ -151,6 +151,17 @@ TEST(RestoreCommandText, PlainPathsAreNotQuoted) {
                 kSysid + " %f %p");
 }
 
+TEST(RestoreCommandText, RecoveryEndCommandRemovesTheSpool) {
+  EXPECT_EQ(wal_fetch_cleanup_command({.program = "/usr/bin/pgvault",
+                                       .config_file = "/etc/pgvault.conf",
+                                       .system_identifier = kSysid}),
+            "/usr/bin/pgvault wal-fetch --cleanup");
+  EXPECT_EQ(wal_fetch_cleanup_command({.program = "/opt/100% pg/pgvault"}),
+            "'/opt/100%% pg/pgvault' wal-fetch --cleanup");
+  expect_error([] { wal_fetch_cleanup_command({.program = "pgvault"}); },
+               ErrorKind::invalid_argument, "must be an absolute path");
+}
+
 TEST(RestoreCommandText, QuotesSpacesQuotesAndPercentSigns) {
   EXPECT_EQ(shell_quote("plain/path-1.conf"), "plain/path-1.conf");
   EXPECT_EQ(shell_quote(""), "''");
@@ -273,6 +284,7 @@ TEST(RestoredSettingsFile, WritesTheCopySettingsAndTheRecoveryBlock) {
   RestoredSettings s;
   s.target = parse_recovery_target({.time = "2026-12-05T04:00:00Z"});
   s.restore_command = "/usr/bin/pgvault wal-fetch --repo file:///r --system-id 1 %f %p";
+  s.recovery_end_command = "/usr/bin/pgvault wal-fetch --cleanup";
   const RestoredSettingsReport r = write_restored_settings(dir.str(), s);
   EXPECT_EQ(r.removed,
             (std::vector<std::string>{"archive_mode = 'on'", "recovery_target_name = 'stale'"}));
@@ -282,7 +294,8 @@ TEST(RestoredSettingsFile, WritesTheCopySettingsAndTheRecoveryBlock) {
   EXPECT_TRUE(text.starts_with("work_mem = '8MB'\n")) << text;
   EXPECT_NE(text.find("\narchive_mode = 'off'\n"), std::string::npos) << text;
   EXPECT_NE(text.find("\nrestore_command = '/usr/bin/pgvault wal-fetch --repo file:///r "
-                      "--system-id 1 %f %p'\nrecovery_target_time = '2026-12-05 04:00:00+00'\n"),
+                      "--system-id 1 %f %p'\nrecovery_end_command = '/usr/bin/pgvault wal-fetch "
+                      "--cleanup'\nrecovery_target_time = '2026-12-05 04:00:00+00'\n"),
             std::string::npos)
       << text;
   EXPECT_EQ(text.find("stale"), std::string::npos);
@@ -295,6 +308,7 @@ TEST(RestoredSettingsFile, WritesTheCopySettingsAndTheRecoveryBlock) {
           "archive_mode = 'off'", "pgvault.schedule = ''", "pgvault.logical_schedule = ''",
           "restore_command = '/usr/bin/pgvault wal-fetch --repo file:///r "
           "--system-id 1 %f %p'",
+          "recovery_end_command = '/usr/bin/pgvault wal-fetch --cleanup'",
           "recovery_target_time = '2026-12-05 04:00:00+00'", "recovery_target_inclusive = 'true'",
           "recovery_target_action = 'promote'", "recovery_target_timeline = 'latest'"}));
 }

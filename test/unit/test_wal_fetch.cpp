@@ -19,6 +19,8 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -295,13 +297,30 @@ TEST_F(WalFetch, BadRequestsAreClearErrors) {
 class WalSpoolTest : public WalFetch {
  protected:
   std::string spool_dir() const { return (dir_.path() / "spool").string(); }
-  WalPrefetchRequest prefetch_after(const std::string& name, unsigned count) {
-    WalPrefetchRequest r;
-    r.system_identifier = kSysidText;
-    r.after = parse_wal_file_name(name);
-    r.segment_size = kSegSize;
-    r.count = count;
-    return r;
+  WalPrefetcherOptions options(unsigned depth) {
+    WalPrefetcherOptions o;
+    o.system_identifier = kSysidText;
+    o.depth = depth;
+    o.durable = false;
+    o.poll = std::chrono::milliseconds(1);
+    o.retry = std::chrono::milliseconds(1);
+    o.idle_exit = std::chrono::hours(1);  // the tests stop it by condition
+    return o;
+  }
+  // Runs the prefetcher until done(report) holds (or a minute passed, then
+  // the caller's expectations fail); returns the last report.
+  WalPrefetcherReport prefetch_until(WalSpool& spool, const WalPrefetcherOptions& o,
+                                     const std::function<bool(const WalPrefetcherReport&)>& done,
+                                     unsigned threads = 2) {
+    WalPrefetcherReport last;
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    // The memory store is thread-safe; real drivers get one storage per thread.
+    std::vector<Storage*> storages(threads, storage_.get());
+    run_wal_prefetcher(
+        storages, spool, o,
+        [&] { return !done(last) && std::chrono::steady_clock::now() < give_up; },
+        [&](const WalPrefetcherReport& r) { last = r; });
+    return last;
   }
   std::vector<std::string> spooled() const {
     std::vector<std::string> names;
@@ -310,41 +329,71 @@ class WalSpoolTest : public WalFetch {
     std::sort(names.begin(), names.end());
     return names;
   }
+  static std::string seg(std::uint32_t n) { return WalFileName::segment(1, n, kSegSize).name(); }
 };
 
 TEST_F(WalSpoolTest, PrefetchFillsTheSpoolAndTakeMovesAVerifiedFile) {
-  for (std::uint32_t seg = 3; seg <= 6; ++seg) {
-    const std::string name = WalFileName::segment(1, seg, kSegSize).name();
-    archive(name, segment_bytes(name), Compression::zstd);
-  }
+  for (std::uint32_t n = 3; n <= 6; ++n) archive(seg(n), segment_bytes(seg(n)), Compression::zstd);
   WalSpool spool(spool_dir(), (dir_.path() / "pgdata").string());
   EXPECT_EQ(fs::status(spool_dir()).permissions() & fs::perms::all, fs::perms::owner_all);
-  // Two threads (the memory store is thread-safe; real drivers get one each).
-  const WalPrefetchResult r = prefetch_wal_segments({storage_.get(), storage_.get()}, spool,
-                                                    prefetch_after("000000010000000000000003", 5));
+  spool.set_wanted(parse_wal_file_name(seg(3)), kSegSize);
+  const WalPrefetcherReport r = prefetch_until(spool, options(5), [](const WalPrefetcherReport& r) {
+    return r.fetched == 3 && r.end_of_archive;
+  });
   EXPECT_EQ(r.fetched, 3u);
-  EXPECT_TRUE(r.end_of_archive);
+  ASSERT_TRUE(r.end_of_archive);
+  EXPECT_EQ(r.end_of_archive->name(), seg(7));
   EXPECT_TRUE(r.errors.empty());
-  EXPECT_EQ(spooled(),
-            (std::vector<std::string>{"000000010000000000000004", "000000010000000000000005",
-                                      "000000010000000000000006"}));
-  // Again: nothing new to fetch.
-  const WalPrefetchResult again =
-      prefetch_wal_segments({storage_.get()}, spool, prefetch_after("000000010000000000000003", 3));
-  EXPECT_EQ(again.already, 3u);
-  EXPECT_EQ(again.fetched, 0u);
+  EXPECT_EQ(spooled(), (std::vector<std::string>{seg(4), seg(5), seg(6), "wanted"}));
 
   // Taken: moved into the destination, gone from the spool, without the store.
   storage_->remove_prefix(wal_root(kSysidText));
   std::string why_not;
   std::uint64_t size = 0;
-  const WalFileName four = parse_wal_file_name("000000010000000000000004");
+  const WalFileName four = parse_wal_file_name(seg(4));
   EXPECT_TRUE(spool.take(four, destination(), kSysidText, why_not, size)) << why_not;
   EXPECT_EQ(size, kSegSize);
-  EXPECT_EQ(slurp(destination()), segment_bytes("000000010000000000000004"));
+  EXPECT_EQ(slurp(destination()), segment_bytes(seg(4)));
   EXPECT_FALSE(spool.has(four));
   EXPECT_FALSE(spool.take(four, destination(), kSysidText, why_not, size));
   EXPECT_EQ(why_not, "not in the spool");
+}
+
+TEST_F(WalSpoolTest, TheWindowFollowsWantedAndTheEndOfTheArchiveIsAskedAgain) {
+  for (std::uint32_t n = 4; n <= 5; ++n) archive(seg(n), segment_bytes(seg(n)));
+  WalSpool spool(spool_dir(), "");
+  spool.set_wanted(parse_wal_file_name(seg(3)), kSegSize);
+  bool archived_more = false;
+  std::string wanted_seen;
+  // Depth 3 after 3: 4 and 5, and the end of the archive at 6; then recovery
+  // asks for 5, and 6 and 7 are archived.
+  const WalPrefetcherReport r =
+      prefetch_until(spool, options(3), [&](const WalPrefetcherReport& r) {
+        if (!archived_more && r.end_of_archive && spool.has(parse_wal_file_name(seg(5)))) {
+          // As wal-fetch does: what it asks for is recorded before it is taken.
+          std::string why_not;
+          std::uint64_t size = 0;
+          spool.set_wanted(parse_wal_file_name(seg(5)), kSegSize);
+          spool.take(parse_wal_file_name(seg(4)), destination(), kSysidText, why_not, size);
+          spool.take(parse_wal_file_name(seg(5)), destination(), kSysidText, why_not, size);
+          for (std::uint32_t n = 6; n <= 7; ++n) archive(seg(n), segment_bytes(seg(n)));
+          archived_more = true;
+        }
+        return archived_more && spool.has(parse_wal_file_name(seg(6))) &&
+               spool.has(parse_wal_file_name(seg(7)));
+      });
+  EXPECT_TRUE(archived_more);
+  EXPECT_EQ(r.fetched, 4u);
+  EXPECT_EQ(spooled(), (std::vector<std::string>{seg(6), seg(7), "wanted"}));
+}
+
+TEST_F(WalSpoolTest, ThePrefetcherStopsWhenNothingIsAskedFor) {
+  WalSpool spool(spool_dir(), "");
+  WalPrefetcherOptions o = options(4);
+  o.idle_exit = std::chrono::milliseconds(20);
+  const WalPrefetcherReport r = run_wal_prefetcher({storage_.get()}, spool, o, [] { return true; });
+  EXPECT_EQ(r.fetched, 0u);
+  EXPECT_FALSE(r.wanted);
 }
 
 TEST_F(WalSpoolTest, ADamagedOrForeignSpooledFileIsRemovedNotTaken) {
@@ -364,33 +413,79 @@ TEST_F(WalSpoolTest, ADamagedOrForeignSpooledFileIsRemovedNotTaken) {
 }
 
 TEST_F(WalSpoolTest, FailuresInThePrefetchAreCollectedAndLeaveNothing) {
-  const std::string good = "000000010000000000000004";
+  const std::string good = seg(4);
   archive(good, segment_bytes(good));
-  const std::string bad = "000000010000000000000005";
+  const std::string bad = seg(5);
   const std::string key = archive(bad, segment_bytes(bad), Compression::gzip);
   storage_->write_all(key, "garbage");
   WalSpool spool(spool_dir(), "");
-  const WalPrefetchResult r =
-      prefetch_wal_segments({storage_.get()}, spool, prefetch_after("000000010000000000000003", 2));
+  spool.set_wanted(parse_wal_file_name(seg(3)), kSegSize);
+  const WalPrefetcherReport r = prefetch_until(
+      spool, options(2),
+      [](const WalPrefetcherReport& r) { return r.fetched == 1 && !r.errors.empty(); }, 1);
   EXPECT_EQ(r.fetched, 1u);
-  ASSERT_EQ(r.errors.size(), 1u);
+  ASSERT_FALSE(r.errors.empty());
   EXPECT_NE(r.errors[0].find(bad), std::string::npos);
-  EXPECT_EQ(spooled(), std::vector<std::string>{good});
+  EXPECT_EQ(spooled(), (std::vector<std::string>{good, "wanted"}));
 }
 
 TEST_F(WalSpoolTest, StaleFilesAreRemoved) {
   WalSpool spool(spool_dir(), "");
-  for (const char* name :
-       {"000000010000000000000003", "000000010000000000000007", "000000020000000000000008",
-        "000000020000000000000009", "00000002000000000000000A.pgvault-partial"})
+  for (const char* name : {"000000010000000000000003", "000000010000000000000007",
+                           "000000020000000000000008", "000000020000000000000008.pgvault-partial",
+                           "000000020000000000000009", "00000002000000000000000A.pgvault-partial"})
     std::ofstream(spool_dir() + "/" + name) << "x";
   spool.set_wanted(parse_wal_file_name("000000020000000000000009"), kSegSize);
   spool.remove_stale(parse_wal_file_name("000000020000000000000009"));
-  EXPECT_EQ(spooled(), (std::vector<std::string>{"000000020000000000000009", "wanted"}));
+  // The partial file of a segment ahead is being fetched: it stays.
+  EXPECT_EQ(spooled(),
+            (std::vector<std::string>{"000000020000000000000009",
+                                      "00000002000000000000000A.pgvault-partial", "wanted"}));
   const auto wanted = spool.wanted();
   ASSERT_TRUE(wanted);
   EXPECT_EQ(wanted->file.name(), "000000020000000000000009");
   EXPECT_EQ(wanted->segment_size, kSegSize);
+}
+
+TEST_F(WalSpoolTest, ASpoolOfAnotherSessionIsEmptiedBeforeUse) {
+  WalSpool spool(spool_dir(), "");
+  EXPECT_EQ(spool.session(), "");
+  for (const char* name : {"000000010000000000000004", "000000010000000000000005.pgvault-partial",
+                           "prefetch.status", "lock"})
+    std::ofstream(spool_dir() + "/" + name) << "x";
+  spool.set_wanted(parse_wal_file_name("000000010000000000000003"), kSegSize);
+  spool.start_session("server 42 1700000000\n");
+  EXPECT_EQ(spool.session(), "server 42 1700000000\n");
+  EXPECT_EQ(spooled(), (std::vector<std::string>{"lock", "session"}));
+  EXPECT_FALSE(spool.wanted());
+}
+
+TEST_F(WalSpoolTest, RemoveAllRemovesASpoolAndRefusesAnythingElse) {
+  {
+    WalSpool spool(spool_dir(), "");
+    spool.start_session("s\n");
+    spool.set_wanted(parse_wal_file_name("000000010000000000000003"), kSegSize);
+    for (const char* name : {"000000010000000000000004", "000000010000000000000005.pgvault-partial",
+                             "prefetch.status", "prefetch.status.tmp", "lock"})
+      std::ofstream(spool_dir() + "/" + name) << "x";
+    EXPECT_TRUE(spool.foreign_entries().empty());
+    spool.remove_all();
+    EXPECT_FALSE(fs::exists(spool_dir()));
+  }
+  expect_error([&] { WalSpool(spool_dir(), "", WalSpool::Open::existing); }, ErrorKind::not_found,
+               "there is no spool directory");
+  EXPECT_FALSE(fs::exists(spool_dir()));
+
+  // A directory that holds anything else is not a spool: nothing is removed.
+  WalSpool spool(spool_dir(), "");
+  std::ofstream(spool_dir() + "/000000010000000000000004") << "x";
+  std::ofstream(spool_dir() + "/PG_VERSION") << "15";
+  fs::create_directory(spool_dir() + "/base");
+  EXPECT_EQ(spool.foreign_entries(), (std::vector<std::string>{"PG_VERSION", "base"}));
+  expect_error([&] { spool.remove_all(); }, ErrorKind::invalid_argument,
+               "which pgvault's WAL spool never writes");
+  EXPECT_EQ(spooled(),
+            (std::vector<std::string>{"000000010000000000000004", "PG_VERSION", "base"}));
 }
 
 TEST_F(WalSpoolTest, ASpoolInsideTheDataDirectoryOrSharedWithOthersIsRefused) {

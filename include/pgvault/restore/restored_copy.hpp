@@ -78,6 +78,11 @@ inline constexpr std::string_view kWalFetchKeyFileOption = "--encryption-key-fil
 inline constexpr std::string_view kWalFetchSystemOption = "--system-id";
 
 std::string wal_fetch_restore_command(const WalFetchInvocation& invocation);
+// recovery_end_command: `<program> wal-fetch --cleanup`, which stops the
+// prefetcher and removes the spool restore_command used (the default one
+// beside the data directory). Quoted as restore_command is.
+inline constexpr std::string_view kWalFetchCleanupOption = "--cleanup";
+std::string wal_fetch_cleanup_command(const WalFetchInvocation& invocation);
 
 // Everything pgvault restore writes into a restored data directory after its
 // files: postgresql.auto.conf through render_restored_copy_settings and, with
@@ -89,6 +94,7 @@ struct RestoredSettings {
   RestoredCopyPolicy policy;
   std::optional<RecoveryTarget> target;
   std::string restore_command;
+  std::string recovery_end_command;  // empty: none
 };
 struct RestoredSettingsReport {
   std::vector<std::string> removed;   // setting lines dropped, as they were

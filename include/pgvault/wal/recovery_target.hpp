@@ -24,8 +24,9 @@
 //    the existing postgresql.auto.conf except those that set restore_command,
 //    recovery_end_command or any recovery_target* parameter (PostgreSQL would
 //    combine stale targets with the new one and refuse to start with two), and
-//    pgvault's own earlier header, then appends pgvault's block. Values are
-//    single-quoted with ' and \ doubled, as ALTER SYSTEM writes them.
+//    pgvault's own earlier header, then appends pgvault's block (with
+//    recovery_end_command when one is given). Values are single-quoted with
+//    ' and \ doubled, as ALTER SYSTEM writes them.
 #pragma once
 #include "pgvault/pg_free.hpp"
 #include "pgvault/wal/wal_name.hpp"
@@ -106,6 +107,7 @@ struct AutoConfEdit {
 inline constexpr std::string_view kRecoveryHeaderPrefix = "# pgvault restore:";
 
 AutoConfEdit render_recovery_auto_conf(std::string_view existing, const RecoveryTarget& target,
-                                       std::string_view restore_command);
+                                       std::string_view restore_command,
+                                       std::string_view recovery_end_command = {});
 
 }  // namespace pgvault

@@ -28,15 +28,18 @@
 //    WAL, Error(invalid_argument) for a wrong or missing key,
 //    Error(storage) for an unreachable store) naming the file and the key.
 //  - destination appears only complete and verified: the temporary file is
-//    fsynced, renamed over destination and the directory fsynced. On any
-//    failure the temporary file is removed and destination is not touched.
+//    renamed over destination (fsynced before, and the directory after, when
+//    request.durable). On any failure the temporary file is removed and
+//    destination is not touched.
 #pragma once
 #include "pgvault/pg_free.hpp"
 
 #include "pgvault/restore/backup_reading.hpp"  // DecryptorFactory
 #include "pgvault/wal/wal_name.hpp"
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,6 +55,12 @@ struct WalFetchRequest {
   // Opens encrypted objects; empty: an encrypted object fails with
   // missing_key_message (which setting to give).
   DecryptorFactory decryptor;
+  // Whether the file is fsynced before its rename and the directory after.
+  // PostgreSQL makes a restored file durable itself when it keeps it
+  // (xlogarchive.c KeepFileRestoredFromArchive: durable_rename), and a spool
+  // tied to one server start is dropped after a crash, so restore_command
+  // needs neither; a copy fetched by hand is made durable.
+  bool durable = true;
 };
 
 enum class WalFetchOutcome { fetched, not_found };
@@ -92,23 +101,35 @@ namespace pgvault {
 //  - The directory is created 0700 (its parent must exist) and refused when it
 //    is inside data_directory, is not a directory, is not owned by the caller
 //    or can be read or written by anyone else.
-//  - A file appears in the spool under its WAL name only complete, synced and
-//    verified (fetch_wal_file writes it); a file being written is
-//    "<name>.pgvault-partial".
-//  - take() checks a spooled file again (validate_fetched_wal_file) and moves
-//    it to destination (rename, or an atomic copy across file systems); a
-//    spooled file that fails the check is removed and not taken.
+//  - It holds only names the spool writes: WAL file names, the same followed
+//    by ".pgvault-partial" (being written), and the spool's own files
+//    (kSpoolOwnFiles: "wanted", "session", "lock", "prefetch.status" and
+//    their temporary names). remove_all() removes exactly those and the
+//    directory, and refuses (Error(invalid_argument), nothing removed) a
+//    directory holding anything else: it is then not a spool.
+//  - A file appears in the spool under its WAL name only complete and
+//    verified (fetch_wal_file writes it): its SHA-256 matched its key when
+//    it was fetched, so taking it needs no store.
+//  - take() checks a spooled file again (validate_fetched_wal_file: header,
+//    size; cheap) and moves it to destination (rename, or a copy across file
+//    systems); a spooled file that fails the check is removed and not taken.
 //  - remove_stale(asked) removes segments recovery has passed: those of other
-//    timelines and those before asked, and partial files (call it only while
-//    no one writes into the spool).
+//    timelines and those before asked, with their partial files.
 //  - "wanted" records the last segment recovery asked for (and the segment
 //    size), which the background fetcher reads to know what to fetch next.
+//  - "session" names the recovery the spool belongs to (the caller's text:
+//    the server start and the repository options). A spool whose session is
+//    another is stale: start_session() empties it of WAL first, so nothing
+//    fetched for another recovery, repository or key is ever taken.
 class WalSpool {
  public:
+  enum class Open { create, existing };
   // data_directory: refused as the spool's parent (empty: no such check).
-  WalSpool(std::string dir, const std::string& data_directory);
+  // Open::existing: Error(not_found) when the directory is missing.
+  WalSpool(std::string dir, const std::string& data_directory, Open open = Open::create);
   const std::string& dir() const { return dir_; }
   std::string path_of(const WalFileName& file) const;
+  std::string own_file(const char* name) const { return dir_ + "/" + name; }
   bool has(const WalFileName& file) const;
   // Whether file is being written into the spool now.
   bool is_being_written(const WalFileName& file) const;
@@ -127,31 +148,54 @@ class WalSpool {
   void set_wanted(const WalFileName& segment, std::uint64_t segment_size);
   std::optional<Wanted> wanted() const;
 
+  // The recovery this spool belongs to ("" when none was recorded).
+  std::string session() const;
+  // Empties the spool of WAL, "wanted" and the status, then records session.
+  void start_session(const std::string& session);
+  // Entries that are not the spool's (sorted); empty for a spool.
+  std::vector<std::string> foreign_entries() const;
+  // Removes every spool entry and the directory (see the contract).
+  void remove_all();
+
+  static constexpr const char* kWantedFile = "wanted";
+  static constexpr const char* kSessionFile = "session";
+  static constexpr const char* kLockFile = "lock";
+  static constexpr const char* kStatusFile = "prefetch.status";
+
  private:
   std::string dir_;
 };
 
-struct WalPrefetchRequest {
+// The background fetcher: keeps the `depth` segments after the spool's
+// "wanted" in the spool, on one thread per storage (storages.size() threads,
+// each streaming one segment at a time, so memory is bounded by the thread
+// count), lowest segment first, until keep_running() says no or nothing was
+// asked for `idle_exit`. It reads "wanted" every `poll`; when it changes,
+// remove_stale() drops what recovery has passed and the window moves on.
+// A segment that is not archived stops the window there (the end of the
+// archive) and is asked for again after `retry`, as is one that failed
+// (failures are collected, not thrown: recovery asks for that segment itself
+// and reports). keep_running() and on_progress() run on the calling thread.
+struct WalPrefetcherOptions {
   std::string system_identifier;
   DecryptorFactory decryptor;
-  WalFileName after = WalFileName::history(1);  // the segment recovery asked for
-  std::uint64_t segment_size = 0;
-  unsigned count = 0;  // segments after `after`, on its timeline
+  unsigned depth = 8;
+  bool durable = true;  // fsync each spooled file (WalFetchRequest::durable)
+  std::chrono::milliseconds poll{20};
+  std::chrono::milliseconds retry{1000};
+  std::chrono::milliseconds idle_exit{30000};
 };
 
-struct WalPrefetchResult {
-  unsigned fetched = 0;             // written into the spool now
-  unsigned already = 0;             // in the spool already
-  bool end_of_archive = false;      // a segment in the range is not archived
-  std::vector<std::string> errors;  // segments that failed (recovery will ask and report)
+struct WalPrefetcherReport {
+  unsigned fetched = 0;                       // written into the spool
+  std::optional<WalFileName> wanted;          // the last "wanted" seen
+  std::optional<WalFileName> end_of_archive;  // the first segment not archived, if met
+  std::vector<std::string> errors;            // segments that failed, newest last (at most 16)
 };
 
-// Fetches the `count` segments after request.after into the spool, one
-// storage per thread (storages.size() threads at most, each streaming one
-// segment at a time, so memory is bounded by the thread count). Stops
-// starting new fetches at the first segment that is not archived. Failures
-// are collected, not thrown: the foreground fetch of that segment reports them.
-WalPrefetchResult prefetch_wal_segments(const std::vector<Storage*>& storages, WalSpool& spool,
-                                        const WalPrefetchRequest& request);
+WalPrefetcherReport run_wal_prefetcher(
+    const std::vector<Storage*>& storages, WalSpool& spool, const WalPrefetcherOptions& options,
+    const std::function<bool()>& keep_running,
+    const std::function<void(const WalPrefetcherReport&)>& on_progress = {});
 
 }  // namespace pgvault

@@ -3,24 +3,82 @@
 #include "pgvault/text.hpp"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <cctype>
 #include <exception>
 #include <mutex>
+#include <optional>
 
 namespace pgvault::http {
 
 namespace {
 
-void global_init() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+// libcurl is loaded with the first transport, not when a program starts: it
+// brings some 28 shared libraries (TLS, Kerberos, LDAP, SSH, …) whose loading
+// cost every `pgvault` process about 8 ms of CPU, and `pgvault wal-fetch`
+// runs once per WAL segment of a recovery, mostly without the network (a
+// segment taken from the prefetch spool, a file:// repository).
+constexpr const char* kLibcurl = "libcurl.so.4";
+
+struct CurlApi {
+  CURLcode (*global_init)(long);
+  const char* (*easy_strerror)(CURLcode);
+  CURL* (*easy_init)();
+  void (*easy_cleanup)(CURL*);
+  void (*easy_reset)(CURL*);
+  CURLcode (*easy_setopt)(CURL*, CURLoption, ...);
+  CURLcode (*easy_getinfo)(CURL*, CURLINFO, ...);
+  CURLcode (*easy_perform)(CURL*);
+  curl_slist* (*slist_append)(curl_slist*, const char*);
+  void (*slist_free_all)(curl_slist*);
+};
+
+template <typename F>
+void bind(void* lib, F& function, const char* name) {
+  void* symbol = ::dlsym(lib, name);
+  if (!symbol)
+    throw Error(ErrorKind::storage, std::string("cannot use ") + kLibcurl + ": it has no " + name);
+  function = reinterpret_cast<F>(symbol);
+}
+
+CurlApi load_curl() {
+  void* lib = ::dlopen(kLibcurl, RTLD_NOW | RTLD_LOCAL);
+  if (!lib) {
+    const char* why = ::dlerror();
+    throw Error(ErrorKind::storage, std::string("cannot load ") + kLibcurl +
+                                        " for HTTP(S) object stores: " +
+                                        (why ? why : "unknown error") + " (install libcurl4)");
+  }
+  CurlApi api{};
+  bind(lib, api.global_init, "curl_global_init");
+  bind(lib, api.easy_strerror, "curl_easy_strerror");
+  bind(lib, api.easy_init, "curl_easy_init");
+  bind(lib, api.easy_cleanup, "curl_easy_cleanup");
+  bind(lib, api.easy_reset, "curl_easy_reset");
+  bind(lib, api.easy_setopt, "curl_easy_setopt");
+  bind(lib, api.easy_getinfo, "curl_easy_getinfo");
+  bind(lib, api.easy_perform, "curl_easy_perform");
+  bind(lib, api.slist_append, "curl_slist_append");
+  bind(lib, api.slist_free_all, "curl_slist_free_all");
+  return api;  // the library stays loaded for the life of the process
+}
+
+// Loaded and initialised once per process (a failed load is tried again).
+const CurlApi& libcurl() {
+  static std::mutex mu;
+  static std::optional<CurlApi> api;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!api) {
+    CurlApi loaded = load_curl();
+    CURLcode rc = loaded.global_init(CURL_GLOBAL_DEFAULT);
     if (rc != CURLE_OK)
       throw Error(ErrorKind::storage,
-                  std::string("cannot initialise libcurl: ") + curl_easy_strerror(rc));
-  });
+                  std::string("cannot initialise libcurl: ") + loaded.easy_strerror(rc));
+    api = loaded;
+  }
+  return *api;
 }
 
 bool has_header(const HeaderList& headers, std::string_view name) {
@@ -52,12 +110,12 @@ bool retryable_code(CURLcode code) {
 }
 
 struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+  void operator()(curl_slist* l) const { libcurl().slist_free_all(l); }
 };
 using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
 
 void append(Slist& list, const std::string& line) {
-  curl_slist* next = curl_slist_append(list.get(), line.c_str());
+  curl_slist* next = libcurl().slist_append(list.get(), line.c_str());
   if (!next) throw Error(ErrorKind::internal, "out of memory building HTTP headers");
   list.release();
   list.reset(next);
@@ -75,7 +133,7 @@ size_t on_body(char* data, size_t size, size_t nmemb, void* user) {
   const size_t n = size * nmemb;
   if (ctx->request->body_sink) {
     long status = 0;
-    curl_easy_getinfo(ctx->curl, CURLINFO_RESPONSE_CODE, &status);
+    libcurl().easy_getinfo(ctx->curl, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 200 && status < 300) {
       try {
         ctx->request->body_sink(std::string_view(data, n));
@@ -113,20 +171,19 @@ struct CurlTransport::Impl {
 };
 
 CurlTransport::CurlTransport(const HttpOptions& options) : impl_(std::make_unique<Impl>()) {
-  global_init();
   impl_->options = options;
-  impl_->curl = curl_easy_init();
+  impl_->curl = libcurl().easy_init();
   if (!impl_->curl) throw Error(ErrorKind::storage, "cannot create a libcurl handle");
 }
 
 CurlTransport::~CurlTransport() {
-  if (impl_ && impl_->curl) curl_easy_cleanup(impl_->curl);
+  if (impl_ && impl_->curl) libcurl().easy_cleanup(impl_->curl);
 }
 
 HttpResponse CurlTransport::perform(const HttpRequest& request) {
   CURL* c = impl_->curl;
   // Reset keeps live connections, the DNS cache and TLS sessions.
-  curl_easy_reset(c);
+  libcurl().easy_reset(c);
   HttpResponse resp;
   Slist headers;
   for (const auto& [name, value] : request.headers)
@@ -139,48 +196,49 @@ HttpResponse CurlTransport::perform(const HttpRequest& request) {
 
   const auto& o = impl_->options;
   impl_->errbuf[0] = '\0';
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, impl_->errbuf);
-  curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, o.verify_tls ? 1L : 0L);
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, o.verify_tls ? 2L : 0L);
-  if (!o.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, o.ca_file.c_str());
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, o.connect_timeout_ms);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, request.timeout_ms);
+  libcurl().easy_setopt(c, CURLOPT_ERRORBUFFER, impl_->errbuf);
+  libcurl().easy_setopt(c, CURLOPT_URL, request.url.c_str());
+  libcurl().easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  libcurl().easy_setopt(c, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+  libcurl().easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  libcurl().easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  libcurl().easy_setopt(c, CURLOPT_SSL_VERIFYPEER, o.verify_tls ? 1L : 0L);
+  libcurl().easy_setopt(c, CURLOPT_SSL_VERIFYHOST, o.verify_tls ? 2L : 0L);
+  if (!o.ca_file.empty()) libcurl().easy_setopt(c, CURLOPT_CAINFO, o.ca_file.c_str());
+  libcurl().easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, o.connect_timeout_ms);
+  libcurl().easy_setopt(c, CURLOPT_TIMEOUT_MS, request.timeout_ms);
   if (o.stall_timeout_s > 0) {
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, o.stall_timeout_s);
+    libcurl().easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    libcurl().easy_setopt(c, CURLOPT_LOW_SPEED_TIME, o.stall_timeout_s);
   }
-  curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  libcurl().easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+  libcurl().easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  libcurl().easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
   BodyContext body_ctx{c, &request, &resp, nullptr};
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body_ctx);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &resp);
+  libcurl().easy_setopt(c, CURLOPT_WRITEDATA, &body_ctx);
+  libcurl().easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  libcurl().easy_setopt(c, CURLOPT_HEADERDATA, &resp);
 
   if (request.method == "HEAD") {
-    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    libcurl().easy_setopt(c, CURLOPT_NOBODY, 1L);
   } else if (send_body) {
     // POSTFIELDS does not copy: the caller keeps request.body alive.
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, request.body.empty() ? "" : request.body.data());
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    libcurl().easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                          static_cast<curl_off_t>(request.body.size()));
+    libcurl().easy_setopt(c, CURLOPT_POSTFIELDS, request.body.empty() ? "" : request.body.data());
+    libcurl().easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   } else if (request.method == "GET") {
-    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    libcurl().easy_setopt(c, CURLOPT_HTTPGET, 1L);
   } else {
-    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    libcurl().easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    libcurl().easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
 
-  CURLcode rc = curl_easy_perform(c);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
+  CURLcode rc = libcurl().easy_perform(c);
+  libcurl().easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
   if (body_ctx.error) std::rethrow_exception(body_ctx.error);
   if (rc != CURLE_OK) {
-    std::string code_text = curl_easy_strerror(rc);
+    std::string code_text = libcurl().easy_strerror(rc);
     std::string detail = impl_->errbuf[0] ? impl_->errbuf : code_text;
     std::string msg = "HTTP " + describe_request(request) + " failed: " + redact_url(detail);
     if (rc == CURLE_PEER_FAILED_VERIFICATION)
@@ -191,7 +249,7 @@ HttpResponse CurlTransport::perform(const HttpRequest& request) {
       msg += " (cannot load the CA file)";
     throw TransportError(msg, retryable_code(rc), code_text);
   }
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
+  libcurl().easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
   return resp;
 }
 

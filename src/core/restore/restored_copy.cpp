@@ -159,6 +159,12 @@ std::string wal_fetch_restore_command(const WalFetchInvocation& w) {
   return out + " %f %p";
 }
 
+std::string wal_fetch_cleanup_command(const WalFetchInvocation& w) {
+  require_absolute("the pgvault program", w.program);
+  return fixed_word(w.program) + " " + std::string(kWalFetchCommand) + " " +
+         std::string(kWalFetchCleanupOption);
+}
+
 }  // namespace pgvault
 
 namespace pgvault {
@@ -255,10 +261,12 @@ RestoredSettingsReport write_restored_settings(const std::string& pgdata,
   AutoConfEdit edit = render_restored_copy_settings(existing, settings.policy);
   report.written = setting_lines(render_restored_copy_settings("", settings.policy).text);
   if (settings.target) {
-    AutoConfEdit recovery =
-        render_recovery_auto_conf(edit.text, *settings.target, settings.restore_command);
-    for (const std::string& line : setting_lines(
-             render_recovery_auto_conf("", *settings.target, settings.restore_command).text))
+    AutoConfEdit recovery = render_recovery_auto_conf(
+        edit.text, *settings.target, settings.restore_command, settings.recovery_end_command);
+    for (const std::string& line :
+         setting_lines(render_recovery_auto_conf("", *settings.target, settings.restore_command,
+                                                 settings.recovery_end_command)
+                           .text))
       report.written.push_back(line);
     edit.removed.insert(edit.removed.end(), recovery.removed.begin(), recovery.removed.end());
     for (std::string& w : recovery.warnings)

@@ -388,7 +388,8 @@ bool is_recovery_setting_line(std::string_view line) {
 }
 
 AutoConfEdit render_recovery_auto_conf(std::string_view existing, const RecoveryTarget& target,
-                                       std::string_view restore_command) {
+                                       std::string_view restore_command,
+                                       std::string_view recovery_end_command) {
   if (restore_command.empty())
     throw Error(ErrorKind::invalid_argument, "the restore_command for recovery is empty");
   AutoConfEdit edit;
@@ -415,6 +416,8 @@ AutoConfEdit render_recovery_auto_conf(std::string_view existing, const Recovery
       .append(target.describe())
       .append("; these lines replace any earlier restore_command and recovery_target* settings\n");
   out += "restore_command = " + quote_conf_value(restore_command) + "\n";
+  if (!recovery_end_command.empty())
+    out += "recovery_end_command = " + quote_conf_value(recovery_end_command) + "\n";
   switch (target.type) {
     case RecoveryTargetType::immediate:
       out += "recovery_target = 'immediate'\n";

@@ -19,7 +19,10 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <condition_variable>
+#include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <cerrno>
 #include <span>
@@ -53,13 +56,13 @@ void fsync_directory(const std::string& dir) {
   if (rc != 0) throw_os_error("could not fsync directory " + pgvault::quoted(dir), err);
 }
 
-// A file that appears under its final name only once complete and synced:
-// written as "<path>.pgvault-partial" in the same directory (so rename is
-// atomic), removed when anything fails before commit().
+// A file that appears under its final name only once complete (and, when
+// durable, synced): written as "<path>.pgvault-partial" in the same directory
+// (so rename is atomic), removed when anything fails before commit().
 class AtomicLocalFile {
  public:
-  explicit AtomicLocalFile(std::string path)
-      : path_(std::move(path)), temp_(path_ + ".pgvault-partial") {
+  explicit AtomicLocalFile(std::string path, bool durable = true)
+      : path_(std::move(path)), temp_(path_ + ".pgvault-partial"), durable_(durable) {
     fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd_ < 0) throw_os_error("could not create " + pgvault::quoted(temp_), errno);
   }
@@ -81,7 +84,8 @@ class AtomicLocalFile {
     }
   }
   void commit() {
-    if (::fsync(fd_) != 0) throw_os_error("could not fsync " + pgvault::quoted(temp_), errno);
+    if (durable_ && ::fsync(fd_) != 0)
+      throw_os_error("could not fsync " + pgvault::quoted(temp_), errno);
     const int rc = ::close(fd_);
     fd_ = -1;
     if (rc != 0) throw_os_error("could not close " + pgvault::quoted(temp_), errno);
@@ -89,12 +93,13 @@ class AtomicLocalFile {
       throw_os_error("could not rename " + pgvault::quoted(temp_) + " to " + pgvault::quoted(path_),
                      errno);
     committed_ = true;
-    fsync_directory(directory_of(path_));
+    if (durable_) fsync_directory(directory_of(path_));
   }
 
  private:
   std::string path_;
   std::string temp_;
+  bool durable_;
   int fd_ = -1;
   bool committed_ = false;
 };
@@ -259,7 +264,7 @@ WalFetchResult fetch_wal_file(Storage& storage, const WalFetchRequest& request) 
   const std::string what = "WAL file " + pgvault::quoted(file.name()) + " (object " +
                            pgvault::quoted(found->key) + " in repository " + storage.url() + ")";
 
-  AtomicLocalFile out(request.destination);
+  AtomicLocalFile out(request.destination, request.durable);
   CheckedOutput output(file, sysid, out, what);
   auto reader = storage.open_read(found->key);
   std::vector<std::byte> buffer(kReadChunk);
@@ -361,7 +366,6 @@ std::uint64_t validate_fetched_wal_file(const std::string& path, const std::stri
 namespace {
 
 constexpr const char* kPartialSuffix = ".pgvault-partial";
-constexpr const char* kWantedFile = "wanted";
 
 bool is_inside(const std::filesystem::path& inner, const std::filesystem::path& outer) {
   auto o = outer.begin();
@@ -379,7 +383,7 @@ void copy_atomically(const std::string& src, const std::string& dst) {
   if (fd < 0) throw_os_error("cannot open " + pgvault::quoted(src), errno);
   std::vector<std::byte> buffer(kReadChunk);
   try {
-    AtomicLocalFile out(dst);
+    AtomicLocalFile out(dst, false);
     for (;;) {
       const ssize_t n = ::read(fd, buffer.data(), buffer.size());
       if (n < 0 && errno == EINTR) continue;
@@ -395,9 +399,52 @@ void copy_atomically(const std::string& src, const std::string& dst) {
   ::close(fd);
 }
 
+// A spool's own files, also under their temporary names.
+bool is_spool_own_file(const std::string& name) {
+  std::string base = name;
+  if (base.ends_with(kPartialSuffix)) base.resize(base.size() - std::strlen(kPartialSuffix));
+  if (base.ends_with(".tmp")) base.resize(base.size() - 4);
+  return base == WalSpool::kWantedFile || base == WalSpool::kSessionFile ||
+         base == WalSpool::kLockFile || base == WalSpool::kStatusFile;
+}
+
+// The WAL file a spool entry holds or is being written as, if it is one.
+std::optional<WalFileName> spooled_wal_file(std::string name, bool& partial) {
+  partial = name.size() > std::strlen(kPartialSuffix) && name.ends_with(kPartialSuffix);
+  if (partial) name.resize(name.size() - std::strlen(kPartialSuffix));
+  try {
+    return parse_wal_file_name(name);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+std::vector<std::string> entries_of(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string read_small_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return "";
+  char buf[4096];
+  std::string text;
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || text.size() > 64 * 1024) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return text;
+}
+
 }  // namespace
 
-WalSpool::WalSpool(std::string dir, const std::string& data_directory) {
+WalSpool::WalSpool(std::string dir, const std::string& data_directory, Open open) {
   namespace fs = std::filesystem;
   if (dir.empty()) throw Error(ErrorKind::invalid_argument, "the spool directory is empty");
   const fs::path spool = fs::weakly_canonical(fs::absolute(dir));
@@ -409,11 +456,14 @@ WalSpool::WalSpool(std::string dir, const std::string& data_directory) {
                     "directory would copy it); choose a directory beside it");
   }
   dir_ = spool.string();
-  if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST)
+  if (open == Open::create && ::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST)
     throw_os_error("cannot create spool directory " + pgvault::quoted(dir_), errno);
   struct stat st {};
-  if (::lstat(dir_.c_str(), &st) != 0)
+  if (::lstat(dir_.c_str(), &st) != 0) {
+    if (errno == ENOENT && open == Open::existing)
+      throw Error(ErrorKind::not_found, "there is no spool directory " + pgvault::quoted(dir_));
     throw_os_error("cannot stat " + pgvault::quoted(dir_), errno);
+  }
   if (!S_ISDIR(st.st_mode))
     throw Error(ErrorKind::invalid_argument, "spool directory " + pgvault::quoted(dir_) +
                                                  " is not a directory (or is a symlink)");
@@ -453,10 +503,9 @@ bool WalSpool::take(const WalFileName& file, const std::string& destination,
     why_not = std::string("the spooled copy failed its check and was removed: ") + e.what();
     return false;
   }
-  if (::rename(path.c_str(), destination.c_str()) == 0) {
-    fsync_directory(directory_of(destination));
-    return true;
-  }
+  // No fsync: PostgreSQL makes the file durable itself if it keeps it
+  // (WalFetchRequest::durable).
+  if (::rename(path.c_str(), destination.c_str()) == 0) return true;
   if (errno != EXDEV)
     throw_os_error(
         "could not move " + pgvault::quoted(path) + " to " + pgvault::quoted(destination), errno);
@@ -466,32 +515,25 @@ bool WalSpool::take(const WalFileName& file, const std::string& destination,
 }
 
 void WalSpool::remove_stale(const WalFileName& asked) {
-  namespace fs = std::filesystem;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
-    const std::string name = entry.path().filename().string();
-    bool stale = name.size() > std::strlen(kPartialSuffix) && name.ends_with(kPartialSuffix);
-    if (!stale) {
-      try {
-        const WalFileName file = parse_wal_file_name(name);
-        stale = file.timeline() != asked.timeline() || file < asked;
-      } catch (const Error&) {
-        continue;  // "wanted", the lock: not WAL
-      }
-    }
-    if (stale) ::unlink(entry.path().c_str());
+  for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+    bool partial = false;
+    const auto file = spooled_wal_file(entry.path().filename().string(), partial);
+    if (!file) continue;  // the spool's own files
+    if (file->timeline() != asked.timeline() || *file < asked) ::unlink(entry.path().c_str());
   }
 }
 
 void WalSpool::set_wanted(const WalFileName& segment, std::uint64_t segment_size) {
-  AtomicLocalFile out(dir_ + "/" + kWantedFile);
+  // A hint for the fetcher: replaced atomically, never synced.
+  AtomicLocalFile out(own_file(kWantedFile), false);
   const std::string text = segment.name() + " " + std::to_string(segment_size) + "\n";
   out.write(as_bytes(text));
   out.commit();
 }
 
 std::optional<WalSpool::Wanted> WalSpool::wanted() const {
-  const int fd = ::open((dir_ + "/" + kWantedFile).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  const int fd = ::open(own_file(kWantedFile).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
   char buf[128];
   const ssize_t n = ::read(fd, buf, sizeof buf - 1);
@@ -512,56 +554,215 @@ std::optional<WalSpool::Wanted> WalSpool::wanted() const {
   }
 }
 
-WalPrefetchResult prefetch_wal_segments(const std::vector<Storage*>& storages, WalSpool& spool,
-                                        const WalPrefetchRequest& request) {
-  WalPrefetchResult result;
-  if (request.count == 0 || storages.empty()) return result;
-  std::vector<WalFileName> todo;
-  WalFileName next = request.after;
-  for (unsigned i = 0; i < request.count; ++i) {
-    next = next.next_segment(request.segment_size);
-    if (spool.has(next)) {
-      ++result.already;
-      continue;
-    }
-    todo.push_back(next);
+std::string WalSpool::session() const {
+  return read_small_file(own_file(kSessionFile));
+}
+
+void WalSpool::start_session(const std::string& session) {
+  for (const std::string& name : entries_of(dir_)) {
+    bool partial = false;
+    if (spooled_wal_file(name, partial) ||
+        (is_spool_own_file(name) && name != kLockFile && name != kSessionFile))
+      ::unlink((dir_ + "/" + name).c_str());
   }
-  std::mutex mu;
-  std::size_t next_index = 0;
-  auto work = [&](Storage& storage) {
-    for (;;) {
-      std::size_t index;
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        if (next_index >= todo.size() || result.end_of_archive) return;
-        index = next_index++;
+  // Synced: it is what tells, after a crash, whether the rest can be trusted.
+  AtomicLocalFile out(own_file(kSessionFile), true);
+  out.write(as_bytes(session));
+  out.commit();
+}
+
+std::vector<std::string> WalSpool::foreign_entries() const {
+  std::vector<std::string> foreign;
+  for (const std::string& name : entries_of(dir_)) {
+    bool partial = false;
+    const std::string path = dir_ + "/" + name;
+    struct stat st {};
+    const bool regular = ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+    if (!regular || (!spooled_wal_file(name, partial) && !is_spool_own_file(name)))
+      foreign.push_back(name);
+  }
+  return foreign;
+}
+
+void WalSpool::remove_all() {
+  const std::vector<std::string> foreign = foreign_entries();
+  if (!foreign.empty()) {
+    std::string names;
+    for (std::size_t i = 0; i < foreign.size() && i < 5; ++i)
+      names += (i == 0 ? "" : ", ") + pgvault::quoted(foreign[i]);
+    if (foreign.size() > 5) names += ", …";
+    throw Error(ErrorKind::invalid_argument,
+                "not removing " + pgvault::quoted(dir_) + ": it holds " + names +
+                    ", which pgvault's WAL spool never writes; it is not (only) a wal-fetch "
+                    "spool. Check the path; remove it by hand if it is meant to go");
+  }
+  for (const std::string& name : entries_of(dir_)) {
+    const std::string path = dir_ + "/" + name;
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+      throw_os_error("cannot remove " + pgvault::quoted(path), errno);
+  }
+  if (::rmdir(dir_.c_str()) != 0 && errno != ENOENT)
+    throw_os_error("cannot remove spool directory " + pgvault::quoted(dir_), errno);
+}
+
+// ---- The background fetcher -------------------------------------------------------
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class Prefetcher {
+ public:
+  Prefetcher(WalSpool& spool, const WalPrefetcherOptions& options)
+      : spool_(spool), options_(options), last_busy_(Clock::now()) {}
+
+  // A worker: fetches the lowest segment of the window that is needed, until stopped.
+  void work(Storage& storage) {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_) {
+      const std::optional<WalFileName> next = pick();
+      if (!next) {
+        cv_.wait_for(lock, options_.poll);
+        continue;
       }
-      const WalFileName& file = todo[index];
+      const std::string name = next->name();
+      in_flight_.insert(name);
+      lock.unlock();
       WalFetchRequest r;
-      r.system_identifier = request.system_identifier;
-      r.file_name = file.name();
-      r.destination = spool.path_of(file);
-      r.decryptor = request.decryptor;
+      r.system_identifier = options_.system_identifier;
+      r.file_name = name;
+      r.destination = spool_.path_of(*next);
+      r.decryptor = options_.decryptor;
+      r.durable = options_.durable;
+      std::optional<std::string> error;
+      bool found = false;
       try {
-        const WalFetchResult got = fetch_wal_file(storage, r);
-        std::lock_guard<std::mutex> lock(mu);
-        if (got.outcome == WalFetchOutcome::fetched)
-          ++result.fetched;
-        else
-          result.end_of_archive = true;
+        found = fetch_wal_file(storage, r).outcome == WalFetchOutcome::fetched;
       } catch (const std::exception& e) {
-        std::lock_guard<std::mutex> lock(mu);
-        result.errors.push_back(file.name() + ": " + e.what());
+        error = name + ": " + e.what();
       }
+      lock.lock();
+      in_flight_.erase(name);
+      last_busy_ = Clock::now();
+      if (error) {
+        failed_[name] = last_busy_;
+        report_.errors.push_back(*error);
+        if (report_.errors.size() > 16) report_.errors.erase(report_.errors.begin());
+      } else if (found) {
+        ++report_.fetched;
+      } else {
+        end_ = next;
+        end_at_ = last_busy_;
+        report_.end_of_archive = next;
+      }
+      changed_ = true;
+      cv_.notify_all();
     }
-  };
-  const std::size_t threads = std::min(storages.size(), todo.size());
-  std::vector<std::thread> pool;
-  for (std::size_t t = 1; t < threads; ++t)
-    pool.push_back(start_signal_blocked_thread([&, t] { work(*storages[t]); }));
-  if (threads > 0) work(*storages[0]);
-  for (auto& thread : pool) thread.join();
-  return result;
+  }
+
+  // The calling thread: follows "wanted" until told to stop or idle.
+  void follow(const std::function<bool()>& keep_running,
+              const std::function<void(const WalPrefetcherReport&)>& on_progress) {
+    std::string seen;
+    for (;;) {
+      if (!keep_running()) break;
+      const auto wanted = spool_.wanted();
+      if (wanted && wanted->file.name() != seen) {
+        seen = wanted->file.name();
+        spool_.remove_stale(wanted->file);
+        std::lock_guard<std::mutex> lock(mu_);
+        wanted_ = wanted;
+        report_.wanted = wanted->file;
+        if (end_ && end_->timeline() != wanted->file.timeline()) end_.reset();
+        last_busy_ = Clock::now();
+        changed_ = true;
+        cv_.notify_all();
+      }
+      std::unique_lock<std::mutex> lock(mu_);
+      if (changed_ && on_progress) {
+        changed_ = false;
+        const WalPrefetcherReport snapshot = report_;
+        lock.unlock();
+        on_progress(snapshot);
+        lock.lock();
+      }
+      if (in_flight_.empty() && Clock::now() - last_busy_ >= options_.idle_exit) break;
+      cv_.wait_for(lock, options_.poll);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    cv_.notify_all();
+  }
+
+  WalPrefetcherReport report() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return report_;
+  }
+
+ private:
+  // Under mu_: the first segment after "wanted" (within depth) that is not
+  // spooled, not being fetched, and not known missing or failing just now.
+  // (The main thread moves `end_` and removes stale files when "wanted" moves.)
+  std::optional<WalFileName> pick() {
+    // Read now, not only at the last poll: recovery records what it asks for
+    // before it takes it from the spool, so what it took is never fetched again.
+    if (const auto wanted = spool_.wanted()) wanted_ = wanted;
+    if (!wanted_) return std::nullopt;
+    const auto now = Clock::now();
+    WalFileName next = wanted_->file;
+    for (unsigned i = 0; i < options_.depth; ++i) {
+      next = next.next_segment(wanted_->segment_size);
+      if (end_ && next.timeline() == end_->timeline() && !(next < *end_)) {
+        if (now - end_at_ < options_.retry) return std::nullopt;
+        end_.reset();  // ask again: it may have been archived since
+      }
+      const std::string name = next.name();
+      if (in_flight_.contains(name)) continue;
+      const auto failed = failed_.find(name);
+      if (failed != failed_.end() && now - failed->second < options_.retry) continue;
+      if (spool_.has(next)) continue;
+      return next;
+    }
+    return std::nullopt;
+  }
+
+  WalSpool& spool_;
+  const WalPrefetcherOptions& options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool changed_ = false;
+  std::optional<WalSpool::Wanted> wanted_;
+  std::set<std::string> in_flight_;
+  std::map<std::string, Clock::time_point> failed_;
+  std::optional<WalFileName> end_;
+  Clock::time_point end_at_;
+  Clock::time_point last_busy_;
+  WalPrefetcherReport report_;
+};
+
+}  // namespace
+
+WalPrefetcherReport run_wal_prefetcher(
+    const std::vector<Storage*>& storages, WalSpool& spool, const WalPrefetcherOptions& options,
+    const std::function<bool()>& keep_running,
+    const std::function<void(const WalPrefetcherReport&)>& on_progress) {
+  if (storages.empty() || options.depth == 0)
+    throw Error(ErrorKind::invalid_argument, "the WAL prefetcher needs a storage and a depth");
+  Prefetcher prefetcher(spool, options);
+  std::vector<std::thread> threads;
+  for (Storage* storage : storages)
+    threads.push_back(
+        start_signal_blocked_thread([&prefetcher, storage] { prefetcher.work(*storage); }));
+  try {
+    prefetcher.follow(keep_running, on_progress);
+  } catch (...) {
+    prefetcher.follow([] { return false; }, {});  // stops the workers
+    for (auto& t : threads) t.join();
+    throw;
+  }
+  for (auto& t : threads) t.join();
+  return prefetcher.report();
 }
 
 }  // namespace pgvault

@@ -6,7 +6,8 @@ package PgVault::WalFetch;
 
 use strict;
 use warnings;
-use Fcntl qw(:flock);
+use Cwd qw(realpath);
+use File::Basename qw(basename dirname);
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -14,8 +15,8 @@ use Test::More;
 use PgVault::TestNode;
 use Exporter 'import';
 
-our @EXPORT = qw(pgvault_path wal_fetch archiving_node restored_node
-  wait_until wait_for_file wait_for_gone wait_for_unlocked);
+our @EXPORT = qw(pgvault_path wal_fetch archiving_node restored_node pitr_restored_node
+  wait_until wait_for_file wait_for_gone spool_fetchers);
 
 # The installed pgvault, by absolute path: restore_command runs through the server's shell.
 sub pgvault_path {
@@ -87,6 +88,39 @@ sub restored_node {
   return $restored;
 }
 
+# Restores backup with `pgvault restore --config $conf ... @options` (a
+# --target*: restore_command and recovery_end_command are pgvault's own) into a
+# new node, not started; returns (node, restore's stdout).
+sub pitr_restored_node {
+  my ($name, $conf, $backup, @options) = @_;
+  my $restored = PostgreSQL::Test::Cluster->new($name);
+  my ($out, $err) = ('', '');
+  IPC::Run::run([ pgvault_path(), 'restore', '--config', $conf, '--backup', $backup,
+      '--pgdata', $restored->data_dir, @options ], '>', \$out, '2>', \$err)
+    or die "pgvault restore failed: $err";
+  $restored->append_conf('postgresql.conf', "port = " . $restored->port . "\npgvault.schedule = ''\n");
+  return ($restored, $out);
+}
+
+# The PIDs of background fetchers (wal-fetch --prefetch-worker) of spool $spool.
+sub spool_fetchers {
+  my ($spool) = @_;
+  # wal-fetch passes the spool's canonical path.
+  $spool = realpath(dirname($spool)) . '/' . basename($spool);
+  my @pids;
+  opendir(my $proc, '/proc') or die "/proc: $!";
+  for my $pid (grep { /^\d+$/ } readdir $proc) {
+    open(my $fh, '<', "/proc/$pid/cmdline") or next;
+    local $/;
+    my $cmdline = <$fh> // '';
+    close $fh;
+    my @args = split /\0/, $cmdline;
+    push @pids, $pid if (grep { $_ eq '--prefetch-worker' } @args) && (grep { $_ eq $spool } @args);
+  }
+  closedir $proc;
+  return @pids;
+}
+
 # Waiting for conditions (never for a time): true once cond holds, false
 # after PostgreSQL's test timeout.
 sub wait_until {
@@ -99,15 +133,5 @@ sub wait_until {
 }
 sub wait_for_file { my ($f) = @_; wait_until(sub { -f $f }) }
 sub wait_for_gone { my ($f) = @_; wait_until(sub { !-e $f }) }
-# No background fetcher holds the spool's lock.
-sub wait_for_unlocked {
-  my ($spool) = @_;
-  return wait_until(sub {
-    open(my $fh, '<', "$spool/lock") or return 1;
-    my $free = flock($fh, LOCK_SH | LOCK_NB);
-    close $fh;
-    return $free;
-  });
-}
 
 1;
