@@ -1,5 +1,6 @@
 #include "pgvault/catalog/backup_meta.hpp"
 
+#include "pgvault/catalog/repository.hpp"  // validate_backup_name
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/encrypted_object.hpp"
 #include "pgvault/pipeline/sha256.hpp"
@@ -154,6 +155,7 @@ std::string BackupMeta::to_json() const {
   j["format_version"] = format_version;
   j["name"] = name;
   j["kind"] = kind;
+  if (kind == "incremental") j["parent"] = parent;
   j["label"] = label;
   j["trigger"] = trigger;
   j["initiated_by"] = initiated_by;
@@ -199,16 +201,29 @@ BackupMeta BackupMeta::from_json(std::string_view text) {
 
   BackupMeta m;
   m.format_version = get_int(j, "format_version");
-  if (m.format_version > kFormatVersion)
-    throw Error(ErrorKind::unsupported,
-                "backup.json: format_version " + std::to_string(m.format_version) +
-                    " is newer than this pgvault understands (" + std::to_string(kFormatVersion) +
-                    "); upgrade pgvault to read this backup");
+  if (m.format_version > kNewestFormatVersion)
+    throw Error(ErrorKind::unsupported, "backup.json: format_version " +
+                                            std::to_string(m.format_version) +
+                                            " is newer than this pgvault understands (" +
+                                            std::to_string(kNewestFormatVersion) +
+                                            "); upgrade pgvault to read this backup");
   if (m.format_version < 1)
     corrupt("field 'format_version' is invalid (" + std::to_string(m.format_version) + ")");
 
   m.name = get_string(j, "name");
   m.kind = get_string(j, "kind");
+  if (m.kind == "incremental") {
+    if (m.format_version < kIncrementalFormatVersion)
+      corrupt("an incremental backup needs format_version " +
+              std::to_string(kIncrementalFormatVersion) + " or newer, not " +
+              std::to_string(m.format_version));
+    m.parent = get_string(j, "parent");
+    try {
+      Repository::validate_backup_name(m.parent);
+    } catch (const Error& e) {
+      corrupt(std::string("field 'parent': ") + e.what());
+    }
+  }
   m.label = get_string(j, "label");
   m.trigger = get_string(j, "trigger");
   m.initiated_by = get_string(j, "initiated_by");
@@ -312,7 +327,9 @@ BackupMeta begin_backup_meta(const BackupOrigin& origin, std::string kind) {
   meta.database = origin.database;
   meta.system_identifier = origin.system_identifier;
   meta.pg_version = origin.pg_version;
-  if (meta.kind == "physical") meta.wal_segment_size = origin.wal_segment_size;
+  if (meta.kind == "physical" || meta.kind == "incremental")
+    meta.wal_segment_size = origin.wal_segment_size;
+  if (meta.kind == "incremental") meta.format_version = BackupMeta::kIncrementalFormatVersion;
   meta.started_at = utc_timestamp_now();
   return meta;
 }
