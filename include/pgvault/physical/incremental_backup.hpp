@@ -36,7 +36,7 @@
 // them, verified again (a page changed in between is newer than this backup's
 // start and WAL replay rewrites it; a block gone by then is stored as zeroes,
 // the truncation being replayed too). Whole files are read once, up to the
-// size seen when the file was listed (zeroes pad a file that shrank, as
+// size seen when statted just before (zeroes pad a file that shrank, as
 // basebackup.c does). With read_workers > 1 that many threads run the first
 // pass of the next relation files while this thread writes the archive in
 // walk order; at most 2 × read_workers files are selected ahead, each holding
@@ -47,6 +47,9 @@
 //
 // pgvault.max_rate (req.max_rate_kb) paces the bytes read by every thread;
 // the writing thread pauses in slices of 100 ms calling check_interrupts.
+// Every callback and every IncrementalSource method is called on the thread
+// that called run_incremental_backup (the reading threads call nothing of
+// the caller's), so the glue may call PostgreSQL from them.
 //
 // Failure: a page that stays corrupt after its re-reads fails the backup with
 // Error(corrupt) and PageCorruption::message() (file and block); any failure
