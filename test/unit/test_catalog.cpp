@@ -225,9 +225,9 @@ TEST(BackupMeta, WalSegmentSizeIsOptional) {
 
 TEST(BackupMeta, NewerFormatIsUnsupported) {
   auto j = nlohmann::json::parse(sample_meta().to_json());
-  j["format_version"] = BackupMeta::kFormatVersion + 1;
+  j["format_version"] = BackupMeta::kNewestFormatVersion + 1;
   expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::unsupported,
-               "format_version " + std::to_string(BackupMeta::kFormatVersion + 1) + " is newer");
+               "format_version 3 is newer");
   j["format_version"] = 0;
   expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::corrupt, "format_version");
 }
@@ -686,4 +686,31 @@ TEST(Repository, CorruptedObjectIsDetected) {
                    std::to_string(stored.bytes() - 10) + ")");
   fs::remove(file);
   expect_error([&] { verify_object(*storage, path, read.objects[0]); }, ErrorKind::not_found);
+}
+
+// Incremental backups write format_version 2 with their parent; full and
+// logical ones keep writing 1.
+TEST(BackupMetaIncremental, FormatTwoWithParentRoundTripsAndIsChecked) {
+  BackupOrigin origin;
+  origin.name = "child";
+  origin.system_identifier = kSys;
+  BackupMeta m = begin_backup_meta(origin, "incremental");
+  EXPECT_EQ(m.format_version, 2);
+  m.parent = "full";
+  const std::string json = m.to_json();
+  const BackupMeta back = BackupMeta::from_json(json);
+  EXPECT_EQ(back.parent, "full");
+  EXPECT_EQ(back.format_version, 2);
+  // A full backup keeps writing format 1 and no parent.
+  BackupMeta full = begin_backup_meta(origin, "physical");
+  full.parent = "ignored";
+  EXPECT_EQ(full.format_version, 1);
+  EXPECT_EQ(full.to_json().find("parent"), std::string::npos);
+  // An incremental of format 1, or without a valid parent, is refused.
+  std::string v1 = json;
+  v1.replace(v1.find("\"format_version\": 2"), 19, "\"format_version\": 1");
+  expect_error([&] { BackupMeta::from_json(v1); }, ErrorKind::corrupt, "format_version 2");
+  std::string no_parent = json;
+  no_parent.replace(no_parent.find("\"parent\": \"full\""), 16, "\"parent\": \"../x\"");
+  expect_error([&] { BackupMeta::from_json(no_parent); }, ErrorKind::corrupt, "field 'parent'");
 }

@@ -331,10 +331,12 @@ TEST_F(VerifyTest, CorruptLogicalDumpNamesTheObject) {
 }
 
 TEST_F(VerifyTest, UnknownKindIsUnsupported) {
-  BackupMeta m = new_meta("20261124T080000Z-other", "differential");
+  // "incremental" is a kind backup.json knows now (format_version 2, with a
+  // parent); a kind no pgvault writes stands for one a newer pgvault might.
+  BackupMeta m = new_meta("20261124T080000Z-other", "snapshot");
   put(m, "whatever", "x");
   Repository(*storage).write_meta(m);
-  expect_error([&] { verify(m.name); }, ErrorKind::unsupported, "\"differential\"");
+  expect_error([&] { verify(m.name); }, ErrorKind::unsupported, "\"snapshot\"");
 }
 
 TEST_F(VerifyTest, DecryptorHookRunsOnEveryObject) {

@@ -19,11 +19,16 @@ namespace pgvault {
 class EncryptionKey;
 class Repository;
 
-enum class BackupKind { physical, logical };
+// incremental: read by the job worker itself (physical/incremental_backup.hpp),
+// relative to a parent backup.
+enum class BackupKind { physical, logical, incremental };
 
-// "physical", "logical": the kind as backup.json and vault.backups spell it.
+// "physical", "logical", "incremental": the kind as backup.json and vault.backups spell it.
 std::string_view backup_kind_name(BackupKind kind);
-// nullopt for anything else.
+// The kinds the SQL API and the job slot take: "physical" and "logical";
+// nullopt for anything else. "incremental" is not accepted until the server
+// glue runs run_incremental_backup (until then the job worker would take it
+// for a full physical backup).
 std::optional<BackupKind> parse_backup_kind(std::string_view name);
 
 // pgvault.compression, _level and _workers. A physical backup is compressed
@@ -47,6 +52,12 @@ struct BackupRequest {
   // Physical: pgvault.max_rate, the rate the data directory is read at, in
   // kB/s (0 = unlimited).
   int max_rate_kb = 0;
+
+  // Incremental: threads reading and selecting relation files ahead of the
+  // one thread that writes the archive (1 = read on the writing thread), and
+  // whether the cluster has data checksums (pages are then verified as read).
+  int read_workers = 1;
+  bool data_checksums = false;
 
   // Logical: the server's own pg_dump (absolute path), what it dumps, and
   // pg_dump --lock-wait-timeout: fail instead of waiting forever for a table
@@ -72,7 +83,7 @@ struct BackupProgress {
 // of the same system must never have its backup overwritten), then returns a backup.json for req, starting now:
 // the origin, the kind, the compression as it is applied (level 0 made the
 // algorithm's default; compressed_by "server" for physical, "client" for
-// logical) and the encryption.
+// logical and incremental) and the encryption.
 BackupMeta begin_backup(Repository& repo, const BackupRequest& req);
 
 }  // namespace pgvault

@@ -41,18 +41,20 @@ struct LogicalOptions {
 // backup.json: everything needed to list, check and restore a backup with no
 // database at hand. It is written last; a backup without it is incomplete.
 struct BackupMeta {
-  // The newest format_version this pgvault reads. Incremental backups are
-  // written as 2 (a pgvault that knows only 1 lists them as unreadable
-  // instead of restoring a part as if it were whole); full physical and
-  // logical backups keep writing 1.
-  static constexpr int kFormatVersion = 2;
+  // What full physical and logical backups write (readable by every pgvault).
+  static constexpr int kFormatVersion = 1;
+  // What incremental backups write: a pgvault that knows only 1 lists them as
+  // unreadable instead of restoring a part of a database as if it were whole.
   static constexpr int kIncrementalFormatVersion = 2;
+  // The newest format_version this pgvault reads.
+  static constexpr int kNewestFormatVersion = 2;
 
   int format_version = 1;
   std::string name;
   std::string kind;  // "physical", "logical" or "incremental"
-  // kind "incremental": the backup it is relative to (a full physical one or
-  // another incremental of the same system); empty for every other kind.
+  // Incremental only: the name of the backup it is relative to (a full
+  // physical one or another incremental of the same system). Written and
+  // required for kind "incremental" (with format_version 2), absent otherwise.
   std::string parent;
   std::string label;
   std::string trigger;       // "manual", "scheduled", ...
@@ -86,7 +88,8 @@ struct BackupMeta {
 
   std::string to_json() const;
   // Throws Error(corrupt) naming the field that is missing or malformed, and
-  // Error(unsupported) for a newer format_version.
+  // Error(unsupported) for a format_version newer than kNewestFormatVersion.
+  // An incremental needs format_version 2 or more and a valid "parent".
   static BackupMeta from_json(std::string_view json);
 
   // The backup's single checksum: SHA-256 over "sha256  name\n" lines of its

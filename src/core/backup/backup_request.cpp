@@ -8,7 +8,15 @@
 namespace pgvault {
 
 std::string_view backup_kind_name(BackupKind kind) {
-  return kind == BackupKind::logical ? "logical" : "physical";
+  switch (kind) {
+    case BackupKind::physical:
+      return "physical";
+    case BackupKind::logical:
+      return "logical";
+    case BackupKind::incremental:
+      return "incremental";
+  }
+  return "physical";
 }
 
 std::optional<BackupKind> parse_backup_kind(std::string_view name) {

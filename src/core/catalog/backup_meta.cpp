@@ -157,7 +157,7 @@ std::string BackupMeta::to_json() const {
       incremental ? std::max(format_version, kIncrementalFormatVersion) : format_version;
   j["name"] = name;
   j["kind"] = kind;
-  if (incremental) j["parent"] = parent;
+  if (kind == "incremental") j["parent"] = parent;
   j["label"] = label;
   j["trigger"] = trigger;
   j["initiated_by"] = initiated_by;
@@ -203,11 +203,12 @@ BackupMeta BackupMeta::from_json(std::string_view text) {
 
   BackupMeta m;
   m.format_version = get_int(j, "format_version");
-  if (m.format_version > kFormatVersion)
-    throw Error(ErrorKind::unsupported,
-                "backup.json: format_version " + std::to_string(m.format_version) +
-                    " is newer than this pgvault understands (" + std::to_string(kFormatVersion) +
-                    "); upgrade pgvault to read this backup");
+  if (m.format_version > kNewestFormatVersion)
+    throw Error(ErrorKind::unsupported, "backup.json: format_version " +
+                                            std::to_string(m.format_version) +
+                                            " is newer than this pgvault understands (" +
+                                            std::to_string(kNewestFormatVersion) +
+                                            "); upgrade pgvault to read this backup");
   if (m.format_version < 1)
     corrupt("field 'format_version' is invalid (" + std::to_string(m.format_version) + ")");
 
@@ -215,8 +216,8 @@ BackupMeta BackupMeta::from_json(std::string_view text) {
   m.kind = get_string(j, "kind");
   if (m.kind == "incremental") {
     if (m.format_version < kIncrementalFormatVersion)
-      corrupt("an incremental backup has format_version " +
-              std::to_string(kIncrementalFormatVersion) + " or later, not " +
+      corrupt("an incremental backup needs format_version " +
+              std::to_string(kIncrementalFormatVersion) + " or newer, not " +
               std::to_string(m.format_version));
     m.parent = get_string(j, "parent");
     try {
@@ -329,6 +330,7 @@ BackupMeta begin_backup_meta(const BackupOrigin& origin, std::string kind) {
   meta.system_identifier = origin.system_identifier;
   meta.pg_version = origin.pg_version;
   if (meta.is_physical()) meta.wal_segment_size = origin.wal_segment_size;
+  if (meta.kind == "incremental") meta.format_version = BackupMeta::kIncrementalFormatVersion;
   meta.started_at = utc_timestamp_now();
   return meta;
 }
