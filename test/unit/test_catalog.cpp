@@ -84,7 +84,7 @@ TEST(BackupMeta, JsonRoundTrip) {
   BackupMeta m = sample_meta();
   std::string text = m.to_json();
   BackupMeta r = BackupMeta::from_json(text);
-  EXPECT_EQ(r.format_version, BackupMeta::kFormatVersion);
+  EXPECT_EQ(r.format_version, 1) << "full backups keep format_version 1";
   EXPECT_EQ(r.name, m.name);
   EXPECT_EQ(r.kind, m.kind);
   EXPECT_EQ(r.label, m.label);
@@ -227,9 +227,41 @@ TEST(BackupMeta, NewerFormatIsUnsupported) {
   auto j = nlohmann::json::parse(sample_meta().to_json());
   j["format_version"] = BackupMeta::kFormatVersion + 1;
   expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::unsupported,
-               "format_version 2 is newer");
+               "format_version " + std::to_string(BackupMeta::kFormatVersion + 1) + " is newer");
   j["format_version"] = 0;
   expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::corrupt, "format_version");
+}
+
+// Issue 16: an incremental names its parent and is format_version 2, so a
+// pgvault that knows only 1 lists it as unreadable instead of restoring a part.
+TEST(BackupMeta, IncrementalHasParentAndFormatVersion2) {
+  BackupMeta m = sample_meta();
+  EXPECT_FALSE(nlohmann::json::parse(m.to_json()).contains("parent"));
+  m.kind = "incremental";
+  m.parent = "20261123T061530Z-physical";
+  const std::string text = m.to_json();
+  auto j = nlohmann::json::parse(text);
+  EXPECT_EQ(j["format_version"], 2);
+  EXPECT_EQ(j["parent"], m.parent);
+  const BackupMeta r = BackupMeta::from_json(text);
+  EXPECT_EQ(r.format_version, 2);
+  EXPECT_EQ(r.kind, "incremental");
+  EXPECT_EQ(r.parent, m.parent);
+  EXPECT_EQ(r.to_json(), text);
+
+  j["parent"] = "../other";
+  expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::corrupt, "field 'parent'");
+  j.erase("parent");
+  expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::corrupt, "'parent'");
+  j["parent"] = m.parent;
+  j["format_version"] = 1;
+  expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::corrupt,
+               "an incremental backup has format_version 2");
+  // A full backup read as format 2 (written by a later pgvault) has no parent.
+  auto full = nlohmann::json::parse(sample_meta().to_json());
+  full["format_version"] = 2;
+  full["parent"] = "ignored";
+  EXPECT_EQ(BackupMeta::from_json(full.dump()).parent, "");
 }
 
 TEST(BackupMeta, DigestMatchesSha256sum) {
@@ -422,13 +454,13 @@ TEST(RepositoryFormat, NewerBackupJsonIsUnreadableNotIncomplete) {
   put_backup(repo, sample_meta("v2", kSys, "2026-11-25T00:00:00.000Z"));
   auto j =
       nlohmann::json::parse(storage->read_all(Repository::object_path(kSys, "v2", "backup.json")));
-  j["format_version"] = 2;
+  j["format_version"] = BackupMeta::kFormatVersion + 1;
   storage->write_all(Repository::object_path(kSys, "v2", "backup.json"), j.dump());
   EXPECT_EQ(names(repo.list_backups(kSys)), (std::vector<std::string>{"v1"}));
   EXPECT_TRUE(repo.incomplete_backups(kSys).empty());
   auto unreadable = repo.unreadable_backups(kSys);
   ASSERT_EQ(unreadable.size(), 1u);
-  EXPECT_NE(unreadable[0].error.find("format_version 2 is newer than this pgvault understands (1)"),
+  EXPECT_NE(unreadable[0].error.find("format_version 3 is newer than this pgvault understands (2)"),
             std::string::npos)
       << unreadable[0].error;
   expect_error([&] { repo.resolve("v2"); }, ErrorKind::unsupported, "upgrade pgvault");

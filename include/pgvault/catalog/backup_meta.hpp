@@ -41,11 +41,19 @@ struct LogicalOptions {
 // backup.json: everything needed to list, check and restore a backup with no
 // database at hand. It is written last; a backup without it is incomplete.
 struct BackupMeta {
-  static constexpr int kFormatVersion = 1;
+  // The newest format_version this pgvault reads. Incremental backups are
+  // written as 2 (a pgvault that knows only 1 lists them as unreadable
+  // instead of restoring a part as if it were whole); full physical and
+  // logical backups keep writing 1.
+  static constexpr int kFormatVersion = 2;
+  static constexpr int kIncrementalFormatVersion = 2;
 
-  int format_version = kFormatVersion;
+  int format_version = 1;
   std::string name;
-  std::string kind;  // "physical" or "logical"
+  std::string kind;  // "physical", "logical" or "incremental"
+  // kind "incremental": the backup it is relative to (a full physical one or
+  // another incremental of the same system); empty for every other kind.
+  std::string parent;
   std::string label;
   std::string trigger;       // "manual", "scheduled", ...
   std::string initiated_by;  // session_user of the request

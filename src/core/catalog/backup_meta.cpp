@@ -1,5 +1,6 @@
 #include "pgvault/catalog/backup_meta.hpp"
 
+#include "pgvault/catalog/repository.hpp"  // validate_backup_name
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/encrypted_object.hpp"
 #include "pgvault/pipeline/sha256.hpp"
@@ -151,9 +152,12 @@ LogicalOptions LogicalOptions::from_json(std::string_view text) {
 
 std::string BackupMeta::to_json() const {
   ojson j;
-  j["format_version"] = format_version;
+  const bool incremental = kind == "incremental";
+  j["format_version"] =
+      incremental ? std::max(format_version, kIncrementalFormatVersion) : format_version;
   j["name"] = name;
   j["kind"] = kind;
+  if (incremental) j["parent"] = parent;
   j["label"] = label;
   j["trigger"] = trigger;
   j["initiated_by"] = initiated_by;
@@ -209,6 +213,18 @@ BackupMeta BackupMeta::from_json(std::string_view text) {
 
   m.name = get_string(j, "name");
   m.kind = get_string(j, "kind");
+  if (m.kind == "incremental") {
+    if (m.format_version < kIncrementalFormatVersion)
+      corrupt("an incremental backup has format_version " +
+              std::to_string(kIncrementalFormatVersion) + " or later, not " +
+              std::to_string(m.format_version));
+    m.parent = get_string(j, "parent");
+    try {
+      Repository::validate_backup_name(m.parent);
+    } catch (const Error& e) {
+      corrupt(std::string("field 'parent': ") + e.what());
+    }
+  }
   m.label = get_string(j, "label");
   m.trigger = get_string(j, "trigger");
   m.initiated_by = get_string(j, "initiated_by");
