@@ -331,10 +331,10 @@ TEST_F(VerifyTest, CorruptLogicalDumpNamesTheObject) {
 }
 
 TEST_F(VerifyTest, UnknownKindIsUnsupported) {
-  BackupMeta m = new_meta("20261124T080000Z-other", "incremental");
+  BackupMeta m = new_meta("20261124T080000Z-other", "differential");
   put(m, "whatever", "x");
   Repository(*storage).write_meta(m);
-  expect_error([&] { verify(m.name); }, ErrorKind::unsupported, "\"incremental\"");
+  expect_error([&] { verify(m.name); }, ErrorKind::unsupported, "\"differential\"");
 }
 
 TEST_F(VerifyTest, DecryptorHookRunsOnEveryObject) {

@@ -1,6 +1,7 @@
 // The archived WAL of one system, from one listing (include/pgvault/wal/wal_catalog.hpp).
 #include "pgvault/wal/wal_catalog.hpp"
 
+#include "pgvault/catalog/backup_chain.hpp"  // is_physical_kind
 #include "pgvault/error.hpp"
 #include "pgvault/text.hpp"
 #include "pgvault/timestamp.hpp"
@@ -189,7 +190,7 @@ std::vector<RecoverableWindow> WalCatalog::recoverable_windows(
   const std::optional<TimelineHistory> history = history_of(target);
   if (!history) return windows;
   for (const BackupMeta& b : backups) {
-    if (b.kind != "physical" || b.system_identifier != system_identifier) continue;
+    if (!is_physical_kind(b.kind) || b.system_identifier != system_identifier) continue;
     const std::optional<Lsn> start = lsn_or_none(b.start_lsn);
     const std::optional<Lsn> stop = lsn_or_none(b.stop_lsn);
     const std::optional<std::int64_t> completed = unix_or_none(b.completed_at);
@@ -335,7 +336,8 @@ std::uint64_t wal_segment_size_of(const std::vector<BackupMeta>& backups,
   const BackupMeta* newest = nullptr;
   std::int64_t newest_time = 0;
   for (const BackupMeta& b : backups) {
-    if (b.kind != "physical" || b.system_identifier != system_identifier || b.wal_segment_size == 0)
+    if (!is_physical_kind(b.kind) || b.system_identifier != system_identifier ||
+        b.wal_segment_size == 0)
       continue;
     const std::int64_t t = unix_or_none(b.completed_at).value_or(0);
     if (newest == nullptr || t >= newest_time) {

@@ -1,6 +1,7 @@
 // Checking a backup's archived WAL (include/pgvault/wal/wal_verify.hpp).
 #include "pgvault/wal/wal_verify.hpp"
 
+#include "pgvault/catalog/backup_chain.hpp"  // is_physical_kind
 #include "pgvault/error.hpp"
 #include "pgvault/text.hpp"
 #include "pgvault/wal/wal_read.hpp"
@@ -35,7 +36,7 @@ WalVerifyReport verify_backup_wal(Storage& storage, const WalCatalog& catalog,
                                   const BackupMeta& backup, const KeyProvider& keys,
                                   const ProgressLog& progress) {
   const std::string who = "backup \"" + backup.name + "\"";
-  if (backup.kind != "physical") {
+  if (!is_physical_kind(backup.kind)) {
     throw Error(ErrorKind::invalid_argument,
                 who + " is a " + backup.kind + " backup; only physical backups replay WAL");
   }
