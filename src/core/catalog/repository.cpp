@@ -247,7 +247,9 @@ void Repository::write_meta(const BackupMeta& meta) {
 }
 
 bool BackupSelector::matches(const BackupMeta& meta) const {
-  if (!kind.empty() && meta.kind != kind) return false;
+  if (!kind.empty() && meta.kind != kind &&
+      !(with_incrementals && kind == "physical" && meta.kind == "incremental"))
+    return false;
   if (!database.empty() && meta.database != database) return false;
   if (skip_pre_restore && meta.trigger == "pre_restore") return false;
   return true;
