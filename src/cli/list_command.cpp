@@ -4,6 +4,7 @@
 #include "text_output.hpp"
 #include "wal_report.hpp"
 
+#include "pgvault/catalog/backup_chain.hpp"
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/encryption_settings.hpp"
@@ -15,6 +16,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <set>
 #include <vector>
@@ -64,6 +66,27 @@ int run_list(const ListOptions& o) {
       if (!catalog.empty() || catalog.foreign_count > 0) wal.push_back(std::move(catalog));
     }
   }
+  // Each incremental's chain, from the listing (nothing more is read): its
+  // backups newest first, or why it cannot be restored.
+  struct ChainState {
+    std::vector<std::string> names;
+    std::string error;
+  };
+  std::map<std::string, ChainState> chains;  // by system/name
+  for (const auto& b : backups) {
+    if (b.kind != "incremental") continue;
+    ChainState& c = chains[b.system_identifier + "/" + b.name];
+    try {
+      for (const BackupMeta& m : resolve_chain(listing, b).backups) c.names.push_back(m.name);
+    } catch (const Error& e) {
+      c.error = e.what();
+    }
+  }
+  auto chain_of = [&](const BackupMeta& b) -> const ChainState* {
+    auto it = chains.find(b.system_identifier + "/" + b.name);
+    return it == chains.end() ? nullptr : &it->second;
+  };
+
   auto wal_of = [&](const std::string& system_identifier) -> const WalCatalog* {
     for (const auto& c : wal)
       if (c.system_identifier == system_identifier) return &c;
@@ -75,7 +98,15 @@ int run_list(const ListOptions& o) {
     nlohmann::ordered_json arr = nlohmann::ordered_json::array();
     for (const auto& b : backups) {
       arr.push_back(nlohmann::ordered_json::parse(b.to_json()));
-      const WalCatalog* catalog = b.kind == "physical" ? wal_of(b.system_identifier) : nullptr;
+      if (const ChainState* c = chain_of(b)) {
+        // The backups a restore reads, newest first; or why it cannot.
+        arr.back()["restorable"] = c->error.empty();
+        if (c->error.empty())
+          arr.back()["chain"] = c->names;
+        else
+          arr.back()["chain_error"] = c->error;
+      }
+      const WalCatalog* catalog = is_physical_kind(b.kind) ? wal_of(b.system_identifier) : nullptr;
       if (catalog != nullptr) arr.back()["wal"] = wal_json(*catalog, backups);
     }
     for (const auto& d : listing.unreadable) {
@@ -111,16 +142,24 @@ int run_list(const ListOptions& o) {
     return 0;
   }
 
-  const std::vector<std::string> head = {"NAME",   "KIND",        "STARTED",  "COMPLETED", "STORED",
-                                         "SOURCE", "COMPRESSION", "STOP LSN", "SYSTEM ID"};
+  const std::vector<std::string> head = {"NAME",        "KIND",      "PARENT",   "CHAIN",
+                                         "STARTED",     "COMPLETED", "STORED",   "SOURCE",
+                                         "COMPRESSION", "STOP LSN",  "SYSTEM ID"};
   std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> broken;
   for (const auto& b : backups) {
-    rows.push_back({b.name, or_dash(b.kind), or_dash(b.started_at), or_dash(b.completed_at),
-                    human_size(b.stored_bytes), human_size(b.source_bytes), or_dash(b.compression),
-                    or_dash(b.stop_lsn), or_dash(b.system_identifier)});
+    std::string chain = "-";
+    if (const ChainState* c = chain_of(b)) {
+      chain = c->error.empty() ? std::to_string(c->names.size()) + " backups" : "BROKEN";
+      if (!c->error.empty()) broken.push_back(c->error);
+    }
+    rows.push_back({b.name, or_dash(b.kind), or_dash(b.parent), chain, or_dash(b.started_at),
+                    or_dash(b.completed_at), human_size(b.stored_bytes), human_size(b.source_bytes),
+                    or_dash(b.compression), or_dash(b.stop_lsn), or_dash(b.system_identifier)});
   }
   for (const auto& d : listing.unreadable) {
-    rows.push_back({d.name, "DAMAGED", "-", "-", "-", "-", "-", "-", d.system_identifier});
+    rows.push_back(
+        {d.name, "DAMAGED", "-", "-", "-", "-", "-", "-", "-", "-", d.system_identifier});
   }
   std::vector<std::size_t> width(head.size());
   for (std::size_t c = 0; c < head.size(); ++c) {
@@ -143,6 +182,12 @@ int run_list(const ListOptions& o) {
               << (listing.unreadable.size() == 1 ? "" : "s")
               << " (backup.json unusable: not restorable, never removed by cleanup):\n";
     for (const auto& d : listing.unreadable) std::cout << "  " << d.error << "\n";
+  }
+  if (!broken.empty()) {
+    std::cout << "\n"
+              << broken.size() << " incremental backup" << (broken.size() == 1 ? "" : "s")
+              << " with a broken chain (not restorable):\n";
+    for (const auto& e : broken) std::cout << "  " << e << "\n";
   }
   print_wal();
   return 0;

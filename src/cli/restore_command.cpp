@@ -4,6 +4,7 @@
 #include "common_options.hpp"
 #include "text_output.hpp"
 
+#include "pgvault/catalog/backup_chain.hpp"
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/encryption.hpp"
@@ -17,6 +18,7 @@
 #include <climits>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -75,20 +77,47 @@ DecryptorFactory wal_decryptor(const RepositoryOptions& repo) {
 
 struct TargetPlan {
   PointInTimeChoice choice;
-  std::string archive_note;  // how the archived WAL reaches the target
+  std::string archive_note;         // how the archived WAL reaches the target
+  std::vector<std::string> broken;  // incrementals passed over: "NAME: why"
 };
+
+// Full and incremental backups: what pgvault restore restores.
+BackupSelector restorable() {
+  BackupSelector physical;
+  physical.kind = "physical";
+  physical.with_incrementals = true;
+  return physical;
+}
+
+// The backups of one system a restore can start from: physical ones whose
+// chain is complete (an incremental with a broken one is passed over, with
+// why, into `broken`).
+std::vector<BackupMeta> restorable_backups(const RepositoryListing& listing,
+                                           const std::string& system_identifier,
+                                           std::vector<std::string>& broken) {
+  std::vector<BackupMeta> out;
+  for (const BackupMeta& b : listing.complete) {
+    if (b.system_identifier != system_identifier || !restorable().matches(b)) continue;
+    try {
+      (void)resolve_chain(listing, b);
+      out.push_back(b);
+    } catch (const Error& e) {
+      broken.push_back(b.name + ": " + e.what());
+    }
+  }
+  return out;
+}
 
 // The backup to start from for a recovery target, checked against the
 // archived WAL (one listing of <sysid>/wal/).
 TargetPlan plan_for_target(Repository& repo, const RestoreCliOptions& o,
                            const RecoveryTarget& target) {
-  BackupSelector physical;
-  physical.kind = "physical";
+  const BackupSelector physical = restorable();
   std::optional<BackupMeta> named;
   std::string system_identifier;
   if (o.backup != "latest") {
     named = repo.resolve(o.backup, o.system_id);
-    if (named->kind != "physical")
+    if (!is_physical_kind(named->kind))
       throw Error(ErrorKind::unsupported,
                   "backup \"" + named->name + "\" is a " + named->kind +
                       " backup; a point-in-time restore starts from a physical backup");
@@ -104,9 +133,10 @@ TargetPlan plan_for_target(Repository& repo, const RestoreCliOptions& o,
                   std::string(e.what()) + "; pgvault restore restores physical backups only");
     }
   }
-  std::vector<BackupMeta> backups;
-  for (BackupMeta& b : repo.list_backups(system_identifier))
-    if (physical.matches(b)) backups.push_back(std::move(b));
+  TargetPlan plan;
+  const RepositoryListing listing = repo.list_all(system_identifier);
+  const std::vector<BackupMeta> backups =
+      restorable_backups(listing, system_identifier, plan.broken);
 
   const DecryptorFactory decryptor = wal_decryptor(o.repo);
   Storage& storage = repo.storage();
@@ -117,7 +147,6 @@ TargetPlan plan_for_target(Repository& repo, const RestoreCliOptions& o,
       build_wal_catalog(storage.list(wal_root(system_identifier)), system_identifier,
                         wal_segment_size_of(backups, system_identifier), read_history);
   TimelineHistories histories(catalog_history_reader(catalog, read_history));
-  TargetPlan plan;
   plan.choice = named ? check_backup_for_target(*named, target, histories)
                       : choose_backup_for_target(backups, target, histories);
   plan.archive_note = check_target_in_archive(catalog, backups, plan.choice, target);
@@ -155,13 +184,20 @@ Command add_restore_command(CLI::App& app) {
   auto exclusive = std::make_shared<bool>(false);
   auto* restore = app.add_subcommand(
       "restore",
-      "Restore a physical backup into a new data directory, optionally to a point in time");
+      "Restore a physical backup (full, or incremental through its chain) into a new data "
+      "directory, or re-sync one with --delta, optionally to a point in time");
   o->repo.add_to(restore);
   add_backup_option(restore, o->backup,
-                    "the newest complete physical backup; with a --target*, the newest one that "
-                    "ends before the target and can reach its timeline");
+                    "the newest complete physical backup (full, or incremental with a complete "
+                    "chain); with a --target*, the newest one that ends before the target and "
+                    "can reach its timeline");
   restore->add_option("--pgdata,-D", o->pgdata, "Target data directory (missing or empty)")
       ->required();
+  restore->add_flag(
+      "--delta", o->delta,
+      "Re-sync an existing data directory (stopped: a postmaster.pid is refused): files equal "
+      "to the backup's (size and SHA-256) are kept, the others rewritten, files not in the "
+      "backup removed");
   add_system_id_option(restore, o->system_id);
   restore
       ->add_option("--tablespace-mapping,-T", o->tablespace_mapping,
@@ -228,15 +264,30 @@ int run_restore(const RestoreCliOptions& o) {
     std::cout << "backup \"" << meta.name << "\" " << describe_backup(meta) << ": "
               << plan.choice.why << "\n";
     for (const std::string& s : plan.choice.skipped) std::cout << "  passed over " << s << "\n";
+    for (const std::string& s : plan.broken) std::cout << "  passed over " << s << "\n";
     std::cout << "archived WAL: " << plan.archive_note << "\n" << std::flush;
     fetch.system_identifier = meta.system_identifier;
+  } else if (o.backup == "latest") {
+    // The newest backup whose chain is complete; newer ones with a broken
+    // chain are named, not silently skipped.
+    const BackupMeta newest = choose_backup(repo, o.backup, o.system_id, restorable(), std::cout,
+                                            "pgvault restore restores physical backups only");
+    std::vector<std::string> broken;
+    const std::vector<BackupMeta> usable = restorable_backups(
+        repo.list_all(newest.system_identifier), newest.system_identifier, broken);
+    for (const std::string& s : broken) std::cout << "  passed over " << s << "\n";
+    if (usable.empty())
+      throw Error(ErrorKind::not_found, "no backup of system " + newest.system_identifier +
+                                            " can be restored: every incremental's chain is "
+                                            "broken and there is no full physical backup");
+    meta = usable.back();
+    if (meta.name != newest.name)
+      std::cout << "--backup latest: \"" << meta.name
+                << "\", the newest backup whose chain is complete\n";
   } else {
-    BackupSelector physical;
-    physical.kind = "physical";
-    meta = choose_backup(repo, o.backup, o.system_id, physical, std::cout,
-                         "pgvault restore restores physical backups only");
+    meta = repo.resolve(o.backup, o.system_id);
   }
-  if (meta.kind != "physical") {
+  if (!is_physical_kind(meta.kind)) {
     throw Error(ErrorKind::unsupported,
                 "backup \"" + meta.name + "\" is a " + meta.kind +
                     " backup; pgvault restore restores physical backups only (restore a logical "
@@ -252,22 +303,48 @@ int run_restore(const RestoreCliOptions& o) {
     settings.recovery_end_command = wal_fetch_cleanup_command(fetch);
   }
 
+  // The chain, checked (and every backup's key) before anything is written.
+  const BackupChain chain = resolve_chain(repo, meta);
+  std::map<std::string, DecryptorFactory> decryptors;
+  for (const BackupMeta& b : chain.backups) decryptors[b.name] = o.repo.decryptor(b);
   RestoreOptions ro;
   ro.pgdata = o.pgdata;
-  ro.decryptor = o.repo.decryptor(meta);
+  ro.delta = o.delta;
+  ro.decryptor = decryptors.at(meta.name);
+  ro.decryptor_of = [&decryptors](const BackupMeta& b) { return decryptors.at(b.name); };
   for (const auto& m : o.tablespace_mapping) {
     const auto eq = m.find('=');  // validated by the option's check
     ro.tablespace_mapping[m.substr(0, eq)] = m.substr(eq + 1);
   }
 
-  std::cout << "restoring backup \"" << meta.name << "\" " << describe_backup(meta) << " from "
-            << storage->url() << " into " << o.pgdata << "\n";
+  std::cout << (o.delta ? "delta-restoring backup \"" : "restoring backup \"") << meta.name << "\" "
+            << describe_backup(meta) << " from " << storage->url() << " into " << o.pgdata << "\n";
+  if (chain.backups.size() > 1)
+    std::cout << "incremental backup: restoring its chain of " << chain.backups.size()
+              << " backups, " << chain.describe() << " (the full backup first)\n";
   const RestoreReport report = restore_physical(repo, meta, ro, [](std::string_view line) {
     std::cout << "  " << line << "\n" << std::flush;
   });
-  std::cout << "restored " << report.files << " files (" << human_size(report.bytes) << ") from "
-            << report.objects << " objects; the data directory is consistent at LSN "
-            << or_dash(meta.stop_lsn) << " (timeline " << meta.timeline << ")\n";
+  std::cout << "restored " << report.files + report.reconstructed_files << " files ("
+            << human_size(report.bytes) << ") from " << report.objects << " objects"
+            << (report.reconstructed_files > 0 ? ", " + std::to_string(report.reconstructed_files) +
+                                                     " of them rebuilt from the chain"
+                                               : "")
+            << "; the data directory is consistent at LSN " << or_dash(meta.stop_lsn)
+            << " (timeline " << meta.timeline << ")\n";
+  if (chain.backups.size() > 1)
+    for (const ChainBackupReport& step : report.chain)
+      std::cout << "  " << step.name << " (" << step.kind << "): " << step.pages << " pages, "
+                << step.files << " whole files, " << human_size(step.bytes_read) << " read from "
+                << step.objects << " objects\n";
+  if (o.delta)
+    std::cout << "delta: " << report.kept_files
+              << " files already matched the backup and were kept, " << report.removed_files
+              << " files not in the backup removed"
+              << (report.reconstructed_files > 0 ? ", " + std::to_string(report.pages_unchanged) +
+                                                       " pages of rebuilt files already right"
+                                                 : "")
+              << "\n";
 
   const RestoredSettingsReport written = write_restored_settings(o.pgdata, settings);
   for (const std::string& line : written.removed)

@@ -23,6 +23,7 @@ struct RestoreCliOptions {
   RecoveryTargetOptions target;                 // --target* (unset = not given)
   std::string archive_mode = "off";             // --archive-mode off|preserve
   std::string schedule = "off";                 // --schedule off|preserve
+  bool delta = false;                           // --delta: re-sync an existing data directory
 };
 
 Command add_restore_command(CLI::App& app);

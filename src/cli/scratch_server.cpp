@@ -343,10 +343,10 @@ void wait_for_promotion(const std::string& bindir, const std::string& socket_dir
 
 }  // namespace
 
-RestoreTestResult restore_test(Repository& repo, const BackupMeta& meta,
-                               const DecryptorFactory& decryptor, RestoreReport& restored,
-                               const std::function<void(const std::string&)>& say,
-                               const std::string& restore_command) {
+RestoreTestResult restore_test(
+    Repository& repo, const BackupMeta& meta,
+    const std::function<DecryptorFactory(const BackupMeta&)>& decryptor_of, RestoreReport& restored,
+    const std::function<void(const std::string&)>& say, const std::string& restore_command) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::string bindir = find_pg_bindir(meta.pg_version / 10000);
   InterruptGuard interrupts;
@@ -356,7 +356,7 @@ RestoreTestResult restore_test(Repository& repo, const BackupMeta& meta,
 
   RestoreOptions ro;
   ro.pgdata = pgdata;
-  ro.decryptor = decryptor;
+  ro.decryptor_of = decryptor_of;  // each backup of an incremental's chain its own
   // Tablespaces go into the scratch directory too, never to their original
   // locations (which belong to the source server).
   for (const auto& archive : backup_reading::physical_archives(meta)) {

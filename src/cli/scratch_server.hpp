@@ -33,9 +33,9 @@ struct RestoreTestResult {
 // way to the newest timeline and promotes; the test waits for that, so a
 // missing or damaged segment fails it (the server stops on wal-fetch's hard
 // error and the log says which file).
-RestoreTestResult restore_test(Repository& repo, const BackupMeta& meta,
-                               const DecryptorFactory& decryptor, RestoreReport& restored,
-                               const std::function<void(const std::string&)>& say,
-                               const std::string& restore_command = "");
+RestoreTestResult restore_test(
+    Repository& repo, const BackupMeta& meta,
+    const std::function<DecryptorFactory(const BackupMeta&)>& decryptor_of, RestoreReport& restored,
+    const std::function<void(const std::string&)>& say, const std::string& restore_command = "");
 
 }  // namespace pgvault::cli

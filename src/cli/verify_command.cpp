@@ -6,6 +6,7 @@
 #include "text_output.hpp"
 #include "wal_report.hpp"
 
+#include "pgvault/catalog/backup_chain.hpp"
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/restore/physical_restore.hpp"
@@ -72,6 +73,7 @@ int run_verify(const VerifyCliOptions& o) {
   latest_of.kind = !o.kind.empty() ? o.kind : o.database.empty() ? "physical" : "logical";
   latest_of.database = o.database;
   latest_of.skip_pre_restore = latest_of.kind == "logical";
+  latest_of.with_incrementals = true;  // physical: full or incremental
   if (latest_of.kind == "physical" && !o.database.empty())
     throw Error(ErrorKind::invalid_argument,
                 "--database selects logical backups (dumps of one database); it does not go "
@@ -87,19 +89,20 @@ int run_verify(const VerifyCliOptions& o) {
       o.kind.empty() && o.database.empty()
           ? "pass --kind logical (and --database DB) to verify the newest logical backup"
           : std::string());
-  if (!o.kind.empty() && meta.kind != o.kind)
+  if (!o.kind.empty() && meta.kind != o.kind &&
+      !(o.kind == "physical" && is_physical_kind(meta.kind)))
     throw Error(ErrorKind::invalid_argument, "backup \"" + meta.name + "\" is a " + meta.kind +
                                                  " backup, not " + o.kind + " (--kind)");
   if (!o.database.empty() && (meta.kind != "logical" || meta.database != o.database))
     throw Error(ErrorKind::invalid_argument, "backup \"" + meta.name +
                                                  "\" is not a logical backup of database \"" +
                                                  o.database + "\" (--database)");
-  if (o.wal && meta.kind != "physical") {
+  if (o.wal && !is_physical_kind(meta.kind)) {
     throw Error(ErrorKind::invalid_argument,
                 "backup \"" + meta.name + "\" is a " + meta.kind +
                     " backup; --wal checks the archived WAL of physical backups only");
   }
-  if (o.restore_test && meta.kind != "physical") {
+  if (o.restore_test && !is_physical_kind(meta.kind)) {
     throw Error(ErrorKind::unsupported,
                 "backup \"" + meta.name + "\" is a " + meta.kind +
                     " backup; --restore-test restores physical backups only (verify it without "
@@ -128,16 +131,20 @@ int run_verify(const VerifyCliOptions& o) {
       }
       RestoreReport restored;
       test = restore_test(
-          repo, meta, o.repo.decryptor(meta), restored, say,
+          repo, meta, [&](const BackupMeta& b) { return o.repo.decryptor(b); }, restored, say,
           o.wal ? wal_fetch_restore_command(o.repo.wal_fetch_invocation(meta.system_identifier))
                 : std::string());
       report.objects = restored.objects;
       report.bytes_read = restored.bytes_read;
       report.files = restored.files;
       report.manifest_files = restored.manifest_files;
+      report.files += restored.reconstructed_files;
+      for (const ChainBackupReport& step : restored.chain)
+        if (restored.chain.size() > 1) report.chain.push_back(step.name);
     } else {
       VerifyOptions vo;
       vo.decryptor = o.repo.decryptor(meta);
+      vo.decryptor_of = [&](const BackupMeta& b) { return o.repo.decryptor(b); };
       report = verify_backup(repo, meta, vo,
                              [&](std::string_view line) { say("  " + std::string(line)); });
     }
@@ -158,6 +165,7 @@ int run_verify(const VerifyCliOptions& o) {
       out["files"] = report.files;
       out["manifest_files"] = report.manifest_files;
       out["bytes_read"] = report.bytes_read;
+      if (!report.chain.empty()) out["chain"] = report.chain;  // newest first
       if (!o.restore_test) out["decoded_bytes"] = report.decoded_bytes;
       out["extra_objects"] = report.extra_objects;
       out["warnings"] = report.warnings;
@@ -178,6 +186,13 @@ int run_verify(const VerifyCliOptions& o) {
               << report.files << " files, " << report.bytes_read << " bytes ("
               << human_size(report.bytes_read) << ")"
               << (test ? "; restore test passed in " + format_seconds(test->seconds) : "") << "\n";
+    if (!report.chain.empty()) {
+      std::string names;
+      for (auto it = report.chain.rbegin(); it != report.chain.rend(); ++it)
+        names += (names.empty() ? "" : " <- ") + *it;
+      std::cout << "its chain of " << report.chain.size()
+                << " backups was read and checked: " << names << "\n";
+    }
     if (wal) {
       std::cout << "archived WAL of backup " << meta.name << " verified: "
                 << (wal->first_segment.empty()

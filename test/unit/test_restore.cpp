@@ -302,7 +302,8 @@ TEST_F(RestoreTest, NonEmptyTargetIsRefusedAndLeftAlone) {
   EXPECT_EQ(e.kind(), ErrorKind::already_exists);
   EXPECT_EQ(std::string(e.what()), "target directory \"" + o.pgdata +
                                        "\" is not empty; restore needs an empty or missing "
-                                       "directory");
+                                       "directory; to re-sync an existing data directory, "
+                                       "restore with --delta");
   EXPECT_EQ(slurp(o.pgdata + "/precious"), "keep me");
   EXPECT_FALSE(fs::exists(tmp.str() + "/ts1"));
 }

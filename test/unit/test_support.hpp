@@ -151,11 +151,14 @@ inline std::string hex(std::string_view s) {
 }
 
 // One file of a backup_manifest; encode writes the path as Encoded-Path.
+// no_checksum: "Checksum-Algorithm": "NONE" and no checksum, as an
+// incremental backup lists a file rebuilt from its chain.
 struct ManifestEntry {
   std::string path;
   std::uint64_t size;
   std::string sha256;
   bool encode = false;
+  bool no_checksum = false;
 };
 
 // The exact layout PostgreSQL 15's backup_manifest.c produces.
@@ -171,9 +174,9 @@ inline std::string make_manifest(const std::vector<ManifestEntry>& files) {
       m += "{ \"Path\": \"" + f.path + "\", ";
     }
     m += "\"Size\": " + std::to_string(f.size) +
-         ", \"Last-Modified\": \"2026-11-24 06:15:30 GMT\", \"Checksum-Algorithm\": \"SHA256\", "
-         "\"Checksum\": \"" +
-         f.sha256 + "\" }";
+         ", \"Last-Modified\": \"2026-11-24 06:15:30 GMT\", ";
+    m += f.no_checksum ? std::string("\"Checksum-Algorithm\": \"NONE\" }")
+                       : "\"Checksum-Algorithm\": \"SHA256\", \"Checksum\": \"" + f.sha256 + "\" }";
   }
   m += "\n],\n\"WAL-Ranges\": [\n";
   m += "{ \"Timeline\": 1, \"Start-LSN\": \"0/2000028\", \"End-LSN\": \"0/2000100\" }";

@@ -89,6 +89,50 @@ TEST(TarExtract, FilesDirsSymlinksInAnyChunking) {
   }
 }
 
+// The restore of an incremental claims entries: their data goes to the
+// caller's sink instead of a file, their parent directories exist first; with
+// claimed_only nothing else is created, hashed or reported.
+TEST(TarExtract, ClaimedEntriesGoToTheCallersSink) {
+  TarWriter t;
+  t.dir("base/");
+  t.file("base/5/INCREMENTAL.16385", std::string(10000, 'i'));
+  t.file("base/5/16386", "whole");
+  t.symlink("pg_tblspc/16385", "/srv/tablespace");
+  t.hardlink("base/5/link", "base/5/16386");
+  t.end();
+  for (bool claimed_only : {false, true}) {
+    TempDir d;
+    StringSink claimed;
+    std::vector<std::string> reported, asked;
+    TarExtractOptions o;
+    o.target_dir = d.str();
+    o.claimed_only = claimed_only;
+    o.on_file = [&](const ExtractedFile& f) { reported.push_back(f.path); };
+    o.claim_file = [&](const std::string& path, std::uint64_t size) -> Sink* {
+      asked.push_back(path + ":" + std::to_string(size));
+      if (path != "base/5/INCREMENTAL.16385") return nullptr;
+      EXPECT_EQ(fs::is_directory(d.path() / "base/5"), !claimed_only) << "parents made first";
+      return &claimed;
+    };
+    TarExtractor x(std::move(o));
+    for (std::size_t at = 0; at < t.str().size(); at += 700)
+      x.write(as_bytes(std::string_view(t.str()).substr(at, 700)));
+    x.finish();
+    EXPECT_EQ(claimed.str(), std::string(10000, 'i'));
+    EXPECT_EQ(x.claimed_files(), 1u);
+    EXPECT_EQ(asked,
+              (std::vector<std::string>{"base/5/INCREMENTAL.16385:10000", "base/5/16386:5"}));
+    EXPECT_FALSE(fs::exists(d.path() / "base/5/INCREMENTAL.16385"));
+    if (claimed_only) {
+      EXPECT_TRUE(reported.empty());
+      EXPECT_TRUE(fs::is_empty(d.path())) << "nothing created";
+    } else {
+      EXPECT_EQ(reported, (std::vector<std::string>{"base/5/16386", "base/5/link"}));
+      EXPECT_EQ(slurp(d.path() / "base/5/16386"), "whole");
+    }
+  }
+}
+
 TEST(TarExtract, LongNamesViaPrefixGnuAndPax) {
   const std::string dir = "base/" + std::string(120, 'd');
   const std::string leaf = std::string(90, 'f');

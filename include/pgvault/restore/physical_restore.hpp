@@ -1,4 +1,45 @@
-// Restoring a physical backup into a data directory.
+// Restoring a physical backup into a data directory: a full backup, or an
+// incremental one through its chain (catalog/backup_chain.hpp).
+//
+// Contract:
+//  - Every object read is checked (size and SHA-256 against its backup.json)
+//    before its bytes count, decrypted and decompressed; every file of the
+//    restored directory is checked against the newest backup's
+//    backup_manifest (present, its size, SHA-256 where the manifest has it);
+//    a file in no archive, or a block no backup of the chain supplies, is
+//    Error(corrupt). On failure everything the restore created is removed
+//    (a delta restore: see below) and the Error is rethrown.
+//  - An incremental backup is restored newest first, in one pass over each
+//    backup's archives (src/core/physical/README.md, "Incremental backups in
+//    the repository"): the newest backup's plain entries are written as
+//    files; each of its INCREMENTAL.<file> entries starts a
+//    FileReconstruction of <file>; each older backup, down to the full one,
+//    is then read only for the files that still need older blocks (an
+//    INCREMENTAL. entry feeds the reconstruction, a plain entry is its base
+//    copy, after which nothing older is read for it); every other entry is
+//    passed over unread (its bytes still pass the object's SHA-256 check),
+//    and a backup (or tablespace archive) with nothing left to give is not
+//    read at all. Each block is written once (newest wins) straight into the
+//    target file; each reconstructed file ends at its recorded size. Files
+//    that are not in the newest backup are never written.
+//  - Memory: the restore of a full backup holds the manifest and the file
+//    writer's buffers (6 MiB); a chain adds, per reconstructed file, its path
+//    and one bit per 8 kB block (1/65536 of the file: 16 kB for a 1 GB
+//    segment), and one open file at a time.
+//  - delta: the target may be an existing data directory (it must hold
+//    PG_VERSION and no postmaster.pid: a running server's directory is
+//    refused; a non-empty directory without PG_VERSION too: it may be
+//    anything). Before anything is written, files whose size and SHA-256
+//    equal the newest manifest's are kept untouched; every other file,
+//    directory and link not in the backup is removed (in tablespace
+//    directories, only below the version directories the backup has); files
+//    the manifest lists without a checksum (reconstructed ones) are compared
+//    page by page and only differing pages are written. global/pg_control
+//    is removed first and written last, so a delta restore that stops
+//    half-way leaves a directory PostgreSQL refuses to start; such a failure
+//    leaves the directory as it is and says so.
+//  - scan_only: everything is read and checked as above, nothing is written
+//    (verify of an incremental backup; opts.pgdata is not used).
 #pragma once
 #include "pgvault/pg_free.hpp"
 #include "pgvault/catalog/backup_meta.hpp"
@@ -8,22 +49,41 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace pgvault {
 
 class Repository;
 
 struct RestoreOptions {
-  std::string pgdata;  // must not exist or be empty
+  std::string pgdata;  // must not exist or be empty (unless delta)
   // tablespace oid or original location -> new location (default: original location)
   std::map<std::string, std::string> tablespace_mapping;
   DecryptorFactory decryptor;  // for encrypted backups; empty otherwise
+  // The decryptor of each backup of a chain (an incremental and its parent
+  // may differ in encryption). Empty: `decryptor` serves every backup.
+  std::function<DecryptorFactory(const BackupMeta&)> decryptor_of;
   // Called after every chunk read (about 1 MiB) with the stored bytes read so
   // far of the current object; may throw (e.g. Error(cancelled)) to stop.
   std::function<void(std::uint64_t bytes_read)> on_read;
+  // The same, with the stored bytes read so far of every object (a chain's
+  // progress against the sum of its objects' sizes).
+  std::function<void(std::uint64_t total_bytes_read)> on_read_total;
   // syncfs() the restored files before returning. Off only for throwaway
   // copies (verify --restore-test): syncfs flushes the whole file system.
   bool sync_to_disk = true;
+  bool delta = false;      // see the contract
+  bool scan_only = false;  // see the contract
+};
+
+// What one backup of the chain gave.
+struct ChainBackupReport {
+  std::string name;
+  std::string kind;
+  std::uint64_t objects = 0;
+  std::uint64_t bytes_read = 0;  // stored bytes read
+  std::uint64_t files = 0;       // whole files taken from it (older backups: base copies)
+  std::uint64_t pages = 0;       // pages it supplied to reconstructed files
 };
 
 struct RestoreReport {
@@ -32,13 +92,18 @@ struct RestoreReport {
   std::uint64_t objects = 0;
   std::uint64_t bytes_read = 0;      // stored bytes read from the repository
   std::uint64_t manifest_files = 0;  // files of backup_manifest, each found and matching
+  std::uint64_t reconstructed_files = 0;
+  std::vector<ChainBackupReport> chain;  // newest first; one entry for a full backup
+  // delta restores:
+  std::uint64_t kept_files = 0;  // already equal to the backup's: not rewritten
+  // Files and links not in the backup, removed (those inside a removed
+  // directory counted; the tablespace links the restore makes again not).
+  std::uint64_t removed_files = 0;
+  std::uint64_t pages_unchanged = 0;  // pages of reconstructed files already right on disk
 };
 
-// Restores a physical backup into opts.pgdata: reads each object, checks its
-// SHA-256 and size against backup.json, decompresses, extracts the tar
-// archives, and checks every file against backup_manifest (size and
-// checksum, and that none is missing). On failure everything written to the
-// target is removed again and the Error is rethrown.
+// Restores a physical backup (full, or incremental through its chain) into
+// opts.pgdata; see the contract above.
 RestoreReport restore_physical(Repository& repo, const BackupMeta& meta, const RestoreOptions& opts,
                                const ProgressLog& log = {});
 

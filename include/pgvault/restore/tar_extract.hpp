@@ -28,6 +28,19 @@ struct TarExtractOptions {
   // How files are written (when not scan_only): on a writer thread, O_DIRECT
   // for large files.
   FileWriterOptions writer;
+  // Called for each regular file entry (its checked path and size) before
+  // its data: a Sink returned takes the entry's data (write() as it streams,
+  // finish() at its end) instead of the file being written or hashed, and
+  // on_file is not called for it. nullptr: the entry is handled as usual.
+  // The sink belongs to the caller and must live until its finish().
+  // Outside claimed_only (and scan_only) the entry's parent directories are
+  // created before the call, so the caller may write beside it. The restore of an
+  // incremental backup claims its INCREMENTAL.<file> entries.
+  std::function<Sink*(const std::string& path, std::uint64_t size)> claim_file;
+  // Only entries claim_file takes are consumed; every other entry (files,
+  // directories, links) is passed over: nothing is created, hashed or
+  // reported. The older backups of a chain are read this way.
+  bool claimed_only = false;
 };
 
 // Terminal pipeline stage that unpacks (or, with scan_only, only reads) a tar
@@ -56,7 +69,8 @@ class TarExtractor final : public Sink {
   void write(std::span<const std::byte> data) override;
   void finish() override;
 
-  std::uint64_t files() const { return files_; }
+  std::uint64_t files() const { return files_; }  // regular files and links, claimed ones aside
+  std::uint64_t claimed_files() const { return claimed_files_; }
   std::uint64_t bytes() const { return bytes_; }  // bytes of regular files written (or scanned)
   bool saw_end_of_archive() const { return state_ == State::end; }
 
@@ -90,6 +104,7 @@ class TarExtractor final : public Sink {
   std::uint64_t entry_size_ = 0;
   std::unique_ptr<Sha256> hash_;  // scan_only: the writer hashes what it writes
   std::unique_ptr<FileWriter> writer_;
+  Sink* claimed_ = nullptr;  // the current entry's data goes there
 
   // GNU long name / pax extension records, applied to the next entry.
   Meta meta_ = Meta::none;
@@ -103,6 +118,7 @@ class TarExtractor final : public Sink {
   std::unordered_set<std::string> symlinks_;  // symlinks created (few: pg_tblspc/*)
 
   std::uint64_t files_ = 0;
+  std::uint64_t claimed_files_ = 0;
   std::uint64_t bytes_ = 0;
 };
 

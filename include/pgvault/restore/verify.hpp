@@ -15,6 +15,9 @@ class Repository;
 struct VerifyOptions {
   // Decrypts the objects of an encrypted backup; empty for unencrypted ones.
   DecryptorFactory decryptor;
+  // An incremental's chain: the decryptor of each backup (they may differ).
+  // Empty: `decryptor` serves every backup.
+  std::function<DecryptorFactory(const BackupMeta&)> decryptor_of;
   // Called on the caller's thread after every chunk read (about 1 MiB) with
   // the stored bytes read so far and the backup's total; may throw (e.g.
   // Error(cancelled)) to stop, which is how a server process cancels.
@@ -22,8 +25,11 @@ struct VerifyOptions {
 };
 
 struct VerifyReport {
-  std::string backup;                // the backup's name
-  std::string kind;                  // "physical" or "logical"
+  std::string backup;  // the backup's name
+  std::string kind;    // "physical", "incremental" or "logical"
+  // An incremental: its chain, newest first (the full backup last); each
+  // backup's objects are all read and checked.
+  std::vector<std::string> chain;
   std::uint64_t objects = 0;         // objects of backup.json read and checked
   std::uint64_t bytes_read = 0;      // stored bytes read from the repository
   std::uint64_t decoded_bytes = 0;   // bytes after decryption and decompression
@@ -43,7 +49,14 @@ struct VerifyReport {
 //    and SHA-256), no file unknown to it (WAL under pg_wal/ aside) and no
 //    listed file missing;
 //  - logical: the dump decodes to a non-empty pg_dump custom-format archive
-//    (it starts with "PGDMP").
+//    (it starts with "PGDMP");
+//  - incremental: its chain (catalog/backup_chain.hpp; a broken link is
+//    refused), every backup's objects present (one listing each), then the
+//    restore of the chain run with scan_only (physical_restore.hpp): every
+//    object of every backup read and checked, each backup's backup_manifest
+//    parsed, every file of the newest manifest found, whole files by
+//    SHA-256, rebuilt files with every block supplied and their size. The
+//    same code as restore, writing nothing. decoded_bytes is not counted.
 // Returns the report on success. Throws on the first problem found, the
 // message naming the object (and the file inside it): Error(not_found) for a
 // missing object, Error(corrupt) for a size, checksum, format or manifest

@@ -1,9 +1,11 @@
 // Restoring a physical backup (physical_restore.hpp).
 #include "pgvault/restore/physical_restore.hpp"
 
+#include "pgvault/catalog/backup_chain.hpp"
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/compression.hpp"
+#include "pgvault/physical/incremental_file.hpp"
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/restore/manifest.hpp"
 #include "pgvault/restore/tar_extract.hpp"
@@ -13,6 +15,10 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <unordered_set>
 #include <cerrno>
 #include <exception>
 #include <filesystem>
@@ -335,105 +341,667 @@ std::vector<ArchivePlan> plan_archives(const BackupMeta& meta, const RestoreOpti
   return plans;
 }
 
-}  // namespace
+constexpr std::string_view kIncrementalPrefix = "INCREMENTAL.";
+constexpr const char* kControlFile = "global/pg_control";
 
-RestoreReport restore_physical(Repository& repo, const BackupMeta& meta, const RestoreOptions& opts,
-                               const ProgressLog& log) {
-  auto say = [&](const std::string& line) {
-    if (log) log(line);
-  };
-  if (meta.kind != "physical") {
-    throw Error(ErrorKind::unsupported,
-                "backup \"" + meta.name + "\" is a " + meta.kind +
-                    " backup; only physical backups can be restored into a data directory");
-  }
-  if (opts.pgdata.empty()) {
-    throw Error(ErrorKind::invalid_argument, "no target data directory given");
-  }
-  RestoreOptions o = opts;
-  o.pgdata = strip_trailing_slashes(fs::absolute(opts.pgdata).lexically_normal().string());
+// Writes a reconstructed file's pages, opening it only while a backup's entry
+// for it is fed (one descriptor at a time, however many files are pending).
+// compare (delta): a page already equal on disk is not written again, and the
+// size is set only when it differs (ftruncate would touch the mtime). discard
+// (scan_only): nothing is opened or written.
+class RestoredPageOutput final : public PageOutput {
+ public:
+  RestoredPageOutput(std::string path, bool compare, bool discard)
+      : path_(std::move(path)), compare_(compare), discard_(discard) {}
+  ~RestoredPageOutput() override { release(); }
+  RestoredPageOutput(const RestoredPageOutput&) = delete;
+  RestoredPageOutput& operator=(const RestoredPageOutput&) = delete;
 
+  void write_page(std::uint32_t block, std::span<const std::byte> page) override {
+    if (discard_) return;
+    open();
+    const auto offset = static_cast<off_t>(std::uint64_t{block} * kPageSize);
+    if (compare_) {
+      page_.resize(kPageSize);
+      std::size_t got = 0;
+      while (got < kPageSize) {
+        const ssize_t n =
+            ::pread(fd_, page_.data() + got, kPageSize - got, offset + static_cast<off_t>(got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0)
+          throw_os_error("could not read block " + std::to_string(block) + " of \"" + path_ + "\"",
+                         errno);
+        if (n == 0) break;
+        got += static_cast<std::size_t>(n);
+      }
+      if (got == kPageSize && std::memcmp(page_.data(), page.data(), kPageSize) == 0) {
+        ++unchanged_;
+        return;
+      }
+    }
+    std::size_t done = 0;
+    while (done < page.size()) {
+      const ssize_t n =
+          ::pwrite(fd_, page.data() + done, page.size() - done, offset + static_cast<off_t>(done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0)
+        throw_os_error("could not write block " + std::to_string(block) + " of \"" + path_ + "\"",
+                       errno);
+      done += static_cast<std::size_t>(n);
+    }
+  }
+
+  void set_block_count(std::uint32_t blocks) override {
+    if (discard_) return;
+    open();
+    const auto size = static_cast<off_t>(std::uint64_t{blocks} * kPageSize);
+    struct stat st;
+    if (compare_ && ::fstat(fd_, &st) == 0 && st.st_size == size) return;
+    if (::ftruncate(fd_, size) != 0)
+      throw_os_error("could not set the size of \"" + path_ + "\"", errno);
+  }
+
+  // Closes the file until the next backup's entry for it; durability comes
+  // from the restore's syncfs() at the end.
+  void release() {
+    if (fd_ < 0) return;
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) throw_os_error("could not close \"" + path_ + "\"", errno);
+  }
+  std::uint64_t unchanged() const { return unchanged_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  void open() {
+    if (fd_ >= 0) return;
+    fd_ = ::open(path_.c_str(), (compare_ ? O_RDWR : O_WRONLY) | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+                 0600);
+    if (fd_ < 0) throw_os_error("could not open \"" + path_ + "\"", errno);
+  }
+  std::string path_;
+  bool compare_;
+  bool discard_;
+  int fd_ = -1;
+  std::vector<std::byte> page_;
+  std::uint64_t unchanged_ = 0;
+};
+
+// A file of the newest backup rebuilt from the chain.
+struct PendingFile {
+  PendingFile(std::string manifest_path_, std::string archive_, std::string output, bool compare,
+              bool discard)
+      : manifest_path(std::move(manifest_path_)),
+        archive(std::move(archive_)),
+        out(std::move(output), compare, discard),
+        rebuild(manifest_path, out) {}
+  std::string manifest_path;
+  std::string archive;  // the newest backup's archive that named it (for messages)
+  RestoredPageOutput out;
+  FileReconstruction rebuild;
+  bool based = false;  // a plain entry of an older backup was fed: nothing older is read
+};
+
+// The data of one tar entry into a reconstruction: an incremental, or the
+// base copy. Counts the pages it supplied.
+class ReconstructionEntry final : public Sink {
+ public:
+  ReconstructionEntry(PendingFile& file, bool base_copy, std::uint64_t& pages)
+      : file_(file), base_copy_(base_copy), pages_(pages), before_(file.rebuild.pages_written()) {}
+  void write(std::span<const std::byte> data) override {
+    if (base_copy_)
+      file_.rebuild.feed_full_copy(data);
+    else
+      file_.rebuild.feed_incremental(data);
+  }
+  void finish() override {
+    if (!base_copy_) file_.rebuild.end_incremental();
+    file_.based = file_.based || base_copy_;
+    file_.out.release();
+    pages_ += file_.rebuild.pages_written() - before_;
+  }
+
+ private:
+  PendingFile& file_;
+  bool base_copy_;
+  std::uint64_t& pages_;
+  std::uint64_t before_;
+};
+
+// A delta restore's file already equal to the backup's: its entry is passed
+// over and the manifest check takes what is on disk.
+class KeptEntry final : public Sink {
+ public:
+  explicit KeptEntry(std::function<void()> on_end) : on_end_(std::move(on_end)) {}
+  void write(std::span<const std::byte>) override {}
+  void finish() override { on_end_(); }
+
+ private:
+  std::function<void()> on_end_;
+};
+
+// Holds an entry's bytes (pg_control of a delta restore, written last).
+class HeldEntry final : public Sink {
+ public:
+  explicit HeldEntry(std::function<void(std::string)> on_end) : on_end_(std::move(on_end)) {}
+  void write(std::span<const std::byte> data) override {
+    if (bytes_.size() + data.size() > kMaxHeld)
+      throw Error(ErrorKind::corrupt, std::string(kControlFile) + " is larger than " +
+                                          std::to_string(kMaxHeld) + " bytes");
+    bytes_.append(reinterpret_cast<const char*>(data.data()), data.size());
+  }
+  void finish() override { on_end_(std::move(bytes_)); }
+
+ private:
+  static constexpr std::size_t kMaxHeld = 64 * 1024;
+  std::function<void(std::string)> on_end_;
+  std::string bytes_;
+};
+
+std::string sha256_of_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) throw_os_error("could not open \"" + path + "\"", errno);
+  Sha256 h;
+  std::vector<std::byte> buf(1024 * 1024);
+  for (;;) {
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      throw_os_error("could not read \"" + path + "\"", err);
+    }
+    if (n == 0) break;
+    h.update(std::span<const std::byte>(buf.data(), static_cast<std::size_t>(n)));
+  }
+  ::close(fd);
+  return h.final_hex();
+}
+
+// "dir/INCREMENTAL.name" -> "dir/name"; nullopt for any other entry.
+std::optional<std::string> incremental_target(const std::string& rel) {
+  const std::size_t slash = rel.rfind('/');
+  const std::size_t base = slash == std::string::npos ? 0 : slash + 1;
+  if (rel.compare(base, kIncrementalPrefix.size(), kIncrementalPrefix) != 0) return std::nullopt;
+  if (rel.size() == base + kIncrementalPrefix.size()) return std::nullopt;
+  return rel.substr(0, base) + rel.substr(base + kIncrementalPrefix.size());
+}
+
+// Every directory that holds a file of the manifest ("base", "base/5", ...).
+std::unordered_set<std::string> manifest_directories(const BackupManifest& manifest) {
+  std::unordered_set<std::string> dirs;
+  for (const auto& f : manifest.files()) {
+    for (std::size_t p = f.path.find('/'); p != std::string::npos; p = f.path.find('/', p + 1))
+      dirs.insert(f.path.substr(0, p));
+  }
+  return dirs;
+}
+
+// The delta restore's first step (see the contract): what to keep, and
+// everything else not in the backup removed.
+class DeltaPreparation {
+ public:
+  DeltaPreparation(const BackupManifest& manifest, std::unordered_set<std::string> links,
+                   RestoreReport& report)
+      : manifest_(manifest),
+        dirs_(manifest_directories(manifest)),
+        links_(std::move(links)),
+        report_(report) {}
+
+  // dir: a directory on disk; prefix: its manifest path ("" or "pg_tblspc/<oid>/...").
+  void walk(const std::string& dir, const std::string& prefix) {
+    std::vector<fs::directory_entry> entries;
+    for (const auto& e : fs::directory_iterator(dir)) entries.push_back(e);
+    for (const auto& e : entries) {
+      const std::string name = e.path().filename().string();
+      const std::string mpath = prefix.empty() ? name : prefix + "/" + name;
+      const fs::file_status st = e.symlink_status();
+      if (fs::is_directory(st) && dirs_.count(mpath) != 0) {
+        walk(e.path().string(), mpath);
+      } else if (fs::is_regular_file(st) && keep_file(e.path().string(), mpath, e.file_size())) {
+        continue;
+      } else {
+        if (fs::is_directory(st)) {
+          for (const auto& inner : fs::recursive_directory_iterator(e.path()))
+            if (!inner.is_directory()) ++report_.removed_files;
+        } else if (!fs::is_symlink(st) || links_.count(mpath) == 0) {
+          ++report_.removed_files;
+        }
+        fs::remove_all(e.path());
+      }
+    }
+  }
+  bool kept(const std::string& mpath) const { return kept_.count(mpath) != 0; }
+  std::size_t kept_count() const { return kept_.size(); }
+  const std::unordered_set<std::string>& directories() const { return dirs_; }
+
+ private:
+  bool keep_file(const std::string& path, const std::string& mpath, std::uint64_t size) {
+    const ManifestFile* mf = manifest_.find(mpath);
+    if (mf == nullptr || mpath == kControlFile) return false;
+    const std::string alg = ascii_lower(mf->checksum_algorithm);
+    if (alg == "none") return true;  // reconstructed: compared page by page
+    if (alg != "sha256" || size != mf->size || sha256_of_file(path) != mf->checksum) return false;
+    kept_.insert(mpath);
+    return true;
+  }
+  const BackupManifest& manifest_;
+  std::unordered_set<std::string> dirs_;
+  std::unordered_set<std::string> links_;  // pg_tblspc/<oid> of the backup: made again
+  std::unordered_set<std::string> kept_;
+  RestoreReport& report_;
+};
+
+// A delta restore goes into a data directory, never into any non-empty directory.
+void check_delta_target(const std::string& pgdata) {
+  std::error_code ec;
+  if (!fs::exists(pgdata, ec) || fs::is_empty(pgdata, ec)) return;
+  if (!fs::is_directory(pgdata, ec))
+    throw Error(ErrorKind::already_exists,
+                "target \"" + pgdata +
+                    "\" exists and is not a directory; --delta restores into "
+                    "an existing data directory");
+  struct stat st;
+  if (::lstat((pgdata + "/postmaster.pid").c_str(), &st) == 0)
+    throw Error(ErrorKind::already_exists,
+                "\"" + pgdata +
+                    "\" has a postmaster.pid: a server may be running there; stop it "
+                    "(pg_ctl -D " +
+                    pgdata +
+                    " stop) before a delta restore, or remove "
+                    "the file if no server runs");
+  if (::lstat((pgdata + "/PG_VERSION").c_str(), &st) != 0)
+    throw Error(ErrorKind::invalid_argument,
+                "\"" + pgdata +
+                    "\" is not empty and has no PG_VERSION: --delta restores only "
+                    "into a PostgreSQL data directory (it removes every file the "
+                    "backup does not have); give an empty or missing directory "
+                    "without --delta");
+}
+
+// A delta restore that fails leaves the directory as it is (the files it
+// kept are the user's): without pg_control, which is written last.
+Error delta_failure(const Error& e, const std::string& pgdata) {
+  return Error(e.kind(), std::string(e.what()) + "; the delta restore into " + pgdata +
+                             " did not finish: global/pg_control is absent, so PostgreSQL will "
+                             "not start it; run the restore again");
+}
+
+std::string kind_of(const BackupMeta& b) {
+  return b.kind == "incremental" ? "incremental" : "full";
+}
+
+class PhysicalRestore {
+ public:
+  PhysicalRestore(Repository& repo, std::vector<BackupMeta> chain, const RestoreOptions& opts,
+                  const ProgressLog& log)
+      : repo_(repo), chain_(std::move(chain)), opts_(opts), log_(log) {}
+
+  RestoreReport run();
+
+ private:
+  void say(const std::string& line) const {
+    if (log_) log_(line);
+  }
+  DecryptorFactory decryptor(const BackupMeta& b) const {
+    return opts_.decryptor_of ? opts_.decryptor_of(b) : opts_.decryptor;
+  }
+  const BackupMeta& newest() const { return chain_.front(); }
+  backup_reading::ReadProgress progress() const {
+    if (!opts_.on_read && !opts_.on_read_total) return {};
+    return [this](std::uint64_t n) {
+      if (opts_.on_read) opts_.on_read(n);
+      if (opts_.on_read_total) opts_.on_read_total(report_.bytes_read + n);
+    };
+  }
+  bool is_chain() const { return chain_.size() > 1 || newest().kind == "incremental"; }
+  std::uint64_t read_archive(const BackupMeta& b, const ObjectEntry& obj, TarExtractor& extractor,
+                             ChainBackupReport& step);
+  void restore_newest(const std::vector<ArchivePlan>& plans, ManifestChecker& checker,
+                      const BackupManifest& manifest, const DeltaPreparation* delta);
+  void read_older(std::size_t index);
+  void complete(PendingFile& file, ManifestChecker& checker, const BackupManifest& manifest);
+  void complete_where(ManifestChecker& checker, const BackupManifest& manifest, bool all);
+
+  Repository& repo_;
+  std::vector<BackupMeta> chain_;
+  const RestoreOptions& opts_;
+  const ProgressLog& log_;
+  RestoreReport report_;
+  std::map<std::string, std::unique_ptr<PendingFile>> pending_;  // by manifest path
+  std::optional<ReconstructionEntry> entry_;
+  std::optional<KeptEntry> kept_entry_;
+  std::optional<HeldEntry> held_entry_;
+  std::optional<std::string> control_file_;  // delta: pg_control, written last
+  std::string pgdata_;                       // absolute
+};
+
+std::uint64_t PhysicalRestore::read_archive(const BackupMeta& b, const ObjectEntry& obj,
+                                            TarExtractor& extractor, ChainBackupReport& step) {
+  backup_reading::DecodeChain decode(obj.name, extractor, decryptor(b));
+  const std::uint64_t n =
+      backup_reading::read_object(repo_.storage(), b, obj, decode.input(), progress());
+  report_.bytes_read += n;
+  ++report_.objects;
+  step.bytes_read += n;
+  ++step.objects;
+  return n;
+}
+
+void PhysicalRestore::complete(PendingFile& file, ManifestChecker& checker,
+                               const BackupManifest& manifest) {
+  file.rebuild.finish();
+  file.out.release();
+  report_.pages_unchanged += file.out.unchanged();
+  ++report_.reconstructed_files;
+  const std::uint64_t size = std::uint64_t{file.rebuild.file_blocks()} * kPageSize;
+  const ManifestFile* mf = manifest.find(file.manifest_path);
+  std::string sha;
+  // The taker lists reconstructed files without a checksum; a manifest that
+  // has one is honoured by reading the file back.
+  if (mf != nullptr && ascii_lower(mf->checksum_algorithm) == "sha256")
+    sha = opts_.scan_only ? mf->checksum : sha256_of_file(file.out.path());
+  checker.check_file(file.archive, file.manifest_path, size, sha);
+  report_.bytes += size;
+}
+
+// Finishes the reconstructions that need nothing older (all: every one left,
+// at the end of the chain, where a missing block is Error(corrupt)).
+void PhysicalRestore::complete_where(ManifestChecker& checker, const BackupManifest& manifest,
+                                     bool all) {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    PendingFile& f = *it->second;
+    if (all || f.based || !f.rebuild.needs_older()) {
+      complete(f, checker, manifest);
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void PhysicalRestore::restore_newest(const std::vector<ArchivePlan>& plans,
+                                     ManifestChecker& checker, const BackupManifest& manifest,
+                                     const DeltaPreparation* delta) {
+  const BackupMeta& b = newest();
+  ChainBackupReport& step = report_.chain.front();
+  for (const ArchivePlan& plan : plans) {
+    const ObjectEntry& obj = *plan.object;
+    const std::string prefix = plan.manifest_prefix();
+    if (opts_.scan_only)
+      say("checking " + obj.name + " (" + human_size(obj.size) + ")...");
+    else if (!plan.oid.empty())
+      say("restoring " + obj.name + " (" + human_size(obj.size) + ") into tablespace directory " +
+          plan.location + "...");
+    else
+      say("restoring " + obj.name + " (" + human_size(obj.size) + ")...");
+
+    TarExtractOptions xo;
+    xo.target_dir = plan.location;
+    xo.archive_name = obj.name;
+    xo.scan_only = opts_.scan_only;
+    xo.on_file = backup_reading::manifest_file_check(checker, plan);
+    xo.claim_file = [&, prefix](const std::string& rel, std::uint64_t) -> Sink* {
+      const std::optional<std::string> target =
+          b.kind == "incremental" ? incremental_target(rel) : std::nullopt;
+      const std::string mpath = prefix + target.value_or(rel);
+      if (pending_.count(mpath) != 0)
+        throw Error(ErrorKind::corrupt, "archive \"" + obj.name + "\" of backup \"" + b.name +
+                                            "\" holds \"" + mpath + "\" twice (whole or as " +
+                                            std::string(kIncrementalPrefix) + " entries)");
+      if (target) {
+        if (manifest.find(mpath) == nullptr)
+          throw Error(ErrorKind::corrupt, "entry \"" + rel + "\" of archive \"" + obj.name +
+                                              "\" of backup \"" + b.name + "\" rebuilds \"" +
+                                              mpath + "\", which backup_manifest does not list");
+        const std::string output = plan.location + "/" + *target;
+        struct stat st;
+        if (!opts_.scan_only && !opts_.delta && ::lstat(output.c_str(), &st) == 0)
+          throw Error(ErrorKind::corrupt, "archive \"" + obj.name + "\" of backup \"" + b.name +
+                                              "\" holds \"" + mpath + "\" twice (whole and as " +
+                                              rel + ")");
+        auto file =
+            std::make_unique<PendingFile>(mpath, obj.name, output, opts_.delta, opts_.scan_only);
+        file->rebuild.begin_incremental(b.name + ": " + obj.name + ": " + rel);
+        PendingFile& f = *file;
+        pending_.emplace(mpath, std::move(file));
+        entry_.emplace(f, false, step.pages);
+        return &*entry_;
+      }
+      if (delta != nullptr && delta->kept(mpath)) {
+        kept_entry_.emplace([&, mpath, archive = obj.name] {
+          const ManifestFile& mf = *manifest.find(mpath);
+          checker.check_file(archive, mpath, mf.size, mf.checksum);
+          ++report_.kept_files;
+          ++report_.files;
+        });
+        return &*kept_entry_;
+      }
+      if (delta != nullptr && mpath == kControlFile) {
+        held_entry_.emplace([&, mpath, archive = obj.name](std::string bytes) {
+          checker.check_file(archive, mpath, bytes.size(), sha256_hex(bytes));
+          ++report_.files;
+          report_.bytes += bytes.size();
+          ++step.files;
+          control_file_ = std::move(bytes);
+        });
+        return &*held_entry_;
+      }
+      return nullptr;
+    };
+    TarExtractor extractor(std::move(xo));
+    read_archive(b, obj, extractor, step);
+    report_.files += extractor.files();
+    report_.bytes += extractor.bytes();
+    step.files += extractor.files();
+    say((opts_.scan_only ? "checked " : "restored ") + obj.name + ": " +
+        std::to_string(extractor.files()) + " files, " + human_size(extractor.bytes()) +
+        (extractor.claimed_files() > 0
+             ? ", " + std::to_string(extractor.claimed_files()) + " entries claimed (" +
+                   (b.kind == "incremental" ? "incremental files" : "kept or held") + ")"
+             : ""));
+
+    if (!plan.oid.empty() && !opts_.scan_only) {
+      // Point pg_tblspc/<oid> at the (possibly mapped) location, replacing
+      // what base.tar recorded.
+      const std::string tblspc = pgdata_ + "/pg_tblspc";
+      std::error_code ec;
+      fs::create_directories(tblspc, ec);
+      if (ec) throw_os_error("could not create directory \"" + tblspc + "\"", ec.value());
+      const std::string link = tblspc + "/" + plan.oid;
+      fs::remove_all(link, ec);
+      if (ec) throw_os_error("could not remove \"" + link + "\"", ec.value());
+      if (::symlink(plan.location.c_str(), link.c_str()) != 0) {
+        throw_os_error("could not create symbolic link \"" + link + "\"", errno);
+      }
+    }
+  }
+}
+
+// An older backup of the chain: only the entries of files still pending.
+void PhysicalRestore::read_older(std::size_t index) {
+  const BackupMeta& b = chain_[index];
+  ChainBackupReport& step = report_.chain[index];
+  const std::string position = std::to_string(index + 1) + " of " + std::to_string(chain_.size());
+  if (opts_.scan_only) {
+    // verify: each backup's own manifest must be sound, and every object is read.
+    const std::string text =
+        backup_reading::read_manifest_text(repo_.storage(), b, decryptor(b), progress());
+    (void)BackupManifest::parse(text);
+    const ObjectEntry& m = *b.find_object(backup_reading::kManifestObject);
+    report_.bytes_read += m.size;
+    ++report_.objects;
+    step.bytes_read += m.size;
+    ++step.objects;
+  } else if (pending_.empty()) {
+    say("backup " + position + " \"" + b.name + "\" (" + kind_of(b) +
+        "): not read, no file needs older pages");
+    return;
+  }
+  say((opts_.scan_only ? "checking " : "restoring ") + kind_of(b) + " " + position + ": \"" +
+      b.name + "\", for the " + std::to_string(pending_.size()) + " files that need older pages");
+  for (const Archive& archive : backup_reading::physical_archives(b)) {
+    const ObjectEntry& obj = *archive.object;
+    const std::string prefix = archive.manifest_prefix();
+    const bool wanted = std::any_of(pending_.begin(), pending_.end(), [&](const auto& p) {
+      return p.first.rfind(prefix, 0) == 0 &&
+             (!prefix.empty() || p.first.rfind("pg_tblspc/", 0) != 0);
+    });
+    if (!wanted && !opts_.scan_only) continue;
+    say("  reading " + obj.name + " (" + human_size(obj.size) + ")...");
+    TarExtractOptions xo;
+    xo.archive_name = obj.name;
+    xo.claimed_only = true;
+    xo.claim_file = [&, prefix](const std::string& rel, std::uint64_t) -> Sink* {
+      const std::optional<std::string> target =
+          b.kind == "incremental" ? incremental_target(rel) : std::nullopt;
+      auto it = pending_.find(prefix + target.value_or(rel));
+      if (it == pending_.end() || it->second->based) return nullptr;
+      PendingFile& f = *it->second;
+      if (target) f.rebuild.begin_incremental(b.name + ": " + obj.name + ": " + rel);
+      if (!target) ++step.files;
+      entry_.emplace(f, !target, step.pages);
+      return &*entry_;
+    };
+    TarExtractor extractor(std::move(xo));
+    read_archive(b, obj, extractor, step);
+  }
+  say("  " + b.name + ": " + std::to_string(step.pages) + " pages, " + std::to_string(step.files) +
+      " base copies");
+}
+
+RestoreReport PhysicalRestore::run() {
+  RestoreOptions o = opts_;
+  const BackupMeta& meta = newest();
+  if (!opts_.scan_only) {
+    if (o.pgdata.empty())
+      throw Error(ErrorKind::invalid_argument, "no target data directory given");
+    o.pgdata = strip_trailing_slashes(fs::absolute(o.pgdata).lexically_normal().string());
+  } else {
+    o.pgdata = "/nonexistent-scan-only";
+  }
+  pgdata_ = o.pgdata;
   const std::vector<ArchivePlan> plans = plan_archives(meta, o);
   const ObjectEntry& manifest_entry = *meta.find_object(kManifestObject);
+  // Every older backup's layout is checked before anything is written.
+  for (std::size_t i = 1; i < chain_.size(); ++i)
+    (void)backup_reading::physical_archives(chain_[i]);
 
   // Refuse before touching anything.
-  const bool pgdata_existed = check_empty_or_missing(o.pgdata, "target directory");
+  bool pgdata_existed = false;
   std::vector<bool> ts_existed(plans.size(), false);
-  for (std::size_t i = 0; i < plans.size(); ++i) {
-    if (plans[i].oid.empty()) continue;
-    if (plans[i].location.rfind(o.pgdata + "/", 0) == 0) {
-      throw Error(ErrorKind::invalid_argument,
-                  "tablespace " + plans[i].oid + " would be restored into \"" + plans[i].location +
-                      "\", inside the data directory; map it to a directory outside " + o.pgdata);
+  if (!opts_.scan_only) {
+    if (opts_.delta) {
+      check_delta_target(o.pgdata);
+      pgdata_existed = fs::exists(o.pgdata);
+    } else {
+      pgdata_existed = check_empty_or_missing(o.pgdata, "target directory",
+                                              "; to re-sync an existing data directory, restore "
+                                              "with --delta");
     }
-    ts_existed[i] = check_empty_or_missing(plans[i].location, "tablespace directory",
-                                           " (map tablespace " + plans[i].oid +
-                                               " elsewhere with a tablespace "
-                                               "mapping " +
-                                               plans[i].oid + "=NEWDIR)");
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+      if (plans[i].oid.empty()) continue;
+      if (plans[i].location.rfind(o.pgdata + "/", 0) == 0) {
+        throw Error(ErrorKind::invalid_argument, "tablespace " + plans[i].oid +
+                                                     " would be restored into \"" +
+                                                     plans[i].location +
+                                                     "\", inside the data directory; map it to a "
+                                                     "directory outside " +
+                                                     o.pgdata);
+      }
+      if (opts_.delta) {
+        std::error_code ec;
+        ts_existed[i] = fs::exists(plans[i].location, ec);
+        if (ts_existed[i] && !fs::is_directory(plans[i].location, ec))
+          throw Error(ErrorKind::already_exists, "tablespace directory \"" + plans[i].location +
+                                                     "\" exists and is not a directory");
+      } else {
+        ts_existed[i] = check_empty_or_missing(plans[i].location, "tablespace directory",
+                                               " (map tablespace " + plans[i].oid +
+                                                   " elsewhere with a tablespace "
+                                                   "mapping " +
+                                                   plans[i].oid + "=NEWDIR)");
+      }
+    }
   }
+  for (const BackupMeta& b : chain_) report_.chain.push_back({b.name, kind_of(b), 0, 0, 0, 0});
 
   Cleanup cleanup;
+  if (opts_.scan_only || opts_.delta) cleanup.dismiss();
   try {
-    if (!pgdata_existed) create_dir_0700(o.pgdata);
-    cleanup.add(o.pgdata, !pgdata_existed);
+    if (!opts_.scan_only) {
+      if (!pgdata_existed) create_dir_0700(o.pgdata);
+      cleanup.add(o.pgdata, !pgdata_existed);
+    }
+    if (is_chain())
+      say("restoring the chain " + BackupChain{chain_}.describe() + " (" +
+          std::to_string(chain_.size()) + " backups, newest first)");
 
     // The manifest first: it says what every archive must contain.
     say("reading backup_manifest (" + human_size(manifest_entry.size) + ")...");
     const std::string manifest_text =
-        backup_reading::read_manifest_text(repo.storage(), meta, opts.decryptor, opts.on_read);
-    RestoreReport report;
-    report.bytes_read += manifest_entry.size;
-    report.objects += 1;
+        backup_reading::read_manifest_text(repo_.storage(), meta, decryptor(meta), progress());
+    report_.bytes_read += manifest_entry.size;
+    report_.objects += 1;
+    report_.chain.front().bytes_read += manifest_entry.size;
+    report_.chain.front().objects += 1;
     const BackupManifest manifest = BackupManifest::parse(manifest_text);
     ManifestChecker checker(manifest, [&](std::string_view note) { say(std::string(note)); });
 
-    for (std::size_t i = 0; i < plans.size(); ++i) {
-      const ArchivePlan& plan = plans[i];
-      const ObjectEntry& obj = *plan.object;
-      if (!plan.oid.empty()) {
-        if (!ts_existed[i]) create_dir_0700(plan.location);
-        cleanup.add(plan.location, !ts_existed[i]);
-        say("restoring " + obj.name + " (" + human_size(obj.size) + ") into tablespace directory " +
-            plan.location + "...");
-      } else {
-        say("restoring " + obj.name + " (" + human_size(obj.size) + ")...");
-      }
-
-      TarExtractOptions xo;
-      xo.target_dir = plan.location;
-      xo.archive_name = obj.name;
-      xo.on_file = backup_reading::manifest_file_check(checker, plan);
-      TarExtractor extractor(std::move(xo));
-      backup_reading::DecodeChain decode(obj.name, extractor, opts.decryptor);
-      report.bytes_read +=
-          backup_reading::read_object(repo.storage(), meta, obj, decode.input(), opts.on_read);
-      report.files += extractor.files();
-      report.bytes += extractor.bytes();
-      ++report.objects;
-      say("restored " + obj.name + ": " + std::to_string(extractor.files()) + " files, " +
-          human_size(extractor.bytes()));
-
-      if (!plan.oid.empty()) {
-        // Point pg_tblspc/<oid> at the (possibly mapped) location, replacing
-        // what base.tar recorded.
-        const std::string tblspc = o.pgdata + "/pg_tblspc";
-        std::error_code ec;
-        fs::create_directories(tblspc, ec);
-        if (ec) throw_os_error("could not create directory \"" + tblspc + "\"", ec.value());
-        const std::string link = tblspc + "/" + plan.oid;
-        fs::remove_all(link, ec);
-        if (ec) throw_os_error("could not remove \"" + link + "\"", ec.value());
-        if (::symlink(plan.location.c_str(), link.c_str()) != 0) {
-          throw_os_error("could not create symbolic link \"" + link + "\"", errno);
+    std::optional<DeltaPreparation> delta;
+    if (opts_.delta && !opts_.scan_only) {
+      std::unordered_set<std::string> links;
+      for (const auto& p : plans)
+        if (!p.oid.empty()) links.insert("pg_tblspc/" + p.oid);
+      delta.emplace(manifest, std::move(links), report_);
+      say("delta restore: comparing " + o.pgdata + " with backup_manifest (" +
+          std::to_string(manifest.files().size()) + " files)...");
+      // pg_control first: a directory without it never starts half-restored.
+      ::unlink((o.pgdata + "/" + kControlFile).c_str());
+      if (pgdata_existed) delta->walk(o.pgdata, "");
+      for (std::size_t i = 0; i < plans.size(); ++i) {
+        if (plans[i].oid.empty()) continue;
+        if (!ts_existed[i]) {
+          create_dir_0700(plans[i].location);
+          continue;
+        }
+        // Only the version directories the backup has: others belong to other servers.
+        const std::string prefix = "pg_tblspc/" + plans[i].oid;
+        for (const auto& e : fs::directory_iterator(plans[i].location)) {
+          const std::string mpath = prefix + "/" + e.path().filename().string();
+          if (delta->directories().count(mpath) == 0) continue;
+          if (fs::is_directory(e.symlink_status())) delta->walk(e.path().string(), mpath);
         }
       }
+      say("delta restore: " + std::to_string(delta->kept_count()) +
+          " files match the backup and are kept; " + std::to_string(report_.removed_files) +
+          " paths not in the backup removed");
     }
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+      if (!opts_.scan_only && !opts_.delta && !plans[i].oid.empty()) {
+        if (!ts_existed[i]) create_dir_0700(plans[i].location);
+        cleanup.add(plans[i].location, !ts_existed[i]);
+      }
+    }
+    if (is_chain())
+      say(std::string(opts_.scan_only ? "checking " : "restoring ") + kind_of(meta) + " 1 of " +
+          std::to_string(chain_.size()) + ": \"" + meta.name + "\" (the newest)");
+    restore_newest(plans, checker, manifest, delta ? &*delta : nullptr);
+    complete_where(checker, manifest, false);
+    for (std::size_t i = 1; i < chain_.size(); ++i) {
+      read_older(i);
+      complete_where(checker, manifest, false);
+    }
+    complete_where(checker, manifest, true);
 
     checker.check_complete();
-    report.manifest_files = checker.files_checked();
+    report_.manifest_files = checker.files_checked();
     say("verified " + std::to_string(manifest.files().size()) +
-        " files against backup_manifest (sizes and checksums)");
+        " files against backup_manifest (sizes, and checksums where it has them)" +
+        (report_.reconstructed_files > 0 ? "; " + std::to_string(report_.reconstructed_files) +
+                                               " files rebuilt from the chain, every block supplied"
+                                         : ""));
+    if (opts_.scan_only) return std::move(report_);
 
     std::string manifest_copy = manifest_text;
     for (const auto& oid : rewrite_tablespace_map(o.pgdata, plans, manifest_copy)) {
@@ -446,8 +1014,16 @@ RestoreReport restore_physical(Repository& repo, const BackupMeta& meta, const R
     }
     // Like pg_basebackup: keep the manifest with the data, for pg_verifybackup.
     write_file_0600(o.pgdata + "/backup_manifest", manifest_copy);
+    if (control_file_) write_file_0600(o.pgdata + "/" + kControlFile, *control_file_);
+    if (opts_.delta)
+      say("delta restore: " + std::to_string(report_.kept_files) +
+          " files already matched and were kept, " + std::to_string(report_.removed_files) +
+          " paths removed" +
+          (report_.reconstructed_files > 0 ? ", " + std::to_string(report_.pages_unchanged) +
+                                                 " pages of rebuilt files already right"
+                                           : ""));
 
-    if (opts.sync_to_disk) {
+    if (opts_.sync_to_disk) {
       say("syncing restored files to disk...");
       sync_dir_fs(o.pgdata);
       for (const auto& plan : plans) {
@@ -455,10 +1031,28 @@ RestoreReport restore_physical(Repository& repo, const BackupMeta& meta, const R
       }
     }
     cleanup.dismiss();
-    return report;
+    return std::move(report_);
   } catch (const fs::filesystem_error& e) {
+    if (opts_.delta) throw delta_failure(Error(ErrorKind::io, e.what()), o.pgdata);
     throw Error(ErrorKind::io, e.what());
+  } catch (const Error& e) {
+    if (opts_.delta && !opts_.scan_only) throw delta_failure(e, o.pgdata);
+    throw;
   }
+}
+
+}  // namespace
+
+RestoreReport restore_physical(Repository& repo, const BackupMeta& meta, const RestoreOptions& opts,
+                               const ProgressLog& log) {
+  if (!is_physical_kind(meta.kind)) {
+    throw Error(ErrorKind::unsupported,
+                "backup \"" + meta.name + "\" is a " + meta.kind +
+                    " backup; only physical backups (full or incremental) can be restored into a "
+                    "data directory");
+  }
+  BackupChain chain = resolve_chain(repo, meta);
+  return PhysicalRestore(repo, std::move(chain.backups), opts, log).run();
 }
 
 }  // namespace pgvault

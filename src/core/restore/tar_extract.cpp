@@ -85,7 +85,10 @@ class Fd {
 
 TarExtractor::TarExtractor(TarExtractOptions options) : opts_(std::move(options)) {
   while (opts_.target_dir.size() > 1 && opts_.target_dir.back() == '/') opts_.target_dir.pop_back();
-  if (!opts_.scan_only) writer_ = std::make_unique<FileWriter>(opts_.on_file, opts_.writer);
+  if (opts_.claimed_only && !opts_.claim_file)
+    throw Error(ErrorKind::invalid_argument, "claimed_only extraction needs a claim_file hook");
+  if (!opts_.scan_only && !opts_.claimed_only)
+    writer_ = std::make_unique<FileWriter>(opts_.on_file, opts_.writer);
 }
 
 TarExtractor::~TarExtractor() = default;
@@ -376,16 +379,24 @@ void TarExtractor::begin_entry(char type, std::string name, std::string link, st
     state_ = remaining_ > 0 ? State::skip : State::header;
   };
 
+  const bool extracting = !opts_.scan_only && !opts_.claimed_only;
   switch (type) {
     case '0':
     case '\0':
     case '7': {
       if (rel.empty()) corrupt("a file entry has an empty path");
-      if (opts_.scan_only) {
+      if (extracting) ensure_parent_dirs(rel);  // a claimed entry's sink may write beside it
+      claimed_ = opts_.claim_file ? opts_.claim_file(rel, size) : nullptr;
+      if (claimed_ == nullptr && opts_.claimed_only) {
+        skip_data();
+        return;
+      }
+      if (claimed_ != nullptr) {
+        // its data goes to the sink
+      } else if (opts_.scan_only) {
         symlinks_.erase(rel);
         hash_ = std::make_unique<Sha256>();
       } else {
-        ensure_parent_dirs(rel);
         const std::string full = full_path(rel);
         if (symlinks_.erase(rel) != 0) {
           catch_up_writer();
@@ -406,7 +417,7 @@ void TarExtractor::begin_entry(char type, std::string name, std::string link, st
       return;
     }
     case '5':
-      if (!rel.empty() && !opts_.scan_only) {
+      if (!rel.empty() && extracting) {
         ensure_parent_dirs(rel);
         make_dir(rel);
       }
@@ -415,7 +426,7 @@ void TarExtractor::begin_entry(char type, std::string name, std::string link, st
     case '2': {
       if (rel.empty()) corrupt("a symbolic link entry has an empty path");
       if (link.empty()) corrupt("symbolic link \"" + rel + "\" has an empty target");
-      if (opts_.scan_only) {
+      if (opts_.scan_only || opts_.claimed_only) {
         symlinks_.insert(rel);  // later entries below it are refused, as when extracting
         skip_data();
         return;
@@ -441,6 +452,10 @@ void TarExtractor::begin_entry(char type, std::string name, std::string link, st
       if (rel.empty()) corrupt("a hard link entry has an empty path");
       const std::string target = checked_path(link, "hard link target");
       if (target.empty()) corrupt("hard link \"" + rel + "\" has an empty target");
+      if (opts_.claimed_only) {
+        skip_data();
+        return;
+      }
       if (opts_.scan_only) {
         symlinks_.erase(rel);
         ++files_;
@@ -487,6 +502,10 @@ void TarExtractor::begin_entry(char type, std::string name, std::string link, st
 }
 
 void TarExtractor::consume_file_data(std::span<const std::byte> data) {
+  if (claimed_ != nullptr) {
+    claimed_->write(data);
+    return;
+  }
   bytes_ += data.size();
   if (opts_.scan_only) {
     hash_->update(data);
@@ -496,6 +515,13 @@ void TarExtractor::consume_file_data(std::span<const std::byte> data) {
 }
 
 void TarExtractor::finish_file() {
+  if (claimed_ != nullptr) {
+    Sink* sink = claimed_;
+    claimed_ = nullptr;
+    ++claimed_files_;
+    sink->finish();
+    return;
+  }
   ++files_;
   if (!opts_.scan_only) {
     writer_->end_file();  // the writer reports the file once it is closed

@@ -1,0 +1,541 @@
+// Restoring an incremental backup through its chain, delta restores, and
+// verifying a chain (physical_restore.hpp, verify.hpp). Archives are built
+// with the tests' TarWriter, incremental files with IncrementalFileWriter,
+// in the repository format of src/core/physical/README.md.
+#include "doubles/memory_storage.hpp"
+#include "pgvault/catalog/backup_meta.hpp"
+#include "pgvault/catalog/repository.hpp"
+#include "pgvault/error.hpp"
+#include "pgvault/physical/incremental_file.hpp"
+#include "pgvault/pipeline/compression.hpp"
+#include "pgvault/pipeline/encryption.hpp"
+#include "pgvault/pipeline/sha256.hpp"
+#include "pgvault/restore/physical_restore.hpp"
+#include "pgvault/restore/verify.hpp"
+#include "pgvault/storage/storage.hpp"
+
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <sys/stat.h>
+
+using namespace pgvault;
+using namespace pgvault::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kSysid = "7291234567890123456";
+const std::string kFull = "20261201T000000Z-physical";
+const std::string kIncr1 = "20261202T000000Z-incremental";
+const std::string kIncr2 = "20261203T000000Z-incremental";
+const std::string kTs = "PG_15_202209061/5/500";
+
+// A relation file: one 8 kB page per letter, each filled with it.
+std::string pages(const std::string& letters) {
+  std::string out;
+  for (char c : letters) out.append(kPageSize, c);
+  return out;
+}
+
+// The incremental file format of a file of file_blocks blocks, storing `stored`.
+std::string incremental(std::uint32_t file_blocks, const std::map<std::uint32_t, char>& stored) {
+  StringSink out;
+  std::vector<std::uint32_t> blocks;
+  for (const auto& [b, c] : stored) blocks.push_back(b);
+  IncrementalFileHeader h;
+  h.file_blocks = file_blocks;
+  h.block_count = static_cast<std::uint32_t>(blocks.size());
+  IncrementalFileWriter w(out, h, blocks);
+  for (const auto& [b, c] : stored) w.write_page(b, as_bytes(pages(std::string(1, c))));
+  w.finish();
+  return out.str();
+}
+
+std::string zstd(const std::string& data) {
+  StringSink out;
+  auto c = make_compressor(Compression::zstd, 3, out);
+  c->write(as_bytes(data));
+  c->finish();
+  return out.str();
+}
+
+struct File {
+  std::string path;  // in the archive (INCREMENTAL.<name> for an incremental file)
+  std::string content;
+};
+
+// One backup of a chain, as the taker writes it.
+struct BackupSpec {
+  std::string name;
+  std::string parent;  // empty: a full backup
+  int seq = 1;         // orders LSNs and times
+  std::vector<File> base;
+  std::vector<File> ts;  // tablespace 16385
+  std::vector<ManifestEntry> manifest;
+  const EncryptionKey* key = nullptr;
+};
+
+class ChainTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // The full backup.
+    full.name = kFull;
+    full.seq = 1;
+    full.base = {{"PG_VERSION", "15\n"},
+                 {"base/5/100", pages("abcd")},
+                 {"base/5/200", pages("efg")},
+                 {"base/5/300", pages("hi")},  // dropped before the first incremental
+                 {"base/5/400", pages("jk")},  // dropped and re-created whole in incr1
+                 {"global/pg_control", std::string(8192, '1')}};
+    full.ts = {{kTs, pages("lm")}};
+    full.manifest = manifest_of(full.base, full.ts);
+
+    // First incremental: 100 extended to 5 blocks (block 1 changed, 4 new),
+    // 200 truncated to 2 blocks (block 1 changed), 300 gone, 400 re-created
+    // (stored whole, one block), tablespace file block 0 changed.
+    incr1.name = kIncr1;
+    incr1.parent = kFull;
+    incr1.seq = 2;
+    incr1.base = {{"PG_VERSION", "15\n"},
+                  {"base/5/INCREMENTAL.100", incremental(5, {{1, 'B'}, {4, 'E'}})},
+                  {"base/5/INCREMENTAL.200", incremental(2, {{1, 'F'}})},
+                  {"base/5/400", pages("N")},
+                  {"global/pg_control", std::string(8192, '2')}};
+    incr1.ts = {{"PG_15_202209061/5/INCREMENTAL.500", incremental(2, {{0, 'L'}})}};
+    incr1.manifest = {{"PG_VERSION", 3, sha256_hex("15\n")},
+                      {"base/5/100", 5 * kPageSize, "", false, true},
+                      {"base/5/200", 2 * kPageSize, "", false, true},
+                      {"base/5/400", kPageSize, sha256_hex(pages("N"))},
+                      {"global/pg_control", 8192, sha256_hex(std::string(8192, '2'))},
+                      {"pg_tblspc/16385/" + kTs, 2 * kPageSize, "", false, true}};
+
+    // Second incremental (encrypted): 100 block 4 changed again (newest
+    // wins), 200 unchanged (no block stored), 400 extended by one block (its
+    // block 0 comes from incr1's whole copy, never from the full's), a new
+    // file 600, tablespace file extended.
+    incr2.name = kIncr2;
+    incr2.parent = kIncr1;
+    incr2.seq = 3;
+    incr2.base = {{"PG_VERSION", "15\n"},
+                  {"base/5/INCREMENTAL.100", incremental(5, {{4, 'X'}})},
+                  {"base/5/INCREMENTAL.200", incremental(2, {})},
+                  {"base/5/INCREMENTAL.400", incremental(2, {{1, 'O'}})},
+                  {"base/5/600", pages("pq")},
+                  {"global/pg_control", std::string(8192, '3')}};
+    incr2.ts = {{"PG_15_202209061/5/INCREMENTAL.500", incremental(3, {{2, 'M'}})}};
+    incr2.manifest = {{"PG_VERSION", 3, sha256_hex("15\n")},
+                      {"base/5/100", 5 * kPageSize, "", false, true},
+                      {"base/5/200", 2 * kPageSize, "", false, true},
+                      {"base/5/400", 2 * kPageSize, "", false, true},
+                      {"base/5/600", 2 * kPageSize, sha256_hex(pages("pq"))},
+                      {"global/pg_control", 8192, sha256_hex(std::string(8192, '3'))},
+                      {"pg_tblspc/16385/" + kTs, 3 * kPageSize, "", false, true}};
+    incr2.key = &key;
+  }
+
+  // What a restore of incr2 must produce (paths relative to the data
+  // directory; the tablespace file under the mapped location).
+  std::map<std::string, std::string> expected_incr2() const {
+    return {{"PG_VERSION", "15\n"},      {"base/5/100", pages("aBcdX")},
+            {"base/5/200", pages("eF")}, {"base/5/400", pages("NO")},
+            {"base/5/600", pages("pq")}, {"global/pg_control", std::string(8192, '3')}};
+  }
+
+  static std::vector<ManifestEntry> manifest_of(const std::vector<File>& base,
+                                                const std::vector<File>& ts) {
+    std::vector<ManifestEntry> out;
+    for (const auto& f : base) out.push_back({f.path, f.content.size(), sha256_hex(f.content)});
+    for (const auto& f : ts)
+      out.push_back({"pg_tblspc/16385/" + f.path, f.content.size(), sha256_hex(f.content)});
+    return out;
+  }
+
+  static std::string base_tar(const std::vector<File>& files) {
+    TarWriter t;
+    t.dir("base/");
+    t.dir("base/5/");
+    t.dir("global/");
+    t.dir("pg_wal/");
+    t.dir("pg_tblspc/");
+    t.symlink("pg_tblspc/16385", "/old/location/ts1");
+    for (const auto& f : files)
+      if (f.path != "global/pg_control") t.file(f.path, f.content);
+    for (const auto& f : files)
+      if (f.path == "global/pg_control") t.file(f.path, f.content);  // last, as BASE_BACKUP
+    t.end();
+    return t.str();
+  }
+
+  static std::string ts_tar(const std::vector<File>& files) {
+    TarWriter t;
+    t.dir("PG_15_202209061/");
+    t.dir("PG_15_202209061/5/");
+    for (const auto& f : files) t.file(f.path, f.content);
+    t.end();
+    return t.str();
+  }
+
+  std::string sealed(const std::string& bytes, const EncryptionKey* k) {
+    if (k == nullptr) return bytes;
+    StringSink out;
+    auto enc = make_encryptor(*k, out);
+    enc->write(as_bytes(bytes));
+    enc->finish();
+    return out.str();
+  }
+
+  void write(const BackupSpec& spec) {
+    BackupMeta meta;
+    meta.name = spec.name;
+    meta.kind = spec.parent.empty() ? "physical" : "incremental";
+    meta.parent = spec.parent;
+    meta.trigger = "manual";
+    meta.system_identifier = kSysid;
+    meta.pg_version = 150004;
+    meta.timeline = 1;
+    meta.start_lsn = "0/" + std::to_string(spec.seq) + "000028";
+    meta.stop_lsn = "0/" + std::to_string(spec.seq) + "000100";
+    meta.started_at = "2026-12-0" + std::to_string(spec.seq) + "T00:00:00.000Z";
+    meta.completed_at = "2026-12-0" + std::to_string(spec.seq) + "T00:00:10.000Z";
+    meta.compression = "zstd";
+    meta.compression_level = 3;
+    meta.compressed_by = "client";
+    meta.tablespaces = {{"16385", "/old/location/ts1"}};
+    record_encryption(meta, spec.key);
+    auto put = [&](const std::string& object, const std::string& bytes) {
+      const std::string stored = sealed(bytes, spec.key);
+      storage->write_all(Repository::object_path(kSysid, spec.name, object), stored);
+      meta.objects.push_back({object, stored.size(), sha256_hex(stored)});
+      meta.stored_bytes += stored.size();
+    };
+    put("base.tar.zst", zstd(base_tar(spec.base)));
+    put("16385.tar.zst", zstd(ts_tar(spec.ts)));
+    put("backup_manifest", make_manifest(spec.manifest));
+    Repository(*storage).write_meta(meta);
+  }
+
+  void write_chain() {
+    write(full);
+    write(incr1);
+    write(incr2);
+  }
+
+  RestoreOptions options(const std::string& dir) {
+    RestoreOptions o;
+    o.pgdata = tmp.str() + "/" + dir;
+    o.tablespace_mapping["16385"] = tmp.str() + "/" + dir + "-ts";
+    o.sync_to_disk = false;
+    o.decryptor_of = [this](const BackupMeta& m) -> DecryptorFactory {
+      if (m.encryption == "none") return {};
+      return [this](const std::string&, Sink& next) { return make_decryptor(key, next); };
+    };
+    return o;
+  }
+
+  RestoreReport restore(const std::string& name, const RestoreOptions& o,
+                        std::vector<std::string>* log = nullptr) {
+    Repository repo(*storage);
+    return restore_physical(repo, repo.read_meta(kSysid, name), o, [&](std::string_view line) {
+      if (log) log->emplace_back(line);
+    });
+  }
+
+  void expect_restored_incr2(const RestoreOptions& o) {
+    for (const auto& [path, content] : expected_incr2())
+      EXPECT_EQ(slurp(o.pgdata + "/" + path), content) << path;
+    EXPECT_EQ(slurp(o.tablespace_mapping.at("16385") + "/" + kTs), pages("LmM"));
+    EXPECT_FALSE(fs::exists(o.pgdata + "/base/5/300")) << "removed before incr1: never written";
+    EXPECT_FALSE(fs::exists(o.pgdata + "/base/5/INCREMENTAL.100"));
+    EXPECT_EQ(fs::read_symlink(o.pgdata + "/pg_tblspc/16385").string(),
+              o.tablespace_mapping.at("16385"));
+  }
+
+  EncryptionKey key = EncryptionKey::generate();
+  BackupSpec full, incr1, incr2;
+  std::unique_ptr<Storage> storage = make_memory_storage();
+  TempDir tmp;
+};
+
+// Every path of a directory tree: files with their content, links with their
+// target, directories (for comparing two restores).
+std::map<std::string, std::string> tree(const std::string& root) {
+  std::map<std::string, std::string> out;
+  for (auto it = fs::recursive_directory_iterator(root); it != fs::end(it); ++it) {
+    const std::string rel = it->path().lexically_relative(root).string();
+    if (it->is_symlink())
+      out[rel] = "-> (link)";
+    else if (it->is_directory())
+      out[rel] = "(dir)";
+    else
+      out[rel] = sha256_hex(slurp(it->path()));
+  }
+  return out;
+}
+
+struct Stamp {
+  ino_t inode;
+  struct timespec mtime;
+};
+Stamp stamp(const std::string& path) {
+  struct stat st;
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return {st.st_ino, st.st_mtim};
+}
+bool same(const Stamp& a, const Stamp& b) {
+  return a.inode == b.inode && a.mtime.tv_sec == b.mtime.tv_sec &&
+         a.mtime.tv_nsec == b.mtime.tv_nsec;
+}
+
+}  // namespace
+
+TEST_F(ChainTest, RestoresTheNewestIncrementalThroughItsChain) {
+  write_chain();
+  const RestoreOptions o = options("pgdata");
+  std::vector<std::string> log;
+  const RestoreReport r = restore(kIncr2, o, &log);
+  expect_restored_incr2(o);
+
+  // Which backup gave what: newest first.
+  ASSERT_EQ(r.chain.size(), 3u);
+  EXPECT_EQ(r.chain[0].name, kIncr2);
+  EXPECT_EQ(r.chain[0].kind, "incremental");
+  EXPECT_EQ(r.chain[0].pages, 3u);  // 100 block 4, 400 block 1, 500 block 2
+  EXPECT_EQ(r.chain[1].pages, 4u);  // 100 block 1, 200 block 1, 400 block 0, 500 block 0
+  EXPECT_EQ(r.chain[1].files, 1u);  // 400's whole copy, the base of its reconstruction
+  EXPECT_EQ(r.chain[2].kind, "full");
+  EXPECT_EQ(r.chain[2].pages, 5u);  // 100 blocks 0, 2, 3; 200 block 0; 500 block 1
+  EXPECT_EQ(r.chain[2].files, 3u);
+  EXPECT_EQ(r.reconstructed_files, 4u);
+  EXPECT_EQ(r.manifest_files, 7u);
+  EXPECT_EQ(r.objects, 3u + 2u + 2u) << "older backups: only their archives, no manifest";
+  for (const auto& step : r.chain) EXPECT_GT(step.bytes_read, 0u) << step.name;
+  bool said_chain = false, said_step = false;
+  for (const auto& l : log) {
+    said_chain |= l.find("restoring the chain " + kFull + " <- " + kIncr1 + " <- " + kIncr2) == 0;
+    said_step |= l.find("restoring incremental 2 of 3: \"" + kIncr1 + "\"") == 0;
+  }
+  EXPECT_TRUE(said_chain);
+  EXPECT_TRUE(said_step);
+
+  // The first incremental restores its own state.
+  const RestoreOptions o1 = options("pgdata1");
+  restore(kIncr1, o1);
+  EXPECT_EQ(slurp(o1.pgdata + "/base/5/100"), pages("aBcdE"));
+  EXPECT_EQ(slurp(o1.pgdata + "/base/5/200"), pages("eF"));
+  EXPECT_EQ(slurp(o1.pgdata + "/base/5/400"), pages("N"));
+  EXPECT_FALSE(fs::exists(o1.pgdata + "/base/5/600"));
+  EXPECT_EQ(slurp(o1.tablespace_mapping.at("16385") + "/" + kTs), pages("Lm"));
+}
+
+TEST_F(ChainTest, AFullBackupIsAChainOfOne) {
+  write(full);
+  const RestoreOptions o = options("pgdata");
+  const RestoreReport r = restore(kFull, o);
+  ASSERT_EQ(r.chain.size(), 1u);
+  EXPECT_EQ(r.chain[0].kind, "full");
+  EXPECT_EQ(r.reconstructed_files, 0u);
+  EXPECT_EQ(slurp(o.pgdata + "/base/5/300"), pages("hi"));
+}
+
+TEST_F(ChainTest, AMissingBlockIsCorruptAndNothingIsLeftBehind) {
+  // incr2 says 100 has 6 blocks but stores only block 4: block 5 is nowhere.
+  incr2.base[1].content = incremental(6, {{4, 'X'}});
+  incr2.manifest[1].size = 6 * kPageSize;
+  write_chain();
+  const RestoreOptions o = options("pgdata");
+  expect_error([&] { restore(kIncr2, o); }, ErrorKind::corrupt,
+               "block 5 of \"base/5/100\" (6 blocks) is in no backup of the chain");
+  EXPECT_FALSE(fs::exists(o.pgdata));
+  EXPECT_FALSE(fs::exists(o.tablespace_mapping.at("16385")));
+}
+
+TEST_F(ChainTest, AWrongSizeAgainstTheManifestIsCorrupt) {
+  incr2.manifest[2].size = 3 * kPageSize;  // 200 rebuilds to 2 blocks
+  write_chain();
+  const RestoreOptions o = options("pgdata");
+  expect_error([&] { restore(kIncr2, o); }, ErrorKind::corrupt,
+               "file \"base/5/200\" in base.tar.zst has 16384 bytes but backup_manifest says "
+               "24576");
+  EXPECT_FALSE(fs::exists(o.pgdata));
+}
+
+TEST_F(ChainTest, ABrokenChainIsRefusedBeforeAnythingIsWritten) {
+  write_chain();
+  storage->remove(Repository::object_path(kSysid, kIncr1, "backup.json"));
+  const RestoreOptions o = options("pgdata");
+  expect_error([&] { restore(kIncr2, o); }, ErrorKind::not_found,
+               "the chain of backup \"" + kIncr2 + "\" is broken: backup \"" + kIncr2 +
+                   "\" is relative to \"" + kIncr1 + "\", which is missing");
+  EXPECT_FALSE(fs::exists(o.pgdata));
+}
+
+TEST_F(ChainTest, ADamagedObjectOfAnOlderBackupIsCorrupt) {
+  write_chain();
+  const std::string path = Repository::object_path(kSysid, kFull, "base.tar.zst");
+  std::string bytes = storage->read_all(path);
+  bytes[bytes.size() / 2] ^= 0x55;
+  storage->write_all(path, bytes);
+  const RestoreOptions o = options("pgdata");
+  expect_error([&] { restore(kIncr2, o); }, ErrorKind::corrupt,
+               "object \"base.tar.zst\" of backup \"" + kFull + "\" is corrupt");
+  EXPECT_FALSE(fs::exists(o.pgdata));
+}
+
+TEST_F(ChainTest, DeltaOverAStaleCopyEqualsAFreshRestore) {
+  write_chain();
+  const RestoreOptions fresh = options("fresh");
+  restore(kIncr2, fresh);
+
+  // A stale copy: the full backup restored, then changed by hand.
+  const RestoreOptions stale = options("stale");
+  restore(kFull, stale);
+  std::ofstream(stale.pgdata + "/base/5/600") << "garbage";
+  std::ofstream(stale.pgdata + "/postmaster.opts") << "old server";
+  std::ofstream(stale.pgdata + "/pg_wal/000000010000000000000009") << "old wal";
+  fs::create_directories(stale.pgdata + "/base/16999/sub");
+  std::ofstream(stale.pgdata + "/base/16999/sub/x") << "dropped database";
+  std::ofstream(stale.tablespace_mapping.at("16385") + "/PG_15_202209061/5/999") << "stale";
+  fs::create_directories(stale.tablespace_mapping.at("16385") + "/PG_16_202307071");
+  const Stamp version = stamp(stale.pgdata + "/PG_VERSION");
+
+  RestoreOptions delta = stale;
+  delta.delta = true;
+  const RestoreReport r = restore(kIncr2, delta);
+  expect_restored_incr2(delta);
+  EXPECT_TRUE(same(stamp(stale.pgdata + "/PG_VERSION"), version)) << "equal: not rewritten";
+  EXPECT_GE(r.kept_files, 1u);
+  EXPECT_GE(r.removed_files, 5u);
+
+  auto without_locations = [](std::map<std::string, std::string> t) {
+    t.erase("tablespace_map");  // names each copy's own tablespace directory
+    t.erase("backup_manifest");
+    return t;
+  };
+  EXPECT_EQ(without_locations(tree(stale.pgdata)), without_locations(tree(fresh.pgdata)));
+  auto ts = tree(stale.tablespace_mapping.at("16385"));
+  EXPECT_EQ(ts.erase("PG_16_202307071"), 1u) << "another version's directory is left alone";
+  EXPECT_EQ(ts, tree(fresh.tablespace_mapping.at("16385")));
+}
+
+TEST_F(ChainTest, DeltaRewritesNothingThatIsAlreadyRight) {
+  write_chain();
+  const RestoreOptions o = options("pgdata");
+  restore(kIncr2, o);
+  const Stamp version = stamp(o.pgdata + "/PG_VERSION");
+  const Stamp whole = stamp(o.pgdata + "/base/5/600");
+  const Stamp rebuilt = stamp(o.pgdata + "/base/5/100");
+  const Stamp ts = stamp(o.tablespace_mapping.at("16385") + "/" + kTs);
+
+  RestoreOptions d = o;
+  d.delta = true;
+  const RestoreReport r = restore(kIncr2, d);
+  expect_restored_incr2(d);
+  EXPECT_TRUE(same(stamp(o.pgdata + "/PG_VERSION"), version));
+  EXPECT_TRUE(same(stamp(o.pgdata + "/base/5/600"), whole));
+  EXPECT_TRUE(same(stamp(o.pgdata + "/base/5/100"), rebuilt)) << "every page compared equal";
+  EXPECT_TRUE(same(stamp(o.tablespace_mapping.at("16385") + "/" + kTs), ts));
+  EXPECT_EQ(r.pages_unchanged, 5u + 2u + 2u + 3u);
+  EXPECT_EQ(r.kept_files, 2u) << "PG_VERSION and 600; pg_control is always written last";
+
+  // One changed page of a rebuilt file is written again, the others not.
+  {
+    std::fstream f(o.pgdata + "/base/5/100", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(2 * kPageSize + 17);
+    f.put('!');
+  }
+  const RestoreReport r2 = restore(kIncr2, d);
+  EXPECT_EQ(r2.pages_unchanged, 5u + 2u + 2u + 3u - 1u);
+  expect_restored_incr2(d);
+}
+
+TEST_F(ChainTest, DeltaOfAFullBackup) {
+  write(full);
+  const RestoreOptions o = options("pgdata");
+  restore(kFull, o);
+  std::ofstream(o.pgdata + "/base/5/100") << "damaged";
+  std::ofstream(o.pgdata + "/stray") << "x";
+  RestoreOptions d = o;
+  d.delta = true;
+  const RestoreReport r = restore(kFull, d);
+  EXPECT_EQ(slurp(o.pgdata + "/base/5/100"), pages("abcd"));
+  EXPECT_FALSE(fs::exists(o.pgdata + "/stray"));
+  EXPECT_EQ(r.removed_files, 3u) << "stray, the damaged file, the old backup_manifest copy";
+  EXPECT_EQ(slurp(o.pgdata + "/global/pg_control"), std::string(8192, '1'));
+}
+
+TEST_F(ChainTest, DeltaRefusesARunningServerAndAnyOtherDirectory) {
+  write(full);
+  const RestoreOptions o = options("pgdata");
+  restore(kFull, o);
+  std::ofstream(o.pgdata + "/postmaster.pid") << "4242\n";
+  RestoreOptions d = o;
+  d.delta = true;
+  expect_error([&] { restore(kFull, d); }, ErrorKind::already_exists,
+               "has a postmaster.pid: a server may be running there");
+  EXPECT_EQ(slurp(o.pgdata + "/base/5/100"), pages("abcd")) << "nothing touched";
+
+  RestoreOptions home = options("home");
+  fs::create_directories(home.pgdata);
+  std::ofstream(home.pgdata + "/notes.txt") << "precious";
+  home.delta = true;
+  expect_error([&] { restore(kFull, home); }, ErrorKind::invalid_argument, "has no PG_VERSION");
+  EXPECT_EQ(slurp(home.pgdata + "/notes.txt"), "precious");
+
+  // Without --delta a non-empty directory points at it.
+  expect_error([&] { restore(kFull, o); }, ErrorKind::already_exists, "restore with --delta");
+}
+
+TEST_F(ChainTest, AFailedDeltaLeavesNoControlFile) {
+  incr2.base[1].content = incremental(6, {{4, 'X'}});
+  incr2.manifest[1].size = 6 * kPageSize;
+  write_chain();
+  const RestoreOptions o = options("pgdata");
+  restore(kIncr1, o);
+  RestoreOptions d = o;
+  d.delta = true;
+  expect_error([&] { restore(kIncr2, d); }, ErrorKind::corrupt,
+               "global/pg_control is absent, so PostgreSQL will not start it");
+  EXPECT_TRUE(fs::exists(o.pgdata + "/PG_VERSION"));
+  EXPECT_FALSE(fs::exists(o.pgdata + "/global/pg_control"));
+}
+
+TEST_F(ChainTest, VerifyChecksEveryBackupOfTheChainAndWritesNothing) {
+  write_chain();
+  Repository repo(*storage);
+  VerifyOptions vo;
+  const RestoreOptions ro = options("unused");
+  vo.decryptor_of = ro.decryptor_of;
+  std::uint64_t last_progress = 0, total = 0;
+  vo.on_progress = [&](std::uint64_t n, std::uint64_t t) {
+    last_progress = n;
+    total = t;
+  };
+  std::vector<std::string> log;
+  const VerifyReport r = verify_backup(repo, repo.read_meta(kSysid, kIncr2), vo,
+                                       [&](std::string_view l) { log.emplace_back(l); });
+  EXPECT_EQ(r.kind, "incremental");
+  EXPECT_EQ(r.chain, (std::vector<std::string>{kIncr2, kIncr1, kFull}));
+  EXPECT_EQ(r.objects, 9u) << "every object of every backup";
+  EXPECT_EQ(r.manifest_files, 7u);
+  EXPECT_EQ(r.files, 7u);
+  EXPECT_EQ(last_progress, total);
+  EXPECT_FALSE(fs::exists(ro.pgdata));
+
+  const std::string path = Repository::object_path(kSysid, kFull, "16385.tar.zst");
+  std::string bytes = storage->read_all(path);
+  bytes[bytes.size() / 3] ^= 1;
+  storage->write_all(path, bytes);
+  expect_error([&] { verify_backup(repo, repo.read_meta(kSysid, kIncr2), vo); }, ErrorKind::corrupt,
+               "object \"16385.tar.zst\" of backup \"" + kFull + "\"");
+  storage->remove(path);
+  expect_error([&] { verify_backup(repo, repo.read_meta(kSysid, kIncr2), vo); },
+               ErrorKind::not_found, "object \"16385.tar.zst\" of backup \"" + kFull + "\"");
+}
