@@ -106,7 +106,7 @@ int run_list(const ListOptions& o) {
         else
           arr.back()["chain_error"] = c->error;
       }
-      const WalCatalog* catalog = is_physical_kind(b.kind) ? wal_of(b.system_identifier) : nullptr;
+      const WalCatalog* catalog = b.is_physical() ? wal_of(b.system_identifier) : nullptr;
       if (catalog != nullptr) arr.back()["wal"] = wal_json(*catalog, backups);
     }
     for (const auto& d : listing.unreadable) {

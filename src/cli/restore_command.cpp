@@ -85,7 +85,6 @@ struct TargetPlan {
 BackupSelector restorable() {
   BackupSelector physical;
   physical.kind = "physical";
-  physical.with_incrementals = true;
   return physical;
 }
 
@@ -117,7 +116,7 @@ TargetPlan plan_for_target(Repository& repo, const RestoreCliOptions& o,
   std::string system_identifier;
   if (o.backup != "latest") {
     named = repo.resolve(o.backup, o.system_id);
-    if (!is_physical_kind(named->kind))
+    if (!named->is_physical())
       throw Error(ErrorKind::unsupported,
                   "backup \"" + named->name + "\" is a " + named->kind +
                       " backup; a point-in-time restore starts from a physical backup");
@@ -287,7 +286,7 @@ int run_restore(const RestoreCliOptions& o) {
   } else {
     meta = repo.resolve(o.backup, o.system_id);
   }
-  if (!is_physical_kind(meta.kind)) {
+  if (!meta.is_physical()) {
     throw Error(ErrorKind::unsupported,
                 "backup \"" + meta.name + "\" is a " + meta.kind +
                     " backup; pgvault restore restores physical backups only (restore a logical "

@@ -73,7 +73,6 @@ int run_verify(const VerifyCliOptions& o) {
   latest_of.kind = !o.kind.empty() ? o.kind : o.database.empty() ? "physical" : "logical";
   latest_of.database = o.database;
   latest_of.skip_pre_restore = latest_of.kind == "logical";
-  latest_of.with_incrementals = true;  // physical: full or incremental
   if (latest_of.kind == "physical" && !o.database.empty())
     throw Error(ErrorKind::invalid_argument,
                 "--database selects logical backups (dumps of one database); it does not go "
@@ -90,19 +89,19 @@ int run_verify(const VerifyCliOptions& o) {
           ? "pass --kind logical (and --database DB) to verify the newest logical backup"
           : std::string());
   if (!o.kind.empty() && meta.kind != o.kind &&
-      !(o.kind == "physical" && is_physical_kind(meta.kind)))
+      !(o.kind == "physical" && meta.is_physical()))
     throw Error(ErrorKind::invalid_argument, "backup \"" + meta.name + "\" is a " + meta.kind +
                                                  " backup, not " + o.kind + " (--kind)");
   if (!o.database.empty() && (meta.kind != "logical" || meta.database != o.database))
     throw Error(ErrorKind::invalid_argument, "backup \"" + meta.name +
                                                  "\" is not a logical backup of database \"" +
                                                  o.database + "\" (--database)");
-  if (o.wal && !is_physical_kind(meta.kind)) {
+  if (o.wal && !meta.is_physical()) {
     throw Error(ErrorKind::invalid_argument,
                 "backup \"" + meta.name + "\" is a " + meta.kind +
                     " backup; --wal checks the archived WAL of physical backups only");
   }
-  if (o.restore_test && !is_physical_kind(meta.kind)) {
+  if (o.restore_test && !meta.is_physical()) {
     throw Error(ErrorKind::unsupported,
                 "backup \"" + meta.name + "\" is a " + meta.kind +
                     " backup; --restore-test restores physical backups only (verify it without "

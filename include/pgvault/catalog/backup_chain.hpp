@@ -52,8 +52,4 @@ BackupChain resolve_chain(Repository& repo, const BackupMeta& newest);
 // list` shows. Unreadable parents fail with their listing error.
 BackupChain resolve_chain(const RepositoryListing& listing, const BackupMeta& newest);
 
-// Whether a backup of this kind is restored into a data directory (a full
-// physical backup or an incremental one, through its chain).
-bool is_physical_kind(const std::string& kind);
-
 }  // namespace pgvault

@@ -36,8 +36,6 @@ struct BackupSelector {
   // pre_restore backups are the safety dumps vault.restore_logical() takes of
   // a database before replacing it: the state that was replaced.
   bool skip_pre_restore = false;
-  // kind "physical": incremental backups too (restored through their chain).
-  bool with_incrementals = false;
 
   bool matches(const BackupMeta& meta) const;
   // "complete physical backup", "complete logical backup of database \"shop\""

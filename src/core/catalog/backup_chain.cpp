@@ -23,10 +23,6 @@ bool ends_after_start(const BackupMeta& parent, const BackupMeta& child) {
 
 }  // namespace
 
-bool is_physical_kind(const std::string& kind) {
-  return kind == "physical" || kind == "incremental";
-}
-
 std::string BackupChain::describe() const {
   std::string out;
   for (auto it = backups.rbegin(); it != backups.rend(); ++it)
@@ -35,7 +31,7 @@ std::string BackupChain::describe() const {
 }
 
 BackupChain resolve_chain(const BackupMeta& newest, const BackupLookup& lookup) {
-  if (!is_physical_kind(newest.kind))
+  if (!newest.is_physical())
     throw Error(ErrorKind::unsupported,
                 "backup \"" + newest.name + "\" is a " + newest.kind +
                     " backup; only physical backups (full or incremental) have a chain");
@@ -70,7 +66,7 @@ BackupChain resolve_chain(const BackupMeta& newest, const BackupLookup& lookup) 
       throw Error(ErrorKind::corrupt, link + "a backup of another system (" +
                                           parent.system_identifier + ", not " +
                                           child.system_identifier + ")");
-    if (!is_physical_kind(parent.kind))
+    if (!parent.is_physical())
       throw Error(ErrorKind::corrupt, link + "a " + parent.kind +
                                           " backup; an incremental is relative to a full "
                                           "physical backup or another incremental");

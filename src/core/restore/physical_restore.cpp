@@ -1045,7 +1045,7 @@ RestoreReport PhysicalRestore::run() {
 
 RestoreReport restore_physical(Repository& repo, const BackupMeta& meta, const RestoreOptions& opts,
                                const ProgressLog& log) {
-  if (!is_physical_kind(meta.kind)) {
+  if (!meta.is_physical()) {
     throw Error(ErrorKind::unsupported,
                 "backup \"" + meta.name + "\" is a " + meta.kind +
                     " backup; only physical backups (full or incremental) can be restored into a "

@@ -1,7 +1,6 @@
 // The archived WAL of one system, from one listing (include/pgvault/wal/wal_catalog.hpp).
 #include "pgvault/wal/wal_catalog.hpp"
 
-#include "pgvault/catalog/backup_chain.hpp"  // is_physical_kind
 #include "pgvault/error.hpp"
 #include "pgvault/text.hpp"
 #include "pgvault/timestamp.hpp"

@@ -1,7 +1,6 @@
 // Checking a backup's archived WAL (include/pgvault/wal/wal_verify.hpp).
 #include "pgvault/wal/wal_verify.hpp"
 
-#include "pgvault/catalog/backup_chain.hpp"  // is_physical_kind
 #include "pgvault/error.hpp"
 #include "pgvault/text.hpp"
 #include "pgvault/wal/wal_read.hpp"
