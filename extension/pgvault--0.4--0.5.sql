@@ -33,3 +33,21 @@ COMMENT ON FUNCTION vault.verify_wal(text) IS
   'is whole (no gap, every checksum); the window a point-in-time restore from it can reach';
 
 REVOKE ALL ON FUNCTION vault.verify_wal(text) FROM PUBLIC;
+
+-- 0.5 (issue 16): incremental backups. A row of kind 'incremental' names its
+-- parent; vault.history shows it (appended: existing columns keep their place).
+ALTER TABLE vault.backups DROP CONSTRAINT backups_kind_check;
+ALTER TABLE vault.backups ADD CONSTRAINT backups_kind_check
+  CHECK (kind IN ('physical', 'logical', 'incremental'));
+ALTER TABLE vault.backups ADD COLUMN parent text;
+COMMENT ON COLUMN vault.backups.parent IS
+  'incremental: the backup it stores the changes since, restored beneath it';
+
+CREATE OR REPLACE VIEW vault.history AS
+SELECT id, name, kind, trigger, status, started_at, completed_at,
+       completed_at - started_at AS duration,
+       source_bytes, stored_bytes, compression, encrypted, sha256, location,
+       initiated_by, error_message, start_lsn, stop_lsn, timeline, verified_at,
+       label, database, scheduled_for, attempt, options, key_fingerprint,
+       verify_status, verify_error, parent
+  FROM vault.backups;

@@ -44,7 +44,7 @@ $squat$;
 CREATE TABLE vault.backups (
     id                bigserial PRIMARY KEY,
     name              text NOT NULL UNIQUE,
-    kind              text NOT NULL CHECK (kind IN ('physical', 'logical')),
+    kind              text NOT NULL CHECK (kind IN ('physical', 'logical', 'incremental')),
     trigger           text NOT NULL CHECK (trigger IN ('manual', 'scheduled', 'retry', 'pre_restore')),
     status            text NOT NULL CHECK (status IN ('running', 'completed', 'failed',
                                                       'cancelled', 'skipped', 'expired', 'deleted')),
@@ -74,7 +74,8 @@ CREATE TABLE vault.backups (
     key_fingerprint   text,         -- encrypted: the key's public fingerprint
     verify_status     text CHECK (verify_status IN ('passed', 'failed')),
     verify_error      text,
-    repository        text          -- the repository URL it was written to (issue 13)
+    repository        text,         -- the repository URL it was written to (issue 13)
+    parent            text          -- incremental: the backup it is relative to (issue 16)
 );
 CREATE INDEX backups_started_at_idx ON vault.backups (started_at);
 CREATE INDEX backups_status_idx ON vault.backups (status);
@@ -84,6 +85,8 @@ COMMENT ON COLUMN vault.backups.sha256 IS
   'SHA-256 over "sha256  object" lines of the backup''s objects sorted by name (sha256sum output)';
 COMMENT ON COLUMN vault.backups.source_bytes IS 'bytes of database files backed up';
 COMMENT ON COLUMN vault.backups.stored_bytes IS 'bytes stored in the repository';
+COMMENT ON COLUMN vault.backups.parent IS
+  'incremental: the backup it stores the changes since, restored beneath it';
 COMMENT ON COLUMN vault.backups.cleanup_pending IS
   'a failed backup whose partial objects could not be removed yet (store unreachable); '
   'removed after the next successful backup or by vault.cleanup()';
@@ -94,7 +97,7 @@ SELECT id, name, kind, trigger, status, started_at, completed_at,
        source_bytes, stored_bytes, compression, encrypted, sha256, location,
        initiated_by, error_message, start_lsn, stop_lsn, timeline, verified_at,
        label, database, scheduled_for, attempt, options, key_fingerprint,
-       verify_status, verify_error
+       verify_status, verify_error, parent
   FROM vault.backups;
 
 COMMENT ON VIEW vault.history IS 'pgvault: every backup, its outcome, sizes and checksums';

@@ -38,7 +38,7 @@ struct LaunchedJob {
 };
 
 // Kinds create_backup accepts, for messages.
-constexpr const char* kValidKinds = "physical, logical";
+constexpr const char* kValidKinds = "physical, logical, incremental";
 
 // Allocates an id and a unique name, claims the job slot and launches the
 // job worker in this database; returns once the worker has committed the

@@ -8,7 +8,10 @@
 #include "pgvault/text.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/logical/logical_backup.hpp"
+#include "pgvault/catalog/incremental_parent.hpp"
+#include "pgvault/physical/incremental_backup.hpp"
 #include "pgvault/physical/physical_backup.hpp"
+#include "pgvault/restore/backup_reading.hpp"
 #include "pgvault/pipeline/encryption.hpp"
 #include "pgvault/pipeline/compression.hpp"
 #include "pgvault/storage/storage.hpp"
@@ -24,6 +27,7 @@
 #include "error_boundary.hpp"
 #include "logging.hpp"
 #include "history.hpp"
+#include "incremental_source.hpp"
 #include "job_worker.hpp"
 #include "worker_connection.hpp"
 #include "replication_client.hpp"
@@ -203,6 +207,36 @@ BackupMeta run_logical(Repository& repo, const BackupRequest& req) {
   }
 }
 
+// An incremental: against the newest physical backup of this server's
+// timeline and past, read from the data directory by this worker itself.
+BackupMeta run_incremental(Repository& repo, const std::string& repository_url,
+                           BackupRequest& req) {
+  report_progress(0, 0, 0, "checkpoint");
+  const Lsn position{pg_guard([] { return static_cast<std::uint64_t>(GetXLogInsertRecPtr()); })};
+  const TimelineId timeline =
+      pg_guard([] { return static_cast<TimelineId>(GetWALInsertionTimeLine()); });
+  const BackupMeta parent = choose_incremental_parent(
+      repo.list_all(req.origin.system_identifier), req.origin.system_identifier, timeline,
+      position, repository_url);
+  log_message(LOG, "backup \"" + req.origin.name + "\" is incremental to \"" + parent.name +
+                       "\" (" + parent.kind + ", ended at " + parent.stop_lsn + ")");
+  req.read_workers = guc_backup_workers;
+  req.data_checksums = pg_guard([] { return DataChecksumsEnabled(); });
+  JobIncrementalSource source("pgvault " + req.origin.name +
+                              (req.origin.label.empty() ? "" : " " + req.origin.label));
+  IncrementalCallbacks callbacks;
+  callbacks.progress = [](const BackupProgress& p) {
+    report_progress(p.done, p.total, p.stored, p.phase);
+  };
+  callbacks.check_interrupts = check_job_interrupts;
+  callbacks.log = [&](std::string_view line) {
+    log_message(LOG, "backup \"" + req.origin.name + "\": " + std::string(line));
+  };
+  return run_incremental_backup(repo, req, parent,
+                                decryptor_for(parent, configured_encryption()), source,
+                                callbacks);
+}
+
 void run_job(long long backup_id) {
   lock_shared();
   const JobSlot slot = shared()->job;
@@ -250,7 +284,9 @@ void run_job(long long backup_id) {
     const std::optional<EncryptionKey> key =
         backup_encryption_key(configured_encryption());
     complete_request(req, slot, key ? &*key : nullptr);
-    BackupMeta meta = logical ? run_logical(repo, req) : run_physical(repo, req);
+    BackupMeta meta = logical                                   ? run_logical(repo, req)
+                      : req.kind == BackupKind::incremental ? run_incremental(repo, repository_url, req)
+                                                            : run_physical(repo, req);
     try {
       history::mark_completed(backup_id, meta);
     } catch (...) {

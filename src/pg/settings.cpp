@@ -46,6 +46,7 @@ namespace {
 int guc_compression = static_cast<int>(Compression::zstd);
 int guc_compression_level = 0;
 int guc_compression_workers = 0;
+int guc_backup_workers = 2;
 
 const config_enum_entry compression_options[] = {
     {"none", static_cast<int>(Compression::none), false},
@@ -188,6 +189,12 @@ void define_settings() {
       "zstd only; threads of the server process that sends the backup, each using a core while "
       "a backup runs. Logical backups are compressed on one thread.",
       &guc_compression_workers, 0, 0, 64, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable(
+      "pgvault.backup_workers",
+      "Threads that read the data directory for an incremental backup.",
+      "They read and select the changed pages of the next files while the job worker writes "
+      "the backup; 1..32.",
+      &guc_backup_workers, 2, 1, 32, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomStringVariable(
       "pgvault.replication_conninfo",
       "libpq connection string pgvault uses to stream physical backups from this server.",

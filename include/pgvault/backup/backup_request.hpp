@@ -25,10 +25,8 @@ enum class BackupKind { physical, logical, incremental };
 
 // "physical", "logical", "incremental": the kind as backup.json and vault.backups spell it.
 std::string_view backup_kind_name(BackupKind kind);
-// The kinds the SQL API and the job slot take: "physical" and "logical";
-// nullopt for anything else. "incremental" is not accepted until the server
-// glue runs run_incremental_backup (until then the job worker would take it
-// for a full physical backup).
+// The kinds the SQL API and the job slot take: "physical", "logical" and
+// "incremental"; nullopt for anything else.
 std::optional<BackupKind> parse_backup_kind(std::string_view name);
 
 // pgvault.compression, _level and _workers. A physical backup is compressed

@@ -22,6 +22,7 @@ std::string_view backup_kind_name(BackupKind kind) {
 std::optional<BackupKind> parse_backup_kind(std::string_view name) {
   if (name == "physical") return BackupKind::physical;
   if (name == "logical") return BackupKind::logical;
+  if (name == "incremental") return BackupKind::incremental;
   return std::nullopt;
 }
 

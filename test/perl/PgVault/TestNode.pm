@@ -14,7 +14,8 @@ our @EXPORT = qw(new_vault_node table_digest wait_for_status);
 sub new_vault_node {
   my ($name, %opts) = @_;
   my $node = PostgreSQL::Test::Cluster->new($name);
-  $node->init(allows_streaming => 1);
+  # initdb => [...]: extra initdb options (e.g. --data-checksums).
+  $node->init(allows_streaming => 1, ($opts{initdb} ? (extra => $opts{initdb}) : ()));
   # A URL (s3://, azure://, ...) as given, else a directory (default: a new one).
   my $repo = $opts{repository} // PostgreSQL::Test::Utils::tempdir() . '/repo';
   $repo = "file://$repo" unless $repo =~ m{^[a-z0-9]+://};

@@ -1,0 +1,78 @@
+#include "pgvault/catalog/incremental_parent.hpp"
+
+#include "pgvault/catalog/backup_chain.hpp"
+#include "pgvault/catalog/repository.hpp"
+#include "pgvault/error.hpp"
+#include "pgvault/timestamp.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <vector>
+
+namespace pgvault {
+
+namespace {
+
+// Why `b` cannot be the parent; empty when it can.
+std::string passed_over(const RepositoryListing& listing, const BackupMeta& b, TimelineId timeline,
+                        Lsn position) {
+  if (b.timeline != timeline)
+    return "it is on timeline " + std::to_string(b.timeline) + ", this server on " +
+           std::to_string(timeline);
+  Lsn stop;
+  try {
+    stop = parse_lsn(b.stop_lsn);
+  } catch (const Error& e) {
+    return std::string("its stop position is unreadable: ") + e.what();
+  }
+  if (stop > position)
+    return "it ends at " + b.stop_lsn + ", after this server's position " + format_lsn(position) +
+           " (another server's backup, or one from before a restore to an earlier point)";
+  try {
+    resolve_chain(listing, b);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+BackupMeta choose_incremental_parent(const RepositoryListing& listing,
+                                     const std::string& system_identifier, TimelineId timeline,
+                                     Lsn position, const std::string& repository_url) {
+  std::vector<const BackupMeta*> physical;
+  for (const BackupMeta& b : listing.complete)
+    if (b.is_physical() && b.system_identifier == system_identifier) physical.push_back(&b);
+  // Newest first: by completion time, ties by name.
+  std::sort(physical.begin(), physical.end(), [](const BackupMeta* a, const BackupMeta* b) {
+    std::int64_t ta = 0, tb = 0;
+    try {
+      ta = parse_utc_timestamp(a->completed_at);
+    } catch (const Error&) {
+    }
+    try {
+      tb = parse_utc_timestamp(b->completed_at);
+    } catch (const Error&) {
+    }
+    return ta != tb ? ta > tb : a->name > b->name;
+  });
+  const std::string what = "a parent for an incremental backup of system " + system_identifier +
+                           " on timeline " + std::to_string(timeline) + " in repository " +
+                           repository_url;
+  if (physical.empty())
+    throw Error(ErrorKind::not_found,
+                "no physical backup to be " + what +
+                    ": take a full backup first (SELECT * FROM vault.create_backup())");
+  std::string newest_reason;
+  for (const BackupMeta* b : physical) {
+    std::string reason = passed_over(listing, *b, timeline, position);
+    if (reason.empty()) return *b;
+    if (newest_reason.empty()) newest_reason = "\"" + b->name + "\": " + reason;
+  }
+  throw Error(ErrorKind::not_found,
+              "no physical backup can be " + what + "; the newest was passed over, " +
+                  newest_reason + ". Take a full backup (SELECT * FROM vault.create_backup())");
+}
+
+}  // namespace pgvault

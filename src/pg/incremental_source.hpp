@@ -1,0 +1,48 @@
+// Where the job worker's incremental backups read from (physical/
+// incremental_backup.hpp): its own session's pg_backup_start and
+// pg_backup_stop, the server's data directory, and the WAL from start to stop
+// in pg_wal, kept there by a temporary replication slot for the length of
+// the backup. Defined in incremental_source.cpp.
+//
+// Contract:
+//  - start() creates the temporary physical slot (reserving WAL now, before
+//    the backup's checkpoint), then runs pg_backup_start(label, fast => true)
+//    in the worker's session; the timeline is the one WAL is inserted on.
+//  - stop() runs pg_backup_stop(wait_for_archive => false): the segment
+//    holding the stop position is complete (PostgreSQL switches segments), so
+//    wal_files() can name every segment from start to stop on the timeline.
+//  - The destructor ends what start() began when stop() was not reached
+//    (pg_backup_stop, then the slot is dropped), logging instead of throwing;
+//    a worker that dies instead leaves both to PostgreSQL (the session's
+//    abort handler and the slot's temporary life).
+//  - Every call is made on the worker's main thread (the runner's contract).
+#pragma once
+#include "pgvault/physical/incremental_backup.hpp"
+
+#include <string>
+
+namespace pgvault::pg {
+
+class JobIncrementalSource final : public IncrementalSource {
+ public:
+  explicit JobIncrementalSource(std::string label);
+  ~JobIncrementalSource() override;
+  JobIncrementalSource(const JobIncrementalSource&) = delete;
+  JobIncrementalSource& operator=(const JobIncrementalSource&) = delete;
+
+  StartPoint start() override;
+  std::filesystem::path data_directory() override;
+  StopPoint stop() override;
+  std::vector<std::filesystem::path> wal_files(Lsn start, Lsn stop) override;
+
+ private:
+  void drop_slot();
+
+  std::string label_;
+  std::string slot_;
+  bool slot_created_ = false;
+  bool backup_started_ = false;
+  TimelineId timeline_ = 0;
+};
+
+}  // namespace pgvault::pg
