@@ -975,7 +975,7 @@ RestoreReport PhysicalRestore::run() {
       }
       say("delta restore: " + std::to_string(delta->kept_count()) +
           " files match the backup and are kept; " + std::to_string(report_.removed_files) +
-          " paths not in the backup removed");
+          " files not in the backup removed");
     }
     for (std::size_t i = 0; i < plans.size(); ++i) {
       if (!opts_.scan_only && !opts_.delta && !plans[i].oid.empty()) {
