@@ -93,7 +93,8 @@ struct Archive {
 
 // The archives of a physical backup's backup.json, base.tar first. Throws
 // Error(corrupt) when base.tar or backup_manifest is missing and
-// Error(unsupported) for any other object that is not <oid>.tar[.suffix].
+// Error(unsupported) for any other object that is not <oid>.tar[.suffix]
+// (file_identity aside: it is read by the next incremental only).
 std::vector<Archive> physical_archives(const BackupMeta& meta);
 
 // The decoded text of backup_manifest, as the server sent it; its stored
