@@ -181,7 +181,10 @@ void complete_request(BackupRequest& req, const JobSlot& slot, const EncryptionK
   }
 }
 
-BackupMeta run_physical(Repository& repo, const BackupRequest& req) {
+BackupMeta run_physical(Repository& repo, BackupRequest& req) {
+  // The files' identities for the first incremental on top of this full:
+  // an incremental reads this data directory, so it is the one to record.
+  req.data_directory = DataDir;
   ReplicationClient server(req.conninfo);
   server.check_interrupts = check_job_interrupts;
   return run_physical_backup(repo, req, server, [](const BackupProgress& p) {

@@ -62,13 +62,13 @@ void check_restore_call(const std::string& name, const std::string& target) {
     throw Error(ErrorKind::invalid_argument, "the target database name must not be empty");
   if (target == current_db) {
     throw Error(ErrorKind::invalid_argument,
-                "cannot restore into database " + quoted(target) +
+                "cannot restore into database " + pgvault::quoted(target) +
                     ": this session is connected to it (and pgvault lives in it); restore into "
                     "another database");
   }
   if (guc_database && target == guc_database) {
     throw Error(ErrorKind::invalid_argument,
-                "cannot restore into database " + quoted(target) +
+                "cannot restore into database " + pgvault::quoted(target) +
                     ": it is pgvault's own database (pgvault.database); restore into another "
                     "database");
   }
@@ -86,13 +86,13 @@ std::string take_pre_restore_backup(const std::string& db, const std::string& re
   request.options = LogicalOptions{}.to_json();
   const LaunchedJob job = start_job_in_function(request);
   wait_for_job_to_complete(job,
-                           "Database " + quoted(db) + " was not touched. Its pre_restore backup " +
-                               quoted(job.name) + " (id " + std::to_string(job.id) +
+                           "Database " + pgvault::quoted(db) + " was not touched. Its pre_restore backup " +
+                               pgvault::quoted(job.name) + " (id " + std::to_string(job.id) +
                                ") continues in the background; vault.cancel_backup() stops it.",
-                           "the pre_restore backup " + quoted(job.name) + " of database " +
-                               quoted(db) + " failed, so the database was not replaced");
-  const std::string notice = "took logical backup " + quoted(job.name) + " of database " +
-                             quoted(db) + " (trigger pre_restore) before replacing it";
+                           "the pre_restore backup " + pgvault::quoted(job.name) + " of database " +
+                               pgvault::quoted(db) + " failed, so the database was not replaced");
+  const std::string notice = "took logical backup " + pgvault::quoted(job.name) + " of database " +
+                             pgvault::quoted(db) + " (trigger pre_restore) before replacing it";
   const char* text = notice.c_str();
   pg_guard([&] { ereport(NOTICE, (errmsg("%s", text))); });
   return job.name;
@@ -125,18 +125,18 @@ std::uint64_t restore_via_scratch_database(const RestoreSource& source, const st
                               std::to_string(static_cast<long long>(time(nullptr)));
   DatabaseAdmin admin(current_db);
   admin.create_like(scratch, model,
-                    "could not create database " + quoted(scratch) + " to restore into");
-  const std::string failed = "restoring backup " + quoted(source.meta.name) + " into database " +
-                             quoted(target) + " failed: ";
-  const std::string unchanged = existing.exists ? "Database " + quoted(target) +
+                    "could not create database " + pgvault::quoted(scratch) + " to restore into");
+  const std::string failed = "restoring backup " + pgvault::quoted(source.meta.name) + " into database " +
+                             pgvault::quoted(target) + " failed: ";
+  const std::string unchanged = existing.exists ? "Database " + pgvault::quoted(target) +
                                                       " is unchanged (its pre_restore backup is " +
-                                                      quoted(pre_restore) + "). "
+                                                      pgvault::quoted(pre_restore) + "). "
                                                 : std::string();
   auto scratch_dropped = [&] {
     const std::string why = admin.try_drop(scratch);
     return unchanged + (why.empty()
-                            ? "The partly restored database " + quoted(scratch) + " was dropped."
-                            : "The partly restored database " + quoted(scratch) +
+                            ? "The partly restored database " + pgvault::quoted(scratch) + " was dropped."
+                            : "The partly restored database " + pgvault::quoted(scratch) +
                                   " is left behind (" + why + "); drop it by hand.");
   };
 
@@ -156,12 +156,12 @@ std::uint64_t restore_via_scratch_database(const RestoreSource& source, const st
   }
   if (restored.input_left_unread) {
     log_message(LOG,
-                "pg_restore finished before reading all of backup " + quoted(source.meta.name));
+                "pg_restore finished before reading all of backup " + pgvault::quoted(source.meta.name));
   }
 
   if (existing.exists) {
     try {
-      admin.drop(target, "could not drop database " + quoted(target) + " to replace it");
+      admin.drop(target, "could not drop database " + pgvault::quoted(target) + " to replace it");
     } catch (...) {
       rethrow_annotated(failed, scratch_dropped());
     }
@@ -170,15 +170,15 @@ std::uint64_t restore_via_scratch_database(const RestoreSource& source, const st
     admin.rename(scratch, target);
   } catch (...) {
     if (existing.exists) {
-      rethrow_annotated(failed, "Database " + quoted(target) + " was dropped (its pre_restore " +
-                                    "backup is " + quoted(pre_restore) +
-                                    "); the restored data is in database " + quoted(scratch) +
+      rethrow_annotated(failed, "Database " + pgvault::quoted(target) + " was dropped (its pre_restore " +
+                                    "backup is " + pgvault::quoted(pre_restore) +
+                                    "); the restored data is in database " + pgvault::quoted(scratch) +
                                     ": rename it by hand.");
     }
     const std::string why = admin.try_drop(scratch);
-    rethrow_annotated(failed, why.empty() ? "The restored copy " + quoted(scratch) + " was dropped."
+    rethrow_annotated(failed, why.empty() ? "The restored copy " + pgvault::quoted(scratch) + " was dropped."
                                           : "The restored copy is left in database " +
-                                                quoted(scratch) + " (" + why + ").");
+                                                pgvault::quoted(scratch) + " (" + why + ").");
   }
   return restored.restored_bytes;
 }
@@ -186,11 +186,11 @@ std::uint64_t restore_via_scratch_database(const RestoreSource& source, const st
 void report_restored(const BackupMeta& meta, const std::string& target,
                      const std::string& pre_restore, std::uint64_t restored_bytes) {
   log_message(
-      LOG, "restored logical backup " + quoted(meta.name) + " of database " +
-               quoted(meta.database) + " into database " + quoted(target) + " (" +
+      LOG, "restored logical backup " + pgvault::quoted(meta.name) + " of database " +
+               pgvault::quoted(meta.database) + " into database " + pgvault::quoted(target) + " (" +
                human_size(restored_bytes) + " of dump" +
                (pre_restore.empty() ? std::string()
-                                    : "; replaced it, pre_restore backup " + quoted(pre_restore)) +
+                                    : "; replaced it, pre_restore backup " + pgvault::quoted(pre_restore)) +
                ")");
   spi_query_in_function(
       "SELECT pg_catalog.pg_notify('pgvault', pg_catalog.json_build_object('event', 'restored', "

@@ -27,7 +27,7 @@ RestoreSource open_logical_backup(const std::string& name) {
   const BackupMeta& meta = source.meta;
   if (meta.kind != "logical") {
     throw Error(ErrorKind::invalid_argument,
-                "backup " + quoted(meta.name) + " is a " + meta.kind +
+                "backup " + pgvault::quoted(meta.name) + " is a " + meta.kind +
                     " backup; vault.restore_logical() restores logical backups only (restore a "
                     "physical backup with the pgvault command: pgvault restore)");
   }
@@ -45,22 +45,22 @@ void check_dump_against_history(const RestoreSource& source, const Caller& calle
   if (rows.empty()) {
     if (!caller.superuser) {
       throw PgError(ERRCODE_INSUFFICIENT_PRIVILEGE,
-                    "backup " + quoted(meta.name) +
+                    "backup " + pgvault::quoted(meta.name) +
                         " is not in vault.history, so its dump cannot be checked against a "
                         "checksum this cluster recorded; only a superuser may restore it",
                     "", "");
     }
-    log_message(WARNING, "backup " + quoted(meta.name) +
+    log_message(WARNING, "backup " + pgvault::quoted(meta.name) +
                              " is not in vault.history: its dump is checked against the "
                              "repository's backup.json only");
   } else if (!rows[0][1]) {
     throw Error(ErrorKind::corrupt,
-                "vault.history recorded no checksum for backup " + quoted(meta.name) +
+                "vault.history recorded no checksum for backup " + pgvault::quoted(meta.name) +
                     " (its status is " + rows[0][0].value_or("") +
                     "), so the repository's copy is not trusted; it is not restored");
   } else if (*rows[0][1] != meta.digest()) {
     throw Error(ErrorKind::corrupt,
-                "backup " + quoted(meta.name) +
+                "backup " + pgvault::quoted(meta.name) +
                     " was changed in the repository after it was taken: the SHA-256 digest of "
                     "its objects in backup.json is " +
                     meta.digest() + ", vault.history recorded " + *rows[0][1] +

@@ -38,6 +38,7 @@ int guc_logical_retention_days = -1;
 int guc_logical_retention_count = -1;
 int guc_logical_lock_timeout_ms = 60000;
 int guc_archive_parallel = 4;
+int guc_backup_workers = 2;
 
 namespace {
 
@@ -46,7 +47,6 @@ namespace {
 int guc_compression = static_cast<int>(Compression::zstd);
 int guc_compression_level = 0;
 int guc_compression_workers = 0;
-int guc_backup_workers = 2;
 
 const config_enum_entry compression_options[] = {
     {"none", static_cast<int>(Compression::none), false},

@@ -63,15 +63,15 @@ void check_caller_may_restore_into(const Caller& caller, const std::string& targ
   if (caller.superuser) return;
   if (existing.exists && !existing.session_user_owns) {
     throw PgError(ERRCODE_INSUFFICIENT_PRIVILEGE,
-                  "permission denied to replace database " + quoted(target) + ": role " +
-                      quoted(caller.name) + " does not own it (its owner is " +
-                      quoted(existing.owner) + ")",
+                  "permission denied to replace database " + pgvault::quoted(target) + ": role " +
+                      pgvault::quoted(caller.name) + " does not own it (its owner is " +
+                      pgvault::quoted(existing.owner) + ")",
                   "", "Only the database's owner or a superuser can replace it.");
   }
   if (!existing.exists && !caller.createdb) {
     throw PgError(ERRCODE_INSUFFICIENT_PRIVILEGE,
-                  "permission denied to create database " + quoted(target) + ": role " +
-                      quoted(caller.name) + " has neither CREATEDB nor SUPERUSER",
+                  "permission denied to create database " + pgvault::quoted(target) + ": role " +
+                      pgvault::quoted(caller.name) + " has neither CREATEDB nor SUPERUSER",
                   "", "Restoring into a new database needs CREATEDB, as CREATE DATABASE does.");
   }
 }
@@ -80,17 +80,17 @@ void check_replaceable(const std::string& target, const DatabaseInfo& existing, 
   if (!existing.exists) return;
   if (!replace) {
     throw Error(ErrorKind::already_exists,
-                "database " + quoted(target) +
+                "database " + pgvault::quoted(target) +
                     " already exists; pass replace => true to replace it (a logical backup of "
                     "it is taken first)");
   }
   if (existing.is_template)
     throw Error(ErrorKind::invalid_argument,
-                "database " + quoted(target) +
+                "database " + pgvault::quoted(target) +
                     " is a template database; pgvault does not replace template databases");
   if (!existing.allow_connections)
     throw Error(ErrorKind::invalid_argument,
-                "database " + quoted(target) +
+                "database " + pgvault::quoted(target) +
                     " does not accept connections (datallowconn is false), so no pre_restore "
                     "backup of it can be taken; it is not replaced");
 }
@@ -102,7 +102,7 @@ void lock_restore_target(const std::string& target) {
       {target});
   if (locked.empty() || locked[0][0].value_or("f") != "t") {
     throw Error(ErrorKind::conflict,
-                "another vault.restore_logical() into database " + quoted(target) + " is running");
+                "another vault.restore_logical() into database " + pgvault::quoted(target) + " is running");
   }
 }
 
@@ -132,7 +132,7 @@ std::string DatabaseAdmin::try_drop(const std::string& name) {
   try {
     connection_.exec(
         "DROP DATABASE IF EXISTS " + connection_.quote_identifier(name) + " WITH (FORCE)",
-        "could not drop database " + quoted(name));
+        "could not drop database " + pgvault::quoted(name));
     return "";
   } catch (const std::exception& e) {
     return e.what();
@@ -142,7 +142,7 @@ std::string DatabaseAdmin::try_drop(const std::string& name) {
 void DatabaseAdmin::rename(const std::string& from, const std::string& to) {
   connection_.exec("ALTER DATABASE " + connection_.quote_identifier(from) + " RENAME TO " +
                        connection_.quote_identifier(to),
-                   "could not rename database " + quoted(from) + " to " + quoted(to));
+                   "could not rename database " + pgvault::quoted(from) + " to " + pgvault::quoted(to));
 }
 
 }  // namespace pgvault::pg

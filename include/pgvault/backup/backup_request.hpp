@@ -10,6 +10,7 @@
 #include "pgvault/pipeline/compression.hpp"
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,6 +57,12 @@ struct BackupRequest {
   // whether the cluster has data checksums (pages are then verified as read).
   int read_workers = 1;
   bool data_checksums = false;
+
+  // Full physical: the data directory of the server streamed from, when it is
+  // local (the job worker's own). After the stream the runner records its
+  // relation files' identities (file_identity), so the first incremental on
+  // top of the full can tell a re-created file; empty: none recorded.
+  std::filesystem::path data_directory;
 
   // Logical: the server's own pg_dump (absolute path), what it dumps, and
   // pg_dump --lock-wait-timeout: fail instead of waiting forever for a table

@@ -30,7 +30,10 @@
 
 namespace pgvault {
 
+class EncryptionKey;
 class Sink;
+class Storage;
+struct ObjectEntry;
 
 inline constexpr const char* kFileIdentityObject = "file_identity";
 
@@ -71,5 +74,13 @@ std::string manifest_path(const BackupEntry& entry);
 // gone since the walk is left out). The job worker calls it after a full
 // backup's stream (list_data_directory of the data directory, then this).
 std::vector<FileIdentityRecord> relation_file_identities(const DataDirectoryListing& listing);
+
+// Stores records as the file_identity object of the backup in `directory`
+// (Repository::backup_dir) through an EncodeChain: encrypted with key when
+// given, not compressed (it is read whole by the next incremental). Returns
+// the committed object for backup.json.
+ObjectEntry store_file_identity(Storage& storage, const std::string& directory,
+                                std::vector<FileIdentityRecord> records,
+                                const EncryptionKey* key);
 
 }  // namespace pgvault

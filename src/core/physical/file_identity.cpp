@@ -1,6 +1,8 @@
 #include "pgvault/physical/file_identity.hpp"
 
 #include "pgvault/error.hpp"
+#include "pgvault/catalog/backup_meta.hpp"
+#include "pgvault/pipeline/encode_chain.hpp"
 #include "pgvault/pipeline/sink.hpp"
 
 #include <algorithm>
@@ -135,6 +137,16 @@ std::vector<FileIdentityRecord> relation_file_identities(const DataDirectoryList
     out.push_back({manifest_path(e), st->size, st->identity});
   }
   return out;
+}
+
+ObjectEntry store_file_identity(Storage& storage, const std::string& directory,
+                                std::vector<FileIdentityRecord> records,
+                                const EncryptionKey* key) {
+  EncodeOptions options;
+  options.encryption_key = key;
+  EncodeChain object(storage, directory, kFileIdentityObject, options);
+  write_file_identity(object.input(), std::move(records));
+  return object.finish();
 }
 
 }  // namespace pgvault

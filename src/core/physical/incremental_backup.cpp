@@ -719,13 +719,9 @@ BackupMeta IncrementalRun::run() {
   committed_.push_back(manifest_chain_->finish());
   manifest_chain_.reset();
 
-  {
-    EncodeChain identity(repo_.storage(),
-                         Repository::backup_dir(req_.origin.system_identifier, req_.origin.name),
-                         kFileIdentityObject, encode_options(false));
-    write_file_identity(identity.input(), std::move(identities_));
-    committed_.push_back(identity.finish());
-  }
+  committed_.push_back(store_file_identity(
+      repo_.storage(), Repository::backup_dir(req_.origin.system_identifier, req_.origin.name),
+      std::move(identities_), req_.encryption_key));
 
   meta_.objects = committed_;
   for (const auto& o : meta_.objects) meta_.stored_bytes += o.size;

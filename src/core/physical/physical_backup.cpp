@@ -3,6 +3,8 @@
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/physical/base_backup_receiver.hpp"
+#include "pgvault/physical/data_directory.hpp"
+#include "pgvault/physical/file_identity.hpp"
 #include "pgvault/physical/read_pacer.hpp"
 #include "pgvault/pipeline/compression.hpp"
 #include "pgvault/wal/wal_name.hpp"
@@ -135,6 +137,14 @@ BackupMeta run_physical_backup(Repository& repo, const BackupRequest& req,
       throw Error(ErrorKind::storage, "server sent no backup_manifest");
     }
     meta.objects = receiver.objects();
+    if (!req.data_directory.empty()) {
+      // After the stream: a file re-created meanwhile is seen as changed by
+      // the next incremental and stored whole (the safe side).
+      meta.objects.push_back(store_file_identity(
+          repo.storage(), Repository::backup_dir(req.origin.system_identifier, req.origin.name),
+          relation_file_identities(list_data_directory(req.data_directory)),
+          req.encryption_key));
+    }
     meta.tablespaces = receiver.tablespaces();
     meta.source_bytes = receiver.manifest_source_bytes();
     for (const auto& o : meta.objects) meta.stored_bytes += o.size;
