@@ -308,7 +308,7 @@ class WalSpoolTest : public WalFetch {
     return o;
   }
   // Runs the prefetcher until done(report) holds (or a minute passed, then
-  // the caller's expectations fail); returns the last report.
+  // the caller's expectations fail); returns its final report.
   WalPrefetcherReport prefetch_until(WalSpool& spool, const WalPrefetcherOptions& o,
                                      const std::function<bool(const WalPrefetcherReport&)>& done,
                                      unsigned threads = 2) {
@@ -316,11 +316,10 @@ class WalSpoolTest : public WalFetch {
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
     // The memory store is thread-safe; real drivers get one storage per thread.
     std::vector<Storage*> storages(threads, storage_.get());
-    run_wal_prefetcher(
+    return run_wal_prefetcher(
         storages, spool, o,
         [&] { return !done(last) && std::chrono::steady_clock::now() < give_up; },
         [&](const WalPrefetcherReport& r) { last = r; });
-    return last;
   }
   std::vector<std::string> spooled() const {
     std::vector<std::string> names;
