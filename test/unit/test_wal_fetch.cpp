@@ -393,6 +393,15 @@ TEST_F(WalSpoolTest, ThePrefetcherStopsWhenNothingIsAskedFor) {
   const WalPrefetcherReport r = run_wal_prefetcher({storage_.get()}, spool, o, [] { return true; });
   EXPECT_EQ(r.fetched, 0u);
   EXPECT_FALSE(r.wanted);
+  // Nor when what is asked for stays at the end of the archive (it is asked
+  // for again every `retry`, which is not work that keeps it alive).
+  spool.set_wanted(parse_wal_file_name(seg(3)), kSegSize);
+  o.idle_exit = std::chrono::milliseconds(200);  // time enough to meet the end
+  const WalPrefetcherReport at_end =
+      run_wal_prefetcher({storage_.get()}, spool, o, [] { return true; });
+  EXPECT_EQ(at_end.fetched, 0u);
+  ASSERT_TRUE(at_end.end_of_archive);
+  EXPECT_EQ(at_end.end_of_archive->name(), seg(4));
 }
 
 TEST_F(WalSpoolTest, ADamagedOrForeignSpooledFileIsRemovedNotTaken) {
