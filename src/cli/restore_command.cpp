@@ -3,6 +3,7 @@
 #include "backup_choice.hpp"
 #include "common_options.hpp"
 #include "text_output.hpp"
+#include "wal_fetch_command.hpp"
 
 #include "pgvault/catalog/backup_chain.hpp"
 #include "pgvault/catalog/repository.hpp"
@@ -16,7 +17,6 @@
 #include "pgvault/wal/wal_layout.hpp"
 
 #include <climits>
-#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -26,13 +26,6 @@
 
 namespace pgvault::cli {
 namespace {
-
-// wal-fetch's default spool of a data directory: beside it.
-std::string spool_of(const std::string& pgdata) {
-  std::string spool = std::filesystem::absolute(pgdata).lexically_normal().string();
-  while (spool.size() > 1 && spool.back() == '/') spool.pop_back();
-  return spool + ".pgvault-spool";
-}
 
 std::string check_mapping(const std::string& m) {
   const auto eq = m.find('=');
@@ -384,7 +377,7 @@ int run_restore(const RestoreCliOptions& o) {
   if (target)
     std::cout << "when recovery ends, recovery_end_command (pgvault wal-fetch --cleanup) stops "
                  "wal-fetch's background fetcher and removes its spool "
-              << spool_of(o.pgdata)
+              << default_wal_spool_dir(o.pgdata)
               << " (with --target-action shutdown it stays until the next start's recovery "
                  "ends; a spool left by another recovery is never used)\n";
   return 0;

@@ -32,7 +32,6 @@ namespace {
 
 constexpr const char* kControlFile = "global/pg_control";
 constexpr const char* kPostmasterPidFile = "postmaster.pid";
-constexpr const char* kSpoolSuffix = ".pgvault-spool";
 // How long an answer waits for a segment the background fetcher is writing
 // before fetching it itself.
 constexpr auto kWaitForPrefetch = std::chrono::seconds(60);
@@ -91,13 +90,6 @@ std::string absolute_path(const std::string& path) {
   return path.empty() ? path : std::filesystem::absolute(path).lexically_normal().string();
 }
 
-// The data directory's spool: "<data directory>.pgvault-spool", beside it.
-std::string default_spool_dir(const std::string& data_directory) {
-  std::string dir = data_directory;
-  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  return dir + kSpoolSuffix;
-}
-
 // The running server of the working directory: its postmaster.pid's first
 // line (the PID) and third (the start time), e.g. "4711 1733390000"; empty
 // outside a running server's data directory.
@@ -145,7 +137,7 @@ std::optional<WalSpool> open_spool(const WalFetchOptions& o) {
   if (!o.spool_dir.empty()) return WalSpool(o.spool_dir, data_directory);
   if (!in_data_directory) return std::nullopt;  // by hand: no spool unless asked for
   try {
-    return WalSpool(default_spool_dir(data_directory), data_directory);
+    return WalSpool(default_wal_spool_dir(data_directory), data_directory);
   } catch (const std::exception& e) {
     std::cerr << "pgvault: warning: not prefetching WAL: " << e.what()
               << " (pass --spool-dir DIR or --prefetch 0)\n";
@@ -379,7 +371,7 @@ int run_cleanup(const WalFetchOptions& o) {
                   "wal-fetch --cleanup without --spool-dir runs in the data directory (as "
                   "recovery_end_command does); " +
                       pgvault::quoted(working_directory()) + " is not one");
-    dir = default_spool_dir(data_directory);
+    dir = default_wal_spool_dir(data_directory);
   }
   std::optional<WalSpool> spool;
   try {
@@ -397,6 +389,12 @@ int run_cleanup(const WalFetchOptions& o) {
 }
 
 }  // namespace
+
+std::string default_wal_spool_dir(const std::string& data_directory) {
+  std::string dir = std::filesystem::absolute(data_directory).lexically_normal().string();
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir + ".pgvault-spool";
+}
 
 Command add_wal_fetch_command(CLI::App& app) {
   auto o = std::make_shared<WalFetchOptions>();

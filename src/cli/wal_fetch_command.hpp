@@ -38,6 +38,10 @@ struct WalFetchOptions {
   bool prefetch_worker = false;   // internal: the detached background fetcher
 };
 
+// wal-fetch's spool of a data directory when no --spool-dir is given:
+// "<data directory>.pgvault-spool", beside it (absolute).
+std::string default_wal_spool_dir(const std::string& data_directory);
+
 Command add_wal_fetch_command(CLI::App& app);
 int run_wal_fetch(const WalFetchOptions& options);
 

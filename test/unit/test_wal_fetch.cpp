@@ -308,7 +308,7 @@ class WalSpoolTest : public WalFetch {
     return o;
   }
   // Runs the prefetcher until done(report) holds (or a minute passed, then
-  // the caller's expectations fail); returns the last report.
+  // the caller's expectations fail); returns its final report.
   WalPrefetcherReport prefetch_until(WalSpool& spool, const WalPrefetcherOptions& o,
                                      const std::function<bool(const WalPrefetcherReport&)>& done,
                                      unsigned threads = 2) {
@@ -316,11 +316,10 @@ class WalSpoolTest : public WalFetch {
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
     // The memory store is thread-safe; real drivers get one storage per thread.
     std::vector<Storage*> storages(threads, storage_.get());
-    run_wal_prefetcher(
+    return run_wal_prefetcher(
         storages, spool, o,
         [&] { return !done(last) && std::chrono::steady_clock::now() < give_up; },
         [&](const WalPrefetcherReport& r) { last = r; });
-    return last;
   }
   std::vector<std::string> spooled() const {
     std::vector<std::string> names;
@@ -394,6 +393,15 @@ TEST_F(WalSpoolTest, ThePrefetcherStopsWhenNothingIsAskedFor) {
   const WalPrefetcherReport r = run_wal_prefetcher({storage_.get()}, spool, o, [] { return true; });
   EXPECT_EQ(r.fetched, 0u);
   EXPECT_FALSE(r.wanted);
+  // Nor when what is asked for stays at the end of the archive (it is asked
+  // for again every `retry`, which is not work that keeps it alive).
+  spool.set_wanted(parse_wal_file_name(seg(3)), kSegSize);
+  o.idle_exit = std::chrono::milliseconds(200);  // time enough to meet the end
+  const WalPrefetcherReport at_end =
+      run_wal_prefetcher({storage_.get()}, spool, o, [] { return true; });
+  EXPECT_EQ(at_end.fetched, 0u);
+  ASSERT_TRUE(at_end.end_of_archive);
+  EXPECT_EQ(at_end.end_of_archive->name(), seg(4));
 }
 
 TEST_F(WalSpoolTest, ADamagedOrForeignSpooledFileIsRemovedNotTaken) {

@@ -643,16 +643,19 @@ class Prefetcher {
       }
       lock.lock();
       in_flight_.erase(name);
-      last_busy_ = Clock::now();
+      const auto now = Clock::now();
+      // Only a fetched segment counts as work: asking again at the end of
+      // the archive, or for a failing segment, must not keep it alive forever.
       if (error) {
-        failed_[name] = last_busy_;
+        failed_[name] = now;
         report_.errors.push_back(*error);
         if (report_.errors.size() > 16) report_.errors.erase(report_.errors.begin());
       } else if (found) {
         ++report_.fetched;
+        last_busy_ = now;
       } else {
         end_ = next;
-        end_at_ = last_busy_;
+        end_at_ = now;
         report_.end_of_archive = next;
       }
       changed_ = true;
