@@ -256,7 +256,7 @@ TEST(BackupMeta, IncrementalHasParentAndFormatVersion2) {
   j["parent"] = m.parent;
   j["format_version"] = 1;
   expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::corrupt,
-               "an incremental backup has format_version 2");
+               "an incremental backup needs format_version 2 or newer, not 1");
   // A full backup read as format 2 (written by a later pgvault) has no parent.
   auto full = nlohmann::json::parse(sample_meta().to_json());
   full["format_version"] = 2;
