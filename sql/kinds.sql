@@ -1,7 +1,7 @@
 -- Unknown kinds name the valid ones; nothing is recorded for a refused call.
 -- Counts below are of this test's rows (other tests take backups too).
 SELECT coalesce(max(id), 0) AS before_kinds FROM vault.backups \gset
-SELECT * FROM vault.create_backup(kind => 'incremental');
+SELECT * FROM vault.create_backup(kind => 'differential');
 SELECT * FROM vault.create_backup(kind => NULL);
 SELECT * FROM vault.create_backup(label => repeat('x', 201));
 SELECT * FROM vault.create_backup(label => E'two\nlines');

@@ -43,6 +43,11 @@ sub backup_row {
                             FROM vault.create_backup(kind => '$kind')});
 }
 
+# No full backup yet: an incremental says so and what to do.
+my ($rc, $stdout, $stderr) = $node->psql('postgres', q{SELECT * FROM vault.create_backup(kind => 'incremental')});
+like($stderr, qr/no physical backup to be a parent for an incremental backup of system \d+ on timeline 1 .*take a full backup first/,
+  'an incremental without a full backup is refused with what to do') or diag($stderr);
+
 command_ok([ 'pgbench', '-i', '-s', '4', '-q', @conn, 'postgres' ], 'pgbench -i');
 sql(q{CREATE TABLE big AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 50000) g;
       CREATE TABLE todrop AS SELECT g AS id FROM generate_series(1, 10000) g;
@@ -100,7 +105,7 @@ seek($fh, $offset, 0);
 print $fh chr(ord($byte) ^ 0xFF);
 close $fh;
 $node->start;
-my ($rc, $stdout, $stderr) = $node->psql('postgres',
+($rc, $stdout, $stderr) = $node->psql('postgres',
   q{SELECT * FROM vault.create_backup(kind => 'incremental')});
 isnt($rc, 0, 'an incremental over a corrupt page fails');
 like($stderr, qr/checksum verification failed in file "\Q$file\E", block 3/,
