@@ -52,6 +52,9 @@ VerifyOutcome verify_named(const std::string& name_or_latest,
   VerifyOptions options;
   options.decryptor =
       decryptor_for(meta, configured_encryption());
+  // An incremental's chain: each backup with its own key derivation.
+  const EncryptionSettings encryption = configured_encryption();
+  options.decryptor_of = [encryption](const BackupMeta& b) { return decryptor_for(b, encryption); };
   options.on_progress = [&](std::uint64_t, std::uint64_t) { check_interrupts(); };
   try {
     out.report = verify_backup(repo, meta, options);

@@ -80,6 +80,10 @@ my $state2 = cluster_state($node);
 is($parent2, $i1, "the second incremental $i2 is relative to the first");
 like($state2, qr/^copydb public\.t 6000:/m, 'the state includes the copied database');
 
+# vault.verify_backup reads every backup of the chain back.
+is(sql(qq{SELECT verified || ' ' || (error IS NULL) FROM vault.verify_backup('$i2')}), 'true true',
+  'vault.verify_backup verifies an incremental through its chain');
+
 # Restore each incremental into a new data directory and compare.
 my $n = 0;
 for my $case ([ $i2, $state2 ], [ $i1, $state1 ]) {

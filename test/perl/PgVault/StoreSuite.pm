@@ -46,7 +46,7 @@ sub run_store_suite {
     "$a{label}: location points into the bucket");
   my $dir = substr($location, length("$a{scheme}://$bucket/"));
   my @keys = $store->list_keys($bucket, $dir);
-  is_deeply([ sort map { substr($_, length $dir) } @keys ], [ 'backup.json', 'backup_manifest', 'base.tar' ],
+  is_deeply([ sort map { substr($_, length $dir) } @keys ], [ 'backup.json', 'backup_manifest', 'base.tar', 'file_identity' ],
     "$a{label}: the bucket holds the backup's objects, backup.json among them");
   my $meta = decode_json($store->get_object($bucket, "${dir}backup.json"));
   my ($base) = grep { $_->{name} eq 'base.tar' } @{ $meta->{objects} };
