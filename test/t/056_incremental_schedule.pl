@@ -89,7 +89,7 @@ is(sql(qq{SELECT count(*) FROM (
 # 4. Incrementals with no full schedule: a warning, since retention could
 # never remove the full they all chain back to.
 $log_offset = -s $node->logfile;
-reload_with("pgvault.incremental_schedule = '@daily'\n");
+reload_with("pgvault.incremental_schedule = '\@daily'\n");
 ok($node->poll_query_until('postgres', q{SELECT incremental_schedule = '@daily' FROM vault.status}),
   'incremental schedule alone');
 ok(PostgreSQL::Test::Utils::slurp_file($node->logfile, $log_offset) =~
