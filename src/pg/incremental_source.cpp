@@ -1,5 +1,7 @@
 #include "incremental_source.hpp"
 
+#include "pgvault/catalog/incremental_parent.hpp"
+#include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/wal/wal_name.hpp"
 
@@ -21,6 +23,15 @@ std::string only_value(const std::vector<SqlRow>& rows, const char* what) {
 
 }  // namespace
 
+BackupMeta incremental_parent_now(Repository& repo, const std::string& system_identifier,
+                                  const std::string& repository_url) {
+  const Lsn position{pg_guard([] { return static_cast<std::uint64_t>(GetXLogInsertRecPtr()); })};
+  const TimelineId timeline =
+      pg_guard([] { return static_cast<TimelineId>(GetWALInsertionTimeLine()); });
+  return choose_incremental_parent(repo.list_all(system_identifier), system_identifier, timeline,
+                                   position, repository_url);
+}
+
 JobIncrementalSource::JobIncrementalSource(std::string label)
     : label_(std::move(label)), slot_("pgvault_incremental_" + std::to_string(MyProcPid)) {}
 
@@ -41,12 +52,11 @@ void JobIncrementalSource::drop_slot() {
   if (!slot_created_) return;
   slot_created_ = false;
   try {
-    in_own_transaction([&] {
-      spi_query("SELECT pg_catalog.pg_drop_replication_slot($1)", {slot_});
-    });
+    in_own_transaction(
+        [&] { spi_query("SELECT pg_catalog.pg_drop_replication_slot($1)", {slot_}); });
   } catch (const std::exception& e) {
-    log_message(LOG, "could not drop the temporary replication slot \"" + slot_ + "\": " +
-                         e.what() + "; it goes with this worker's session");
+    log_message(LOG, "could not drop the temporary replication slot \"" + slot_ +
+                         "\": " + e.what() + "; it goes with this worker's session");
   }
 }
 
@@ -62,9 +72,9 @@ IncrementalSource::StartPoint JobIncrementalSource::start() {
   slot_created_ = true;
   StartPoint point;
   in_own_transaction([&] {
-    point.lsn = parse_lsn(only_value(
-        spi_query("SELECT pg_catalog.pg_backup_start($1, fast => true)::text", {label_}),
-        "backup start position"));
+    point.lsn = parse_lsn(
+        only_value(spi_query("SELECT pg_catalog.pg_backup_start($1, fast => true)::text", {label_}),
+                   "backup start position"));
   });
   backup_started_ = true;
   timeline_ = pg_guard([] { return static_cast<TimelineId>(GetWALInsertionTimeLine()); });
@@ -72,7 +82,9 @@ IncrementalSource::StartPoint JobIncrementalSource::start() {
   return point;
 }
 
-std::filesystem::path JobIncrementalSource::data_directory() { return DataDir; }
+std::filesystem::path JobIncrementalSource::data_directory() {
+  return DataDir;
+}
 
 IncrementalSource::StopPoint JobIncrementalSource::stop() {
   StopPoint point;

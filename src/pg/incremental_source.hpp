@@ -17,11 +17,22 @@
 //    abort handler and the slot's temporary life).
 //  - Every call is made on the worker's main thread (the runner's contract).
 #pragma once
+#include "pgvault/catalog/backup_meta.hpp"
 #include "pgvault/physical/incremental_backup.hpp"
 
 #include <string>
 
+namespace pgvault {
+class Repository;
+}
+
 namespace pgvault::pg {
+
+// The backup an incremental taken now stores the changes since:
+// choose_incremental_parent at this server's WAL insert position and
+// timeline. Throws its Error(not_found) when no backup can be the parent.
+BackupMeta incremental_parent_now(Repository& repo, const std::string& system_identifier,
+                                  const std::string& repository_url);
 
 class JobIncrementalSource final : public IncrementalSource {
  public:

@@ -7,9 +7,11 @@
 
 #include "cluster_identity.hpp"
 #include "error_boundary.hpp"
+#include "incremental_source.hpp"
 #include "interrupted_backups.hpp"
 #include "job_control.hpp"
 #include "job_worker.hpp"
+#include "logging.hpp"
 #include "settings.hpp"
 #include "shared_state.hpp"
 #include "spi.hpp"
@@ -174,11 +176,40 @@ std::string new_job_name(const std::string& kind) {
   }
 }
 
+// pgvault.incremental_fallback = full: an incremental with no backup to be
+// taken against becomes a full backup, decided before it is named so that
+// its name, row and kind agree (pgBackRest converts such an incremental too).
+// 'error', or a repository that cannot be read now, leaves it to the job
+// worker, whose failure is recorded in vault.history.
+JobRequest with_incremental_fallback(JobRequest r) {
+  if (r.kind != "incremental" ||
+      guc_incremental_fallback != static_cast<int>(IncrementalFallback::full))
+    return r;
+  std::string reason;
+  try {
+    const std::unique_ptr<Storage> storage = open_repository(guc_repository);
+    Repository repo(*storage);
+    (void)incremental_parent_now(repo, system_identifier_string(), guc_repository);
+    return r;
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::not_found) return r;
+    reason = e.what();
+  }
+  r.kind = "physical";
+  const std::string text =
+      "taking a full backup instead of an incremental (pgvault.incremental_fallback = full): " +
+      reason;
+  log_message(LOG, text);
+  if (!IsBackgroundWorker) log_message(NOTICE, text);
+  return r;
+}
+
 }  // namespace
 
-LaunchedJob start_job(const JobRequest& r) {
+LaunchedJob start_job(const JobRequest& requested) {
   require_pgvault_database();
   require_chosen_repository();
+  const JobRequest r = with_incremental_fallback(requested);
   LaunchedJob job;
   job.id = next_backup_id();
   job.name = new_job_name(r.kind);

@@ -8,7 +8,6 @@
 #include "pgvault/text.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/logical/logical_backup.hpp"
-#include "pgvault/catalog/incremental_parent.hpp"
 #include "pgvault/physical/incremental_backup.hpp"
 #include "pgvault/physical/physical_backup.hpp"
 #include "pgvault/restore/backup_reading.hpp"
@@ -215,12 +214,8 @@ BackupMeta run_logical(Repository& repo, const BackupRequest& req) {
 BackupMeta run_incremental(Repository& repo, const std::string& repository_url,
                            BackupRequest& req) {
   report_progress(0, 0, 0, "checkpoint");
-  const Lsn position{pg_guard([] { return static_cast<std::uint64_t>(GetXLogInsertRecPtr()); })};
-  const TimelineId timeline =
-      pg_guard([] { return static_cast<TimelineId>(GetWALInsertionTimeLine()); });
-  const BackupMeta parent = choose_incremental_parent(
-      repo.list_all(req.origin.system_identifier), req.origin.system_identifier, timeline,
-      position, repository_url);
+  const BackupMeta parent =
+      incremental_parent_now(repo, req.origin.system_identifier, repository_url);
   log_message(LOG, "backup \"" + req.origin.name + "\" is incremental to \"" + parent.name +
                        "\" (" + parent.kind + ", ended at " + parent.stop_lsn + ")");
   req.read_workers = guc_backup_workers;
@@ -235,9 +230,8 @@ BackupMeta run_incremental(Repository& repo, const std::string& repository_url,
   callbacks.log = [&](std::string_view line) {
     log_message(LOG, "backup \"" + req.origin.name + "\": " + std::string(line));
   };
-  return run_incremental_backup(repo, req, parent,
-                                decryptor_for(parent, configured_encryption()), source,
-                                callbacks);
+  return run_incremental_backup(repo, req, parent, decryptor_for(parent, configured_encryption()),
+                                source, callbacks);
 }
 
 void run_job(long long backup_id) {
@@ -284,12 +278,12 @@ void run_job(long long backup_id) {
     auto storage = open_repository(repository_url);
     Repository repo(*storage);
     // One key per backup (a passphrase gets a fresh salt each time).
-    const std::optional<EncryptionKey> key =
-        backup_encryption_key(configured_encryption());
+    const std::optional<EncryptionKey> key = backup_encryption_key(configured_encryption());
     complete_request(req, slot, key ? &*key : nullptr);
-    BackupMeta meta = logical                                   ? run_logical(repo, req)
-                      : req.kind == BackupKind::incremental ? run_incremental(repo, repository_url, req)
-                                                            : run_physical(repo, req);
+    BackupMeta meta = logical ? run_logical(repo, req)
+                      : req.kind == BackupKind::incremental
+                          ? run_incremental(repo, repository_url, req)
+                          : run_physical(repo, req);
     try {
       history::mark_completed(backup_id, meta);
     } catch (...) {

@@ -1,9 +1,12 @@
 // The static "pgvault scheduler" worker. It starts with the server (and
 // again after a crash restart) on a primary only, settles backups left
 // 'running' by a crash, then sleeps on its latch until the next cron fire
-// time of pgvault.schedule (physical) or pgvault.logical_schedule (logical)
-// and starts a job worker for it. Each kind is a track with its own next
-// run, retry and catch-up; they share the one job slot. A failed
+// time of pgvault.schedule (physical), pgvault.incremental_schedule,
+// pgvault.logical_schedule (logical) or pgvault.verify_schedule and starts a
+// worker for it. Each kind is a track with its own next run, retry and
+// catch-up; the backups share the one job slot. A fire time of the
+// incremental schedule that the full schedule fires at too is the full's
+// alone ("full on Sunday, incremental every night" is two plain lines). A failed
 // scheduled backup is retried with a growing delay; a run due while a
 // backup runs is skipped and recorded; a run missed while the server was
 // down runs once at start-up if it is recent enough.
@@ -45,12 +48,13 @@ struct PendingRetry {
 
 // One kind of scheduled job and its own timeline.
 struct Track {
-  const char* kind;     // "physical", "logical"
+  const char* kind;     // "physical", "incremental", "logical", "verify"
   const char* setting;  // its schedule's GUC name, for messages
   char** guc;
   std::optional<Schedule> schedule;
   std::int64_t next_run = 0;
   PendingRetry retry;
+  std::int64_t last_fired_for = 0;  // the fire time it was last run for
 };
 
 struct Config {
@@ -147,7 +151,14 @@ class Scheduler {
         const std::int64_t now = now_unix();
         if (config_.enabled && t.schedule && t.next_run > 0 && now >= t.next_run) {
           const std::int64_t due = t.next_run;
-          fire(i, "scheduled", 1, due);
+          if (i == kIncrementalTrack && due == tracks_[kFullTrack].last_fired_for) {
+            log_message(LOG, "the scheduled incremental backup of " + timestamp_text(due) +
+                                 " is taken as the full backup pgvault.schedule fired at the "
+                                 "same time");
+          } else {
+            t.last_fired_for = due;
+            fire(i, "scheduled", 1, due);
+          }
           // Planned from when the start is over (it waits for the worker):
           // a fire time that passed meanwhile would fire at once and be
           // recorded skipped because of the backup just started.
@@ -188,6 +199,12 @@ class Scheduler {
     in_own_transaction([&] { problems_ = setting_problems(); });
     // PostgreSQL's own WARNING scrolls by once at start-up; repeat ours at
     // each start and reload until the line is fixed.
+    if (tracks_[kIncrementalTrack].schedule && !tracks_[kFullTrack].schedule) {
+      log_message(WARNING,
+                  "pgvault.incremental_schedule is set but pgvault.schedule is empty: every "
+                  "incremental chains back to one full backup, which retention then cannot "
+                  "remove; set pgvault.schedule for the full backups (e.g. weekly)");
+    }
     for (const SettingProblem& p : problems_) {
       log_message(
           WARNING,
@@ -238,8 +255,10 @@ class Scheduler {
       latest = t;
     }
     if (latest != 0 && latest >= now - window) {
+      if (index == kIncrementalTrack && latest == tracks_[kFullTrack].last_fired_for) return;
       log_message(LOG, std::string("running the scheduled ") + track.kind + " backup of " +
                            timestamp_text(latest) + ", missed while the server was down");
+      tracks_[index].last_fired_for = latest;
       fire(index, "scheduled", 1, latest);
     } else {
       const std::int64_t missed = latest != 0 ? latest : schedule->next_after(last, tz);
@@ -391,11 +410,14 @@ class Scheduler {
     });
   }
 
+  static constexpr std::size_t kFullTrack = 0;
+  static constexpr std::size_t kIncrementalTrack = 1;  // after the full: it yields to it
   Config config_;
-  std::array<Track, 3> tracks_ = {
-      Track{"physical", "pgvault.schedule", &guc_schedule, {}, 0, {}},
-      Track{"logical", "pgvault.logical_schedule", &guc_logical_schedule, {}, 0, {}},
-      Track{"verify", "pgvault.verify_schedule", &guc_verify_schedule, {}, 0, {}},
+  std::array<Track, 4> tracks_ = {
+      Track{"physical", "pgvault.schedule", &guc_schedule, {}, 0, {}, 0},
+      Track{"incremental", "pgvault.incremental_schedule", &guc_incremental_schedule, {}, 0, {}, 0},
+      Track{"logical", "pgvault.logical_schedule", &guc_logical_schedule, {}, 0, {}, 0},
+      Track{"verify", "pgvault.verify_schedule", &guc_verify_schedule, {}, 0, {}, 0},
   };
   std::optional<RunningJob> job_;
   std::vector<SettingProblem> problems_;

@@ -25,6 +25,7 @@ char* guc_encryption_passphrase = nullptr;
 int guc_max_rate_kb = 0;
 char* guc_schedule = nullptr;
 char* guc_logical_schedule = nullptr;
+char* guc_incremental_schedule = nullptr;
 char* guc_logical_database = nullptr;
 char* guc_verify_schedule = nullptr;
 bool guc_enabled = true;
@@ -39,6 +40,7 @@ int guc_logical_retention_count = -1;
 int guc_logical_lock_timeout_ms = 60000;
 int guc_archive_parallel = 4;
 int guc_backup_workers = 2;
+int guc_incremental_fallback = static_cast<int>(IncrementalFallback::full);
 
 namespace {
 
@@ -53,6 +55,12 @@ const config_enum_entry compression_options[] = {
     {"gzip", static_cast<int>(Compression::gzip), false},
     {"lz4", static_cast<int>(Compression::lz4), false},
     {"zstd", static_cast<int>(Compression::zstd), false},
+    {nullptr, 0, false},
+};
+
+const config_enum_entry incremental_fallback_options[] = {
+    {"full", static_cast<int>(IncrementalFallback::full), false},
+    {"error", static_cast<int>(IncrementalFallback::error), false},
     {nullptr, 0, false},
 };
 
@@ -131,6 +139,9 @@ bool check_schedule(char** newval, void**, GucSource) {
 bool check_logical_schedule(char** newval, void**, GucSource) {
   return check_schedule_named(newval, "pgvault.logical_schedule");
 }
+bool check_incremental_schedule(char** newval, void**, GucSource) {
+  return check_schedule_named(newval, "pgvault.incremental_schedule");
+}
 bool check_verify_schedule(char** newval, void**, GucSource) {
   return check_schedule_named(newval, "pgvault.verify_schedule");
 }
@@ -190,8 +201,7 @@ void define_settings() {
       "a backup runs. Logical backups are compressed on one thread.",
       &guc_compression_workers, 0, 0, 64, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable(
-      "pgvault.backup_workers",
-      "Threads that read the data directory for an incremental backup.",
+      "pgvault.backup_workers", "Threads that read the data directory for an incremental backup.",
       "They read and select the changed pages of the next files while the job worker writes "
       "the backup; 1..32.",
       &guc_backup_workers, 2, 1, 32, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
@@ -229,6 +239,20 @@ void define_settings() {
                              "'N seconds'.",
                              "Empty: no scheduled logical backups.", &guc_logical_schedule, "",
                              PGC_SIGHUP, 0, check_logical_schedule, nullptr, nullptr);
+  DefineCustomStringVariable("pgvault.incremental_schedule",
+                             "When incremental physical backups run: a cron line, a macro, or "
+                             "'N seconds'.",
+                             "Empty: no scheduled incremental backups. A time pgvault.schedule "
+                             "also fires at takes the full backup only.",
+                             &guc_incremental_schedule, "", PGC_SIGHUP, 0,
+                             check_incremental_schedule, nullptr, nullptr);
+  DefineCustomEnumVariable(
+      "pgvault.incremental_fallback",
+      "What an incremental backup becomes when no backup can be its parent.",
+      "full: a full physical backup is taken instead (and said so); error: the incremental "
+      "fails and says why.",
+      &guc_incremental_fallback, static_cast<int>(IncrementalFallback::full),
+      incremental_fallback_options, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomStringVariable("pgvault.verify_schedule",
                              "When the newest backup is read back and verified: a cron line, a "
                              "macro, or 'N seconds'.",

@@ -21,6 +21,7 @@ extern int guc_max_rate_kb;
 extern int guc_backup_workers;
 extern char* guc_schedule;
 extern char* guc_logical_schedule;
+extern char* guc_incremental_schedule;
 extern char* guc_logical_database;
 extern char* guc_verify_schedule;
 extern bool guc_enabled;
@@ -34,6 +35,11 @@ extern int guc_logical_retention_days;   // -1: guc_retention_days
 extern int guc_logical_retention_count;  // -1: guc_retention_count
 extern int guc_logical_lock_timeout_ms;  // pg_dump --lock-wait-timeout; 0 = none
 extern int guc_archive_parallel;         // WAL files pushed at once by the archiver
+
+// pgvault.incremental_fallback: what an incremental backup with no backup to
+// be taken against becomes.
+enum class IncrementalFallback { full, error };
+extern int guc_incremental_fallback;  // an IncrementalFallback
 
 void define_settings();
 

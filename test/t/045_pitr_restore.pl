@@ -154,7 +154,7 @@ unlike($auto_conf, qr/\@daily/, "the backup's schedule line is gone");
 like($time_out, qr/^postgresql\.auto\.conf: removed pgvault\.schedule = '\@daily'$/m, 'and the restore says it removed it');
 like($time_out, qr/archive_mode = 'off' \(--archive-mode off\): this copy does not archive WAL into \Q$repo\E/,
   'the output says the copy does not archive');
-like($time_out, qr/pgvault\.schedule, pgvault\.logical_schedule = '' \(--schedule off\)/,
+like($time_out, qr/pgvault\.schedule, pgvault\.incremental_schedule, pgvault\.logical_schedule = '' \(--schedule off\)/,
   'and takes no scheduled backups');
 $time_copy->start;
 is($time_copy->safe_psql('postgres', 'SHOW archive_mode'), 'off', 'the running copy does not archive');

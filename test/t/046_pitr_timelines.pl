@@ -101,7 +101,7 @@ archive_all($node);
 my $before = listing();
 my ($beside, $beside_out) = restore_copy('--backup', 'latest');
 like($beside_out, qr/archive_mode = 'off' \(--archive-mode off\)/, 'the restore says the copy will not archive');
-like($beside_out, qr/pgvault\.schedule, pgvault\.logical_schedule = '' \(--schedule off\)/,
+like($beside_out, qr/pgvault\.schedule, pgvault\.incremental_schedule, pgvault\.logical_schedule = '' \(--schedule off\)/,
   'and will not take scheduled backups');
 $beside->start;
 is($beside->safe_psql('postgres', 'SHOW archive_mode'), 'off', 'the copy beside the original does not archive');
@@ -193,7 +193,7 @@ $stay->stop;
 # scheduled backups into the repository (what the default prevents).
 my $before_control = listing("$sysid/backups");
 my ($control, $control_out) = restore_copy('--backup', $backup_early, '--schedule', 'preserve');
-like($control_out, qr/pgvault\.schedule, pgvault\.logical_schedule kept as the backup had them/,
+like($control_out, qr/pgvault\.schedule, pgvault\.incremental_schedule, pgvault\.logical_schedule kept as the backup had them/,
   'the restore says the schedule is kept');
 $control->start;
 ok($control->poll_query_until('postgres',

@@ -14,8 +14,10 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use PgVault::TestNode;
 
+# incremental_fallback = error: an incremental with nothing to be taken
+# against fails (the default takes a full instead: 056_incremental_schedule).
 my ($node, $repo) = new_vault_node('incr', initdb => ['--data-checksums'],
-  conf => "pgvault.backup_workers = 2\n");
+  conf => "pgvault.backup_workers = 2\npgvault.incremental_fallback = error\n");
 sub sql { $node->safe_psql('postgres', shift) }
 my @conn = ('-h', $node->host, '-p', $node->port);
 

@@ -31,6 +31,7 @@ const std::string kExisting =
     "archive_mode = 'on'\n"
     "Archive_Mode='always'\n"
     "pgvault.schedule = '@daily'\n"
+    "pgvault.incremental_schedule = '0 1 * * 1-6'\n"
     "pgvault.logical_schedule = '30 2 * * *'\n"
     "pgvault.verify_schedule = '@weekly'\n"
     "archive_library = 'pgvault'\n";
@@ -48,6 +49,7 @@ TEST(RestoredCopy, ByDefaultNeitherArchivesNorSchedules) {
   const AutoConfEdit edit = render_restored_copy_settings(kExisting, {});
   EXPECT_EQ(edit.removed, (std::vector<std::string>{"archive_mode = 'on'", "Archive_Mode='always'",
                                                     "pgvault.schedule = '@daily'",
+                                                    "pgvault.incremental_schedule = '0 1 * * 1-6'",
                                                     "pgvault.logical_schedule = '30 2 * * *'"}));
   EXPECT_TRUE(edit.warnings.empty());
   // Everything else stays, in its place.
@@ -60,6 +62,7 @@ TEST(RestoredCopy, ByDefaultNeitherArchivesNorSchedules) {
       << edit.text;
   EXPECT_EQ(count(edit.text, "\narchive_mode = 'off'\n"), 1u) << edit.text;
   EXPECT_EQ(count(edit.text, "\npgvault.schedule = ''\n"), 1u) << edit.text;
+  EXPECT_EQ(count(edit.text, "\npgvault.incremental_schedule = ''\n"), 1u) << edit.text;
   EXPECT_EQ(count(edit.text, "\npgvault.logical_schedule = ''\n"), 1u) << edit.text;
   // Each block says why and how to turn it back on.
   EXPECT_NE(edit.text.find(std::string(kArchiveOffComment) +
@@ -72,11 +75,13 @@ TEST(RestoredCopy, ByDefaultNeitherArchivesNorSchedules) {
                            " a restored copy must not take scheduled backups"),
             std::string::npos);
   EXPECT_NE(edit.text.find("ALTER SYSTEM RESET pgvault.schedule; ALTER SYSTEM RESET "
+                           "pgvault.incremental_schedule; ALTER SYSTEM RESET "
                            "pgvault.logical_schedule; SELECT pg_reload_conf();"),
             std::string::npos);
   // The settings come after their comments, at the end.
   EXPECT_LT(edit.text.find(kArchiveOffComment), edit.text.find("archive_mode = 'off'"));
-  EXPECT_TRUE(edit.text.ends_with("pgvault.schedule = ''\npgvault.logical_schedule = ''\n"));
+  EXPECT_TRUE(edit.text.ends_with(
+      "pgvault.schedule = ''\npgvault.incremental_schedule = ''\npgvault.logical_schedule = ''\n"));
 }
 
 TEST(RestoredCopy, RenderingTwiceGivesTheSameText) {
@@ -85,6 +90,7 @@ TEST(RestoredCopy, RenderingTwiceGivesTheSameText) {
   EXPECT_EQ(twice.text, once.text);
   EXPECT_EQ(twice.removed,
             (std::vector<std::string>{"archive_mode = 'off'", "pgvault.schedule = ''",
+                                      "pgvault.incremental_schedule = ''",
                                       "pgvault.logical_schedule = ''"}));
 }
 
@@ -305,7 +311,8 @@ TEST(RestoredSettingsFile, WritesTheCopySettingsAndTheRecoveryBlock) {
   EXPECT_EQ(
       r.written,
       (std::vector<std::string>{
-          "archive_mode = 'off'", "pgvault.schedule = ''", "pgvault.logical_schedule = ''",
+          "archive_mode = 'off'", "pgvault.schedule = ''", "pgvault.incremental_schedule = ''",
+          "pgvault.logical_schedule = ''",
           "restore_command = '/usr/bin/pgvault wal-fetch --repo file:///r "
           "--system-id 1 %f %p'",
           "recovery_end_command = '/usr/bin/pgvault wal-fetch --cleanup'",

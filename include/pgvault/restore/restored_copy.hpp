@@ -48,8 +48,8 @@ struct RestoredCopyPolicy {
 
 // The settings that make pgvault's scheduler take backups into the repository.
 // (pgvault.verify_schedule only reads the repository: it is left alone.)
-inline constexpr std::array<std::string_view, 2> kScheduleSettings = {"pgvault.schedule",
-                                                                      "pgvault.logical_schedule"};
+inline constexpr std::array<std::string_view, 3> kScheduleSettings = {
+    "pgvault.schedule", "pgvault.incremental_schedule", "pgvault.logical_schedule"};
 
 // The comment lines of the two blocks start with these.
 inline constexpr std::string_view kArchiveOffComment = "# pgvault restore --archive-mode off:";
