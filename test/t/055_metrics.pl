@@ -181,7 +181,9 @@ is(sql(qq{SELECT verified FROM vault.verify_backup('$logical')}), 'f', 'a damage
 is($record->($logical)->{status}, 'failed', 'recorded as failed');
 like($record->($logical)->{error}, qr/size mismatch|SHA-256 mismatch/, 'with why');
 ($out) = run_command([ 'pgvault', 'metrics', '--repo', $repo, '--system-id', $sysid ]);
-ok(open(my $mf, '>', "$dir/m2.prom") && print($mf $out) && close($mf), 'metrics saved');
+open(my $mf, '>', "$dir/m2.prom") or die $!;
+print $mf $out;
+close $mf;
 $m = parse_metrics("$dir/m2.prom");
 is($m->{ key('pgvault_verification_last_status', 'logical') }{value}, 0, 'pgvault metrics: failed');
 is($m->{ key('pgvault_verification_failed_backups', 'logical') }{value}, 1, 'one backup failed verification');
