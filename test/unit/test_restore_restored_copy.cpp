@@ -107,7 +107,7 @@ TEST(RestoredCopy, PreserveLeavesWhatTheBackupHad) {
   EXPECT_EQ(archive_only.text.find("archive_mode = 'off'"), std::string::npos);
   EXPECT_EQ(archive_only.text.find(kArchiveOffComment), std::string::npos);
   EXPECT_EQ(count(archive_only.text, "pgvault.schedule = ''"), 1u);
-  EXPECT_EQ(archive_only.removed.size(), 2u);
+  EXPECT_EQ(archive_only.removed.size(), 3u);  // the three schedules
 
   const AutoConfEdit schedule_only = render_restored_copy_settings(
       kExisting, {.archive_mode = CarryOver::off, .schedule = CarryOver::preserve});
