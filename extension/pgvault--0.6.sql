@@ -498,3 +498,112 @@ COMMENT ON FUNCTION vault.verify_wal(text) IS
   'is whole (no gap, every checksum); the window a point-in-time restore from it can reach';
 
 REVOKE ALL ON FUNCTION vault.verify_wal(text) FROM PUBLIC;
+
+-- 0.6 (issue 17): the figures `pgvault metrics` computes from the
+-- repository, with the same names and meanings, from this server's audit
+-- trail and the archiver's state, one row per sample: what a SQL exporter
+-- (sql_exporter, postgres_exporter's custom queries) turns into metrics
+-- (metric and type from the row, system_identifier and kind as labels).
+-- Plus what only the server knows: the last attempt's status, failures,
+-- the archiver's lag. A kind's "last" figures exist once a backup of it is
+-- in the repository (status completed); counts are there for every kind.
+CREATE VIEW vault.metrics AS
+WITH this_system AS (
+       SELECT s.system_identifier::pg_catalog.text AS id FROM pg_catalog.pg_control_system() s),
+     kinds(kind) AS (VALUES ('incremental'), ('logical'), ('physical')),
+     backup_rows AS (
+       SELECT b.*, coalesce(b.system_identifier, (SELECT id FROM this_system)) AS sysid
+         FROM vault.backups b),
+     systems AS (SELECT DISTINCT sysid FROM backup_rows UNION SELECT id FROM this_system),
+     newest AS (
+       SELECT DISTINCT ON (sysid, kind) sysid, kind, started_at, completed_at, source_bytes, stored_bytes
+         FROM backup_rows WHERE status = 'completed' AND completed_at IS NOT NULL
+        ORDER BY sysid, kind, completed_at DESC, id DESC),
+     verified AS (
+       SELECT DISTINCT ON (sysid, kind) sysid, kind, verified_at, verify_status
+         FROM backup_rows WHERE status = 'completed' AND verified_at IS NOT NULL
+        ORDER BY sysid, kind, verified_at DESC, id DESC),
+     attempted AS (
+       SELECT DISTINCT ON (sysid, kind) sysid, kind, status
+         FROM backup_rows WHERE status IN ('completed', 'failed', 'cancelled', 'expired', 'deleted')
+        ORDER BY sysid, kind, started_at DESC, id DESC),
+     totals AS (
+       SELECT s.sysid, k.kind,
+              count(r.id) FILTER (WHERE r.status = 'completed') AS backups,
+              coalesce(sum(r.stored_bytes) FILTER (WHERE r.status = 'completed'), 0) AS stored_bytes,
+              count(r.id) FILTER (WHERE r.status = 'completed' AND r.verify_status = 'failed')
+                AS failed_verifications,
+              count(r.id) FILTER (WHERE r.status = 'failed') AS failures
+         FROM systems s CROSS JOIN kinds k
+         LEFT JOIN backup_rows r ON r.sysid = s.sysid AND r.kind = k.kind
+        GROUP BY s.sysid, k.kind),
+     archiver AS (
+       SELECT a.* FROM vault.archiving a WHERE a.enabled)
+SELECT m.metric, m.type, m.system_identifier, m.kind, m.value::double precision AS value
+  FROM (
+    SELECT 1 AS n, 'pgvault_backup_last_completion_timestamp_seconds' AS metric, 'gauge' AS type,
+           sysid AS system_identifier, kind, extract(epoch FROM completed_at) AS value FROM newest
+    UNION ALL
+    SELECT 2, 'pgvault_backup_since_last_completion_seconds', 'gauge', sysid, kind,
+           greatest(extract(epoch FROM now() - completed_at), 0) FROM newest
+    UNION ALL
+    SELECT 3, 'pgvault_backup_last_duration_seconds', 'gauge', sysid, kind,
+           greatest(extract(epoch FROM completed_at - started_at), 0) FROM newest
+    UNION ALL
+    SELECT 4, 'pgvault_backup_last_source_size_bytes', 'gauge', sysid, kind, source_bytes
+      FROM newest WHERE source_bytes IS NOT NULL
+    UNION ALL
+    SELECT 5, 'pgvault_backup_last_stored_size_bytes', 'gauge', sysid, kind, stored_bytes
+      FROM newest WHERE stored_bytes IS NOT NULL
+    UNION ALL
+    SELECT 6, 'pgvault_repository_backups', 'gauge', sysid, kind, backups FROM totals
+    UNION ALL
+    SELECT 7, 'pgvault_repository_backup_stored_bytes', 'gauge', sysid, kind, stored_bytes FROM totals
+    UNION ALL
+    SELECT 10, 'pgvault_verification_last_timestamp_seconds', 'gauge', sysid, kind,
+           extract(epoch FROM verified_at) FROM verified
+    UNION ALL
+    SELECT 11, 'pgvault_verification_since_last_seconds', 'gauge', sysid, kind,
+           greatest(extract(epoch FROM now() - verified_at), 0) FROM verified
+    UNION ALL
+    SELECT 12, 'pgvault_verification_last_status', 'gauge', sysid, kind,
+           CASE WHEN verify_status = 'passed' THEN 1 ELSE 0 END FROM verified
+    UNION ALL
+    SELECT 13, 'pgvault_verification_failed_backups', 'gauge', sysid, kind, failed_verifications
+      FROM totals
+    UNION ALL
+    SELECT 20, 'pgvault_backup_last_status', 'gauge', sysid, kind,
+           CASE WHEN status = 'failed' OR status = 'cancelled' THEN 0 ELSE 1 END FROM attempted
+    UNION ALL
+    SELECT 21, 'pgvault_backup_failures_total', 'counter', sysid, kind, failures FROM totals
+    UNION ALL
+    SELECT 30, 'pgvault_wal_last_archived_timestamp_seconds', 'gauge', (SELECT id FROM this_system),
+           NULL, extract(epoch FROM last_archived_time)
+      FROM archiver WHERE last_archived_time IS NOT NULL
+    UNION ALL
+    SELECT 31, 'pgvault_wal_since_last_archived_seconds', 'gauge', (SELECT id FROM this_system),
+           NULL, greatest(extract(epoch FROM now() - last_archived_time), 0)
+      FROM archiver WHERE last_archived_time IS NOT NULL
+    UNION ALL
+    SELECT 32, 'pgvault_wal_archived_total', 'counter', (SELECT id FROM this_system), NULL,
+           archived_count FROM archiver
+    UNION ALL
+    SELECT 33, 'pgvault_wal_archive_failures_total', 'counter', (SELECT id FROM this_system), NULL,
+           failed_count FROM archiver
+    UNION ALL
+    SELECT 34, 'pgvault_wal_archive_failing', 'gauge', (SELECT id FROM this_system), NULL,
+           CASE WHEN failing THEN 1 ELSE 0 END FROM archiver
+    UNION ALL
+    SELECT 35, 'pgvault_wal_archive_waiting_segments', 'gauge', (SELECT id FROM this_system), NULL,
+           waiting FROM archiver WHERE waiting IS NOT NULL
+    UNION ALL
+    SELECT 36, 'pgvault_wal_archive_lag_bytes', 'gauge', (SELECT id FROM this_system), NULL,
+           bytes_behind FROM archiver WHERE bytes_behind IS NOT NULL
+  ) m
+ ORDER BY m.n, m.system_identifier, m.kind;
+
+COMMENT ON VIEW vault.metrics IS
+  'pgvault: one row per metric sample (metric, type, system_identifier, kind, value) in '
+  'Prometheus names and base units, for SQL exporters; `pgvault metrics` gives the same from the repository';
+
+REVOKE ALL ON vault.metrics FROM PUBLIC;

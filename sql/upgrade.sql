@@ -124,8 +124,8 @@ ORDER BY 2, 1;
 SELECT count(*) FILTER (WHERE object = 'function vault.verify_wal(text)') AS has_verify_wal,
        count(*) FILTER (WHERE object = 'function vault._verify_wal(text)') AS has_verify_wal_internal
   FROM fresh;
--- 0.5 -> 0.6 (vault.status shows incremental_schedule and verify_schedule)
--- gives what a fresh 0.6 gives, too.
+-- 0.5 -> 0.6 (vault.status shows incremental_schedule and verify_schedule;
+-- vault.metrics) gives what a fresh 0.6 gives, too.
 DROP EXTENSION pgvault;
 CREATE EXTENSION pgvault VERSION '0.5';
 ALTER EXTENSION pgvault UPDATE;
@@ -139,3 +139,6 @@ SELECT object, split_part(detail, ' | ', 1) AS position FROM fresh
  WHERE object IN ('column status.schedule', 'column status.incremental_schedule',
                   'column status.logical_schedule', 'column status.verify_schedule')
  ORDER BY 2::int;
+SELECT count(*) FILTER (WHERE object = 'relation metrics') AS has_metrics_view,
+       count(*) FILTER (WHERE object LIKE 'column metrics.%') AS metrics_columns
+  FROM fresh;

@@ -2,6 +2,7 @@
 
 #include "backup_choice.hpp"
 #include "common_options.hpp"
+#include "output_file.hpp"
 
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
@@ -15,7 +16,6 @@
 #include <iostream>
 #include <memory>
 
-#include <fcntl.h>
 #include <unistd.h>
 
 namespace pgvault::cli {
@@ -43,34 +43,6 @@ class FdSink final : public Sink {
   int fd_;
   std::string what_;
   std::uint64_t bytes_ = 0;
-};
-
-// A file that appears under its name only once complete: written as
-// NAME.partial, fsynced and renamed; removed when anything fails.
-class OutputFile {
- public:
-  explicit OutputFile(std::string path) : path_(std::move(path)), partial_(path_ + ".partial") {
-    fd_ = ::open(partial_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd_ < 0) throw_os_error("could not create " + partial_, errno);
-  }
-  ~OutputFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!done_) ::unlink(partial_.c_str());
-  }
-  int fd() const { return fd_; }
-  void commit() {
-    if (::fsync(fd_) != 0) throw_os_error("could not fsync " + partial_, errno);
-    if (::close(fd_) != 0) throw_os_error("could not close " + partial_, errno);
-    fd_ = -1;
-    if (::rename(partial_.c_str(), path_.c_str()) != 0)
-      throw_os_error("could not rename " + partial_ + " to " + path_, errno);
-    done_ = true;
-  }
-
- private:
-  std::string path_, partial_;
-  int fd_ = -1;
-  bool done_ = false;
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "pgvault/catalog/backup_chain.hpp"
 #include "pgvault/catalog/repository.hpp"
+#include "pgvault/catalog/verification_record.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/encryption_settings.hpp"
 #include "pgvault/wal/wal_layout.hpp"
@@ -47,6 +48,18 @@ int run_list(const ListOptions& o) {
   Repository repo(*storage);
   const RepositoryListing listing = repo.list_all(o.system_id);
   const std::vector<BackupMeta>& backups = listing.complete;
+  // The outcome of each backup's last verification, as `pgvault verify`,
+  // vault.verify_backup() and the scheduled verification recorded it.
+  VerificationListing verifications;
+  {
+    std::set<std::string> systems;
+    for (const auto& b : backups) systems.insert(b.system_identifier);
+    for (const auto& id : systems) {
+      VerificationListing records = read_verification_records(repo, id);
+      verifications.records.merge(records.records);
+      for (auto& u : records.unreadable) verifications.unreadable.push_back(std::move(u));
+    }
+  }
 
   std::vector<WalCatalog> wal;
   {
@@ -106,6 +119,8 @@ int run_list(const ListOptions& o) {
         else
           arr.back()["chain_error"] = c->error;
       }
+      if (const VerificationRecord* v = verifications.find(b.system_identifier, b.name))
+        arr.back()["verification"] = nlohmann::ordered_json::parse(v->to_json());
       const WalCatalog* catalog = b.is_physical() ? wal_of(b.system_identifier) : nullptr;
       if (catalog != nullptr) arr.back()["wal"] = wal_json(*catalog, backups);
     }
@@ -144,7 +159,7 @@ int run_list(const ListOptions& o) {
 
   const std::vector<std::string> head = {"NAME",        "KIND",      "PARENT",   "CHAIN",
                                          "STARTED",     "COMPLETED", "STORED",   "SOURCE",
-                                         "COMPRESSION", "STOP LSN",  "SYSTEM ID"};
+                                         "COMPRESSION", "STOP LSN",  "VERIFIED", "SYSTEM ID"};
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> broken;
   for (const auto& b : backups) {
@@ -153,13 +168,17 @@ int run_list(const ListOptions& o) {
       chain = c->error.empty() ? std::to_string(c->names.size()) + " backups" : "BROKEN";
       if (!c->error.empty()) broken.push_back(c->error);
     }
+    std::string verified = "-";
+    if (const VerificationRecord* v = verifications.find(b.system_identifier, b.name))
+      verified = (v->passed ? "passed " : "FAILED ") + v->verified_at;
     rows.push_back({b.name, or_dash(b.kind), or_dash(b.parent), chain, or_dash(b.started_at),
                     or_dash(b.completed_at), human_size(b.stored_bytes), human_size(b.source_bytes),
-                    or_dash(b.compression), or_dash(b.stop_lsn), or_dash(b.system_identifier)});
+                    or_dash(b.compression), or_dash(b.stop_lsn), verified,
+                    or_dash(b.system_identifier)});
   }
   for (const auto& d : listing.unreadable) {
     rows.push_back(
-        {d.name, "DAMAGED", "-", "-", "-", "-", "-", "-", "-", "-", d.system_identifier});
+        {d.name, "DAMAGED", "-", "-", "-", "-", "-", "-", "-", "-", "-", d.system_identifier});
   }
   std::vector<std::size_t> width(head.size());
   for (std::size_t c = 0; c < head.size(); ++c) {
@@ -182,6 +201,23 @@ int run_list(const ListOptions& o) {
               << (listing.unreadable.size() == 1 ? "" : "s")
               << " (backup.json unusable: not restorable, never removed by cleanup):\n";
     for (const auto& d : listing.unreadable) std::cout << "  " << d.error << "\n";
+  }
+  std::vector<std::string> failed;
+  for (const auto& b : backups) {
+    const VerificationRecord* v = verifications.find(b.system_identifier, b.name);
+    if (v != nullptr && !v->passed) failed.push_back(b.name + ": " + v->error);
+  }
+  if (!failed.empty()) {
+    std::cout << "\n"
+              << failed.size() << " backup" << (failed.size() == 1 ? "" : "s") << " failed "
+              << (failed.size() == 1 ? "its" : "their") << " last verification:\n";
+    for (const auto& e : failed) std::cout << "  " << e << "\n";
+  }
+  if (!verifications.unreadable.empty()) {
+    std::cout << "\n"
+              << verifications.unreadable.size() << " verification record"
+              << (verifications.unreadable.size() == 1 ? "" : "s") << " cannot be read:\n";
+    for (const auto& u : verifications.unreadable) std::cout << "  " << u.error << "\n";
   }
   if (!broken.empty()) {
     std::cout << "\n"

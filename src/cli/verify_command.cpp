@@ -8,11 +8,13 @@
 
 #include "pgvault/catalog/backup_chain.hpp"
 #include "pgvault/catalog/repository.hpp"
+#include "pgvault/catalog/verification_record.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/restore/physical_restore.hpp"
 #include "pgvault/restore/verify.hpp"
 #include "pgvault/pipeline/encryption_settings.hpp"
 #include "pgvault/text.hpp"
+#include "pgvault/timestamp.hpp"
 #include "pgvault/wal/wal_read.hpp"
 #include "pgvault/wal/wal_verify.hpp"
 
@@ -118,6 +120,22 @@ int run_verify(const VerifyCliOptions& o) {
   out["system_identifier"] = meta.system_identifier;
   out["kind"] = meta.kind;
   out["repository"] = storage->url();
+  // The outcome goes into the repository too, so that `pgvault metrics` and
+  // `pgvault list` see it with no database; a store that refuses the write
+  // (read-only credentials) costs a warning, not the verification.
+  VerificationRecord record;
+  record.backup = meta.name;
+  record.system_identifier = meta.system_identifier;
+  record.kind = meta.kind;
+  record.verified_by = "pgvault verify";
+  record.restore_test = o.restore_test;
+  auto keep_record = [&](bool passed, const std::string& error) {
+    record.verified_at = utc_timestamp_now();
+    record.passed = passed;
+    record.error = error;
+    if (auto warning = record_verification(repo, record))
+      std::cerr << "pgvault: warning: " << *warning << "\n";
+  };
   try {
     VerifyReport report;
     std::optional<RestoreTestResult> test;
@@ -158,6 +176,9 @@ int run_verify(const VerifyCliOptions& o) {
       wal = verify_backup_wal(*storage, catalog, meta, restore_key_provider(o.repo.encryption()),
                               [&](std::string_view line) { say("  " + std::string(line)); });
     }
+    record.objects = report.objects;
+    record.bytes_read = report.bytes_read;
+    keep_record(true, "");
     if (o.json) {
       out["verified"] = true;
       out["objects"] = report.objects;
@@ -202,6 +223,9 @@ int run_verify(const VerifyCliOptions& o) {
     }
     return 0;
   } catch (const std::exception& e) {
+    const auto* error = dynamic_cast<const Error*>(&e);
+    if (!record.passed && !(error != nullptr && error->kind() == ErrorKind::cancelled))
+      keep_record(false, e.what());
     if (o.json) {
       out["verified"] = false;
       out["error"] = e.what();

@@ -3,14 +3,17 @@
 // verify_backup against this cluster's repository, with the configured
 // encryption key, the outcome recorded on the backup's row (verified_at,
 // verify_status, verify_error) so an auditor sees when each backup was last
-// proven readable.
+// proven readable, and in the repository (<sysid>/verifications/<name>.json)
+// for `pgvault metrics` and `pgvault list`, which have no database.
 #include "pgvault/catalog/repository.hpp"
+#include "pgvault/catalog/verification_record.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/encryption.hpp"
 #include "pgvault/restore/backup_reading.hpp"
 #include "pgvault/restore/verify.hpp"
 #include "pgvault/pipeline/encryption_settings.hpp"
 #include "pgvault/wal/wal_read.hpp"
+#include "pgvault/timestamp.hpp"
 #include "pgvault/wal/wal_verify.hpp"
 
 #include <functional>
@@ -40,8 +43,10 @@ struct VerifyOutcome {
 };
 
 // Reads the backup back. A problem with the backup is an outcome, not an
-// error; not finding it, and interrupts (PgError), are errors.
-VerifyOutcome verify_named(const std::string& name_or_latest,
+// error; not finding it, and interrupts (PgError), are errors. The outcome
+// is also written to the repository (verification_record.hpp) for the
+// tools that read it without the database; verified_by says who asked.
+VerifyOutcome verify_named(const std::string& name_or_latest, const char* verified_by,
                            const std::function<void()>& check_interrupts) {
   require_chosen_repository();
   auto storage = open_repository(guc_repository);
@@ -63,6 +68,17 @@ VerifyOutcome verify_named(const std::string& name_or_latest,
     if (e.kind() == ErrorKind::cancelled) throw;
     out.error = e.what();
   }
+  VerificationRecord record;
+  record.backup = meta.name;
+  record.system_identifier = meta.system_identifier;
+  record.kind = meta.kind;
+  record.verified_at = utc_timestamp_now();
+  record.passed = out.passed;
+  record.error = out.error;
+  record.verified_by = verified_by;
+  record.objects = out.report.objects;
+  record.bytes_read = out.report.bytes_read;
+  if (auto warning = record_verification(repo, record)) log_message(WARNING, *warning);
   return out;
 }
 
@@ -138,7 +154,8 @@ using namespace pgvault::pg;
 PGVAULT_FUNCTION(pgvault_verify_backup) {
   require_pgvault_database();
   const std::string name = PG_ARGISNULL(0) ? std::string("latest") : text_arg(fcinfo, 0);
-  const VerifyOutcome o = verify_named(name, [] { pg_guard([] { CHECK_FOR_INTERRUPTS(); }); });
+  const VerifyOutcome o =
+      verify_named(name, "vault.verify_backup", [] { pg_guard([] { CHECK_FOR_INTERRUPTS(); }); });
   pg_guard([] { SPI_connect(); });
   record(o);
   pg_guard([] { SPI_finish(); });
@@ -225,7 +242,8 @@ PGVAULT_WORKER(pgvault_verify_main) {
   pg_guard([] { pgstat_report_appname("pgvault verify"); });
   VerifyOutcome o;
   try {
-    o = verify_named("latest", [] { pg_guard([] { CHECK_FOR_INTERRUPTS(); }); });
+    o = verify_named("latest", "scheduled verification",
+                     [] { pg_guard([] { CHECK_FOR_INTERRUPTS(); }); });
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::not_found) throw;
     log_message(LOG, "scheduled verification: no backup to verify yet");

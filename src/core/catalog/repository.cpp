@@ -1,5 +1,7 @@
 #include "pgvault/catalog/repository.hpp"
 
+#include "pgvault/catalog/verification_record.hpp"
+
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/storage/storage.hpp"
@@ -348,6 +350,8 @@ void Repository::remove_backup(const std::string& system_identifier, const std::
                                           " not found in repository " + storage_.url());
   storage_.remove(dir + kMetaFile);
   storage_.remove_prefix(dir);
+  // Last: a verification record without its backup is ignored by readers.
+  remove_verification_record(*this, system_identifier, name);
 }
 
 void verify_object(Storage& storage, const std::string& path, const ObjectEntry& expected) {
