@@ -262,8 +262,8 @@ pgbr_backups=$(pgbr --repo=1 info | grep -c 'backup: ' || true)
 
 # --- INCREMENTAL_RESULTS.md -------------------------------------------------------
 row() {  # key tool operation
-  printf '| %s | %s | %s s (%s) | %s MB | %s MB |\n' "$2" "$3" "$(med "$1")" "$(runs_list "$1")" \
-    "$(awk -v b="${OUT[$1]:-0}" 'BEGIN{printf (b < 10485760 ? "%.2f" : "%.0f"), b / 1048576}')" \
+  printf '| %s | %s | %s s (%s) | %s | %s MB |\n' "$2" "$3" "$(med "$1")" "$(runs_list "$1")" \
+    "$(awk -v b="${OUT[$1]:-}" 'BEGIN{if (b == "") printf "—"; else printf (b < 10485760 ? "%.2f MB" : "%.0f MB"), b / 1048576}')" \
     "$(awk -v k="${PEAK[$1]:-0}" 'BEGIN{printf "%.0f", k / 1024}')"
 }
 # value, target (≤), what
@@ -344,6 +344,11 @@ EOF
 
 Informational: incremental wall time pgvault / pgBackRest incr $(time_ratio pgvault_incr pgbackrest_incr);
 full stored bytes pgvault / pg_basebackup $(size_ratio pgvault_full pg_basebackup), / pgBackRest $(size_ratio pgvault_full pgbackrest_full).
+EOF
+  if [ "$block_supported" = 1 ]; then
+    echo "Against pgBackRest's block incremental (beta): stored bytes pgvault / pgBackRest $(size_ratio pgvault_incr pgbackrest_block_incr), wall time $(time_ratio pgvault_incr pgbackrest_block_incr)."
+  fi
+  cat <<EOF
 
 ## How each was run
 
