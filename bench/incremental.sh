@@ -27,20 +27,7 @@ source "$(dirname "$0")/lib.sh"
 
 size_gb=1
 runs=3
-usage() { echo "usage: bash bench/incremental.sh [--size-gb N] [--runs R]" >&2; exit 2; }
-while [ $# -gt 0 ]; do
-  case $1 in
-    --size-gb) [ $# -ge 2 ] || usage; size_gb=$2; shift 2 ;;
-    --size-gb=*) size_gb=${1#*=}; shift ;;
-    --runs) [ $# -ge 2 ] || usage; runs=$2; shift 2 ;;
-    --runs=*) runs=${1#*=}; shift ;;
-    -h|--help) usage ;;
-    *) echo "unknown argument: $1" >&2; usage ;;
-  esac
-done
-[[ $size_gb =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v s="$size_gb" 'BEGIN{exit !(s > 0)}' ||
-  { echo "--size-gb must be a positive number" >&2; exit 2; }
-[[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "--runs must be a positive integer" >&2; exit 2; }
+parse_size_and_runs "usage: bash bench/incremental.sh [--size-gb N] [--runs R]" "$@"
 pct_target=${PCT_CHANGED:-1}
 awk -v p="$pct_target" 'BEGIN{exit !(p > 0 && p < 50)}' || { echo "PCT_CHANGED must be above 0 and below 50" >&2; exit 2; }
 

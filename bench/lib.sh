@@ -21,6 +21,27 @@ install_missing_packages() {  # package...
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# Parses [--size-gb N] [--runs R] into size_gb and runs (the caller sets
+# their defaults first); $1 is the usage line shown for bad arguments.
+parse_size_and_runs() {
+  local usage_line=$1
+  shift
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --size-gb) [ $# -ge 2 ] || bench_usage "$usage_line"; size_gb=$2; shift 2 ;;
+      --size-gb=*) size_gb=${1#*=}; shift ;;
+      --runs) [ $# -ge 2 ] || bench_usage "$usage_line"; runs=$2; shift 2 ;;
+      --runs=*) runs=${1#*=}; shift ;;
+      -h|--help) bench_usage "$usage_line" ;;
+      *) echo "unknown argument: $1" >&2; bench_usage "$usage_line" ;;
+    esac
+  done
+  [[ $size_gb =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v s="$size_gb" 'BEGIN{exit !(s > 0)}' ||
+    { echo "--size-gb must be a positive number" >&2; exit 2; }
+  [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "--runs must be a positive integer" >&2; exit 2; }
+}
+bench_usage() { echo "$1" >&2; exit 2; }
+
 sql() { as_pg_user psql -X -h "$dir" -p "$port" -U postgres -d "${DB:-postgres}" -v ON_ERROR_STOP=1 -Atq "$@"; }
 
 # A pgBackRest configuration file: the repository's lines in $2, the rest is
