@@ -22,23 +22,11 @@
 # exit, also on failure.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/common.sh"
+source "$(dirname "$0")/lib.sh"
 
 size_gb=2
 runs=3
-usage() { echo "usage: bash bench/run.sh [--size-gb N] [--runs R]" >&2; exit 2; }
-while [ $# -gt 0 ]; do
-  case $1 in
-    --size-gb) [ $# -ge 2 ] || usage; size_gb=$2; shift 2 ;;
-    --size-gb=*) size_gb=${1#*=}; shift ;;
-    --runs) [ $# -ge 2 ] || usage; runs=$2; shift 2 ;;
-    --runs=*) runs=${1#*=}; shift ;;
-    -h|--help) usage ;;
-    *) echo "unknown argument: $1" >&2; usage ;;
-  esac
-done
-[[ $size_gb =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v s="$size_gb" 'BEGIN{exit !(s > 0)}' ||
-  { echo "--size-gb must be a positive number" >&2; exit 2; }
-[[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "--runs must be a positive integer" >&2; exit 2; }
+parse_size_and_runs "usage: bash bench/run.sh [--size-gb N] [--runs R]" "$@"
 
 zstd_level=${ZSTD_LEVEL:-3}
 gzip_level=${GZIP_LEVEL:-6}
@@ -50,22 +38,11 @@ zstd_workers=${ZSTD_WORKERS:-$cores}
 results=$PGVAULT_ROOT/bench/RESULTS.md
 bench_start=$EPOCHREALTIME
 
-log() { printf '[%s] %s\n' "$(date -u +%T)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
 
 # --- dependencies -------------------------------------------------------------
 # pgBackRest, GNU time (peak RSS), and what test/servers/swift.sh needs (test/servers/install.sh
 # installs the same three, plus node and Azurite, which are not needed here).
-missing=()
-for p in pgbackrest python3-swift python3 curl openssl time; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing ${missing[*]} (Debian packages)"
-  export DEBIAN_FRONTEND=noninteractive
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+install_missing_packages pgbackrest python3-swift python3 curl openssl time
 py=/usr/bin/python3   # Debian's, which python3-swift needs anyway: reads pgBackRest's JSON
 log "building and installing pgvault (scripts/build.sh)"
 bash "$PGVAULT_ROOT/scripts/build.sh" >/dev/null
@@ -105,64 +82,12 @@ pgvault.compression_level = $zstd_level
 pgvault.compression_workers = $zstd_workers
 EOF
 
-sql() { as_pg_user psql -X -h "$dir" -p "$port" -U postgres -d "${DB:-postgres}" -v ON_ERROR_STOP=1 -Atq "$@"; }
 sql -c "CREATE EXTENSION pgvault" -c "CREATE DATABASE bench"
 
 mkdir -p "$dir/pgbr-repo" "$dir/pgbr-log" "$dir/pgbr-lock" "$dir/pgbr-spool"
-# A pgBackRest configuration file: the repository's lines in $2, the rest is
-# shared by the posix repository and the S3 one (same stanza, one repository
-# each). Mode 600: the S3 one holds the secret key.
-write_pgbr_conf() {  # file repository-lines
-  (umask 077 && cat >"$1") <<EOF
-[global]
-$2
-repo1-retention-full=1000
-log-path=$dir/pgbr-log
-lock-path=$dir/pgbr-lock
-spool-path=$dir/pgbr-spool
-log-level-console=warn
-log-level-file=off
-start-fast=y
-compress-type=zst
-compress-level=$zstd_level
-process-max=$cores
-
-[bench]
-pg1-path=$dir/data
-pg1-socket-path=$dir
-pg1-port=$port
-pg1-user=postgres
-EOF
-  [ "$(id -u)" -ne 0 ] || chown "$PGVAULT_TEST_USER" "$1"
-}
 write_pgbr_conf "$pgbr_conf" "repo1-type=posix
 repo1-path=$dir/pgbr-repo"
 [ "$(id -u)" -eq 0 ] && chown -R "$PGVAULT_TEST_USER" "$dir"/pgbr-* "$pgbr_conf"
-
-# Runs a command, its output into $dir/cmd.log; on failure shows the log and dies.
-quiet() {
-  if ! "$@" >"$dir/cmd.log" 2>&1; then
-    tail -n 30 "$dir/cmd.log" >&2
-    die "failed: $*"
-  fi
-}
-# Peak resident set (VmHWM, kB) of a process into HWM, 0 if gone. No subshell
-# or external command: the sampling must not take CPU from what it measures.
-vmhwm() {
-  local k v _
-  HWM=0
-  { while read -r k v _; do [ "$k" = VmHWM: ] && HWM=$v; done <"/proc/$1/status"; } 2>/dev/null || true
-}
-# A sleep without forking /bin/sleep: a read that times out on a pipe nobody writes.
-exec {nap_fd}<> <(:)
-nap() { read -r -t "$1" -u "$nap_fd" _ || true; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b - a}'; }
-mib() { awk -v b="$1" 'BEGIN{printf "%.0f", b / 1048576}'; }
-dir_bytes() { du -sb "$@" | awk '{s += $1} END{print s + 0}'; }
-median() {  # of the space-separated list in $1
-  tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{a[NR] = $1} END{
-    if (NR % 2) printf "%.2f", a[(NR + 1) / 2]; else printf "%.2f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
 
 # --- dataset --------------------------------------------------------------------
 target=$(awk -v s="$size_gb" 'BEGIN{printf "%.0f", s * 1073741824}')
@@ -205,56 +130,6 @@ log "dataset: text table heap $(mib "$text_heap_bytes") MB, zstd -$zstd_level: $
 small_db_bytes=$(sql -c "SELECT pg_database_size('bench')")
 
 # --- pgvault measurements -------------------------------------------------------
-# Takes a pgvault backup (create_backup args in $1) with wait => true in the
-# background, finds the job worker and samples its VmHWM until it is done.
-# Sets T (s), SIZE (stored bytes), RSS (kB), NAME.
-pgvault_backup() {
-  local args=$1 t0 t1 pid=""
-  RSS=0
-  rm -f "$dir/backup.end"
-  t0=$EPOCHREALTIME
-  # The end time is taken by the background job itself, not when the sampling loop notices.
-  { sql -c "SELECT status FROM vault.create_backup($args)" >"$dir/cmd.log" 2>&1; rc=$?
-    echo "$EPOCHREALTIME" >"$dir/backup.end"; exit "$rc"; } &
-  bg_pid=$!
-  while kill -0 "$bg_pid" 2>/dev/null; do
-    if [ -z "$pid" ]; then
-      pid=$(sql -c "SELECT worker_pid FROM vault.backups WHERE status = 'running'" 2>/dev/null || true)
-    fi
-    if [ -n "$pid" ]; then
-      vmhwm "$pid"
-      [ "$HWM" -gt "$RSS" ] && RSS=$HWM
-    fi
-    nap 0.1
-  done
-  if ! wait "$bg_pid"; then bg_pid=""; cat "$dir/cmd.log" >&2; die "pgvault backup ($args) failed"; fi
-  t1=$(<"$dir/backup.end")
-  bg_pid=""
-  T=$(elapsed "$t0" "$t1")
-  local row
-  row=$(sql -F ' ' -c "SELECT name, stored_bytes, status FROM vault.history ORDER BY id DESC LIMIT 1")
-  read -r NAME SIZE _ <<<"$row"
-  [ "${row##* }" = completed ] || die "pgvault backup $NAME: ${row##* }"
-}
-# Runs a command as the server's user under GNU time: sets T (s) and RSS (kB).
-timed() {
-  local t0 t1
-  t0=$EPOCHREALTIME
-  quiet as_pg_user /usr/bin/time -f '%M' -o "$dir/time.out" "$@"
-  t1=$EPOCHREALTIME
-  T=$(elapsed "$t0" "$t1")
-  RSS=$(tail -n 1 "$dir/time.out")
-}
-
-# Results: per key, the list of wall times, the largest RSS, the last size.
-declare -A TIMES=() PEAK=() OUT=()
-record() {  # key
-  TIMES[$1]="${TIMES[$1]:-} $T"
-  [ "${RSS:-0}" -gt "${PEAK[$1]:-0}" ] && PEAK[$1]=$RSS
-  OUT[$1]=${SIZE:-}
-  log "  $1: ${T}s, output $(mib "${SIZE:-0}") MB, peak RSS $(( ${RSS:-0} / 1024 )) MB"
-}
-
 log "pgvault physical backup at the small size ($(mib "$small_db_bytes") MB) for the worker's RSS"
 SIZE=0; pgvault_backup ""
 small_rss=$RSS small_t=$T
@@ -269,11 +144,6 @@ pg_version=$(sql -c "SHOW server_version")
 log "dataset: bench database $(mib "$db_bytes") MB (text table $(mib "$text_bytes") MB, pgbench scale $scale)"
 
 # pgBackRest needs archiving into its repository: from now on.
-archive_to() {  # pgBackRest configuration file
-  sql -c "ALTER SYSTEM SET archive_command = 'pgbackrest --config=$1 --stanza=bench archive-push %p'" \
-    -c "SELECT pg_reload_conf()" >/dev/null
-  sleep 1
-}
 archive_to "$pgbr_conf"
 quiet as_pg_user pgbackrest --config="$pgbr_conf" --stanza=bench stanza-create
 quiet as_pg_user pgbackrest --config="$pgbr_conf" --stanza=bench check
@@ -606,17 +476,11 @@ for i in $(seq 1 "$runs"); do
 done
 
 # --- RESULTS.md ---------------------------------------------------------------
-med() { median "${TIMES[$1]}"; }
-runs_list() { tr ' ' '\n' <<<"${TIMES[$1]}" | grep . | awk '{printf "%s%.2f", (NR > 1 ? ", " : ""), $1}'; }
 row() {  # key tool operation
   local m; m=$(med "$1")
   printf '| %s | %s | %s s (%s) | %s | %s MB | %s MB |\n' "$2" "$3" "$m" "$(runs_list "$1")" \
     "$(awk -v b="$db_bytes" -v t="$m" 'BEGIN{printf "%.0f", b / 1048576 / t}')" \
     "$(mib "${OUT[$1]:-0}")" "$(awk -v k="${PEAK[$1]:-0}" 'BEGIN{printf "%.0f", k / 1024}')"
-}
-ratio() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN{printf "%.2f", a / b}'; }
-verdict() {  # value limit
-  awk -v v="$1" -v l="$2" 'BEGIN{print (v <= l ? "met" : "**missed**")}'
 }
 r_bb=$(ratio pgvault_physical pg_basebackup)
 r_br=$(ratio pgvault_physical pgbackrest_backup)

@@ -36,10 +36,12 @@ make_workdir() {
 }
 
 # Starts a throwaway cluster with pgvault preloaded in $1/data, listening only
-# on the Unix socket in $1, port $2. Extra postgresql.conf lines on stdin.
+# on the Unix socket in $1, port $2. Extra postgresql.conf lines on stdin,
+# extra initdb options after the port (e.g. --data-checksums).
 start_throwaway_cluster() {
   local dir=$1 port=$2
-  as_pg_user initdb -D "$dir/data" -U postgres -A trust >/dev/null
+  shift 2
+  as_pg_user initdb -D "$dir/data" -U postgres -A trust "$@" >/dev/null
   {
     echo "shared_preload_libraries = 'pgvault'"
     echo "port = $port"

@@ -9,12 +9,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use PgVault::TestNode;
 use PgVault::ObjectStore;
-
-sub pgvault {
-  my ($out, $err) = ('', '');
-  my $ok = IPC::Run::run([ 'pgvault', @_ ], '<', \undef, '>', \$out, '2>', \$err);
-  return ($ok, $out, $err);
-}
+use PgVault::Cli;
 
 # ---- file:// -------------------------------------------------------------------
 my ($node, $repo) = new_vault_node('missing_repo');

@@ -9,6 +9,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use PgVault::TestNode;
+use PgVault::Cli;
 
 my ($node, $repo) = new_vault_node('latest');
 my $q = sub { $node->safe_psql(@_ == 1 ? ('postgres', $_[0]) : @_) };
@@ -27,12 +28,6 @@ my ($pre_restore) = $q->(qq{SELECT pre_restore_backup FROM vault.restore_logical
 ok($pre_restore, "restore_logical(replace => true) took pre_restore backup $pre_restore");
 is($q->(qq{SELECT string_agg(name, ',' ORDER BY id) FROM vault.backups WHERE status = 'completed'}),
   "$physical,$shop_dump,$tiny_dump,$pre_restore", 'the physical backup is the oldest of four');
-
-sub pgvault {
-  my ($out, $err) = ('', '');
-  my $ok = IPC::Run::run([ 'pgvault', @_ ], '<', \undef, '>', \$out, '2>', \$err);
-  return ($ok, $out, $err);
-}
 
 # ---- restore ---------------------------------------------------------------------
 my $restored = PostgreSQL::Test::Cluster->new('restored');

@@ -9,6 +9,7 @@ use File::Basename qw(dirname);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use PgVault::Cli;
 
 my $node = PostgreSQL::Test::Cluster->new('config');
 $node->init(allows_streaming => 1);
@@ -27,12 +28,6 @@ my $default_repo = 'file://' . dirname($data) . '/pgvault';
 my ($name, $location) = split /\|/,
   $node->safe_psql('postgres', q{SELECT name, location FROM vault.create_backup(kind => 'logical')});
 like($location, qr{^\Q$default_repo\E/}, 'the server wrote into its default repository');
-
-sub pgvault {
-  my ($out, $err) = ('', '');
-  my $ok = IPC::Run::run([ 'pgvault', @_ ], '<', \undef, '>', \$out, '2>', \$err);
-  return ($ok, $out, $err);
-}
 
 my $dir = PostgreSQL::Test::Utils::tempdir();
 my ($ok, $out, $err) = pgvault('get', '--config', "$data/postgresql.conf", '--backup', 'latest', '-o', "$dir/a.dump");

@@ -10,6 +10,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use JSON::PP qw(decode_json);
 use PgVault::TestNode;
+use PgVault::Cli;
 
 my $keys = PostgreSQL::Test::Utils::tempdir();
 open(my $fh, '>:raw', "$keys/backup.key") or die $!;
@@ -28,12 +29,6 @@ my $broken_dir = "$dir/../$broken";
 mkdir $broken_dir or die $!;
 PostgreSQL::Test::Utils::append_to_file("$broken_dir/backup_manifest", 'x');
 PostgreSQL::Test::Utils::append_to_file("$broken_dir/backup.json", substr(slurp_file("$dir/backup.json"), 0, 40));
-
-sub pgvault {
-  my ($out, $err) = ('', '');
-  my $ok = IPC::Run::run([ 'pgvault', @_ ], '<', \undef, '>', \$out, '2>', \$err);
-  return ($ok, $out, $err);
-}
 
 my ($ok, $out, $err) = pgvault('list', '--repo', $repo);
 ok($ok, 'pgvault list succeeds') or diag($err);

@@ -12,6 +12,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use PgVault::TestNode;
+use PgVault::WalArchive;
 
 my $parallel = 4;
 my ($node, $repo) = new_vault_node('parallel_archiver', compression => 'zstd',
@@ -21,44 +22,8 @@ my ($repo_dir) = $repo =~ m{^file://(.*)$};
 my $sysid = $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
 my $pg_wal = $node->data_dir . '/pg_wal';
 $node->safe_psql('postgres', 'CREATE TABLE filler (x int)');
-
-sub archiving {
-  my ($columns) = @_;
-  return $node->safe_psql('postgres', "SELECT $columns FROM vault.archiving");
-}
-
-# A burst: $n segments as fast as one session can switch; returns the
-# first and the last finished segment.
-sub burst {
-  my ($n) = @_;
-  my $first = $node->safe_psql('postgres',
-    'INSERT INTO filler VALUES (0); SELECT pg_walfile_name(pg_current_wal_lsn())');
-  $node->safe_psql('postgres', qq{
-    DO \$\$ BEGIN
-      FOR i IN 1..$n LOOP
-        INSERT INTO filler VALUES (i);
-        PERFORM pg_switch_wal();
-      END LOOP;
-    END \$\$});
-  my $next = $node->safe_psql('postgres',
-    'INSERT INTO filler VALUES (0); SELECT pg_walfile_name(pg_current_wal_lsn())');
-  $node->safe_psql('postgres', 'SELECT pg_switch_wal()');
-  return ($first, $next);
-}
-
-# Segment names from $first to $last (same timeline, 16 MB segments: 256 a log id).
-sub segment_range {
-  my ($first, $last) = @_;
-  my ($tli, $log, $seg) = map { hex } unpack('A8 A8 A8', $first);
-  my @names;
-  while (1) {
-    my $name = sprintf('%08X%08X%08X', $tli, $log, $seg);
-    push @names, $name;
-    last if $name eq $last || @names > 100000;
-    ($log, $seg) = $seg == 0xFF ? ($log + 1, 0) : ($log, $seg + 1);
-  }
-  return @names;
-}
+# What each segment of a burst holds: a row.
+my $fill = q{INSERT INTO filler VALUES (i)};
 
 # name => number of objects stored for it.
 sub stored_counts {
@@ -69,27 +34,17 @@ sub stored_counts {
   return %count;
 }
 
-sub archiver_pid {
-  return $node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'archiver'");
-}
-
-sub proc_status {
-  my ($pid, $field) = @_;
-  my $status = slurp_file("/proc/$pid/status");
-  return $status =~ /^\Q$field\E:\s+(\d+)/m ? $1 : undef;
-}
-
 sub threads_of { my @t = glob("/proc/$_[0]/task/*"); return scalar @t; }
 
 # 1. Settings and an idle view.
 is($node->safe_psql('postgres', 'SHOW pgvault.archive_parallel'), $parallel, 'archive_parallel is set');
-is(archiving('enabled, archive_library, repository, parallel'), "t|pgvault|$repo|$parallel",
+is(archiving($node, 'enabled, archive_library, repository, parallel'), "t|pgvault|$repo|$parallel",
   'vault.archiving: on, pgvault, the repository, the parallel setting');
 
 # 2. A burst of 24 segments: each archived, exactly once, none twice.
 my $log_offset = -s $node->logfile;
 my $started = time;
-my ($first, $last) = burst(24);
+my ($first, $last) = burst($node, 24, $fill);
 ok($node->poll_query_until('postgres',
     "SELECT last_archived_wal >= '$last' AND waiting = 0 FROM vault.archiving"),
   "the burst $first .. $last is archived and nothing waits");
@@ -107,18 +62,18 @@ is(scalar @in_pg_wal, scalar @burst, 'they are the segments kept in pg_wal');
 ok(!grep({ !-f "$pg_wal/archive_status/$_.done" } @burst), 'each is marked .done');
 ok(!$node->log_contains(qr/is archived already with the same content/, $log_offset),
   'no segment was handed to the store twice');
-is(archiving('failing, failures_since_start, last_error IS NULL'), 'f|0|t', 'no failure');
+is(archiving($node, 'failing, failures_since_start, last_error IS NULL'), 'f|0|t', 'no failure');
 
 # The archiver pushes with archive_parallel - 1 threads beside its own.
-my $pid = archiver_pid();
+my $pid = archiver_pid($node);
 is(threads_of($pid), $parallel, "the archiver runs $parallel threads (itself and its uploaders)");
-is(archiving('archiver_pid'), $pid, 'vault.archiving names the archiver');
+is(archiving($node, 'archiver_pid'), $pid, 'vault.archiving names the archiver');
 note("archiver VmHWM after the burst into the file repository: " . proc_status($pid, 'VmHWM') . ' kB');
 
 # A reload changes the number of threads at the next file.
 $node->append_conf('postgresql.conf', "pgvault.archive_parallel = 2\n");
 $node->reload;
-my (undef, $after_reload) = burst(2);
+my (undef, $after_reload) = burst($node, 2, $fill);
 ok($node->poll_query_until('postgres', "SELECT last_archived_wal >= '$after_reload' FROM vault.archiving"),
   'archived after the reload');
 ok($node->poll_query_until('postgres',
@@ -132,12 +87,12 @@ $listener->query_safe('LISTEN pgvault');
 my @dirs;
 find(sub { push @dirs, $File::Find::name if -d $_ }, $repo_dir);
 chmod 0500, @dirs;
-my ($blocked) = burst(3);
+my ($blocked) = burst($node, 3, $fill);
 ok($node->poll_query_until('postgres',
     "SELECT failing AND failures_since_start > 0 AND last_failed_wal = '$blocked' "
       . "AND waiting > 0 FROM vault.archiving"),
   'vault.archiving shows the failure of the next segment and files waiting');
-my ($error, $waiting, $behind) = split /\|/, archiving('last_error, waiting, bytes_behind');
+my ($error, $waiting, $behind) = split /\|/, archiving($node, 'last_error, waiting, bytes_behind');
 like($error, qr/ermission denied/, 'the last error says why');
 unlike($error, qr/secret|password|signature/i, 'and carries no secret');
 cmp_ok($waiting, '>=', 3, 'the burst waits in pg_wal');
@@ -169,13 +124,13 @@ ok($failed->{error} && $failed->{failed_at} && $failed->{repository} eq $repo,
   'with the error, the time and the repository');
 
 # The archiver retries (PostgreSQL: 3 tries, then a pause or a new file).
-my $failures = archiving('failures_since_start');
+my $failures = archiving($node, 'failures_since_start');
 ok($node->poll_query_until('postgres',
     "SELECT failures_since_start >= $failures + 2 FROM vault.archiving"), 'it keeps retrying');
 
 # 4. Writable again: caught up, a recovery event, nothing waits.
 chmod 0700, @dirs;
-my (undef, $wake) = burst(1);
+my (undef, $wake) = burst($node, 1, $fill);
 ok($node->poll_query_until('postgres',
     "SELECT NOT failing AND last_archived_wal >= '$wake' AND waiting = 0 FROM vault.archiving"),
   'caught up once the repository is writable, nothing waits');

@@ -14,6 +14,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use PgVault::ObjectStore;
 use PgVault::TestNode;
+use PgVault::WalArchive;
 
 my $s3 = PgVault::ObjectStore->start_s3();
 $s3->create_bucket('walbucket');
@@ -27,41 +28,8 @@ my $sysid = $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_contr
 my $pg_wal = $node->data_dir . '/pg_wal';
 $node->safe_psql('postgres', 'CREATE TABLE filler (x int, pad text)');
 
-sub archiving {
-  my ($columns) = @_;
-  return $node->safe_psql('postgres', "SELECT $columns FROM vault.archiving");
-}
-
-# $n segment switches in one go; returns the first and the last finished segment.
-sub burst {
-  my ($n) = @_;
-  my $first = $node->safe_psql('postgres',
-    q{INSERT INTO filler VALUES (0, ''); SELECT pg_walfile_name(pg_current_wal_lsn())});
-  $node->safe_psql('postgres', qq{
-    DO \$\$ BEGIN
-      FOR i IN 1..$n LOOP
-        INSERT INTO filler SELECT g, repeat('w', 200) FROM generate_series(1, 2000) g;
-        PERFORM pg_switch_wal();
-      END LOOP;
-    END \$\$});
-  my $next = $node->safe_psql('postgres',
-    q{INSERT INTO filler VALUES (0, ''); SELECT pg_walfile_name(pg_current_wal_lsn())});
-  $node->safe_psql('postgres', 'SELECT pg_switch_wal()');
-  return ($first, $next);
-}
-
-sub segment_range {
-  my ($first, $last) = @_;
-  my ($tli, $log, $seg) = map { hex } unpack('A8 A8 A8', $first);
-  my @names;
-  while (1) {
-    my $name = sprintf('%08X%08X%08X', $tli, $log, $seg);
-    push @names, $name;
-    last if $name eq $last || @names > 100000;
-    ($log, $seg) = $seg == 0xFF ? ($log + 1, 0) : ($log, $seg + 1);
-  }
-  return @names;
-}
+# What each segment of a burst holds: about 500 kB of rows.
+my $fill = q{INSERT INTO filler SELECT g, repeat('w', 200) FROM generate_series(1, 2000) g};
 
 # Segment name => number of objects for it in the bucket.
 sub stored_counts {
@@ -72,18 +40,9 @@ sub stored_counts {
   return %count;
 }
 
-sub archiver_pid {
-  return $node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'archiver'");
-}
-
-sub vm_hwm_kb {
-  my $status = slurp_file("/proc/$_[0]/status");
-  return $status =~ /^VmHWM:\s+(\d+)/m ? $1 : undef;
-}
-
 # 1. A burst of 20 segments, each a multipart upload of 16 MB.
 my $started = time;
-my ($first, $last) = burst(20);
+my ($first, $last) = burst($node, 20, $fill);
 ok($node->poll_query_until('postgres',
     "SELECT last_archived_wal >= '$last' AND waiting = 0 FROM vault.archiving"),
   "the burst $first .. $last is archived and nothing waits");
@@ -93,8 +52,8 @@ note(sprintf('%d segments of 16 MB archived into S3 in about %d s with archive_p
 my %stored = stored_counts();
 is(join(' ', grep { ($stored{$_} // 0) != 1 } @burst), '', 'each segment of the burst is stored once');
 is($s3->count_multipart_uploads('walbucket'), 0, 'no upload left unfinished');
-my $pid = archiver_pid();
-my $hwm = vm_hwm_kb($pid);
+my $pid = archiver_pid($node);
+my $hwm = proc_status($pid, 'VmHWM');
 note("archiver VmHWM after the burst into S3 (compression none, parallel $parallel): $hwm kB");
 # The bound of src/core/wal/README.md: parallel x 32 MiB per upload (the
 # single-PUT buffer grown past 8 MiB, then two 8 MiB parts), above a
@@ -108,9 +67,9 @@ is($node->safe_psql('postgres', q{SELECT status FROM vault.create_backup(label =
 
 # 2. The store goes away while the server writes.
 $s3->stop;
-my $failures = archiving('failures_since_start');
+my $failures = archiving($node, 'failures_since_start');
 $node->safe_psql('postgres', q{CREATE TABLE outage (batch int); INSERT INTO outage VALUES (1)});
-my ($outage_first, $outage_last) = burst(4);
+my ($outage_first, $outage_last) = burst($node, 4, $fill);
 my $during = $node->safe_psql('postgres', q{
 SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')});
 # The next commit is surely after $during (clock resolution aside).
@@ -120,7 +79,7 @@ $node->safe_psql('postgres', q{INSERT INTO filler SELECT g, repeat('o', 500) FRO
 ok($node->poll_query_until('postgres',
     "SELECT failing AND failures_since_start > $failures AND waiting >= 4 FROM vault.archiving"),
   'vault.archiving shows the failures and the backlog');
-my ($error, $waiting, $behind) = split /\|/, archiving('last_error, waiting, bytes_behind');
+my ($error, $waiting, $behind) = split /\|/, archiving($node, 'last_error, waiting, bytes_behind');
 ok($error ne '', "the last error is shown: $error");
 my $secret = $s3->secret_access_key;
 unlike($error, qr/\Q$secret\E/, 'without the secret key');
@@ -129,11 +88,11 @@ cmp_ok($behind, '>=', 4 * 16 * 1024 * 1024, 'bytes_behind counts the waiting seg
 ok(-f "$pg_wal/$outage_first" && -f "$pg_wal/archive_status/$outage_first.ready",
   "$outage_first waits in pg_wal");
 is($node->safe_psql('postgres', 'SELECT count(*) > 0 FROM filler'), 't', 'the server keeps serving');
-isnt(archiver_pid(), '', 'the archiver is alive');
+isnt(archiver_pid($node), '', 'the archiver is alive');
 
 # 3. The store comes back: everything is archived, no gap.
 $s3->start_again;
-my (undef, $wake) = burst(1);    # a new segment wakes the archiver at once
+my (undef, $wake) = burst($node, 1, $fill);    # a new segment wakes the archiver at once
 ok($node->poll_query_until('postgres',
     "SELECT NOT failing AND last_archived_wal >= '$wake' AND waiting = 0 FROM vault.archiving"),
   'caught up after the outage, nothing waits');

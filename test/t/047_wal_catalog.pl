@@ -17,6 +17,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use PgVault::TestNode;
+use PgVault::WalArchive;
+use PgVault::Cli;
 
 my ($node, $repo) = new_vault_node('walcat',
   conf => "archive_mode = on\narchive_library = 'pgvault'\nwal_keep_size = '1GB'\n");
@@ -26,34 +28,6 @@ my $wal_dir = "$repo_dir/$sysid/wal";
 $node->safe_psql('postgres', 'CREATE TABLE filler (x int)');
 
 sub sql { $node->safe_psql('postgres', shift) }
-
-sub pgvault {
-  my ($out, $err) = ('', '');
-  my $ok = IPC::Run::run([ 'pgvault', @_ ], '<', \undef, '>', \$out, '2>', \$err);
-  return ($ok, $out, $err);
-}
-
-# Writes some WAL and switches segments `n` times; waits until everything
-# written so far is archived.
-sub write_wal {
-  my ($n) = @_;
-  my $last;
-  for (1 .. $n) {
-    $last = sql(q{INSERT INTO filler SELECT generate_series(1, 1000);
-                  SELECT pg_walfile_name(pg_current_wal_lsn())});
-    sql('SELECT pg_switch_wal()');
-  }
-  $node->poll_query_until('postgres', "SELECT '$last' <= last_archived_wal FROM pg_stat_archiver")
-    or die "WAL up to $last was not archived";
-}
-
-# name|start_lsn|stop_lsn|segment of the start
-sub backup {
-  my $row = sql(q{SELECT b.name || '|' || b.start_lsn || '|' || b.stop_lsn || '|' ||
-                         pg_walfile_name(b.start_lsn)
-                  FROM vault.create_backup() b});
-  return split /\|/, $row;
-}
 
 # The archived segment objects: name -> key path relative to the repository.
 sub archived_segments {
@@ -65,11 +39,11 @@ sub archived_segments {
   return \%found;
 }
 
-write_wal(2);
-my ($b1, $b1_start, $b1_stop, $b1_seg) = backup();
-write_wal(3);
-my ($b2, $b2_start, $b2_stop, $b2_seg) = backup();
-write_wal(2);
+write_wal($node, 2);
+my ($b1, $b1_start, $b1_stop, $b1_seg) = backup_with_start_segment($node);
+write_wal($node, 3);
+my ($b2, $b2_start, $b2_stop, $b2_seg) = backup_with_start_segment($node);
+write_wal($node, 2);
 my $segments = archived_segments();
 my @names = sort keys %$segments;
 ok(scalar(@names) >= 8, scalar(@names) . ' segments archived') or diag(join ' ', @names);
@@ -209,11 +183,11 @@ PostgreSQL::Test::Utils::append_to_file($history, "1\t0/1000000\tno recovery tar
 sql("ALTER SYSTEM SET pgvault.retention_count = 1");
 sql('SELECT pg_reload_conf()');
 $node->poll_query_until('postgres', "SELECT current_setting('pgvault.retention_count') = '1'");
-write_wal(1);
-my ($b3, $b3_start, $b3_stop, $b3_seg) = backup();
+write_wal($node, 1);
+my ($b3, $b3_start, $b3_stop, $b3_seg) = backup_with_start_segment($node);
 is(sql("SELECT string_agg(name, ',' ORDER BY name) FROM vault.backups WHERE status = 'expired'"),
   join(',', sort ($b1, $b2)), 'the older backups expired');
-write_wal(1);
+write_wal($node, 1);
 my $after = archived_segments();
 my @before_start = grep { $_ lt $b3_seg } sort keys %$after;
 is_deeply(\@before_start, [], "no archived segment before $b3_seg (the new backup's start) is left")

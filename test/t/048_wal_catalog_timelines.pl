@@ -15,6 +15,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use PgVault::TestNode;
+use PgVault::WalArchive;
+use PgVault::Cli;
 
 my $keys = PostgreSQL::Test::Utils::tempdir();
 my $key = "$keys/backup.key";
@@ -34,31 +36,6 @@ $node->safe_psql('postgres', 'CREATE TABLE filler (x int)');
 
 sub sql { $node->safe_psql('postgres', shift) }
 
-sub pgvault {
-  my ($out, $err) = ('', '');
-  my $ok = IPC::Run::run([ 'pgvault', @_ ], '<', \undef, '>', \$out, '2>', \$err);
-  return ($ok, $out, $err);
-}
-
-sub write_wal {
-  my ($n) = @_;
-  my $last;
-  for (1 .. $n) {
-    $last = sql(q{INSERT INTO filler SELECT generate_series(1, 1000);
-                  SELECT pg_walfile_name(pg_current_wal_lsn())});
-    sql('SELECT pg_switch_wal()');
-  }
-  $node->poll_query_until('postgres', "SELECT '$last' <= last_archived_wal FROM pg_stat_archiver")
-    or die "WAL up to $last was not archived";
-}
-
-sub backup {
-  my $row = sql(q{SELECT b.name || '|' || b.start_lsn || '|' || b.stop_lsn || '|' ||
-                         pg_walfile_name(b.start_lsn)
-                  FROM vault.create_backup() b});
-  return split /\|/, $row;
-}
-
 # Archived files by name (segments, .partial, .history), encrypted objects included.
 sub archived {
   my %found;
@@ -77,9 +54,9 @@ sub segment_name {
   return sprintf('%08X%08X%08X', $tli, int($segno / 256), $segno % 256);
 }
 
-write_wal(2);
-my ($b1, $b1_start, $b1_stop, $b1_seg) = backup();
-write_wal(2);
+write_wal($node, 2);
+my ($b1, $b1_start, $b1_stop, $b1_seg) = backup_with_start_segment($node);
+write_wal($node, 2);
 
 # Timeline 2: archive recovery to the end of pg_wal, then promotion.
 $node->stop;
@@ -88,7 +65,7 @@ PostgreSQL::Test::Utils::append_to_file($node->data_dir . '/recovery.signal', ''
 $node->start;
 $node->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()') or die 'no promotion';
 is(sql('SELECT timeline_id FROM pg_control_checkpoint()'), 2, 'the server is on timeline 2');
-write_wal(3);
+write_wal($node, 3);
 $node->poll_query_until('postgres',
   "SELECT count(*) > 0 FROM pg_ls_dir('pg_wal/archive_status') f WHERE f = '00000002.history.done'")
   or die '00000002.history not archived';
@@ -131,7 +108,7 @@ sql('SELECT pg_reload_conf()');
 $node->poll_query_until('postgres', "SELECT current_setting('pgvault.retention_count') = '1'");
 my @tl1_before = grep { /^00000001[0-9A-F]{16}$/ && $_ lt $switch_seg } keys %$files;
 ok(@tl1_before > 0, scalar(@tl1_before) . ' segments of timeline 1 before the switch are archived');
-my ($b2, $b2_start, $b2_stop, $b2_seg) = backup();
+my ($b2, $b2_start, $b2_stop, $b2_seg) = backup_with_start_segment($node);
 like($b2_seg, qr/^00000002/, "the new backup $b2 is on timeline 2");
 is(sql("SELECT status FROM vault.backups WHERE name = '$b1'"), 'expired', "$b1 expired");
 my $after = archived();
@@ -142,7 +119,7 @@ is_deeply([ grep { /^00000002[0-9A-F]{16}$/ && $_ lt $b2_seg } sort keys %$after
 ok($after->{$b2_seg}, "the start segment $b2_seg of $b2 stays");
 ok($after->{'00000002.history'}, 'the history file stays');
 ok($after->{"$switch_seg.partial"}, 'the .partial at the switch stays');
-write_wal(1);
+write_wal($node, 1);
 ($ok, $out, $err) = pgvault('verify', '--repo', $repo, '--backup', $b2, '--wal',
   '--encryption-key-file', $key);
 ok($ok, "verify --wal $b2 passes once WAL after it is archived") or diag("$out\n$err");

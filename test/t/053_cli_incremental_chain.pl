@@ -12,6 +12,7 @@ use Test::More;
 use JSON::PP qw(decode_json encode_json);
 use Digest::SHA qw(sha256_hex);
 use File::Path qw(make_path remove_tree);
+use PgVault::Cli;
 
 my $tmp = PostgreSQL::Test::Utils::tempdir();
 my $root = "$tmp/repo";
@@ -99,12 +100,6 @@ put_backup($incr2, $incr1, 3,
     'base/5/600' => pages('pq'), 'global/pg_control' => $control->('3') },
   [ [ 'PG_VERSION', 3, "15\n" ], [ 'base/5/100', 5 * 8192 ], [ 'base/5/600', 2 * 8192, pages('pq') ],
     [ 'global/pg_control', 8192, $control->('3') ] ]);
-
-sub pgvault {
-  my ($out, $err) = ('', '');
-  my $ok = IPC::Run::run([ 'pgvault', @_ ], '<', \undef, '>', \$out, '2>', \$err);
-  return ($ok, $out, $err);
-}
 
 # list: kind, parent and chain.
 my ($ok, $out, $err) = pgvault('list', '--repo', $repo);

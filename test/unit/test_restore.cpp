@@ -8,6 +8,7 @@
 #include "pgvault/restore/physical_restore.hpp"
 #include "pgvault/storage/storage.hpp"
 
+#include "backup_fixture.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -25,34 +26,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kSysid = "7291234567890123456";
 const std::string kName = "20261124T061530Z-physical";
-
-struct MFile {
-  std::string path;
-  std::string content;
-};
-
-std::string manifest_for(const std::vector<MFile>& files) {
-  std::vector<ManifestEntry> entries;
-  for (const auto& f : files) entries.push_back({f.path, f.content.size(), sha256_hex(f.content)});
-  return make_manifest(entries);
-}
-
-std::string zstd(const std::string& data) {
-  StringSink out;
-  auto c = make_compressor(Compression::zstd, 3, out);
-  c->write(as_bytes(data));
-  c->finish();
-  return out.str();
-}
 
 // A synthetic physical backup with one tablespace, written through Repository.
 class RestoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    relation.resize(300 * 1024);
-    for (std::size_t i = 0; i < relation.size(); ++i) relation[i] = static_cast<char>(i % 251);
+    relation = sample_relation();
     base_files = {{"PG_VERSION", "15\n"},
                   {"backup_label", "START WAL LOCATION: 0/2000028\n"},
                   {"global/pg_control", std::string(8192, '\x07')},
@@ -81,47 +61,29 @@ class RestoreTest : public ::testing::Test {
     return t.str();
   }
 
-  std::string ts_tar() const {
-    TarWriter t;
-    t.dir("PG_15_202209061/");
-    t.dir("PG_15_202209061/5/");
-    t.file(ts_files[0].path, ts_files[0].content);
-    t.end();
-    return t.str();
-  }
+  std::string ts_tar() const { return tablespace_tar(ts_files); }
 
-  std::vector<MFile> manifest_files() const {
-    std::vector<MFile> all = base_files;
+  std::vector<BackupFile> manifest_files() const {
+    std::vector<BackupFile> all = base_files;
     for (const auto& f : ts_files) all.push_back({"pg_tblspc/16385/" + f.path, f.content});
     return all;
   }
 
   void put(const std::string& object, const std::string& bytes) {
-    storage->write_all(Repository::object_path(kSysid, kName, object), bytes);
-    meta.objects.push_back({object, bytes.size(), sha256_hex(bytes)});
+    put_object(*storage, meta, object, bytes);
   }
 
   // Writes the backup; `manifest` overrides the generated backup_manifest.
   void write_backup(const std::string& manifest = "") {
-    meta = BackupMeta{};
-    meta.name = kName;
-    meta.kind = "physical";
-    meta.trigger = "manual";
-    meta.system_identifier = kSysid;
-    meta.pg_version = 150004;
-    meta.timeline = 1;
+    meta = fixture_meta(kName, "physical");
     meta.start_lsn = "0/2000028";
     meta.stop_lsn = "0/2000100";
-    meta.started_at = "2026-11-24T06:15:30.123Z";
-    meta.completed_at = "2026-11-24T06:15:40.456Z";
-    meta.compression = "zstd";
     meta.compression_level = 3;
     meta.compressed_by = "client";
     meta.tablespaces = {{"16385", "/old/location/ts1"}};
     put("base.tar.zst", zstd(base_tar()));
     put("16385.tar.zst", zstd(ts_tar()));
     put("backup_manifest", manifest.empty() ? manifest_for(manifest_files()) : manifest);
-    for (const auto& o : meta.objects) meta.stored_bytes += o.size;
     Repository(*storage).write_meta(meta);
   }
 
@@ -146,8 +108,8 @@ class RestoreTest : public ::testing::Test {
   std::unique_ptr<Storage> storage = make_memory_storage();
   BackupMeta meta;
   std::string relation;
-  std::vector<MFile> base_files;
-  std::vector<MFile> ts_files;
+  std::vector<BackupFile> base_files;
+  std::vector<BackupFile> ts_files;
   TempDir tmp;
 };
 
@@ -264,7 +226,7 @@ TEST_F(RestoreTest, CorruptTablespaceObjectEmptiesExistingTargets) {
 }
 
 TEST_F(RestoreTest, FileMissingFromBackupIsAnError) {
-  std::vector<MFile> files = manifest_files();
+  std::vector<BackupFile> files = manifest_files();
   files.push_back({"base/5/9999", "gone"});
   write_backup(manifest_for(files));
   const RestoreOptions o = options();
@@ -276,7 +238,7 @@ TEST_F(RestoreTest, FileMissingFromBackupIsAnError) {
 }
 
 TEST_F(RestoreTest, FileNotMatchingManifestIsAnError) {
-  std::vector<MFile> files = manifest_files();
+  std::vector<BackupFile> files = manifest_files();
   files[3].content[0] ^= 1;  // base/5/1234: same size, other checksum
   write_backup(manifest_for(files));
   const Error e = restore_error(options());
@@ -285,7 +247,7 @@ TEST_F(RestoreTest, FileNotMatchingManifestIsAnError) {
 }
 
 TEST_F(RestoreTest, FileNotInManifestOutsidePgWalIsAnError) {
-  std::vector<MFile> files = manifest_files();
+  std::vector<BackupFile> files = manifest_files();
   files.erase(files.begin());  // PG_VERSION
   write_backup(manifest_for(files));
   const Error e = restore_error(options());

@@ -14,6 +14,7 @@
 #include "pgvault/restore/verify.hpp"
 #include "pgvault/storage/storage.hpp"
 
+#include "backup_fixture.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -32,7 +33,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kSysid = "7291234567890123456";
 const std::string kFull = "20261201T000000Z-physical";
 const std::string kIncr1 = "20261202T000000Z-incremental";
 const std::string kIncr2 = "20261203T000000Z-incremental";
@@ -59,26 +59,14 @@ std::string incremental(std::uint32_t file_blocks, const std::map<std::uint32_t,
   return out.str();
 }
 
-std::string zstd(const std::string& data) {
-  StringSink out;
-  auto c = make_compressor(Compression::zstd, 3, out);
-  c->write(as_bytes(data));
-  c->finish();
-  return out.str();
-}
-
-struct File {
-  std::string path;  // in the archive (INCREMENTAL.<name> for an incremental file)
-  std::string content;
-};
-
 // One backup of a chain, as the taker writes it.
 struct BackupSpec {
   std::string name;
   std::string parent;  // empty: a full backup
   int seq = 1;         // orders LSNs and times
-  std::vector<File> base;
-  std::vector<File> ts;  // tablespace 16385
+  // Paths in the archive: INCREMENTAL.<name> for an incremental file.
+  std::vector<BackupFile> base;
+  std::vector<BackupFile> ts;  // tablespace 16385
   std::vector<ManifestEntry> manifest;
   const EncryptionKey* key = nullptr;
 };
@@ -96,7 +84,7 @@ class ChainTest : public ::testing::Test {
                  {"base/5/400", pages("jk")},  // dropped and re-created whole in incr1
                  {"global/pg_control", std::string(8192, '1')}};
     full.ts = {{kTs, pages("lm")}};
-    full.manifest = manifest_of(full.base, full.ts);
+    full.manifest = manifest_entries(full.base, full.ts);
 
     // First incremental: 100 extended to 5 blocks (block 1 changed, 4 new),
     // 200 truncated to 2 blocks (block 1 changed), 300 gone, 400 re-created
@@ -149,16 +137,7 @@ class ChainTest : public ::testing::Test {
             {"base/5/600", pages("pq")}, {"global/pg_control", std::string(8192, '3')}};
   }
 
-  static std::vector<ManifestEntry> manifest_of(const std::vector<File>& base,
-                                                const std::vector<File>& ts) {
-    std::vector<ManifestEntry> out;
-    for (const auto& f : base) out.push_back({f.path, f.content.size(), sha256_hex(f.content)});
-    for (const auto& f : ts)
-      out.push_back({"pg_tblspc/16385/" + f.path, f.content.size(), sha256_hex(f.content)});
-    return out;
-  }
-
-  static std::string base_tar(const std::vector<File>& files) {
+  static std::string base_tar(const std::vector<BackupFile>& files) {
     TarWriter t;
     t.dir("base/");
     t.dir("base/5/");
@@ -174,15 +153,6 @@ class ChainTest : public ::testing::Test {
     return t.str();
   }
 
-  static std::string ts_tar(const std::vector<File>& files) {
-    TarWriter t;
-    t.dir("PG_15_202209061/");
-    t.dir("PG_15_202209061/5/");
-    for (const auto& f : files) t.file(f.path, f.content);
-    t.end();
-    return t.str();
-  }
-
   std::string sealed(const std::string& bytes, const EncryptionKey* k) {
     if (k == nullptr) return bytes;
     StringSink out;
@@ -193,31 +163,21 @@ class ChainTest : public ::testing::Test {
   }
 
   void write(const BackupSpec& spec) {
-    BackupMeta meta;
-    meta.name = spec.name;
-    meta.kind = spec.parent.empty() ? "physical" : "incremental";
+    BackupMeta meta = fixture_meta(spec.name, spec.parent.empty() ? "physical" : "incremental");
     meta.parent = spec.parent;
-    meta.trigger = "manual";
-    meta.system_identifier = kSysid;
-    meta.pg_version = 150004;
-    meta.timeline = 1;
     meta.start_lsn = "0/" + std::to_string(spec.seq) + "000028";
     meta.stop_lsn = "0/" + std::to_string(spec.seq) + "000100";
     meta.started_at = "2026-12-0" + std::to_string(spec.seq) + "T00:00:00.000Z";
     meta.completed_at = "2026-12-0" + std::to_string(spec.seq) + "T00:00:10.000Z";
-    meta.compression = "zstd";
     meta.compression_level = 3;
     meta.compressed_by = "client";
     meta.tablespaces = {{"16385", "/old/location/ts1"}};
     record_encryption(meta, spec.key);
     auto put = [&](const std::string& object, const std::string& bytes) {
-      const std::string stored = sealed(bytes, spec.key);
-      storage->write_all(Repository::object_path(kSysid, spec.name, object), stored);
-      meta.objects.push_back({object, stored.size(), sha256_hex(stored)});
-      meta.stored_bytes += stored.size();
+      put_object(*storage, meta, object, sealed(bytes, spec.key));
     };
     put("base.tar.zst", zstd(base_tar(spec.base)));
-    put("16385.tar.zst", zstd(ts_tar(spec.ts)));
+    put("16385.tar.zst", zstd(tablespace_tar(spec.ts)));
     put("backup_manifest", make_manifest(spec.manifest));
     Repository(*storage).write_meta(meta);
   }

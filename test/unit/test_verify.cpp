@@ -10,6 +10,7 @@
 #include "pgvault/restore/verify.hpp"
 #include "pgvault/storage/storage.hpp"
 
+#include "backup_fixture.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -25,22 +26,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kSysid = "7291234567890123456";
 const std::string kPhysical = "20261124T061530Z-physical";
 const std::string kLogical = "20261124T070000Z-logical";
-
-struct MFile {
-  std::string path;
-  std::string content;
-};
-
-std::string zstd(const std::string& data) {
-  StringSink out;
-  auto c = make_compressor(Compression::zstd, 3, out);
-  c->write(as_bytes(data));
-  c->finish();
-  return out.str();
-}
 
 // A stand-in for the encryption stage: XOR with a key byte, so a test can
 // tell whether the decryptor hook ran (and ran on every object).
@@ -68,8 +55,7 @@ class XorSink final : public Sink {
 class VerifyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string relation(300 * 1024, '\0');
-    for (std::size_t i = 0; i < relation.size(); ++i) relation[i] = static_cast<char>(i % 251);
+    const std::string relation = sample_relation();
     base_files = {{"PG_VERSION", "15\n"},
                   {"backup_label", "START WAL LOCATION: 0/2000028\n"},
                   {"global/pg_control", std::string(8192, '\x07')},
@@ -91,47 +77,16 @@ class VerifyTest : public ::testing::Test {
     return t.str();
   }
 
-  std::string ts_tar() const {
-    TarWriter t;
-    t.dir("PG_15_202209061/");
-    t.dir("PG_15_202209061/5/");
-    for (const auto& f : ts_files) t.file(f.path, f.content);
-    t.end();
-    return t.str();
-  }
+  std::string ts_tar() const { return tablespace_tar(ts_files); }
 
-  std::vector<MFile> manifest_files() const {
-    std::vector<MFile> all = base_files;
+  std::vector<BackupFile> manifest_files() const {
+    std::vector<BackupFile> all = base_files;
     for (const auto& f : ts_files) all.push_back({"pg_tblspc/16385/" + f.path, f.content});
     return all;
   }
 
-  static std::string manifest_for(const std::vector<MFile>& files) {
-    std::vector<ManifestEntry> entries;
-    for (const auto& f : files) {
-      entries.push_back({f.path, f.content.size(), sha256_hex(f.content)});
-    }
-    return make_manifest(entries);
-  }
-
-  static BackupMeta new_meta(const std::string& name, const std::string& kind) {
-    BackupMeta m;
-    m.name = name;
-    m.kind = kind;
-    m.trigger = "manual";
-    m.system_identifier = kSysid;
-    m.pg_version = 150004;
-    m.timeline = 1;
-    m.started_at = "2026-11-24T06:15:30.123Z";
-    m.completed_at = "2026-11-24T06:15:40.456Z";
-    m.compression = "zstd";
-    return m;
-  }
-
   void put(BackupMeta& m, const std::string& object, const std::string& bytes) {
-    storage->write_all(path_of(m.name, object), bytes);
-    m.objects.push_back({object, bytes.size(), sha256_hex(bytes)});
-    m.stored_bytes += bytes.size();
+    put_object(*storage, m, object, bytes);
   }
 
   static std::string path_of(const std::string& backup, const std::string& object) {
@@ -141,7 +96,7 @@ class VerifyTest : public ::testing::Test {
   // `manifest` overrides the generated backup_manifest; `key` XORs every
   // stored object (see XorSink).
   BackupMeta write_physical(const std::string& manifest = "", char key = 0) {
-    BackupMeta m = new_meta(kPhysical, "physical");
+    BackupMeta m = fixture_meta(kPhysical, "physical");
     m.tablespaces = {{"16385", "/old/location/ts1"}};
     put(m, "base.tar.zst", xor_bytes(zstd(base_tar()), key));
     put(m, "16385.tar.zst", xor_bytes(zstd(ts_tar()), key));
@@ -152,7 +107,7 @@ class VerifyTest : public ::testing::Test {
   }
 
   BackupMeta write_logical(const std::string& dump) {
-    BackupMeta m = new_meta(kLogical, "logical");
+    BackupMeta m = fixture_meta(kLogical, "logical");
     m.database = "app";
     put(m, "dump.pgdump.zst", zstd(dump));
     Repository(*storage).write_meta(m);
@@ -172,8 +127,8 @@ class VerifyTest : public ::testing::Test {
   }
 
   std::unique_ptr<Storage> storage = make_memory_storage();
-  std::vector<MFile> base_files;
-  std::vector<MFile> ts_files;
+  std::vector<BackupFile> base_files;
+  std::vector<BackupFile> ts_files;
   std::vector<std::string> log;
 };
 
@@ -240,7 +195,7 @@ TEST_F(VerifyTest, MissingObjectIsNotFound) {
 }
 
 TEST_F(VerifyTest, ManifestChecksumMismatchNamesObjectAndFile) {
-  std::vector<MFile> files = manifest_files();
+  std::vector<BackupFile> files = manifest_files();
   files[3].content[0] ^= 1;  // base/5/1234: same size, other checksum
   write_physical(manifest_for(files));
   expect_error([&] { verify(kPhysical); }, ErrorKind::corrupt,
@@ -248,7 +203,7 @@ TEST_F(VerifyTest, ManifestChecksumMismatchNamesObjectAndFile) {
 }
 
 TEST_F(VerifyTest, ManifestSizeMismatchInTablespaceNamesObjectAndFile) {
-  std::vector<MFile> files = manifest_files();
+  std::vector<BackupFile> files = manifest_files();
   files.back().content += "x";
   write_physical(manifest_for(files));
   expect_error([&] { verify(kPhysical); }, ErrorKind::corrupt,
@@ -257,7 +212,7 @@ TEST_F(VerifyTest, ManifestSizeMismatchInTablespaceNamesObjectAndFile) {
 }
 
 TEST_F(VerifyTest, FileNotInManifestAndManifestFileMissing) {
-  std::vector<MFile> files = manifest_files();
+  std::vector<BackupFile> files = manifest_files();
   files.erase(files.begin());  // PG_VERSION
   write_physical(manifest_for(files));
   expect_error([&] { verify(kPhysical); }, ErrorKind::corrupt,
@@ -276,7 +231,7 @@ TEST_F(VerifyTest, FileNotInManifestAndManifestFileMissing) {
 TEST_F(VerifyTest, UndecodableObjectWithMatchingChecksumNamesTheObject) {
   // backup.json describes the damaged bytes (damaged before they were
   // hashed): only decompression can tell.
-  BackupMeta m = new_meta(kPhysical, "physical");
+  BackupMeta m = fixture_meta(kPhysical, "physical");
   put(m, "base.tar.zst", "this is not zstd data at all");
   put(m, "backup_manifest", manifest_for(manifest_files()));
   Repository(*storage).write_meta(m);
@@ -333,7 +288,7 @@ TEST_F(VerifyTest, CorruptLogicalDumpNamesTheObject) {
 TEST_F(VerifyTest, UnknownKindIsUnsupported) {
   // "incremental" is a kind backup.json knows now (format_version 2, with a
   // parent); a kind no pgvault writes stands for one a newer pgvault might.
-  BackupMeta m = new_meta("20261124T080000Z-other", "snapshot");
+  BackupMeta m = fixture_meta("20261124T080000Z-other", "snapshot");
   put(m, "whatever", "x");
   Repository(*storage).write_meta(m);
   expect_error([&] { verify(m.name); }, ErrorKind::unsupported, "\"snapshot\"");
@@ -407,7 +362,7 @@ TEST_F(VerifyTest, ProgressReportsBytesAndCanCancel) {
 }
 
 TEST_F(VerifyTest, MissingBaseArchiveOrManifestIsCorrupt) {
-  BackupMeta m = new_meta(kPhysical, "physical");
+  BackupMeta m = fixture_meta(kPhysical, "physical");
   put(m, "base.tar.zst", zstd(base_tar()));
   Repository(*storage).write_meta(m);
   expect_error([&] { verify(kPhysical); }, ErrorKind::corrupt, "has no backup_manifest object");

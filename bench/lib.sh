@@ -1,0 +1,158 @@
+# Helpers shared by the side-by-side benchmarks (bench/run.sh,
+# bench/incremental.sh). Sourced, not run. The caller sources
+# scripts/common.sh first and sets, before calling what uses them:
+#   dir (scratch directory, also the server's socket directory), port,
+#   zstd_level, cores.
+# Every result goes into TIMES/PEAK/OUT through `record`.
+
+log() { printf '[%s] %s\n' "$(date -u +%T)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# Installs the Debian packages named that are missing.
+install_missing_packages() {  # package...
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  log "installing ${missing[*]} (Debian packages)"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Parses [--size-gb N] [--runs R] into size_gb and runs (the caller sets
+# their defaults first); $1 is the usage line shown for bad arguments.
+parse_size_and_runs() {
+  local usage_line=$1
+  shift
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --size-gb) [ $# -ge 2 ] || bench_usage "$usage_line"; size_gb=$2; shift 2 ;;
+      --size-gb=*) size_gb=${1#*=}; shift ;;
+      --runs) [ $# -ge 2 ] || bench_usage "$usage_line"; runs=$2; shift 2 ;;
+      --runs=*) runs=${1#*=}; shift ;;
+      -h|--help) bench_usage "$usage_line" ;;
+      *) echo "unknown argument: $1" >&2; bench_usage "$usage_line" ;;
+    esac
+  done
+  [[ $size_gb =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v s="$size_gb" 'BEGIN{exit !(s > 0)}' ||
+    { echo "--size-gb must be a positive number" >&2; exit 2; }
+  [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "--runs must be a positive integer" >&2; exit 2; }
+}
+bench_usage() { echo "$1" >&2; exit 2; }
+
+sql() { as_pg_user psql -X -h "$dir" -p "$port" -U postgres -d "${DB:-postgres}" -v ON_ERROR_STOP=1 -Atq "$@"; }
+
+# A pgBackRest configuration file: the repository's lines in $2, the rest is
+# shared by every repository (stanza bench). Mode 600: it may hold a secret key.
+write_pgbr_conf() {  # file repository-lines
+  (umask 077 && cat >"$1") <<EOF
+[global]
+$2
+repo1-retention-full=1000
+log-path=$dir/pgbr-log
+lock-path=$dir/pgbr-lock
+spool-path=$dir/pgbr-spool
+log-level-console=warn
+log-level-file=off
+start-fast=y
+compress-type=zst
+compress-level=$zstd_level
+process-max=$cores
+
+[bench]
+pg1-path=$dir/data
+pg1-socket-path=$dir
+pg1-port=$port
+pg1-user=postgres
+EOF
+  [ "$(id -u)" -ne 0 ] || chown "$PGVAULT_TEST_USER" "$1"
+}
+# Archives WAL into the pgBackRest repository of a configuration file from now on.
+archive_to() {  # pgBackRest configuration file
+  sql -c "ALTER SYSTEM SET archive_command = 'pgbackrest --config=$1 --stanza=bench archive-push %p'" \
+    -c "SELECT pg_reload_conf()" >/dev/null
+  sleep 1
+}
+
+# Runs a command, its output into $dir/cmd.log; on failure shows the log and dies.
+quiet() {
+  if ! "$@" >"$dir/cmd.log" 2>&1; then
+    tail -n 30 "$dir/cmd.log" >&2
+    die "failed: $*"
+  fi
+}
+# Peak resident set (VmHWM, kB) of a process into HWM, 0 if gone. No subshell
+# or external command: the sampling must not take CPU from what it measures.
+vmhwm() {
+  local k v _
+  HWM=0
+  { while read -r k v _; do [ "$k" = VmHWM: ] && HWM=$v; done <"/proc/$1/status"; } 2>/dev/null || true
+}
+# A sleep without forking /bin/sleep: a read that times out on a pipe nobody writes.
+exec {nap_fd}<> <(:)
+nap() { read -r -t "$1" -u "$nap_fd" _ || true; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b - a}'; }
+mib() { awk -v b="$1" 'BEGIN{printf "%.0f", b / 1048576}'; }
+dir_bytes() { du -sb "$@" | awk '{s += $1} END{print s + 0}'; }
+median() {  # of the space-separated list in $1
+  tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{a[NR] = $1} END{
+    if (NR % 2) printf "%.2f", a[(NR + 1) / 2]; else printf "%.2f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# Takes a pgvault backup (create_backup args in $1) with wait => true in the
+# background, finds the job worker and samples its VmHWM until it is done.
+# Sets T (s), SIZE (stored bytes), RSS (kB), NAME.
+pgvault_backup() {
+  local args=$1 t0 t1 pid=""
+  RSS=0
+  rm -f "$dir/backup.end"
+  t0=$EPOCHREALTIME
+  # The end time is taken by the background job itself, not when the sampling loop notices.
+  { sql -c "SELECT status FROM vault.create_backup($args)" >"$dir/cmd.log" 2>&1; rc=$?
+    echo "$EPOCHREALTIME" >"$dir/backup.end"; exit "$rc"; } &
+  bg_pid=$!
+  while kill -0 "$bg_pid" 2>/dev/null; do
+    if [ -z "$pid" ]; then
+      pid=$(sql -c "SELECT worker_pid FROM vault.backups WHERE status = 'running'" 2>/dev/null || true)
+    fi
+    if [ -n "$pid" ]; then
+      vmhwm "$pid"
+      [ "$HWM" -gt "$RSS" ] && RSS=$HWM
+    fi
+    nap 0.1
+  done
+  if ! wait "$bg_pid"; then bg_pid=""; cat "$dir/cmd.log" >&2; die "pgvault backup ($args) failed"; fi
+  t1=$(<"$dir/backup.end")
+  bg_pid=""
+  T=$(elapsed "$t0" "$t1")
+  local row
+  row=$(sql -F ' ' -c "SELECT name, stored_bytes, status FROM vault.history ORDER BY id DESC LIMIT 1")
+  read -r NAME SIZE _ <<<"$row"
+  [ "${row##* }" = completed ] || die "pgvault backup $NAME: ${row##* }"
+}
+# Runs a command as the server's user under GNU time: sets T (s) and RSS (kB).
+timed() {
+  local t0 t1
+  t0=$EPOCHREALTIME
+  quiet as_pg_user /usr/bin/time -f '%M' -o "$dir/time.out" "$@"
+  t1=$EPOCHREALTIME
+  T=$(elapsed "$t0" "$t1")
+  RSS=$(tail -n 1 "$dir/time.out")
+}
+
+# Results: per key, the list of wall times, the largest RSS, the last size.
+declare -A TIMES=() PEAK=() OUT=()
+record() {  # key
+  TIMES[$1]="${TIMES[$1]:-} $T"
+  [ "${RSS:-0}" -gt "${PEAK[$1]:-0}" ] && PEAK[$1]=$RSS
+  OUT[$1]=${SIZE:-}
+  log "  $1: ${T}s, output $(mib "${SIZE:-0}") MB, peak RSS $(( ${RSS:-0} / 1024 )) MB"
+}
+med() { median "${TIMES[$1]}"; }
+runs_list() { tr ' ' '\n' <<<"${TIMES[$1]}" | grep . | awk '{printf "%s%.2f", (NR > 1 ? ", " : ""), $1}'; }
+ratio() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN{printf "%.2f", a / b}'; }
+verdict() {  # value limit
+  awk -v v="$1" -v l="$2" 'BEGIN{print (v <= l ? "met" : "**missed**")}'
+}
