@@ -38,7 +38,7 @@ PG_INCLUDE := $(shell $(PG_CONFIG) --includedir)
 PG_CPPFLAGS = -Iinclude -Isrc/pg
 PG_CXXFLAGS = -std=c++20 -Wall -Wextra -Werror -fPIC -fexceptions \
   -isystem $(PG_INCLUDE_SERVER) -isystem $(PG_INCLUDE)
-SHLIB_LINK = $(CORE_LIB) -lpq -lssl -lcrypto -lzstd -llz4 -lz -lpugixml -lstdc++
+SHLIB_LINK = $(CORE_LIB) -lpq -lssl -lcrypto -lzstd -llz4 -lisal -lz -lpugixml -lstdc++
 
 # No LLVM bitcode for JIT inlining: pgvault's C++ has nothing to inline.
 override with_llvm = no

@@ -3,7 +3,11 @@
 # on the same throwaway cluster, same data, same compression. Not part of the
 # test suite (it takes minutes to tens of minutes).
 #
-#   bash bench/run.sh [--size-gb N] [--runs R]      (defaults: 2 GB, 3 runs)
+#   bash bench/run.sh [--size-gb N] [--runs R] [--physical-only]
+#                                          (defaults: 2 GB, 3 runs, every section)
+#
+# --physical-only: only the physical backups, restores and verifications (no
+# logical, S3 or pgbench sections); the results go to bench/RESULTS-physical.md.
 #
 # Environment: ZSTD_LEVEL (default 3) and ZSTD_WORKERS (default: the core
 # count, like pgBackRest's process-max) for the physical backups, GZIP_LEVEL
@@ -26,7 +30,13 @@ source "$(dirname "$0")/lib.sh"
 
 size_gb=2
 runs=3
-parse_size_and_runs "usage: bash bench/run.sh [--size-gb N] [--runs R]" "$@"
+physical_only=0
+args=()
+for a in "$@"; do
+  if [ "$a" = --physical-only ]; then physical_only=1; else args+=("$a"); fi
+done
+parse_size_and_runs "usage: bash bench/run.sh [--size-gb N] [--runs R] [--physical-only]" \
+  ${args[@]+"${args[@]}"}
 
 zstd_level=${ZSTD_LEVEL:-3}
 gzip_level=${GZIP_LEVEL:-6}
@@ -159,7 +169,7 @@ for i in $(seq 1 "$runs"); do
   [ -n "$bb_last" ] && rm -rf "$bb_last"
   bb_last=$dir/basebackup.$i
   timed pg_basebackup -h "$dir" -p "$port" -U postgres -D "$bb_last" -Ft -Xfetch \
-    --compress="server-zstd:level=$zstd_level,workers=$zstd_workers" --checkpoint=fast --manifest-checksums=SHA256
+    --compress="server-zstd:level=$zstd_level,workers=$zstd_workers" --checkpoint=fast
   SIZE=$(dir_bytes "$bb_last")
   record pg_basebackup
 
@@ -201,6 +211,78 @@ for i in $(seq 1 "$runs"); do
   record untar_sync
 done
 rm -rf "$bb_last"
+
+# --- verification -----------------------------------------------------------------
+# pgBackRest 2.45's verify has no option to pick a backup: it checks every
+# backup of the repository and the WAL archive. Expired down to the newest full
+# first, so both tools check one backup of the same data (pgBackRest also the
+# WAL archived since it, a few segments).
+quiet as_pg_user pgbackrest --config="$pgbr_conf" --stanza=bench --repo1-retention-full=1 expire
+for i in $(seq 1 "$runs"); do
+  log "verifications, run $i/$runs"
+  SIZE=0
+  timed pgvault verify --repo "file://$repo" --backup "$pgv_physical"
+  record pgvault_verify
+  timed pgbackrest --config="$pgbr_conf" --stanza=bench verify
+  record pgbackrest_verify
+done
+
+if [ "$physical_only" = 1 ]; then
+  results=$PGVAULT_ROOT/bench/RESULTS-physical.md
+  med() { median "${TIMES[$1]}"; }
+  runs_list() { tr ' ' '\n' <<<"${TIMES[$1]}" | grep . | awk '{printf "%s%.2f", (NR > 1 ? ", " : ""), $1}'; }
+  row() {  # key tool operation
+    local m; m=$(med "$1")
+    printf '| %s | %s | %s s (%s) | %s | %s MB | %s MB |\n' "$2" "$3" "$m" "$(runs_list "$1")" \
+      "$(awk -v b="$db_bytes" -v t="$m" 'BEGIN{printf "%.0f", b / 1048576 / t}')" \
+      "$(mib "${OUT[$1]:-0}")" "$(awk -v k="${PEAK[$1]:-0}" 'BEGIN{printf "%.0f", k / 1024}')"
+  }
+  ratio() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN{printf "%.2f", a / b}'; }
+  verdict() { awk -v v="$1" -v l="$2" 'BEGIN{print (v <= l ? "met" : "**missed**")}'; }
+  r_bb=$(ratio pgvault_physical pg_basebackup)
+  r_br=$(ratio pgvault_physical pgbackrest_backup)
+  r_rs=$(ratio pgvault_restore pgbackrest_restore)
+  r_vf=$(ratio pgvault_verify pgbackrest_verify)
+  rss_mib=$(awk -v k="${PEAK[pgvault_physical]}" 'BEGIN{printf "%.0f", k / 1024}')
+  bench_minutes=$(awk -v a="$bench_start" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", (b - a) / 60}')
+  {
+    cat <<EOF
+# Benchmark results: physical backups, restores and verification
+
+\`bash bench/run.sh --size-gb $size_gb --runs $runs --physical-only\` (ZSTD_LEVEL=$zstd_level) — $(date -u '+%Y-%m-%d %H:%M UTC'),
+$cores cores, PostgreSQL $(sql -c "SHOW server_version"), pgBackRest $(pgbackrest version | awk '{print $2}'), $bench_minutes minutes.
+Database \`bench\` $(mib "$db_bytes") MB (pgbench scale $scale and a random text table, as in RESULTS.md).
+Each operation ran $runs time(s), interleaved with its peers; wall time is the median (all runs in brackets).
+Every tool compresses with zstd $zstd_level on $zstd_workers threads (pgvault and pg_basebackup on the server);
+pg_basebackup with its default manifest checksums (CRC32C), as pgvault asks for. pgBackRest's verify
+checks the newest full backup (older ones expired) and the WAL archived since it.
+
+| tool | operation | wall time | MB/s | output size | peak RSS |
+|---|---|---|---|---|---|
+EOF
+    row pgvault_physical pgvault "physical backup, file repository"
+    row pg_basebackup pg_basebackup "\`-Ft -Xfetch --compress=server-zstd:level=$zstd_level,workers=$zstd_workers\`"
+    row pgbackrest_backup pgBackRest "full backup, process-max $cores"
+    row pgvault_restore pgvault "\`pgvault restore\`"
+    row pgbackrest_restore pgBackRest "restore, process-max $cores"
+    row untar_sync "tar + zstd + sync" "\`tar -I zstd -xf base.tar.zst\` of pg_basebackup's output, \`sync -f\`"
+    row pgvault_verify pgvault "\`pgvault verify\`"
+    row pgbackrest_verify pgBackRest "\`verify\`, process-max $cores"
+    cat <<EOF
+
+| comparison | ratio | target | |
+|---|---|---|---|
+| physical backup: pgvault / pg_basebackup | $r_bb | ≤ 1.0 | $(verdict "$r_bb" 1.0) |
+| physical backup: pgvault / pgBackRest | $r_br | ≤ 0.8 | $(verdict "$r_br" 0.8) |
+| restore: pgvault / pgBackRest | $r_rs | ≤ 0.5 | $(verdict "$r_rs" 0.5) |
+| verify: pgvault / pgBackRest | $r_vf | ≤ 0.5 | $(verdict "$r_vf" 0.5) |
+| job worker peak RSS (MB) | $rss_mib | ≤ 64 | $(verdict "$rss_mib" 64) |
+EOF
+  } >"$results"
+  log "done in $bench_minutes minutes; results in $results"
+  cat "$results"
+  exit 0
+fi
 
 # --- logical backups ----------------------------------------------------------
 # PostgreSQL 15's pg_dump compresses custom-format archives with gzip (zlib)
@@ -442,7 +524,7 @@ bb_load() {  # key [pg_basebackup options]
   local key=$1; shift
   rm -rf "$dir/basebackup.load"
   timed pg_basebackup -h "$dir" -p "$port" -U postgres -D "$dir/basebackup.load" -Ft -Xfetch \
-    --compress="server-zstd:level=$zstd_level,workers=$zstd_workers" --checkpoint=fast --manifest-checksums=SHA256 "$@"
+    --compress="server-zstd:level=$zstd_level,workers=$zstd_workers" --checkpoint=fast "$@"
   SIZE=$(dir_bytes "$dir/basebackup.load")
   record "$key"
 }
@@ -643,8 +725,8 @@ $(med pgvault_load_limited) s, where cluster size / limit predicts $limited_pred
   \`pgvault.compression = 'gzip'\`, level $gzip_level, against \`pg_dump -Fc -Z $gzip_level\` (pgvault runs
   pg_dump with \`--compress=0\` and compresses the stream itself).
 - All backups include the WAL needed to restore them and a fast checkpoint: pg_basebackup with
-  \`-Xfetch\` (WAL inside base.tar, as pgvault asks for), \`--manifest-checksums=SHA256\` (what pgvault asks
-  the server for; pg_basebackup's default is CRC32C). pgBackRest archives WAL with \`archive-push\`
+  \`-Xfetch\` (WAL inside base.tar, as pgvault asks for) and its default manifest checksums, CRC32C
+  (what pgvault asks the server for). pgBackRest archives WAL with \`archive-push\`
   (archive_command) and waits for it (\`archive-check\`); its output size is the backup's directory, without
   the WAL archive.
 - Restores go to an empty directory on the same disk and are removed after each run; the output size

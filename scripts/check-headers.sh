@@ -70,6 +70,7 @@ package_for() {
     openssl/*) echo libssl-dev ;;
     zstd.h|zstd_errors.h|zdict.h) echo libzstd-dev ;;
     lz4*.h) echo liblz4-dev ;;
+    isa-l/*|isa-l.h) echo libisal-dev ;;
     zlib.h|zconf.h) echo zlib1g-dev ;;
     nlohmann/*) echo nlohmann-json3-dev ;;
     pugixml.hpp|pugiconfig.hpp) echo libpugixml-dev ;;

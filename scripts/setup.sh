@@ -15,6 +15,7 @@ packages=(
   postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev libkrb5-dev
   # the libraries pgvault links
   libcurl4-openssl-dev libssl-dev libzstd-dev liblz4-dev zlib1g-dev
+  libisal-dev
   nlohmann-json3-dev libpugixml-dev libcli11-dev libgtest-dev libgmock-dev
   # the TAP tests (prove, IPC::Run, Test::More)
   perl libipc-run-perl libtest-simple-perl

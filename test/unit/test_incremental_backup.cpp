@@ -14,6 +14,7 @@
 #include "pgvault/physical/page.hpp"
 #include "pgvault/pipeline/encode_chain.hpp"
 #include "pgvault/pipeline/encryption.hpp"
+#include "pgvault/pipeline/crc32c.hpp"
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/restore/backup_reading.hpp"
 #include "pgvault/restore/manifest.hpp"
@@ -486,7 +487,9 @@ TEST_F(IncrementalBackupTest, ArchiveOrderManifestAndBackupJson) {
   EXPECT_EQ(ts->size, 2 * kPageSize);
   const ManifestFile* version = manifest.find("PG_VERSION");
   ASSERT_NE(version, nullptr);
-  EXPECT_EQ(version->checksum, sha256_hex("15\n"));
+  // Whole files carry CRC-32C, as full backups' manifests do.
+  EXPECT_EQ(version->checksum_algorithm, "CRC32C");
+  EXPECT_EQ(version->checksum, crc32c_manifest_hex("15\n"));
   ASSERT_NE(manifest.find("backup_label"), nullptr);
   ASSERT_NE(manifest.find("global/pg_control"), nullptr);
   EXPECT_EQ(manifest.find("pg_wal/000000010000000000000006"), nullptr);
@@ -500,7 +503,7 @@ TEST_F(IncrementalBackupTest, ArchiveOrderManifestAndBackupJson) {
     std::string path = key.substr(key.find(':') + 1);
     if (path.find("INCREMENTAL.") != std::string::npos) continue;
     if (archive == "16400.tar") path = "pg_tblspc/16400/" + path;
-    checker.check_file(archive, path, content.size(), sha256_hex(content));
+    checker.check_file(archive, path, content.size(), FileSums{"", crc32c_manifest_hex(content)});
   }
   EXPECT_EQ(checker.files_checked() + 6 /* incremental files */, manifest.files().size());
 

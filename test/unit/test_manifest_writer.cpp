@@ -2,6 +2,7 @@
 // BackupManifest::parse and accepted by PostgreSQL's pg_verifybackup.
 #include "pgvault/error.hpp"
 #include "pgvault/physical/manifest_writer.hpp"
+#include "pgvault/pipeline/crc32c.hpp"
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/pipeline/sink.hpp"
 #include "pgvault/restore/manifest.hpp"
@@ -103,6 +104,10 @@ TEST(ManifestWriter, RefusesWhatPostgresqlWouldNotWrite) {
         w.add_file({"a", 1, kMtime, "ABC"});
       },
       ErrorKind::invalid_argument, "SHA-256");
+  ManifestFileEntry two{"a", 1, kMtime, sha256_hex("a"), crc32c_manifest_hex("a")};
+  expect_error([&] { w.add_file(two); }, ErrorKind::invalid_argument, "two checksums");
+  ManifestFileEntry short_crc{"a", 1, kMtime, "", "0123"};
+  expect_error([&] { w.add_file(short_crc); }, ErrorKind::invalid_argument, "CRC-32C");
   expect_error([&] { w.finish({}); }, ErrorKind::invalid_argument, "WAL range");
   w.finish({{1, Lsn{1}, Lsn{2}}});
   expect_error(
@@ -128,6 +133,13 @@ TEST(ManifestWriter, PgVerifybackupAcceptsIt) {
     entries.push_back(
         {path, content.size(), kMtime, path == "base/5/16385" ? "" : sha256_hex(content)});
   }
+  // CRC-32C, as incrementals write it (and full backups ask the server for):
+  // pg_verifybackup checks it byte for byte against PostgreSQL's own CRC.
+  for (auto& e : entries) {
+    if (e.path != "global/pg_control") continue;
+    e.sha256.clear();
+    e.crc32c = crc32c_manifest_hex(files.at(e.path));
+  }
   fs::create_directories(d.path() / "pg_wal");
   put(d.path() / "backup_manifest", write_manifest(entries, {{1, Lsn{0x2000028}, Lsn{0x2000100}}}));
   const std::string log = d.str() + "/../verify-" + d.path().filename().string() + ".log";
@@ -136,7 +148,12 @@ TEST(ManifestWriter, PgVerifybackupAcceptsIt) {
   EXPECT_EQ(rc, 0) << slurp(log);
   EXPECT_NE(slurp(log).find("backup successfully verified"), std::string::npos) << slurp(log);
 
-  // And it notices a file that differs: the check is real.
+  // And it notices a file that differs: the check is real, for either checksum.
+  put(d.path() / "global/pg_control", std::string(8191, '\1') + '\3');
+  EXPECT_NE(
+      run(std::string(kVerifyBackup) + " --no-parse-wal '" + d.str() + "' >'" + log + "' 2>&1"), 0);
+  EXPECT_NE(slurp(log).find("global/pg_control"), std::string::npos) << slurp(log);
+  put(d.path() / "global/pg_control", files.at("global/pg_control"));
   put(d.path() / "PG_VERSION", "16\n");
   EXPECT_NE(
       run(std::string(kVerifyBackup) + " --no-parse-wal '" + d.str() + "' >'" + log + "' 2>&1"), 0);

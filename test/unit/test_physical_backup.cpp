@@ -91,7 +91,7 @@ TEST(BaseBackupCommand, SaysWhatTheServerDoes) {
   EXPECT_EQ(base_backup_command(r, true),
             "BASE_BACKUP (LABEL 'pgvault 20261124T090000Z-physical before upgrade', "
             "CHECKPOINT 'fast', WAL true, WAIT false, MANIFEST 'yes', "
-            "MANIFEST_CHECKSUMS 'SHA256', TABLESPACE_MAP true, PROGRESS true, "
+            "MANIFEST_CHECKSUMS 'CRC32C', TABLESPACE_MAP true, PROGRESS true, "
             "COMPRESSION 'zstd', COMPRESSION_DETAIL 'level=3,workers=2')");
   // Workers are zstd's only; a quote in the label is doubled.
   r.compression = {Compression::gzip, 9, 2};
@@ -100,13 +100,13 @@ TEST(BaseBackupCommand, SaysWhatTheServerDoes) {
   EXPECT_EQ(base_backup_command(r, false),
             "BASE_BACKUP (LABEL 'pgvault 20261124T090000Z-physical it''s', "
             "CHECKPOINT 'fast', WAL true, WAIT false, MANIFEST 'yes', "
-            "MANIFEST_CHECKSUMS 'SHA256', TABLESPACE_MAP true, PROGRESS true, "
+            "MANIFEST_CHECKSUMS 'CRC32C', TABLESPACE_MAP true, PROGRESS true, "
             "COMPRESSION 'gzip', COMPRESSION_DETAIL 'level=9')");
   r.compression = {Compression::none, 0, 0};
   EXPECT_EQ(base_backup_command(r, true),
             "BASE_BACKUP (LABEL 'pgvault 20261124T090000Z-physical it''s', "
             "CHECKPOINT 'fast', WAL true, WAIT false, MANIFEST 'yes', "
-            "MANIFEST_CHECKSUMS 'SHA256', TABLESPACE_MAP true, PROGRESS true, MAX_RATE 1024)");
+            "MANIFEST_CHECKSUMS 'CRC32C', TABLESPACE_MAP true, PROGRESS true, MAX_RATE 1024)");
 }
 
 TEST(PhysicalBackup, StreamsEachArchiveAndTheManifestIntoItsObjectAndWritesBackupJsonLast) {

@@ -44,7 +44,10 @@ struct ManifestFileEntry {
   std::string path;  // as restored, relative to the data directory
   std::uint64_t size = 0;
   std::int64_t mtime = 0;  // seconds since the epoch ("Last-Modified")
-  std::string sha256;      // lower-case hex; empty: "Checksum-Algorithm": "NONE"
+  std::string sha256;      // lower-case hex: "SHA256"
+  // Crc32c::manifest_hex: "CRC32C", what pgvault's incrementals write (as
+  // full backups ask BASE_BACKUP for). Neither: "Checksum-Algorithm": "NONE".
+  std::string crc32c = {};
 };
 
 struct ManifestWalRange {

@@ -20,7 +20,9 @@ namespace pgvault {
 class Storage;
 class Sink;
 class ManifestChecker;
+class BackupManifest;
 struct ExtractedFile;
+struct FileChecksums;
 
 // Makes the stage that decrypts an object's stored bytes into `next`, for an
 // object (its name in backup.json) of an encrypted backup. Empty: objects are
@@ -53,8 +55,13 @@ using ReadProgress = std::function<void(std::uint64_t bytes_read)>;
 // mismatch of the stored bytes wins over any error raised downstream
 // (decryption, decompression, tar, manifest checks): the object is read to
 // its end either way.
+// With decode_on_thread, sink (and everything after it) runs on a second
+// thread (pipeline/threaded_sink.hpp) while this one reads and hashes the
+// stored bytes: for sinks that never call into PostgreSQL (restore and
+// verify of physical backups). Errors are the same either way.
 std::uint64_t read_object(Storage& storage, const BackupMeta& meta, const ObjectEntry& entry,
-                          Sink& sink, const ReadProgress& progress = {});
+                          Sink& sink, const ReadProgress& progress = {},
+                          bool decode_on_thread = false);
 
 // "object \"base.tar.zst\" of backup \"NAME\"", how every message names an object.
 std::string object_name(const BackupMeta& meta, const std::string& object);
@@ -108,6 +115,10 @@ std::string read_manifest_text(Storage& storage, const BackupMeta& meta,
 // against the manifest.
 std::function<void(const ExtractedFile&)> manifest_file_check(ManifestChecker& checker,
                                                               const Archive& archive);
+
+// The checksums restore and verify compute of each file: those of the
+// algorithms backup_manifest uses (SHA256 and/or CRC32C), no more.
+FileChecksums checksums_for(const BackupManifest& manifest);
 
 }  // namespace backup_reading
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -19,6 +20,17 @@ struct ManifestFile {
   std::string checksum;            // hex
 };
 
+// A file's content checksums as computed while it streamed by; empty: not
+// computed. Which ones are needed: BackupManifest::uses().
+struct FileSums {
+  std::string sha256;  // lower-case hex
+  std::string crc32c;  // as backup_manifest writes it (Crc32c::manifest_hex)
+};
+
+// The sums a file of the manifest has by its own entry (for a file whose
+// content is known to be the listed one, e.g. kept by a delta restore).
+FileSums listed_sums(const ManifestFile& mf);
+
 class BackupManifest {
  public:
   // Parses and checks the manifest's own "Manifest-Checksum" (SHA-256 over
@@ -27,6 +39,9 @@ class BackupManifest {
 
   const ManifestFile* find(std::string_view path) const;
   const std::vector<ManifestFile>& files() const { return files_; }
+  // Whether some file's "Checksum-Algorithm" is algorithm (case-insensitive,
+  // e.g. "SHA256", "CRC32C").
+  bool uses(std::string_view algorithm) const;
   std::uint64_t total_size() const;
 
  private:
@@ -35,9 +50,12 @@ class BackupManifest {
 };
 
 // Checks the files found in a backup's archives against its backup_manifest
-// as they stream by: each file's size and SHA-256, that no file is unknown
+// as they stream by: each file's size and checksum (SHA256 or CRC32C, the
+// two algorithms pgvault's backups use; any other one is noted and only the
+// size checked), that no file is unknown
 // (WAL under pg_wal/ aside: the server adds it without listing it), and at
 // the end that no listed file is missing. Shared by restore and verify.
+// Safe to call from several threads (the file writer's and the tar parser's).
 class ManifestChecker {
  public:
   using Note = std::function<void(std::string_view)>;
@@ -48,7 +66,12 @@ class ManifestChecker {
   // ("pg_tblspc/<oid>/..." inside a tablespace archive). Throws Error(corrupt)
   // naming the archive and the file.
   void check_file(const std::string& archive, const std::string& manifest_path, std::uint64_t size,
-                  const std::string& sha256);
+                  const FileSums& sums);
+  // The same, for a file whose SHA-256 only was computed.
+  void check_file(const std::string& archive, const std::string& manifest_path, std::uint64_t size,
+                  const std::string& sha256) {
+    check_file(archive, manifest_path, size, FileSums{sha256, ""});
+  }
   // A hard link whose content could not be hashed (a scan writes no files):
   // it must share its manifest entry's size and checksum with its target.
   void check_hard_link(const std::string& archive, const std::string& manifest_path,
@@ -56,7 +79,7 @@ class ManifestChecker {
   // Throws Error(corrupt) naming the first listed file never seen.
   void check_complete() const;
 
-  std::uint64_t files_checked() const { return checked_; }
+  std::uint64_t files_checked() const;
 
  private:
   const ManifestFile* expect_listed(const std::string& archive, const std::string& manifest_path);
@@ -64,6 +87,7 @@ class ManifestChecker {
 
   const BackupManifest& manifest_;
   Note note_;
+  mutable std::mutex mutex_;  // guards what follows
   std::vector<bool> seen_;
   std::uint64_t checked_ = 0;
   bool noted_algorithm_ = false;

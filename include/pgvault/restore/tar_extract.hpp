@@ -25,8 +25,8 @@ struct TarExtractOptions {
   // Parse, hash and check every entry exactly as an extraction would, but
   // write nothing (target_dir is ignored): verification of a backup.
   bool scan_only = false;
-  // How files are written (when not scan_only): on a writer thread, O_DIRECT
-  // for large files.
+  // How files are written and which checksums are computed: on the writer's
+  // threads, O_DIRECT for large files (scan_only: hashed there, not written).
   FileWriterOptions writer;
   // Called for each regular file entry (its checked path and size) before
   // its data: a Sink returned takes the entry's data (write() as it streams,
@@ -102,7 +102,6 @@ class TarExtractor final : public Sink {
   std::uint64_t padding_ = 0;    // zero bytes up to the next 512-byte boundary
   std::string entry_path_;
   std::uint64_t entry_size_ = 0;
-  std::unique_ptr<Sha256> hash_;  // scan_only: the writer hashes what it writes
   std::unique_ptr<FileWriter> writer_;
   Sink* claimed_ = nullptr;  // the current entry's data goes there
 

@@ -10,6 +10,7 @@
 #include "pgvault/physical/page.hpp"
 #include "pgvault/physical/read_pacer.hpp"
 #include "pgvault/pipeline/encode_chain.hpp"
+#include "pgvault/pipeline/crc32c.hpp"
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/pipeline/tar_writer.hpp"
 #include "pgvault/restore/manifest.hpp"
@@ -465,7 +466,8 @@ void IncrementalRun::add_memory_file(TarStreamWriter& tar, const std::string& pa
                                      const std::string& content, std::int64_t mtime,
                                      bool in_manifest) {
   tar.add_file(path, content, 0600, mtime);
-  if (in_manifest) manifest_->add_file({path, content.size(), mtime, sha256_hex(content)});
+  if (in_manifest)
+    manifest_->add_file({path, content.size(), mtime, "", crc32c_manifest_hex(content)});
 }
 
 void IncrementalRun::write_whole_file(TarStreamWriter& tar, const BackupEntry& entry,
@@ -474,7 +476,9 @@ void IncrementalRun::write_whole_file(TarStreamWriter& tar, const BackupEntry& e
   ReadFile file(entry.source);
   if (!file.exists()) return;  // vanished between stat and open
   tar.begin_file(entry.path, stat.size, stat.mode, stat.mtime);
-  Sha256 sha;
+  // CRC-32C, as full backups' manifests: it detects a corrupted restored
+  // file; the stored object's SHA-256 in backup.json is the tamper evidence.
+  Crc32c crc;
   const bool verify = relation && req_.data_checksums && entry.checksummed;
   ChangedPagePolicy policy;  // parent_file_blocks 0: every sane page is included
   policy.parent_start_lsn = parent_start_;
@@ -506,7 +510,7 @@ void IncrementalRun::write_whole_file(TarStreamWriter& tar, const BackupEntry& e
       ended = true;
       std::fill(chunk.begin() + static_cast<std::ptrdiff_t>(got), chunk.end(), std::byte{0});
     }
-    sha.update(chunk);
+    crc.update(chunk);
     tar.write_data(chunk);
     paced_on_writer(got);
     offset += want;
@@ -518,7 +522,7 @@ void IncrementalRun::write_whole_file(TarStreamWriter& tar, const BackupEntry& e
     }
   }
   tar.end_file();
-  manifest_->add_file({path, stat.size, stat.mtime, sha.final_hex()});
+  manifest_->add_file({path, stat.size, stat.mtime, "", crc.manifest_hex()});
   if (relation) identities_.push_back({path, stat.size, stat.identity});
 }
 
@@ -555,7 +559,7 @@ void IncrementalRun::write_changed_pages(TarStreamWriter& tar, const BackupEntry
   writer.finish();
   tar.end_file();
   const std::uint64_t size = std::uint64_t{plan.file_blocks} * kPageSize;
-  manifest_->add_file({path, size, plan.stat.mtime, ""});
+  manifest_->add_file({path, size, plan.stat.mtime, "", ""});
   identities_.push_back({path, size, plan.stat.identity});
 }
 

@@ -93,10 +93,13 @@ std::string json_string(std::string_view s) {
   return out + "\"";
 }
 
+bool is_lower_hex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
 bool is_sha256_hex(std::string_view s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
+  return s.size() == 64 && is_lower_hex(s);
 }
 
 }  // namespace
@@ -124,6 +127,10 @@ void BackupManifestWriter::add_file(const ManifestFileEntry& file) {
   if (file.path.empty()) misuse("a file with an empty path");
   if (!file.sha256.empty() && !is_sha256_hex(file.sha256))
     misuse("the checksum of \"" + file.path + "\" is not a lower-case SHA-256 hex digest");
+  if (!file.crc32c.empty() && (file.crc32c.size() != 8 || !is_lower_hex(file.crc32c)))
+    misuse("the CRC-32C of \"" + file.path + "\" is not 8 lower-case hex digits");
+  if (!file.sha256.empty() && !file.crc32c.empty())
+    misuse("file \"" + file.path + "\" has two checksums; a manifest entry has one");
   // Each entry ends the line before it (with a comma after the first).
   std::string line = files_ == 0 ? "\n" : ",\n";
   if (valid_utf8(file.path)) {
@@ -133,10 +140,12 @@ void BackupManifestWriter::add_file(const ManifestFileEntry& file) {
   }
   line += "\"Size\": " + std::to_string(file.size) + ", ";
   line += "\"Last-Modified\": \"" + manifest_timestamp(file.mtime) + "\"";
-  if (file.sha256.empty()) {
-    line += ", \"Checksum-Algorithm\": \"NONE\"";
-  } else {
+  if (!file.sha256.empty()) {
     line += ", \"Checksum-Algorithm\": \"SHA256\", \"Checksum\": \"" + file.sha256 + "\"";
+  } else if (!file.crc32c.empty()) {
+    line += ", \"Checksum-Algorithm\": \"CRC32C\", \"Checksum\": \"" + file.crc32c + "\"";
+  } else {
+    line += ", \"Checksum-Algorithm\": \"NONE\"";
   }
   line += " }";
   emit(line);

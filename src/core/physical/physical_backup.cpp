@@ -68,9 +68,14 @@ std::string base_backup_command(const BackupRequest& req, bool server_max_rate) 
   // WAL true: the WAL needed to make the backup consistent is appended to
   // base.tar, so the backup restores without a WAL archive. WAIT false: no
   // need to wait for archiving, which could hang on a broken archiver.
+  // MANIFEST_CHECKSUMS 'CRC32C' (PostgreSQL's default): the manifest's
+  // checksums detect corruption of restored files, and the walsender computes
+  // them over every byte on its one thread; SHA-256 there cost 40% more
+  // server time. Tamper evidence is the SHA-256 of each stored object in
+  // backup.json, computed as the object is written.
   std::string cmd = "BASE_BACKUP (LABEL " + quote_literal(label) +
                     ", CHECKPOINT 'fast', WAL true, WAIT false, MANIFEST 'yes', "
-                    "MANIFEST_CHECKSUMS 'SHA256', TABLESPACE_MAP true, PROGRESS true";
+                    "MANIFEST_CHECKSUMS 'CRC32C', TABLESPACE_MAP true, PROGRESS true";
   const Compression c = req.compression.algorithm;
   if (c != Compression::none) {
     cmd += ", COMPRESSION " + quote_literal(std::string(compression_name(c)));
@@ -142,8 +147,7 @@ BackupMeta run_physical_backup(Repository& repo, const BackupRequest& req,
       // the next incremental and stored whole (the safe side).
       meta.objects.push_back(store_file_identity(
           repo.storage(), Repository::backup_dir(req.origin.system_identifier, req.origin.name),
-          relation_file_identities(list_data_directory(req.data_directory)),
-          req.encryption_key));
+          relation_file_identities(list_data_directory(req.data_directory)), req.encryption_key));
     }
     meta.tablespaces = receiver.tablespaces();
     meta.source_bytes = receiver.manifest_source_bytes();

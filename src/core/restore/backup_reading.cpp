@@ -7,12 +7,14 @@
 #include "pgvault/pipeline/compression.hpp"
 #include "pgvault/physical/file_identity.hpp"
 #include "pgvault/pipeline/sha256.hpp"
+#include "pgvault/pipeline/threaded_sink.hpp"
 #include "pgvault/restore/manifest.hpp"
 #include "pgvault/restore/tar_extract.hpp"
 #include "pgvault/storage/storage.hpp"
 
 #include <algorithm>
 #include <exception>
+#include <optional>
 #include <vector>
 
 namespace pgvault {
@@ -77,9 +79,11 @@ Error size_mismatch_error(const BackupMeta& meta, const std::string& object, std
 }
 
 std::uint64_t read_object(Storage& storage, const BackupMeta& meta, const ObjectEntry& entry,
-                          Sink& sink, const ReadProgress& progress) {
+                          Sink& sink, const ReadProgress& progress, bool decode_on_thread) {
   const std::string path = Repository::object_path(meta.system_identifier, meta.name, entry.name);
-  FailureLatch latch(sink);
+  std::optional<ThreadedSink> decoding;
+  if (decode_on_thread) decoding.emplace(sink);
+  FailureLatch latch(decoding ? static_cast<Sink&>(*decoding) : sink);
   DigestSink digest(latch);
   try {
     auto reader = storage.open_read(path);
@@ -252,9 +256,13 @@ std::function<void(const ExtractedFile&)> manifest_file_check(ManifestChecker& c
     if (!f.hard_link_target.empty() && f.sha256.empty()) {
       checker.check_hard_link(name, prefix + f.path, prefix + f.hard_link_target);
     } else {
-      checker.check_file(name, prefix + f.path, f.size, f.sha256);
+      checker.check_file(name, prefix + f.path, f.size, FileSums{f.sha256, f.crc32c});
     }
   };
+}
+
+FileChecksums checksums_for(const BackupManifest& manifest) {
+  return FileChecksums{manifest.uses("SHA256"), manifest.uses("CRC32C")};
 }
 
 }  // namespace backup_reading

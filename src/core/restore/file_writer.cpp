@@ -1,6 +1,7 @@
 #include "pgvault/restore/file_writer.hpp"
 
 #include "pgvault/error.hpp"
+#include "pgvault/pipeline/crc32c.hpp"
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/thread.hpp"
 
@@ -27,6 +28,28 @@ struct FreeDeleter {
 
 }  // namespace
 
+struct FileDigest::Impl {
+  std::unique_ptr<Sha256> sha256;
+  std::unique_ptr<Crc32c> crc32c;
+};
+
+FileDigest::FileDigest(FileChecksums which) : impl_(std::make_unique<Impl>()) {
+  if (which.sha256) impl_->sha256 = std::make_unique<Sha256>();
+  if (which.crc32c) impl_->crc32c = std::make_unique<Crc32c>();
+}
+
+FileDigest::~FileDigest() = default;
+
+void FileDigest::update(std::span<const std::byte> data) {
+  if (impl_->sha256) impl_->sha256->update(data);
+  if (impl_->crc32c) impl_->crc32c->update(data);
+}
+
+void FileDigest::finish_into(ExtractedFile& f) {
+  if (impl_->sha256) f.sha256 = impl_->sha256->final_hex();
+  if (impl_->crc32c) f.crc32c = impl_->crc32c->manifest_hex();
+}
+
 struct FileWriter::Buffer {
   std::unique_ptr<std::byte, FreeDeleter> data;
 };
@@ -39,11 +62,12 @@ struct FileWriter::Op {
   std::uint64_t size = 0;
   std::size_t buffer = SIZE_MAX;  // data
   std::size_t length = 0;         // data
-  std::string sha256;             // close, set by the hashing stage
+  ExtractedFile digests;          // close: sha256/crc32c set by the hashing stage
 };
 
 struct FileWriter::Hashing {
-  Sha256 hash;
+  explicit Hashing(FileChecksums which) : digest(which) {}
+  FileDigest digest;
 };
 
 struct FileWriter::Writing {
@@ -207,14 +231,14 @@ void FileWriter::run(Stage& stage, Stage* next, void (FileWriter::*process)(Op&)
 void FileWriter::hash(Op& op) {
   switch (op.kind) {
     case Op::Kind::open:
-      hashing_state_ = std::make_unique<Hashing>();
+      hashing_state_ = std::make_unique<Hashing>(opts_.checksums);
       return;
     case Op::Kind::data:
-      hashing_state_->hash.update(
+      hashing_state_->digest.update(
           std::span<const std::byte>(pool_[op.buffer].data.get(), op.length));
       return;
     case Op::Kind::close:
-      op.sha256 = hashing_state_->hash.final_hex();
+      hashing_state_->digest.finish_into(op.digests);
       hashing_state_.reset();
       return;
   }
@@ -227,6 +251,10 @@ void FileWriter::write(Op& op) {
         auto f = std::make_unique<Writing>();
         f->path = std::move(op.path);
         f->rel = std::move(op.rel);
+        if (!opts_.write_files) {
+          writing_state_ = std::move(f);
+          return;
+        }
         constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC;
         if (opts_.direct_io && direct_supported_ && op.size >= opts_.buffer_size) {
           f->fd = ::open(f->path.c_str(), kFlags | O_DIRECT, 0600);
@@ -246,14 +274,18 @@ void FileWriter::write(Op& op) {
         return;
       }
       case Op::Kind::data:
-        write_out(pool_[op.buffer].data.get(), op.length);
+        if (opts_.write_files) write_out(pool_[op.buffer].data.get(), op.length);
         writing_state_->written += op.length;
         return;
       case Op::Kind::close: {
         std::unique_ptr<Writing> f = std::move(writing_state_);
         const int fd = std::exchange(f->fd, -1);
-        if (::close(fd) != 0) throw_os_error("could not close file \"" + f->path + "\"", errno);
-        if (on_file_) on_file_(ExtractedFile{f->rel, f->written, op.sha256, ""});
+        if (fd >= 0 && ::close(fd) != 0)
+          throw_os_error("could not close file \"" + f->path + "\"", errno);
+        ExtractedFile done = std::move(op.digests);
+        done.path = f->rel;
+        done.size = f->written;
+        if (on_file_) on_file_(done);
         return;
       }
     }

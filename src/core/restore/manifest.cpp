@@ -144,6 +144,21 @@ BackupManifest BackupManifest::parse(std::string_view text) {
   return m;
 }
 
+bool BackupManifest::uses(std::string_view algorithm) const {
+  const std::string wanted = ascii_lower(std::string(algorithm));
+  return std::any_of(files_.begin(), files_.end(), [&](const ManifestFile& f) {
+    return ascii_lower(f.checksum_algorithm) == wanted;
+  });
+}
+
+FileSums listed_sums(const ManifestFile& mf) {
+  FileSums sums;
+  const std::string alg = ascii_lower(mf.checksum_algorithm);
+  if (alg == "sha256") sums.sha256 = mf.checksum;
+  if (alg == "crc32c") sums.crc32c = mf.checksum;
+  return sums;
+}
+
 const ManifestFile* BackupManifest::find(std::string_view path) const {
   auto it = index_.find(std::string(path));
   return it == index_.end() ? nullptr : &files_[it->second];
@@ -176,8 +191,14 @@ void ManifestChecker::mark_seen(const ManifestFile* mf) {
   ++checked_;
 }
 
+std::uint64_t ManifestChecker::files_checked() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return checked_;
+}
+
 void ManifestChecker::check_file(const std::string& archive, const std::string& manifest_path,
-                                 std::uint64_t size, const std::string& sha256) {
+                                 std::uint64_t size, const FileSums& sums) {
+  std::lock_guard<std::mutex> lock(mutex_);
   const ManifestFile* mf = expect_listed(archive, manifest_path);
   if (mf == nullptr) return;
   if (size != mf->size) {
@@ -187,10 +208,16 @@ void ManifestChecker::check_file(const std::string& archive, const std::string& 
   }
   const std::string alg = ascii_lower(mf->checksum_algorithm);
   if (alg == "sha256") {
-    if (sha256 != mf->checksum) {
+    if (sums.sha256 != mf->checksum) {
       throw Error(ErrorKind::corrupt, "file \"" + manifest_path + "\" in " + archive +
-                                          " does not match backup_manifest (SHA-256 is " + sha256 +
-                                          ", manifest says " + mf->checksum + ")");
+                                          " does not match backup_manifest (SHA-256 is " +
+                                          sums.sha256 + ", manifest says " + mf->checksum + ")");
+    }
+  } else if (alg == "crc32c") {
+    if (sums.crc32c != mf->checksum) {
+      throw Error(ErrorKind::corrupt, "file \"" + manifest_path + "\" in " + archive +
+                                          " does not match backup_manifest (CRC-32C is " +
+                                          sums.crc32c + ", manifest says " + mf->checksum + ")");
     }
   } else if (alg != "none" && !noted_algorithm_) {
     noted_algorithm_ = true;
@@ -204,6 +231,7 @@ void ManifestChecker::check_file(const std::string& archive, const std::string& 
 
 void ManifestChecker::check_hard_link(const std::string& archive, const std::string& manifest_path,
                                       const std::string& target_manifest_path) {
+  std::lock_guard<std::mutex> lock(mutex_);
   const ManifestFile* mf = expect_listed(archive, manifest_path);
   if (mf == nullptr) return;
   const ManifestFile* target = manifest_.find(target_manifest_path);
@@ -220,6 +248,7 @@ void ManifestChecker::check_hard_link(const std::string& archive, const std::str
 }
 
 void ManifestChecker::check_complete() const {
+  std::lock_guard<std::mutex> lock(mutex_);
   std::size_t missing = 0;
   const ManifestFile* first_missing = nullptr;
   for (std::size_t i = 0; i < seen_.size(); ++i) {

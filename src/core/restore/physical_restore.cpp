@@ -6,6 +6,7 @@
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/compression.hpp"
 #include "pgvault/physical/incremental_file.hpp"
+#include "pgvault/pipeline/crc32c.hpp"
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/restore/manifest.hpp"
 #include "pgvault/restore/tar_extract.hpp"
@@ -498,10 +499,11 @@ class HeldEntry final : public Sink {
   std::string bytes_;
 };
 
-std::string sha256_of_file(const std::string& path) {
+// The checksums (those asked) of a file on disk.
+FileSums sums_of_file(const std::string& path, FileChecksums which) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) throw_os_error("could not open \"" + path + "\"", errno);
-  Sha256 h;
+  FileDigest h(which);
   std::vector<std::byte> buf(1024 * 1024);
   for (;;) {
     const ssize_t n = ::read(fd, buf.data(), buf.size());
@@ -515,7 +517,24 @@ std::string sha256_of_file(const std::string& path) {
     h.update(std::span<const std::byte>(buf.data(), static_cast<std::size_t>(n)));
   }
   ::close(fd);
-  return h.final_hex();
+  ExtractedFile sums;
+  h.finish_into(sums);
+  return FileSums{sums.sha256, sums.crc32c};
+}
+
+// The one checksum a manifest entry has, computed over bytes held in memory.
+FileSums sums_of_bytes(const ManifestFile* mf, std::string_view bytes) {
+  FileSums sums;
+  const std::string alg = mf == nullptr ? "" : ascii_lower(mf->checksum_algorithm);
+  if (alg == "sha256") sums.sha256 = sha256_hex(bytes);
+  if (alg == "crc32c") sums.crc32c = crc32c_manifest_hex(bytes);
+  return sums;
+}
+
+// The checksum a manifest entry has, of a file on disk (nothing for other algorithms).
+FileSums sums_of_file_as_listed(const ManifestFile& mf, const std::string& path) {
+  const std::string alg = ascii_lower(mf.checksum_algorithm);
+  return sums_of_file(path, FileChecksums{alg == "sha256", alg == "crc32c"});
 }
 
 // "dir/INCREMENTAL.name" -> "dir/name"; nullopt for any other entry.
@@ -581,7 +600,12 @@ class DeltaPreparation {
     if (mf == nullptr || mpath == kControlFile) return false;
     const std::string alg = ascii_lower(mf->checksum_algorithm);
     if (alg == "none") return true;  // reconstructed: compared page by page
-    if (alg != "sha256" || size != mf->size || sha256_of_file(path) != mf->checksum) return false;
+    // A file is kept when its size and the manifest's checksum match: SHA-256
+    // or, for backups that use PostgreSQL's default, CRC-32C (a file changed
+    // since the backup that keeps its size and CRC is a 2^-32 chance).
+    if ((alg != "sha256" && alg != "crc32c") || size != mf->size) return false;
+    const FileSums sums = sums_of_file_as_listed(*mf, path);
+    if ((alg == "sha256" ? sums.sha256 : sums.crc32c) != mf->checksum) return false;
     kept_.insert(mpath);
     return true;
   }
@@ -680,7 +704,8 @@ std::uint64_t PhysicalRestore::read_archive(const BackupMeta& b, const ObjectEnt
                                             TarExtractor& extractor, ChainBackupReport& step) {
   backup_reading::DecodeChain decode(obj.name, extractor, decryptor(b));
   const std::uint64_t n =
-      backup_reading::read_object(repo_.storage(), b, obj, decode.input(), progress());
+      backup_reading::read_object(repo_.storage(), b, obj, decode.input(), progress(),
+                                  /*decode_on_thread=*/true);
   report_.bytes_read += n;
   ++report_.objects;
   step.bytes_read += n;
@@ -696,12 +721,12 @@ void PhysicalRestore::complete(PendingFile& file, ManifestChecker& checker,
   ++report_.reconstructed_files;
   const std::uint64_t size = std::uint64_t{file.rebuild.file_blocks()} * kPageSize;
   const ManifestFile* mf = manifest.find(file.manifest_path);
-  std::string sha;
+  FileSums sums;
   // The taker lists reconstructed files without a checksum; a manifest that
   // has one is honoured by reading the file back.
-  if (mf != nullptr && ascii_lower(mf->checksum_algorithm) == "sha256")
-    sha = opts_.scan_only ? mf->checksum : sha256_of_file(file.out.path());
-  checker.check_file(file.archive, file.manifest_path, size, sha);
+  if (mf != nullptr)
+    sums = opts_.scan_only ? listed_sums(*mf) : sums_of_file_as_listed(*mf, file.out.path());
+  checker.check_file(file.archive, file.manifest_path, size, sums);
   report_.bytes += size;
 }
 
@@ -741,6 +766,7 @@ void PhysicalRestore::restore_newest(const std::vector<ArchivePlan>& plans,
     xo.archive_name = obj.name;
     xo.scan_only = opts_.scan_only;
     xo.on_file = backup_reading::manifest_file_check(checker, plan);
+    xo.writer.checksums = backup_reading::checksums_for(manifest);
     xo.claim_file = [&, prefix](const std::string& rel, std::uint64_t) -> Sink* {
       const std::optional<std::string> target =
           b.kind == "incremental" ? incremental_target(rel) : std::nullopt;
@@ -771,7 +797,7 @@ void PhysicalRestore::restore_newest(const std::vector<ArchivePlan>& plans,
       if (delta != nullptr && delta->kept(mpath)) {
         kept_entry_.emplace([&, mpath, archive = obj.name] {
           const ManifestFile& mf = *manifest.find(mpath);
-          checker.check_file(archive, mpath, mf.size, mf.checksum);
+          checker.check_file(archive, mpath, mf.size, listed_sums(mf));
           ++report_.kept_files;
           ++report_.files;
         });
@@ -779,7 +805,8 @@ void PhysicalRestore::restore_newest(const std::vector<ArchivePlan>& plans,
       }
       if (delta != nullptr && mpath == kControlFile) {
         held_entry_.emplace([&, mpath, archive = obj.name](std::string bytes) {
-          checker.check_file(archive, mpath, bytes.size(), sha256_hex(bytes));
+          checker.check_file(archive, mpath, bytes.size(),
+                             sums_of_bytes(manifest.find(mpath), bytes));
           ++report_.files;
           report_.bytes += bytes.size();
           ++step.files;

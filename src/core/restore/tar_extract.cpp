@@ -87,8 +87,9 @@ TarExtractor::TarExtractor(TarExtractOptions options) : opts_(std::move(options)
   while (opts_.target_dir.size() > 1 && opts_.target_dir.back() == '/') opts_.target_dir.pop_back();
   if (opts_.claimed_only && !opts_.claim_file)
     throw Error(ErrorKind::invalid_argument, "claimed_only extraction needs a claim_file hook");
-  if (!opts_.scan_only && !opts_.claimed_only)
-    writer_ = std::make_unique<FileWriter>(opts_.on_file, opts_.writer);
+  // A scan hashes on the writer's thread too, writing nothing.
+  if (opts_.scan_only) opts_.writer.write_files = false;
+  if (!opts_.claimed_only) writer_ = std::make_unique<FileWriter>(opts_.on_file, opts_.writer);
 }
 
 TarExtractor::~TarExtractor() = default;
@@ -395,7 +396,7 @@ void TarExtractor::begin_entry(char type, std::string name, std::string link, st
         // its data goes to the sink
       } else if (opts_.scan_only) {
         symlinks_.erase(rel);
-        hash_ = std::make_unique<Sha256>();
+        writer_->begin_file(rel, rel, size);
       } else {
         const std::string full = full_path(rel);
         if (symlinks_.erase(rel) != 0) {
@@ -459,7 +460,8 @@ void TarExtractor::begin_entry(char type, std::string name, std::string link, st
       if (opts_.scan_only) {
         symlinks_.erase(rel);
         ++files_;
-        if (opts_.on_file) opts_.on_file(ExtractedFile{rel, 0, "", target});
+        catch_up_writer();  // its target is judged first
+        if (opts_.on_file) opts_.on_file(ExtractedFile{rel, 0, "", target, ""});
         skip_data();
         return;
       }
@@ -475,7 +477,7 @@ void TarExtractor::begin_entry(char type, std::string name, std::string link, st
       // Report it like a regular file: hash what it points to.
       Fd in(::open(full.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
       if (in.get() < 0) throw_os_error("could not open \"" + full + "\"", errno);
-      Sha256 h;
+      FileDigest h(opts_.writer.checksums);
       std::vector<std::byte> buf(kReadBuffer);
       std::uint64_t total = 0;
       for (;;) {
@@ -487,7 +489,9 @@ void TarExtractor::begin_entry(char type, std::string name, std::string link, st
         total += static_cast<std::uint64_t>(n);
       }
       ++files_;
-      if (opts_.on_file) opts_.on_file(ExtractedFile{rel, total, h.final_hex(), target});
+      ExtractedFile linked{rel, total, "", target, ""};
+      h.finish_into(linked);
+      if (opts_.on_file) opts_.on_file(linked);
       skip_data();
       return;
     }
@@ -507,11 +511,7 @@ void TarExtractor::consume_file_data(std::span<const std::byte> data) {
     return;
   }
   bytes_ += data.size();
-  if (opts_.scan_only) {
-    hash_->update(data);
-  } else {
-    writer_->append(data);
-  }
+  writer_->append(data);
 }
 
 void TarExtractor::finish_file() {
@@ -523,13 +523,7 @@ void TarExtractor::finish_file() {
     return;
   }
   ++files_;
-  if (!opts_.scan_only) {
-    writer_->end_file();  // the writer reports the file once it is closed
-    return;
-  }
-  ExtractedFile f{entry_path_, entry_size_, hash_->final_hex(), ""};
-  hash_.reset();
-  if (opts_.on_file) opts_.on_file(f);
+  writer_->end_file();  // the writer reports the file once it is closed (or hashed)
 }
 
 }  // namespace pgvault

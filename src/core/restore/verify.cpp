@@ -182,13 +182,14 @@ class Verifier {
   }
 
   // Reads one object into sink (the decoding stages and a consumer).
-  void read(const ObjectEntry& obj, Sink& sink) {
+  void read(const ObjectEntry& obj, Sink& sink, bool decode_on_thread = false) {
     const std::uint64_t before = report_.bytes_read;
     backup_reading::ReadProgress progress;
     if (opts_.on_progress) {
       progress = [&](std::uint64_t n) { opts_.on_progress(before + n, total_); };
     }
-    report_.bytes_read += backup_reading::read_object(repo_.storage(), meta_, obj, sink, progress);
+    report_.bytes_read +=
+        backup_reading::read_object(repo_.storage(), meta_, obj, sink, progress, decode_on_thread);
     ++report_.objects;
   }
 
@@ -218,10 +219,13 @@ class Verifier {
       xo.scan_only = true;
       xo.archive_name = obj.name;
       xo.on_file = backup_reading::manifest_file_check(checker, archive);
+      xo.writer.checksums = backup_reading::checksums_for(manifest);
       TarExtractor scanner(std::move(xo));
       CountingSink counter(scanner);
       backup_reading::DecodeChain decode(obj.name, counter, opts_.decryptor);
-      read(obj, decode.input());
+      // Three threads: this one reads and hashes the stored bytes, one
+      // decodes and parses the tar stream, the scanner's hashes the files.
+      read(obj, decode.input(), /*decode_on_thread=*/true);
       report_.decoded_bytes += counter.bytes();
       report_.files += scanner.files();
       say(obj.name + ": " + std::to_string(scanner.files()) + " files, " +
