@@ -18,6 +18,8 @@ packages=(
   nlohmann-json3-dev libpugixml-dev libcli11-dev libgtest-dev libgmock-dev
   # the TAP tests (prove, IPC::Run, Test::More)
   perl libipc-run-perl libtest-simple-perl
+  # 057_alerts: a local SMTP server that receives the alert mails
+  python3 python3-aiosmtpd
   # commands the scripts and tests run that are not in Debian's essential set
   zstd lz4 gzip tar procps sudo tzdata passwd mawk openssl curl
 )
