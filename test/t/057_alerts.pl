@@ -11,7 +11,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use JSON::PP;
-use Encode qw(decode);
+use Encode qw(decode encode);
 use PgVault::TestNode;
 
 # Debian's python3, which has python3-aiosmtpd (scripts/setup.sh).
@@ -88,8 +88,8 @@ my $smtp_h = IPC::Run::start(
   [ $python, '-m', 'aiosmtpd', '-n', '-l', "127.0.0.1:$smtp_port", '-c', 'aiosmtpd.handlers.Mailbox', $maildir ],
   '>', "$tmp/smtp.out", '2>', "$tmp/smtp.err");
 
-my ($node, $repo) = new_vault_node('alerts', conf => qq{
-cluster_name = 'alerts-db'
+# The node's name is its cluster_name, which names it in alerts.
+my ($node, $repo) = new_vault_node('alerts-db', conf => qq{
 pgvault.alert_webhook_url = '$webhook'
 });
 
@@ -101,11 +101,11 @@ is(sql(q{SHOW pgvault.alert_webhook_url}), '********', 'SHOW masks the webhook U
 
 # A URL that would send the token in clear text to another host is refused.
 my ($ret, $out, $err) = $node->psql('postgres',
-  q{SET pgvault.alert_webhook_url = 'http://hooks.example.com/services/T0/SECRETPATH'});
+  q{ALTER SYSTEM SET pgvault.alert_webhook_url = 'http://hooks.example.com/services/T0/SECRETPATH'});
 isnt($ret, 0, 'plain http to another host is refused');
-like($err, qr{must use https://.*http://127\.0\.0\.1, ::1 or localhost}, 'saying what is allowed');
+like($err, qr{must use https://.*accepted only to 127\.0\.0\.1, ::1 or localhost}, 'saying what is allowed');
 unlike($err, qr/SECRETPATH/, 'without the URL\'s path');
-($ret, $out, $err) = $node->psql('postgres', q{SET pgvault.alert_on = 'backup_failed, stale'});
+($ret, $out, $err) = $node->psql('postgres', q{ALTER SYSTEM SET pgvault.alert_on = 'backup_failed, stale'});
 like($err, qr/unknown alert event "stale"; allowed: backup_failed, archive_failed, verify_failed, misconfigured, recovered/,
   'alert_on lists the events it accepts');
 
@@ -197,7 +197,7 @@ sub mails {
     my ($head, $body) = split /\r?\n\r?\n/, $text, 2;
     $head =~ s/\r?\n[ \t]+/ /g;
     my ($subject) = $head =~ /^Subject: (.*?)\r?$/m;
-    push @mails, { head => $head, subject => decode('MIME-Header', $subject), body => $body };
+    push @mails, { head => $head, subject => encode('UTF-8', decode('MIME-Header', $subject)), body => $body };
   }
   return @mails;
 }
