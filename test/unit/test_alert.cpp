@@ -1,7 +1,7 @@
 #include "pgvault/alert/alert.hpp"
 #include "pgvault/error.hpp"
 
-#include "scripted_transport.hpp"
+#include "doubles/scripted_transport.hpp"
 
 #include <gtest/gtest.h>
 
