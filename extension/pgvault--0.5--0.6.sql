@@ -7,6 +7,15 @@
 -- middle of a view: it is made again, with its grants and comment.
 DROP VIEW vault.status;
 
+-- 0.6 (issue 17): the alerts worker's delivery state, for vault.status
+-- (channel names and errors; never a URL's path or a credential).
+CREATE FUNCTION vault._alert_state(OUT channels text, OUT failing boolean, OUT last_error text,
+                                   OUT last_error_at timestamptz, OUT last_delivered_at timestamptz)
+AS 'MODULE_PATHNAME', 'pgvault_alert_state'
+LANGUAGE C VOLATILE STRICT;
+
+REVOKE ALL ON FUNCTION vault._alert_state() FROM PUBLIC;
+
 CREATE VIEW vault.status AS
 WITH s AS (SELECT * FROM vault._scheduler_state()),
      tz AS (SELECT current_setting('pgvault.timezone') AS name),
@@ -40,8 +49,12 @@ SELECT s.pid AS scheduler_pid,
        current_setting('pgvault.logical_retention_count')::integer AS logical_retention_count,
        current_setting('pgvault.logical_retention_days')::integer AS logical_retention_days,
        (SELECT string_agg(p.name || ' (' || p.location || '): ' || p.error, '; ' ORDER BY p.name)
-          FROM vault._setting_problems() p) AS setting_problems
-  FROM s, tz;
+          FROM vault._setting_problems() p) AS setting_problems,
+       a.channels AS alert_channels,
+       a.failing AS alert_failing,
+       a.last_error AS alert_last_error,
+       a.last_delivered_at AS alert_last_delivered_at
+  FROM s, tz, vault._alert_state() a;
 
 COMMENT ON VIEW vault.status IS
   'pgvault: the scheduler at a glance: next run, last run, did today''s backup run';
@@ -156,3 +169,27 @@ COMMENT ON VIEW vault.metrics IS
   'Prometheus names and base units, for SQL exporters; `pgvault metrics` gives the same from the repository';
 
 REVOKE ALL ON vault.metrics FROM PUBLIC;
+
+-- 0.6 (issue 17): vault.test_alert() sends a test alert through every
+-- configured channel (webhook, email) now and reports each one's answer.
+CREATE FUNCTION vault._test_alert(OUT channel text, OUT configured boolean,
+                                  OUT delivered boolean, OUT error text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgvault_test_alert'
+LANGUAGE C VOLATILE;
+
+REVOKE ALL ON FUNCTION vault._test_alert() FROM PUBLIC;
+
+-- SECURITY DEFINER: a role granted EXECUTE needs no other privilege.
+CREATE FUNCTION vault.test_alert(OUT channel text, OUT configured boolean,
+                                 OUT delivered boolean, OUT error text)
+RETURNS SETOF record
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM vault._test_alert() $$;
+
+COMMENT ON FUNCTION vault.test_alert() IS
+  'pgvault: send a test alert through every configured channel (webhook, email) and report '
+  'whether each one delivered it';
+
+REVOKE ALL ON FUNCTION vault.test_alert() FROM PUBLIC;

@@ -19,8 +19,9 @@ packages=(
   nlohmann-json3-dev libpugixml-dev libcli11-dev libgtest-dev libgmock-dev
   # the TAP tests (prove, IPC::Run, Test::More)
   perl libipc-run-perl libtest-simple-perl
-  # TAP 055 parses `pgvault metrics` with the Prometheus text-format parser
-  python3 python3-prometheus-client
+  # TAP 055 parses `pgvault metrics` with the Prometheus text-format parser;
+  # 057_alerts: a local SMTP server that receives the alert mails
+  python3 python3-prometheus-client python3-aiosmtpd
   # commands the scripts and tests run that are not in Debian's essential set
   zstd lz4 gzip tar procps sudo tzdata passwd mawk openssl curl
 )

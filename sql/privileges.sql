@@ -25,9 +25,15 @@ GRANT SELECT ON vault.status TO regress_pgvault_ops;
 SET SESSION AUTHORIZATION regress_pgvault_ops;
 SELECT scheduler_state IS NOT NULL AS has_state FROM vault.status;
 RESET SESSION AUTHORIZATION;
-GRANT EXECUTE ON FUNCTION vault._scheduler_state(), vault._setting_problems() TO regress_pgvault_ops;
+GRANT EXECUTE ON FUNCTION vault._scheduler_state(), vault._setting_problems(), vault._alert_state() TO regress_pgvault_ops;
 SET SESSION AUTHORIZATION regress_pgvault_ops;
 SELECT scheduler_state IS NOT NULL AS has_state FROM vault.status;
+RESET SESSION AUTHORIZATION;
+-- vault.test_alert() sends through the configured alert channels: refused
+-- to a role without EXECUTE on it, and so is the function behind it.
+SET SESSION AUTHORIZATION regress_pgvault_ops;
+SELECT * FROM vault.test_alert();
+SELECT * FROM vault._test_alert();
 RESET SESSION AUTHORIZATION;
 -- A role granted vault.verify_backup verifies without any privilege on
 -- vault.backups, and the outcome is recorded on the row.
@@ -67,7 +73,7 @@ RESET SESSION AUTHORIZATION;
 DROP DATABASE regress_pgvault_private;
 REVOKE ALL ON FUNCTION vault.create_backup(text, text, boolean, name, boolean, boolean, text[], text[]) FROM regress_pgvault_ops;
 REVOKE ALL ON FUNCTION vault.verify_backup(text) FROM regress_pgvault_ops;
-REVOKE ALL ON FUNCTION vault._scheduler_state(), vault._setting_problems() FROM regress_pgvault_ops;
+REVOKE ALL ON FUNCTION vault._scheduler_state(), vault._setting_problems(), vault._alert_state() FROM regress_pgvault_ops;
 REVOKE ALL ON vault.status FROM regress_pgvault_ops;
 REVOKE ALL ON SCHEMA vault FROM regress_pgvault_ops;
 -- CREATE EXTENSION refuses a schema vault someone else prepared.

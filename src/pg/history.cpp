@@ -1,5 +1,6 @@
 #include "history.hpp"
 
+#include "alerts.hpp"
 #include "error_boundary.hpp"
 #include "spi.hpp"
 
@@ -12,16 +13,24 @@ SqlValue null_if_empty(const std::string& s) {
 }
 
 // NOTIFY pgvault, '<json>' — delivered when the transaction commits, so a
-// listener never hears of a state the table does not have.
+// listener never hears of a state the table does not have. A backup that
+// completed or failed is also an outcome for the alerts worker, queued at
+// the same commit (a cancelled or skipped one alerts nobody).
 void notify(long long id, const std::string& event) {
-  spi_query(
-      "SELECT pg_catalog.pg_notify('pgvault', pg_catalog.json_build_object("
+  const auto rows = spi_query(
+      "WITH e AS (SELECT pg_catalog.json_build_object("
       "'event', $2, 'id', id, 'name', name, 'kind', kind, 'trigger', trigger, "
       "'status', status, 'started_at', started_at, 'completed_at', completed_at, "
       "'stored_bytes', stored_bytes, 'location', location, "
-      "'error', pg_catalog.left(error_message, 2000))::pg_catalog.text) "
-      "FROM vault.backups WHERE id = $1::pg_catalog.int8",
+      "'error', pg_catalog.left(error_message, 2000)) AS payload, status "
+      "FROM vault.backups WHERE id = $1::pg_catalog.int8) "
+      "SELECT pg_catalog.pg_notify('pgvault', payload::pg_catalog.text), "
+      "(payload::pg_catalog.jsonb || pg_catalog.jsonb_build_object('source', 'backup', "
+      "'ok', status = 'completed'))::pg_catalog.text "
+      "FROM e",
       {std::to_string(id), event});
+  if ((event == "completed" || event == "failed") && !rows.empty() && rows[0][1])
+    queue_alert_outcome_at_commit(*rows[0][1]);
 }
 
 }  // namespace

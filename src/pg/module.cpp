@@ -10,7 +10,8 @@ PGDLLEXPORT void _PG_init(void);
 
 namespace pgvault::pg {
 void register_scheduler();
-}
+void register_alerts_worker();
+}  // namespace pgvault::pg
 
 void _PG_init(void) {
   if (!process_shared_preload_libraries_in_progress) {
@@ -23,4 +24,5 @@ void _PG_init(void) {
   pgvault::pg::define_settings();
   pgvault::pg::request_shared_memory();
   pgvault::pg::register_scheduler();
+  pgvault::pg::register_alerts_worker();
 }

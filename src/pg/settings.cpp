@@ -14,6 +14,7 @@
 
 #include "error_boundary.hpp"
 #include "settings.hpp"
+#include "alerts.hpp"
 
 namespace pgvault::pg {
 
@@ -313,6 +314,7 @@ void define_settings() {
                           &guc_archive_parallel, 4, 1, 32, PGC_SIGHUP, 0, nullptr, nullptr,
                           nullptr);
   define_storage_settings();
+  define_alert_settings();
   MarkGUCPrefixReserved("pgvault");
 }
 

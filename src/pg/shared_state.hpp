@@ -69,6 +69,29 @@ struct ArchiveState {
   uint64 notified_recovery_events;
 };
 
+constexpr int kAlertQueueLen = 32;      // outcomes waiting for the alerts worker
+constexpr int kAlertOutcomeLen = 4096;  // one outcome as JSON (errors cut to 2000 bytes)
+constexpr int kAlertChannelsLen = 64;   // "webhook, email"
+constexpr int kAlertErrorLen = 1024;
+
+// Outcomes (backups, verification) for the "pgvault alerts" worker
+// (alerts.cpp), written at the commit of the transaction that recorded them;
+// when the worker falls behind by kAlertQueueLen, the oldest is dropped.
+// The worker's delivery state, for vault.status (no secret in it).
+struct AlertState {
+  pid_t worker_pid;
+  Latch* worker_latch;
+  uint64 written;  // outcomes ever queued; outcome i is at queue[i % kAlertQueueLen]
+  uint64 read;     // outcomes the worker took
+  uint64 dropped;  // overwritten before the worker took them
+  char queue[kAlertQueueLen][kAlertOutcomeLen];
+  char channels[kAlertChannelsLen];  // configured channels, "" = none
+  bool failing;                      // some channel's last attempt failed
+  char last_error[kAlertErrorLen];   // "webhook: ..." (URLs shown without path or query)
+  TimestampTz last_error_at;
+  TimestampTz last_delivered_at;
+};
+
 struct SharedState {
   slock_t mutex;
   pid_t scheduler_pid;
@@ -78,6 +101,7 @@ struct SharedState {
   TimestampTz retry_at;     // 0 = none
   JobSlot job;
   ArchiveState archive;
+  AlertState alerts;
 };
 
 void request_shared_memory();

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "alerts.hpp"
 #include "error_boundary.hpp"
 #include "storage_settings.hpp"
 
@@ -129,12 +130,14 @@ constexpr auto kShowHooks = show_hooks(std::make_index_sequence<kMaxStorageSetti
 
 emit_log_hook_type previous_emit_log_hook = nullptr;
 
-// Every secret pgvault.* setting: storage credentials and the encryption passphrase.
+// Every secret pgvault.* setting: storage credentials, the encryption
+// passphrase, the alert webhook URL and the SMTP credentials.
 const std::vector<std::string>& secret_setting_names() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> v = {"encryption_passphrase"};
     for (const std::string& n : known_storage_settings())
       if (is_secret_setting(n)) v.push_back(n);
+    for (const std::string& n : alert_secret_setting_names()) v.push_back(n);
     return v;
   }();
   return names;

@@ -21,6 +21,7 @@
 
 #include "storage_settings.hpp"
 
+#include "alerts.hpp"
 #include "cluster_identity.hpp"
 #include "error_boundary.hpp"
 #include "fmgr_args.hpp"
@@ -90,6 +91,8 @@ void record(const VerifyOutcome& o) {
       "WHERE name = $1",
       {o.name, std::string(o.passed ? "passed" : "failed"),
        o.passed ? SqlValue() : SqlValue(o.error)});
+  queue_alert_outcome_at_commit("verify", o.passed,
+                                {{"name", o.name}, {"error", o.passed ? "" : o.error}});
 }
 
 void log_outcome(const VerifyOutcome& o) {

@@ -193,6 +193,7 @@ void record_outcome(const std::string& file, const std::string& where, const std
   pg_guard([&] {
     const TimestampTz now = GetCurrentTimestamp();
     Latch* wake = nullptr;
+    Latch* wake_alerts = nullptr;
     lock_shared();
     ArchiveState& a = state->archive;
     a.archiver_pid = MyProcPid;
@@ -204,6 +205,7 @@ void record_outcome(const std::string& file, const std::string& where, const std
         a.failing = false;
         ++a.recovery_events;
         wake = state->scheduler_latch;
+        wake_alerts = state->alerts.worker_latch;
       }
     } else {
       const bool new_event = !a.failing || strcmp(a.last_failed_file, file.c_str()) != 0;
@@ -218,10 +220,12 @@ void record_outcome(const std::string& file, const std::string& where, const std
       if (new_event) {
         ++a.failure_events;
         wake = state->scheduler_latch;
+        wake_alerts = state->alerts.worker_latch;
       }
     }
     unlock_shared();
     if (wake != nullptr) SetLatch(wake);
+    if (wake_alerts != nullptr) SetLatch(wake_alerts);
   });
 }
 

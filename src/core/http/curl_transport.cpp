@@ -1,11 +1,13 @@
 // libcurl implementation of HttpTransport.
 #include "pgvault/http/transport.hpp"
+#include "pgvault/alert/alert.hpp"
 #include "pgvault/text.hpp"
 
 #include <curl/curl.h>
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cctype>
 #include <exception>
 #include <mutex>
@@ -254,3 +256,75 @@ HttpResponse CurlTransport::perform(const HttpRequest& request) {
 }
 
 }  // namespace pgvault::http
+
+// ---- SMTP (alerts by mail), on the same libcurl ---------------------------------
+
+namespace pgvault::alert {
+
+namespace {
+
+struct MailReader {
+  std::string_view rest;
+};
+
+size_t read_mail(char* buffer, size_t size, size_t nitems, void* user) {
+  auto* reader = static_cast<MailReader*>(user);
+  const size_t n = std::min(size * nitems, reader->rest.size());
+  std::memcpy(buffer, reader->rest.data(), n);
+  reader->rest.remove_prefix(n);
+  return n;
+}
+
+bool loopback_host(const std::string& url) {
+  const std::string host = http::url_host(url);
+  const std::string name =
+      host.starts_with("[") ? host.substr(0, host.find(']') + 1) : host.substr(0, host.find(':'));
+  return name == "127.0.0.1" || name == "[::1]" || name == "localhost";
+}
+
+}  // namespace
+
+void send_mail_with_curl(const MailSettings& settings, const OutgoingMail& mail) {
+  const auto& api = http::libcurl();
+  struct EasyDeleter {
+    void operator()(CURL* c) const { http::libcurl().easy_cleanup(c); }
+  };
+  std::unique_ptr<CURL, EasyDeleter> handle(api.easy_init());
+  if (!handle) throw Error(ErrorKind::storage, "cannot create a libcurl handle");
+  CURL* c = handle.get();
+  http::Slist recipients;
+  for (const std::string& to : mail.to) http::append(recipients, "<" + to + ">");
+  const std::string from = "<" + mail.from + ">";
+  char errbuf[CURL_ERROR_SIZE] = {};
+  MailReader reader{mail.message};
+  api.easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  api.easy_setopt(c, CURLOPT_URL, settings.smtp_url.c_str());
+  api.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+  api.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  api.easy_setopt(c, CURLOPT_TIMEOUT_MS, settings.timeout_ms);
+  api.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+  // smtp://: STARTTLS when the server offers it; required before a password
+  // is sent anywhere but to this machine. smtps:// is TLS from the start.
+  const bool password = !settings.password.empty();
+  api.easy_setopt(
+      c, CURLOPT_USE_SSL,
+      static_cast<long>(password && !loopback_host(settings.smtp_url) ? CURLUSESSL_ALL
+                                                                      : CURLUSESSL_TRY));
+  if (!settings.user.empty()) api.easy_setopt(c, CURLOPT_USERNAME, settings.user.c_str());
+  if (password) api.easy_setopt(c, CURLOPT_PASSWORD, settings.password.c_str());
+  api.easy_setopt(c, CURLOPT_MAIL_FROM, from.c_str());
+  api.easy_setopt(c, CURLOPT_MAIL_RCPT, recipients.get());
+  api.easy_setopt(c, CURLOPT_READFUNCTION, read_mail);
+  api.easy_setopt(c, CURLOPT_READDATA, &reader);
+  api.easy_setopt(c, CURLOPT_UPLOAD, 1L);
+  const CURLcode rc = api.easy_perform(c);
+  if (rc != CURLE_OK) {
+    // The error buffer holds the server's reply ("550 ...") or the network
+    // failure; neither carries the password.
+    const std::string detail = errbuf[0] ? errbuf : api.easy_strerror(rc);
+    throw Error(ErrorKind::storage,
+                "mail through " + channel_label(settings.smtp_url) + " failed: " + detail);
+  }
+}
+
+}  // namespace pgvault::alert
