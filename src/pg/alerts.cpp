@@ -21,6 +21,7 @@
 #include "alerts.hpp"
 #include "cluster_identity.hpp"
 #include "error_boundary.hpp"
+#include "job_control.hpp"
 #include "logging.hpp"
 #include "settings.hpp"
 #include "shared_state.hpp"
@@ -437,17 +438,8 @@ void queue_alert_outcome_at_commit(const std::string& source, bool ok,
 }
 
 void register_alerts_worker() {
-  BackgroundWorker worker;
-  memset(&worker, 0, sizeof(worker));
   // No database connection: outcomes come through shared memory.
-  worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
-  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-  worker.bgw_restart_time = 10;
-  snprintf(worker.bgw_library_name, BGW_MAXLEN, "pgvault");
-  snprintf(worker.bgw_function_name, BGW_MAXLEN, "pgvault_alerts_main");
-  snprintf(worker.bgw_name, BGW_MAXLEN, "pgvault alerts");
-  snprintf(worker.bgw_type, BGW_MAXLEN, "pgvault alerts");
-  RegisterBackgroundWorker(&worker);
+  register_static_worker("pgvault_alerts_main", "pgvault alerts", BGWORKER_SHMEM_ACCESS);
 }
 
 }  // namespace pgvault::pg

@@ -19,6 +19,19 @@
 
 namespace pgvault::pg {
 
+void register_static_worker(const char* function, const char* name, int flags) {
+  BackgroundWorker worker;
+  memset(&worker, 0, sizeof(worker));
+  worker.bgw_flags = flags;
+  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+  worker.bgw_restart_time = 10;
+  snprintf(worker.bgw_library_name, BGW_MAXLEN, "pgvault");
+  snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s", function);
+  snprintf(worker.bgw_name, BGW_MAXLEN, "%s", name);
+  snprintf(worker.bgw_type, BGW_MAXLEN, "%s", name);
+  RegisterBackgroundWorker(&worker);
+}
+
 WorkerHandle launch_worker(const char* function, const std::string& name, const char* type,
                            Datum arg) {
   BackgroundWorker worker;

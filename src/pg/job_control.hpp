@@ -46,6 +46,12 @@ constexpr const char* kValidKinds = "physical, logical, incremental";
 // Error(conflict) naming the running backup if one runs.
 LaunchedJob start_job(const JobRequest& request);
 
+// Registers a static background worker (from _PG_init) that the postmaster
+// restarts 10 s after it exits: pgvault's long-lived processes. flags:
+// BGWORKER_SHMEM_ACCESS, with BGWORKER_BACKEND_DATABASE_CONNECTION if it
+// connects. Started once recovery is over (a standby's start at promotion).
+void register_static_worker(const char* function, const char* name, int flags);
+
 // Registers a dynamic background worker of pgvault.so running function(arg)
 // in pgvault.database's connection slot type; the caller is notified when
 // it stops. Throws Error(conflict) when no worker slot is free.

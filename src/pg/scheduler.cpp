@@ -490,17 +490,9 @@ void scheduler_main() {
 }  // namespace
 
 void register_scheduler() {
-  BackgroundWorker worker;
-  memset(&worker, 0, sizeof(worker));
-  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
   // Primary only: a standby starts it when promoted.
-  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-  worker.bgw_restart_time = 10;
-  snprintf(worker.bgw_library_name, BGW_MAXLEN, "pgvault");
-  snprintf(worker.bgw_function_name, BGW_MAXLEN, "pgvault_scheduler_main");
-  snprintf(worker.bgw_name, BGW_MAXLEN, "pgvault scheduler");
-  snprintf(worker.bgw_type, BGW_MAXLEN, "pgvault scheduler");
-  RegisterBackgroundWorker(&worker);
+  register_static_worker("pgvault_scheduler_main", "pgvault scheduler",
+                         BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION);
 }
 
 }  // namespace pgvault::pg
