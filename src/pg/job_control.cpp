@@ -207,6 +207,10 @@ JobRequest with_incremental_fallback(JobRequest r) {
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::not_found) return r;
     reason = e.what();
+  } catch (const PgError&) {
+    throw;  // PostgreSQL's own error: the caller's to report
+  } catch (const std::exception&) {
+    return r;  // cannot tell now: the job worker looks again and reports
   }
   r.kind = "physical";
   const std::string text =
