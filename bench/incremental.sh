@@ -40,11 +40,7 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 py=/usr/bin/python3
 
 install_missing_packages pgbackrest python3 time
-if [ "${NO_BUILD:-0}" != 1 ]; then
-  log "building and installing pgvault (scripts/build.sh)"
-  bash "$PGVAULT_ROOT/scripts/build.sh" >/dev/null
-fi
-ensure_test_user
+prepare_pgvault
 
 # --- scratch directory, cluster, cleanup --------------------------------------
 dir=$(make_workdir bench-incremental)

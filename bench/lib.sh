@@ -156,3 +156,13 @@ ratio() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN{printf "%.2f", a / b}
 verdict() {  # value limit
   awk -v v="$1" -v l="$2" 'BEGIN{print (v <= l ? "met" : "**missed**")}'
 }
+
+# Builds and installs pgvault (NO_BUILD=1: measures what is installed already)
+# and makes the unprivileged user the servers and tools run as.
+prepare_pgvault() {
+  if [ "${NO_BUILD:-0}" != 1 ]; then
+    log "building and installing pgvault (scripts/build.sh)"
+    bash "$PGVAULT_ROOT/scripts/build.sh" >/dev/null
+  fi
+  ensure_test_user
+}

@@ -54,9 +54,7 @@ bench_start=$EPOCHREALTIME
 # installs the same three, plus node and Azurite, which are not needed here).
 install_missing_packages pgbackrest python3-swift python3 curl openssl time
 py=/usr/bin/python3   # Debian's, which python3-swift needs anyway: reads pgBackRest's JSON
-log "building and installing pgvault (scripts/build.sh)"
-bash "$PGVAULT_ROOT/scripts/build.sh" >/dev/null
-ensure_test_user
+prepare_pgvault
 
 # --- scratch directory, cluster, cleanup --------------------------------------
 dir=$(make_workdir bench-run)
