@@ -87,7 +87,7 @@ SELECT name, status, repository, system_identifier, error_message,
 INSERT INTO vault.backups (name, kind, trigger, status)
 VALUES ('20260103T000000Z-physical', 'physical', 'manual', 'queued');
 \set VERBOSITY default
--- 0.2 -> 0.6 (through 0.3, 0.4 and 0.5) gives what a fresh 0.6 gives, too.
+-- 0.2 -> 0.7 (through 0.3, 0.4 and 0.5) gives what a fresh 0.7 gives, too.
 DROP EXTENSION pgvault;
 CREATE EXTENSION pgvault VERSION '0.2';
 ALTER EXTENSION pgvault UPDATE;
@@ -97,7 +97,7 @@ CREATE TEMP TABLE upgraded_from_0_2 AS SELECT * FROM pg_temp.vault_shape();
 UNION ALL
 (SELECT 'only upgraded', * FROM upgraded_from_0_2 EXCEPT SELECT 'only upgraded', * FROM fresh)
 ORDER BY 2, 1;
--- 0.3 -> 0.6 (vault.archiving, vault.verify_wal) gives what a fresh 0.6 gives, too.
+-- 0.3 -> 0.7 (vault.archiving, vault.verify_wal) gives what a fresh 0.7 gives, too.
 DROP EXTENSION pgvault;
 CREATE EXTENSION pgvault VERSION '0.3';
 ALTER EXTENSION pgvault UPDATE;
@@ -111,7 +111,7 @@ ORDER BY 2, 1;
 SELECT count(*) FILTER (WHERE object = 'relation archiving') AS has_archiving_view,
        count(*) FILTER (WHERE object = 'function vault._archiving_state()') AS has_archiving_state
   FROM fresh;
--- 0.4 -> 0.6 (vault.verify_wal) gives what a fresh 0.6 gives, too.
+-- 0.4 -> 0.7 (vault.verify_wal) gives what a fresh 0.7 gives, too.
 DROP EXTENSION pgvault;
 CREATE EXTENSION pgvault VERSION '0.4';
 ALTER EXTENSION pgvault UPDATE;
@@ -124,8 +124,8 @@ ORDER BY 2, 1;
 SELECT count(*) FILTER (WHERE object = 'function vault.verify_wal(text)') AS has_verify_wal,
        count(*) FILTER (WHERE object = 'function vault._verify_wal(text)') AS has_verify_wal_internal
   FROM fresh;
--- 0.5 -> 0.6 (vault.status shows incremental_schedule and verify_schedule;
--- vault.metrics) gives what a fresh 0.6 gives, too.
+-- 0.5 -> 0.7 (0.6: vault.status shows incremental_schedule and verify_schedule;
+-- vault.metrics) gives what a fresh 0.7 gives, too.
 DROP EXTENSION pgvault;
 CREATE EXTENSION pgvault VERSION '0.5';
 ALTER EXTENSION pgvault UPDATE;
@@ -142,3 +142,13 @@ SELECT object, split_part(detail, ' | ', 1) AS position FROM fresh
 SELECT count(*) FILTER (WHERE object = 'relation metrics') AS has_metrics_view,
        count(*) FILTER (WHERE object LIKE 'column metrics.%') AS metrics_columns
   FROM fresh;
+-- 0.6 -> 0.7 gives what a fresh 0.7 gives, too.
+DROP EXTENSION pgvault;
+CREATE EXTENSION pgvault VERSION '0.6';
+ALTER EXTENSION pgvault UPDATE;
+SELECT extversion AS upgraded_version FROM pg_extension WHERE extname = 'pgvault';
+CREATE TEMP TABLE upgraded_from_0_6 AS SELECT * FROM pg_temp.vault_shape();
+(SELECT 'only fresh' AS side, * FROM fresh EXCEPT SELECT 'only fresh', * FROM upgraded_from_0_6)
+UNION ALL
+(SELECT 'only upgraded', * FROM upgraded_from_0_6 EXCEPT SELECT 'only upgraded', * FROM fresh)
+ORDER BY 2, 1;
