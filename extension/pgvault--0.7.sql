@@ -103,14 +103,11 @@ SELECT id, name, kind, trigger, status, started_at, completed_at,
 
 COMMENT ON VIEW vault.history IS 'pgvault: every backup, its outcome, sizes and checksums';
 
-CREATE FUNCTION vault._start_backup(kind text, label text, wait boolean, database name,
-                                    options text)
-RETURNS bigint
-AS 'MODULE_PATHNAME', 'pgvault_start_backup'
-LANGUAGE C VOLATILE;
-
 -- SECURITY DEFINER so that a role granted EXECUTE on create_backup needs no
--- other privilege; initiated_by still records session_user.
+-- other privilege; initiated_by still records session_user. LANGUAGE C
+-- (issue 19): no wrapper, so an error reads as one message, without a
+-- PL/pgSQL CONTEXT line. It returns what a person wants to see then; the
+-- whole row is in vault.history (same id).
 CREATE FUNCTION vault.create_backup(kind text DEFAULT 'physical',
                                     label text DEFAULT NULL,
                                     wait boolean DEFAULT true,
@@ -118,33 +115,17 @@ CREATE FUNCTION vault.create_backup(kind text DEFAULT 'physical',
                                     schema_only boolean DEFAULT false,
                                     data_only boolean DEFAULT false,
                                     include_tables text[] DEFAULT NULL,
-                                    exclude_tables text[] DEFAULT NULL)
-RETURNS vault.history
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    backup_id bigint;
-    result vault.history;
-BEGIN
-    backup_id := vault._start_backup(kind, label, wait, database,
-        pg_catalog.json_build_object('schema_only', schema_only, 'data_only', data_only,
-                                     'include_tables', include_tables,
-                                     'exclude_tables', exclude_tables)::pg_catalog.text);
-    SELECT * INTO result FROM vault.history h WHERE h.id = backup_id;
-    RETURN result;
-END
-$$;
+                                    exclude_tables text[] DEFAULT NULL,
+                                    OUT id bigint, OUT name text, OUT kind text, OUT status text,
+                                    OUT duration interval, OUT source_size text,
+                                    OUT stored_size text, OUT location text)
+AS 'MODULE_PATHNAME', 'pgvault_create_backup'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION vault.create_backup(text, text, boolean, name, boolean, boolean, text[], text[]) IS
-  'pgvault: take a backup now (physical, or logical with pg_dump); returns its vault.history row '
-  '(status running when wait => false)';
-
-CREATE FUNCTION vault._verify_backup(name text,
-                                     OUT backup text, OUT verified boolean, OUT objects bigint,
-                                     OUT files bigint, OUT bytes_read bigint, OUT error text)
-AS 'MODULE_PATHNAME', 'pgvault_verify_backup'
-LANGUAGE C VOLATILE;
+  'pgvault: take a backup now (physical, or logical with pg_dump); returns its id, name, kind, '
+  'status (running when wait => false), duration, sizes and location; vault.history has the rest';
 
 -- Reads a backup back from the repository and checks it (SHA-256 and size of
 -- every object, decryption, decompression, every file against
@@ -153,9 +134,9 @@ LANGUAGE C VOLATILE;
 CREATE FUNCTION vault.verify_backup(name text DEFAULT 'latest',
                                     OUT backup text, OUT verified boolean, OUT objects bigint,
                                     OUT files bigint, OUT bytes_read bigint, OUT error text)
-LANGUAGE sql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT * FROM vault._verify_backup($1) $$;
+AS 'MODULE_PATHNAME', 'pgvault_verify_backup'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION vault.verify_backup(text) IS
   'pgvault: read a backup back and check it; records verified_at and verify_status';
@@ -288,39 +269,22 @@ SELECT id, name, phase, started_at, now() - started_at AS elapsed,
 
 COMMENT ON VIEW vault.progress IS 'pgvault: the running backup: bytes done, rate, elapsed';
 
-CREATE FUNCTION vault._cleanup(OUT name text, OUT action text)
-RETURNS SETOF record
-AS 'MODULE_PATHNAME', 'pgvault_cleanup'
-LANGUAGE C VOLATILE;
-
 -- Applies retention now (it also runs after every successful backup).
 CREATE FUNCTION vault.cleanup(OUT name text, OUT action text)
 RETURNS SETOF record
-LANGUAGE sql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT * FROM vault._cleanup() $$;
+AS 'MODULE_PATHNAME', 'pgvault_cleanup'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION vault.cleanup() IS
   'pgvault: apply retention now; returns what was removed (expired backups, leftovers of incomplete ones)';
 
-CREATE FUNCTION vault._delete_backup(name text)
-RETURNS void
-AS 'MODULE_PATHNAME', 'pgvault_delete_backup'
-LANGUAGE C VOLATILE;  -- not STRICT: delete_backup(NULL) is an error, not an all-NULL row
-
+-- Not STRICT: delete_backup(NULL) is an error, not an all-NULL row.
 CREATE FUNCTION vault.delete_backup(name text)
 RETURNS vault.history
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    result vault.history;
-BEGIN
-    PERFORM vault._delete_backup(name);
-    SELECT * INTO result FROM vault.history h WHERE h.name = delete_backup.name;
-    RETURN result;
-END
-$$;
+AS 'MODULE_PATHNAME', 'pgvault_delete_backup_row'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION vault.delete_backup(text) IS
   'pgvault: remove one backup from the repository (never the running one or the newest complete one)';
@@ -333,13 +297,6 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION vault.cancel_backup() IS
   'pgvault: ask the running backup to stop; true if one was running';
 
-CREATE FUNCTION vault._restore_logical(name text, target_database name, replace boolean,
-                                       OUT backup text, OUT source_database name,
-                                       OUT database name, OUT pre_restore_backup text,
-                                       OUT restored_bytes bigint, OUT duration interval)
-AS 'MODULE_PATHNAME', 'pgvault_restore_logical'
-LANGUAGE C VOLATILE;
-
 -- Restores a logical backup of this cluster with the server's own pg_restore
 -- into a new database (or, with replace => true, over an existing one, after
 -- a logical backup of it with trigger pre_restore). SECURITY DEFINER: a role
@@ -348,26 +305,22 @@ CREATE FUNCTION vault.restore_logical(name text, target_database name,
                                       replace boolean DEFAULT false)
 RETURNS TABLE(backup text, source_database name, database name, pre_restore_backup text,
               restored_bytes bigint, duration interval)
-LANGUAGE sql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT * FROM vault._restore_logical($1, $2, $3) $$;
+AS 'MODULE_PATHNAME', 'pgvault_restore_logical'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION vault.restore_logical(text, name, boolean) IS
   'pgvault: restore a logical backup with pg_restore into a new database; an existing one only '
   'with replace => true, after a logical backup of it (trigger pre_restore)';
 
-REVOKE ALL ON FUNCTION vault._restore_logical(text, name, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vault.restore_logical(text, name, boolean) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION vault.cancel_backup() FROM PUBLIC;
-REVOKE ALL ON FUNCTION vault._cleanup() FROM PUBLIC;
 REVOKE ALL ON FUNCTION vault.cleanup() FROM PUBLIC;
-REVOKE ALL ON FUNCTION vault._delete_backup(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vault.delete_backup(text) FROM PUBLIC;
 REVOKE ALL ON vault.status FROM PUBLIC;
 REVOKE ALL ON vault.stats FROM PUBLIC;
 REVOKE ALL ON vault.progress FROM PUBLIC;
-REVOKE ALL ON FUNCTION vault._start_backup(text, text, boolean, name, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vault.verify_backup(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vault.create_backup(text, text, boolean, name, boolean, boolean, text[], text[]) FROM PUBLIC;
 REVOKE ALL ON vault.backups FROM PUBLIC;
@@ -401,7 +354,6 @@ FOR EACH STATEMENT EXECUTE FUNCTION vault._backups_write_guard();
 -- PUBLIC executes nothing in vault; see the README for the grants each
 -- function and view needs.
 REVOKE ALL ON FUNCTION vault._backups_write_guard() FROM PUBLIC;
-REVOKE ALL ON FUNCTION vault._verify_backup(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vault._scheduler_state() FROM PUBLIC;
 REVOKE ALL ON FUNCTION vault._progress() FROM PUBLIC;
 REVOKE ALL ON FUNCTION vault._next_runs(text, integer, timestamptz, text) FROM PUBLIC;
@@ -484,17 +436,6 @@ REVOKE ALL ON vault.archiving FROM PUBLIC;
 -- SQL as `pgvault verify --wal` checks it: no gap from the backup's start to
 -- the newest archived segment of its timeline's path, every object's
 -- SHA-256, the history files on the way.
-CREATE FUNCTION vault._verify_wal(name text,
-                                  OUT backup text, OUT verified boolean,
-                                  OUT timelines integer[], OUT from_lsn pg_lsn,
-                                  OUT to_lsn pg_lsn, OUT to_timeline integer,
-                                  OUT first_segment text, OUT last_segment text,
-                                  OUT objects bigint, OUT bytes_read bigint, OUT error text)
-AS 'MODULE_PATHNAME', 'pgvault_verify_wal'
-LANGUAGE C VOLATILE;
-
-REVOKE ALL ON FUNCTION vault._verify_wal(text) FROM PUBLIC;
-
 -- SECURITY DEFINER: a role granted EXECUTE needs no other privilege.
 CREATE FUNCTION vault.verify_wal(name text DEFAULT 'latest',
                                  OUT backup text, OUT verified boolean,
@@ -502,9 +443,9 @@ CREATE FUNCTION vault.verify_wal(name text DEFAULT 'latest',
                                  OUT to_lsn pg_lsn, OUT to_timeline integer,
                                  OUT first_segment text, OUT last_segment text,
                                  OUT objects bigint, OUT bytes_read bigint, OUT error text)
-LANGUAGE sql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT * FROM vault._verify_wal($1) $$;
+AS 'MODULE_PATHNAME', 'pgvault_verify_wal'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION vault.verify_wal(text) IS
   'pgvault: check that the archived WAL from a physical backup to the newest archived segment '
@@ -623,24 +564,40 @@ REVOKE ALL ON vault.metrics FROM PUBLIC;
 
 -- 0.6 (issue 17): vault.test_alert() sends a test alert through every
 -- configured channel (webhook, email) now and reports each one's answer.
-CREATE FUNCTION vault._test_alert(OUT channel text, OUT configured boolean,
-                                  OUT delivered boolean, OUT error text)
-RETURNS SETOF record
-AS 'MODULE_PATHNAME', 'pgvault_test_alert'
-LANGUAGE C VOLATILE;
-
-REVOKE ALL ON FUNCTION vault._test_alert() FROM PUBLIC;
-
 -- SECURITY DEFINER: a role granted EXECUTE needs no other privilege.
 CREATE FUNCTION vault.test_alert(OUT channel text, OUT configured boolean,
                                  OUT delivered boolean, OUT error text)
 RETURNS SETOF record
-LANGUAGE sql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT * FROM vault._test_alert() $$;
+AS 'MODULE_PATHNAME', 'pgvault_test_alert'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION vault.test_alert() IS
   'pgvault: send a test alert through every configured channel (webhook, email) and report '
   'whether each one delivered it';
 
 REVOKE ALL ON FUNCTION vault.test_alert() FROM PUBLIC;
+
+-- issue 19: the functions whose names start with "_" are pgvault's
+-- internals: the views call them (vault.status, vault.progress,
+-- vault.archiving, vault.metrics), a trigger guards vault.backups, the
+-- install checks its database. They stay in vault, under the names the
+-- README's GRANT lines use, and say so.
+COMMENT ON FUNCTION vault._scheduler_state() IS
+  'pgvault internal: the scheduler''s live state, for vault.status (grant EXECUTE to roles that read it)';
+COMMENT ON FUNCTION vault._progress() IS
+  'pgvault internal: the running backup''s progress, for vault.progress (grant EXECUTE to roles that read it)';
+COMMENT ON FUNCTION vault._next_runs(text, integer, timestamptz, text) IS
+  'pgvault internal: the fire times behind vault.next_runs() (grant EXECUTE with it)';
+COMMENT ON FUNCTION vault._alert_state() IS
+  'pgvault internal: the alerts worker''s delivery state, for vault.status (grant EXECUTE to roles that read it)';
+COMMENT ON FUNCTION vault._backups_write_guard() IS
+  'pgvault internal: the trigger that keeps vault.backups written by pgvault only';
+COMMENT ON FUNCTION vault._installing() IS
+  'pgvault internal: run by CREATE EXTENSION (pgvault.database only, wakes the scheduler)';
+COMMENT ON FUNCTION vault._setting_problems() IS
+  'pgvault internal: pgvault.* lines of postgresql.conf / postgresql.auto.conf that PostgreSQL '
+  'rejected or does not know, for vault.status (grant EXECUTE to roles that read it)';
+COMMENT ON FUNCTION vault._archiving_state() IS
+  'pgvault internal: what the archiver last did (shared memory) and the .ready files in '
+  'pg_wal/archive_status, for vault.archiving and vault.metrics (grant EXECUTE to roles that read them)';

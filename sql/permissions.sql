@@ -13,12 +13,18 @@ RESET ROLE;
 GRANT EXECUTE ON FUNCTION vault.create_backup(text, text, boolean, name, boolean, boolean, text[], text[]) TO regress_pgvault_app;
 GRANT SELECT ON vault.history TO regress_pgvault_app;
 SET SESSION AUTHORIZATION regress_pgvault_app;
-SELECT kind, trigger, status, initiated_by, label, stored_bytes > 0 AS stored,
+-- create_backup returns what a person wants to see then (issue 19)...
+SELECT id > :before_permissions AS new_id, name ~ '^\d{8}T\d{6}Z-physical$' AS named, kind,
+       status, duration > '0' AS took_time, source_size ~ '^\d+ (bytes|kB|MB|GB)$' AS source_size,
+       stored_size ~ '^\d+ (bytes|kB|MB|GB)$' AS stored_size, location ~ '^file://' AS location
+  FROM vault.create_backup(label => 'regress');
+-- ... and vault.history has the whole row.
+SELECT kind, trigger, status, initiated_by, label, database, stored_bytes > 0 AS stored,
        source_bytes > stored_bytes AS compressed, length(sha256) AS sha256_length,
        stop_lsn > start_lsn AS lsn_advanced, timeline, compression, error_message
-  FROM vault.create_backup(label => 'regress');
+  FROM vault.history WHERE label = 'regress';
 -- Still no direct access to the internals.
-SELECT vault._start_backup('physical', NULL, true, NULL, NULL);
+SELECT * FROM vault._scheduler_state();
 RESET SESSION AUTHORIZATION;
 SELECT count(*) AS backups, count(*) FILTER (WHERE status = 'completed') AS completed
   FROM vault.history WHERE id > :before_permissions;

@@ -121,6 +121,7 @@ CREATE TEMP TABLE upgraded_from_0_4 AS SELECT * FROM pg_temp.vault_shape();
 UNION ALL
 (SELECT 'only upgraded', * FROM upgraded_from_0_4 EXCEPT SELECT 'only upgraded', * FROM fresh)
 ORDER BY 2, 1;
+-- (0.7, issue 19: verify_wal is a C function itself, _verify_wal is gone.)
 SELECT count(*) FILTER (WHERE object = 'function vault.verify_wal(text)') AS has_verify_wal,
        count(*) FILTER (WHERE object = 'function vault._verify_wal(text)') AS has_verify_wal_internal
   FROM fresh;
@@ -152,3 +153,32 @@ CREATE TEMP TABLE upgraded_from_0_6 AS SELECT * FROM pg_temp.vault_shape();
 UNION ALL
 (SELECT 'only upgraded', * FROM upgraded_from_0_6 EXCEPT SELECT 'only upgraded', * FROM fresh)
 ORDER BY 2, 1;
+-- issue 19: 0.6 -> 0.7 replaces create_backup (a new result): the EXECUTE
+-- grants DBAs gave on it are kept, grant option included; the other API
+-- functions are replaced in place, so theirs are kept too. Physical rows
+-- lose the database they never belonged to; logical rows keep theirs.
+DROP EXTENSION pgvault;
+CREATE EXTENSION pgvault VERSION '0.6';
+CREATE ROLE regress_pgvault_upgrade_app;
+CREATE ROLE regress_pgvault_upgrade_admin;
+GRANT EXECUTE ON FUNCTION vault.create_backup(text, text, boolean, name, boolean, boolean, text[], text[])
+  TO regress_pgvault_upgrade_app;
+GRANT EXECUTE ON FUNCTION vault.create_backup(text, text, boolean, name, boolean, boolean, text[], text[])
+  TO regress_pgvault_upgrade_admin WITH GRANT OPTION;
+GRANT EXECUTE ON FUNCTION vault.verify_backup(text) TO regress_pgvault_upgrade_app;
+INSERT INTO vault.backups (name, kind, trigger, status, database)
+VALUES ('20260101T000000Z-physical', 'physical', 'manual', 'completed', 'postgres'),
+       ('20260101T000001Z-incremental', 'incremental', 'manual', 'completed', 'postgres'),
+       ('20260101T000002Z-logical', 'logical', 'manual', 'completed', 'shop');
+ALTER EXTENSION pgvault UPDATE TO '0.7';
+SELECT r.rolname,
+       has_function_privilege(r.oid, 'vault.create_backup(text, text, boolean, name, boolean, boolean, text[], text[])', 'EXECUTE') AS create_backup,
+       has_function_privilege(r.oid, 'vault.create_backup(text, text, boolean, name, boolean, boolean, text[], text[])', 'EXECUTE WITH GRANT OPTION') AS may_grant_it,
+       has_function_privilege(r.oid, 'vault.verify_backup(text)', 'EXECUTE') AS verify_backup
+  FROM pg_roles r WHERE r.rolname LIKE 'regress_pgvault_upgrade_%' ORDER BY 1;
+SELECT has_function_privilege('public', 'vault.create_backup(text, text, boolean, name, boolean, boolean, text[], text[])', 'EXECUTE') AS public_may_create;
+SELECT name, kind, database FROM vault.backups ORDER BY id;
+DROP EXTENSION pgvault;
+DROP ROLE regress_pgvault_upgrade_app;
+DROP ROLE regress_pgvault_upgrade_admin;
+CREATE EXTENSION pgvault;

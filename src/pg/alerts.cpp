@@ -1,9 +1,9 @@
 // Alerts that reach a person: the settings, the outcome queue (filled at
 // commit by history.cpp and verify_functions.cpp), the static "pgvault
-// alerts" worker, vault._alert_state() (vault.status) and vault._test_alert()
-// (behind vault.test_alert). What an alert says, which outcomes alert and the
-// retries are the core's (pgvault/alert/alert.hpp); delivery never runs in a
-// backup, the scheduler or the archiver: they only queue.
+// alerts" worker, vault._alert_state() (vault.status) and vault.test_alert().
+// What an alert says, which outcomes alert and the retries are the core's
+// (pgvault/alert/alert.hpp); delivery never runs in a backup, the scheduler
+// or the archiver: they only queue.
 #include "pgvault/alert/alert.hpp"
 #include "pgvault/http/transport.hpp"
 
@@ -481,7 +481,7 @@ PGVAULT_FUNCTION(pgvault_alert_state) {
   });
 }
 
-// vault._test_alert(OUT channel text, OUT configured boolean, OUT delivered
+// vault.test_alert(OUT channel text, OUT configured boolean, OUT delivered
 // boolean, OUT error text): one test alert through each channel, now, from
 // this backend (once, no retries), so the DBA sees each channel's answer.
 PGVAULT_FUNCTION(pgvault_test_alert) {

@@ -69,9 +69,12 @@ std::string logical_database(FunctionCallInfo fcinfo) {
 using namespace pgvault;
 using namespace pgvault::pg;
 
-// vault._start_backup(kind text, label text, wait boolean, database name,
-//                     options text) RETURNS bigint; options: LogicalOptions JSON
-PGVAULT_FUNCTION(pgvault_start_backup) {
+namespace {
+
+// Starts the backup that create_backup's arguments 0-3 (kind, label, wait,
+// database) and the pg_dump options (LogicalOptions JSON, or none) ask for;
+// with wait, returns once it completed (a failure is an error). Its id.
+long long start_backup(FunctionCallInfo fcinfo, const SqlValue& options_json) {
   if (PG_ARGISNULL(0)) {
     throw Error(ErrorKind::invalid_argument,
                 std::string("backup kind must not be NULL; valid kinds: ") + kValidKinds);
@@ -96,7 +99,7 @@ PGVAULT_FUNCTION(pgvault_start_backup) {
   request.label = label;
   request.initiated_by = initiated_by;
   const LogicalOptions options =
-      PG_ARGISNULL(4) ? LogicalOptions{} : LogicalOptions::from_json(text_arg(fcinfo, 4));
+      options_json ? LogicalOptions::from_json(*options_json) : LogicalOptions{};
   if (kind == "logical") {
     validate_logical_options(options);
     request.database = logical_database(fcinfo);
@@ -113,7 +116,52 @@ PGVAULT_FUNCTION(pgvault_start_backup) {
         job, "Backup " + backup + " continues in the background; vault.cancel_backup() stops it.",
         "backup \"" + job.name + "\" failed");
   }
-  PG_RETURN_INT64(job.id);
+  return job.id;
+}
+
+// Argument n as its type's text (NULL: nullopt); for booleans and arrays.
+SqlValue arg_as_text(FunctionCallInfo fcinfo, int n, Oid output_function) {
+  if (PG_ARGISNULL(n)) return std::nullopt;
+  return std::string(
+      pg_guard([&] { return OidOutputFunctionCall(output_function, PG_GETARG_DATUM(n)); }));
+}
+
+}  // namespace
+
+// vault._start_backup(kind text, label text, wait boolean, database name,
+//                     options text) RETURNS bigint; options: LogicalOptions JSON.
+// The function 0.1 to 0.6 called create_backup through; kept for their
+// install scripts, which name this symbol.
+PGVAULT_FUNCTION(pgvault_start_backup) {
+  PG_RETURN_INT64(
+      start_backup(fcinfo, PG_ARGISNULL(4) ? SqlValue() : SqlValue(text_arg(fcinfo, 4))));
+}
+
+// vault.create_backup(kind, label, wait, database, schema_only, data_only,
+// include_tables text[], exclude_tables text[]) RETURNS (id, name, kind,
+// status, duration, source_size, stored_size, location): the backup, and
+// what a person wants to see of it then (vault.history has the whole row).
+PGVAULT_FUNCTION(pgvault_create_backup) {
+  // The pg_dump options as JSON, built as 0.6's PL/pgSQL wrapper built them.
+  const SqlValue options =
+      spi_query_in_function(
+          "SELECT pg_catalog.json_build_object('schema_only', $1::pg_catalog.bool, "
+          "'data_only', $2::pg_catalog.bool, 'include_tables', $3::pg_catalog.text[], "
+          "'exclude_tables', $4::pg_catalog.text[])::pg_catalog.text",
+          {arg_as_text(fcinfo, 4, F_BOOLOUT), arg_as_text(fcinfo, 5, F_BOOLOUT),
+           arg_as_text(fcinfo, 6, F_ARRAY_OUT), arg_as_text(fcinfo, 7, F_ARRAY_OUT)})
+          .at(0)
+          .at(0);
+  const long long id = start_backup(fcinfo, options);
+  const auto rows = spi_query_in_function(
+      "SELECT id, name, kind, status, duration, pg_catalog.pg_size_pretty(source_bytes), "
+      "pg_catalog.pg_size_pretty(stored_bytes), location FROM vault.history "
+      "WHERE id = $1::pg_catalog.int8",
+      {std::to_string(id)});
+  if (rows.empty())
+    throw Error(ErrorKind::internal,
+                "backup id " + std::to_string(id) + " has no row in vault.history");
+  return row_as_result(fcinfo, rows[0]);
 }
 
 // vault.cancel_backup() RETURNS boolean: asks the running backup to stop.

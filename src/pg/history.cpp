@@ -35,6 +35,8 @@ void notify(long long id, const std::string& event) {
 
 }  // namespace
 
+// database: a logical backup's (the one it dumps); NULL for physical and
+// incremental backups, which belong to no database (issue 19).
 void insert_running(const NewRow& r) {
   in_own_transaction([&] {
     spi_query(
@@ -42,7 +44,8 @@ void insert_running(const NewRow& r) {
         "initiated_by, compression, location, worker_pid, started_at, scheduled_for, attempt, "
         "options, repository, system_identifier) "
         "VALUES ($1::pg_catalog.int8, $2, $3, $4, 'running', $5, "
-        "coalesce($12, pg_catalog.current_database()), $6, $7, $8, $9::pg_catalog.int4, "
+        "CASE WHEN $3 = 'logical' THEN coalesce($12, pg_catalog.current_database()) END, "
+        "$6, $7, $8, $9::pg_catalog.int4, "
         "pg_catalog.now(), $10::pg_catalog.timestamptz, $11::pg_catalog.int4, "
         "$13::pg_catalog.jsonb, $14, $15)",
         {std::to_string(r.id), r.name, r.kind, r.trigger, null_if_empty(r.label), r.initiated_by,
@@ -59,7 +62,8 @@ void record_skipped(long long id, const std::string& name, const std::string& ki
   spi_query(
       "INSERT INTO vault.backups (id, name, kind, trigger, status, database, initiated_by, "
       "started_at, completed_at, scheduled_for, error_message) "
-      "VALUES ($1::pg_catalog.int8, $2, $6, $3, 'skipped', pg_catalog.current_database(), "
+      "VALUES ($1::pg_catalog.int8, $2, $6, $3, 'skipped', "
+      "CASE WHEN $6 = 'logical' THEN pg_catalog.current_database() END, "
       "'scheduler', pg_catalog.now(), pg_catalog.now(), $4::pg_catalog.timestamptz, $5)",
       {std::to_string(id), name, trigger, null_if_empty(scheduled_for), reason, kind});
   notify(id, "skipped");

@@ -36,7 +36,7 @@ std::string running_backup_name() {
 
 }  // namespace
 
-// vault._cleanup(OUT name, OUT action): applies retention now.
+// vault.cleanup(OUT name, OUT action): applies retention now.
 PGVAULT_FUNCTION(pgvault_cleanup) {
   require_pgvault_database();
   require_chosen_repository();
@@ -69,8 +69,10 @@ PGVAULT_FUNCTION(pgvault_cleanup) {
   return static_cast<Datum>(0);
 }
 
-// vault._delete_backup(name): removes one backup, with retention's guards.
-PGVAULT_FUNCTION(pgvault_delete_backup) {
+namespace {
+
+// Removes one backup, with retention's guards; its name.
+std::string delete_backup(FunctionCallInfo fcinfo) {
   require_pgvault_database();
   if (PG_ARGISNULL(0))
     throw Error(ErrorKind::invalid_argument,
@@ -125,5 +127,24 @@ PGVAULT_FUNCTION(pgvault_delete_backup) {
   pg_guard([] { SPI_connect(); });
   history::mark_removed({name}, "deleted");
   pg_guard([] { SPI_finish(); });
+  return name;
+}
+
+}  // namespace
+
+// vault._delete_backup(name) RETURNS void: what 0.1 to 0.6 called
+// delete_backup through; kept for their install scripts.
+PGVAULT_FUNCTION(pgvault_delete_backup) {
+  delete_backup(fcinfo);
   PG_RETURN_VOID();
+}
+
+// vault.delete_backup(name) RETURNS vault.history: the backup's row after
+// (NULL when the backup was only in the repository).
+PGVAULT_FUNCTION(pgvault_delete_backup_row) {
+  const std::string name = delete_backup(fcinfo);
+  const auto rows =
+      spi_query_in_function("SELECT h.* FROM vault.history h WHERE h.name = $1", {name});
+  if (rows.empty()) PG_RETURN_NULL();
+  return row_as_result(fcinfo, rows[0]);
 }

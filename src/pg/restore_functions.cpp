@@ -1,5 +1,5 @@
-// vault._restore_logical (behind vault.restore_logical): restores a logical
-// backup of this cluster with the server's own pg_restore into a database.
+// vault.restore_logical: restores a logical backup of this cluster with the
+// server's own pg_restore into a database.
 //
 // The dump is streamed from the repository through the decode chain
 // (decryption, decompression) into pg_restore's stdin (the core's
@@ -86,7 +86,8 @@ std::string take_pre_restore_backup(const std::string& db, const std::string& re
   request.options = LogicalOptions{}.to_json();
   const LaunchedJob job = start_job_in_function(request);
   wait_for_job_to_complete(job,
-                           "Database " + pgvault::quoted(db) + " was not touched. Its pre_restore backup " +
+                           "Database " + pgvault::quoted(db) +
+                               " was not touched. Its pre_restore backup " +
                                pgvault::quoted(job.name) + " (id " + std::to_string(job.id) +
                                ") continues in the background; vault.cancel_backup() stops it.",
                            "the pre_restore backup " + pgvault::quoted(job.name) + " of database " +
@@ -126,18 +127,18 @@ std::uint64_t restore_via_scratch_database(const RestoreSource& source, const st
   DatabaseAdmin admin(current_db);
   admin.create_like(scratch, model,
                     "could not create database " + pgvault::quoted(scratch) + " to restore into");
-  const std::string failed = "restoring backup " + pgvault::quoted(source.meta.name) + " into database " +
-                             pgvault::quoted(target) + " failed: ";
+  const std::string failed = "restoring backup " + pgvault::quoted(source.meta.name) +
+                             " into database " + pgvault::quoted(target) + " failed: ";
   const std::string unchanged = existing.exists ? "Database " + pgvault::quoted(target) +
                                                       " is unchanged (its pre_restore backup is " +
                                                       pgvault::quoted(pre_restore) + "). "
                                                 : std::string();
   auto scratch_dropped = [&] {
     const std::string why = admin.try_drop(scratch);
-    return unchanged + (why.empty()
-                            ? "The partly restored database " + pgvault::quoted(scratch) + " was dropped."
-                            : "The partly restored database " + pgvault::quoted(scratch) +
-                                  " is left behind (" + why + "); drop it by hand.");
+    return unchanged + (why.empty() ? "The partly restored database " + pgvault::quoted(scratch) +
+                                          " was dropped."
+                                    : "The partly restored database " + pgvault::quoted(scratch) +
+                                          " is left behind (" + why + "); drop it by hand.");
   };
 
   LogicalRestoreResult restored;
@@ -155,8 +156,8 @@ std::uint64_t restore_via_scratch_database(const RestoreSource& source, const st
     rethrow_annotated(failed, scratch_dropped());
   }
   if (restored.input_left_unread) {
-    log_message(LOG,
-                "pg_restore finished before reading all of backup " + pgvault::quoted(source.meta.name));
+    log_message(LOG, "pg_restore finished before reading all of backup " +
+                         pgvault::quoted(source.meta.name));
   }
 
   if (existing.exists) {
@@ -170,28 +171,30 @@ std::uint64_t restore_via_scratch_database(const RestoreSource& source, const st
     admin.rename(scratch, target);
   } catch (...) {
     if (existing.exists) {
-      rethrow_annotated(failed, "Database " + pgvault::quoted(target) + " was dropped (its pre_restore " +
-                                    "backup is " + pgvault::quoted(pre_restore) +
-                                    "); the restored data is in database " + pgvault::quoted(scratch) +
-                                    ": rename it by hand.");
+      rethrow_annotated(failed, "Database " + pgvault::quoted(target) +
+                                    " was dropped (its pre_restore " + "backup is " +
+                                    pgvault::quoted(pre_restore) +
+                                    "); the restored data is in database " +
+                                    pgvault::quoted(scratch) + ": rename it by hand.");
     }
     const std::string why = admin.try_drop(scratch);
-    rethrow_annotated(failed, why.empty() ? "The restored copy " + pgvault::quoted(scratch) + " was dropped."
-                                          : "The restored copy is left in database " +
-                                                pgvault::quoted(scratch) + " (" + why + ").");
+    rethrow_annotated(
+        failed, why.empty() ? "The restored copy " + pgvault::quoted(scratch) + " was dropped."
+                            : "The restored copy is left in database " + pgvault::quoted(scratch) +
+                                  " (" + why + ").");
   }
   return restored.restored_bytes;
 }
 
 void report_restored(const BackupMeta& meta, const std::string& target,
                      const std::string& pre_restore, std::uint64_t restored_bytes) {
-  log_message(
-      LOG, "restored logical backup " + pgvault::quoted(meta.name) + " of database " +
-               pgvault::quoted(meta.database) + " into database " + pgvault::quoted(target) + " (" +
-               human_size(restored_bytes) + " of dump" +
-               (pre_restore.empty() ? std::string()
-                                    : "; replaced it, pre_restore backup " + pgvault::quoted(pre_restore)) +
-               ")");
+  log_message(LOG, "restored logical backup " + pgvault::quoted(meta.name) + " of database " +
+                       pgvault::quoted(meta.database) + " into database " +
+                       pgvault::quoted(target) + " (" + human_size(restored_bytes) + " of dump" +
+                       (pre_restore.empty()
+                            ? std::string()
+                            : "; replaced it, pre_restore backup " + pgvault::quoted(pre_restore)) +
+                       ")");
   spi_query_in_function(
       "SELECT pg_catalog.pg_notify('pgvault', pg_catalog.json_build_object('event', 'restored', "
       "'name', $1, 'kind', 'logical', 'source_database', $2, 'database', $3, "
@@ -221,7 +224,7 @@ Datum result_row(FunctionCallInfo fcinfo, const BackupMeta& meta, const std::str
   return pg_guard([&] {
     TupleDesc tupdesc;
     if (get_call_result_type(fcinfo, nullptr, &tupdesc) != TYPEFUNC_COMPOSITE)
-      elog(ERROR, "vault._restore_logical must return a composite type");
+      elog(ERROR, "vault.restore_logical must return a composite type");
     tupdesc = BlessTupleDesc(tupdesc);
     Interval* duration = static_cast<Interval*>(palloc0(sizeof(Interval)));
     duration->time = usecs;
@@ -239,7 +242,7 @@ Datum result_row(FunctionCallInfo fcinfo, const BackupMeta& meta, const std::str
 using namespace pgvault;
 using namespace pgvault::pg;
 
-// vault._restore_logical(name text, target_database name, replace boolean,
+// vault.restore_logical(name text, target_database name, replace boolean,
 //     OUT backup text, OUT source_database name, OUT database name,
 //     OUT pre_restore_backup text, OUT restored_bytes bigint, OUT duration interval)
 PGVAULT_FUNCTION(pgvault_restore_logical) {

@@ -72,4 +72,20 @@ std::vector<SqlRow> spi_query_in_function(const char* sql, const std::vector<Sql
   return rows;
 }
 
+Datum row_as_result(FunctionCallInfo fcinfo, const SqlRow& row) {
+  const int natts = static_cast<int>(row.size());
+  return pg_guard([&] {
+    TupleDesc desc = nullptr;
+    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE || desc->natts != natts)
+      ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                      errmsg("pgvault: the function's result type does not match its row")));
+    char** values = static_cast<char**>(palloc0(sizeof(char*) * natts));
+    for (int i = 0; i < natts; ++i)
+      if (row[i]) values[i] = pstrdup(row[i]->c_str());
+    HeapTuple tuple =
+        BuildTupleFromCStrings(TupleDescGetAttInMetadata(BlessTupleDesc(desc)), values);
+    return HeapTupleGetDatum(tuple);
+  });
+}
+
 }  // namespace pgvault::pg

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "postgres_headers.hpp"
+
 namespace pgvault::pg {
 
 using SqlValue = std::optional<std::string>;  // nullopt = SQL NULL
@@ -24,5 +26,10 @@ std::vector<SqlRow> spi_query(const char* sql, const std::vector<SqlValue>& args
 
 // The same inside an SQL-callable function (SPI_connect/SPI_finish around it).
 std::vector<SqlRow> spi_query_in_function(const char* sql, const std::vector<SqlValue>& args = {});
+
+// The function's result row (its OUT parameters, or the composite type it
+// returns) from text values in the same order, each read by its type's
+// input function: a row an SPI query selected, returned as it is.
+Datum row_as_result(FunctionCallInfo fcinfo, const SqlRow& row);
 
 }  // namespace pgvault::pg

@@ -94,6 +94,14 @@ is($out, 'completed', 'mallory\'s manual physical backup completes') or diag($er
 ($ret, $out, $err) = $as->('mallory', 'appdb',
   q{SELECT status FROM vault.create_backup(kind => 'logical', label => 'manual logical')});
 is($out, 'completed', 'mallory\'s logical backup of her database completes') or diag($err);
+# issue 19: create_backup is a C function now, still SECURITY DEFINER: the
+# grant is all mallory needs, the row names her, and no internal function
+# is hers to call.
+is($q->('appdb', q{SELECT string_agg(initiated_by || ' ' || coalesce(database, '-'), ', ' ORDER BY id)
+                     FROM vault.backups WHERE label IN ('manual', 'manual logical')}),
+  'mallory -, mallory appdb', 'initiated_by is the caller; a physical backup has no database');
+($ret, $out, $err) = $as->('mallory', 'appdb', q{SELECT * FROM vault._progress()});
+like($err, qr/permission denied for function _progress/, 'mallory cannot call pgvault\'s internals');
 $node->safe_psql('postgres', q{
 ALTER SYSTEM SET pgvault.schedule = '2 seconds';
 ALTER SYSTEM SET pgvault.verify_schedule = '2 seconds';

@@ -106,9 +106,9 @@ sql(q{CREATE ROLE wal_auditor LOGIN; GRANT USAGE ON SCHEMA vault TO wal_auditor;
       GRANT EXECUTE ON FUNCTION vault.verify_wal(text) TO wal_auditor});
 is($node->safe_psql('postgres', q{SELECT verified FROM vault.verify_wal()}, extra_params => [ '-U', 'wal_auditor' ]),
   't', 'a role granted EXECUTE on vault.verify_wal verifies without other privileges');
-my ($rc, $stdout, $stderr) = $node->psql('postgres', q{SELECT * FROM vault._verify_wal('latest')},
+my ($rc, $stdout, $stderr) = $node->psql('postgres', q{SELECT * FROM vault._archiving_state()},
   extra_params => [ '-U', 'wal_auditor' ]);
-like($stderr, qr/permission denied for function _verify_wal/, 'but not through the internal function');
+like($stderr, qr/permission denied for function _archiving_state/, 'but no internal function');
 
 # 2b. With --restore-test the scratch server replays the archive to its end
 # through pgvault wal-fetch and promotes.

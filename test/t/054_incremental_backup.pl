@@ -45,7 +45,7 @@ sub backup_row {
   my ($kind) = @_;
   return split /\|/, sql(qq{SELECT name || '|' || kind || '|' || coalesce(parent, '') || '|' ||
                                    stored_bytes || '|' || source_bytes
-                            FROM vault.create_backup(kind => '$kind')});
+                            FROM vault.history WHERE id = (SELECT id FROM vault.create_backup(kind => '$kind'))});
 }
 
 # No full backup yet: an incremental says so and what to do.
