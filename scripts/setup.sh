@@ -22,6 +22,8 @@ packages=(
   # TAP 055 parses `pgvault metrics` with the Prometheus text-format parser;
   # 057_alerts: a local SMTP server that receives the alert mails
   python3 python3-prometheus-client python3-aiosmtpd
+  # 065: the man page renders (groff -man -ww, man --warnings -l)
+  groff-base man-db
   # commands the scripts and tests run that are not in Debian's essential set
   zstd lz4 gzip tar procps sudo tzdata passwd mawk openssl curl
 )

@@ -64,9 +64,10 @@ else
 fi
 fi
 
-# A copy the unprivileged server user can read, wherever the checkout is;
+# A copy the unprivileged server user can read, wherever the checkout is (the
+# README too: 064 checks its usage block against --help);
 # Azurite's node_modules (about 190 MB) is hard-linked when it can be.
-tar -C "$PGVAULT_ROOT" --exclude=test/servers/node_modules -cf - Makefile sql expected test | tar -C "$work" -xf -
+tar -C "$PGVAULT_ROOT" --exclude=test/servers/node_modules -cf - Makefile README.md sql expected test | tar -C "$work" -xf -
 [ "$(id -u)" -eq 0 ] && chown -R "$PGVAULT_TEST_USER" "$work"
 # Linked after the chown, which would otherwise reach the checkout's files.
 cp -al test/servers/node_modules "$work/test/servers/" 2>/dev/null ||

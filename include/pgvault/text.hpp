@@ -16,6 +16,10 @@ namespace pgvault {
 // bytes, kB, MB, GB, TB, PB; one decimal below 10).
 std::string human_size(std::uint64_t bytes);
 
+// Levenshtein distance (insertions, deletions, substitutions of bytes): how
+// far a mistyped name is from a known one, for "did you mean ...?".
+std::size_t edit_distance(std::string_view a, std::string_view b);
+
 // A-Z to a-z; every other byte unchanged.
 std::string ascii_lower(std::string_view s);
 // a-z to A-Z; every other byte unchanged.

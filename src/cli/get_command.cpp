@@ -2,6 +2,7 @@
 
 #include "backup_choice.hpp"
 #include "common_options.hpp"
+#include "usage.hpp"
 #include "output_file.hpp"
 
 #include "pgvault/catalog/repository.hpp"
@@ -51,6 +52,11 @@ Command add_get_command(CLI::App& app) {
   auto o = std::make_shared<GetOptions>();
   auto* get = app.add_subcommand(
       "get", "Write a logical backup's pg_dump archive (decrypted, decompressed) for pg_restore");
+  get->footer(help_example(
+      {"pgvault get --repo file:///var/lib/postgresql/15/pgvault --backup latest --database shop "
+       "-o shop.pgdump",
+       "pgvault get --config /etc/postgresql/15/main/postgresql.conf --backup NAME -o - | "
+       "pg_restore -l"}));
   o->repo.add_to(get);
   add_backup_option(get, o->backup,
                     "the newest complete logical backup (of --database when given), not counting "

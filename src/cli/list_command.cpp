@@ -1,6 +1,7 @@
 #include "list_command.hpp"
 
 #include "common_options.hpp"
+#include "usage.hpp"
 #include "text_output.hpp"
 #include "wal_report.hpp"
 
@@ -26,7 +27,10 @@ namespace pgvault::cli {
 
 Command add_list_command(CLI::App& app) {
   auto o = std::make_shared<ListOptions>();
-  auto* list = app.add_subcommand("list", "List the restorable backups of a repository");
+  auto* list = app.add_subcommand("list", "List the backups of a repository and its archived WAL");
+  list->footer(
+      help_example({"pgvault list --repo file:///var/lib/postgresql/15/pgvault",
+                    "pgvault list --config /etc/postgresql/15/main/postgresql.conf --json"}));
   o->repo.add_to(list);
   add_system_id_filter(list, o->system_id);
   add_json_flag(list, o->json,
@@ -75,7 +79,8 @@ int run_list(const ListOptions& o) {
       } catch (const Error&) {
         continue;  // not a system's directory: nothing of pgvault's WAL there
       }
-      WalCatalog catalog = read_wal_catalog(*storage, id, backups, restore_key_provider(o.repo.encryption()));
+      WalCatalog catalog =
+          read_wal_catalog(*storage, id, backups, restore_key_provider(o.repo.encryption()));
       if (!catalog.empty() || catalog.foreign_count > 0) wal.push_back(std::move(catalog));
     }
   }

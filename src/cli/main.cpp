@@ -5,6 +5,7 @@
 #include "list_command.hpp"
 #include "metrics_command.hpp"
 #include "restore_command.hpp"
+#include "usage.hpp"
 #include "verify_command.hpp"
 #include "wal_fetch_command.hpp"
 
@@ -12,6 +13,7 @@
 
 #include <exception>
 #include <iostream>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -21,28 +23,42 @@
 
 int main(int argc, char** argv) {
   using namespace pgvault::cli;
-  CLI::App app{"pgvault: list and restore PostgreSQL backups in a pgvault repository", "pgvault"};
+  CLI::App app{
+      "pgvault: restore, verify and inspect the backups of a pgvault repository (the "
+      "pgvault PostgreSQL extension writes them); works on the repository alone, no "
+      "database needed",
+      "pgvault"};
   app.set_version_flag("--version", "pgvault " PGVAULT_VERSION);
   app.require_subcommand(1);
+  app.footer(kTopLevelFooter);
 
   // In the order --help lists them.
   const std::vector<Command> commands = {
       add_list_command(app), add_restore_command(app),   add_verify_command(app),
       add_get_command(app),  add_wal_fetch_command(app), add_metrics_command(app),
   };
+  std::vector<std::string> names;
+  for (const Command& command : commands) names.push_back(command.subcommand->get_name());
 
+  // restore_command: a usage error must stop recovery, not read as "not archived";
+  // recovery_end_command (--cleanup): it must not stop the server.
+  const bool wal_fetch = argc > 1 && std::string_view(argv[1]) == "wal-fetch";
+  bool cleanup = false;
+  for (int i = 2; i < argc; ++i) cleanup = cleanup || std::string_view(argv[i]) == "--cleanup";
+  const int usage_status = wal_fetch ? (cleanup ? kWalFetchCleanupFailed : kWalFetchHardError) : 2;
+
+  // CLI11 would say "A subcommand is required" for a mistyped command.
+  if (argc > 1 && argv[1][0] != '-' && !is_command(names, argv[1])) {
+    print_usage_error(unknown_command_message(names, argv[1]), "");
+    return usage_status;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    // restore_command: a usage error must stop recovery, not read as "not archived";
-    // recovery_end_command (--cleanup): it must not stop the server.
-    const bool wal_fetch = argc > 1 && std::string_view(argv[1]) == "wal-fetch";
-    bool cleanup = false;
-    for (int i = 2; i < argc; ++i) cleanup = cleanup || std::string_view(argv[i]) == "--cleanup";
-    if (rc == 0) return 0;
-    if (wal_fetch) return cleanup ? kWalFetchCleanupFailed : kWalFetchHardError;
-    return 2;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    print_usage_error(usage_error_message(e),
+                      argc > 1 && is_command(names, argv[1]) ? argv[1] : "");
+    return usage_status;
   }
 
   try {

@@ -2,6 +2,7 @@
 
 #include "common_options.hpp"
 #include "output_file.hpp"
+#include "usage.hpp"
 
 #include "pgvault/catalog/metrics.hpp"
 #include "pgvault/catalog/repository.hpp"
@@ -15,11 +16,13 @@ namespace pgvault::cli {
 
 Command add_metrics_command(CLI::App& app) {
   auto o = std::make_shared<MetricsOptions>();
-  auto* metrics = app.add_subcommand(
-      "metrics",
-      "Print the repository's metrics in the Prometheus text format: age, duration and size of "
-      "the newest backup of each kind, backups and bytes stored, verification outcomes, "
-      "archived WAL");
+  auto* metrics =
+      app.add_subcommand("metrics", "Print the repository's metrics in the Prometheus text format");
+  metrics->footer(
+      "Age, duration and size of the newest backup of each kind, backups and bytes stored, "
+      "verification outcomes, archived WAL.\n" +
+      help_example({"pgvault metrics --config /etc/postgresql/15/main/postgresql.conf -o "
+                    "/var/lib/prometheus/node-exporter/pgvault.prom"}));
   o->repo.add_to(metrics);
   add_system_id_filter(metrics, o->system_id);
   metrics->add_option("--output,-o", o->output,

@@ -2,6 +2,7 @@
 
 #include "backup_choice.hpp"
 #include "common_options.hpp"
+#include "usage.hpp"
 #include "text_output.hpp"
 #include "wal_fetch_command.hpp"
 
@@ -168,6 +169,25 @@ void say_carry_over(const RestoredCopyPolicy& policy, const std::string& url) {
     std::cout << names << " kept as the backup had them (--schedule preserve)\n";
 }
 
+// The original server may still run on this machine, on the port the
+// backup has: a copy started there fails ("lock file ... already exists" or
+// "could not bind"). --port moves the copy; without it, say so first.
+void say_how_to_start(const std::string& pgdata, const std::optional<unsigned>& port) {
+  const std::string start = "pg_ctl -D " + shell_quote(pgdata) + " start";
+  if (port) {
+    std::cout << "port = " << *port << " (--port) in postgresql.auto.conf: the copy listens on "
+              << "port " << *port << ", so it can run beside the original server\n"
+              << "start it with: " << start << "\n"
+              << "connect with: psql -p " << *port << "\n";
+    return;
+  }
+  std::cout << "the copy listens on the port the backup has (5432 unless its configuration "
+               "sets port): if the original server still runs on this machine, the copy would "
+               "fail to start on that port; restore with --port N (written into "
+               "postgresql.auto.conf) or set port there before starting it\n"
+            << "start it with: " << start << "\n";
+}
+
 }  // namespace
 
 Command add_restore_command(CLI::App& app) {
@@ -176,8 +196,16 @@ Command add_restore_command(CLI::App& app) {
   auto exclusive = std::make_shared<bool>(false);
   auto* restore = app.add_subcommand(
       "restore",
-      "Restore a physical backup (full, or incremental through its chain) into a new data "
-      "directory, or re-sync one with --delta, optionally to a point in time");
+      "Restore a physical backup into a new data directory, optionally to a point in time");
+  restore->footer(
+      "A full backup, or an incremental one through its chain; --delta re-syncs an existing "
+      "data directory instead.\n" +
+      help_example({"sudo -u postgres pgvault restore --config "
+                    "/etc/postgresql/15/main/postgresql.conf \\",
+                    "     --backup latest -D /var/lib/postgresql/15/restored --port 5433",
+                    "pgvault restore --repo file:///var/lib/postgresql/15/pgvault --backup latest "
+                    "\\",
+                    "     -D /srv/pitr --target-time '2026-12-05 04:00:00+01'"}));
   o->repo.add_to(restore);
   add_backup_option(restore, o->backup,
                     "the newest complete physical backup (full, or incremental with a complete "
@@ -193,9 +221,11 @@ Command add_restore_command(CLI::App& app) {
   add_system_id_option(restore, o->system_id);
   restore
       ->add_option("--tablespace-mapping,-T", o->tablespace_mapping,
-                   "Restore the tablespace at OLDDIR (or with OID) into NEWDIR; repeatable")
+                   "Relocate the tablespace in directory OLDDIR (or with OID OLDDIR) to NEWDIR, "
+                   "as pg_basebackup -T does; repeat the option for each tablespace")
       ->type_name("OLDDIR=NEWDIR")
-      ->check(CLI::Validator(check_mapping, "OLDDIR=NEWDIR"));
+      ->allow_extra_args(false)  // one mapping per -T, as pg_basebackup
+      ->check(CLI::Validator(check_mapping, ""));
   auto* group = restore->add_option_group(
       "Point-in-time recovery",
       "Replay archived WAL (pgvault wal-fetch) after the backup, up to a target");
@@ -227,6 +257,13 @@ Command add_restore_command(CLI::App& app) {
                    "off (default): the copy takes no scheduled backups (pgvault.schedule and "
                    "pgvault.logical_schedule = ''); preserve: keep the backup's schedule")
       ->type_name("off|preserve");
+  restore
+      ->add_option("--port", o->port,
+                   "Port the restored copy listens on (port = N in its postgresql.auto.conf), so "
+                   "that it can start beside the original server, which may still run on the "
+                   "port the backup has (default: the backup's port)")
+      ->type_name("N")
+      ->check(CLI::Range(1u, 65535u).description(""));
   return {restore, [o, t, exclusive] {
             o->target = t->options(*exclusive);
             return run_restore(*o);
@@ -237,7 +274,8 @@ int run_restore(const RestoreCliOptions& o) {
   // Every option is checked before the repository is read.
   const std::optional<RecoveryTarget> target = parse_recovery_target(o.target);
   const RestoredCopyPolicy policy{parse_carry_over("--archive-mode", o.archive_mode),
-                                  parse_carry_over("--schedule", o.schedule)};
+                                  parse_carry_over("--schedule", o.schedule),
+                                  o.port == 0 ? std::nullopt : std::optional<unsigned>(o.port)};
   WalFetchInvocation fetch;
   // Before the repository is read: a program path that cannot be found fails first.
   if (target) fetch = o.repo.wal_fetch_invocation("");
@@ -373,7 +411,7 @@ int run_restore(const RestoreCliOptions& o) {
                  "before starting it: chown -R postgres: "
               << o.pgdata << "\n";
   }
-  std::cout << "start it with: pg_ctl -D " << o.pgdata << " start\n";
+  say_how_to_start(o.pgdata, policy.port);
   if (target)
     std::cout << "when recovery ends, recovery_end_command (pgvault wal-fetch --cleanup) stops "
                  "wal-fetch's background fetcher and removes its spool "

@@ -24,6 +24,7 @@ struct RestoreCliOptions {
   std::string archive_mode = "off";             // --archive-mode off|preserve
   std::string schedule = "off";                 // --schedule off|preserve
   bool delta = false;                           // --delta: re-sync an existing data directory
+  unsigned port = 0;                            // --port: the copy's port; 0 = not given
 };
 
 Command add_restore_command(CLI::App& app);

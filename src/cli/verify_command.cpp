@@ -2,6 +2,7 @@
 
 #include "backup_choice.hpp"
 #include "common_options.hpp"
+#include "usage.hpp"
 #include "scratch_server.hpp"
 #include "text_output.hpp"
 #include "wal_report.hpp"
@@ -32,10 +33,15 @@ namespace pgvault::cli {
 
 Command add_verify_command(CLI::App& app) {
   auto o = std::make_shared<VerifyCliOptions>();
-  auto* verify = app.add_subcommand(
-      "verify",
-      "Read a backup back from the repository and check every object (size, SHA-256, "
-      "decompression) and, for physical backups, every file against backup_manifest");
+  auto* verify =
+      app.add_subcommand("verify", "Read a backup back and check every object and file in it");
+  verify->footer(
+      "Every object's size and SHA-256, decryption, decompression and, for physical backups, "
+      "every file against backup_manifest; the outcome is recorded in the repository.\n" +
+      help_example({"pgvault verify --repo file:///var/lib/postgresql/15/pgvault --backup latest "
+                    "--wal",
+                    "sudo -u postgres pgvault verify --config "
+                    "/etc/postgresql/15/main/postgresql.conf --backup latest --restore-test"}));
   o->repo.add_to(verify);
   add_backup_option(verify, o->backup,
                     "the newest complete physical backup (with --kind logical or --database: the "
@@ -90,8 +96,7 @@ int run_verify(const VerifyCliOptions& o) {
       o.kind.empty() && o.database.empty()
           ? "pass --kind logical (and --database DB) to verify the newest logical backup"
           : std::string());
-  if (!o.kind.empty() && meta.kind != o.kind &&
-      !(o.kind == "physical" && meta.is_physical()))
+  if (!o.kind.empty() && meta.kind != o.kind && !(o.kind == "physical" && meta.is_physical()))
     throw Error(ErrorKind::invalid_argument, "backup \"" + meta.name + "\" is a " + meta.kind +
                                                  " backup, not " + o.kind + " (--kind)");
   if (!o.database.empty() && (meta.kind != "logical" || meta.database != o.database))
@@ -171,8 +176,9 @@ int run_verify(const VerifyCliOptions& o) {
     std::optional<WalVerifyReport> wal;
     if (o.wal) {
       say("checking the archived WAL of backup \"" + meta.name + "\"");
-      const WalCatalog catalog = read_wal_catalog(*storage, meta.system_identifier, repo.list_backups(meta.system_identifier),
-                           restore_key_provider(o.repo.encryption()));
+      const WalCatalog catalog = read_wal_catalog(*storage, meta.system_identifier,
+                                                  repo.list_backups(meta.system_identifier),
+                                                  restore_key_provider(o.repo.encryption()));
       wal = verify_backup_wal(*storage, catalog, meta, restore_key_provider(o.repo.encryption()),
                               [&](std::string_view line) { say("  " + std::string(line)); });
     }

@@ -1,5 +1,7 @@
 #include "wal_fetch_command.hpp"
 
+#include "usage.hpp"
+
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/encryption_settings.hpp"
 #include "pgvault/text.hpp"
@@ -398,17 +400,20 @@ std::string default_wal_spool_dir(const std::string& data_directory) {
 
 Command add_wal_fetch_command(CLI::App& app) {
   auto o = std::make_shared<WalFetchOptions>();
-  auto* cmd = app.add_subcommand(
-      "wal-fetch",
-      "restore_command for recovery: write archived WAL file %f to %p, verified (SHA-256, "
-      "page header, timeline history syntax), decrypted and decompressed, with the next "
-      "segments fetched ahead into a spool by one background fetcher. Exit status: 0 fetched; "
-      "1 not in the repository (PostgreSQL then looks in pg_wal or ends recovery); 128 for "
-      "every other failure (damaged or conflicting object, wrong or missing key, unreachable "
-      "store, bad options), which PostgreSQL treats as fatal: recovery stops instead of "
-      "promoting early. Example: restore_command = 'pgvault wal-fetch --config "
-      "/etc/postgresql/15/main/postgresql.conf %f %p'. With --cleanup (recovery_end_command, "
-      "no %f %p): stop the fetcher and remove the spool; exit 0, or 1 when refused");
+  auto* cmd = app.add_subcommand("wal-fetch",
+                                 "restore_command for recovery: write archived WAL file %f to %p");
+  cmd->footer(
+      "The file is verified (SHA-256, page header, timeline history syntax), decrypted and "
+      "decompressed, with the next segments fetched ahead into a spool by one background "
+      "fetcher. Exit status: 0 fetched; 1 not in the repository (PostgreSQL then looks in "
+      "pg_wal or ends recovery); 128 for every other failure (damaged or conflicting object, "
+      "wrong or missing key, unreachable store, bad options), which PostgreSQL treats as "
+      "fatal: recovery stops instead of promoting early. With --cleanup (recovery_end_command, "
+      "no %f %p): stop the fetcher and remove the spool; exit 0, or 1 when refused. pgvault "
+      "restore --target* writes both commands.\n" +
+      help_example({"restore_command = 'pgvault wal-fetch --config "
+                    "/etc/postgresql/15/main/postgresql.conf %f %p'",
+                    "recovery_end_command = 'pgvault wal-fetch --cleanup'"}));
   o->repo.add_to(cmd);
   cmd->add_option("--system-id,--system-identifier", o->system_id,
                   "Database system identifier whose WAL is fetched (default: the one in "

@@ -1,6 +1,8 @@
 #include "pgvault/text.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <vector>
 
 namespace pgvault {
 
@@ -19,6 +21,18 @@ std::string human_size(std::uint64_t bytes) {
     std::snprintf(buf, sizeof buf, "%.*f %s", v < 10 ? 1 : 0, v, units[u]);
   }
   return buf;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
 }
 
 std::string ascii_lower(std::string_view s) {

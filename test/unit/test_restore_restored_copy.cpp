@@ -116,6 +116,31 @@ TEST(RestoredCopy, PreserveLeavesWhatTheBackupHad) {
   EXPECT_EQ(count(schedule_only.text, "archive_mode = 'off'"), 1u);
 }
 
+// --port: one port line at the end, replacing every earlier one (ALTER
+// SYSTEM SET port, or a previous --port), with its comment; none without it.
+TEST(RestoredCopy, PortReplacesEveryEarlierPortLine) {
+  const std::string existing = kExisting + "port = 5432\nPORT='5433'\n";
+  const AutoConfEdit edit = render_restored_copy_settings(
+      existing,
+      {.archive_mode = CarryOver::preserve, .schedule = CarryOver::preserve, .port = 5499u});
+  EXPECT_EQ(edit.removed, (std::vector<std::string>{"port = 5432", "PORT='5433'"}));
+  EXPECT_TRUE(edit.text.starts_with(kExisting)) << edit.text;
+  EXPECT_TRUE(edit.text.ends_with("\nport = 5499\n")) << edit.text;
+  EXPECT_EQ(count(edit.text, std::string(kPortComment) + " the restored copy listens on its own "
+                                                         "port"),
+            1u);
+  const AutoConfEdit again = render_restored_copy_settings(
+      edit.text,
+      {.archive_mode = CarryOver::preserve, .schedule = CarryOver::preserve, .port = 5500u});
+  EXPECT_EQ(again.removed, std::vector<std::string>{"port = 5499"});
+  EXPECT_EQ(count(again.text, "port = "), 1u) << again.text;
+  EXPECT_EQ(count(again.text, std::string(kPortComment)), 1u) << again.text;
+
+  const AutoConfEdit without = render_restored_copy_settings(existing, {});
+  EXPECT_NE(without.text.find("\nport = 5432\nPORT='5433'\n"), std::string::npos);
+  EXPECT_EQ(without.text.find(kPortComment), std::string::npos);
+}
+
 TEST(RestoredCopy, EmptyOrMissingFileAndCarriageReturns) {
   const AutoConfEdit empty = render_restored_copy_settings("", {});
   EXPECT_TRUE(empty.removed.empty());

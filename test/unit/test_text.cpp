@@ -99,3 +99,12 @@ TEST(AllDigits, NonEmptyAndOnlyZeroToNine) {
   EXPECT_FALSE(all_digits("-1"));
   EXPECT_FALSE(all_digits(" 1"));
 }
+
+TEST(EditDistance, CountsInsertionsDeletionsAndSubstitutions) {
+  EXPECT_EQ(edit_distance("list", "list"), 0u);
+  EXPECT_EQ(edit_distance("lst", "list"), 1u);          // one insertion
+  EXPECT_EQ(edit_distance("restoree", "restore"), 1u);  // one deletion
+  EXPECT_EQ(edit_distance("verfiy", "verify"), 2u);     // a transposition is two
+  EXPECT_EQ(edit_distance("", "get"), 3u);
+  EXPECT_EQ(edit_distance("metrics", ""), 7u);
+}

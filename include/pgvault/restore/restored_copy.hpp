@@ -44,6 +44,9 @@ std::string_view carry_over_name(CarryOver mode);
 struct RestoredCopyPolicy {
   CarryOver archive_mode = CarryOver::off;
   CarryOver schedule = CarryOver::off;
+  // --port: the copy listens here (port = N), so that it can start beside
+  // the original, which may still run on the port the backup has.
+  std::optional<unsigned> port{};
 };
 
 // The settings that make pgvault's scheduler take backups into the repository.
@@ -54,6 +57,7 @@ inline constexpr std::array<std::string_view, 3> kScheduleSettings = {
 // The comment lines of the two blocks start with these.
 inline constexpr std::string_view kArchiveOffComment = "# pgvault restore --archive-mode off:";
 inline constexpr std::string_view kScheduleOffComment = "# pgvault restore --schedule off:";
+inline constexpr std::string_view kPortComment = "# pgvault restore --port:";
 
 AutoConfEdit render_restored_copy_settings(std::string_view existing,
                                            const RestoredCopyPolicy& policy);

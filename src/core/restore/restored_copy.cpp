@@ -69,6 +69,16 @@ AutoConfEdit render_restored_copy_settings(std::string_view existing,
                       {kScheduleSettings.begin(), kScheduleSettings.end()},
                       std::move(text)});
   }
+  if (policy.port) {
+    const std::string port = std::to_string(*policy.port);
+    blocks.push_back({kPortComment,
+                      {"port"},
+                      std::string(kPortComment) +
+                          " the restored copy listens on its own port, so that it can start "
+                          "beside the original server (which may still run on the port the "
+                          "backup has).\nport = " +
+                          port + "\n"});
+  }
 
   AutoConfEdit edit;
   while (!existing.empty()) {

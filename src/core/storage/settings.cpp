@@ -61,18 +61,6 @@ std::string env_name(std::string_view setting) {
   return "PGVAULT_" + ascii_upper(setting);
 }
 
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
 // Unknown s3_/azure_/gcs_/storage_ names are typos: refuse them.
 void check_names(const StorageSettings& settings) {
   static constexpr std::string_view families[] = {"s3_", "azure_", "gcs_", "storage_"};
