@@ -19,11 +19,12 @@ my %before = (accounts => table_digest($node, 'pgbench_accounts', 'aid'),
            known    => table_digest($node, 'known', 'id'));
 
 my $row = $node->safe_psql('postgres', q{
+SELECT id FROM vault.create_backup(label => 'tap round trip') \gset
 SELECT id, status, kind, trigger, initiated_by, label,
        source_bytes > 30000000, stored_bytes > 0, stored_bytes < source_bytes,
        sha256 ~ '^[0-9a-f]{64}$', stop_lsn > start_lsn, timeline, duration > '0'::interval,
        location
-  FROM vault.history WHERE id = (SELECT id FROM vault.create_backup(label => 'tap round trip'))});
+  FROM vault.history WHERE id = :id});
 my @f = split /\|/, $row;
 is($f[1], 'completed', 'backup completed');
 is("$f[2]/$f[3]/$f[4]/$f[5]", 'physical/manual/' . $node->safe_psql('postgres', 'SELECT session_user') . '/tap round trip',

@@ -29,7 +29,8 @@ foreach my $case (qw(none gzip lz4 zstd zstd-parallel)) {
     ALTER SYSTEM SET pgvault.compression_workers = $workers;
     SELECT pg_reload_conf()});
   my $row = $node->safe_psql('postgres',
-    qq{SELECT status, compression, name FROM vault.history WHERE id = (SELECT id FROM vault.create_backup(label => '$case'))});
+    qq{SELECT id FROM vault.create_backup(label => '$case') \\gset
+SELECT status, compression, name FROM vault.history WHERE id = :id});
   my ($status, $compression, $name) = split /\|/, $row;
   is("$status/$compression", "completed/$algorithm", "$case: backup completed with $algorithm");
   if ($parallel) {
@@ -66,8 +67,9 @@ foreach my $algorithm (qw(zstd none)) {
     ALTER SYSTEM SET pgvault.max_rate = '4MB';
     SELECT pg_reload_conf()});
   my $row = $node->safe_psql('postgres', q{
-    SELECT status, source_bytes, extract(epoch FROM duration), stored_bytes
-    FROM vault.history WHERE id = (SELECT id FROM vault.create_backup(label => 'paced'))});
+    SELECT id FROM vault.create_backup(label => 'paced') \gset
+SELECT status, source_bytes, extract(epoch FROM duration), stored_bytes
+    FROM vault.history WHERE id = :id});
   my ($status, $source, $seconds, $stored) = split /\|/, $row;
   is($status, 'completed', "max_rate 4MB, $algorithm: backup completed");
   my $floor = 0.7 * $source / (4 * 1024 * 1024);

@@ -22,7 +22,8 @@ CREATE TABLESPACE extra LOCATION '$tblspc';
 CREATE TABLE in_extra TABLESPACE extra AS SELECT g AS id, md5(g::text) AS val FROM generate_series(1, 20000) g;
 });
 
-my $row = $node->safe_psql('postgres', 'SELECT status, name, location, source_bytes FROM vault.history WHERE id = (SELECT id FROM vault.create_backup())');
+my $row = $node->safe_psql('postgres', 'SELECT id FROM vault.create_backup() \gset
+SELECT status, name, location, source_bytes FROM vault.history WHERE id = :id');
 my ($status, $name, $location, $source_bytes) = split /\|/, $row;
 is($status, 'completed', 'physical backup completed');
 my ($dir) = $location =~ m{^file://(.*?)/?$};

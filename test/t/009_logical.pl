@@ -23,7 +23,8 @@ my $orders = $q->('shop', q{SELECT md5(string_agg(id || item, ',' ORDER BY id)) 
 
 # 1. A whole database, uncompressed: the object is a pg_dump custom file.
 my ($id, $status, $kind, $db, $options, $location) = split /\|/, $q->('postgres',
-  q{SELECT id, status, kind, database, options, location FROM vault.history WHERE id = (SELECT id FROM vault.create_backup(kind => 'logical', database => 'shop', label => 'nightly shop'))});
+  q{SELECT id FROM vault.create_backup(kind => 'logical', database => 'shop', label => 'nightly shop') \gset
+SELECT id, status, kind, database, options, location FROM vault.history WHERE id = :id});
 is("$status/$kind/$db", 'completed/logical/shop', 'logical backup of another database completed');
 is_deeply(decode_json($options), { schema_only => JSON::PP::false, data_only => JSON::PP::false, include_tables => [], exclude_tables => [] },
   'the row records the options');
@@ -45,7 +46,8 @@ is($q->('shop_copy', q{SELECT md5(string_agg(id || item, ',' ORDER BY id)) FROM 
 # 2. Options reach pg_dump; zstd compression on the client side.
 $q->('postgres', "ALTER SYSTEM SET pgvault.compression = 'zstd'; SELECT pg_reload_conf()");
 ($status, $location, my $stored, my $source) = split /\|/, $q->('postgres',
-  q{SELECT status, location, stored_bytes, source_bytes FROM vault.history WHERE id = (SELECT id FROM vault.create_backup(kind => 'logical', database => 'shop', include_tables => ARRAY['sales.*'], exclude_tables => ARRAY['public.audit']))});
+  q{SELECT id FROM vault.create_backup(kind => 'logical', database => 'shop', include_tables => ARRAY['sales.*'], exclude_tables => ARRAY['public.audit']) \gset
+SELECT status, location, stored_bytes, source_bytes FROM vault.history WHERE id = :id});
 is($status, 'completed', 'logical backup with table patterns completed');
 ($dir) = $location =~ m{^file://(.*)$};
 ok(-f "$dir/dump.pgdump.zst", 'compressed by pgvault: dump.pgdump.zst');

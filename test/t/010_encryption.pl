@@ -32,7 +32,8 @@ my $digest = table_digest($node, 'pgbench_accounts', 'aid');
 
 # 1. A physical backup, encrypted with the key file.
 my ($name, $encrypted, $fingerprint, $location) = split /\|/,
-  $q->(q{SELECT name, encrypted, key_fingerprint, location FROM vault.history WHERE id = (SELECT id FROM vault.create_backup())});
+  $q->(q{SELECT id FROM vault.create_backup() \gset
+SELECT name, encrypted, key_fingerprint, location FROM vault.history WHERE id = :id});
 is($encrypted, 't', 'the history row says encrypted');
 like($fingerprint, qr/^[0-9a-f]{32}$/, 'and records the key fingerprint');
 my ($dir) = $location =~ m{^file://(.*)$};
@@ -73,7 +74,8 @@ $node->append_conf('postgresql.conf', "pgvault.encryption_key_file = ''\npgvault
 $node->reload;
 is($q->('SHOW pgvault.encryption_passphrase'), '********', 'SHOW masks the passphrase');
 my ($lname, $lfp, $llocation) = split /\|/,
-  $q->(q{SELECT name, key_fingerprint, location FROM vault.history WHERE id = (SELECT id FROM vault.create_backup(kind => 'logical'))});
+  $q->(q{SELECT id FROM vault.create_backup(kind => 'logical') \gset
+SELECT name, key_fingerprint, location FROM vault.history WHERE id = :id});
 ($dir) = $llocation =~ m{^file://(.*)$};
 $meta = decode_json(slurp_file("$dir/backup.json"));
 is($meta->{key_derivation}, 'scrypt', 'a passphrase backup says scrypt');

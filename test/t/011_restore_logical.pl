@@ -124,7 +124,8 @@ my $passphrase = 'restore me ' . int(rand(1e9));
 $node->append_conf('postgresql.conf', "pgvault.encryption_passphrase = '$passphrase'\n");
 $node->reload;
 my ($enc, $encrypted) = split /\|/,
-  $q->(q{SELECT name, encrypted FROM vault.history WHERE id = (SELECT id FROM vault.create_backup(kind => 'logical', database => 'shop'))});
+  $q->(q{SELECT id FROM vault.create_backup(kind => 'logical', database => 'shop') \gset
+SELECT name, encrypted FROM vault.history WHERE id = :id});
 is($encrypted, 't', "logical backup $enc is encrypted");
 $q->("SELECT * FROM vault.restore_logical('$enc', 'shop_encrypted')");
 is(contents('shop_encrypted'), $shop, 'the encrypted backup restores with the passphrase');

@@ -43,9 +43,10 @@ sub cluster_state {
 # The row of a backup: name|kind|parent|stored_bytes|source_bytes
 sub backup_row {
   my ($kind) = @_;
-  return split /\|/, sql(qq{SELECT name || '|' || kind || '|' || coalesce(parent, '') || '|' ||
+  return split /\|/, sql(qq{SELECT id FROM vault.create_backup(kind => '$kind') \\gset
+SELECT name || '|' || kind || '|' || coalesce(parent, '') || '|' ||
                                    stored_bytes || '|' || source_bytes
-                            FROM vault.history WHERE id = (SELECT id FROM vault.create_backup(kind => '$kind'))});
+                            FROM vault.history WHERE id = :id});
 }
 
 # No full backup yet: an incremental says so and what to do.

@@ -23,15 +23,17 @@ sub reload_with {
 
 # 1. No backup yet: the incremental is taken as a full backup, and says so.
 my ($rc, $out, $err) = $node->psql('postgres',
-  q{SELECT kind || ' ' || name || ' ' || status || ' ' || (parent IS NULL)
-      FROM vault.history WHERE id = (SELECT id FROM vault.create_backup(kind => 'incremental'))});
+  q{SELECT id FROM vault.create_backup(kind => 'incremental') \gset
+SELECT kind || ' ' || name || ' ' || status || ' ' || (parent IS NULL)
+      FROM vault.history WHERE id = :id});
 is($rc, 0, 'an incremental with no parent succeeds by default') or diag($err);
 like($out, qr/^physical \S+-physical completed true$/,
   'as a full physical backup, named and recorded as one');
 like($err, qr/NOTICE:  pgvault: taking a full backup instead of an incremental \(pgvault\.incremental_fallback = full\): no physical backup to be a parent for an incremental backup of system \d+ on timeline 1/,
   'the caller is told why') or diag($err);
 my $full = sql(q{SELECT name FROM vault.backups ORDER BY id DESC LIMIT 1});
-is(sql(q{SELECT kind || ' ' || parent FROM vault.history WHERE id = (SELECT id FROM vault.create_backup(kind => 'incremental'))}),
+is(sql(q{SELECT id FROM vault.create_backup(kind => 'incremental') \gset
+SELECT kind || ' ' || parent FROM vault.history WHERE id = :id}),
   "incremental $full", 'the next incremental is taken against it');
 
 # 2. incremental_fallback = error: the incremental fails, names what is

@@ -40,7 +40,8 @@ sub run_store_suite {
   load_data($node, 5);
   my $digests = digests_of($node);
   my ($id, $name, $status, $location, $stored) = split /\|/,
-    $q->("SELECT id, name, status, location, stored_bytes FROM vault.create_backup(label => '$a{label} round trip')");
+    $q->("SELECT id FROM vault.create_backup(label => '$a{label} round trip') \\gset\n"
+       . "SELECT id, name, status, location, stored_bytes FROM vault.history WHERE id = :id");
   is($status, 'completed', "$a{label}: backup completed");
   is($location, "$repo/" . $q->('SELECT system_identifier FROM pg_control_system()') . "/backups/$name/",
     "$a{label}: location points into the bucket");

@@ -79,9 +79,11 @@ sub write_wal {
 # segment of its start.
 sub backup_with_start_segment {
   my ($node) = @_;
-  my $row = $node->safe_psql('postgres', q{SELECT b.name || '|' || b.start_lsn || '|' || b.stop_lsn || '|' ||
-                                                  pg_walfile_name(b.start_lsn)
-                                           FROM vault.create_backup() b});
+  # create_backup returns the id; the LSNs are in vault.history (read in a
+  # statement of its own, whose snapshot sees the row the job committed).
+  my $row = $node->safe_psql('postgres', q{SELECT id FROM vault.create_backup() \gset
+SELECT b.name || '|' || b.start_lsn || '|' || b.stop_lsn || '|' || pg_walfile_name(b.start_lsn)
+  FROM vault.history b WHERE b.id = :id});
   return split /\|/, $row;
 }
 
