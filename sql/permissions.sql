@@ -14,7 +14,7 @@ GRANT EXECUTE ON FUNCTION vault.create_backup(text, text, boolean, name, boolean
 GRANT SELECT ON vault.history TO regress_pgvault_app;
 SET SESSION AUTHORIZATION regress_pgvault_app;
 -- create_backup returns what a person wants to see then (issue 19)...
-SELECT id > :before_permissions AS new_id, name ~ '^\d{8}T\d{6}Z-physical$' AS named, kind,
+SELECT id > :before_permissions AS new_id, name ~ '^\d{8}T\d{6}Z-physical(-\d+)?$' AS named, kind,
        status, duration > '0' AS took_time, source_size ~ '^\d+ (bytes|kB|MB|GB)$' AS source_size,
        stored_size ~ '^\d+ (bytes|kB|MB|GB)$' AS stored_size, location ~ '^file://' AS location
   FROM vault.create_backup(label => 'regress');
