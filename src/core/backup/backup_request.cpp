@@ -4,6 +4,7 @@
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/encryption.hpp"
 #include "pgvault/storage/storage.hpp"
+#include "pgvault/text.hpp"
 
 namespace pgvault {
 
@@ -46,6 +47,17 @@ BackupMeta begin_backup(Repository& repo, const BackupRequest& req) {
   if (req.kind == BackupKind::logical) meta.logical = req.logical;
   record_encryption(meta, req.encryption_key);
   return meta;
+}
+
+void check_stored_size(const BackupRequest& req, std::uint64_t stored_bytes) {
+  if (req.max_stored_bytes == 0 || stored_bytes <= req.max_stored_bytes) return;
+  throw Error(ErrorKind::limit_exceeded,
+              std::string(backup_kind_name(req.kind)) + " backup \"" + req.origin.name +
+                  "\" stopped: it stores more than pgvault.max_backup_size (" +
+                  human_size(req.max_stored_bytes) + "): " + human_size(stored_bytes) +
+                  " written so far; nothing of it is kept and no earlier backup was removed. "
+                  "If the database has grown, raise pgvault.max_backup_size (0 = no limit); "
+                  "otherwise look at what grew");
 }
 
 }  // namespace pgvault
