@@ -421,7 +421,12 @@ class AlertsWorker {
     for (alert::Freshness& f : kinds) {
       watched.insert(f.kind);
       if (f.stale && !listing_error_.empty() && f.kind != "wal")
-        f.reason += " (the repository cannot be listed now: " + listing_error_ + ")";
+        f.reason = ever_listed_
+                       ? f.reason + " (the repository cannot be listed now: " + listing_error_ + ")"
+                       : "no " + std::string(f.kind == "backup" ? "" : f.kind + " ") +
+                             "backup can be seen for " + alert::human_duration(f.age_seconds) +
+                             " since pgvault was set up: the repository cannot be listed (" +
+                             listing_error_ + "; " + stale_limits_.describe(f.kind) + ")";
       if (f.stale) text += (text.empty() ? "" : "; ") + f.kind + ": " + f.reason;
       set_stale(f.kind, f.stale, f);
     }
@@ -442,8 +447,14 @@ class AlertsWorker {
     unlock_shared();
     // Wake up when the first fresh kind would turn stale (a second after).
     long next_ms = 60000;
-    for (const alert::Freshness& f : kinds)
-      if (!f.stale) next_ms = std::min<long>(next_ms, (f.limit_seconds - f.age_seconds + 1) * 1000);
+    // Stale WAL clears as the archiver catches up, which wakes nobody: look
+    // every 10 s (a directory read). Stale backups clear with a backup's outcome.
+    for (const alert::Freshness& f : kinds) {
+      if (!f.stale)
+        next_ms = std::min<long>(next_ms, (f.limit_seconds - f.age_seconds + 1) * 1000);
+      else if (f.kind == "wal")
+        next_ms = std::min<long>(next_ms, 10000);
+    }
     return std::max(next_ms, 1000L);
   }
 
@@ -457,6 +468,7 @@ class AlertsWorker {
       auto storage = open_repository(value_of(guc_repository));
       Repository repo(*storage);
       listed_ = repo.list_backups(facts_.system_identifier);
+      ever_listed_ = true;
       if (!listing_error_.empty())
         log_message(LOG, "alerts: the repository can be listed again for pgvault.stale_after");
       listing_error_.clear();
@@ -549,6 +561,7 @@ class AlertsWorker {
   std::vector<BackupMeta> listed_;  // the last listing of this system's complete backups
   std::int64_t listed_at_ms_ = 0;
   bool relist_ = true;
+  bool ever_listed_ = false;        // listed_ comes from a listing, not from nothing
   std::string listing_error_;       // "" = the last listing worked
   std::string repository_problem_;  // pgvault.repository's line was rejected: why
   std::set<std::string> stale_;     // kinds stale now

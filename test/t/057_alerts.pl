@@ -179,7 +179,7 @@ ok(wait_for_events('backup_failed', 3), 'and the webhook got it too');
 sql(q{CREATE ROLE alert_reader LOGIN;
       GRANT USAGE ON SCHEMA vault TO alert_reader;
       GRANT SELECT ON vault.status TO alert_reader;
-      GRANT EXECUTE ON FUNCTION vault._scheduler_state(), vault._setting_problems(), vault._alert_state() TO alert_reader});
+      GRANT EXECUTE ON FUNCTION vault._scheduler_state(), vault._setting_problems(), vault._alert_state(), vault._stale_state() TO alert_reader});
 my $as_reader = $node->safe_psql('postgres',
   q{SELECT row_to_json(s)::text FROM vault.status s}, extra_params => [ '-U', 'alert_reader' ]);
 like($as_reader, qr/"alert_channels":"webhook, email"/, 'a granted role sees the channels');

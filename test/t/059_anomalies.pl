@@ -43,7 +43,7 @@ ok($node->poll_query_until('postgres', q{SELECT current_setting('pgvault.max_bac
 for my $kind ('logical', 'physical') {
   my ($ret, $out, $err) = $node->psql('postgres', qq{SELECT * FROM vault.create_backup(kind => '$kind')});
   isnt($ret, 0, "a $kind backup over the ceiling fails");
-  like($err, qr/$kind backup "[^"]+" stopped: it stores more than pgvault\.max_backup_size \(1\.0 MB\): .* written so far; nothing of it is kept and no earlier backup was removed/,
+  like($err, qr/$kind backup "[^"]+" stopped: it stores more than pgvault\.max_backup_size \((?:1\.0 MB|1048576 bytes)\): .* written so far; nothing of it is kept and no earlier backup was removed/,
     'saying why');
   my ($name, $status, $error) = split /\|/,
     sql(qq{SELECT name, status, error_message FROM vault.history WHERE kind = '$kind' ORDER BY id DESC LIMIT 1});
