@@ -187,6 +187,14 @@ LANGUAGE C VOLATILE STRICT;
 
 REVOKE ALL ON FUNCTION vault._alert_state() FROM PUBLIC;
 
+-- 0.7 (issue 17): what the alerts worker found stale (pgvault.stale_after),
+-- for vault.status.stale.
+CREATE FUNCTION vault._stale_state() RETURNS text
+AS 'MODULE_PATHNAME', 'pgvault_stale_state'
+LANGUAGE C VOLATILE;
+
+REVOKE ALL ON FUNCTION vault._stale_state() FROM PUBLIC;
+
 CREATE VIEW vault.status AS
 WITH s AS (SELECT * FROM vault._scheduler_state()),
      tz AS (SELECT current_setting('pgvault.timezone') AS name),
@@ -224,7 +232,8 @@ SELECT s.pid AS scheduler_pid,
        a.channels AS alert_channels,
        a.failing AS alert_failing,
        a.last_error AS alert_last_error,
-       a.last_delivered_at AS alert_last_delivered_at
+       a.last_delivered_at AS alert_last_delivered_at,
+       vault._stale_state() AS stale
   FROM s, tz, vault._alert_state() a;
 
 COMMENT ON VIEW vault.status IS

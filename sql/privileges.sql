@@ -25,7 +25,7 @@ GRANT SELECT ON vault.status TO regress_pgvault_ops;
 SET SESSION AUTHORIZATION regress_pgvault_ops;
 SELECT scheduler_state IS NOT NULL AS has_state FROM vault.status;
 RESET SESSION AUTHORIZATION;
-GRANT EXECUTE ON FUNCTION vault._scheduler_state(), vault._setting_problems(), vault._alert_state() TO regress_pgvault_ops;
+GRANT EXECUTE ON FUNCTION vault._scheduler_state(), vault._setting_problems(), vault._alert_state(), vault._stale_state() TO regress_pgvault_ops;
 SET SESSION AUTHORIZATION regress_pgvault_ops;
 SELECT scheduler_state IS NOT NULL AS has_state FROM vault.status;
 RESET SESSION AUTHORIZATION;
@@ -86,7 +86,7 @@ SELECT status, database, initiated_by FROM vault.history
 DROP DATABASE regress_pgvault_private;
 REVOKE ALL ON FUNCTION vault.create_backup(text, text, boolean, name, boolean, boolean, text[], text[]) FROM regress_pgvault_ops;
 REVOKE ALL ON FUNCTION vault.verify_backup(text) FROM regress_pgvault_ops;
-REVOKE ALL ON FUNCTION vault._scheduler_state(), vault._setting_problems(), vault._alert_state() FROM regress_pgvault_ops;
+REVOKE ALL ON FUNCTION vault._scheduler_state(), vault._setting_problems(), vault._alert_state(), vault._stale_state() FROM regress_pgvault_ops;
 REVOKE ALL ON vault.status FROM regress_pgvault_ops;
 REVOKE ALL ON SCHEMA vault FROM regress_pgvault_ops;
 -- CREATE EXTENSION refuses a schema vault someone else prepared.

@@ -181,4 +181,24 @@ SELECT name, kind, database FROM vault.backups ORDER BY id;
 DROP EXTENSION pgvault;
 DROP ROLE regress_pgvault_upgrade_app;
 DROP ROLE regress_pgvault_upgrade_admin;
+-- 0.6 -> 0.7 (issue 17): vault.status gains the column stale from a new
+-- function, vault._stale_state(); a role that read vault.status through
+-- EXECUTE on vault._alert_state() keeps reading it after the update.
+DROP EXTENSION pgvault;
+CREATE EXTENSION pgvault VERSION '0.6';
+CREATE ROLE regress_pgvault_status_reader;
+GRANT USAGE ON SCHEMA vault TO regress_pgvault_status_reader;
+GRANT SELECT ON vault.status TO regress_pgvault_status_reader;
+GRANT EXECUTE ON FUNCTION vault._scheduler_state(), vault._setting_problems(),
+                          vault._alert_state() TO regress_pgvault_status_reader;
+ALTER EXTENSION pgvault UPDATE;
+SET SESSION AUTHORIZATION regress_pgvault_status_reader;
+SELECT scheduler_state IS NOT NULL AS reads_status, stale IS NULL AS nothing_stale FROM vault.status;
+RESET SESSION AUTHORIZATION;
+SELECT has_function_privilege('regress_pgvault_status_reader', 'vault._stale_state()', 'EXECUTE')
+       AS granted_with_alert_state,
+       has_function_privilege('public', 'vault._stale_state()', 'EXECUTE') AS granted_to_public;
+DROP EXTENSION pgvault;
+DROP OWNED BY regress_pgvault_status_reader;
+DROP ROLE regress_pgvault_status_reader;
 CREATE EXTENSION pgvault;

@@ -18,6 +18,7 @@ enum class ErrorKind {
   conflict,          // another backup is running, etc.
   unsupported,       // valid but not implemented for this case
   cancelled,         // interrupted on request (SIGTERM, cancel)
+  limit_exceeded,    // over a configured ceiling (pgvault.max_backup_size)
   internal,          // a bug
 };
 

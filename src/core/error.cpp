@@ -31,6 +31,8 @@ std::string_view error_kind_name(ErrorKind kind) {
       return "unsupported";
     case ErrorKind::cancelled:
       return "cancelled";
+    case ErrorKind::limit_exceeded:
+      return "limit_exceeded";
     case ErrorKind::internal:
       return "internal";
   }

@@ -5,13 +5,18 @@
 // (pgvault/alert/alert.hpp); delivery never runs in a backup, the scheduler
 // or the archiver: they only queue.
 #include "pgvault/alert/alert.hpp"
+#include "pgvault/alert/anomaly.hpp"
+#include "pgvault/alert/staleness.hpp"
+#include "pgvault/catalog/repository.hpp"
 #include "pgvault/http/transport.hpp"
+#include "pgvault/storage/storage.hpp"
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -19,12 +24,15 @@
 #include <vector>
 
 #include "alerts.hpp"
+#include "archive_status.hpp"
 #include "cluster_identity.hpp"
 #include "error_boundary.hpp"
 #include "job_control.hpp"
 #include "logging.hpp"
 #include "settings.hpp"
 #include "shared_state.hpp"
+#include "spi.hpp"
+#include "storage_settings.hpp"
 
 #include "postgres_headers.hpp"
 
@@ -43,6 +51,7 @@ char* guc_smtp_url = nullptr;
 char* guc_smtp_user = nullptr;
 char* guc_smtp_password = nullptr;
 char* guc_alert_on = nullptr;
+char* guc_stale_after = nullptr;
 
 std::string value_of(const char* guc) {
   return guc ? guc : "";
@@ -76,6 +85,9 @@ void validate_email_from(const std::string& v) {
 }
 void validate_alert_on(const std::string& v) {
   alert::parse_alert_on(v);
+}
+void validate_stale_after(const std::string& v) {
+  alert::parse_stale_after(v);
 }
 
 const char* show_webhook_url() {
@@ -189,6 +201,57 @@ void push_outcomes(XactEvent event, void*) {
   }
 }
 
+// ---- NOTIFY pgvault events for the scheduler to send --------------------------------
+
+void push_notify_event(const nlohmann::json& payload) {
+  const std::string text = payload.dump();
+  lock_shared();
+  AlertState& a = shared()->alerts;
+  copy_fixed(a.events[a.events_written % kAlertEventQueueLen], kAlertOutcomeLen, text.c_str());
+  ++a.events_written;
+  if (a.events_written - a.events_sent > static_cast<uint64>(kAlertEventQueueLen))
+    a.events_sent = a.events_written - kAlertEventQueueLen;  // the oldest are lost
+  Latch* scheduler = shared()->scheduler_latch;
+  unlock_shared();
+  if (scheduler) SetLatch(scheduler);
+}
+
+// ---- when pgvault was set up -------------------------------------------------------
+
+// "Never backed up" counts from here: the first start of the server with
+// pgvault loaded, recorded in the data directory (README.md, Alerts: why
+// there). Unreadable: rewritten with now, after a WARNING.
+constexpr const char* kSetUpFile = "pgvault_set_up_at";
+
+std::int64_t unix_now();
+
+std::int64_t set_up_time() {
+  const std::string path = std::string(DataDir) + "/" + kSetUpFile;
+  {
+    std::ifstream in(path);
+    long long at = 0;
+    if (in && (in >> at) && at > 0) return at;
+    if (in.is_open())
+      log_message(WARNING, "alerts: " + path +
+                               " cannot be read; pgvault counts its set-up time "
+                               "from now");
+  }
+  const std::int64_t now = unix_now();
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << now << "\n"
+        << "# when pgvault was set up on this cluster (Unix time): pgvault.stale_after counts "
+           "\"never backed up\" from here\n";
+    if (!out.flush()) {
+      log_message(WARNING, "alerts: cannot write " + tmp + "; the set-up time is not kept");
+      return now;
+    }
+  }
+  pg_guard([&] { (void)durable_rename(tmp.c_str(), path.c_str(), WARNING); });
+  return now;
+}
+
 // ---- the worker ------------------------------------------------------------------
 
 std::int64_t steady_ms() {
@@ -219,13 +282,15 @@ class AlertsWorker {
       }
       take_queued_outcomes();
       look_at_archiving();
+      const long stale_check_ms = check_staleness();
       const std::int64_t next = outbox_.deliver_due(
           channels_.usable(), facts_, steady_ms(), [](const alert::DeliveryReport& r) {
             log_message(r.kind == alert::DeliveryReport::Kind::recovered ? LOG : WARNING,
                         r.message);
           });
       publish();
-      const long timeout_ms = next < 0 ? 60000L : std::clamp<long>(next, 10, 60000);
+      const long timeout_ms =
+          std::min(stale_check_ms, next < 0 ? 60000L : std::clamp<long>(next, 10, 60000));
       pg_guard([&] {
         (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms,
                         PG_WAIT_EXTENSION);
@@ -246,9 +311,18 @@ class AlertsWorker {
     } catch (const std::exception&) {
       // A rejected line keeps the previous value, which was checked.
     }
+    try {
+      stale_limits_ = alert::parse_stale_after(value_of(guc_stale_after));
+    } catch (const std::exception&) {
+      // As alert_on: the previous value stays.
+    }
+    relist_ = true;
     std::string problems;
-    for (const SettingProblem& p : setting_problems())
+    const std::vector<SettingProblem> all_problems = setting_problems();
+    for (const SettingProblem& p : all_problems)
       problems += (problems.empty() ? "" : "; ") + p.describe();
+    const std::optional<SettingProblem> repository = repository_problem(all_problems);
+    repository_problem_ = repository ? repository->describe() : "";
     observe(nlohmann::json{
         {"source", "settings"},
         {"ok", problems.empty()},
@@ -275,7 +349,9 @@ class AlertsWorker {
       }
       if (!any) return;
       try {
-        observe(nlohmann::json::parse(std::string(outcome)));
+        const nlohmann::json parsed = nlohmann::json::parse(std::string(outcome));
+        if (parsed.value("source", "") == "backup") relist_ = true;
+        observe(parsed);
       } catch (const std::exception& e) {
         log_message(WARNING, std::string("alerts: outcome not understood: ") + e.what());
       }
@@ -309,6 +385,130 @@ class AlertsWorker {
                                                : nlohmann::json()},
             {"repository", std::string(a.repository)}});
     }
+  }
+
+  // The newest complete backups in the repository (and the WAL waiting in
+  // pg_wal) against pgvault.stale_after. The repository is listed again
+  // after a backup's outcome, at start and reload, when a kind would turn
+  // stale on what the last listing said (to be sure before alerting), and
+  // every 5 minutes while one is stale; otherwise the last listing's times
+  // are enough. Returns the milliseconds until the next check is due.
+  long check_staleness() {
+    const std::int64_t now = unix_now();
+    std::vector<alert::Freshness> kinds;
+    if (!stale_limits_.empty()) {
+      kinds = alert::backup_freshness(stale_limits_, listed_, set_up_unix_, now);
+      const bool turning_stale = std::any_of(kinds.begin(), kinds.end(), [&](const auto& f) {
+        return f.stale && !stale_.count(f.kind);
+      });
+      const bool any_stale =
+          std::any_of(kinds.begin(), kinds.end(), [](const auto& f) { return f.stale; });
+      const std::int64_t since_listing = steady_ms() - listed_at_ms_;
+      if (relist_ || (turning_stale && since_listing >= 10000) ||
+          (any_stale && since_listing >= 300000)) {
+        list_repository();
+        kinds = alert::backup_freshness(stale_limits_, listed_, set_up_unix_, now);
+      }
+      if (XLogArchiveMode != ARCHIVE_MODE_OFF) {
+        const WaitingWal waiting = waiting_wal();
+        if (auto wal = alert::wal_freshness(stale_limits_, waiting.oldest_unix,
+                                            static_cast<std::size_t>(waiting.files), now))
+          kinds.push_back(std::move(*wal));
+      }
+    }
+    std::set<std::string> watched;
+    std::string text;
+    for (alert::Freshness& f : kinds) {
+      watched.insert(f.kind);
+      if (f.stale && !listing_error_.empty() && f.kind != "wal")
+        f.reason = ever_listed_
+                       ? f.reason + " (the repository cannot be listed now: " + listing_error_ + ")"
+                       : "no " + std::string(f.kind == "backup" ? "" : f.kind + " ") +
+                             "backup can be seen for " + alert::human_duration(f.age_seconds) +
+                             " since pgvault was set up: the repository cannot be listed (" +
+                             listing_error_ + "; " + stale_limits_.describe(f.kind) + ")";
+      if (f.stale) text += (text.empty() ? "" : "; ") + f.kind + ": " + f.reason;
+      set_stale(f.kind, f.stale, f);
+    }
+    // A kind no longer watched (pgvault.stale_after changed) is not stale.
+    for (auto it = stale_.begin(); it != stale_.end();) {
+      const std::string kind = *it++;
+      if (watched.count(kind)) continue;
+      alert::Freshness gone;
+      gone.kind = kind;
+      gone.reason = "pgvault.stale_after no longer watches " +
+                    std::string(kind == "wal"      ? "WAL archiving"
+                                : kind == "backup" ? "backups"
+                                                   : kind + " backups");
+      set_stale(kind, false, gone);
+    }
+    lock_shared();
+    copy_fixed(shared()->alerts.stale, kAlertStaleLen, text.c_str());
+    unlock_shared();
+    // Wake up when the first fresh kind would turn stale (a second after).
+    long next_ms = 60000;
+    // Stale WAL clears as the archiver catches up, which wakes nobody: look
+    // every 10 s (a directory read). Stale backups clear with a backup's outcome.
+    for (const alert::Freshness& f : kinds) {
+      if (!f.stale)
+        next_ms = std::min<long>(next_ms, (f.limit_seconds - f.age_seconds + 1) * 1000);
+      else if (f.kind == "wal")
+        next_ms = std::min<long>(next_ms, 10000);
+    }
+    return std::max(next_ms, 1000L);
+  }
+
+  void list_repository() {
+    relist_ = false;
+    listed_at_ms_ = steady_ms();
+    try {
+      if (!repository_problem_.empty())
+        throw Error(ErrorKind::invalid_argument,
+                    "pgvault.repository is rejected: " + repository_problem_);
+      auto storage = open_repository(value_of(guc_repository));
+      Repository repo(*storage);
+      listed_ = repo.list_backups(facts_.system_identifier);
+      ever_listed_ = true;
+      if (!listing_error_.empty())
+        log_message(LOG, "alerts: the repository can be listed again for pgvault.stale_after");
+      listing_error_.clear();
+    } catch (const std::exception& e) {
+      // The last listing's times stay: an unreachable repository makes no
+      // backup fresh, and turns stale as they age.
+      if (listing_error_.empty())
+        log_message(WARNING, std::string("alerts: cannot list the repository for "
+                                         "pgvault.stale_after (the last listing counts): ") +
+                                 e.what());
+      listing_error_ = e.what();
+    }
+  }
+
+  // A change of a kind's staleness: logged, NOTIFY pgvault (through the
+  // scheduler) and an alert (the tracker keeps it to once, then recovered).
+  void set_stale(const std::string& kind, bool stale, const alert::Freshness& f) {
+    const bool was = stale_.count(kind) > 0;
+    if (stale == was) return;
+    if (stale)
+      stale_.insert(kind);
+    else
+      stale_.erase(kind);
+    log_message(stale ? WARNING : LOG, f.reason);
+    nlohmann::json facts{{"kind", kind}, {"reason", f.reason}};
+    if (stale) {
+      facts["age_seconds"] = f.age_seconds;
+      facts["limit_seconds"] = f.limit_seconds;
+    }
+    if (!f.newest_name.empty()) {
+      facts["newest_backup"] = f.newest_name;
+      facts["newest_completed_at"] = f.newest_completed_at;
+    }
+    nlohmann::json event = facts;
+    event["event"] = stale ? "stale" : "stale_recovered";
+    push_notify_event(event);
+    nlohmann::json outcome = facts;
+    outcome["source"] = "stale";
+    outcome["ok"] = !stale;
+    observe(outcome);
   }
 
   void observe(const nlohmann::json& outcome) {
@@ -356,6 +556,15 @@ class AlertsWorker {
   std::set<AlertEvent> alert_on_ = alert::parse_alert_on(alert::kDefaultAlertOn);
   alert::AlertTracker tracker_;
   alert::AlertOutbox outbox_;
+  alert::StaleLimits stale_limits_;
+  std::int64_t set_up_unix_ = set_up_time();
+  std::vector<BackupMeta> listed_;  // the last listing of this system's complete backups
+  std::int64_t listed_at_ms_ = 0;
+  bool relist_ = true;
+  bool ever_listed_ = false;        // listed_ comes from a listing, not from nothing
+  std::string listing_error_;       // "" = the last listing worked
+  std::string repository_problem_;  // pgvault.repository's line was rejected: why
+  std::set<std::string> stale_;     // kinds stale now
   uint64 archive_failures_seen_ = 0;
   uint64 archive_recoveries_seen_ = 0;
   uint64 dropped_seen_ = 0;
@@ -409,9 +618,15 @@ void define_alert_settings() {
   DefineCustomStringVariable(
       "pgvault.smtp_password", "Password for the mail server.", "Secret.", &guc_smtp_password, "",
       PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL, nullptr, nullptr, show_smtp_password);
+  DefineCustomStringVariable(
+      "pgvault.stale_after",
+      "Alert when no backup has completed (or a WAL file waited to be archived) this long.",
+      "A duration (26h, 8d, 1d 12h) for backups of any kind, and/or per kind: physical=26h, "
+      "incremental=26h, logical=8d, wal=1h. Empty, 0 or off: none.",
+      &guc_stale_after, "", PGC_SIGHUP, 0, check_with<validate_stale_after>, nullptr, nullptr);
   DefineCustomStringVariable("pgvault.alert_on", "Which events alert (a comma-separated list).",
                              "backup_failed, archive_failed, verify_failed, misconfigured, "
-                             "recovered; all; none.",
+                             "stale, anomaly, recovered; all; none.",
                              &guc_alert_on, alert::kDefaultAlertOn, PGC_SIGHUP, 0,
                              check_with<validate_alert_on>, nullptr, nullptr);
 }
@@ -435,6 +650,84 @@ void queue_alert_outcome_at_commit(const std::string& source, bool ok,
   for (const auto& [key, value] : facts)
     if (!value.empty()) outcome[key] = value.substr(0, 2000);
   queue_alert_outcome_at_commit(outcome.dump());
+}
+
+void send_alert_events() {
+  std::vector<std::string> events;
+  lock_shared();
+  AlertState& a = shared()->alerts;
+  const uint64 written = a.events_written;
+  for (uint64 i = a.events_sent; i < written; ++i)
+    events.emplace_back(a.events[i % kAlertEventQueueLen]);
+  unlock_shared();
+  if (events.empty()) return;
+  in_own_transaction([&] {
+    for (const std::string& payload : events)
+      spi_query("SELECT pg_catalog.pg_notify('pgvault', $1)", {payload});
+  });
+  lock_shared();
+  if (a.events_sent < written) a.events_sent = written;
+  unlock_shared();
+}
+
+void check_backup_anomaly(long long backup_id) {
+  in_own_transaction([&] {
+    // The backup first, then up to 5 earlier completed ones it compares
+    // with: same system and kind, and a logical one of the same database
+    // and selection (a schema-only dump is not compared with full ones).
+    // Expired and deleted rows keep their figures.
+    const auto rows = spi_query(
+        "WITH cur AS (SELECT * FROM vault.backups WHERE id = $1::pg_catalog.int8) "
+        "SELECT 0 AS n, c.id, c.name, c.kind, c.database, "
+        "pg_catalog.round(extract(epoch FROM c.completed_at - c.started_at))::pg_catalog.text, "
+        "c.source_bytes::pg_catalog.text, c.stored_bytes::pg_catalog.text, c.completed_at "
+        "FROM cur c "
+        "UNION ALL (SELECT 1, b.id, b.name, b.kind, b.database, "
+        "pg_catalog.round(extract(epoch FROM b.completed_at - b.started_at))::pg_catalog.text, "
+        "b.source_bytes::pg_catalog.text, b.stored_bytes::pg_catalog.text, b.completed_at "
+        "FROM vault.backups b, cur c WHERE b.id <> c.id AND b.kind = c.kind "
+        "AND b.status IN ('completed', 'expired', 'deleted') AND b.completed_at IS NOT NULL "
+        "AND b.completed_at <= c.completed_at "
+        "AND b.system_identifier IS NOT DISTINCT FROM c.system_identifier "
+        "AND (c.kind <> 'logical' OR (b.database IS NOT DISTINCT FROM c.database "
+        "AND b.options IS NOT DISTINCT FROM c.options)) "
+        "ORDER BY b.completed_at DESC, b.id DESC LIMIT 5) "
+        "ORDER BY 1, 9 DESC, 2 DESC",
+        {std::to_string(backup_id)});
+    if (rows.empty() || !rows[0][0] || *rows[0][0] != "0") return;
+    auto figures = [](const SqlRow& r) {
+      alert::BackupFigures f;
+      f.name = r[2].value_or("");
+      f.duration_seconds = r[5] ? std::stoll(*r[5]) : 0;
+      if (r[6]) f.source_bytes = std::stoull(*r[6]);
+      if (r[7]) f.stored_bytes = std::stoull(*r[7]);
+      return f;
+    };
+    const alert::BackupFigures current = figures(rows[0]);
+    std::vector<alert::BackupFigures> previous;
+    for (std::size_t i = 1; i < rows.size(); ++i) previous.push_back(figures(rows[i]));
+    const std::string kind = rows[0][3].value_or("");
+    const std::optional<std::string> reason = alert::backup_anomaly(kind, current, previous);
+    if (!reason) return;
+    log_message(WARNING, *reason);
+    nlohmann::json facts{
+        {"id", backup_id},
+        {"name", current.name},
+        {"kind", kind},
+        {"reason", *reason},
+        {"duration_seconds", current.duration_seconds},
+        {"source_bytes",
+         current.source_bytes ? nlohmann::json(*current.source_bytes) : nlohmann::json()},
+        {"stored_bytes",
+         current.stored_bytes ? nlohmann::json(*current.stored_bytes) : nlohmann::json()}};
+    if (kind == "logical" && rows[0][4]) facts["database"] = *rows[0][4];
+    nlohmann::json event = facts;
+    event["event"] = "anomaly";
+    spi_query("SELECT pg_catalog.pg_notify('pgvault', $1)", {event.dump()});
+    facts["source"] = "anomaly";
+    facts["ok"] = false;
+    queue_alert_outcome_at_commit(facts.dump());
+  });
 }
 
 void register_alerts_worker() {
@@ -532,4 +825,17 @@ PGVAULT_FUNCTION(pgvault_test_alert) {
     }
   });
   return static_cast<Datum>(0);
+}
+
+// vault._stale_state() RETURNS text: for vault.status.stale, what the alerts
+// worker found stale at its last check (NULL: nothing, or the worker does
+// not run).
+PGVAULT_FUNCTION(pgvault_stale_state) {
+  char stale[kAlertStaleLen];
+  lock_shared();
+  memcpy(stale, shared()->alerts.stale, kAlertStaleLen);
+  const bool running = shared()->alerts.worker_pid != 0;
+  unlock_shared();
+  if (!running || stale[0] == '\0') PG_RETURN_NULL();
+  return pg_guard([&] { return PointerGetDatum(cstring_to_text(stale)); });
 }

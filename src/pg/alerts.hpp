@@ -26,4 +26,17 @@ void queue_alert_outcome_at_commit(const std::string& source, bool ok,
 
 void register_alerts_worker();
 
+// Sends the NOTIFY pgvault events the alerts worker raised (stale,
+// stale_recovered) since the last call, in one committed transaction. The
+// scheduler calls it: the alerts worker has no database connection. Throws
+// on SPI errors.
+void send_alert_events();
+
+// In the job worker, after a backup was marked completed: compares it with
+// the earlier completed backups of its kind (alert/anomaly.hpp) and, when it
+// is unusual, logs a WARNING, sends NOTIFY pgvault event "anomaly" and queues
+// the alert, in its own transaction. Throws on SPI errors (the caller logs:
+// the backup itself succeeded).
+void check_backup_anomaly(long long backup_id);
+
 }  // namespace pgvault::pg

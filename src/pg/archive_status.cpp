@@ -6,6 +6,8 @@
 #include <string>
 #include <system_error>
 
+#include <sys/stat.h>
+
 #include "archive_status.hpp"
 #include "error_boundary.hpp"
 #include "shared_state.hpp"
@@ -22,15 +24,16 @@ using namespace pgvault::pg;
 
 namespace {
 
-struct Waiting {
-  std::int64_t files = 0;     // every .ready file
-  std::int64_t segments = 0;  // of them: whole segments (24 hex digits, no suffix)
-};
+std::string timestamp_text(TimestampTz t) {
+  return pg_guard([&] { return timestamptz_to_str(t); });
+}
 
-// pg_wal/archive_status: what PostgreSQL has yet to hand to the archiver.
-// Read without PostgreSQL calls (no pg_monitor needed for the view's reader).
-Waiting count_waiting() {
-  Waiting w;
+}  // namespace
+
+namespace pgvault::pg {
+
+WaitingWal waiting_wal() {
+  WaitingWal w;
   std::error_code ec;
   std::filesystem::directory_iterator it(XLOGDIR "/archive_status", ec), end;
   for (; !ec && it != end; it.increment(ec)) {
@@ -38,15 +41,14 @@ Waiting count_waiting() {
     if (!name.ends_with(".ready")) continue;
     ++w.files;
     if (name.size() == 24 + 6 && name.find_first_not_of("0123456789ABCDEF") == 24) ++w.segments;
+    struct stat st;
+    if (stat(it->path().c_str(), &st) == 0 && (!w.oldest_unix || st.st_mtime < *w.oldest_unix))
+      w.oldest_unix = st.st_mtime;
   }
   return w;
 }
 
-std::string timestamp_text(TimestampTz t) {
-  return pg_guard([&] { return timestamptz_to_str(t); });
-}
-
-}  // namespace
+}  // namespace pgvault::pg
 
 // vault._archiving_state(OUT archiver_pid, OUT repository, OUT failing,
 //   OUT failures, OUT last_error, OUT last_error_at, OUT waiting,
@@ -56,7 +58,7 @@ PGVAULT_FUNCTION(pgvault_archiving_state) {
   lock_shared();
   const ArchiveState a = state->archive;
   unlock_shared();
-  const Waiting waiting = count_waiting();
+  const WaitingWal waiting = waiting_wal();
   return pg_guard([&] {
     TupleDesc desc;
     if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)

@@ -24,6 +24,8 @@ int sqlstate_for(ErrorKind kind) {
       return ERRCODE_FEATURE_NOT_SUPPORTED;
     case ErrorKind::cancelled:
       return ERRCODE_QUERY_CANCELED;
+    case ErrorKind::limit_exceeded:
+      return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
     case ErrorKind::internal:
       break;
   }

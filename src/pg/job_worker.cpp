@@ -21,6 +21,7 @@
 
 #include "storage_settings.hpp"
 
+#include "alerts.hpp"
 #include "cluster_identity.hpp"
 #include "configured_retention.hpp"
 #include "error_boundary.hpp"
@@ -154,6 +155,7 @@ BackupRequest request_for(const JobSlot& slot) {
   req.origin.wal_segment_size = static_cast<std::uint64_t>(wal_segment_size);
   req.compression = configured_compression();
   req.max_rate_kb = guc_max_rate_kb;
+  req.max_stored_bytes = static_cast<std::uint64_t>(guc_max_backup_size_mb) * 1024 * 1024;
   req.lock_wait_timeout_ms = guc_logical_lock_timeout_ms;
   // Catalog lookups need a transaction.
   in_own_transaction([&] {
@@ -294,6 +296,12 @@ void run_job(long long backup_id) {
     }
     log_message(LOG, "backup \"" + req.origin.name + "\" completed: " +
                          human_size(meta.stored_bytes) + " stored in " + location);
+    try {
+      check_backup_anomaly(backup_id);
+    } catch (const std::exception& e) {
+      log_message(WARNING,
+                  std::string("could not compare the backup with earlier ones: ") + e.what());
+    }
     try {
       std::vector<history::PendingCleanup> pending;
       in_own_transaction([&] { pending = history::pending_cleanups(); });

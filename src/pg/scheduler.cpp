@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 
+#include "alerts.hpp"
 #include "archive_status.hpp"
 #include "error_boundary.hpp"
 #include "history.hpp"
@@ -179,8 +180,9 @@ class Scheduler {
   void announce_archiving() {
     try {
       send_archive_events();
+      send_alert_events();
     } catch (const std::exception& e) {
-      log_message(WARNING, std::string("could not send the archiving event: ") + e.what());
+      log_message(WARNING, std::string("could not send a NOTIFY pgvault event: ") + e.what());
     }
   }
 

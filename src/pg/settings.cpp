@@ -24,6 +24,7 @@ char* guc_replication_conninfo = nullptr;
 char* guc_encryption_key_file = nullptr;
 char* guc_encryption_passphrase = nullptr;
 int guc_max_rate_kb = 0;
+int guc_max_backup_size_mb = 0;
 char* guc_schedule = nullptr;
 char* guc_logical_schedule = nullptr;
 char* guc_incremental_schedule = nullptr;
@@ -231,6 +232,11 @@ void define_settings() {
       "Maximum rate at which a physical backup reads the data directory; 0 = unlimited.",
       "Counted before compression. Logical backups are not throttled.", &guc_max_rate_kb, 0, 0,
       1048576, PGC_SIGHUP, GUC_UNIT_KB, check_max_rate, nullptr, nullptr);
+  DefineCustomIntVariable(
+      "pgvault.max_backup_size", "Most bytes one backup may store in the repository; 0 = no limit.",
+      "A backup that passes it is stopped and fails (nothing of it kept, no earlier backup "
+      "removed), with a backup_failed alert.",
+      &guc_max_backup_size_mb, 0, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MB, nullptr, nullptr, nullptr);
   DefineCustomStringVariable("pgvault.schedule",
                              "When physical backups run: a cron line, a macro, or 'N seconds'.",
                              "Empty: no scheduled backups.", &guc_schedule, "", PGC_SIGHUP, 0,

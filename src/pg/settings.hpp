@@ -8,7 +8,7 @@
 namespace pgvault {
 struct BackupCompression;
 struct EncryptionSettings;
-}
+}  // namespace pgvault
 
 namespace pgvault::pg {
 
@@ -18,6 +18,7 @@ extern char* guc_replication_conninfo;
 extern char* guc_encryption_key_file;
 extern char* guc_encryption_passphrase;
 extern int guc_max_rate_kb;
+extern int guc_max_backup_size_mb;  // pgvault.max_backup_size; 0 = no limit
 extern int guc_backup_workers;
 extern char* guc_schedule;
 extern char* guc_logical_schedule;

@@ -73,6 +73,8 @@ constexpr int kAlertQueueLen = 32;      // outcomes waiting for the alerts worke
 constexpr int kAlertOutcomeLen = 4096;  // one outcome as JSON (errors cut to 2000 bytes)
 constexpr int kAlertChannelsLen = 64;   // "webhook, email"
 constexpr int kAlertErrorLen = 1024;
+constexpr int kAlertStaleLen = 2048;    // vault.status.stale: the stale kinds' sentences
+constexpr int kAlertEventQueueLen = 8;  // NOTIFY pgvault events the scheduler sends for the worker
 
 // Outcomes (backups, verification) for the "pgvault alerts" worker
 // (alerts.cpp), written at the commit of the transaction that recorded them;
@@ -90,6 +92,12 @@ struct AlertState {
   char last_error[kAlertErrorLen];   // "webhook: ..." (URLs shown without path or query)
   TimestampTz last_error_at;
   TimestampTz last_delivered_at;
+  char stale[kAlertStaleLen];  // what is stale now ("" = nothing), see alert/staleness.hpp
+  // NOTIFY pgvault payloads (stale, stale_recovered) from the worker, which
+  // has no database connection; the scheduler sends them (send_alert_events).
+  uint64 events_written;
+  uint64 events_sent;
+  char events[kAlertEventQueueLen][kAlertOutcomeLen];
 };
 
 struct SharedState {

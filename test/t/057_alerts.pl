@@ -13,72 +13,18 @@ use IPC::Run;
 use JSON::PP;
 use Encode qw(decode encode);
 use PgVault::TestNode;
+use PgVault::AlertReceiver;
 
 # Debian's python3, which has python3-aiosmtpd (scripts/setup.sh).
 my $python = -x '/usr/bin/python3' ? '/usr/bin/python3' : 'python3';
 my $tmp = PostgreSQL::Test::Utils::tempdir();
 
-# The webhook receiver: every POST's path and body, one JSON line each, in
-# $requests; answers 200. Binds the port it is given (0: any, written to $portfile).
-my $receiver = "$tmp/receiver.py";
-PostgreSQL::Test::Utils::append_to_file($receiver, <<'PY');
-import http.server, json, sys
-port_file, requests, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get('Content-Length', 0)))
-        with open(requests, 'a') as f:
-            f.write(json.dumps({'path': self.path, 'content_type': self.headers.get('Content-Type'),
-                                'body': json.loads(body)}) + '\n')
-        self.send_response(200)
-        self.send_header('Content-Length', '2')
-        self.end_headers()
-        self.wfile.write(b'ok')
-    def log_message(self, *args):
-        pass
-server = http.server.HTTPServer(('127.0.0.1', port), Handler)
-with open(port_file + '.tmp', 'w') as f:
-    f.write(str(server.server_address[1]))
-import os
-os.rename(port_file + '.tmp', port_file)
-server.serve_forever()
-PY
-my $requests = "$tmp/requests.jsonl";
-
-sub start_receiver {
-  my ($port) = @_;
-  my $port_file = "$tmp/port";
-  unlink $port_file;
-  my $h = IPC::Run::start([ $python, $receiver, $port_file, $requests, $port ],
-    '>', "$tmp/receiver.out", '2>', "$tmp/receiver.err");
-  for (1 .. 300) {
-    last if -s $port_file;
-    select(undef, undef, undef, 0.1);
-  }
-  die 'the webhook receiver did not start: ' . slurp_file("$tmp/receiver.err") unless -s $port_file;
-  return ($h, slurp_file($port_file));
-}
-
-sub received {
-  return () unless -e $requests;
-  return map { decode_json($_) } grep { /\S/ } split /\n/, slurp_file($requests);
-}
-
-sub received_events {
-  return map { $_->{body}{event} } received();
-}
-
-# Waits until the receiver has $count requests whose event is $event.
-sub wait_for_events {
-  my ($event, $count) = @_;
-  for (1 .. 1800) {
-    return 1 if (grep { $_ eq $event } received_events()) >= $count;
-    select(undef, undef, undef, 0.1);
-  }
-  return 0;
-}
-
-my ($receiver_h, $port) = start_receiver(0);
+# The webhook receiver (PgVault::AlertReceiver) records every POST.
+my $receiver = PgVault::AlertReceiver->start($tmp);
+my $port = $receiver->port;
+sub received { return $receiver->received }
+sub received_events { return $receiver->events }
+sub wait_for_events { return $receiver->wait_for_events(@_) }
 my $token = 'SECRETTOKEN123';
 my $webhook = "http://127.0.0.1:$port/hook/$token?token=QUERYSECRET456";
 
@@ -105,8 +51,8 @@ my ($ret, $out, $err) = $node->psql('postgres',
 isnt($ret, 0, 'plain http to another host is refused');
 like($err, qr{must use https://.*accepted only to 127\.0\.0\.1, ::1 or localhost}, 'saying what is allowed');
 unlike($err, qr/SECRETPATH/, 'without the URL\'s path');
-($ret, $out, $err) = $node->psql('postgres', q{ALTER SYSTEM SET pgvault.alert_on = 'backup_failed, stale'});
-like($err, qr/unknown alert event "stale"; allowed: backup_failed, archive_failed, verify_failed, misconfigured, recovered/,
+($ret, $out, $err) = $node->psql('postgres', q{ALTER SYSTEM SET pgvault.alert_on = 'backup_failed, stal'});
+like($err, qr/unknown alert event "stal"; allowed: backup_failed, archive_failed, verify_failed, misconfigured, stale, anomaly, recovered, all, none/,
   'alert_on lists the events it accepts');
 
 # vault.test_alert() reports each channel.
@@ -155,7 +101,7 @@ like($recovered->{body}{text}, qr/^alerts-db: physical backups recovered: backup
 
 # The receiver down: backups are unaffected, delivery is retried, and
 # vault.status shows the failure.
-$receiver_h->kill_kill;
+$receiver->stop;
 chmod 0500, $readonly;
 sql("ALTER SYSTEM SET pgvault.repository = 'file://$readonly/repo'; SELECT pg_reload_conf()");
 $node->poll_query_until('postgres', "SELECT current_setting('pgvault.repository') = 'file://$readonly/repo'") or die;
@@ -170,7 +116,7 @@ chmod 0700, $readonly;
 sql("ALTER SYSTEM SET pgvault.repository = '$repo'; SELECT pg_reload_conf()");
 $node->poll_query_until('postgres', "SELECT current_setting('pgvault.repository') = '$repo'") or die;
 is(sql('SELECT status FROM vault.create_backup()'), 'completed', 'a backup completes while alerts cannot be delivered');
-($receiver_h) = start_receiver($port);
+$receiver->start_again;
 ok(wait_for_events('backup_failed', 2), 'the failure alert is delivered once the receiver is back');
 ok(wait_for_events('recovered', 2), 'and so is the recovery');
 ok($node->poll_query_until('postgres', q{SELECT NOT alert_failing AND alert_last_delivered_at IS NOT NULL FROM vault.status}),
@@ -233,7 +179,7 @@ ok(wait_for_events('backup_failed', 3), 'and the webhook got it too');
 sql(q{CREATE ROLE alert_reader LOGIN;
       GRANT USAGE ON SCHEMA vault TO alert_reader;
       GRANT SELECT ON vault.status TO alert_reader;
-      GRANT EXECUTE ON FUNCTION vault._scheduler_state(), vault._setting_problems(), vault._alert_state() TO alert_reader});
+      GRANT EXECUTE ON FUNCTION vault._scheduler_state(), vault._setting_problems(), vault._alert_state(), vault._stale_state() TO alert_reader});
 my $as_reader = $node->safe_psql('postgres',
   q{SELECT row_to_json(s)::text FROM vault.status s}, extra_params => [ '-U', 'alert_reader' ]);
 like($as_reader, qr/"alert_channels":"webhook, email"/, 'a granted role sees the channels');
@@ -257,6 +203,6 @@ like($misconfigured->{body}{text}, qr/pgvault settings were rejected: pgvault\.s
 $log = slurp_file($node->logfile);
 unlike($log, qr/SECRETTOKEN|QUERYSECRET/, 'the webhook token is in no log line');
 
-$receiver_h->kill_kill;
+$receiver->stop;
 $smtp_h->kill_kill;
 done_testing();

@@ -26,18 +26,22 @@ json backup_outcome(bool ok, const std::string& kind = "physical", const std::st
 }  // namespace
 
 TEST(AlertOn, ParsesListsAllAndNone) {
-  EXPECT_EQ(parse_alert_on(kDefaultAlertOn).size(), 5u);
-  EXPECT_EQ(parse_alert_on("all").size(), 5u);
+  EXPECT_EQ(parse_alert_on(kDefaultAlertOn).size(), 7u);
+  EXPECT_EQ(parse_alert_on("all").size(), 7u);
   EXPECT_TRUE(parse_alert_on("").empty());
   EXPECT_TRUE(parse_alert_on("none").empty());
   EXPECT_EQ(parse_alert_on(" Backup_Failed ,recovered"),
             (std::set<AlertEvent>{AlertEvent::backup_failed, AlertEvent::recovered}));
+  EXPECT_EQ(parse_alert_on("stale, anomaly"),
+            (std::set<AlertEvent>{AlertEvent::stale, AlertEvent::anomaly}));
   try {
-    parse_alert_on("backup_failed, stale");
-    FAIL() << "stale is not raised by anything, so it is not offered";
+    parse_alert_on("backup_failed, stal");
+    FAIL() << "a misspelt event is refused";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("unknown alert event \"stale\""), std::string::npos);
-    EXPECT_NE(std::string(e.what()).find("allowed: backup_failed, archive_failed"),
+    EXPECT_NE(std::string(e.what()).find("unknown alert event \"stal\""), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find(
+                  "allowed: backup_failed, archive_failed, verify_failed, misconfigured, stale, "
+                  "anomaly, recovered, all, none"),
               std::string::npos);
   }
   EXPECT_THROW(parse_alert_on("test"), Error);

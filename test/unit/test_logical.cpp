@@ -1,6 +1,7 @@
 // Logical backups against a stand-in pg_dump (a shell script): what pg_dump
 // is asked for, the stored object, and every way it can fail.
 #include "doubles/memory_storage.hpp"
+#include "pgvault/backup/backup_request.hpp"
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/logical/logical_backup.hpp"
@@ -155,6 +156,30 @@ TEST_F(LogicalBackup, PgDumpFailureCarriesItsStderrAndLeavesNothing) {
                "pg_dump exited with status 1: pg_dump: error: connection to server failed: FATAL:  "
                "database \"shop\" does not exist");
   EXPECT_TRUE(storage_->list("").empty());
+}
+
+// pgvault.max_backup_size: the dump is stopped as its stored bytes pass the
+// ceiling, and nothing of it stays (no object, no backup.json).
+TEST_F(LogicalBackup, OverTheSizeCeilingStopsAndLeavesNothing) {
+  BackupRequest req = request(fake_pg_dump("printf PGDMP; head -c 400000 /dev/urandom"));
+  req.compression.algorithm = Compression::none;
+  req.max_stored_bytes = 100000;
+  std::uint64_t most_reported = 0;
+  expect_error(
+      [&] {
+        run_logical_backup(
+            repo_, req, [&](const BackupProgress& p) { most_reported = p.stored; }, no_interrupt);
+      },
+      ErrorKind::limit_exceeded,
+      "logical backup \"20261124T090000Z-logical\" stopped: it stores more than "
+      "pgvault.max_backup_size (98 kB): ");
+  EXPECT_LE(most_reported, 100000u) << "no progress is reported past the ceiling";
+  EXPECT_TRUE(storage_->list("").empty());
+  EXPECT_TRUE(repo_.list_backups().empty());
+  // At the ceiling exactly is allowed.
+  req.max_stored_bytes = 5 + 400000;
+  req.origin.name = "20261124T090001Z-logical";
+  EXPECT_EQ(run_logical_backup(repo_, req, no_progress, no_interrupt).stored_bytes, 400005u);
 }
 
 // Another server of the same system (a restored copy) wrote a backup under

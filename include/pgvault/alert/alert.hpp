@@ -29,13 +29,15 @@
 
 namespace pgvault::alert {
 
-// The events pgvault raises. A new one (staleness, say) is a value here, a
+// The events pgvault raises. A new one is a value here, a
 // name in kAlertEventNames, and an outcome source the tracker maps to it.
 enum class AlertEvent {
   backup_failed,
   archive_failed,
   verify_failed,
   misconfigured,
+  stale,    // no backup (of a kind) completed, or no WAL archived, for pgvault.stale_after
+  anomaly,  // a completed backup much smaller, larger or slower than its kind's recent ones
   recovered,
   test
 };
@@ -44,7 +46,7 @@ enum class AlertEvent {
 std::string_view alert_event_name(AlertEvent event);
 const std::vector<AlertEvent>& alertable_events();
 constexpr const char* kDefaultAlertOn =
-    "backup_failed, archive_failed, verify_failed, misconfigured, recovered";
+    "backup_failed, archive_failed, verify_failed, misconfigured, stale, anomaly, recovered";
 
 // Parses pgvault.alert_on ("a, b" or "all" or "none"/""); throws
 // Error(invalid_argument) naming the unknown word and the allowed ones.
@@ -78,6 +80,10 @@ std::string mail_body(const Alert& alert, const ClusterFacts& cluster);
 
 // Failures alert once per subject and the next success of that subject
 // alerts "recovered"; successes of a subject that was not failing are quiet.
+// Sources: "backup" (subject per kind), "archive", "verify", "settings",
+// "stale" (subject per "kind": a backup kind, "backup" for any, or "wal";
+// ok = fresh again) and "anomaly" (no state: every anomalous backup alerts
+// once, and nothing recovers).
 class AlertTracker {
  public:
   // An outcome (see above); nullopt when it alerts nobody. Throws

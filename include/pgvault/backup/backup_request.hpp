@@ -70,6 +70,12 @@ struct BackupRequest {
   std::string pg_dump;
   LogicalOptions logical;
   int lock_wait_timeout_ms = 0;
+
+  // pgvault.max_backup_size: the most bytes the backup may store in the
+  // repository (0 = no limit). Every runner stops the backup with
+  // check_stored_size() as its stored bytes pass it, and checks the total
+  // before backup.json: a backup over the ceiling is never listed.
+  std::uint64_t max_stored_bytes = 0;
 };
 
 // What a running backup reports, for vault.progress.
@@ -85,10 +91,16 @@ struct BackupProgress {
 // format before a single object is written (a newer repository is refused
 // with Error(unsupported)) and that no object is stored under the backup's
 // name yet (Error(already_exists): names are unique per server, and another server
-// of the same system must never have its backup overwritten), then returns a backup.json for req, starting now:
-// the origin, the kind, the compression as it is applied (level 0 made the
+// of the same system must never have its backup overwritten), then returns a backup.json for req,
+// starting now: the origin, the kind, the compression as it is applied (level 0 made the
 // algorithm's default; compressed_by "server" for physical, "client" for
 // logical and incremental) and the encryption.
 BackupMeta begin_backup(Repository& repo, const BackupRequest& req);
+
+// Throws Error(limit_exceeded) when stored_bytes is over req.max_stored_bytes:
+// "backup \"x\" stopped: it stores more than pgvault.max_backup_size (500 MB):
+// 501 MB written; nothing of it is kept ...". Runners call it with every
+// progress report and with the final total before writing backup.json.
+void check_stored_size(const BackupRequest& req, std::uint64_t stored_bytes);
 
 }  // namespace pgvault

@@ -18,11 +18,13 @@ struct EventName {
   AlertEvent event;
   std::string_view name;
 };
-constexpr std::array<EventName, 6> kEventNames = {{
+constexpr std::array<EventName, 8> kEventNames = {{
     {AlertEvent::backup_failed, "backup_failed"},
     {AlertEvent::archive_failed, "archive_failed"},
     {AlertEvent::verify_failed, "verify_failed"},
     {AlertEvent::misconfigured, "misconfigured"},
+    {AlertEvent::stale, "stale"},
+    {AlertEvent::anomaly, "anomaly"},
     {AlertEvent::recovered, "recovered"},
     {AlertEvent::test, "test"},
 }};
@@ -159,7 +161,8 @@ std::string_view alert_event_name(AlertEvent event) {
 const std::vector<AlertEvent>& alertable_events() {
   static const std::vector<AlertEvent> events = {
       AlertEvent::backup_failed, AlertEvent::archive_failed, AlertEvent::verify_failed,
-      AlertEvent::misconfigured, AlertEvent::recovered};
+      AlertEvent::misconfigured, AlertEvent::stale,          AlertEvent::anomaly,
+      AlertEvent::recovered};
   return events;
 }
 
@@ -206,6 +209,9 @@ std::string alert_sentence(const Alert& a, const ClusterFacts& cluster) {
       return who + "verification of backup \"" + name + "\" failed: " + error;
     case AlertEvent::misconfigured:
       return who + "pgvault settings were rejected: " + text_of(d, "problems");
+    case AlertEvent::stale:
+    case AlertEvent::anomaly:
+      return who + text_of(d, "reason");
     case AlertEvent::recovered: {
       const std::string source = text_of(d, "source");
       if (source == "backup")
@@ -215,6 +221,7 @@ std::string alert_sentence(const Alert& a, const ClusterFacts& cluster) {
                (text_of(d, "file").empty() ? "" : ": " + text_of(d, "file") + " archived");
       if (source == "verify")
         return who + "verification recovered: backup \"" + name + "\" verified";
+      if (source == "stale") return who + text_of(d, "reason");
       return who + a.subject + " recovered";
     }
     case AlertEvent::test:
@@ -251,6 +258,14 @@ std::string mail_subject(const Alert& a, const ClusterFacts& cluster) {
     case AlertEvent::misconfigured:
       what = "settings rejected";
       why = text_of(a.details, "problems");
+      break;
+    case AlertEvent::stale:
+      what = text_of(a.details, "kind") == "wal" ? "WAL archiving stale" : a.subject + " stale";
+      why = text_of(a.details, "reason");
+      break;
+    case AlertEvent::anomaly:
+      what = text_of(a.details, "kind") + " backup anomaly";
+      why = text_of(a.details, "reason");
       break;
     case AlertEvent::recovered:
       what = a.subject + " recovered";
@@ -312,6 +327,19 @@ std::optional<Alert> AlertTracker::observe(const json& outcome, std::int64_t now
   } else if (source == "settings") {
     alert.subject = "settings";
     failure = AlertEvent::misconfigured;
+  } else if (source == "stale") {
+    const std::string kind = text_of(outcome, "kind");
+    key = "stale:" + kind;
+    alert.subject = kind == "wal"      ? "WAL archiving"
+                    : kind == "backup" ? "backups"
+                                       : kind + " backups";
+    failure = AlertEvent::stale;
+  } else if (source == "anomaly") {
+    // Each anomalous backup is its own fact: no state, nothing recovers.
+    if (ok) return std::nullopt;
+    alert.subject = text_of(outcome, "kind") + " backups";
+    alert.event = alert.failure = AlertEvent::anomaly;
+    return alert;
   } else {
     throw Error(ErrorKind::invalid_argument, "unknown alert outcome source \"" + source + "\"");
   }

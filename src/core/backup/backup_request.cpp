@@ -4,6 +4,7 @@
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/encryption.hpp"
 #include "pgvault/storage/storage.hpp"
+#include "pgvault/text.hpp"
 
 namespace pgvault {
 
@@ -46,6 +47,24 @@ BackupMeta begin_backup(Repository& repo, const BackupRequest& req) {
   if (req.kind == BackupKind::logical) meta.logical = req.logical;
   record_encryption(meta, req.encryption_key);
   return meta;
+}
+
+void check_stored_size(const BackupRequest& req, std::uint64_t stored_bytes) {
+  if (req.max_stored_bytes == 0 || stored_bytes <= req.max_stored_bytes) return;
+  // Exact figures when the rounded ones would read the same ("1.0 MB: 1.0 MB").
+  std::string limit = human_size(req.max_stored_bytes);
+  std::string stored = human_size(stored_bytes);
+  if (limit == stored) {
+    limit = std::to_string(req.max_stored_bytes) + " bytes";
+    stored = std::to_string(stored_bytes) + " bytes";
+  }
+  throw Error(ErrorKind::limit_exceeded,
+              std::string(backup_kind_name(req.kind)) + " backup \"" + req.origin.name +
+                  "\" stopped: it stores more than pgvault.max_backup_size (" + limit +
+                  "): " + stored +
+                  " written so far; nothing of it is kept and no earlier backup was removed. "
+                  "If the database has grown, raise pgvault.max_backup_size (0 = no limit); "
+                  "otherwise look at what grew");
 }
 
 }  // namespace pgvault

@@ -92,6 +92,7 @@ BackupMeta run_logical_backup(Repository& repo, const BackupRequest& req,
         dump.input().write(std::span<const std::byte>(buf.data(), n));
         state.done += n;
         state.stored = dump.stored_bytes();
+        check_stored_size(req, state.stored);
         progress(state);
       }
       check_interrupts();
@@ -105,6 +106,7 @@ BackupMeta run_logical_backup(Repository& repo, const BackupRequest& req,
     committed = dump.path();
     meta.source_bytes = state.done;
     meta.stored_bytes = meta.objects[0].size;
+    check_stored_size(req, meta.stored_bytes);
     meta.completed_at = utc_timestamp_now();
     repo.write_meta(meta);  // last: from here on the backup is restorable
   } catch (...) {

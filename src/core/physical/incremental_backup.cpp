@@ -355,6 +355,7 @@ class IncrementalRun {
 void IncrementalRun::report(const char* phase) {
   progress_.phase = phase;
   progress_.stored = stored_before_ + (current_ ? current_->stored_bytes() : 0);
+  check_stored_size(req_, progress_.stored);
   if (cb_.progress) cb_.progress(progress_);
 }
 
@@ -729,6 +730,7 @@ BackupMeta IncrementalRun::run() {
 
   meta_.objects = committed_;
   for (const auto& o : meta_.objects) meta_.stored_bytes += o.size;
+  check_stored_size(req_, meta_.stored_bytes);
   meta_.completed_at = utc_timestamp_now();
   repo_.write_meta(meta_);  // last: from here on the backup is restorable
   return meta_;

@@ -125,6 +125,7 @@ BackupMeta run_physical_backup(Repository& repo, const BackupRequest& req,
       const bool report = receiver.server_progress() != state.done;
       state.done = receiver.server_progress();
       state.stored = receiver.bytes_received();
+      check_stored_size(req, state.stored);
       progress(state);
       if (!pacer) return;
       if (report) pacer->on_progress(state.done, state.stored);
@@ -152,6 +153,7 @@ BackupMeta run_physical_backup(Repository& repo, const BackupRequest& req,
     meta.tablespaces = receiver.tablespaces();
     meta.source_bytes = receiver.manifest_source_bytes();
     for (const auto& o : meta.objects) meta.stored_bytes += o.size;
+    check_stored_size(req, meta.stored_bytes);
     meta.completed_at = utc_timestamp_now();
     repo.write_meta(meta);  // last: from here on the backup is restorable
   } catch (...) {
