@@ -63,7 +63,8 @@ sub pgvault_on_terminal {
 my $figures = qr/\d+ (?:bytes|kB|MB|GB) of \d+ (?:bytes|kB|MB|GB) \(\d+%\), \d+ (?:bytes|kB|MB|GB)\/s, elapsed \d+:\d\d(?:, ETA \d+:\d\d)?/;
 sub live_frames {
   my ($text) = @_;
-  return ($text =~ /\r($figures)/g);
+  my @frames = ($text =~ /\r($figures)/g);
+  return wantarray ? @frames : scalar(@frames);
 }
 sub distinct { my %seen; return grep { !$seen{$_}++ } @_; }
 
