@@ -331,13 +331,12 @@ int run_restore(const RestoreCliOptions& o) {
   });
   const std::string read = progress.finish();
   std::cout << "restored " << report.files + report.reconstructed_files << " files ("
-            << human_size(report.bytes) << ") from " << report.objects << " objects (" << read
-            << ")"
+            << human_size(report.bytes) << ") from " << report.objects << " objects"
             << (report.reconstructed_files > 0 ? ", " + std::to_string(report.reconstructed_files) +
                                                      " of them rebuilt from the chain"
                                                : "")
-            << "; the data directory is consistent at LSN " << or_dash(meta.stop_lsn)
-            << " (timeline " << meta.timeline << ")\n";
+            << " (" << read << "); the data directory is consistent at LSN "
+            << or_dash(meta.stop_lsn) << " (timeline " << meta.timeline << ")\n";
   if (chain.backups.size() > 1)
     for (const ChainBackupReport& step : report.chain)
       std::cout << "  " << step.name << " (" << step.kind << "): " << step.pages << " pages, "
