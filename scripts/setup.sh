@@ -19,6 +19,8 @@ packages=(
   nlohmann-json3-dev libpugixml-dev libcli11-dev libgtest-dev libgmock-dev
   # the TAP tests (prove, IPC::Run, Test::More)
   perl libipc-run-perl libtest-simple-perl
+  # TAP 062 drives the CLI under a pseudo-terminal (IO::Pty)
+  libio-pty-perl
   # TAP 055 parses `pgvault metrics` with the Prometheus text-format parser;
   # 057_alerts: a local SMTP server that receives the alert mails
   python3 python3-prometheus-client python3-aiosmtpd

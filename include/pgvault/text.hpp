@@ -12,8 +12,10 @@
 
 namespace pgvault {
 
-// A byte count for people: "512 bytes", "1.5 MB", "12 GB" (1024-based units
-// bytes, kB, MB, GB, TB, PB; one decimal below 10).
+// A byte count for people, exactly as PostgreSQL's pg_size_pretty writes it,
+// so that the CLI and the SQL API show the same figure: "512 bytes",
+// "9482 kB", "12 GB" (1024-based units bytes, kB, MB, GB, TB, PB; an integer,
+// half rounded; a unit is used up to 20479 half units, e.g. up to 10239 kB).
 std::string human_size(std::uint64_t bytes);
 
 // Levenshtein distance (insertions, deletions, substitutions of bytes): how

@@ -1,6 +1,7 @@
 #include "get_command.hpp"
 
 #include "backup_choice.hpp"
+#include "command_progress.hpp"
 #include "common_options.hpp"
 #include "usage.hpp"
 #include "output_file.hpp"
@@ -70,18 +71,21 @@ Command add_get_command(CLI::App& app) {
   get->add_option("--output,-o", o->output, "Output file, or - for standard output")->required();
   add_system_id_option(get, o->system_id);
   get->add_flag("--force", o->force, "Overwrite the output file if it exists");
+  o->progress.add_to(get);
   return {get, [o] { return run_get(*o); }};
 }
 
 int run_get(const GetOptions& o) {
+  (void)o.progress.max_rate_bytes();  // checked before the repository is read
+  // Standard error: standard output may be the dump itself.
+  std::ostream& say = o.progress.quiet ? null_stream() : std::cerr;
   auto storage = o.repo.open();
   Repository repo(*storage);
   BackupSelector logical;
   logical.kind = "logical";
   logical.database = o.database;
   logical.skip_pre_restore = !o.include_pre_restore;
-  // Standard error: standard output may be the dump itself.
-  const BackupMeta meta = choose_backup(repo, o.backup, o.system_id, logical, std::cerr,
+  const BackupMeta meta = choose_backup(repo, o.backup, o.system_id, logical, say,
                                         "pgvault list shows what the repository holds");
   if (meta.kind != "logical" || meta.objects.size() != 1)
     throw Error(ErrorKind::unsupported,
@@ -102,12 +106,15 @@ int run_get(const GetOptions& o) {
   if (!to_stdout) file = std::make_unique<OutputFile>(o.output);
   FdSink out(to_stdout ? STDOUT_FILENO : file->fd(), to_stdout ? "standard output" : o.output);
   backup_reading::DecodeChain decode(object.name, out, o.repo.decryptor(meta));
-  backup_reading::read_object(*storage, meta, object, decode.input());
+  CommandProgress progress(o.progress, object.size);
+  backup_reading::read_object(*storage, meta, object, decode.input(),
+                              [&progress](std::uint64_t n) { progress.on_read(n); });
   if (file) file->commit();
-  std::cerr << "backup \"" << meta.name << "\" (logical, database " << meta.database
-            << "): " << human_size(out.bytes()) << " pg_dump archive written to "
-            << (to_stdout ? "standard output" : o.output) << "; restore it with pg_restore -d DB "
-            << (to_stdout ? "" : o.output) << "\n";
+  const std::string read = progress.finish();
+  say << "backup \"" << meta.name << "\" (logical, database " << meta.database
+      << "): " << human_size(out.bytes()) << " pg_dump archive written to "
+      << (to_stdout ? "standard output" : o.output) << " (" << read
+      << "); restore it with pg_restore -d DB " << (to_stdout ? "" : o.output) << "\n";
   return 0;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "command.hpp"
+#include "command_progress.hpp"
 #include "repository_options.hpp"
 
 #include <string>
@@ -17,6 +18,7 @@ struct GetOptions {
   bool include_pre_restore = false;
   std::string output;  // a file, or "-" for standard output
   bool force = false;
+  ProgressOptions progress;  // --quiet, --progress, --no-progress, --max-rate
 };
 
 Command add_get_command(CLI::App& app);

@@ -162,11 +162,14 @@ int run_list(const ListOptions& o) {
     return 0;
   }
 
-  const std::vector<std::string> head = {"NAME",        "KIND",      "PARENT",   "CHAIN",
-                                         "STARTED",     "COMPLETED", "STORED",   "SOURCE",
-                                         "COMPRESSION", "STOP LSN",  "VERIFIED", "SYSTEM ID"};
+  // What a DBA scans for first, left to right; `pgvault info NAME` has the rest.
+  const std::vector<std::string> head = {"NAME",     "KIND",        "DATABASE",   "PARENT",
+                                         "CHAIN",    "STARTED",     "COMPLETED",  "SOURCE",
+                                         "STORED",   "COMPRESSION", "ENCRYPTION", "STOP LSN",
+                                         "VERIFIED", "TRIGGER",     "LABEL",      "SYSTEM ID"};
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> broken;
+  std::uint64_t total_stored = 0, total_source = 0;
   for (const auto& b : backups) {
     std::string chain = "-";
     if (const ChainState* c = chain_of(b)) {
@@ -176,14 +179,22 @@ int run_list(const ListOptions& o) {
     std::string verified = "-";
     if (const VerificationRecord* v = verifications.find(b.system_identifier, b.name))
       verified = (v->passed ? "passed " : "FAILED ") + v->verified_at;
-    rows.push_back({b.name, or_dash(b.kind), or_dash(b.parent), chain, or_dash(b.started_at),
-                    or_dash(b.completed_at), human_size(b.stored_bytes), human_size(b.source_bytes),
-                    or_dash(b.compression), or_dash(b.stop_lsn), verified,
-                    or_dash(b.system_identifier)});
+    total_stored += b.stored_bytes;
+    total_source += b.source_bytes;
+    // A physical backup is of the whole cluster: the database it connected
+    // to is not what it holds.
+    rows.push_back({b.name, or_dash(b.kind), b.kind == "logical" ? or_dash(b.database) : "-",
+                    or_dash(b.parent), chain, or_dash(b.started_at), or_dash(b.completed_at),
+                    human_size(b.source_bytes), human_size(b.stored_bytes), or_dash(b.compression),
+                    or_dash(b.encryption), or_dash(b.stop_lsn), verified, or_dash(b.trigger),
+                    or_dash(b.label), or_dash(b.system_identifier)});
   }
   for (const auto& d : listing.unreadable) {
-    rows.push_back(
-        {d.name, "DAMAGED", "-", "-", "-", "-", "-", "-", "-", "-", "-", d.system_identifier});
+    std::vector<std::string> row(head.size(), "-");
+    row.front() = d.name;
+    row[1] = "DAMAGED";
+    row.back() = d.system_identifier;
+    rows.push_back(std::move(row));
   }
   std::vector<std::size_t> width(head.size());
   for (std::size_t c = 0; c < head.size(); ++c) {
@@ -200,6 +211,9 @@ int run_list(const ListOptions& o) {
   };
   print_row(head);
   for (const auto& r : rows) print_row(r);
+  std::cout << "total: " << backups.size() << " backup" << (backups.size() == 1 ? "" : "s") << ", "
+            << human_size(total_stored) << " stored (" << human_size(total_source)
+            << " of database files and dumps)\n";
   if (!listing.unreadable.empty()) {
     std::cout << "\n"
               << listing.unreadable.size() << " damaged backup"

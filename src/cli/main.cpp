@@ -2,6 +2,7 @@
 // main() builds the CLI11 app from each command's registration function and
 // runs the one given; the commands live in <name>_command.cpp (README.md).
 #include "get_command.hpp"
+#include "info_command.hpp"
 #include "list_command.hpp"
 #include "metrics_command.hpp"
 #include "restore_command.hpp"
@@ -34,8 +35,9 @@ int main(int argc, char** argv) {
 
   // In the order --help lists them.
   const std::vector<Command> commands = {
-      add_list_command(app), add_restore_command(app),   add_verify_command(app),
-      add_get_command(app),  add_wal_fetch_command(app), add_metrics_command(app),
+      add_list_command(app),    add_info_command(app), add_restore_command(app),
+      add_verify_command(app),  add_get_command(app),  add_wal_fetch_command(app),
+      add_metrics_command(app),
   };
   std::vector<std::string> names;
   for (const Command& command : commands) names.push_back(command.subcommand->get_name());

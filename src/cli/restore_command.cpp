@@ -1,6 +1,7 @@
 #include "restore_command.hpp"
 
 #include "backup_choice.hpp"
+#include "command_progress.hpp"
 #include "common_options.hpp"
 #include "usage.hpp"
 #include "text_output.hpp"
@@ -264,6 +265,7 @@ Command add_restore_command(CLI::App& app) {
                    "port the backup has (default: the backup's port)")
       ->type_name("N")
       ->check(CLI::Range(1u, 65535u).description(""));
+  o->progress.add_to(restore);
   return {restore, [o, t, exclusive] {
             o->target = t->options(*exclusive);
             return run_restore(*o);
@@ -272,6 +274,8 @@ Command add_restore_command(CLI::App& app) {
 
 int run_restore(const RestoreCliOptions& o) {
   // Every option is checked before the repository is read.
+  (void)o.progress.max_rate_bytes();
+  const QuietStdout quiet(o.progress.quiet);
   const std::optional<RecoveryTarget> target = parse_recovery_target(o.target);
   const RestoredCopyPolicy policy{parse_carry_over("--archive-mode", o.archive_mode),
                                   parse_carry_over("--schedule", o.schedule),
@@ -352,16 +356,25 @@ int run_restore(const RestoreCliOptions& o) {
   if (chain.backups.size() > 1)
     std::cout << "incremental backup: restoring its chain of " << chain.backups.size()
               << " backups, " << chain.describe() << " (the full backup first)\n";
-  const RestoreReport report = restore_physical(repo, meta, ro, [](std::string_view line) {
-    std::cout << "  " << line << "\n" << std::flush;
+  // Progress against every object of the chain; the restore says which it
+  // passes over.
+  std::uint64_t total = 0;
+  for (const BackupMeta& b : chain.backups)
+    for (const ObjectEntry& obj : b.objects) total += obj.size;
+  CommandProgress progress(o.progress, total);
+  ro.on_read_total = [&progress](std::uint64_t n) { progress.on_read(n); };
+  ro.on_unread = [&progress](std::uint64_t n) { progress.reduce_total(n); };
+  const RestoreReport report = restore_physical(repo, meta, ro, [&progress](std::string_view line) {
+    progress.say(std::cout, "  " + std::string(line));
   });
+  const std::string read = progress.finish();
   std::cout << "restored " << report.files + report.reconstructed_files << " files ("
             << human_size(report.bytes) << ") from " << report.objects << " objects"
             << (report.reconstructed_files > 0 ? ", " + std::to_string(report.reconstructed_files) +
                                                      " of them rebuilt from the chain"
                                                : "")
-            << "; the data directory is consistent at LSN " << or_dash(meta.stop_lsn)
-            << " (timeline " << meta.timeline << ")\n";
+            << " (" << read << "); the data directory is consistent at LSN "
+            << or_dash(meta.stop_lsn) << " (timeline " << meta.timeline << ")\n";
   if (chain.backups.size() > 1)
     for (const ChainBackupReport& step : report.chain)
       std::cout << "  " << step.name << " (" << step.kind << "): " << step.pages << " pages, "

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "command.hpp"
+#include "command_progress.hpp"
 #include "repository_options.hpp"
 
 #include "pgvault/wal/recovery_target.hpp"
@@ -25,6 +26,7 @@ struct RestoreCliOptions {
   std::string schedule = "off";                 // --schedule off|preserve
   bool delta = false;                           // --delta: re-sync an existing data directory
   unsigned port = 0;                            // --port: the copy's port; 0 = not given
+  ProgressOptions progress;                     // --quiet, --progress, --no-progress, --max-rate
 };
 
 Command add_restore_command(CLI::App& app);

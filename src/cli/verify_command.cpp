@@ -1,6 +1,7 @@
 #include "verify_command.hpp"
 
 #include "backup_choice.hpp"
+#include "command_progress.hpp"
 #include "common_options.hpp"
 #include "usage.hpp"
 #include "scratch_server.hpp"
@@ -64,10 +65,14 @@ Command add_verify_command(CLI::App& app) {
                    "decrypting and decompressing it; with --restore-test the scratch server "
                    "also replays the archive to its end through pgvault wal-fetch");
   add_json_flag(verify, o->json, "the outcome as a JSON object");
+  o->progress.add_to(verify);
   return {verify, [o] { return run_verify(*o); }};
 }
 
 int run_verify(const VerifyCliOptions& o) {
+  (void)o.progress.max_rate_bytes();  // checked before the repository is read
+  // --json: the JSON stays, whatever --quiet says.
+  const QuietStdout quiet(o.progress.quiet && !o.json);
   // Before anything is read: PostgreSQL will not start as root.
   if (o.restore_test && ::geteuid() == 0) {
     throw Error(ErrorKind::invalid_argument,
@@ -92,7 +97,10 @@ int run_verify(const VerifyCliOptions& o) {
   auto storage = o.repo.open();
   Repository repo(*storage);
   const BackupMeta meta = choose_backup(
-      repo, o.backup, o.system_id, latest_of, o.json ? std::cerr : std::cout,
+      repo, o.backup, o.system_id, latest_of,
+      o.progress.quiet ? null_stream()
+      : o.json         ? std::cerr
+                       : std::cout,
       o.kind.empty() && o.database.empty()
           ? "pass --kind logical (and --database DB) to verify the newest logical backup"
           : std::string());
@@ -115,8 +123,10 @@ int run_verify(const VerifyCliOptions& o) {
                     "--restore-test, or restore it with pg_restore)");
   }
 
+  // The total is the verifier's (what it will read), given as it reads.
+  CommandProgress progress(o.progress, 0);
   auto say = [&](const std::string& line) {
-    if (!o.json) std::cout << line << "\n" << std::flush;
+    if (!o.json) progress.say(std::cout, line);
   };
   say("verifying backup \"" + meta.name + "\" " + describe_backup(meta) + " in " + storage->url());
 
@@ -167,9 +177,14 @@ int run_verify(const VerifyCliOptions& o) {
       VerifyOptions vo;
       vo.decryptor = o.repo.decryptor(meta);
       vo.decryptor_of = [&](const BackupMeta& b) { return o.repo.decryptor(b); };
+      vo.on_progress = [&](std::uint64_t done, std::uint64_t total) {
+        progress.on_read(done, total);
+      };
       report = verify_backup(repo, meta, vo,
                              [&](std::string_view line) { say("  " + std::string(line)); });
     }
+    // --restore-test reads through the scratch restore, which shows no progress.
+    const std::string read = o.restore_test ? std::string() : progress.finish();
     for (const auto& w : report.warnings) {
       if (!o.json) std::cerr << "pgvault: warning: " << w << "\n";
     }
@@ -210,7 +225,7 @@ int run_verify(const VerifyCliOptions& o) {
     }
     std::cout << "backup " << meta.name << " verified: " << report.objects << " objects, "
               << report.files << " files, " << report.bytes_read << " bytes ("
-              << human_size(report.bytes_read) << ")"
+              << human_size(report.bytes_read) << (read.empty() ? "" : "; " + read) << ")"
               << (test ? "; restore test passed in " + format_seconds(test->seconds) : "") << "\n";
     if (!report.chain.empty()) {
       std::string names;

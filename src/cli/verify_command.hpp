@@ -4,6 +4,7 @@
 #pragma once
 
 #include "command.hpp"
+#include "command_progress.hpp"
 #include "repository_options.hpp"
 
 #include <string>
@@ -19,6 +20,7 @@ struct VerifyCliOptions {
   bool restore_test = false;
   bool wal = false;  // also the backup's archived WAL (wal/wal_verify.hpp)
   bool json = false;
+  ProgressOptions progress;  // --quiet, --progress, --no-progress, --max-rate
 };
 
 Command add_verify_command(CLI::App& app);

@@ -7,20 +7,31 @@
 namespace pgvault {
 
 std::string human_size(std::uint64_t bytes) {
-  static const char* const units[] = {"bytes", "kB", "MB", "GB", "TB", "PB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024.0 && u < 5) {
-    v /= 1024.0;
-    ++u;
+  // PostgreSQL 15's pg_size_pretty (src/backend/utils/adt/dbsize.c): below
+  // 10240 bytes as bytes; then, for each unit, while the value in half units
+  // is below 20479 it is half-rounded and shown; otherwise on to the next unit
+  // (PB is the last). Integers only, 1024-based.
+  struct Unit {
+    const char* name;
+    std::uint64_t limit;  // below it (before half rounding) this unit is used
+    bool round;           // half rounding: the value is kept in half units
+    int bits;             // 1 << bits bytes make one of this unit
+  };
+  static constexpr Unit units[] = {
+      {"bytes", 10 * 1024, false, 0},  {"kB", 20 * 1024 - 1, true, 10},
+      {"MB", 20 * 1024 - 1, true, 20}, {"GB", 20 * 1024 - 1, true, 30},
+      {"TB", 20 * 1024 - 1, true, 40}, {"PB", 20 * 1024 - 1, true, 50}};
+  constexpr std::size_t kUnits = sizeof units / sizeof units[0];
+  std::uint64_t size = bytes;
+  for (std::size_t i = 0;; ++i) {
+    const Unit& unit = units[i];
+    if (i + 1 == kUnits || size < unit.limit) {
+      if (unit.round) size = (size + 1) / 2;
+      return std::to_string(size) + " " + unit.name;
+    }
+    const Unit& next = units[i + 1];
+    size >>= next.bits - unit.bits - (next.round ? 1 : 0) + (unit.round ? 1 : 0);
   }
-  char buf[32];
-  if (u == 0) {
-    std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(bytes));
-  } else {
-    std::snprintf(buf, sizeof buf, "%.*f %s", v < 10 ? 1 : 0, v, units[u]);
-  }
-  return buf;
 }
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {

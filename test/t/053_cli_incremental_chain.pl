@@ -104,9 +104,9 @@ put_backup($incr2, $incr1, 3,
 # list: kind, parent and chain.
 my ($ok, $out, $err) = pgvault('list', '--repo', $repo);
 ok($ok, 'pgvault list succeeds') or diag($err);
-like($out, qr/^NAME\s+KIND\s+PARENT\s+CHAIN\s+STARTED/m, 'the table has PARENT and CHAIN columns');
-like($out, qr/^\Q$incr2\E\s+incremental\s+\Q$incr1\E\s+3 backups\s/m, 'the second incremental: its parent, a chain of 3');
-like($out, qr/^\Q$full\E\s+physical\s+-\s+-\s/m, 'the full backup has neither');
+like($out, qr/^NAME\s+KIND\s+DATABASE\s+PARENT\s+CHAIN\s+STARTED/m, 'the table has PARENT and CHAIN columns');
+like($out, qr/^\Q$incr2\E\s+incremental\s+-\s+\Q$incr1\E\s+3 backups\s/m, 'the second incremental: its parent, a chain of 3');
+like($out, qr/^\Q$full\E\s+physical\s+-\s+-\s+-\s/m, 'the full backup has neither');
 ($ok, $out) = pgvault('list', '--repo', $repo, '--json');
 my %by_name = map { $_->{name} => $_ } @{ decode_json($out) };
 is_deeply($by_name{$incr2}{chain}, [ $incr2, $incr1, $full ], '--json: the chain a restore reads, newest first');
@@ -126,7 +126,7 @@ my $data = "$tmp/data";
 ok($ok, 'restore of the latest (incremental) backup succeeds') or diag("$out\n$err");
 like($out, qr/^incremental backup: restoring its chain of 3 backups, \Q$full <- $incr1 <- $incr2\E/m, 'it says which chain');
 like($out, qr/^  restoring incremental 2 of 3: "\Q$incr1\E", for the 1 files that need older pages$/m, 'and which backup it reads');
-like($out, qr/^restored \d+ files .*, 1 of them rebuilt from the chain;/m, 'and what was rebuilt');
+like($out, qr/^restored \d+ files .*, 1 of them rebuilt from the chain \(\d+ \w+ read in [^)]+\);/m, 'and what was rebuilt');
 is(slurp_file("$data/base/5/100"), pages('aBcdX'), 'the rebuilt file: newest page wins, older pages below');
 is(slurp_file("$data/base/5/600"), pages('pq'), 'a whole file of the newest backup');
 ok(!-e "$data/base/5/300", 'a file the newest backup does not have is never written');
@@ -159,7 +159,7 @@ like($err, qr/postmaster\.pid: a server may be running there/, 'naming postmaste
 # A broken chain: listed, passed over by latest, refused by name.
 unlink "$root/$sysid/backups/$incr1/backup.json" or die $!;
 ($ok, $out) = pgvault('list', '--repo', $repo);
-like($out, qr/^\Q$incr2\E\s+incremental\s+\Q$incr1\E\s+BROKEN\s/m, 'list flags the broken chain');
+like($out, qr/^\Q$incr2\E\s+incremental\s+-\s+\Q$incr1\E\s+BROKEN\s/m, 'list flags the broken chain');
 like($out, qr/^1 incremental backup with a broken chain \(not restorable\):\n  the chain of backup "\Q$incr2\E" is broken: backup "\Q$incr2\E" is relative to "\Q$incr1\E", which is missing/m,
   'with the reason');
 ($ok, $out) = pgvault('list', '--repo', $repo, '--json');

@@ -499,3 +499,30 @@ TEST_F(ChainTest, VerifyChecksEveryBackupOfTheChainAndWritesNothing) {
   expect_error([&] { verify_backup(repo, repo.read_meta(kSysid, kIncr2), vo); },
                ErrorKind::not_found, "object \"16385.tar.zst\" of backup \"" + kFull + "\"");
 }
+
+// Progress (pgvault restore's and verify's): the bytes read, as on_read_total
+// last said, plus the bytes on_unread passed over are every object of the
+// chain, each counted once, so a total of the chain's objects ends at 100%.
+TEST_F(ChainTest, ProgressAccountsForEveryObjectReadOrPassedOver) {
+  write_chain();
+  Repository repo(*storage);
+  std::uint64_t all = 0;
+  for (const std::string& name : {kFull, kIncr1, kIncr2})
+    for (const ObjectEntry& obj : repo.read_meta(kSysid, name).objects) all += obj.size;
+  for (const bool scan_only : {false, true}) {
+    RestoreOptions o = options(scan_only ? "scan" : "progress");
+    o.scan_only = scan_only;
+    std::uint64_t read = 0, unread = 0;
+    o.on_read_total = [&](std::uint64_t n) {
+      EXPECT_GE(n, read) << "never backwards";
+      read = n;
+    };
+    o.on_unread = [&](std::uint64_t n) { unread += n; };
+    const RestoreReport r = restore(kIncr2, o);
+    EXPECT_LE(read, r.bytes_read) << "scan_only " << scan_only;
+    EXPECT_EQ(r.bytes_read + unread, all) << "scan_only " << scan_only;
+    if (!scan_only) {
+      EXPECT_GT(unread, 0u) << "the older backups' manifests are not read";
+    }
+  }
+}

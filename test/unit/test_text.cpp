@@ -7,24 +7,53 @@
 #include <array>
 #include <cstddef>
 #include <span>
+#include <utility>
 
 using namespace pgvault;
 
-TEST(HumanSize, BytesBelowOneKilobyte) {
-  EXPECT_EQ(human_size(0), "0 bytes");
-  EXPECT_EQ(human_size(1), "1 bytes");
-  EXPECT_EQ(human_size(512), "512 bytes");
-  EXPECT_EQ(human_size(1023), "1023 bytes");
+// human_size is PostgreSQL 15's pg_size_pretty. Every expected text below
+// is what `SELECT v, pg_size_pretty(v)` printed on a PostgreSQL 15.x server
+// for v (the units' edges, their half rounding, PB as the last unit);
+// test/t/063_cli_info.pl compares the two on a real backup too.
+TEST(HumanSize, IsPgSizePretty) {
+  const std::pair<std::uint64_t, const char*> server[] = {
+      {0, "0 bytes"},
+      {1, "1 bytes"},
+      {24, "24 bytes"},
+      {1023, "1023 bytes"},
+      {1024, "1024 bytes"},
+      {1536, "1536 bytes"},
+      {10239, "10239 bytes"},
+      {10240, "10 kB"},
+      {10752, "11 kB"},
+      {10753, "11 kB"},
+      {1572864, "1536 kB"},
+      {8388608, "8192 kB"},
+      {9709568, "9482 kB"},
+      {10485247, "10239 kB"},
+      {10485248, "10 MB"},
+      {10485760, "10 MB"},
+      {20970496, "20 MB"},
+      {31457280, "30 MB"},
+      {4194304000, "4000 MB"},
+      {10737418239, "10 GB"},
+      {10737418240, "10 GB"},
+      {10737418752, "10 GB"},
+      {12884901888, "12 GB"},
+      {10995116277759, "10 TB"},
+      {10995116277760, "10 TB"},
+      {109951162777600, "100 TB"},
+      {3377699720527872, "3072 TB"},
+      {11258999068426239, "10 PB"},
+      {11258999068426240, "10 PB"},
+      {4611686018427387904, "4096 PB"},
+  };
+  for (const auto& [bytes, text] : server) EXPECT_EQ(human_size(bytes), text) << bytes;
 }
 
-TEST(HumanSize, OneDecimalBelowTenThenWhole) {
-  EXPECT_EQ(human_size(1024), "1.0 kB");
-  EXPECT_EQ(human_size(1536), "1.5 kB");
-  EXPECT_EQ(human_size(1536ULL << 10), "1.5 MB");
-  EXPECT_EQ(human_size(12ULL << 30), "12 GB");
-  EXPECT_EQ(human_size(100ULL << 40), "100 TB");
-  EXPECT_EQ(human_size(3ULL << 50), "3.0 PB");
-  EXPECT_EQ(human_size(4096ULL << 50), "4096 PB");  // no unit beyond PB
+TEST(HumanSize, BeyondBigintStaysInPetabytes) {
+  // pg_size_pretty(bigint) stops at 2^63 - 1; PB stays the last unit above it.
+  EXPECT_EQ(human_size(~std::uint64_t{0}), "16384 PB");
 }
 
 TEST(AsciiCase, OnlyAsciiLettersChange) {

@@ -69,6 +69,11 @@ struct RestoreOptions {
   // The same, with the stored bytes read so far of every object (a chain's
   // progress against the sum of its objects' sizes).
   std::function<void(std::uint64_t total_bytes_read)> on_read_total;
+  // Called with the stored bytes of objects of the chain this restore will
+  // not read after all (file_identity, an older backup's manifest, an older
+  // backup or archive no file needs), once each: a progress total of the sum
+  // of the chain's objects shrinks by them to what is read.
+  std::function<void(std::uint64_t bytes)> on_unread;
   // syncfs() the restored files before returning. Off only for throwaway
   // copies (verify --restore-test): syncfs flushes the whole file system.
   bool sync_to_disk = true;

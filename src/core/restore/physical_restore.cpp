@@ -679,6 +679,12 @@ class PhysicalRestore {
     };
   }
   bool is_chain() const { return chain_.size() > 1 || newest().kind == "incremental"; }
+  void unread(std::uint64_t bytes) const {
+    if (opts_.on_unread && bytes > 0) opts_.on_unread(bytes);
+  }
+  // The stored bytes of b's objects that no restore reads: all but its
+  // manifest and archives (an older backup's manifest too, unless scan_only).
+  std::uint64_t never_read(const BackupMeta& b, bool manifest_read) const;
   std::uint64_t read_archive(const BackupMeta& b, const ObjectEntry& obj, TarExtractor& extractor,
                              ChainBackupReport& step);
   void restore_newest(const std::vector<ArchivePlan>& plans, ManifestChecker& checker,
@@ -845,6 +851,21 @@ void PhysicalRestore::restore_newest(const std::vector<ArchivePlan>& plans,
   }
 }
 
+std::uint64_t PhysicalRestore::never_read(const BackupMeta& b, bool manifest_read) const {
+  std::uint64_t bytes = 0;
+  const std::vector<Archive> archives = backup_reading::physical_archives(b);
+  for (const ObjectEntry& obj : b.objects) {
+    if (obj.name == backup_reading::kManifestObject) {
+      if (!manifest_read) bytes += obj.size;
+      continue;
+    }
+    if (std::none_of(archives.begin(), archives.end(),
+                     [&](const Archive& a) { return a.object == &obj; }))
+      bytes += obj.size;
+  }
+  return bytes;
+}
+
 // An older backup of the chain: only the entries of files still pending.
 void PhysicalRestore::read_older(std::size_t index) {
   const BackupMeta& b = chain_[index];
@@ -863,6 +884,8 @@ void PhysicalRestore::read_older(std::size_t index) {
   } else if (pending_.empty()) {
     say("backup " + position + " \"" + b.name + "\" (" + kind_of(b) +
         "): not read, no file needs older pages");
+    for (const Archive& archive : backup_reading::physical_archives(b))
+      unread(archive.object->size);
     return;
   }
   say((opts_.scan_only ? "checking " : "restoring ") + kind_of(b) + " " + position + ": \"" +
@@ -874,7 +897,10 @@ void PhysicalRestore::read_older(std::size_t index) {
       return p.first.rfind(prefix, 0) == 0 &&
              (!prefix.empty() || p.first.rfind("pg_tblspc/", 0) != 0);
     });
-    if (!wanted && !opts_.scan_only) continue;
+    if (!wanted && !opts_.scan_only) {
+      unread(obj.size);
+      continue;
+    }
     say("  reading " + obj.name + " (" + human_size(obj.size) + ")...");
     TarExtractOptions xo;
     xo.archive_name = obj.name;
@@ -952,6 +978,8 @@ RestoreReport PhysicalRestore::run() {
     }
   }
   for (const BackupMeta& b : chain_) report_.chain.push_back({b.name, kind_of(b), 0, 0, 0, 0});
+  for (std::size_t i = 0; i < chain_.size(); ++i)
+    unread(never_read(chain_[i], i == 0 || opts_.scan_only));
 
   Cleanup cleanup;
   if (opts_.scan_only || opts_.delta) cleanup.dismiss();

@@ -147,6 +147,10 @@ class Verifier {
       // Refuse an unknown layout before the listing or any read.
       const std::vector<backup_reading::Archive> archives =
           backup_reading::physical_archives(meta_);
+      // What is read: the manifest and the archives (file_identity is for
+      // the next incremental only).
+      total_ = meta_.find_object(kManifestObject)->size;
+      for (const auto& archive : archives) total_ += archive.object->size;
       list();
       verify_physical(archives);
     } else if (meta_.kind == "logical") {
@@ -175,8 +179,10 @@ class Verifier {
   }
 
   void list() {
+    std::uint64_t listed = 0;
+    for (const auto& obj : meta_.objects) listed += obj.size;
     say("checking that the " + std::to_string(meta_.objects.size()) +
-        " objects of backup.json are in " + repo_.storage().url() + " (" + human_size(total_) +
+        " objects of backup.json are in " + repo_.storage().url() + " (" + human_size(listed) +
         ")...");
     check_listing(repo_, meta_, report_);
   }
@@ -260,6 +266,7 @@ class Verifier {
     ro.decryptor = opts_.decryptor;
     ro.decryptor_of = opts_.decryptor_of;
     if (opts_.on_progress) ro.on_read_total = [&](std::uint64_t n) { opts_.on_progress(n, total); };
+    ro.on_unread = [&](std::uint64_t n) { total -= std::min(total, n); };
     const RestoreReport r = restore_physical(repo_, meta_, ro, log_);
     report_.objects = r.objects;
     report_.bytes_read = r.bytes_read;
