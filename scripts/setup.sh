@@ -22,6 +22,9 @@ packages=(
   # TAP 055 parses `pgvault metrics` with the Prometheus text-format parser;
   # 057_alerts: a local SMTP server that receives the alert mails
   python3 python3-prometheus-client python3-aiosmtpd
+  # TAP 060_report opens the report in a headless browser (screenshot, DOM)
+  # with fonts to draw its text
+  chromium fonts-dejavu-core
   # commands the scripts and tests run that are not in Debian's essential set
   zstd lz4 gzip tar procps sudo tzdata passwd mawk openssl curl
 )

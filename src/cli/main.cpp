@@ -4,6 +4,7 @@
 #include "get_command.hpp"
 #include "list_command.hpp"
 #include "metrics_command.hpp"
+#include "report_command.hpp"
 #include "restore_command.hpp"
 #include "verify_command.hpp"
 #include "wal_fetch_command.hpp"
@@ -27,8 +28,9 @@ int main(int argc, char** argv) {
 
   // In the order --help lists them.
   const std::vector<Command> commands = {
-      add_list_command(app), add_restore_command(app),   add_verify_command(app),
-      add_get_command(app),  add_wal_fetch_command(app), add_metrics_command(app),
+      add_list_command(app),   add_restore_command(app),   add_verify_command(app),
+      add_get_command(app),    add_wal_fetch_command(app), add_metrics_command(app),
+      add_report_command(app),
   };
 
   try {

@@ -2,6 +2,7 @@
 
 #include "backup_choice.hpp"
 #include "common_options.hpp"
+#include "restore_recording.hpp"
 #include "text_output.hpp"
 #include "wal_fetch_command.hpp"
 
@@ -314,9 +315,19 @@ int run_restore(const RestoreCliOptions& o) {
   if (chain.backups.size() > 1)
     std::cout << "incremental backup: restoring its chain of " << chain.backups.size()
               << " backups, " << chain.describe() << " (the full backup first)\n";
-  const RestoreReport report = restore_physical(repo, meta, ro, [](std::string_view line) {
-    std::cout << "  " << line << "\n" << std::flush;
-  });
+  // The restore is recorded in the repository, whatever its outcome.
+  RestoreRecording recording(repo, meta, o.delta ? "restore --delta" : "restore", o.pgdata,
+                             target ? target->describe() : std::string());
+  RestoreReport report;
+  try {
+    report = restore_physical(repo, meta, ro, [](std::string_view line) {
+      std::cout << "  " << line << "\n" << std::flush;
+    });
+  } catch (const std::exception& e) {
+    std::cout << std::flush;
+    recording.finish(false, e.what(), 0);
+    throw;
+  }
   std::cout << "restored " << report.files + report.reconstructed_files << " files ("
             << human_size(report.bytes) << ") from " << report.objects << " objects"
             << (report.reconstructed_files > 0 ? ", " + std::to_string(report.reconstructed_files) +
@@ -338,7 +349,14 @@ int run_restore(const RestoreCliOptions& o) {
                                                  : "")
               << "\n";
 
-  const RestoredSettingsReport written = write_restored_settings(o.pgdata, settings);
+  RestoredSettingsReport written;
+  try {
+    written = write_restored_settings(o.pgdata, settings);
+  } catch (const std::exception& e) {
+    recording.finish(false, e.what(), report.bytes);
+    throw;
+  }
+  recording.finish(true, "", report.bytes);
   for (const std::string& line : written.removed)
     std::cout << "postgresql.auto.conf: removed " << line << "\n";
   for (const std::string& w : written.warnings) std::cerr << "pgvault: warning: " << w << "\n";
