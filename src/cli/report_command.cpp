@@ -34,7 +34,7 @@ std::int64_t since_of(const std::string& since, std::int64_t until) {
     return parse_report_time(since);
   } catch (const Error&) {
     throw Error(ErrorKind::invalid_argument,
-                "invalid --since " + quote_untrusted(since) +
+                "invalid --since " + pgvault::quoted(quote_untrusted(since)) +
                     " (allowed: a duration back from --until such as 90d, 12h or 2w, or a UTC "
                     "time YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)");
   }
@@ -104,9 +104,9 @@ int run_report(const ReportOptions& o) {
   period.until = o.until.empty() ? static_cast<std::int64_t>(now) : parse_report_time(o.until);
   period.since = since_of(o.since, period.until);
   if (period.since >= period.until)
-    throw Error(ErrorKind::invalid_argument, "--since " + quote_untrusted(o.since) +
-                                                 " is not before --until (" +
-                                                 iso_utc(period.until) + ")");
+    throw Error(ErrorKind::invalid_argument,
+                "--since " + pgvault::quoted(quote_untrusted(o.since)) +
+                    " is not before --until (" + iso_utc(period.until) + ")");
   // The command line's schedules first (checked before anything is read), then the database's.
   Report given;
   add_schedule(given, "physical", "--schedule", o.schedule);
@@ -126,7 +126,7 @@ int run_report(const ReportOptions& o) {
       if (given.schedules.count(kind) > 0) continue;
       if (!is_utc_zone(server.timezone)) {
         std::cerr << "pgvault: warning: " << setting << " = '" << text << "' is read in "
-                  << "pgvault.timezone " << quote_untrusted(server.timezone)
+                  << "pgvault.timezone " << pgvault::quoted(quote_untrusted(server.timezone))
                   << "; the report reads schedules in UTC: give it as an option in UTC to mark "
                      "missed days\n";
         continue;

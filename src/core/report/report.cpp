@@ -223,7 +223,7 @@ std::int64_t utc_day_start(std::int64_t unix_seconds) {
 std::int64_t parse_report_duration(std::string_view text) {
   auto bad = [&] {
     return Error(ErrorKind::invalid_argument,
-                 "invalid duration " + quote_untrusted(text) +
+                 "invalid duration " + pgvault::quoted(quote_untrusted(text)) +
                      " (allowed: a positive whole number and a unit: h hours, d days, w weeks; "
                      "e.g. 90d)");
   };
@@ -255,7 +255,7 @@ std::int64_t parse_report_time(std::string_view text) {
     return parse_utc_timestamp(text);
   } catch (const Error&) {
     throw Error(ErrorKind::invalid_argument,
-                "invalid time " + quote_untrusted(text) +
+                "invalid time " + pgvault::quoted(quote_untrusted(text)) +
                     " (allowed: a UTC date YYYY-MM-DD, meaning 00:00 UTC, or "
                     "YYYY-MM-DDTHH:MM:SSZ)");
   }
