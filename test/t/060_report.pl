@@ -112,6 +112,18 @@ is(scalar @records, 3, 'and is recorded');
 is(scalar(grep { $_->{restore} eq 'restore test' && $_->{status} eq 'succeeded' && $_->{target} eq 'scratch directory' }
   map { decode_json(slurp_file($_)) } @records), 1, 'as a restore test that succeeded');
 
+# Read-only credentials: the store refuses the record; the restore warns and succeeds.
+SKIP: {
+  skip 'root ignores file modes', 3 if $> == 0;
+  chmod 0500, "$root/$sysid/restores" or die $!;
+  ($out, $err) = run_command([ 'pgvault', 'restore', '--repo', $repo, '--backup', $full, '--pgdata', "$tmp/restored2" ]);
+  chmod 0700, "$root/$sysid/restores";
+  like($out, qr/restored \d+ files/, 'a restore succeeds on a read-only store');
+  like($err, qr/warning: the restore of backup "\Q$full\E" was not recorded in the repository/,
+    'with a warning that it was not recorded');
+  is(scalar(my @now = glob("$root/$sysid/restores/*.json")), 3, 'no record was written');
+}
+
 # The report, for a fixed period (so that the CSV can be made again for its checksum).
 my $since = day(5);
 my $until = strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time + 60));
