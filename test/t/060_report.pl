@@ -294,10 +294,16 @@ SKIP: {
   my ($chromium) = grep { -x $_ } ('/usr/bin/chromium', '/usr/bin/chromium-browser');
   skip 'chromium is not installed (scripts/setup.sh installs it)', 7 unless $chromium;
   my @isolate;
+  # unshare -n needs root; -r maps the user to root in a new user namespace first.
   for my $try ([ 'unshare', '-n' ], [ 'unshare', '-r', '-n' ]) {
-    if (system(@$try, 'true') == 0) { @isolate = @$try; last; }
+    if (system('sh', '-c', "@$try true 2>/dev/null") == 0) { @isolate = @$try; last; }
   }
-  diag('unshare is not available: Chromium runs with its network features off only') unless @isolate;
+  if (@isolate) {
+    my ($interfaces) = run_command([ @isolate, 'cat', '/proc/net/dev' ]);
+    unlike($interfaces, qr/^\s*(?!lo:)[\w.-]+:/m, "@isolate: no network interface but loopback");
+  } else {
+    diag('unshare is not available: Chromium runs with its network features off only');
+  }
   my $browse = sub {
     my $profile = PostgreSQL::Test::Utils::tempdir();
     local $ENV{HOME} = $profile;
