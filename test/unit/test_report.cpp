@@ -413,3 +413,20 @@ TEST(ReportHistory, RunsOnlyTheDatabaseKnowsAreAddedOthersMerged) {
   EXPECT_NE(render_report_csv(r).find(",pg_dump: no matching tables were found,vault.history\r\n"),
             std::string::npos);
 }
+
+TEST(ReportSystems, EverySystemOfTheRepositoryHasItsSection) {
+  BackupMeta other = backup("physical", kDec1 + 7200, 60);
+  other.system_identifier = "7300000000000000001";
+  const Report r = build_report(state_of({backup("physical", kDec1 + 3600, 60), other}), {},
+                                {kDec1, kDec1 + kDay}, {}, kDec1 + kDay);
+  ASSERT_EQ(r.systems.size(), 2u);
+  EXPECT_EQ(r.systems[0].system_identifier, kSys);
+  EXPECT_EQ(r.systems[1].system_identifier, "7300000000000000001");
+  EXPECT_EQ(r.systems[1].runs.size(), 1u);
+  const std::string html = render_report_html(r);
+  EXPECT_NE(html.find("id=\"calendar-7291450313927315981\""), std::string::npos);
+  EXPECT_NE(html.find("id=\"calendar-7300000000000000001\""), std::string::npos);
+  EXPECT_NE(html.find("id=\"chart-size-7300000000000000001\""), std::string::npos);
+  const std::string csv = render_report_csv(r);
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3);  // the header and both runs
+}
