@@ -26,6 +26,9 @@ packages=(
   python3 python3-prometheus-client python3-aiosmtpd
   # 065: the man page renders (groff -man -ww, man --warnings -l)
   groff-base man-db
+  # TAP 060_report opens the report in a headless browser (screenshot, DOM)
+  # with fonts to draw its text
+  chromium fonts-dejavu-core
   # commands the scripts and tests run that are not in Debian's essential set
   zstd lz4 gzip tar procps sudo tzdata passwd mawk openssl curl
 )

@@ -5,6 +5,7 @@
 #include "info_command.hpp"
 #include "list_command.hpp"
 #include "metrics_command.hpp"
+#include "report_command.hpp"
 #include "restore_command.hpp"
 #include "usage.hpp"
 #include "verify_command.hpp"
@@ -37,7 +38,7 @@ int main(int argc, char** argv) {
   const std::vector<Command> commands = {
       add_list_command(app),    add_info_command(app), add_restore_command(app),
       add_verify_command(app),  add_get_command(app),  add_wal_fetch_command(app),
-      add_metrics_command(app),
+      add_metrics_command(app), add_report_command(app),
   };
   std::vector<std::string> names;
   for (const Command& command : commands) names.push_back(command.subcommand->get_name());

@@ -3,6 +3,7 @@
 #include "backup_choice.hpp"
 #include "command_progress.hpp"
 #include "common_options.hpp"
+#include "restore_recording.hpp"
 #include "usage.hpp"
 #include "text_output.hpp"
 #include "wal_fetch_command.hpp"
@@ -364,9 +365,19 @@ int run_restore(const RestoreCliOptions& o) {
   CommandProgress progress(o.progress, total);
   ro.on_read_total = [&progress](std::uint64_t n) { progress.on_read(n); };
   ro.on_unread = [&progress](std::uint64_t n) { progress.reduce_total(n); };
-  const RestoreReport report = restore_physical(repo, meta, ro, [&progress](std::string_view line) {
-    progress.say(std::cout, "  " + std::string(line));
-  });
+  // The restore is recorded in the repository, whatever its outcome.
+  RestoreRecording recording(repo, meta, o.delta ? "restore --delta" : "restore", o.pgdata,
+                             target ? target->describe() : std::string());
+  RestoreReport report;
+  try {
+    report = restore_physical(repo, meta, ro, [&progress](std::string_view line) {
+      progress.say(std::cout, "  " + std::string(line));
+    });
+  } catch (const std::exception& e) {
+    std::cout << std::flush;
+    recording.finish(false, e.what(), 0);
+    throw;
+  }
   const std::string read = progress.finish();
   std::cout << "restored " << report.files + report.reconstructed_files << " files ("
             << human_size(report.bytes) << ") from " << report.objects << " objects"
@@ -389,7 +400,14 @@ int run_restore(const RestoreCliOptions& o) {
                                                  : "")
               << "\n";
 
-  const RestoredSettingsReport written = write_restored_settings(o.pgdata, settings);
+  RestoredSettingsReport written;
+  try {
+    written = write_restored_settings(o.pgdata, settings);
+  } catch (const std::exception& e) {
+    recording.finish(false, e.what(), report.bytes);
+    throw;
+  }
+  recording.finish(true, "", report.bytes);
   for (const std::string& line : written.removed)
     std::cout << "postgresql.auto.conf: removed " << line << "\n";
   for (const std::string& w : written.warnings) std::cerr << "pgvault: warning: " << w << "\n";

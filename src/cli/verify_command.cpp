@@ -4,6 +4,7 @@
 #include "command_progress.hpp"
 #include "common_options.hpp"
 #include "usage.hpp"
+#include "restore_recording.hpp"
 #include "scratch_server.hpp"
 #include "text_output.hpp"
 #include "wal_report.hpp"
@@ -162,10 +163,19 @@ int run_verify(const VerifyCliOptions& o) {
         report.warnings.push_back(unlisted_object_warning(meta, name));
       }
       RestoreReport restored;
-      test = restore_test(
-          repo, meta, [&](const BackupMeta& b) { return o.repo.decryptor(b); }, restored, say,
-          o.wal ? wal_fetch_restore_command(o.repo.wal_fetch_invocation(meta.system_identifier))
-                : std::string());
+      // A restore test is a restore an auditor asks about: recorded whatever its outcome.
+      RestoreRecording recording(repo, meta, "restore test", "scratch directory",
+                                 o.wal ? "archived WAL replayed (--wal)" : std::string());
+      try {
+        test = restore_test(
+            repo, meta, [&](const BackupMeta& b) { return o.repo.decryptor(b); }, restored, say,
+            o.wal ? wal_fetch_restore_command(o.repo.wal_fetch_invocation(meta.system_identifier))
+                  : std::string());
+      } catch (const std::exception& e) {
+        recording.finish(false, e.what(), restored.bytes);
+        throw;
+      }
+      recording.finish(true, "", restored.bytes);
       report.objects = restored.objects;
       report.bytes_read = restored.bytes_read;
       report.files = restored.files;

@@ -53,9 +53,9 @@ struct MetricFamily {
 // What the repository holds, read once (see collect_repository_metrics).
 struct RepositoryState {
   RepositoryListing backups;
-  // Backup directories with objects but no backup.json (failed, cancelled
-  // or running backups), by system identifier.
-  std::map<std::string, std::size_t> incomplete;
+  // Names of the backup directories with objects but no backup.json
+  // (failed, cancelled or running backups), by system identifier.
+  std::map<std::string, std::vector<std::string>> incomplete;
   VerificationListing verifications;
   std::vector<WalCatalog> wal;  // per system that has archived WAL
 };

@@ -153,7 +153,7 @@ std::vector<MetricFamily> repository_metrics(const RepositoryState& state, doubl
   std::set<std::string> systems;
   for (const BackupMeta& b : state.backups.complete) systems.insert(b.system_identifier);
   for (const UnreadableBackup& d : state.backups.unreadable) systems.insert(d.system_identifier);
-  for (const auto& [sysid, n] : state.incomplete) systems.insert(sysid);
+  for (const auto& [sysid, names] : state.incomplete) systems.insert(sysid);
   for (const WalCatalog& c : state.wal) systems.insert(c.system_identifier);
 
   for (const std::string& sysid : systems) {
@@ -211,8 +211,9 @@ std::vector<MetricFamily> repository_metrics(const RepositoryState& state, doubl
             static_cast<double>(failed_verifications));
     }
     auto incomplete = state.incomplete.find(sysid);
-    m.add("pgvault_repository_incomplete_backups", system,
-          incomplete == state.incomplete.end() ? 0 : static_cast<double>(incomplete->second));
+    m.add(
+        "pgvault_repository_incomplete_backups", system,
+        incomplete == state.incomplete.end() ? 0 : static_cast<double>(incomplete->second.size()));
     m.add("pgvault_repository_damaged_backups", system,
           static_cast<double>(std::count_if(
               state.backups.unreadable.begin(), state.backups.unreadable.end(),
@@ -263,8 +264,8 @@ RepositoryState read_repository_state(Repository& repo, const std::string& syste
     VerificationListing records = read_verification_records(repo, sysid);
     state.verifications.records.merge(records.records);
     for (auto& u : records.unreadable) state.verifications.unreadable.push_back(std::move(u));
-    const std::size_t incomplete = repo.incomplete_backups(sysid).size();
-    if (incomplete > 0) state.incomplete[sysid] = incomplete;
+    std::vector<std::string> incomplete = repo.incomplete_backups(sysid);
+    if (!incomplete.empty()) state.incomplete[sysid] = std::move(incomplete);
     try {
       validate_wal_system_identifier(sysid);
     } catch (const Error&) {
