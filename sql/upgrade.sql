@@ -184,7 +184,6 @@ DROP ROLE regress_pgvault_upgrade_admin;
 -- 0.6 -> 0.7 (issue 17): vault.status gains the column stale from a new
 -- function, vault._stale_state(); a role that read vault.status through
 -- EXECUTE on vault._alert_state() keeps reading it after the update.
-DROP EXTENSION pgvault;
 CREATE EXTENSION pgvault VERSION '0.6';
 CREATE ROLE regress_pgvault_status_reader;
 GRANT USAGE ON SCHEMA vault TO regress_pgvault_status_reader;

@@ -1,5 +1,7 @@
 #include "info_command.hpp"
 
+#include "usage.hpp"
+
 #include "backup_choice.hpp"
 #include "common_options.hpp"
 #include "text_output.hpp"
@@ -177,10 +179,13 @@ void print_text(std::ostream& out, const BackupInfo& info) {
 
 Command add_info_command(CLI::App& app) {
   auto o = std::make_shared<InfoOptions>();
-  auto* info = app.add_subcommand(
-      "info",
-      "Show one backup in detail: kind, times, LSNs, sizes, compression, encryption, objects "
-      "and checksums, last verification, chain and WAL");
+  auto* info = app.add_subcommand("info", "Show one backup in detail, as pgBackRest's info does");
+  info->footer(
+      "Kind, times, LSNs, sizes, compression, encryption and key fingerprint, objects with "
+      "their SHA-256, the last verification, an incremental's chain and the WAL it needs.\n" +
+      help_example({"pgvault info --repo file:///var/lib/postgresql/15/pgvault latest",
+                    "pgvault info --config /etc/postgresql/15/main/postgresql.conf --json "
+                    "20261205T010000Z-physical"}));
   o->repo.add_to(info);
   info->add_option("backup", o->backup,
                    "Backup name, or \"latest\": the newest complete backup of any kind")

@@ -36,8 +36,8 @@ int main(int argc, char** argv) {
 
   // In the order --help lists them.
   const std::vector<Command> commands = {
-      add_list_command(app),    add_info_command(app), add_restore_command(app),
-      add_verify_command(app),  add_get_command(app),  add_wal_fetch_command(app),
+      add_list_command(app),    add_info_command(app),   add_restore_command(app),
+      add_verify_command(app),  add_get_command(app),    add_wal_fetch_command(app),
       add_metrics_command(app), add_report_command(app),
   };
   std::vector<std::string> names;

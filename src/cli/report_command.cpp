@@ -1,5 +1,7 @@
 #include "report_command.hpp"
 
+#include "usage.hpp"
+
 #include "common_options.hpp"
 #include "database_history.hpp"
 #include "output_file.hpp"
@@ -62,11 +64,16 @@ bool is_utc_zone(const std::string& zone) {
 Command add_report_command(CLI::App& app) {
   auto o = std::make_shared<ReportOptions>();
   auto* report = app.add_subcommand(
-      "report",
-      "Write an audit report of a period from the repository: a headline (newest restorable "
-      "backup, verification, recoverable window, green/amber/red with reasons), a calendar of "
-      "the days with a backup, failures or nothing, size and duration charts, every run and "
-      "restore; one self-contained HTML page, or the runs as CSV or JSON");
+      "report", "Write an audit report of a period: every backup, failure and restore");
+  report->footer(
+      "One self-contained HTML page: a headline (newest restorable backup, verification, "
+      "recoverable window; green, amber or red with the reasons), a calendar of the days with "
+      "a backup, only failures or nothing, size and duration charts, every run and restore; or "
+      "the runs as CSV or JSON.\n" +
+      help_example({"pgvault report --config /etc/postgresql/15/main/postgresql.conf "
+                    "--schedule '0 1 * * *' -o backups-q4.html",
+                    "pgvault report --repo s3://backups/prod --since 2026-10-01 --format csv "
+                    "-o runs.csv --dbname 'host=db1 dbname=postgres'"}));
   o->repo.add_to(report);
   add_system_id_filter(report, o->system_id);
   report

@@ -24,7 +24,7 @@ sub run_pgvault {
   return ($? >> 8, $out, $err);
 }
 
-my @commands = qw(list restore verify get wal-fetch metrics);
+my @commands = qw(list info restore verify get wal-fetch metrics report);
 
 # ---- --help -----------------------------------------------------------------
 my ($rc, $out, $err) = run_pgvault('--help');
@@ -91,7 +91,7 @@ is($err, qq{pgvault: error: unknown command 'lst'; did you mean 'list'?\nTry "pg
 ($rc, $out, $err) = run_pgvault('verfy', '--backup', 'latest');
 like($err, qr/^pgvault: error: unknown command 'verfy'; did you mean 'verify'\?$/m, 'verfy: verify');
 ($rc, $out, $err) = run_pgvault('frobnicate');
-like($err, qr/^pgvault: error: unknown command 'frobnicate'; the commands are list, restore, verify, get, wal-fetch, metrics$/m,
+like($err, qr/^pgvault: error: unknown command 'frobnicate'; the commands are list, info, restore, verify, get, wal-fetch, metrics, report$/m,
   'nothing close: the list of commands');
 ($rc, $out, $err) = run_pgvault();
 is($rc, 2, 'no command exits 2');

@@ -104,7 +104,8 @@ printf '%s\\n' "\${COMPREPLY[@]}"
 }
 
 is_deeply(complete('pgvault', ''), [ sort(@commands, '--help', '--version') ], 'the commands, and --help, --version');
-is_deeply(complete('pgvault', 're'), ['restore'], 're: restore');
+is_deeply(complete('pgvault', 're'), [qw(report restore)], 're: report, restore');
+is_deeply(complete('pgvault', 'res'), ['restore'], 'res: restore');
 is_deeply(complete('pgvault', 'wal'), ['wal-fetch'], 'wal: wal-fetch');
 for my $c (@commands) {
   my %want = (%{ $options_of{$c} });
@@ -114,6 +115,9 @@ for my $c (@commands) {
 is_deeply(complete('pgvault', 'restore', '--tab'), ['--tablespace-mapping'], 'restore --tab: --tablespace-mapping');
 is_deeply(complete('pgvault', 'restore', '--archive-mode', ''), [qw(off preserve)], '--archive-mode: off, preserve');
 is_deeply(complete('pgvault', 'verify', '--kind', 'l'), ['logical'], '--kind l: logical');
+is_deeply(complete('pgvault', 'report', '--format', 'c'), ['csv'], 'report --format c: csv');
+is_deeply(complete('pgvault', 'report', '--schedule', ''), [], "report --schedule: a cron line, nothing offered");
+is_deeply(complete('pgvault', 'restore', '--schedule', ''), [qw(off preserve)], 'restore --schedule: off, preserve');
 
 # Backup names from a real repository.
 my ($node, $repo) = new_vault_node('completion');
@@ -123,6 +127,8 @@ is_deeply(complete('pgvault', 'restore', '--repo', $repo, '--backup', ''), [ sor
   '--backup: "latest" and the repository\'s backup name, with --repo on the line');
 is_deeply(complete('pgvault', 'verify', '--repo', $repo, '--backup', substr($name, 0, 6)), [$name],
   'a prefix completes the name');
+is_deeply(complete('pgvault', 'info', '--repo', $repo, ''), [ sort('latest', $name) ],
+  'info: its argument is a backup name');
 {
   local $ENV{PGVAULT_REPOSITORY} = $repo;
   is_deeply(complete('pgvault', 'get', '--backup', ''), [ sort('latest', $name) ], 'or with $PGVAULT_REPOSITORY');
