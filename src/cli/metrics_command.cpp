@@ -40,13 +40,7 @@ int run_metrics(const MetricsOptions& o) {
   const double now =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   const std::string text = render_prometheus_text(repository_metrics(state, now));
-  if (o.output.empty() || o.output == "-") {
-    std::cout << text << std::flush;
-    return 0;
-  }
-  OutputFile file(o.output, 0644);
-  file.write(text);
-  file.commit();
+  write_text_output(o.output, text);
   return 0;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <iostream>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -39,6 +40,16 @@ void OutputFile::commit() {
   if (::rename(partial_.c_str(), path_.c_str()) != 0)
     throw_os_error("could not rename " + partial_ + " to " + path_, errno);
   done_ = true;
+}
+
+void write_text_output(const std::string& path, std::string_view text) {
+  if (path.empty() || path == "-") {
+    std::cout << text << std::flush;
+    return;
+  }
+  OutputFile file(path, 0644);
+  file.write(text);
+  file.commit();
 }
 
 }  // namespace pgvault::cli

@@ -30,4 +30,9 @@ class OutputFile {
   bool done_ = false;
 };
 
+// A command's whole text output: to standard output for "" or "-",
+// otherwise into `path` through an OutputFile (mode 0644: metrics and
+// reports are read by other users, such as node_exporter's).
+void write_text_output(const std::string& path, std::string_view text);
+
 }  // namespace pgvault::cli

@@ -156,13 +156,7 @@ int run_report(const ReportOptions& o) {
   const std::string text = o.format == "csv"    ? render_report_csv(report)
                            : o.format == "json" ? render_report_json(report)
                                                 : render_report_html(report);
-  if (o.output.empty() || o.output == "-") {
-    std::cout << text << std::flush;
-    return 0;
-  }
-  OutputFile file(o.output, 0644);
-  file.write(text);
-  file.commit();
+  write_text_output(o.output, text);
   return 0;
 }
 

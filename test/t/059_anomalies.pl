@@ -31,7 +31,7 @@ my ($anomaly) = $receiver->bodies('anomaly');
 is($anomaly->{name}, $small, 'naming the backup');
 is($anomaly->{kind}, 'logical', 'its kind');
 like($anomaly->{text},
-  qr/^anomaly-db: logical backup "\Q$small\E" is unusual: it stores \S+ \S+ against the usual \S+ MB, \d+% of it; its dump is \S+ \S+ against the usual \S+ MB, \d+% of it \(usual: the median of the last 3 comparable backups\)$/,
+  qr/^anomaly-db: logical backup "\Q$small\E" is unusual: it stores \S+ \S+ against the usual \d+ (?:kB|MB), \d+% of it; its dump is \S+ \S+ against the usual \d+ (?:kB|MB), \d+% of it \(usual: the median of the last 3 comparable backups\)$/,
   'saying what was unusual and by how much');
 like(slurp_file($node->logfile), qr/WARNING:  pgvault: logical backup "\Q$small\E" is unusual/, 'logged as a WARNING');
 is(scalar($receiver->bodies('anomaly')), 1, 'the first three, with too little history, raised none');
@@ -43,7 +43,7 @@ ok($node->poll_query_until('postgres', q{SELECT current_setting('pgvault.max_bac
 for my $kind ('logical', 'physical') {
   my ($ret, $out, $err) = $node->psql('postgres', qq{SELECT * FROM vault.create_backup(kind => '$kind')});
   isnt($ret, 0, "a $kind backup over the ceiling fails");
-  like($err, qr/$kind backup "[^"]+" stopped: it stores more than pgvault\.max_backup_size \((?:1\.0 MB|1048576 bytes)\): .* written so far; nothing of it is kept and no earlier backup was removed/,
+  like($err, qr/$kind backup "[^"]+" stopped: it stores more than pgvault\.max_backup_size \((?:1024 kB|1048576 bytes)\): .* written so far; nothing of it is kept and no earlier backup was removed/,
     'saying why');
   my ($name, $status, $error) = split /\|/,
     sql(qq{SELECT name, status, error_message FROM vault.history WHERE kind = '$kind' ORDER BY id DESC LIMIT 1});

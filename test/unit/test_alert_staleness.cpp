@@ -201,7 +201,7 @@ TEST(Anomaly, ZeroOrHalvedDumpIsUnusual) {
             "dump is 0 bytes against the usual 50 MB (usual: the median of the last 3 "
             "comparable backups)");
   EXPECT_EQ(*backup_anomaly("logical", {"y", 60, 20u << 20, 8u << 20}, before),
-            "logical backup \"y\" is unusual: it stores 8.0 MB against the usual 20 MB, 40% of "
+            "logical backup \"y\" is unusual: it stores 8192 kB against the usual 20 MB, 40% of "
             "it; its dump is 20 MB against the usual 50 MB, 40% of it (usual: the median of "
             "the last 3 comparable backups)");
   // 60% of the usual: not unusual enough.

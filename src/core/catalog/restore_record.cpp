@@ -1,5 +1,7 @@
 #include "pgvault/catalog/restore_record.hpp"
 
+#include "record_fields.hpp"
+
 #include "pgvault/catalog/metrics.hpp"  // utc_seconds
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
@@ -15,11 +17,6 @@ namespace {
 
 constexpr std::string_view kRestoresDir = "/restores/";
 constexpr std::string_view kRecordSuffix = ".json";
-
-void validate_record_system_identifier(const std::string& sysid) {
-  if (sysid.empty() || sysid.find('/') != std::string::npos || sysid == "." || sysid == "..")
-    throw Error(ErrorKind::invalid_argument, "invalid system identifier \"" + sysid + "\"");
-}
 
 }  // namespace
 
@@ -42,64 +39,20 @@ std::string RestoreRecord::to_json() const {
 }
 
 RestoreRecord RestoreRecord::from_json(std::string_view json) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(json);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(ErrorKind::corrupt, std::string("restore record is not valid JSON: ") + e.what());
-  }
-  auto bad = [](const std::string& field, const std::string& expected) {
-    return Error(ErrorKind::corrupt,
-                 "restore record: \"" + field + "\" is missing or not " + expected);
-  };
-  if (!j.is_object()) throw Error(ErrorKind::corrupt, "restore record is not a JSON object");
-  auto text = [&](const char* field, bool may_be_empty) {
-    if (!j.contains(field) || !j[field].is_string() ||
-        (!may_be_empty && j[field].get_ref<const std::string&>().empty()))
-      throw bad(field, may_be_empty ? "a string" : "a non-empty string");
-    return j[field].get<std::string>();
-  };
-  auto time = [&](const char* field) {
-    std::string t = text(field, false);
-    try {
-      (void)parse_utc_timestamp(t);
-    } catch (const Error&) {
-      throw bad(field, "an ISO 8601 UTC time (YYYY-MM-DDTHH:MM:SS[.fff]Z)");
-    }
-    return t;
-  };
+  const RecordFields fields("restore record", json);
   RestoreRecord r;
-  if (!j.contains("format_version") || !j["format_version"].is_number_integer() ||
-      j["format_version"].get<long long>() < 1 || j["format_version"].get<long long>() > 1000000)
-    throw bad("format_version", "a positive integer");
-  r.format_version = j["format_version"].get<int>();
-  if (r.format_version > kFormatVersion)
-    throw Error(ErrorKind::unsupported,
-                "restore record format_version " + std::to_string(r.format_version) +
-                    " is newer than this pgvault understands (" + std::to_string(kFormatVersion) +
-                    "); upgrade pgvault to read it");
-  r.system_identifier = text("system_identifier", false);
-  r.backup = text("backup", false);
-  r.kind = text("kind", false);
-  r.restore = text("restore", false);
-  r.started_at = time("started_at");
-  r.finished_at = time("finished_at");
-  const std::string status = text("status", false);
-  if (status != "succeeded" && status != "failed")
-    throw bad("status", "\"succeeded\" or \"failed\"");
-  r.succeeded = status == "succeeded";
-  if (r.succeeded) {
-    if (j.contains("error") && !j["error"].is_null())
-      throw bad("error", "null for a restore that succeeded");
-  } else {
-    r.error = text("error", false);
-  }
-  r.restored_by = text("restored_by", true);
-  r.target = text("target", true);
-  r.recovery_target = text("recovery_target", true);
-  if (!j.contains("bytes_written") || !j["bytes_written"].is_number_unsigned())
-    throw bad("bytes_written", "a non-negative integer");
-  r.bytes_written = j["bytes_written"].get<std::uint64_t>();
+  r.format_version = fields.format_version(kFormatVersion);
+  r.system_identifier = fields.text("system_identifier", false);
+  r.backup = fields.text("backup", false);
+  r.kind = fields.text("kind", false);
+  r.restore = fields.text("restore", false);
+  r.started_at = fields.time("started_at");
+  r.finished_at = fields.time("finished_at");
+  r.succeeded = fields.outcome("succeeded", "failed", r.error);
+  r.restored_by = fields.text("restored_by", true);
+  r.target = fields.text("target", true);
+  r.recovery_target = fields.text("recovery_target", true);
+  r.bytes_written = fields.count("bytes_written");
   return r;
 }
 

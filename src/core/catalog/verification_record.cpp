@@ -1,5 +1,7 @@
 #include "pgvault/catalog/verification_record.hpp"
 
+#include "record_fields.hpp"
+
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/storage/storage.hpp"
@@ -13,11 +15,6 @@ namespace {
 
 constexpr std::string_view kVerificationsDir = "/verifications/";
 constexpr std::string_view kRecordSuffix = ".json";
-
-void validate_record_system_identifier(const std::string& sysid) {
-  if (sysid.empty() || sysid.find('/') != std::string::npos || sysid == "." || sysid == "..")
-    throw Error(ErrorKind::invalid_argument, "invalid system identifier \"" + sysid + "\"");
-}
 
 // "<sysid>/verifications/<name>.json" -> (sysid, name); false for other keys.
 bool split_record_path(const std::string& path, std::string& sysid, std::string& name) {
@@ -53,63 +50,18 @@ std::string VerificationRecord::to_json() const {
 }
 
 VerificationRecord VerificationRecord::from_json(std::string_view json) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(json);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(ErrorKind::corrupt,
-                std::string("verification record is not valid JSON: ") + e.what());
-  }
-  auto bad = [](const std::string& field, const std::string& expected) {
-    return Error(ErrorKind::corrupt,
-                 "verification record: \"" + field + "\" is missing or not " + expected);
-  };
-  if (!j.is_object()) throw Error(ErrorKind::corrupt, "verification record is not a JSON object");
-  auto text = [&](const char* field, bool may_be_empty) {
-    if (!j.contains(field) || !j[field].is_string() ||
-        (!may_be_empty && j[field].get_ref<const std::string&>().empty()))
-      throw bad(field, may_be_empty ? "a string" : "a non-empty string");
-    return j[field].get<std::string>();
-  };
-  auto count = [&](const char* field) {
-    if (!j.contains(field) || !j[field].is_number_unsigned())
-      throw bad(field, "a non-negative integer");
-    return j[field].get<std::uint64_t>();
-  };
+  const RecordFields fields("verification record", json);
   VerificationRecord r;
-  if (!j.contains("format_version") || !j["format_version"].is_number_integer() ||
-      j["format_version"].get<long long>() < 1 || j["format_version"].get<long long>() > 1000000)
-    throw bad("format_version", "a positive integer");
-  r.format_version = j["format_version"].get<int>();
-  if (r.format_version > kFormatVersion)
-    throw Error(ErrorKind::unsupported,
-                "verification record format_version " + std::to_string(r.format_version) +
-                    " is newer than this pgvault understands (" + std::to_string(kFormatVersion) +
-                    "); upgrade pgvault to read it");
-  r.backup = text("backup", false);
-  r.system_identifier = text("system_identifier", false);
-  r.kind = text("kind", false);
-  r.verified_at = text("verified_at", false);
-  try {
-    (void)parse_utc_timestamp(r.verified_at);
-  } catch (const Error&) {
-    throw bad("verified_at", "an ISO 8601 UTC time (YYYY-MM-DDTHH:MM:SS[.fff]Z)");
-  }
-  const std::string status = text("status", false);
-  if (status != "passed" && status != "failed") throw bad("status", "\"passed\" or \"failed\"");
-  r.passed = status == "passed";
-  if (r.passed) {
-    if (j.contains("error") && !j["error"].is_null())
-      throw bad("error", "null for a passed verification");
-  } else {
-    r.error = text("error", false);
-  }
-  r.verified_by = text("verified_by", false);
-  if (!j.contains("restore_test") || !j["restore_test"].is_boolean())
-    throw bad("restore_test", "a boolean");
-  r.restore_test = j["restore_test"].get<bool>();
-  r.objects = count("objects");
-  r.bytes_read = count("bytes_read");
+  r.format_version = fields.format_version(kFormatVersion);
+  r.backup = fields.text("backup", false);
+  r.system_identifier = fields.text("system_identifier", false);
+  r.kind = fields.text("kind", false);
+  r.verified_at = fields.time("verified_at");
+  r.passed = fields.outcome("passed", "failed", r.error);
+  r.verified_by = fields.text("verified_by", false);
+  r.restore_test = fields.flag("restore_test");
+  r.objects = fields.count("objects");
+  r.bytes_read = fields.count("bytes_read");
   return r;
 }
 
