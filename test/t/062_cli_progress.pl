@@ -83,7 +83,9 @@ like($frames[-1] // '', qr/^\d+ \w+ of \d+ \w+ \(\d+%\)/, 'bytes done of the tot
 unlike($screen, qr/^progress: /m, 'no periodic lines on a terminal');
 # Each frame is redrawn over the last: never on a line of its own.
 unlike($screen, qr/$figures[^\r]*\r\n/, 'a live line is never ended by a newline');
-like($screen, qr/\r\n  restoring base\.tar/, 'the per-archive lines are still printed, on lines of their own');
+# At the start of a line (after a newline, or after the live line was wiped
+# with \r), ended by its own newline.
+like($screen, qr/\r  restoring base\.tar [^\r\n]*\r\n/, 'the per-archive lines are still printed, on lines of their own');
 like($screen, qr/^restored \d+ files \([^)]+\) from \d+ objects \(\d+ \w+ read in \d+\.\d s, \d+ \w+\/s\)/m,
   'the summary: how much, how long, how fast');
 

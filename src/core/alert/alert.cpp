@@ -162,7 +162,8 @@ const std::vector<AlertEvent>& alertable_events() {
   static const std::vector<AlertEvent> events = {
       AlertEvent::backup_failed, AlertEvent::archive_failed, AlertEvent::verify_failed,
       AlertEvent::misconfigured, AlertEvent::stale,          AlertEvent::anomaly,
-      AlertEvent::recovered};
+      AlertEvent::recovered,
+  };
   return events;
 }
 
