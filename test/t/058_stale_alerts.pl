@@ -107,5 +107,22 @@ ok($receiver->wait_for_events('recovered', 1, kind => 'wal'), 'archiving again c
 ($recovered) = $receiver->bodies('recovered', kind => 'wal');
 like($recovered->{text}, qr/^stale-db: WAL archiving caught up/, 'saying so');
 
+# The simplest set-up: pgvault.stale_after = '5s' (backups of any kind) and
+# no schedule at all: stale once the newest backup is 5 s old, cleared by the
+# next backup.
+sql(q{ALTER SYSTEM SET pgvault.stale_after = '5s'; SELECT pg_reload_conf()});
+is(sql('SHOW pgvault.schedule') . sql('SHOW pgvault.incremental_schedule') . sql('SHOW pgvault.logical_schedule'),
+  '', 'no schedule');
+ok($receiver->wait_for_events('stale', 1, kind => 'backup'), "stale_after = '5s': the newest backup turns stale");
+($stale) = $receiver->bodies('stale', kind => 'backup');
+like($stale->{text}, qr/^stale-db: no backup has completed for \S+ \(the newest, "[^"]+", completed at [^;]+; pgvault\.stale_after 5s\)$/,
+  'saying how old the newest backup is, against 5s');
+ok($node->poll_query_until('postgres', q{SELECT stale LIKE 'backup: no backup has completed for %' FROM vault.status}),
+  'vault.status.stale says so');
+my $third = sql(q{SELECT name FROM vault.create_backup()});
+ok($receiver->wait_for_events('recovered', 1, subject => 'backups'), 'the next backup clears it');
+($recovered) = $receiver->bodies('recovered', subject => 'backups');
+like($recovered->{text}, qr/"\Q$third\E" completed at/, 'naming that backup');
+
 $receiver->stop;
 done_testing();
