@@ -9,10 +9,13 @@
 // Replacing an existing database first takes a logical backup of it
 // (trigger pre_restore) through the normal job path.
 #include "pgvault/catalog/backup_meta.hpp"
+#include "pgvault/catalog/repository.hpp"
+#include "pgvault/catalog/restore_record.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/logical/logical_backup.hpp"
 #include "pgvault/logical/logical_restore.hpp"
 #include "pgvault/text.hpp"
+#include "pgvault/timestamp.hpp"
 
 #include <cstdint>
 #include <ctime>
@@ -203,6 +206,31 @@ void report_restored(const BackupMeta& meta, const std::string& target,
        std::to_string(restored_bytes)});
 }
 
+// The restore, in the repository beside the backups (as the CLI's restores
+// are), so that `pgvault report` shows it with no database at hand. A store
+// that refuses costs a WARNING, not the restore.
+void record_logical_restore(const RestoreSource& source, const Caller& caller,
+                            const std::string& target, const std::string& started_at,
+                            const std::string& pre_restore, const std::string& error,
+                            std::uint64_t restored_bytes) {
+  RestoreRecord record;
+  record.system_identifier = source.meta.system_identifier;
+  record.backup = source.meta.name;
+  record.kind = source.meta.kind;
+  record.restore = "vault.restore_logical";
+  record.started_at = started_at;
+  record.finished_at = utc_timestamp_now();
+  record.succeeded = error.empty();
+  record.error = error;
+  record.restored_by = "role " + caller.name;
+  record.target =
+      "database " + target +
+      (pre_restore.empty() ? "" : " (replaced; its pre_restore backup is " + pre_restore + ")");
+  record.bytes_written = restored_bytes;
+  Repository repo(*source.storage);
+  if (const auto warning = record_restore(repo, record)) log_message(WARNING, *warning);
+}
+
 Datum name_datum(const char* s) {
   NameData* n = static_cast<NameData*>(palloc0(NAMEDATALEN));
   namestrcpy(n, s);
@@ -269,10 +297,17 @@ PGVAULT_FUNCTION(pgvault_restore_logical) {
   check_caller_may_restore_into(caller, target, existing);
   check_dump_against_history(source, caller);
 
-  const std::string pre_restore =
-      existing.exists ? take_pre_restore_backup(target, source.meta.name) : "";
-  const std::uint64_t restored_bytes =
-      restore_via_scratch_database(source, target, existing, model, pre_restore);
+  const std::string started_at = utc_timestamp_now();
+  std::string pre_restore;
+  std::uint64_t restored_bytes = 0;
+  try {
+    if (existing.exists) pre_restore = take_pre_restore_backup(target, source.meta.name);
+    restored_bytes = restore_via_scratch_database(source, target, existing, model, pre_restore);
+  } catch (const std::exception& e) {
+    record_logical_restore(source, caller, target, started_at, pre_restore, e.what(), 0);
+    throw;
+  }
+  record_logical_restore(source, caller, target, started_at, pre_restore, "", restored_bytes);
   report_restored(source.meta, target, pre_restore, restored_bytes);
   return result_row(fcinfo, source.meta, target, pre_restore, restored_bytes, started);
 }

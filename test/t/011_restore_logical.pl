@@ -9,6 +9,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use PgVault::TestNode;
+use PgVault::Cli;
+use JSON::PP;
 
 my ($node, $repo) = new_vault_node('restore_logical');
 my $q = sub { $node->safe_psql(@_ == 1 ? ('postgres', $_[0]) : @_) };
@@ -118,6 +120,23 @@ $err = $fails->("SELECT * FROM vault.restore_logical('$doomed', 'shop_restored',
 like($err, qr/DETAIL:  Database "shop_restored" is unchanged \(its pre_restore backup is "[^"]+"\)/, 'a failed replace says the database is unchanged');
 is(contents('shop_restored'), $shop, 'and it is');
 is($scratch_left->(), '0', 'no scratch database left behind');
+
+# Every restore that got past its checks is recorded in the repository, as
+# the CLI's restores are: `pgvault report` lists them with no database.
+my ($report_ok, $report_json, $report_err) = pgvault('report', '--repo', $repo, '--format', 'json');
+ok($report_ok, 'pgvault report reads the repository') or diag($report_err);
+my @sql_restores = grep { $_->{restore} eq 'vault.restore_logical' } @{ decode_json($report_json)->{restores} };
+my ($restored) = grep { $_->{backup} eq $name && $_->{status} eq 'succeeded' } @sql_restores;
+ok($restored, 'a restore_logical that succeeded is recorded');
+like($restored->{target} // '', qr/^database shop_restored/, 'with the database it restored into');
+like($restored->{restored_by} // '', qr/^role \S+$/, 'and the role that ran it');
+cmp_ok($restored->{bytes_written} // 0, '>', 0, 'and the bytes of dump restored');
+my ($replaced) = grep { $_->{backup} eq $name && ($_->{target} // '') =~ /replaced; its pre_restore backup is / } @sql_restores;
+ok($replaced, 'a replace names the pre_restore backup');
+my @doomed = grep { $_->{backup} eq $doomed && $_->{status} eq 'failed' } @sql_restores;
+is(scalar(@doomed), 2, 'both failed restores of the doomed dump are recorded');
+like($doomed[0]{error} // '', qr/role "gone_owner" does not exist/, "with pg_restore's error");
+ok(!grep({ $_->{backup} eq '20200101T000000Z-logical' } @sql_restores), 'a restore refused by its checks is not');
 
 # 6. Encrypted with a passphrase: restores with it, refused clearly without it.
 my $passphrase = 'restore me ' . int(rand(1e9));
