@@ -56,8 +56,7 @@ VerifyOutcome verify_named(const std::string& name_or_latest, const char* verifi
   VerifyOutcome out;
   out.name = meta.name;
   VerifyOptions options;
-  options.decryptor =
-      decryptor_for(meta, configured_encryption());
+  options.decryptor = decryptor_for(meta, configured_encryption());
   // An incremental's chain: each backup with its own key derivation.
   const EncryptionSettings encryption = configured_encryption();
   options.decryptor_of = [encryption](const BackupMeta& b) { return decryptor_for(b, encryption); };
@@ -190,13 +189,18 @@ PGVAULT_FUNCTION(pgvault_verify_wal) {
   const WalVerifyOutcome o = verify_wal_named(name);
   const WalVerifyReport& r = o.report;
   if (o.passed) {
-    log_message(LOG, "archived WAL of backup \"" + o.name + "\" verified: " +
-                         std::to_string(r.objects) + " objects from " + format_lsn(r.from) +
-                         " to " + format_lsn(r.to) + " on timeline " +
+    log_message(LOG, "archived WAL of backup \"" + o.name +
+                         "\" verified: " + std::to_string(r.objects) + " objects from " +
+                         format_lsn(r.from) + " to " + format_lsn(r.to) + " on timeline " +
                          std::to_string(r.to_timeline));
   } else {
-    log_message(WARNING, "archived WAL of backup \"" + o.name + "\" failed verification: " + o.error);
+    log_message(WARNING,
+                "archived WAL of backup \"" + o.name + "\" failed verification: " + o.error);
   }
+  // At commit, as verify_backup's outcome: the alerts worker raises
+  // verify_failed (subject "WAL verification") and its recovery.
+  queue_alert_outcome_at_commit(
+      "verify", o.passed, {{"what", "wal"}, {"name", o.name}, {"error", o.passed ? "" : o.error}});
   return pg_guard([&] {
     TupleDesc desc;
     if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)

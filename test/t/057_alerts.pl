@@ -121,6 +121,14 @@ ok(wait_for_events('backup_failed', 2), 'the failure alert is delivered once the
 ok(wait_for_events('recovered', 2), 'and so is the recovery');
 ok($node->poll_query_until('postgres', q{SELECT NOT alert_failing AND alert_last_delivered_at IS NOT NULL FROM vault.status}),
   'vault.status: delivering again');
+
+# vault.verify_wal checks the archived WAL after a backup: with no WAL
+# archive it fails, and that alerts verify_failed, as a WAL verification.
+is(sql(q{SELECT verified FROM vault.verify_wal()}), 'f', 'verify_wal: no archived WAL after the backup');
+ok(wait_for_events('verify_failed', 1), 'a failed verify_wal alerts verify_failed');
+my ($wal_check) = grep { $_->{body}{event} eq 'verify_failed' } received();
+like($wal_check->{body}{text}, qr/^alerts-db: verification of the archived WAL after backup "[^"]+" failed: .*no WAL of that timeline is archived/,
+  'saying it was the archived WAL that failed');
 my $log = slurp_file($node->logfile);
 like($log, qr/WARNING:  pgvault: alert channel webhook cannot deliver \(retrying with backoff\)/,
   'the delivery failure is logged');

@@ -85,6 +85,35 @@ TEST(AlertTracker, ArchiveVerifyAndSettingsSubjects) {
   EXPECT_THROW(tracker.observe({{"ok", true}}, 1), Error);
 }
 
+// vault.verify_wal's outcomes are a subject of their own: a WAL check that
+// passes does not clear a backup's failed verification, nor the other way.
+TEST(AlertTracker, WalVerificationIsItsOwnSubject) {
+  AlertTracker tracker;
+  const json backup_failed = {{"source", "verify"}, {"ok", false}, {"name", "b"}, {"error", "e"}};
+  const json wal_failed = {{"source", "verify"},
+                           {"ok", false},
+                           {"what", "wal"},
+                           {"name", "b"},
+                           {"error", "segment 000000010000000000000003 is missing"}};
+  const json wal_passed = {{"source", "verify"}, {"ok", true}, {"what", "wal"}, {"name", "b"}};
+  ASSERT_TRUE(tracker.observe(backup_failed, 1));
+  auto wal = tracker.observe(wal_failed, 2);
+  ASSERT_TRUE(wal);
+  EXPECT_EQ(wal->event, AlertEvent::verify_failed);
+  EXPECT_EQ(wal->subject, "WAL verification");
+  EXPECT_EQ(alert_sentence(*wal, kCluster),
+            "prod-db: verification of the archived WAL after backup \"b\" failed: segment "
+            "000000010000000000000003 is missing");
+  EXPECT_FALSE(tracker.observe(wal_failed, 3));  // once
+  auto recovered = tracker.observe(wal_passed, 4);
+  ASSERT_TRUE(recovered);
+  EXPECT_EQ(recovered->event, AlertEvent::recovered);
+  EXPECT_EQ(alert_sentence(*recovered, kCluster),
+            "prod-db: WAL verification recovered: the archived WAL after backup \"b\" verified");
+  EXPECT_TRUE(tracker.failing("verify"));
+  EXPECT_FALSE(tracker.failing("verify:wal"));
+}
+
 TEST(AlertRender, WebhookPayloadHasTextAndFields) {
   AlertTracker tracker;
   auto alert = tracker.observe(backup_outcome(false), 1764900000);

@@ -207,6 +207,9 @@ std::string alert_sentence(const Alert& a, const ClusterFacts& cluster) {
              (text_of(d, "file").empty() ? "" : " (file " + text_of(d, "file") + ")") + ": " +
              error;
     case AlertEvent::verify_failed:
+      if (text_of(d, "what") == "wal")
+        return who + "verification of the archived WAL after backup \"" + name +
+               "\" failed: " + error;
       return who + "verification of backup \"" + name + "\" failed: " + error;
     case AlertEvent::misconfigured:
       return who + "pgvault settings were rejected: " + text_of(d, "problems");
@@ -220,6 +223,9 @@ std::string alert_sentence(const Alert& a, const ClusterFacts& cluster) {
       if (source == "archive")
         return who + "WAL archiving recovered" +
                (text_of(d, "file").empty() ? "" : ": " + text_of(d, "file") + " archived");
+      if (source == "verify" && text_of(d, "what") == "wal")
+        return who + "WAL verification recovered: the archived WAL after backup \"" + name +
+               "\" verified";
       if (source == "verify")
         return who + "verification recovered: backup \"" + name + "\" verified";
       if (source == "stale") return who + text_of(d, "reason");
@@ -254,7 +260,8 @@ std::string mail_subject(const Alert& a, const ClusterFacts& cluster) {
       what = "WAL archiving failed";
       break;
     case AlertEvent::verify_failed:
-      what = "backup verification failed";
+      what = text_of(a.details, "what") == "wal" ? "WAL verification failed"
+                                                 : "backup verification failed";
       break;
     case AlertEvent::misconfigured:
       what = "settings rejected";
@@ -323,7 +330,11 @@ std::optional<Alert> AlertTracker::observe(const json& outcome, std::int64_t now
     alert.subject = "WAL archiving";
     failure = AlertEvent::archive_failed;
   } else if (source == "verify") {
-    alert.subject = "verification";
+    // vault.verify_wal checks the archived WAL after a backup: a subject of
+    // its own, so that it neither hides nor clears a backup's failed check.
+    const bool wal = text_of(outcome, "what") == "wal";
+    key = wal ? "verify:wal" : "verify";
+    alert.subject = wal ? "WAL verification" : "verification";
     failure = AlertEvent::verify_failed;
   } else if (source == "settings") {
     alert.subject = "settings";
