@@ -76,9 +76,11 @@ ok($node->poll_query_until('postgres',
   "WAL archived up to $last_segment");
 my $repo_before = join "\n", repository_listing();
 
+# The backups and the WAL archive; a restore adds only its restore record
+# (<sysid>/restores/, for pgvault report) and changes nothing else.
 sub repository_listing {
   my ($dir) = $repo =~ m{^file://(.*)$};
-  my @files = split /\n/, `cd '$dir' && find . -type f | sort`;
+  my @files = grep { !m{^\./\d+/restores/} } split /\n/, `cd '$dir' && find . -type f | sort`;
   return @files;
 }
 
@@ -244,7 +246,10 @@ ok(!$ok, 'two targets are refused');
 like($err, qr/give only one recovery target/, 'with the parser\'s message');
 
 # Restoring wrote nothing into the repository.
-is(join("\n", repository_listing()), $repo_before, 'the repository is unchanged by the restores');
+is(join("\n", repository_listing()), $repo_before, 'the backups and WAL of the repository are unchanged by the restores');
+my ($restores_dir) = $repo =~ m{^file://(.*)$};
+my @restore_records = glob("$restores_dir/*/restores/*.json");
+ok(@restore_records >= 2, 'each restore left its record (' . scalar(@restore_records) . ')');
 
 $node->stop;
 done_testing();

@@ -69,7 +69,11 @@ sub objects_under {
     }, "$repo_dir/$prefix");
   return %objects;
 }
-sub listing { my %o = objects_under($_[0] // $sysid); return join "\n", map { "$_ $o{$_}" } sort keys %o }
+# A restore adds only its restore record (<sysid>/restores/): left out.
+sub listing {
+  my %o = objects_under($_[0] // $sysid);
+  return join "\n", map { "$_ $o{$_}" } grep { !m{^\d+/restores/} } sort keys %o;
+}
 
 my $copies = 0;
 sub restore_copy {
