@@ -124,9 +124,15 @@ if line=$(grep -E '^Files=[0-9]+, Tests=[0-9]+' "$work/prove.log"); then
   passed=$((passed + total - bad))
   failed=$((failed + bad))
   if [ "$bad" -gt 0 ]; then
-    for f in "$work"/tmp_check/log/regress_log_*; do
-      [ -f "$f" ] && { echo "---- $f (tail)"; tail -60 "$f"; }
+    # Only the failed files' logs, then prove's summary again, last, so a
+    # CI that keeps only the tail of the output still names what failed.
+    failed_files=$(grep -oE '^test/t/[^ ]+\.pl \(Wstat' "$work/prove.log" | sed -E 's/ \(Wstat$//')
+    for t in $failed_files; do
+      f="$work/tmp_check/log/regress_log_$(basename "$t" .pl)"
+      [ -f "$f" ] && { echo "---- $f (tail)"; tail -80 "$f"; }
     done
+    echo "== TAP failures (from prove's summary) =="
+    sed -n '/^Test Summary Report/,/^Result:/p' "$work/prove.log"
   fi
 else
   echo "run-all: FAILED: prove printed no summary" >&2
