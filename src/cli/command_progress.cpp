@@ -35,8 +35,8 @@ std::size_t terminal_width() {
 
 void ProgressOptions::add_to(CLI::App* cmd) {
   auto* quiet_flag = cmd->add_flag("--quiet,-q", quiet,
-                                   "Print nothing but warnings and errors (no progress, no "
-                                   "summary)");
+                                   "Print nothing but errors (no progress, no summary, no "
+                                   "warnings)");
   auto* on = cmd->add_flag("--progress", progress,
                            "Show the live progress line (bytes of the total, %, rate, elapsed, "
                            "ETA) on standard error even when it is not a terminal (default: on "

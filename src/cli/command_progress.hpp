@@ -30,7 +30,7 @@ struct ProgressOptions {
 };
 
 // Swaps standard output for nothing while it lives (--quiet: nothing but
-// warnings and errors).
+// errors; QuietWarnings holds back the warnings).
 class QuietStdout {
  public:
   explicit QuietStdout(bool quiet);

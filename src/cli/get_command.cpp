@@ -5,6 +5,7 @@
 #include "common_options.hpp"
 #include "usage.hpp"
 #include "output_file.hpp"
+#include "text_output.hpp"
 
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
@@ -79,6 +80,7 @@ int run_get(const GetOptions& o) {
   (void)o.progress.max_rate_bytes();  // checked before the repository is read
   // Standard error: standard output may be the dump itself.
   std::ostream& say = o.progress.quiet ? null_stream() : std::cerr;
+  const QuietWarnings no_warnings(o.progress.quiet);
   auto storage = o.repo.open();
   Repository repo(*storage);
   BackupSelector logical;

@@ -5,6 +5,7 @@
 #include "common_options.hpp"
 #include "database_history.hpp"
 #include "output_file.hpp"
+#include "text_output.hpp"
 
 #include "pgvault/catalog/metrics.hpp"
 #include "pgvault/catalog/repository.hpp"
@@ -132,10 +133,10 @@ int run_report(const ReportOptions& o) {
           kind == "physical" ? "pgvault.schedule" : "pgvault." + kind + "_schedule";
       if (given.schedules.count(kind) > 0) continue;
       if (!is_utc_zone(server.timezone)) {
-        std::cerr << "pgvault: warning: " << setting << " = '" << text << "' is read in "
-                  << "pgvault.timezone " << pgvault::quoted(quote_untrusted(server.timezone))
-                  << "; the report reads schedules in UTC: give it as an option in UTC to mark "
-                     "missed days\n";
+        warn(setting + " = '" + text + "' is read in pgvault.timezone " +
+             pgvault::quoted(quote_untrusted(server.timezone)) +
+             "; the report reads schedules in UTC: give it as an option in UTC to mark missed "
+             "days");
         continue;
       }
       add_schedule(given, kind.c_str(), setting + " of the database", text);

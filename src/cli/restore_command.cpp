@@ -277,6 +277,7 @@ int run_restore(const RestoreCliOptions& o) {
   // Every option is checked before the repository is read.
   (void)o.progress.max_rate_bytes();
   const QuietStdout quiet(o.progress.quiet);
+  const QuietWarnings no_warnings(o.progress.quiet);
   const std::optional<RecoveryTarget> target = parse_recovery_target(o.target);
   const RestoredCopyPolicy policy{parse_carry_over("--archive-mode", o.archive_mode),
                                   parse_carry_over("--schedule", o.schedule),
@@ -359,10 +360,7 @@ int run_restore(const RestoreCliOptions& o) {
               << " backups, " << chain.describe() << " (the full backup first)\n";
   // Progress against every object of the chain; the restore says which it
   // passes over.
-  std::uint64_t total = 0;
-  for (const BackupMeta& b : chain.backups)
-    for (const ObjectEntry& obj : b.objects) total += obj.size;
-  CommandProgress progress(o.progress, total);
+  CommandProgress progress(o.progress, chain.stored_bytes());
   ro.on_read_total = [&progress](std::uint64_t n) { progress.on_read(n); };
   ro.on_unread = [&progress](std::uint64_t n) { progress.reduce_total(n); };
   // The restore is recorded in the repository, whatever its outcome.
@@ -410,7 +408,7 @@ int run_restore(const RestoreCliOptions& o) {
   recording.finish(true, "", report.bytes);
   for (const std::string& line : written.removed)
     std::cout << "postgresql.auto.conf: removed " << line << "\n";
-  for (const std::string& w : written.warnings) std::cerr << "pgvault: warning: " << w << "\n";
+  for (const std::string& w : written.warnings) warn(w);
   say_carry_over(policy, storage->url());
   if (target) {
     std::cout << "recovery.signal written; postgresql.auto.conf now has:\n";
@@ -421,13 +419,12 @@ int run_restore(const RestoreCliOptions& o) {
     if (!env.empty()) {
       std::string names;
       for (const std::string& e : env) names += (names.empty() ? "" : ", ") + e;
-      std::cout << std::flush;
-      std::cerr << "pgvault: warning: " << names
-                << " came from this command's environment; the server runs restore_command "
-                   "with its own environment, which normally does not have "
-                << (env.size() == 1 ? "it" : "them")
-                << ": put the settings in a file (pgvault.* lines, readable only by the "
-                   "server's OS user) and restore with --config FILE\n";
+      warn(names +
+           " came from this command's environment; the server runs restore_command with its "
+           "own environment, which normally does not have " +
+           (env.size() == 1 ? "it" : "them") +
+           ": put the settings in a file (pgvault.* lines, readable only by the server's OS "
+           "user) and restore with --config FILE");
     }
   } else {
     std::cout << "the backup alone was restored (no --target*): the server recovers to the "

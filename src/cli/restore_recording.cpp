@@ -1,5 +1,7 @@
 #include "restore_recording.hpp"
 
+#include "text_output.hpp"
+
 #include "pgvault/timestamp.hpp"
 
 #include <iostream>
@@ -40,8 +42,7 @@ void RestoreRecording::finish(bool succeeded, const std::string& error,
   record_.succeeded = succeeded;
   record_.error = succeeded ? std::string() : (error.empty() ? "failed" : error);
   record_.bytes_written = bytes_written;
-  if (auto warning = record_restore(repo_, record_))
-    std::cerr << "pgvault: warning: " << *warning << "\n";
+  if (auto warning = record_restore(repo_, record_)) warn(*warning);
 }
 
 }  // namespace pgvault::cli

@@ -2,6 +2,7 @@
 
 #include "text_output.hpp"
 
+#include "pgvault/catalog/backup_chain.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/logical/logical_backup.hpp"
 #include "pgvault/process/child_process.hpp"
@@ -197,8 +198,7 @@ class ScratchDir {
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
     if (ec) {
-      std::cerr << "pgvault: warning: could not remove scratch directory " << path_ << ": "
-                << ec.message() << "\n";
+      warn("could not remove scratch directory " + path_ + ": " + ec.message());
     }
   }
   ScratchDir(const ScratchDir&) = delete;
@@ -291,7 +291,7 @@ class ScratchServer {
       // best effort in a destructor; the message below names what may be left
     }
     if (running()) {
-      std::cerr << "pgvault: warning: could not stop the scratch server of " << pgdata_ << "\n";
+      warn("could not stop the scratch server of " + pgdata_);
     }
   }
 
@@ -346,7 +346,8 @@ void wait_for_promotion(const std::string& bindir, const std::string& socket_dir
 RestoreTestResult restore_test(
     Repository& repo, const BackupMeta& meta,
     const std::function<DecryptorFactory(const BackupMeta&)>& decryptor_of, RestoreReport& restored,
-    const std::function<void(const std::string&)>& say, const std::string& restore_command) {
+    const std::function<void(const std::string&)>& say, CommandProgress& progress,
+    const std::string& restore_command) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::string bindir = find_pg_bindir(meta.pg_version / 10000);
   InterruptGuard interrupts;
@@ -365,12 +366,16 @@ RestoreTestResult restore_test(
     }
   }
   ro.on_read = [](std::uint64_t) { throw_if_interrupted(); };
+  progress.on_read(0, resolve_chain(repo, meta).stored_bytes());
+  ro.on_read_total = [&progress](std::uint64_t n) { progress.on_read(n); };
+  ro.on_unread = [&progress](std::uint64_t n) { progress.reduce_total(n); };
   ro.sync_to_disk = false;  // a throwaway copy; the server fsyncs what it needs itself
   restored = restore_physical(repo, meta, ro, [&](std::string_view line) {
     throw_if_interrupted();
     say("  " + std::string(line));
   });
   const double restore_seconds = seconds_since(t0);
+  const std::string read_summary = progress.finish();
 
   // Debian keeps postgresql.conf and pg_hba.conf outside the data directory:
   // the server needs one, even empty.
@@ -441,6 +446,7 @@ RestoreTestResult restore_test(
   databases.push_back("template1");
 
   RestoreTestResult result;
+  result.read = read_summary;
   std::string last_error;
   bool answered = false;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);

@@ -4,6 +4,7 @@
 #include "pgvault/catalog/backup_meta.hpp"
 
 #include <string>
+#include <string_view>
 
 namespace pgvault::cli {
 
@@ -16,5 +17,21 @@ std::string format_seconds(double seconds);
 // "(physical, PostgreSQL 15.5, system 7301..., completed 2026-...)": what a
 // command says about the backup it works on.
 std::string describe_backup(const BackupMeta& meta);
+
+// "pgvault: warning: MESSAGE" on standard error: every warning of every
+// command goes through here, so --quiet can hold them all back.
+void warn(std::string_view message);
+
+// While it lives, warn() prints nothing (--quiet: nothing but errors).
+class QuietWarnings {
+ public:
+  explicit QuietWarnings(bool quiet);
+  ~QuietWarnings();
+  QuietWarnings(const QuietWarnings&) = delete;
+  QuietWarnings& operator=(const QuietWarnings&) = delete;
+
+ private:
+  bool saved_;
+};
 
 }  // namespace pgvault::cli

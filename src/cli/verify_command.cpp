@@ -74,6 +74,7 @@ int run_verify(const VerifyCliOptions& o) {
   (void)o.progress.max_rate_bytes();  // checked before the repository is read
   // --json: the JSON stays, whatever --quiet says.
   const QuietStdout quiet(o.progress.quiet && !o.json);
+  const QuietWarnings no_warnings(o.progress.quiet);
   // Before anything is read: PostgreSQL will not start as root.
   if (o.restore_test && ::geteuid() == 0) {
     throw Error(ErrorKind::invalid_argument,
@@ -149,8 +150,7 @@ int run_verify(const VerifyCliOptions& o) {
     record.verified_at = utc_timestamp_now();
     record.passed = passed;
     record.error = error;
-    if (auto warning = record_verification(repo, record))
-      std::cerr << "pgvault: warning: " << *warning << "\n";
+    if (auto warning = record_verification(repo, record)) warn(*warning);
   };
   try {
     VerifyReport report;
@@ -169,6 +169,7 @@ int run_verify(const VerifyCliOptions& o) {
       try {
         test = restore_test(
             repo, meta, [&](const BackupMeta& b) { return o.repo.decryptor(b); }, restored, say,
+            progress,
             o.wal ? wal_fetch_restore_command(o.repo.wal_fetch_invocation(meta.system_identifier))
                   : std::string());
       } catch (const std::exception& e) {
@@ -193,10 +194,10 @@ int run_verify(const VerifyCliOptions& o) {
       report = verify_backup(repo, meta, vo,
                              [&](std::string_view line) { say("  " + std::string(line)); });
     }
-    // --restore-test reads through the scratch restore, which shows no progress.
-    const std::string read = o.restore_test ? std::string() : progress.finish();
+    // --restore-test: the scratch restore's read, before the server started.
+    const std::string read = o.restore_test ? test->read : progress.finish();
     for (const auto& w : report.warnings) {
-      if (!o.json) std::cerr << "pgvault: warning: " << w << "\n";
+      if (!o.json) warn(w);
     }
     std::optional<WalVerifyReport> wal;
     if (o.wal) {

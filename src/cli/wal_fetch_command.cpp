@@ -1,5 +1,6 @@
 #include "wal_fetch_command.hpp"
 
+#include "text_output.hpp"
 #include "usage.hpp"
 
 #include "pgvault/error.hpp"
@@ -141,8 +142,8 @@ std::optional<WalSpool> open_spool(const WalFetchOptions& o) {
   try {
     return WalSpool(default_wal_spool_dir(data_directory), data_directory);
   } catch (const std::exception& e) {
-    std::cerr << "pgvault: warning: not prefetching WAL: " << e.what()
-              << " (pass --spool-dir DIR or --prefetch 0)\n";
+    warn(std::string("not prefetching WAL: ") + e.what() +
+         " (pass --spool-dir DIR or --prefetch 0)");
     return std::nullopt;
   }
 }
@@ -357,8 +358,8 @@ bool take_from_spool(WalSpool& spool, const WalFileName& file, const std::string
   std::string why_not;
   if (spool.take(file, destination, sysid, why_not, segment_size)) return true;
   if (spool.has(file) || why_not.find("failed its check") != std::string::npos)
-    std::cerr << "pgvault: warning: WAL file " << file.name() << " from spool " << spool.dir()
-              << ": " << why_not << "; fetching it from the repository\n";
+    warn("WAL file " + file.name() + " from spool " + spool.dir() + ": " + why_not +
+         "; fetching it from the repository");
   return false;
 }
 
@@ -521,7 +522,7 @@ int run_wal_fetch(const WalFetchOptions& o) {
           spool->set_wanted(file, segment_size);
         ensure_prefetch_worker(o, sysid, *spool);
       } catch (const std::exception& e) {
-        std::cerr << "pgvault: warning: WAL prefetch not started: " << e.what() << "\n";
+        warn(std::string("WAL prefetch not started: ") + e.what());
       }
     }
     return 0;

@@ -148,6 +148,33 @@ ok(!$ok, 'restore --quiet into a used directory fails');
 is($out, '', '--quiet: a failure prints nothing on standard output');
 like($err, qr/^pgvault: error: .*not empty/, 'but the error');
 
+# --quiet holds back warnings too. A restore whose record cannot be written
+# (here: a file where the repository's restores directory should be) warns
+# and goes on; under --quiet it says nothing.
+my $sysid = $q->('SELECT system_identifier FROM pg_control_system()');
+(my $repo_dir = $repo) =~ s{^file://}{};
+my $restores = "$repo_dir/$sysid/restores";
+rename($restores, "$restores.kept") or die "rename $restores: $!";
+open(my $blocker, '>', $restores) or die; close $blocker;
+($ok, $out, $err) = pgvault('restore', '--repo', $repo, '--backup', $physical, '--pgdata', "$target/6");
+ok($ok, 'a restore whose record cannot be written succeeds') or diag($err);
+like($err, qr/^pgvault: warning: .*restore/m, 'and warns that it was not recorded') or diag($err);
+($ok, $out, $err) = pgvault('restore', '--repo', $repo, '--backup', $physical, '--pgdata', "$target/7", '--quiet');
+ok($ok, 'the same restore with --quiet succeeds') or diag($err);
+is($err, '', '--quiet: not even the warning');
+unlink($restores) or die;
+rename("$restores.kept", $restores) or die;
+
+# verify --restore-test reads through a restore into a scratch directory: the
+# same live line while it reads, the same summary.
+($rc, $screen) = pgvault_on_terminal('verify', '--restore-test', '--repo', $repo, '--backup', $physical,
+  '--max-rate', $rate2);
+is($rc, 0, 'verify --restore-test on a terminal succeeds') or diag($screen);
+cmp_ok(scalar(distinct(live_frames($screen))), '>=', 2, 'verify --restore-test shows the live progress line')
+  or diag($screen);
+like($screen, qr/^backup \Q$physical\E verified: .*; \d+ \w+ read in \d+\.\d s, \d+ \w+\/s\)/m,
+  'and ends with the summary of its read') or diag($screen);
+
 # Bad values are refused before the repository is read.
 ($ok, $out, $err) = pgvault('restore', '--repo', $repo, '--backup', $physical, '--pgdata', "$target/5",
   '--max-rate', 'fast');

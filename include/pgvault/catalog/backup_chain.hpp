@@ -22,6 +22,7 @@
 #include "pgvault/pg_free.hpp"
 #include "pgvault/catalog/backup_meta.hpp"
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -37,6 +38,9 @@ struct BackupChain {
   const BackupMeta& full() const { return backups.back(); }
   // "A <- B <- C" from the full to the newest (for messages).
   std::string describe() const;
+  // The stored bytes of every object of every backup: what a restore of the
+  // chain reads at most (a progress total).
+  std::uint64_t stored_bytes() const;
 };
 
 // The backup.json of a backup of the same system as the child, by name:

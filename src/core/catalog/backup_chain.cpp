@@ -30,6 +30,13 @@ std::string BackupChain::describe() const {
   return out;
 }
 
+std::uint64_t BackupChain::stored_bytes() const {
+  std::uint64_t total = 0;
+  for (const BackupMeta& b : backups)
+    for (const ObjectEntry& obj : b.objects) total += obj.size;
+  return total;
+}
+
 BackupChain resolve_chain(const BackupMeta& newest, const BackupLookup& lookup) {
   if (!newest.is_physical())
     throw Error(ErrorKind::unsupported,
