@@ -651,6 +651,45 @@ TEST_F(IncrementalBackupTest, ParallelReadersWriteTheSameArchive) {
   (void)parent;
 }
 
+// A relation file of at least 8192 blocks (64 MB) is scanned in ranges on
+// several threads: the same pages as one thread selects, in block order, and
+// corruption in any range named by its block.
+TEST_F(IncrementalBackupTest, ALargeFileIsScannedInRangesOnSeveralThreads) {
+  constexpr std::uint32_t kBlocks = 9000;
+  const std::string large = "base/5/18000";
+  put(cluster_.data / large, pages(kOld, kBlocks, 'p'));
+  const BackupMeta parent = put_parent(repo_, cluster_, "full");
+  std::string now = slurp(cluster_.data / large);
+  for (std::uint32_t block : {5u, 4499u, 4500u, 6001u, 8999u})
+    now.replace(std::size_t{block} * kPageSize, kPageSize, page(kNew, block, 'n'));
+  now += page(kOld, kBlocks, 'e');  // extended: beyond the parent's size
+  put(cluster_.data / large, now);
+
+  BackupRequest serial = incremental_request(kChild);
+  serial.data_checksums = true;
+  const ReadBack one = read_back(storage_, take(serial, parent), {});
+  BackupRequest parallel = incremental_request(kChild + "-p");
+  parallel.data_checksums = true;
+  parallel.read_workers = 3;
+  const ReadBack three = read_back(storage_, take(parallel, parent), {});
+  const std::string entry = "base.tar:base/5/INCREMENTAL.18000";
+  ASSERT_EQ(three.files.count(entry), 1u);
+  EXPECT_EQ(one.files.at(entry), three.files.at(entry));
+  const Incremental inc = parse_incremental(three.files.at(entry));
+  EXPECT_EQ(inc.header.file_blocks, kBlocks + 1);
+  EXPECT_EQ(inc.blocks, (std::vector<std::uint32_t>{5, 4499, 4500, 6001, 8999, kBlocks}));
+
+  // A damaged page in the last range.
+  now[std::size_t{7000} * kPageSize + 5000] ^= 0x01;
+  put(cluster_.data / large, now);
+  BackupRequest damaged = incremental_request(kChild + "-d");
+  damaged.data_checksums = true;
+  damaged.read_workers = 3;
+  expect_error([&] { take(damaged, parent); }, ErrorKind::corrupt,
+               "checksum verification failed in file \"base/5/18000\", block 7000");
+  EXPECT_TRUE(objects_of(kChild + "-d").empty());
+}
+
 TEST_F(IncrementalBackupTest, RefusesAParentOfAnotherTimelineOrSystemOrKind) {
   BackupMeta parent = put_parent(repo_, cluster_, "full");
   source_.timeline = 2;

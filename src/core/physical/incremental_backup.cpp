@@ -21,6 +21,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <future>
 #include <map>
 #include <memory>
@@ -40,6 +41,9 @@ namespace fs = std::filesystem;
 
 constexpr std::size_t kReadChunk = 128 * 1024;  // whole files: 16 pages per read
 constexpr std::uint64_t kInterruptEvery = 8 * 1024 * 1024;
+// Relation files of at least this many blocks (64 MB) are scanned on several
+// threads.
+constexpr std::uint32_t kParallelScanBlocks = 8192;
 
 // A file opened for reading; a missing file is "vanished", not an error.
 class ReadFile {
@@ -148,7 +152,8 @@ bool read_block(const ReadFile& file, std::uint32_t block, std::span<std::byte> 
 // `on_read` hears the bytes read, every few pages (pacing).
 RelationPlan plan_relation(const BackupEntry& entry, const ParentFiles& parent, Lsn parent_start,
                            bool verify_checksums, const std::atomic<bool>& cancelled,
-                           const std::function<void(std::uint64_t)>& on_read) {
+                           const std::function<void(std::uint64_t)>& on_read,
+                           std::uint32_t scan_threads) {
   RelationPlan plan;
   const std::string path = manifest_path(entry);
   const auto stat = stat_file_identity(entry.source);
@@ -195,25 +200,74 @@ RelationPlan plan_relation(const BackupEntry& entry, const ParentFiles& parent, 
   policy.parent_file_blocks = parent_state->file_blocks;
   policy.verify_checksums = verify_checksums && entry.checksummed;
   const std::uint32_t segment = entry.relation->segment;
-  std::vector<std::byte> page(kPageSize);
-  for (std::uint32_t block = 0; block < plan.file_blocks; ++block) {
-    if (cancelled.load(std::memory_order_relaxed)) break;
-    if (block % 32 == 31) on_read(32 * kPageSize);  // the rest after the loop
-    if (!read_block(file, block, page)) {
-      plan.file_blocks = block;  // shrank while read
-      break;
+  // Selects the pages of blocks [first, last) into `blocks`; returns where
+  // the file ended (last, or earlier when it shrank while read). Chunks of
+  // pages: one system call per page would cost more than the page's checks;
+  // a page that fails them is read again on its own.
+  auto scan = [&](std::uint32_t first, std::uint32_t last, std::vector<std::uint32_t>& blocks) {
+    constexpr std::uint32_t kChunkPages = kReadChunk / kPageSize;
+    std::vector<std::byte> buf(kReadChunk);
+    for (std::uint32_t block = first; block < last;) {
+      if (cancelled.load(std::memory_order_relaxed)) return last;
+      const std::uint32_t want = std::min(kChunkPages, last - block);
+      const std::size_t got = file.read_at(std::span(buf.data(), std::size_t{want} * kPageSize),
+                                           std::uint64_t{block} * kPageSize);
+      const auto pages = static_cast<std::uint32_t>(got / kPageSize);
+      on_read(std::uint64_t{pages} * kPageSize);
+      for (std::uint32_t i = 0; i < pages; ++i) {
+        const std::uint32_t b = block + i;
+        const PageSelection s = select_page(
+            std::span(buf.data() + std::size_t{i} * kPageSize, kPageSize), path, segment, b, policy,
+            [&](std::span<std::byte> again) { return read_block(file, b, again); });
+        if (s.decision == PageDecision::corrupt) fail_corrupt(s);
+        if (s.decision == PageDecision::vanished) return b;
+        if (s.decision == PageDecision::include) blocks.push_back(b);
+      }
+      if (pages < want) return block + pages;
+      block += want;
     }
-    const PageSelection s =
-        select_page(page, path, segment, block, policy,
-                    [&](std::span<std::byte> again) { return read_block(file, block, again); });
-    if (s.decision == PageDecision::corrupt) fail_corrupt(s);
-    if (s.decision == PageDecision::vanished) {
-      plan.file_blocks = block;
-      break;
-    }
-    if (s.decision == PageDecision::include) plan.blocks.push_back(block);
+    return last;
+  };
+  // A large file (a 1 GB segment of the biggest table is often most of the
+  // work) is scanned in ranges on `scan_threads` threads; the ranges' blocks
+  // are joined in order, and the file ends at the first range that ended
+  // early.
+  const std::uint32_t threads =
+      plan.file_blocks >= kParallelScanBlocks ? std::max(1u, scan_threads) : 1u;
+  if (threads == 1) {
+    plan.file_blocks = scan(0, plan.file_blocks, plan.blocks);
+    return plan;
   }
-  on_read(std::uint64_t{plan.file_blocks % 32} * kPageSize);
+  const std::uint32_t per = (plan.file_blocks + threads - 1) / threads;
+  std::vector<std::vector<std::uint32_t>> parts(threads);
+  std::vector<std::uint32_t> ends(threads);
+  std::vector<std::exception_ptr> errors(threads);
+  {
+    std::vector<std::jthread> helpers;
+    auto run_part = [&](std::uint32_t t) {
+      const std::uint32_t first = std::min(plan.file_blocks, t * per);
+      const std::uint32_t last = std::min(plan.file_blocks, first + per);
+      try {
+        ends[t] = scan(first, last, parts[t]);
+      } catch (...) {
+        errors[t] = std::current_exception();
+        ends[t] = first;
+      }
+    };
+    for (std::uint32_t t = 1; t < threads; ++t) helpers.emplace_back(run_part, t);
+    run_part(0);
+  }
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  for (std::uint32_t t = 0; t < threads; ++t) {
+    plan.blocks.insert(plan.blocks.end(), parts[t].begin(), parts[t].end());
+    const std::uint32_t last =
+        std::min(plan.file_blocks, std::min(plan.file_blocks, t * per) + per);
+    if (ends[t] < last) {
+      plan.file_blocks = ends[t];
+      break;
+    }
+  }
   return plan;
 }
 
@@ -435,8 +489,9 @@ void IncrementalRun::close_archive(Archive& archive) {
 RelationPlan IncrementalRun::plan_for(std::size_t index) {
   auto it = ahead_.find(index);
   if (it == ahead_.end())
-    return plan_relation(listing_.entries[index], parent_files_, parent_start_, req_.data_checksums,
-                         cancelled_, [this](std::uint64_t bytes) { paced_on_writer(bytes); });
+    return plan_relation(
+        listing_.entries[index], parent_files_, parent_start_, req_.data_checksums, cancelled_,
+        [this](std::uint64_t bytes) { paced_on_writer(bytes); }, 1);
   std::future<RelationPlan> f = std::move(it->second);
   ahead_.erase(it);
   return f.get();  // rethrows the worker's error (corruption, I/O)
@@ -451,12 +506,14 @@ void IncrementalRun::top_up_window(std::size_t from) {
     const BackupEntry& e = entries[next];
     if (e.kind == BackupPathKind::relation_file) {
       ahead_.emplace(next, pool_->submit([this, &e] {
-        return plan_relation(e, parent_files_, parent_start_, req_.data_checksums, cancelled_,
-                             [this](std::uint64_t bytes) {
-                               pause_reading(throttle_.read(bytes), [this] {
-                                 if (cancelled_) throw Error(ErrorKind::cancelled, "cancelled");
-                               });
-                             });
+        return plan_relation(
+            e, parent_files_, parent_start_, req_.data_checksums, cancelled_,
+            [this](std::uint64_t bytes) {
+              pause_reading(throttle_.read(bytes), [this] {
+                if (cancelled_) throw Error(ErrorKind::cancelled, "cancelled");
+              });
+            },
+            static_cast<std::uint32_t>(std::max(1, req_.read_workers)));
       }));
     }
     ++next;
