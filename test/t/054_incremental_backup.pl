@@ -54,7 +54,11 @@ my ($rc, $stdout, $stderr) = $node->psql('postgres', q{SELECT * FROM vault.creat
 like($stderr, qr/no physical backup to be a parent for an incremental backup of system \d+ on timeline 1 .*take a full backup first/,
   'an incremental without a full backup is refused with what to do') or diag($stderr);
 
-command_ok([ 'pgbench', '-i', '-s', '4', '-q', @conn, 'postgres' ], 'pgbench -i');
+# Scale 6: pgbench_accounts is 78 MB, above the 64 MB from which a relation
+# file is scanned in ranges on the backup workers' threads.
+command_ok([ 'pgbench', '-i', '-s', '6', '-q', @conn, 'postgres' ], 'pgbench -i');
+cmp_ok(sql(q{SELECT pg_relation_size('pgbench_accounts')}), '>=', 8192 * 8192,
+  'pgbench_accounts is large enough to be scanned in ranges');
 sql(q{CREATE TABLE big AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 50000) g;
       CREATE TABLE todrop AS SELECT g AS id FROM generate_series(1, 10000) g;
       CREATE TABLE tovacuum AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 30000) g;
