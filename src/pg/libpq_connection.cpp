@@ -22,6 +22,8 @@ std::string without_trailing_space(std::string s) {
 // How long one wait lasts at most: the caller's interrupt checks run at
 // least this often even when nothing sets the latch.
 constexpr long kWaitMs = 1000;
+// Messages of a COPY stream between two interrupt checks when it never waits.
+constexpr unsigned kMessagesBetweenChecks = 64;
 
 }  // namespace
 
@@ -84,6 +86,7 @@ LibpqConnection::LibpqConnection(const LibpqTarget& target, std::function<void()
 }
 
 LibpqConnection::~LibpqConnection() {
+  if (read_waits_) FreeWaitEventSet(read_waits_);
   if (conn_) PQfinish(conn_);
 }
 
@@ -99,8 +102,40 @@ void LibpqConnection::wait(int socket_events, long timeout_ms) {
                               WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | WL_TIMEOUT | socket_events, sock,
                               timeout_ms, PG_WAIT_EXTENSION);
       ResetLatch(MyLatch);
-      CHECK_FOR_INTERRUPTS();
     });
+  } catch (...) {
+    if (command_running_) cancel_command();
+    throw;
+  }
+  check_for_interrupts();
+}
+
+void LibpqConnection::wait_readable() {
+  try {
+    pg_guard([&] {
+      if (read_waits_ == nullptr) {
+        // The socket no longer changes once connected; TopMemoryContext: the
+        // set lives as long as this object, which frees it.
+        WaitEventSet* set = CreateWaitEventSet(TopMemoryContext, 3);
+        AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, nullptr);
+        AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, nullptr, nullptr);
+        AddWaitEventToSet(set, WL_SOCKET_READABLE, PQsocket(conn_), nullptr, nullptr);
+        read_waits_ = set;
+      }
+      WaitEvent event;
+      (void)WaitEventSetWait(read_waits_, kWaitMs, &event, 1, PG_WAIT_EXTENSION);
+      ResetLatch(MyLatch);
+    });
+  } catch (...) {
+    if (command_running_) cancel_command();
+    throw;
+  }
+  check_for_interrupts();
+}
+
+void LibpqConnection::check_for_interrupts() {
+  try {
+    pg_guard([] { CHECK_FOR_INTERRUPTS(); });
     if (check_interrupts_) check_interrupts_();
   } catch (...) {
     // The server would go on running the command for a client that left.
@@ -153,15 +188,26 @@ void LibpqConnection::exec(const std::string& sql, const std::string& what) {
 
 void LibpqConnection::receive_copy(
     const std::function<void(std::span<const std::byte>)>& on_message, const std::string& what) {
+  // Whether the socket was read since the last message: only then is there
+  // nothing to do but wait.
+  bool consumed = false;
+  unsigned since_check = 0;
   for (;;) {
     char* buffer = nullptr;
     const int len = PQgetCopyData(conn_, &buffer, 1);
     if (len > 0) {
       std::unique_ptr<char, decltype(&PQfreemem)> owned(buffer, PQfreemem);
       on_message({reinterpret_cast<const std::byte*>(buffer), static_cast<std::size_t>(len)});
+      consumed = false;
+      // A stream that never pauses still hears a cancel.
+      if (++since_check == kMessagesBetweenChecks) {
+        since_check = 0;
+        check_for_interrupts();
+      }
     } else if (len == 0) {
-      wait(WL_SOCKET_READABLE, kWaitMs);
+      if (consumed) wait_readable();
       if (!PQconsumeInput(conn_)) fail("lost the connection to this server while reading " + what);
+      consumed = true;
     } else if (len == -1) {
       return;  // COPY done; the command's status follows as a result
     } else {

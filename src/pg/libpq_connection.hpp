@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+struct WaitEventSet;  // PostgreSQL's storage/latch.h
+
 struct pg_conn;
 struct pg_result;
 
@@ -85,10 +87,19 @@ class LibpqConnection {
   // Waits for socket_events (WL_SOCKET_*; 0: none) or timeout_ms, then
   // checks for interrupts. An interrupt while a command runs cancels it.
   void wait(int socket_events, long timeout_ms);
+  // The same for the connection's socket becoming readable, on one wait set
+  // kept for the connection: a base backup stream waits thousands of times,
+  // and building a set each time (an epoll instance and its registrations)
+  // cost the job worker more CPU than the stream itself.
+  void wait_readable();
+  // CHECK_FOR_INTERRUPTS and the caller's check_interrupts; an interrupt
+  // while a command runs cancels it.
+  void check_for_interrupts();
   void cancel_command() noexcept;
   std::string escaped(const std::string& s, char* (*escape)(pg_conn*, const char*, std::size_t));
 
   pg_conn* conn_ = nullptr;
+  WaitEventSet* read_waits_ = nullptr;  // made by the first wait_readable()
   std::function<void()> check_interrupts_;
   bool command_running_ = false;
 };
