@@ -61,7 +61,9 @@ struct FileWriterOptions {
   std::size_t buffers = 6;                // memory: buffers x buffer_size
   FileChecksums checksums;
   // false: nothing is created or written, files are only hashed and reported
-  // (verification, TarExtractOptions::scan_only) — on the hashing thread all the same.
+  // (verification, TarExtractOptions::scan_only): on the hashing thread when
+  // SHA-256 is asked for, otherwise on the caller's thread (CRC-32C costs
+  // less than copying the data into a buffer for another thread).
   bool write_files = true;
 };
 
@@ -140,6 +142,10 @@ class FileWriter {
   struct Writing;
   std::unique_ptr<Hashing> hashing_state_;
   std::unique_ptr<Writing> writing_state_;
+  // Hashing on the caller's thread (see write_files): no threads, no buffers.
+  bool inline_ = false;
+  std::unique_ptr<FileDigest> inline_digest_;
+  ExtractedFile inline_file_;
   bool direct_supported_ = true;  // writing stage
 
   Stage hashing_;

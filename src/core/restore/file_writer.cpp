@@ -83,6 +83,8 @@ struct FileWriter::Writing {
 
 FileWriter::FileWriter(OnFile on_file, FileWriterOptions options)
     : on_file_(std::move(on_file)), opts_(options) {
+  inline_ = !opts_.write_files && !opts_.checksums.sha256;
+  if (inline_) return;
   opts_.buffer_size = std::max(kAlign, (opts_.buffer_size + kAlign - 1) / kAlign * kAlign);
   opts_.buffers = std::max<std::size_t>(opts_.buffers, 2);
   pool_.resize(opts_.buffers);
@@ -143,6 +145,12 @@ std::size_t FileWriter::acquire_buffer(std::unique_lock<std::mutex>& lock) {
 }
 
 void FileWriter::begin_file(std::string full_path, std::string rel, std::uint64_t size) {
+  if (inline_) {
+    inline_digest_ = std::make_unique<FileDigest>(opts_.checksums);
+    inline_file_ = ExtractedFile{};
+    inline_file_.path = std::move(rel);
+    return;
+  }
   Op op;
   op.kind = Op::Kind::open;
   op.path = std::move(full_path);
@@ -152,6 +160,11 @@ void FileWriter::begin_file(std::string full_path, std::string rel, std::uint64_
 }
 
 void FileWriter::append(std::span<const std::byte> data) {
+  if (inline_) {
+    inline_digest_->update(data);
+    inline_file_.size += data.size();
+    return;
+  }
   while (!data.empty()) {
     if (current_ == SIZE_MAX) {
       std::unique_lock<std::mutex> lock(mutex_);
@@ -172,6 +185,13 @@ void FileWriter::append(std::span<const std::byte> data) {
 }
 
 void FileWriter::end_file() {
+  if (inline_) {
+    std::unique_ptr<FileDigest> digest = std::move(inline_digest_);
+    ExtractedFile done = std::move(inline_file_);
+    digest->finish_into(done);
+    if (on_file_) on_file_(done);
+    return;
+  }
   if (current_ != SIZE_MAX) {
     Op op;
     op.buffer = std::exchange(current_, SIZE_MAX);

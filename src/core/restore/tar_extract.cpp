@@ -87,7 +87,7 @@ TarExtractor::TarExtractor(TarExtractOptions options) : opts_(std::move(options)
   while (opts_.target_dir.size() > 1 && opts_.target_dir.back() == '/') opts_.target_dir.pop_back();
   if (opts_.claimed_only && !opts_.claim_file)
     throw Error(ErrorKind::invalid_argument, "claimed_only extraction needs a claim_file hook");
-  // A scan hashes on the writer's thread too, writing nothing.
+  // A scan writes nothing; the writer only hashes (FileWriterOptions::write_files).
   if (opts_.scan_only) opts_.writer.write_files = false;
   if (!opts_.claimed_only) writer_ = std::make_unique<FileWriter>(opts_.on_file, opts_.writer);
 }

@@ -229,8 +229,9 @@ class Verifier {
       TarExtractor scanner(std::move(xo));
       CountingSink counter(scanner);
       backup_reading::DecodeChain decode(obj.name, counter, opts_.decryptor);
-      // Three threads: this one reads and hashes the stored bytes, one
-      // decodes and parses the tar stream, the scanner's hashes the files.
+      // This thread reads and hashes the stored bytes; a second decodes and
+      // parses the tar stream and computes the files' CRC-32C as it goes
+      // (SHA-256 manifests: the scanner's own thread hashes them).
       read(obj, decode.input(), /*decode_on_thread=*/true);
       report_.decoded_bytes += counter.bytes();
       report_.files += scanner.files();
