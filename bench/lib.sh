@@ -101,6 +101,28 @@ median() {  # of the space-separated list in $1
     if (NR % 2) printf "%.2f", a[(NR + 1) / 2]; else printf "%.2f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
+# Every timed step starts with nothing left to write back: without it, the
+# step after a restore (3 GB written) paid for that restore's write-back,
+# and which tool that was depended on the order of the steps.
+settle() { sync; }
+
+# The job worker among the children of postmaster $1, by its process title
+# ("postgres: pgvault backup NAME"); sets WORKER_PID. Read from /proc without
+# a fork: finding it with psql (a backend and a client per try) took CPU
+# from the backup being measured.
+job_worker_pid() {
+  local p stat title ppid
+  for p in /proc/[0-9]*; do
+    { read -r stat <"$p/stat"; } 2>/dev/null || continue
+    stat=${stat##*) }            # after "pid (comm) ": state ppid ...
+    ppid=${stat#* }; ppid=${ppid%% *}
+    [ "$ppid" = "$1" ] || continue
+    { IFS= read -r -d '' title <"$p/cmdline"; } 2>/dev/null
+    if [[ $title == "postgres: pgvault backup "* ]]; then WORKER_PID=${p#/proc/}; return 0; fi
+  done
+  return 1
+}
+
 # Takes a pgvault backup (create_backup args in $1) with wait => true in the
 # background, finds the job worker and samples its VmHWM until it is done.
 # Sets T (s), SIZE (stored bytes), RSS (kB), NAME.
@@ -108,15 +130,16 @@ pgvault_backup() {
   local args=$1 t0 t1 pid=""
   RSS=0
   rm -f "$dir/backup.end"
+  settle
   t0=$EPOCHREALTIME
   # The end time is taken by the background job itself, not when the sampling loop notices.
   { sql -c "SELECT status FROM vault.create_backup($args)" >"$dir/cmd.log" 2>&1; rc=$?
     echo "$EPOCHREALTIME" >"$dir/backup.end"; exit "$rc"; } &
   bg_pid=$!
+  local postmaster
+  read -r postmaster <"$dir/data/postmaster.pid"
   while kill -0 "$bg_pid" 2>/dev/null; do
-    if [ -z "$pid" ]; then
-      pid=$(sql -c "SELECT worker_pid FROM vault.backups WHERE status = 'running'" 2>/dev/null || true)
-    fi
+    [ -z "$pid" ] && job_worker_pid "$postmaster" && pid=$WORKER_PID
     if [ -n "$pid" ]; then
       vmhwm "$pid"
       [ "$HWM" -gt "$RSS" ] && RSS=$HWM
@@ -135,6 +158,7 @@ pgvault_backup() {
 # Runs a command as the server's user under GNU time: sets T (s) and RSS (kB).
 timed() {
   local t0 t1
+  settle
   t0=$EPOCHREALTIME
   quiet as_pg_user /usr/bin/time -f '%M' -o "$dir/time.out" "$@"
   t1=$EPOCHREALTIME
