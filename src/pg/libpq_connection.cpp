@@ -96,22 +96,19 @@ void LibpqConnection::fail(const std::string& what) const {
 
 void LibpqConnection::wait(int socket_events, long timeout_ms) {
   const pgsocket sock = socket_events ? PQsocket(conn_) : PGINVALID_SOCKET;
-  try {
+  cancelling_on_error([&] {
     pg_guard([&] {
       (void)WaitLatchOrSocket(MyLatch,
                               WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | WL_TIMEOUT | socket_events, sock,
                               timeout_ms, PG_WAIT_EXTENSION);
       ResetLatch(MyLatch);
     });
-  } catch (...) {
-    if (command_running_) cancel_command();
-    throw;
-  }
+  });
   check_for_interrupts();
 }
 
 void LibpqConnection::wait_readable() {
-  try {
+  cancelling_on_error([&] {
     pg_guard([&] {
       if (read_waits_ == nullptr) {
         // The socket no longer changes once connected; TopMemoryContext: the
@@ -126,17 +123,20 @@ void LibpqConnection::wait_readable() {
       (void)WaitEventSetWait(read_waits_, kWaitMs, &event, 1, PG_WAIT_EXTENSION);
       ResetLatch(MyLatch);
     });
-  } catch (...) {
-    if (command_running_) cancel_command();
-    throw;
-  }
+  });
   check_for_interrupts();
 }
 
 void LibpqConnection::check_for_interrupts() {
-  try {
+  cancelling_on_error([&] {
     pg_guard([] { CHECK_FOR_INTERRUPTS(); });
     if (check_interrupts_) check_interrupts_();
+  });
+}
+
+void LibpqConnection::cancelling_on_error(const std::function<void()>& step) {
+  try {
+    step();
   } catch (...) {
     // The server would go on running the command for a client that left.
     if (command_running_) cancel_command();

@@ -95,6 +95,8 @@ class LibpqConnection {
   // CHECK_FOR_INTERRUPTS and the caller's check_interrupts; an interrupt
   // while a command runs cancels it.
   void check_for_interrupts();
+  // Runs step; when it throws while a command runs, cancels that command.
+  void cancelling_on_error(const std::function<void()>& step);
   void cancel_command() noexcept;
   std::string escaped(const std::string& s, char* (*escape)(pg_conn*, const char*, std::size_t));
 
