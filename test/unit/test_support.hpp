@@ -159,6 +159,7 @@ struct ManifestEntry {
   std::string sha256;
   bool encode = false;
   bool no_checksum = false;
+  std::string crc32c = {};  // not empty: "Checksum-Algorithm": "CRC32C" with this checksum
 };
 
 // The exact layout PostgreSQL 15's backup_manifest.c produces.
@@ -175,8 +176,12 @@ inline std::string make_manifest(const std::vector<ManifestEntry>& files) {
     }
     m += "\"Size\": " + std::to_string(f.size) +
          ", \"Last-Modified\": \"2026-11-24 06:15:30 GMT\", ";
-    m += f.no_checksum ? std::string("\"Checksum-Algorithm\": \"NONE\" }")
-                       : "\"Checksum-Algorithm\": \"SHA256\", \"Checksum\": \"" + f.sha256 + "\" }";
+    if (f.no_checksum)
+      m += "\"Checksum-Algorithm\": \"NONE\" }";
+    else if (!f.crc32c.empty())
+      m += "\"Checksum-Algorithm\": \"CRC32C\", \"Checksum\": \"" + f.crc32c + "\" }";
+    else
+      m += "\"Checksum-Algorithm\": \"SHA256\", \"Checksum\": \"" + f.sha256 + "\" }";
   }
   m += "\n],\n\"WAL-Ranges\": [\n";
   m += "{ \"Timeline\": 1, \"Start-LSN\": \"0/2000028\", \"End-LSN\": \"0/2000100\" }";

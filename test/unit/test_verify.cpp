@@ -7,6 +7,7 @@
 #include "pgvault/restore/manifest.hpp"
 #include "pgvault/restore/physical_restore.hpp"
 #include "pgvault/restore/tar_extract.hpp"
+#include "pgvault/pipeline/crc32c.hpp"
 #include "pgvault/restore/verify.hpp"
 #include "pgvault/storage/storage.hpp"
 
@@ -200,6 +201,27 @@ TEST_F(VerifyTest, ManifestChecksumMismatchNamesObjectAndFile) {
   write_physical(manifest_for(files));
   expect_error([&] { verify(kPhysical); }, ErrorKind::corrupt,
                "file \"base/5/1234\" in base.tar.zst does not match backup_manifest (SHA-256 is ");
+}
+
+// CRC-32C manifests (what pgvault asks BASE_BACKUP for): the files are hashed
+// on the decoding thread as the tar stream is parsed, not on a thread of
+// their own; a good backup verifies and a changed file is named the same way.
+TEST_F(VerifyTest, Crc32cManifestVerifiesAndNamesAChangedFile) {
+  std::vector<BackupFile> files = manifest_files();
+  std::vector<ManifestEntry> entries = manifest_entries(files);
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    entries[i].crc32c = crc32c_manifest_hex(files[i].content);
+    entries[i].sha256.clear();
+  }
+  write_physical(make_manifest(entries));
+  const VerifyReport report = verify(kPhysical);
+  EXPECT_EQ(report.manifest_files, files.size());
+  EXPECT_EQ(report.files, 7u);  // as GoodPhysicalBackupVerifies: the WAL segment too
+
+  entries[3].crc32c = crc32c_manifest_hex(files[3].content + "x").substr(0, 8);
+  write_physical(make_manifest(entries));
+  expect_error([&] { verify(kPhysical); }, ErrorKind::corrupt,
+               "file \"base/5/1234\" in base.tar.zst does not match backup_manifest (CRC-32C is ");
 }
 
 TEST_F(VerifyTest, ManifestSizeMismatchInTablespaceNamesObjectAndFile) {
