@@ -126,7 +126,7 @@ if line=$(grep -E '^Files=[0-9]+, Tests=[0-9]+' "$work/prove.log"); then
   if [ "$bad" -gt 0 ]; then
     # Only the failed files' logs, then prove's summary again, last, so a
     # CI that keeps only the tail of the output still names what failed.
-    failed_files=$(grep -oE '^test/t/[^ ]+\.pl \(Wstat' "$work/prove.log" | sed -E 's/ \(Wstat$//')
+    failed_files=$(grep -oE '^test/t/[^ ]+\.pl +\(Wstat' "$work/prove.log" | sed -E 's/ +\(Wstat$//' | sort -u)
     for t in $failed_files; do
       f="$work/tmp_check/log/regress_log_$(basename "$t" .pl)"
       [ -f "$f" ] && { echo "---- $f (tail)"; tail -80 "$f"; }

@@ -50,6 +50,20 @@ TEST(IncrementalParent, TheNewestRestorablePhysicalBackupOfThisTimelineAndPast) 
                    "Take a full backup");
 }
 
+// A full backup and a fast incremental on top of it that complete within one
+// second: the incremental (the one ending later in the WAL) is the newest,
+// though "…-physical" sorts after "…-incremental" by name.
+TEST(IncrementalParent, WithinOneSecondTheLaterInTheWalIsTheNewest) {
+  RepositoryListing listing;
+  listing.complete = {
+      backup("20261206T003306Z-physical", "physical", 1, "0/2000100", "2026-12-06T00:33:06.684Z"),
+      backup("20261206T003306Z-incremental", "incremental", 1, "0/4000100",
+             "2026-12-06T00:33:06.931Z", "20261206T003306Z-physical"),
+  };
+  EXPECT_EQ(choose_incremental_parent(listing, kSys, 1, Lsn{0x6000000}, kRepo).name,
+            "20261206T003306Z-incremental");
+}
+
 TEST(IncrementalParent, ABrokenChainIsPassedOver) {
   RepositoryListing listing;
   listing.complete = {

@@ -44,18 +44,28 @@ BackupMeta choose_incremental_parent(const RepositoryListing& listing,
   std::vector<const BackupMeta*> physical;
   for (const BackupMeta& b : listing.complete)
     if (b.is_physical() && b.system_identifier == system_identifier) physical.push_back(&b);
-  // Newest first: by completion time, ties by name.
-  std::sort(physical.begin(), physical.end(), [](const BackupMeta* a, const BackupMeta* b) {
-    std::int64_t ta = 0, tb = 0;
+  // Newest first: by completion time, in seconds. Two backups that complete
+  // within one second (a full and a fast incremental after it) are ordered
+  // by where they end in the WAL: by name, "…-physical" sorted after
+  // "…-incremental" and the full was taken for the newer of the two.
+  auto seconds = [](const BackupMeta& b) -> std::int64_t {
     try {
-      ta = parse_utc_timestamp(a->completed_at);
+      return parse_utc_timestamp(b.completed_at);
     } catch (const Error&) {
+      return 0;
     }
+  };
+  auto stop = [](const BackupMeta& b) -> std::uint64_t {
     try {
-      tb = parse_utc_timestamp(b->completed_at);
+      return parse_lsn(b.stop_lsn).value;
     } catch (const Error&) {
+      return 0;
     }
-    return ta != tb ? ta > tb : a->name > b->name;
+  };
+  std::sort(physical.begin(), physical.end(), [&](const BackupMeta* a, const BackupMeta* b) {
+    if (seconds(*a) != seconds(*b)) return seconds(*a) > seconds(*b);
+    if (stop(*a) != stop(*b)) return stop(*a) > stop(*b);
+    return a->name > b->name;
   });
   const std::string what = "a parent for an incremental backup of system " + system_identifier +
                            " on timeline " + std::to_string(timeline) + " in repository " +
