@@ -166,6 +166,17 @@ TEST(PlanRetention, PolicyEnabled) {
   EXPECT_EQ(plan_retention(five_daily(), {-3, -3}, kNow), Names{});
 }
 
+// A full and a fast incremental on it that complete within one second: the
+// incremental, ending later in the WAL, is the newest one kept, though
+// "…-physical" sorts after "…-incremental" by name.
+TEST(PlanRetention, WithinOneSecondTheLaterInTheWalIsNewer) {
+  const std::vector<RetentionCandidate> complete = {
+      {"20261206T003306Z-physical", kNow - 10, "physical", "", 0x2000100},
+      {"20261206T003306Z-incremental", kNow - 10, "physical", "", 0x4000100},
+  };
+  EXPECT_EQ(plan_retention(complete, {1, 0}, kNow), Names{"20261206T003306Z-physical"});
+}
+
 TEST(PlanRetention, HugeDaysDoNotOverflow) {
   EXPECT_EQ(plan_retention(five_daily(), {0, 2147483647}, kNow), Names{});
   EXPECT_EQ(plan_retention({{"a", INT64_MIN}, {"b", INT64_MIN + 1}}, {0, 2147483647}, INT64_MIN),
@@ -363,11 +374,10 @@ TEST(KeepChainParents, FollowsEveryLinkAndStopsAtALoop) {
     m.parent = parent;
     return m;
   };
-  std::vector<BackupMeta> complete = {meta("f", "physical", ""), meta("a", "incremental", "f"),
-                                      meta("b", "incremental", "a"),
-                                      meta("x", "incremental", "y"),
-                                      meta("y", "incremental", "x"),
-                                      meta("lost", "incremental", "gone")};
+  std::vector<BackupMeta> complete = {
+      meta("f", "physical", ""),     meta("a", "incremental", "f"),
+      meta("b", "incremental", "a"), meta("x", "incremental", "y"),
+      meta("y", "incremental", "x"), meta("lost", "incremental", "gone")};
   Names planned = {"f", "a", "x", "y", "lost"};
   const Names reasons = keep_chain_parents(complete, planned);
   EXPECT_EQ(planned, (Names{"x", "y", "lost"}));  // nothing that stays needs them

@@ -42,6 +42,9 @@ struct RetentionCandidate {
   std::int64_t completed_at = 0;  // unix seconds
   std::string kind = "physical";  // "physical" (full or incremental) or "logical"
   std::string group = {};         // logical: database and selection (retention_group)
+  // Where a physical backup ends in the WAL (0 for dumps): orders two backups
+  // that complete within one second (a full and a fast incremental on it).
+  std::uint64_t stop_lsn = 0;
 };
 
 // The group key of a logical backup: its database and its selection.

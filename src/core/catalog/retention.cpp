@@ -5,6 +5,7 @@
 #include "pgvault/error.hpp"
 #include "pgvault/storage/storage.hpp"
 #include "pgvault/wal/wal_layout.hpp"
+#include "pgvault/wal/wal_name.hpp"
 #include "pgvault/wal/wal_retention.hpp"
 
 #include <algorithm>
@@ -16,9 +17,11 @@ namespace {
 
 constexpr std::int64_t kSecondsPerDay = 86400;
 
-// Newest first: by completed_at, ties by name (descending).
+// Newest first: by completed_at (seconds), then by where they end in the
+// WAL, then by name (descending).
 bool newer(const RetentionCandidate& a, const RetentionCandidate& b) {
   if (a.completed_at != b.completed_at) return a.completed_at > b.completed_at;
+  if (a.stop_lsn != b.stop_lsn) return a.stop_lsn > b.stop_lsn;
   return a.name > b.name;
 }
 
@@ -112,10 +115,17 @@ std::vector<RetentionCandidate> retention_candidates(const std::vector<BackupMet
   for (const BackupMeta& meta : listed) {
     if (meta.system_identifier != system_identifier || meta.name == running) continue;
     try {
+      std::uint64_t stop = 0;
+      try {
+        if (meta.is_physical()) stop = parse_lsn(meta.stop_lsn).value;
+      } catch (const Error&) {
+        // Unreadable: ordered by time and name alone.
+      }
       candidates.push_back(
           {meta.name, parse_utc_timestamp(meta.completed_at),
            meta.is_physical() ? std::string("physical") : meta.kind,
-           meta.kind == "logical" ? retention_group(meta.database, meta.logical.to_json()) : ""});
+           meta.kind == "logical" ? retention_group(meta.database, meta.logical.to_json()) : "",
+           stop});
     } catch (const Error& e) {
       // An unreadable completion time: never expired (and not counted).
       if (e.kind() != ErrorKind::invalid_argument) throw;
