@@ -15,6 +15,7 @@
 #include "pgvault/pipeline/tar_writer.hpp"
 #include "pgvault/restore/manifest.hpp"
 #include "pgvault/storage/storage.hpp"
+#include "pgvault/thread.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -243,7 +244,16 @@ RelationPlan plan_relation(const BackupEntry& entry, const ParentFiles& parent, 
   std::vector<std::uint32_t> ends(threads);
   std::vector<std::exception_ptr> errors(threads);
   {
-    std::vector<std::jthread> helpers;
+    // Signals blocked, as every thread of the core: this runs inside a
+    // backend, whose signal handlers belong on its main thread.
+    std::vector<std::thread> helpers;
+    struct JoinAll {
+      std::vector<std::thread>& threads;
+      ~JoinAll() {
+        for (auto& t : threads)
+          if (t.joinable()) t.join();
+      }
+    } join_all{helpers};
     auto run_part = [&](std::uint32_t t) {
       const std::uint32_t first = std::min(plan.file_blocks, t * per);
       const std::uint32_t last = std::min(plan.file_blocks, first + per);
@@ -254,7 +264,8 @@ RelationPlan plan_relation(const BackupEntry& entry, const ParentFiles& parent, 
         ends[t] = first;
       }
     };
-    for (std::uint32_t t = 1; t < threads; ++t) helpers.emplace_back(run_part, t);
+    for (std::uint32_t t = 1; t < threads; ++t)
+      helpers.push_back(start_signal_blocked_thread([&run_part, t] { run_part(t); }));
     run_part(0);
   }
   for (const auto& e : errors)
@@ -276,7 +287,8 @@ RelationPlan plan_relation(const BackupEntry& entry, const ParentFiles& parent, 
 class PlanPool {
  public:
   explicit PlanPool(unsigned workers) {
-    for (unsigned i = 0; i < workers; ++i) threads_.emplace_back([this] { run(); });
+    for (unsigned i = 0; i < workers; ++i)
+      threads_.push_back(start_signal_blocked_thread([this] { run(); }));
   }
   ~PlanPool() {
     {
