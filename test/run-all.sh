@@ -120,10 +120,13 @@ if line=$(grep -E '^Files=[0-9]+, Tests=[0-9]+' "$work/prove.log"); then
   [ "$files" -ge "$tap_expected" ] || too_few "TAP (files)" "$files" "$tap_expected"
   [ "$total" -gt 0 ] || too_few TAP "$total" 1
   bad=$(grep -oE 'Failed [0-9]+/[0-9]+ subtests' "$work/prove.log" | awk -F'[ /]' '{s+=$2} END {print s+0}')
-  if grep -q '^Result: FAIL' "$work/prove.log" && [ "$bad" -eq 0 ]; then bad=1; fi
+  # A file that died with no failed check (no plan, a non-zero exit) is one
+  # failure more; its checks that ran and passed still count as passed.
+  died=$(grep -cE '^test/t/[^ ]+\.pl +\(Wstat: [0-9]+ .*Failed: 0\)' "$work/prove.log" || true)
+  if grep -q '^Result: FAIL' "$work/prove.log" && [ "$bad" -eq 0 ] && [ "$died" -eq 0 ]; then died=1; fi
   passed=$((passed + total - bad))
-  failed=$((failed + bad))
-  if [ "$bad" -gt 0 ]; then
+  failed=$((failed + bad + died))
+  if [ $((bad + died)) -gt 0 ]; then
     # Only the failed files' logs, then prove's summary again, last, so a
     # CI that keeps only the tail of the output still names what failed.
     failed_files=$(grep -oE '^test/t/[^ ]+\.pl +\(Wstat' "$work/prove.log" | sed -E 's/ +\(Wstat$//' | sort -u)

@@ -28,21 +28,6 @@ namespace pgvault::cli {
 
 namespace {
 
-// --since: "90d" (back from --until) or a UTC time.
-std::int64_t since_of(const std::string& since, std::int64_t until) {
-  if (!since.empty() && (since.back() == 'h' || since.back() == 'd' || since.back() == 'w') &&
-      all_digits(std::string_view(since).substr(0, since.size() - 1)))
-    return until - parse_report_duration(since);
-  try {
-    return parse_report_time(since);
-  } catch (const Error&) {
-    throw Error(ErrorKind::invalid_argument,
-                "invalid --since " + pgvault::quoted(quote_untrusted(since)) +
-                    " (allowed: a duration back from --until such as 90d, 12h or 2w, or a UTC "
-                    "time YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)");
-  }
-}
-
 void add_schedule(Report& report, const char* kind, const std::string& from,
                   const std::string& text) {
   if (text.empty() || report.schedules.count(kind) > 0) return;
@@ -84,7 +69,7 @@ Command add_report_command(CLI::App& app) {
       ->default_str("90d");
   report->add_option("--until", o->until,
                      "End of the period (excluded): a UTC time (2026-12-01 or "
-                     "2026-12-01T00:00:00Z); default now");
+                     "2026-12-01T00:00:00Z); default now, including the current second");
   report->add_option("--format", o->format, "html (default), csv or json: the table of runs")
       ->check(CLI::IsMember({"html", "csv", "json"}));
   report->add_option("--output,-o", o->output,
@@ -108,13 +93,7 @@ Command add_report_command(CLI::App& app) {
 int run_report(const ReportOptions& o) {
   const double now =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-  ReportPeriod period;
-  period.until = o.until.empty() ? static_cast<std::int64_t>(now) : parse_report_time(o.until);
-  period.since = since_of(o.since, period.until);
-  if (period.since >= period.until)
-    throw Error(ErrorKind::invalid_argument,
-                "--since " + pgvault::quoted(quote_untrusted(o.since)) +
-                    " is not before --until (" + iso_utc(period.until) + ")");
+  const ReportPeriod period = report_period(o.since, o.until, now);
   // The command line's schedules first (checked before anything is read), then the database's.
   Report given;
   add_schedule(given, "physical", "--schedule", o.schedule);

@@ -305,6 +305,34 @@ TEST(ReportPeriodParsing, DurationsAndTimes) {
   EXPECT_EQ(utc_day_start(kDec1 + 5), kDec1);
 }
 
+// The default end is now, and the current second is inside the period: a
+// restore recorded in the same second as the report is in it (TAP 011 lost
+// one that way when the end was the current second, excluded).
+TEST(ReportPeriodParsing, DefaultEndIncludesTheCurrentSecond) {
+  const double now = static_cast<double>(kDec1) + 0.25;
+  ReportPeriod p = report_period("90d", "", now);
+  EXPECT_EQ(p.until, kDec1 + 1);
+  EXPECT_EQ(p.since, kDec1 + 1 - 90 * kDay);
+  EXPECT_TRUE(kDec1 >= p.since && kDec1 < p.until);
+  p = report_period("2026-11-01", "2026-12-01T06:00:00Z", now);
+  EXPECT_EQ(p.since, kDec1 - 30 * kDay);
+  EXPECT_EQ(p.until, kDec1 + 6 * 3600);
+  try {
+    report_period("2026-12-02", "", now);
+    ADD_FAILURE() << "a start after the end was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("is not before --until"), std::string::npos) << e.what();
+  }
+  try {
+    report_period("last week", "", now);
+    ADD_FAILURE() << "a bad --since was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("allowed: a duration back from --until"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(RestoreRecords, WrittenUnderNewKeysAndReadBack) {
   auto store = make_memory_storage();
   Storage& storage = *store;

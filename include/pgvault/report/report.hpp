@@ -48,6 +48,13 @@ std::int64_t parse_report_duration(std::string_view text);
 // Error(invalid_argument).
 std::int64_t parse_report_time(std::string_view text);
 
+// The period of `pgvault report --since SINCE --until UNTIL`. SINCE is a
+// duration back from the end ("90d") or a UTC time. An empty UNTIL means
+// now, and includes the current second: a restore recorded a moment ago is
+// in a report made in the same second. Throws Error(invalid_argument) saying
+// which option is wrong and what is allowed.
+ReportPeriod report_period(std::string_view since, std::string_view until, double now_unix);
+
 // "2026-12-01T02:00:00Z".
 std::string iso_utc(std::int64_t unix_seconds);
 // "2026-12-01 02:00 UTC": how the report shows a time.

@@ -261,6 +261,31 @@ std::int64_t parse_report_time(std::string_view text) {
   }
 }
 
+ReportPeriod report_period(std::string_view since, std::string_view until, double now_unix) {
+  ReportPeriod period;
+  // [since, until) is half-open, so "now" ends after the current second.
+  period.until = until.empty() ? static_cast<std::int64_t>(std::floor(now_unix)) + 1
+                               : parse_report_time(until);
+  if (!since.empty() && (since.back() == 'h' || since.back() == 'd' || since.back() == 'w') &&
+      all_digits(since.substr(0, since.size() - 1))) {
+    period.since = period.until - parse_report_duration(since);
+  } else {
+    try {
+      period.since = parse_report_time(since);
+    } catch (const Error&) {
+      throw Error(ErrorKind::invalid_argument,
+                  "invalid --since " + pgvault::quoted(quote_untrusted(since)) +
+                      " (allowed: a duration back from --until such as 90d, 12h or 2w, or a "
+                      "UTC time YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)");
+    }
+  }
+  if (period.since >= period.until)
+    throw Error(ErrorKind::invalid_argument, "--since " + pgvault::quoted(quote_untrusted(since)) +
+                                                 " is not before --until (" +
+                                                 iso_utc(period.until) + ")");
+  return period;
+}
+
 std::string_view day_status_name(DayStatus status) {
   switch (status) {
     case DayStatus::completed:
