@@ -9,6 +9,7 @@
 #include "pgvault/pipeline/crc32c.hpp"
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/restore/manifest.hpp"
+#include "pgvault/restore/page_write_queue.hpp"
 #include "pgvault/restore/tar_extract.hpp"
 #include "pgvault/storage/storage.hpp"
 #include "pgvault/text.hpp"
@@ -347,13 +348,19 @@ constexpr const char* kControlFile = "global/pg_control";
 
 // Writes a reconstructed file's pages, opening it only while a backup's entry
 // for it is fed (one descriptor at a time, however many files are pending).
-// compare (delta): a page already equal on disk is not written again, and the
-// size is set only when it differs (ftruncate would touch the mtime). discard
+// Pages go to `queue` in runs (PageWriteQueue: the disk never stops the
+// decoding). compare (delta): a page already equal on disk is not written
+// again, and the size is set only when it differs (ftruncate would touch the
+// mtime); it reads the file, so it writes on the caller's thread. discard
 // (scan_only): nothing is opened or written.
 class RestoredPageOutput final : public PageOutput {
  public:
-  RestoredPageOutput(std::string path, bool compare, bool discard)
-      : path_(std::move(path)), compare_(compare), discard_(discard) {}
+  // queue: required unless compare or discard.
+  RestoredPageOutput(std::string path, bool compare, bool discard, PageWriteQueue* queue)
+      : path_(std::move(path)), compare_(compare), discard_(discard), queue_(queue) {
+    if (!compare_ && !discard_ && queue_ == nullptr)
+      throw Error(ErrorKind::internal, "a rebuilt file's pages need a write queue");
+  }
   // Without release() (the restore failed): what is not written is dropped.
   ~RestoredPageOutput() override {
     if (fd_ >= 0) ::close(fd_);
@@ -363,40 +370,50 @@ class RestoredPageOutput final : public PageOutput {
 
   void write_page(std::uint32_t block, std::span<const std::byte> page) override {
     if (discard_) return;
-    open();
     if (compare_) {
+      open_here();
       write_compared(block, page);
       return;
     }
+    open_queued();
     // A base copy arrives page by page in block order: one write per run of
-    // consecutive pages (up to 1 MB), not one per page.
-    if (batch_pages_ > 0 &&
-        (block != batch_block_ + batch_pages_ || batch_pages_ * kPageSize >= kBatchBytes))
+    // consecutive pages (up to a buffer), not one per page.
+    if (batch_pages_ > 0 && (block != batch_block_ + batch_pages_ ||
+                             std::size_t{batch_pages_ + 1} * kPageSize > batch_.size()))
       flush();
-    if (batch_.empty()) batch_.resize(kBatchBytes);
-    if (batch_pages_ == 0) batch_block_ = block;
+    if (batch_pages_ == 0) {
+      if (batch_.empty()) batch_ = queue_->take_buffer();
+      batch_block_ = block;
+    }
     std::memcpy(batch_.data() + std::size_t{batch_pages_} * kPageSize, page.data(), kPageSize);
     ++batch_pages_;
   }
 
   void set_block_count(std::uint32_t blocks) override {
     if (discard_) return;
-    open();
-    flush();  // pages written before a truncation stay before it
-    const auto size = static_cast<off_t>(std::uint64_t{blocks} * kPageSize);
+    const std::uint64_t size = std::uint64_t{blocks} * kPageSize;
+    if (!compare_) {
+      open_queued();
+      flush();  // pages written before a truncation stay before it
+      queue_->set_size(file_, size);
+      return;
+    }
+    open_here();
     struct stat st;
-    if (compare_ && ::fstat(fd_, &st) == 0 && st.st_size == size) return;
-    if (::ftruncate(fd_, size) != 0)
+    if (::fstat(fd_, &st) == 0 && static_cast<std::uint64_t>(st.st_size) == size) return;
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0)
       throw_os_error("could not set the size of \"" + path_ + "\"", errno);
   }
 
   // Closes the file until the next backup's entry for it; durability comes
   // from the restore's syncfs() at the end.
   void release() {
+    if (file_) {
+      flush();
+      queue_->close(file_);
+      file_.reset();
+    }
     if (fd_ < 0) return;
-    flush();
-    // Only the open file holds a batch buffer, however many are pending.
-    std::vector<std::byte>().swap(batch_);
     const int fd = fd_;
     fd_ = -1;
     if (::close(fd) != 0) throw_os_error("could not close \"" + path_ + "\"", errno);
@@ -405,43 +422,26 @@ class RestoredPageOutput final : public PageOutput {
   const std::string& path() const { return path_; }
 
  private:
-  // Buffered: O_DIRECT here (on the decoding thread, where each write waits
-  // for the device) made the restore of a chain of 7 slower, 1.9 s → 2.4 s.
-  static constexpr std::size_t kBatchBytes = 1024 * 1024;
-  static constexpr std::size_t kWriteBackBytes = 256 * 1024;
-
-  void open() {
-    if (fd_ >= 0) return;
-    fd_ = ::open(path_.c_str(), (compare_ ? O_RDWR : O_WRONLY) | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-                 0600);
-    if (fd_ < 0) throw_os_error("could not open \"" + path_ + "\"", errno);
+  // Buffered, with write-back started early (PageWriteQueue): O_DIRECT, when
+  // it was written on the decoding thread, made a chain of 7 slower.
+  int open_file() const {
+    const int fd = ::open(path_.c_str(),
+                          (compare_ ? O_RDWR : O_WRONLY) | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) throw_os_error("could not open \"" + path_ + "\"", errno);
+    return fd;
   }
-
-  void write_at(std::uint32_t block, const std::byte* data, std::size_t size) {
-    const auto offset = static_cast<off_t>(std::uint64_t{block} * kPageSize);
-    std::size_t done = 0;
-    while (done < size) {
-      const ssize_t n = ::pwrite(fd_, data + done, size - done, offset + static_cast<off_t>(done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0)
-        throw_os_error("could not write block " + std::to_string(block + done / kPageSize) +
-                           " of \"" + path_ + "\"",
-                       errno);
-      done += static_cast<std::size_t>(n);
-    }
+  void open_here() {
+    if (fd_ < 0) fd_ = open_file();
+  }
+  void open_queued() {
+    if (!file_) file_ = std::make_shared<QueuedFile>(open_file(), path_);
   }
 
   void flush() {
     if (batch_pages_ == 0) return;
-    const std::size_t size = std::size_t{batch_pages_} * kPageSize;
-    write_at(batch_block_, batch_.data(), size);
-    // Start the write-back now, in the background, as PostgreSQL's
-    // *_flush_after settings do: the disk works while the chain is decoded,
-    // and the restore's final syncfs() finds little left to write.
-    if (size >= kWriteBackBytes)
-      (void)::sync_file_range(fd_, static_cast<off_t>(std::uint64_t{batch_block_} * kPageSize),
-                              static_cast<off_t>(size), SYNC_FILE_RANGE_WRITE);
+    const std::size_t bytes = std::size_t{batch_pages_} * kPageSize;
     batch_pages_ = 0;
+    queue_->write(file_, std::uint64_t{batch_block_} * kPageSize, std::exchange(batch_, {}), bytes);
   }
 
   // delta: a page already equal on disk is not written again.
@@ -463,15 +463,26 @@ class RestoredPageOutput final : public PageOutput {
       ++unchanged_;
       return;
     }
-    write_at(block, page.data(), kPageSize);
+    std::size_t done = 0;
+    while (done < kPageSize) {
+      const ssize_t n =
+          ::pwrite(fd_, page.data() + done, kPageSize - done, offset + static_cast<off_t>(done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0)
+        throw_os_error("could not write block " + std::to_string(block) + " of \"" + path_ + "\"",
+                       errno);
+      done += static_cast<std::size_t>(n);
+    }
   }
 
   std::string path_;
   bool compare_;
   bool discard_;
-  int fd_ = -1;
+  PageWriteQueue* queue_;
+  int fd_ = -1;                       // compare: opened here
+  std::shared_ptr<QueuedFile> file_;  // otherwise: written by the queue
   std::vector<std::byte> page_;
-  std::vector<std::byte> batch_;   // kBatchBytes while the file is open
+  std::vector<std::byte> batch_;   // a queue buffer while a run is gathered
   std::uint32_t batch_block_ = 0;  // the batch's first block
   std::uint32_t batch_pages_ = 0;
   std::uint64_t unchanged_ = 0;
@@ -480,10 +491,10 @@ class RestoredPageOutput final : public PageOutput {
 // A file of the newest backup rebuilt from the chain.
 struct PendingFile {
   PendingFile(std::string manifest_path_, std::string archive_, std::string output, bool compare,
-              bool discard)
+              bool discard, PageWriteQueue* queue)
       : manifest_path(std::move(manifest_path_)),
         archive(std::move(archive_)),
-        out(std::move(output), compare, discard),
+        out(std::move(output), compare, discard, queue),
         rebuild(manifest_path, out) {}
   std::string manifest_path;
   std::string archive;  // the newest backup's archive that named it (for messages)
@@ -747,6 +758,19 @@ class PhysicalRestore {
   const RestoreOptions& opts_;
   const ProgressLog& log_;
   RestoreReport report_;
+  // Pages of rebuilt files: 8 runs of 1 MiB in flight at most.
+  PageWriteQueue* page_writes() {
+    if (opts_.scan_only || opts_.delta) return nullptr;
+    if (!page_writes_) page_writes_.emplace(8, 1024 * 1024);
+    return &*page_writes_;
+  }
+  // Every queued page write is on disk (buffered): before a rebuilt file is
+  // read back, and before the restore is declared done.
+  void drain_page_writes() {
+    if (page_writes_) page_writes_->drain();
+  }
+
+  std::optional<PageWriteQueue> page_writes_;
   std::map<std::string, std::unique_ptr<PendingFile>> pending_;  // by manifest path
   std::optional<ReconstructionEntry> entry_;
   std::optional<KeptEntry> kept_entry_;
@@ -778,9 +802,14 @@ void PhysicalRestore::complete(PendingFile& file, ManifestChecker& checker,
   const ManifestFile* mf = manifest.find(file.manifest_path);
   FileSums sums;
   // The taker lists reconstructed files without a checksum; a manifest that
-  // has one is honoured by reading the file back.
-  if (mf != nullptr)
-    sums = opts_.scan_only ? listed_sums(*mf) : sums_of_file_as_listed(*mf, file.out.path());
+  // has one is honoured by reading the file back, once its writes are done.
+  if (mf != nullptr && opts_.scan_only) {
+    sums = listed_sums(*mf);
+  } else if (mf != nullptr) {
+    const std::string alg = ascii_lower(mf->checksum_algorithm);
+    if (alg == "sha256" || alg == "crc32c") drain_page_writes();
+    sums = sums_of_file_as_listed(*mf, file.out.path());
+  }
   checker.check_file(file.archive, file.manifest_path, size, sums);
   report_.bytes += size;
 }
@@ -841,8 +870,8 @@ void PhysicalRestore::restore_newest(const std::vector<ArchivePlan>& plans,
           throw Error(ErrorKind::corrupt, "archive \"" + obj.name + "\" of backup \"" + b.name +
                                               "\" holds \"" + mpath + "\" twice (whole and as " +
                                               rel + ")");
-        auto file =
-            std::make_unique<PendingFile>(mpath, obj.name, output, opts_.delta, opts_.scan_only);
+        auto file = std::make_unique<PendingFile>(mpath, obj.name, output, opts_.delta,
+                                                  opts_.scan_only, page_writes());
         file->rebuild.begin_incremental(b.name + ": " + obj.name + ": " + rel);
         PendingFile& f = *file;
         pending_.emplace(mpath, std::move(file));
@@ -1032,6 +1061,12 @@ RestoreReport PhysicalRestore::run() {
 
   Cleanup cleanup;
   if (opts_.scan_only || opts_.delta) cleanup.dismiss();
+  // Declared after cleanup, so destroyed before it: a failed restore's
+  // queued writes stop before its directories are removed.
+  struct StopPageWrites {
+    std::optional<PageWriteQueue>& queue;
+    ~StopPageWrites() { queue.reset(); }
+  } stop_page_writes{page_writes_};
   try {
     if (!opts_.scan_only) {
       if (!pgdata_existed) create_dir_0700(o.pgdata);
@@ -1097,6 +1132,7 @@ RestoreReport PhysicalRestore::run() {
       complete_where(checker, manifest, false);
     }
     complete_where(checker, manifest, true);
+    drain_page_writes();
 
     checker.check_complete();
     report_.manifest_files = checker.files_checked();

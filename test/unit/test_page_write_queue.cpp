@@ -1,0 +1,117 @@
+#include "pgvault/error.hpp"
+#include "pgvault/restore/page_write_queue.hpp"
+
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+using namespace pgvault;
+using namespace pgvault::test;
+
+namespace {
+
+constexpr std::size_t kBuf = 4 * 8192;
+
+std::shared_ptr<QueuedFile> open_file(const std::string& path, int flags = O_WRONLY | O_CREAT) {
+  const int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error("open " + path);
+  return std::make_shared<QueuedFile>(fd, path);
+}
+
+std::vector<std::byte> filled(PageWriteQueue& q, char c, std::size_t bytes) {
+  std::vector<std::byte> b = q.take_buffer();
+  EXPECT_EQ(b.size(), q.buffer_bytes());
+  std::memset(b.data(), c, bytes);
+  return b;
+}
+
+}  // namespace
+
+// Writes, a truncation and a close land in queue order, whatever their
+// offsets: the later write of an offset wins, the size cuts what lies beyond.
+TEST(PageWriteQueue, OperationsLandInQueueOrder) {
+  TempDir dir;
+  const std::string path = dir.str() + "/rel";
+  PageWriteQueue q(2, kBuf);
+  auto f = open_file(path);
+  q.write(f, 0, filled(q, 'a', kBuf), kBuf);
+  q.write(f, 2 * kBuf, filled(q, 'c', kBuf), kBuf);  // a hole between
+  q.write(f, 8192, filled(q, 'b', 8192), 8192);      // over part of the first run
+  q.set_size(f, 2 * kBuf + 100);
+  q.close(f);
+  f.reset();
+  q.drain();
+  std::string want(kBuf, 'a');
+  std::memset(want.data() + 8192, 'b', 8192);
+  want += std::string(kBuf, '\0') + std::string(100, 'c');
+  EXPECT_EQ(slurp(path), want);
+}
+
+// Only `buffers` buffers exist: a third take waits until the writer hands
+// one back, so memory stays bounded however far the decoder runs ahead.
+TEST(PageWriteQueue, BuffersAreBounded) {
+  TempDir dir;
+  PageWriteQueue q(2, kBuf);
+  std::vector<std::byte> one = q.take_buffer();
+  std::vector<std::byte> two = q.take_buffer();
+  auto third = std::async(std::launch::async, [&] { return q.take_buffer(); });
+  EXPECT_EQ(third.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
+  auto f = open_file(dir.str() + "/rel");
+  q.write(f, 0, std::move(one), 8192);
+  EXPECT_EQ(third.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(third.get().size(), kBuf);
+  q.close(f);
+  q.drain();
+}
+
+// The writer's first failure is thrown by drain() and by every later call,
+// naming the file; what was queued after it is not written.
+TEST(PageWriteQueue, FailureIsReportedAndStopsTheWrites) {
+  TempDir dir;
+  const std::string bad_path = dir.str() + "/read-only";
+  { auto make = open_file(bad_path); }
+  const std::string good_path = dir.str() + "/after";
+  PageWriteQueue q(2, kBuf);
+  auto bad = open_file(bad_path, O_RDONLY);
+  auto good = open_file(good_path);
+  q.write(bad, 0, filled(q, 'x', 8192), 8192);
+  try {
+    q.drain();
+    ADD_FAILURE() << "a write into a read-only descriptor was not reported";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("could not write 8192 bytes at offset 0 of \"" + bad_path),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(q.take_buffer(), Error);
+  EXPECT_THROW(q.set_size(good, 8192), Error);
+  EXPECT_THROW(q.close(good), Error);
+  good.reset();
+  EXPECT_EQ(slurp(good_path), "");
+}
+
+// A queue destroyed with work queued (a failed restore) stops its thread
+// and closes the descriptors it still held.
+TEST(PageWriteQueue, DestroyedWithWorkQueued) {
+  TempDir dir;
+  std::weak_ptr<QueuedFile> watch;
+  {
+    PageWriteQueue q(4, kBuf);
+    auto f = open_file(dir.str() + "/rel");
+    watch = f;
+    for (int i = 0; i < 4; ++i) q.write(f, std::uint64_t(i) * kBuf, filled(q, 'z', kBuf), kBuf);
+  }
+  EXPECT_TRUE(watch.expired());
+}
