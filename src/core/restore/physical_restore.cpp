@@ -801,14 +801,18 @@ void PhysicalRestore::complete(PendingFile& file, ManifestChecker& checker,
   const std::uint64_t size = std::uint64_t{file.rebuild.file_blocks()} * kPageSize;
   const ManifestFile* mf = manifest.find(file.manifest_path);
   FileSums sums;
-  // The taker lists reconstructed files without a checksum; a manifest that
-  // has one is honoured by reading the file back, once its writes are done.
+  // The taker lists reconstructed files without a checksum ("NONE"): only a
+  // manifest that has one is honoured by reading the file back, once its
+  // writes are done. (Reading every rebuilt file back for no checksum cost a
+  // chain restore a second pass over the data.)
   if (mf != nullptr && opts_.scan_only) {
     sums = listed_sums(*mf);
   } else if (mf != nullptr) {
     const std::string alg = ascii_lower(mf->checksum_algorithm);
-    if (alg == "sha256" || alg == "crc32c") drain_page_writes();
-    sums = sums_of_file_as_listed(*mf, file.out.path());
+    if (alg == "sha256" || alg == "crc32c") {
+      drain_page_writes();
+      sums = sums_of_file_as_listed(*mf, file.out.path());
+    }
   }
   checker.check_file(file.archive, file.manifest_path, size, sums);
   report_.bytes += size;
