@@ -9,6 +9,7 @@
 #include "pgvault/physical/manifest_writer.hpp"
 #include "pgvault/physical/page.hpp"
 #include "pgvault/physical/read_pacer.hpp"
+#include "pgvault/positional_io.hpp"
 #include "pgvault/pipeline/encode_chain.hpp"
 #include "pgvault/pipeline/crc32c.hpp"
 #include "pgvault/pipeline/sha256.hpp"
@@ -62,18 +63,7 @@ class ReadFile {
   bool exists() const { return fd_ >= 0; }
   // Reads up to buf.size() bytes at offset; fewer only at the end of the file.
   std::size_t read_at(std::span<std::byte> buf, std::uint64_t offset) const {
-    std::size_t done = 0;
-    while (done < buf.size()) {
-      const ssize_t n =
-          ::pread(fd_, buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        throw_os_error("could not read \"" + path_.string() + "\"", errno);
-      }
-      if (n == 0) break;
-      done += static_cast<std::size_t>(n);
-    }
-    return done;
+    return pread_fully(fd_, buf, offset, [&] { return "\"" + path_.string() + "\""; });
   }
 
  private:

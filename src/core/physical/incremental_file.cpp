@@ -3,6 +3,7 @@
 #include "pgvault/byte_order.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/sink.hpp"
+#include "pgvault/positional_io.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -214,18 +215,8 @@ FilePageOutput::~FilePageOutput() {
 }
 
 void FilePageOutput::write_page(std::uint32_t block, std::span<const std::byte> page) {
-  const auto offset = static_cast<off_t>(std::uint64_t{block} * kPageSize);
-  std::size_t done = 0;
-  while (done < page.size()) {
-    const ssize_t n =
-        ::pwrite(fd_, page.data() + done, page.size() - done, offset + static_cast<off_t>(done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_os_error("could not write block " + std::to_string(block) + " of \"" + path_ + "\"",
-                     errno);
-    }
-    done += static_cast<std::size_t>(n);
-  }
+  pwrite_fully(fd_, page, std::uint64_t{block} * kPageSize,
+               [&] { return "block " + std::to_string(block) + " of \"" + path_ + "\""; });
 }
 
 void FilePageOutput::set_block_count(std::uint32_t blocks) {

@@ -1,6 +1,7 @@
 #include "pgvault/restore/page_write_queue.hpp"
 
 #include "pgvault/error.hpp"
+#include "pgvault/positional_io.hpp"
 #include "pgvault/thread.hpp"
 
 #include <algorithm>
@@ -144,18 +145,10 @@ void PageWriteQueue::perform(Op& op) {
   QueuedFile& f = *op.file;
   switch (op.kind) {
     case Op::Kind::write: {
-      std::size_t done = 0;
-      while (done < op.bytes) {
-        const ssize_t n = ::pwrite(f.fd_, op.data.data() + done, op.bytes - done,
-                                   static_cast<off_t>(op.offset + done));
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0)
-          throw_os_error("could not write " + std::to_string(op.bytes - done) +
-                             " bytes at offset " + std::to_string(op.offset + done) + " of \"" +
-                             f.path_ + "\"",
-                         errno);
-        done += static_cast<std::size_t>(n);
-      }
+      pwrite_fully(f.fd_, std::span<const std::byte>(op.data.data(), op.bytes), op.offset, [&] {
+        return std::to_string(op.bytes) + " bytes at offset " + std::to_string(op.offset) +
+               " of \"" + f.path_ + "\"";
+      });
       if (op.bytes >= kWriteBackBytes)
         (void)::sync_file_range(f.fd_, static_cast<off_t>(op.offset), static_cast<off_t>(op.bytes),
                                 SYNC_FILE_RANGE_WRITE);

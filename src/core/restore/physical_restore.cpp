@@ -8,6 +8,7 @@
 #include "pgvault/physical/incremental_file.hpp"
 #include "pgvault/pipeline/crc32c.hpp"
 #include "pgvault/pipeline/sha256.hpp"
+#include "pgvault/positional_io.hpp"
 #include "pgvault/restore/manifest.hpp"
 #include "pgvault/restore/page_write_queue.hpp"
 #include "pgvault/restore/tar_extract.hpp"
@@ -446,33 +447,15 @@ class RestoredPageOutput final : public PageOutput {
 
   // delta: a page already equal on disk is not written again.
   void write_compared(std::uint32_t block, std::span<const std::byte> page) {
-    const auto offset = static_cast<off_t>(std::uint64_t{block} * kPageSize);
+    const std::uint64_t offset = std::uint64_t{block} * kPageSize;
+    const auto what = [&] { return "block " + std::to_string(block) + " of \"" + path_ + "\""; };
     page_.resize(kPageSize);
-    std::size_t got = 0;
-    while (got < kPageSize) {
-      const ssize_t n =
-          ::pread(fd_, page_.data() + got, kPageSize - got, offset + static_cast<off_t>(got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0)
-        throw_os_error("could not read block " + std::to_string(block) + " of \"" + path_ + "\"",
-                       errno);
-      if (n == 0) break;
-      got += static_cast<std::size_t>(n);
-    }
+    const std::size_t got = pread_fully(fd_, page_, offset, what);
     if (got == kPageSize && std::memcmp(page_.data(), page.data(), kPageSize) == 0) {
       ++unchanged_;
       return;
     }
-    std::size_t done = 0;
-    while (done < kPageSize) {
-      const ssize_t n =
-          ::pwrite(fd_, page.data() + done, kPageSize - done, offset + static_cast<off_t>(done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0)
-        throw_os_error("could not write block " + std::to_string(block) + " of \"" + path_ + "\"",
-                       errno);
-      done += static_cast<std::size_t>(n);
-    }
+    pwrite_fully(fd_, page, offset, what);
   }
 
   std::string path_;
