@@ -478,6 +478,19 @@ RestoreTestResult restore_test(
       if (answered) break;
     }
     if (answered) break;
+    // A server that has stopped will not answer: say why now, not after 60 s.
+    // With a restore_command this is wal-fetch's hard error stopping recovery,
+    // which can come before the first query gets in (hot standby opens
+    // connections once recovery is consistent).
+    if (!server.running()) {
+      throw Error(ErrorKind::corrupt,
+                  std::string(restore_command.empty()
+                                  ? "the scratch server stopped before it answered a query ("
+                                  : "the scratch server stopped while replaying the archived "
+                                    "WAL (") +
+                      last_error + "); last lines of the server log:" +
+                      tail_lines(scratch.path() + "/server.log", 20));
+    }
     if (only_missing_names) {
       std::string tried;
       for (const auto& u : users) tried += (tried.empty() ? "" : ", ") + u;
