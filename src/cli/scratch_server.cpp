@@ -478,6 +478,15 @@ RestoreTestResult restore_test(
       if (answered) break;
     }
     if (answered) break;
+    if (only_missing_names) {
+      std::string tried;
+      for (const auto& u : users) tried += (tried.empty() ? "" : ", ") + u;
+      throw Error(ErrorKind::not_found,
+                  "the scratch server runs, but no role tried (" + tried +
+                      ") could connect to any of its databases; set PGUSER to a role of the "
+                      "backed-up cluster (last error: " +
+                      last_error + ")");
+    }
     // A server that has stopped will not answer: say why now, not after 60 s.
     // With a restore_command this is wal-fetch's hard error stopping recovery,
     // which can come before the first query gets in (hot standby opens
@@ -490,15 +499,6 @@ RestoreTestResult restore_test(
                                     "WAL (") +
                       last_error + "); last lines of the server log:" +
                       tail_lines(scratch.path() + "/server.log", 20));
-    }
-    if (only_missing_names) {
-      std::string tried;
-      for (const auto& u : users) tried += (tried.empty() ? "" : ", ") + u;
-      throw Error(ErrorKind::not_found,
-                  "the scratch server runs, but no role tried (" + tried +
-                      ") could connect to any of its databases; set PGUSER to a role of the "
-                      "backed-up cluster (last error: " +
-                      last_error + ")");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
