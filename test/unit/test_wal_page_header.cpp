@@ -157,9 +157,14 @@ TEST(WalPageHeader, RefusesAMissingLongHeaderOrUnknownFlags) {
   h.info = 0x0001;
   expect_message(validation_error("000000010000000000000003", h), ErrorKind::corrupt,
                  {"xlp_info 0x0001 lacks XLP_LONG_HEADER", "not the start of a WAL segment"});
-  h.info = 0x000A;
+  h.info = 0x0012;
   expect_message(validation_error("000000010000000000000003", h), ErrorKind::corrupt,
-                 {"unknown page flags (xlp_info 0x000A"});
+                 {"unknown page flags (xlp_info 0x0012, known flags 0x000F)"});
+  // XLP_FIRST_IS_OVERWRITE_CONTRECORD (0x0008) is PostgreSQL 15's own: a
+  // segment written after crash recovery overwrote an incomplete record.
+  h.info = 0x000A;
+  EXPECT_NO_THROW(validate_wal_segment_header(parse_wal_file_name("000000010000000000000003"),
+                                              h.bytes(), kCluster));
 }
 
 TEST(WalPageHeader, RefusesWrongSizes) {

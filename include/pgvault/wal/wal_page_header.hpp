@@ -39,8 +39,11 @@ namespace pgvault {
 
 inline constexpr std::size_t kWalLongPageHeaderSize = 40;
 inline constexpr std::uint16_t kWalPageMagicPg15 = 0xD110;
-inline constexpr std::uint16_t kWalPageLongHeader = 0x0002;   // XLP_LONG_HEADER
-inline constexpr std::uint16_t kWalPageAllFlags = 0x0007;     // XLP_ALL_FLAGS
+inline constexpr std::uint16_t kWalPageLongHeader = 0x0002;  // XLP_LONG_HEADER
+// XLP_ALL_FLAGS of PostgreSQL 15: XLP_FIRST_IS_CONTRECORD 0x0001, XLP_LONG_HEADER,
+// XLP_BKP_REMOVABLE 0x0004 and XLP_FIRST_IS_OVERWRITE_CONTRECORD 0x0008 (set
+// after crash recovery overwrote a record left incomplete at a page end).
+inline constexpr std::uint16_t kWalPageAllFlags = 0x000F;
 inline constexpr std::uint32_t kMinWalBlockSize = 1024;       // --with-wal-blocksize=1
 inline constexpr std::uint32_t kMaxWalBlockSize = 64 * 1024;  // --with-wal-blocksize=64
 
