@@ -1,23 +1,22 @@
 #include "pgvault/thread.hpp"
 
-#include <csignal>
-
 #include <pthread.h>
 
 namespace pgvault {
 
-std::thread start_signal_blocked_thread(std::function<void()> body) {
-  sigset_t all, old;
+AllSignalsBlocked::AllSignalsBlocked() {
+  sigset_t all;
   sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);  // the new thread inherits this mask
-  try {
-    std::thread t(std::move(body));
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    return t;
-  } catch (...) {
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    throw;
-  }
+  pthread_sigmask(SIG_SETMASK, &all, &old_);
+}
+
+AllSignalsBlocked::~AllSignalsBlocked() {
+  pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+}
+
+std::thread start_signal_blocked_thread(std::function<void()> body) {
+  AllSignalsBlocked blocked;  // the new thread inherits this mask
+  return std::thread(std::move(body));
 }
 
 }  // namespace pgvault

@@ -198,9 +198,10 @@ void define_settings() {
                           PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable(
       "pgvault.compression_workers",
-      "Extra threads the server's zstd compresses a physical backup with; 0: one thread.",
-      "zstd only; threads of the server process that sends the backup, each using a core while "
-      "a backup runs. Logical backups are compressed on one thread.",
+      "Extra threads zstd compresses a physical or incremental backup with; 0: one thread.",
+      "zstd only; threads of the server process that sends a full backup, or of the job worker "
+      "for an incremental, each using a core while a backup runs. Logical backups are "
+      "compressed on one thread.",
       &guc_compression_workers, 0, 0, 64, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable(
       "pgvault.backup_workers", "Threads that read the data directory for an incremental backup.",

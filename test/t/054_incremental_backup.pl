@@ -17,7 +17,7 @@ use PgVault::TestNode;
 # incremental_fallback = error: an incremental with nothing to be taken
 # against fails (the default takes a full instead: 056_incremental_schedule).
 my ($node, $repo) = new_vault_node('incr', initdb => ['--data-checksums'],
-  conf => "pgvault.backup_workers = 2\npgvault.incremental_fallback = error\n");
+  conf => "pgvault.backup_workers = 2\npgvault.compression_workers = 2\npgvault.incremental_fallback = error\n");
 sub sql { $node->safe_psql('postgres', shift) }
 my @conn = ('-h', $node->host, '-p', $node->port);
 

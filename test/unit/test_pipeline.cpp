@@ -9,7 +9,12 @@
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+#include <zstd.h>
 
+#include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 #include <tuple>
@@ -69,6 +74,21 @@ std::string decompress(Compression c, std::string_view data) {
 const Compression kAll[] = {Compression::none, Compression::gzip, Compression::lz4,
                             Compression::zstd};
 const Compression kReal[] = {Compression::gzip, Compression::lz4, Compression::zstd};
+
+// The signal mask ("SigBlk:" of /proc/self/task/<tid>/status) of every
+// thread of this process but the calling one.
+std::vector<std::uint64_t> other_threads_signal_masks() {
+  std::vector<std::uint64_t> masks;
+  const std::string self = std::to_string(::gettid());
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    if (task.path().filename() == self) continue;
+    std::ifstream status(task.path() / "status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("SigBlk:", 0) == 0) masks.push_back(std::stoull(line.substr(7), nullptr, 16));
+    }
+  }
+  return masks;
+}
 
 // Counts finish() calls to check that stages finish their successors once.
 class CountingSink final : public Sink {
@@ -294,6 +314,10 @@ TEST(Compression, LevelValidation) {
   StringSink out;
   expect_error([&] { make_compressor(Compression::zstd, 23, out); }, ErrorKind::invalid_argument,
                "out of range");
+  expect_error([&] { make_compressor(Compression::zstd, 0, out, 65); }, ErrorKind::invalid_argument,
+               "compression workers 65 is out of range (allowed: 0..64)");
+  expect_error([&] { make_compressor(Compression::zstd, 0, out, -1); }, ErrorKind::invalid_argument,
+               "out of range (allowed: 0..64)");
   for (Compression c : kAll) {
     LevelRange r = compression_levels(c);
     EXPECT_NO_THROW(validate_compression_level(c, 0));  // 0 = default
@@ -332,4 +356,28 @@ TEST(Compression, FinishPropagatesOnce) {
     comp->finish();
     EXPECT_EQ(counter.finished, 1) << compression_name(c);
   }
+}
+
+TEST(Compression, ZstdWorkersGiveOneFrameAndTakeNoSignals) {
+  // Several MB, so libzstd's workers get jobs of their own (1 MiB each).
+  std::string data;
+  for (int i = 0; data.size() < 6u * 1024 * 1024; ++i)
+    data += "row " + std::to_string(i * 7919 % 100003) + " of a table that compresses well\n";
+  StringSink out;
+  auto comp = make_compressor(Compression::zstd, 3, out, 2);
+  feed(*comp, data, false);
+  // libzstd's threads exist while the compressor does; they run in a
+  // PostgreSQL backend too, where every signal belongs to the main thread.
+  const auto masks = other_threads_signal_masks();
+  ASSERT_GE(masks.size(), 2u) << "libzstd started no worker threads";
+  constexpr std::uint64_t kTerm = 1ull << (SIGTERM - 1), kUsr1 = 1ull << (SIGUSR1 - 1),
+                          kInt = 1ull << (SIGINT - 1), kQuit = 1ull << (SIGQUIT - 1);
+  for (std::uint64_t m : masks)
+    EXPECT_EQ(m & (kTerm | kUsr1 | kInt | kQuit), kTerm | kUsr1 | kInt | kQuit);
+  comp->finish();
+  // One frame, as without workers: any zstd reader (and pgvault's) takes it.
+  const std::string& z = out.str();
+  EXPECT_EQ(ZSTD_findFrameCompressedSize(z.data(), z.size()), z.size());
+  EXPECT_EQ(decompress(Compression::zstd, z), data);
+  EXPECT_LT(z.size(), data.size() / 4);
 }

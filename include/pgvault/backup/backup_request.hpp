@@ -35,7 +35,8 @@ std::optional<BackupKind> parse_backup_kind(std::string_view name);
 struct BackupCompression {
   Compression algorithm = Compression::zstd;
   int level = 0;    // 0 = the algorithm's default
-  int workers = 0;  // physical with zstd: extra compression threads in the walsender
+  int workers = 0;  // zstd: extra compression threads (the walsender's for a full, libzstd's in
+                    // the job worker for an incremental)
 };
 
 struct BackupRequest {

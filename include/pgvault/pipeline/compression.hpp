@@ -34,7 +34,10 @@ void validate_compression_level(Compression c, int level);
 int effective_compression_level(Compression c, int level);
 
 // Streaming codecs; each writes its output to next and finishes next on finish().
-std::unique_ptr<Sink> make_compressor(Compression c, int level, Sink& next);
+// workers (zstd only, 0..64): libzstd's own threads that compress while the
+// caller goes on (ZSTD_c_nbWorkers), started with every signal blocked; 0
+// compresses on the caller's thread. Either way the output is one zstd frame.
+std::unique_ptr<Sink> make_compressor(Compression c, int level, Sink& next, int workers = 0);
 // Throws Error(corrupt) on malformed or truncated input.
 std::unique_ptr<Sink> make_decompressor(Compression c, Sink& next);
 

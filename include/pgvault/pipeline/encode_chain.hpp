@@ -26,7 +26,8 @@ class Storage;
 // backup.json says who compressed it.
 struct EncodeOptions {
   Compression compression = Compression::none;
-  int compression_level = 0;                      // 0 = the algorithm's default
+  int compression_level = 0;    // 0 = the algorithm's default
+  int compression_workers = 0;  // zstd: libzstd threads (make_compressor); 0 = this thread
   const EncryptionKey* encryption_key = nullptr;  // set: encrypted after compression
 };
 

@@ -465,6 +465,9 @@ EncodeOptions IncrementalRun::encode_options(bool compressed) const {
   if (compressed) {
     o.compression = req_.compression.algorithm;
     o.compression_level = req_.compression.level;
+    // One thread writes the archives in walk order: its compression, not the
+    // reading, was the longest part of an incremental (see README).
+    o.compression_workers = req_.compression.workers;
   }
   o.encryption_key = req_.encryption_key;
   return o;

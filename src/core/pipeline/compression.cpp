@@ -5,6 +5,7 @@
 
 #include "pgvault/error.hpp"
 #include "pgvault/text.hpp"
+#include "pgvault/thread.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -65,11 +66,19 @@ class PassThrough final : public Sink {
 
 class ZstdCompressor final : public CodecSink {
  public:
-  ZstdCompressor(int level, Sink& next) : CodecSink(next), cs_(ZSTD_createCStream()) {
+  ZstdCompressor(int level, int workers, Sink& next)
+      : CodecSink(next), cs_(ZSTD_createCStream()), threaded_(workers > 0) {
     if (!cs_) throw Error(ErrorKind::internal, "could not create zstd compression context");
     check(ZSTD_CCtx_setParameter(cs_, ZSTD_c_compressionLevel, level));
     // Frame content checksum: the decompressor detects corruption by itself.
     check(ZSTD_CCtx_setParameter(cs_, ZSTD_c_checksumFlag, 1));
+    if (threaded_) {
+      check(ZSTD_CCtx_setParameter(cs_, ZSTD_c_nbWorkers, workers));
+      // Jobs of 1 MiB instead of the level's default (8 MiB at level 3):
+      // libzstd holds a few jobs per worker, and the job worker's memory must
+      // stay flat.
+      check(ZSTD_CCtx_setParameter(cs_, ZSTD_c_jobSize, kJobSize));
+    }
   }
   ~ZstdCompressor() override { ZSTD_freeCStream(cs_); }
 
@@ -78,7 +87,7 @@ class ZstdCompressor final : public CodecSink {
     ZSTD_inBuffer in{data.data(), data.size(), 0};
     while (in.pos < in.size) {
       ZSTD_outBuffer out{out_.data(), out_.size(), 0};
-      check(ZSTD_compressStream2(cs_, &out, &in, ZSTD_e_continue));
+      check(compress(out, in, ZSTD_e_continue));
       emit(out.pos);
     }
   }
@@ -90,13 +99,22 @@ class ZstdCompressor final : public CodecSink {
     std::size_t remaining;
     do {
       ZSTD_outBuffer out{out_.data(), out_.size(), 0};
-      remaining = check(ZSTD_compressStream2(cs_, &out, &in, ZSTD_e_end));
+      remaining = check(compress(out, in, ZSTD_e_end));
       emit(out.pos);
     } while (remaining != 0);
     next_.finish();
   }
 
  private:
+  static constexpr std::size_t kJobSize = 1024 * 1024;
+
+  // libzstd starts its workers inside the first call: they must not take the
+  // signals of a PostgreSQL backend, whose handlers belong to its main thread.
+  std::size_t compress(ZSTD_outBuffer& out, ZSTD_inBuffer& in, ZSTD_EndDirective end) {
+    if (!threaded_) return ZSTD_compressStream2(cs_, &out, &in, end);
+    AllSignalsBlocked blocked;
+    return ZSTD_compressStream2(cs_, &out, &in, end);
+  }
   static std::size_t check(std::size_t rc) {
     if (ZSTD_isError(rc))
       throw Error(ErrorKind::internal,
@@ -104,6 +122,7 @@ class ZstdCompressor final : public CodecSink {
     return rc;
   }
   ZSTD_CStream* cs_;
+  bool threaded_;
 };
 
 class ZstdDecompressor final : public CodecSink {
@@ -456,8 +475,11 @@ int effective_compression_level(Compression c, int level) {
   return level;
 }
 
-std::unique_ptr<Sink> make_compressor(Compression c, int level, Sink& next) {
+std::unique_ptr<Sink> make_compressor(Compression c, int level, Sink& next, int workers) {
   int lvl = effective_level(c, level);
+  if (workers < 0 || workers > 64)
+    throw Error(ErrorKind::invalid_argument, "compression workers " + std::to_string(workers) +
+                                                 " is out of range (allowed: 0..64)");
   switch (c) {
     case Compression::none:
       return std::make_unique<PassThrough>(next);
@@ -466,7 +488,7 @@ std::unique_ptr<Sink> make_compressor(Compression c, int level, Sink& next) {
     case Compression::lz4:
       return std::make_unique<Lz4Compressor>(lvl, next);
     case Compression::zstd:
-      return std::make_unique<ZstdCompressor>(lvl, next);
+      return std::make_unique<ZstdCompressor>(lvl, workers, next);
   }
   throw Error(ErrorKind::internal, "unknown compression");
 }

@@ -19,7 +19,8 @@ EncodeChain::EncodeChain(Storage& storage, const std::string& directory, const s
     input_ = encryptor_.get();
   }
   if (options.compression != Compression::none) {
-    compressor_ = make_compressor(options.compression, options.compression_level, *input_);
+    compressor_ = make_compressor(options.compression, options.compression_level, *input_,
+                                  options.compression_workers);
     input_ = compressor_.get();
   }
 }
