@@ -72,6 +72,11 @@ tar -C "$PGVAULT_ROOT" --exclude=test/servers/node_modules -cf - Makefile README
 # Linked after the chown, which would otherwise reach the checkout's files.
 cp -al test/servers/node_modules "$work/test/servers/" 2>/dev/null ||
   cp -r test/servers/node_modules "$work/test/servers/"
+# TAP 066 compares pgvault's WAL reader with pg_waldump through a unit test
+# binary the server user may not reach inside the checkout.
+if runs tap && [ -x build/pgvault_unit ]; then
+  ln build/pgvault_unit "$work/pgvault_unit" 2>/dev/null || cp build/pgvault_unit "$work/pgvault_unit"
+fi
 pg_regress="$(dirname "$(pg_config --pgxs)")/../test/regress/pg_regress"
 if runs regress; then
 echo "== SQL tests (pg_regress) =="
@@ -105,7 +110,7 @@ fi
 if runs tap; then
 echo "== end-to-end tests (TAP, prove) =="
 perl_lib="$(dirname "$(pg_config --pgxs)")/../test/perl"
-(cd "$work" && as_pg_user env TESTDIR="$work" PG_REGRESS="$pg_regress" \
+(cd "$work" && as_pg_user env TESTDIR="$work" PG_REGRESS="$pg_regress" PGVAULT_UNIT="$work/pgvault_unit" \
   prove -I "$perl_lib" -I "$work/test/perl" $tap_files) 2>&1 | tee "$work/prove.log"
 # Every selected file must have run (the default selection has at least
 # min_tap_files files).
