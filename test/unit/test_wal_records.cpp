@@ -209,6 +209,24 @@ ReadResult read_all(const WalBuilder& wal, WalSegmentNo first, std::size_t from,
   return out;
 }
 
+// Adds a record that runs into the next page; returns its start and that page.
+std::pair<Lsn, Lsn> add_page_crossing_record(WalBuilder& wal) {
+  RecordSpec big;
+  big.main_length = 9000;
+  const Lsn start = wal.add(big);
+  return {start, Lsn{(start.value / kWalBlockSize + 1) * kWalBlockSize}};
+}
+
+// The reading of one segment reported `records` records, then the valid WAL
+// ended at `at` for a reason that says `why`.
+void expect_end(const ReadResult& got, std::size_t records, Lsn at, const std::string& why) {
+  EXPECT_EQ(got.records.size(), records);
+  ASSERT_EQ(got.ends.size(), 1u);
+  ASSERT_TRUE(got.ends[0]);
+  EXPECT_EQ(got.ends[0]->lsn, at);
+  EXPECT_NE(got.ends[0]->reason.find(why), std::string::npos) << got.ends[0]->reason;
+}
+
 }  // namespace
 
 TEST(WalRecords, BlockReferencesOfEveryShape) {
@@ -343,11 +361,8 @@ TEST(WalRecords, TheValidWalEndsWhereRecoveryWouldStop) {
     WalBuilder wal;
     const auto s = build(wal);
     *wal.at_lsn(s[2].value + 30) ^= std::byte{1};
-    const ReadResult got = read_all(wal, 3, 0, 1);
-    EXPECT_EQ(got.records.size(), 2u);
-    ASSERT_TRUE(got.ends[0]);
-    EXPECT_EQ(got.ends[0]->lsn, s[2]);
-    EXPECT_EQ(got.ends[0]->reason, "the record at " + format_lsn(s[2]) + " fails its CRC");
+    expect_end(read_all(wal, 3, 0, 1), 2, s[2],
+               "the record at " + format_lsn(s[2]) + " fails its CRC");
   }
   {  // a record that does not link back to the one before
     WalBuilder wal;
@@ -355,49 +370,28 @@ TEST(WalRecords, TheValidWalEndsWhereRecoveryWouldStop) {
     std::vector<std::byte> rec = encode(r);
     seal(rec, Lsn{12345});
     const Lsn bad = wal.add_raw(rec, true);
-    const ReadResult got = read_all(wal, 3, 0, 1);
-    EXPECT_EQ(got.records.size(), 3u);
-    ASSERT_TRUE(got.ends[0]);
-    EXPECT_EQ(got.ends[0]->lsn, bad);
-    EXPECT_NE(got.ends[0]->reason.find("links back to 0/3039, not to " + format_lsn(s[2])),
-              std::string::npos)
-        << got.ends[0]->reason;
+    expect_end(read_all(wal, 3, 0, 1), 3, bad, "links back to 0/3039, not to " + format_lsn(s[2]));
   }
   {  // a record runs into a page left from an older segment (a recycled file)
     WalBuilder wal;
     build(wal);
-    RecordSpec big;
-    big.main_length = 9000;
-    const Lsn cut = wal.add(big);
-    const Lsn page{(cut.value / kWalBlockSize + 1) * kWalBlockSize};
+    const auto [cut, page] = add_page_crossing_record(wal);
     wal.set_page_header(page, 0x0001, Lsn{page.value - 64 * kSegment}, 100);
-    const ReadResult got = read_all(wal, 3, 0, 1);
-    EXPECT_EQ(got.records.size(), 3u);
-    ASSERT_TRUE(got.ends[0]);
-    EXPECT_EQ(got.ends[0]->lsn, cut);
-    EXPECT_NE(got.ends[0]->reason.find("is left from an older segment (it says"), std::string::npos)
-        << got.ends[0]->reason;
+    expect_end(read_all(wal, 3, 0, 1), 3, cut, "is left from an older segment (it says");
   }
   {  // a record left incomplete: the next page does not continue it
     WalBuilder wal;
     build(wal);
-    RecordSpec big;
-    big.main_length = 9000;
-    const Lsn cut = wal.add(big);
-    const Lsn next_page{(cut.value / kWalBlockSize + 1) * kWalBlockSize};
+    const auto [cut, next_page] = add_page_crossing_record(wal);
     wal.set_page_header(next_page, 0, next_page, 0);
-    ReadResult got = read_all(wal, 3, 0, 1);
-    EXPECT_EQ(got.records.size(), 3u);
-    ASSERT_TRUE(got.ends[0]);
-    EXPECT_EQ(got.ends[0]->lsn, cut);
-    EXPECT_NE(got.ends[0]->reason.find("is not continued on the next page"), std::string::npos);
+    expect_end(read_all(wal, 3, 0, 1), 3, cut, "is not continued on the next page");
     // ... unless crash recovery overwrote it: what follows is read.
     wal.set_page_header(next_page, 0x0008, next_page, 0);
     wal.set_insert(Lsn{next_page.value + 24});
     std::vector<std::byte> after = encode(r);
     seal(after, Lsn{});  // no link back to the abandoned record
     const Lsn resumed = wal.add_raw(after, true);
-    got = read_all(wal, 3, 0, 1);
+    const ReadResult got = read_all(wal, 3, 0, 1);
     ASSERT_EQ(got.records.size(), 4u);
     EXPECT_EQ(got.records[3].lsn, resumed);
   }
