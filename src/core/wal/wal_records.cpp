@@ -53,7 +53,7 @@ class RecordDecoder {
     std::uint64_t datatotal = 0;
     std::uint64_t main_length = 0;
     int last_block_id = -1;
-    const RelFileNode* last_node = nullptr;
+    std::optional<RelFileNode> last_node;  // for BKPBLOCK_SAME_REL
     auto take = [&](std::size_t n, const char* what) {
       if (remaining < n) fail(std::string("truncated header (") + what + ")");
       const std::byte* p = rec_.data() + pos;
@@ -126,14 +126,14 @@ class RecordDecoder {
         ref.node = {load_le<std::uint32_t>(n), load_le<std::uint32_t>(n + 4),
                     load_le<std::uint32_t>(n + 8)};
       } else {
-        if (last_node == nullptr)
+        if (!last_node)
           fail("block " + std::to_string(block_id) +
                " says BKPBLOCK_SAME_REL with no relation before it");
         ref.node = *last_node;
       }
       ref.block = load_le<std::uint32_t>(take(4, "block number"));
+      last_node = ref.node;
       out.blocks.push_back(ref);
-      last_node = &out.blocks.back().node;
     }
     if (remaining != datatotal)
       fail("its headers leave " + std::to_string(remaining) + " bytes for " +
