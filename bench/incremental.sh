@@ -32,6 +32,9 @@ pct_target=${PCT_CHANGED:-1}
 awk -v p="$pct_target" 'BEGIN{exit !(p > 0 && p < 50)}' || { echo "PCT_CHANGED must be above 0 and below 50" >&2; exit 2; }
 
 zstd_level=${ZSTD_LEVEL:-3}
+# pgvault.incremental_changes: wal_summary (the default), page_scan or check.
+changes=${INCREMENTAL_CHANGES:-wal_summary}
+case "$changes" in wal_summary|page_scan|check) ;; *) echo "INCREMENTAL_CHANGES must be wal_summary, page_scan or check" >&2; exit 2 ;; esac
 cores=$(nproc)
 rounds=6   # incrementals after the full: a chain of 7
 results=$PGVAULT_ROOT/bench/INCREMENTAL_RESULTS.md
@@ -71,6 +74,7 @@ pgvault.compression = 'zstd'
 pgvault.compression_level = $zstd_level
 pgvault.compression_workers = $cores
 pgvault.backup_workers = $cores
+pgvault.incremental_changes = '$changes'
 EOF
 sql -c "CREATE EXTENSION pgvault" -c "CREATE DATABASE bench"
 
@@ -152,6 +156,16 @@ for top in ('base', 'global', 'pg_tblspc'):
 print(changed, total)
 PY
 }
+# How the last pgvault incremental found its changed pages (its log line):
+# counts those read through WAL summaries.
+summarized=0 incrementals=0
+how_incremental() {
+  local line
+  line=$(grep -o "backup \"$NAME\": \(changed pages are read\|every page is read\).*" "$dir/server.log" | tail -n 1)
+  incrementals=$(( incrementals + 1 ))
+  case "$line" in *"changed pages are read"*) summarized=$(( summarized + 1 )) ;; esac
+  log "  ${line#*: }"
+}
 # One round of changes: pgbench's tpcb-like script, $txns transactions on 2
 # clients; sets PCT (the share of pages changed, measured).
 txns=$(( scale * 12 ))   # about 1 % at any scale (two random pages a transaction); adjusted after each round
@@ -214,12 +228,14 @@ for i in $(seq 1 "$runs"); do
     change_pages
     if [ "$r" = 1 ]; then
       pgvault_backup "kind => 'incremental'"
+      how_incremental
       record pgvault_incr
       pgbr_backup pgbackrest_incr 1 incr
       pgbr_backup pgbackrest_diff 1 diff
       [ "$block_supported" = 1 ] && pgbr_backup pgbackrest_block_incr 2 incr
     else
       pgvault_backup "kind => 'incremental'"
+      how_incremental
       record pgvault_incr_later
       pgbr_backup pgbackrest_incr_later 1 incr
     fi
@@ -262,6 +278,7 @@ pgvault_commit=$(git -C "$PGVAULT_ROOT" rev-parse --short HEAD 2>/dev/null || ec
 cmdline="bash bench/incremental.sh --size-gb $size_gb --runs $runs"
 [ "$pct_target" = 1 ] || cmdline="PCT_CHANGED=$pct_target $cmdline"
 [ "$zstd_level" = 3 ] || cmdline="ZSTD_LEVEL=$zstd_level $cmdline"
+[ "$changes" = wal_summary ] || cmdline="INCREMENTAL_CHANGES=$changes $cmdline"
 
 {
   cat <<EOF
@@ -283,7 +300,10 @@ all $(( runs * rounds )) rounds: **$pct_list** (target $pct_target %).
 
 Each run: full backups; round 1 of changes, then the incrementals; rounds 2–$rounds with one
 pgvault incremental and one pgBackRest \`--type=incr\` each (a chain of $(( rounds + 1 )): full +
-$rounds incrementals); restores; verifies. $runs run(s); wall time is the median (all runs in
+$rounds incrementals); restores; verifies. pgvault's incrementals ran with
+\`pgvault.incremental_changes = '$changes'\`: **$summarized of $incrementals** read only the blocks
+the WAL summaries named (the others read every page; the backup's log line says why).
+$runs run(s); wall time is the median (all runs in
 brackets); size is the last run's. Peak RSS: pgvault backups the job worker's \`VmHWM\` sampled
 every 100 ms; command-line tools GNU time's largest single process.
 

@@ -10,6 +10,7 @@
 #include "error_boundary.hpp"
 #include "logging.hpp"
 #include "spi.hpp"
+#include "wal_summarizer.hpp"
 
 namespace pgvault::pg {
 
@@ -113,6 +114,10 @@ std::vector<std::filesystem::path> JobIncrementalSource::wal_files(Lsn start, Ls
   for (WalSegmentNo segno = first; segno <= last; ++segno)
     files.push_back(pg_wal / WalFileName::segment(timeline_, segno, size).name());
   return files;
+}
+
+WalChanges JobIncrementalSource::wal_changes(Lsn from, Lsn to) {
+  return wal_changes_since(timeline_, from, to);
 }
 
 }  // namespace pgvault::pg

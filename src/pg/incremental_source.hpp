@@ -45,6 +45,8 @@ class JobIncrementalSource final : public IncrementalSource {
   std::filesystem::path data_directory() override;
   StopPoint stop() override;
   std::vector<std::filesystem::path> wal_files(Lsn start, Lsn stop) override;
+  // From the summarizer worker: wal_changes_since (wal_summarizer.hpp).
+  WalChanges wal_changes(Lsn from, Lsn to) override;
 
  private:
   void drop_slot();

@@ -221,6 +221,7 @@ BackupMeta run_incremental(Repository& repo, const std::string& repository_url,
   log_message(LOG, "backup \"" + req.origin.name + "\" is incremental to \"" + parent.name +
                        "\" (" + parent.kind + ", ended at " + parent.stop_lsn + ")");
   req.read_workers = guc_backup_workers;
+  req.changes = static_cast<IncrementalChanges>(guc_incremental_changes);
   req.data_checksums = pg_guard([] { return DataChecksumsEnabled(); });
   JobIncrementalSource source("pgvault " + req.origin.name +
                               (req.origin.label.empty() ? "" : " " + req.origin.label));

@@ -1,7 +1,9 @@
-// Module initialisation: settings, shared memory, the scheduler worker.
+// Module initialisation: settings, shared memory, the static workers (scheduler,
+// alerts, WAL summarizer).
 #include "error_boundary.hpp"
 #include "settings.hpp"
 #include "shared_state.hpp"
+#include "wal_summarizer.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -25,4 +27,5 @@ void _PG_init(void) {
   pgvault::pg::request_shared_memory();
   pgvault::pg::register_scheduler();
   pgvault::pg::register_alerts_worker();
+  pgvault::pg::register_wal_summarizer();
 }

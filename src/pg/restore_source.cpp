@@ -32,8 +32,7 @@ RestoreSource open_logical_backup(const std::string& name) {
                     "physical backup with the pgvault command: pgvault restore)");
   }
   const ObjectEntry& dump = logical_dump_entry(meta);
-  source.decryptor =
-      decryptor_for(meta, configured_encryption());
+  source.decryptor = decryptor_for(meta, configured_encryption());
   backup_reading::check_decryption_key(*source.storage, meta, dump, source.decryptor);
   return source;
 }

@@ -43,6 +43,9 @@ int guc_logical_lock_timeout_ms = 60000;
 int guc_archive_parallel = 4;
 int guc_backup_workers = 2;
 int guc_incremental_fallback = static_cast<int>(IncrementalFallback::full);
+int guc_incremental_changes = static_cast<int>(IncrementalChanges::wal_summary);
+bool guc_wal_summarize = true;
+int guc_wal_summary_keep_time_min = 10 * 24 * 60;
 
 namespace {
 
@@ -57,6 +60,13 @@ const config_enum_entry compression_options[] = {
     {"gzip", static_cast<int>(Compression::gzip), false},
     {"lz4", static_cast<int>(Compression::lz4), false},
     {"zstd", static_cast<int>(Compression::zstd), false},
+    {nullptr, 0, false},
+};
+
+const config_enum_entry incremental_changes_options[] = {
+    {"wal_summary", static_cast<int>(IncrementalChanges::wal_summary), false},
+    {"page_scan", static_cast<int>(IncrementalChanges::page_scan), false},
+    {"check", static_cast<int>(IncrementalChanges::check), false},
     {nullptr, 0, false},
 };
 
@@ -261,6 +271,26 @@ void define_settings() {
       "fails and says why.",
       &guc_incremental_fallback, static_cast<int>(IncrementalFallback::full),
       incremental_fallback_options, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomEnumVariable(
+      "pgvault.incremental_changes",
+      "How an incremental backup finds the pages changed since its parent.",
+      "wal_summary: reads the blocks the WAL summaries name, or every page when they do not "
+      "cover the WAL since the parent (the backup's log says why); page_scan: reads every "
+      "page; check: reads every page and fails the backup when a changed page is missing from "
+      "the summaries.",
+      &guc_incremental_changes, static_cast<int>(IncrementalChanges::wal_summary),
+      incremental_changes_options, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomBoolVariable(
+      "pgvault.wal_summarize",
+      "Whether the pgvault summarizer worker summarizes the WAL for incremental backups.",
+      "It reads each WAL file once soon after it is written and keeps the blocks it changed in "
+      "pg_wal/pgvault_summaries. Off: incremental backups read every page.",
+      &guc_wal_summarize, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("pgvault.wal_summary_keep_time",
+                          "How long WAL summaries are kept; 0 = for ever.",
+                          "An incremental backup needs the summaries since its parent's start.",
+                          &guc_wal_summary_keep_time_min, 10 * 24 * 60, 0, INT_MAX / 60, PGC_SIGHUP,
+                          GUC_UNIT_MIN, nullptr, nullptr, nullptr);
   DefineCustomStringVariable("pgvault.verify_schedule",
                              "When the newest backup is read back and verified: a cron line, a "
                              "macro, or 'N seconds'.",

@@ -40,7 +40,10 @@ extern int guc_archive_parallel;         // WAL files pushed at once by the arch
 // pgvault.incremental_fallback: what an incremental backup with no backup to
 // be taken against becomes.
 enum class IncrementalFallback { full, error };
-extern int guc_incremental_fallback;  // an IncrementalFallback
+extern int guc_incremental_fallback;       // an IncrementalFallback
+extern int guc_incremental_changes;        // a pgvault::IncrementalChanges
+extern bool guc_wal_summarize;             // the summarizer worker keeps WAL summaries
+extern int guc_wal_summary_keep_time_min;  // 0: summaries are kept for ever
 
 void define_settings();
 

@@ -100,6 +100,18 @@ struct AlertState {
   char events[kAlertEventQueueLen][kAlertOutcomeLen];
 };
 
+// The "pgvault summarizer" worker (wal_summarizer.cpp) and the incremental
+// backups that wait for it.
+struct SummarizerState {
+  pid_t pid;               // 0 while it does not run
+  Latch* latch;            // set by a backup that asks for `requested`
+  uint64 requested;        // an LSN a backup waits to see summarized
+  Latch* requester_latch;  // that backup's latch, set when `requested` is reached
+  uint64 summarized;       // the end of the WAL summarized so far, on `timeline`
+  uint32 timeline;
+  char last_problem[kArchiveErrorLen];  // why it last started afresh or failed ("" = none)
+};
+
 struct SharedState {
   slock_t mutex;
   pid_t scheduler_pid;
@@ -110,6 +122,7 @@ struct SharedState {
   JobSlot job;
   ArchiveState archive;
   AlertState alerts;
+  SummarizerState summarizer;
 };
 
 void request_shared_memory();

@@ -101,8 +101,8 @@ void lock_restore_target(const std::string& target) {
       " pg_catalog.hashtext($1))",
       {target});
   if (locked.empty() || locked[0][0].value_or("f") != "t") {
-    throw Error(ErrorKind::conflict,
-                "another vault.restore_logical() into database " + pgvault::quoted(target) + " is running");
+    throw Error(ErrorKind::conflict, "another vault.restore_logical() into database " +
+                                         pgvault::quoted(target) + " is running");
   }
 }
 
@@ -140,9 +140,10 @@ std::string DatabaseAdmin::try_drop(const std::string& name) {
 }
 
 void DatabaseAdmin::rename(const std::string& from, const std::string& to) {
-  connection_.exec("ALTER DATABASE " + connection_.quote_identifier(from) + " RENAME TO " +
-                       connection_.quote_identifier(to),
-                   "could not rename database " + pgvault::quoted(from) + " to " + pgvault::quoted(to));
+  connection_.exec(
+      "ALTER DATABASE " + connection_.quote_identifier(from) + " RENAME TO " +
+          connection_.quote_identifier(to),
+      "could not rename database " + pgvault::quoted(from) + " to " + pgvault::quoted(to));
 }
 
 }  // namespace pgvault::pg

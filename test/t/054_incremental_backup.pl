@@ -17,7 +17,10 @@ use PgVault::TestNode;
 # incremental_fallback = error: an incremental with nothing to be taken
 # against fails (the default takes a full instead: 056_incremental_schedule).
 my ($node, $repo) = new_vault_node('incr', initdb => ['--data-checksums'],
-  conf => "pgvault.backup_workers = 2\npgvault.compression_workers = 2\npgvault.incremental_fallback = error\n");
+  conf => "pgvault.backup_workers = 2\npgvault.compression_workers = 2\npgvault.incremental_fallback = error\n"
+    # Every incremental reads every page and fails when the WAL summaries
+    # miss a page it changed: each scenario below checks the summaries.
+    . "pgvault.incremental_changes = check\n");
 sub sql { $node->safe_psql('postgres', shift) }
 my @conn = ('-h', $node->host, '-p', $node->port);
 
@@ -74,6 +77,9 @@ my $state1 = cluster_state($node);
 is("$kind1 $parent1", "incremental $full", "incremental $i1 is relative to the full backup");
 cmp_ok($stored1, '<', $full_stored / 2, "it stores a fraction of the full ($stored1 of $full_stored bytes)");
 cmp_ok($source1, '>', $stored1 * 4, "of a database of $source1 bytes");
+like(slurp_file($node->logfile),
+  qr/changed pages are read from the blocks \d+ WAL summaries \([0-9A-F\/.]+\) name: \d+ block references in \d+ relation forks since [0-9A-F\/]+; every page is read to check them/,
+  'the WAL summaries cover the WAL since the full, and name every changed page (check mode)');
 
 sql(q{TRUNCATE big;
       DROP TABLE todrop;
@@ -86,6 +92,8 @@ my ($i2, $kind2, $parent2) = backup_row('incremental');
 my $state2 = cluster_state($node);
 is($parent2, $i1, "the second incremental $i2 is relative to the first");
 like($state2, qr/^copydb public\.t 6000:/m, 'the state includes the copied database');
+my @checked = slurp_file($node->logfile) =~ /every page is read to check them/g;
+is(scalar @checked, 2, 'the summaries named every changed page of the second incremental too');
 
 # vault.verify_backup reads every backup of the chain back.
 is(sql(qq{SELECT verified || ' ' || (error IS NULL) FROM vault.verify_backup('$i2')}), 'true true',

@@ -4,6 +4,7 @@
 // and backup.json it writes (read back with restore's own readers), and that a
 // failure leaves nothing behind.
 #include "pgvault/backup/backup_request.hpp"
+#include "pgvault/byte_order.hpp"
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/physical/data_directory.hpp"
@@ -20,6 +21,7 @@
 #include "pgvault/restore/manifest.hpp"
 #include "pgvault/restore/tar_extract.hpp"
 #include "pgvault/storage/storage.hpp"
+#include "pgvault/wal/wal_summary.hpp"
 
 #include "doubles/memory_storage.hpp"
 #include "test_support.hpp"
@@ -167,8 +169,14 @@ class FakeSource final : public IncrementalSource {
     EXPECT_EQ(stop, kStop);
     return {cluster_.wal};
   }
+  WalChanges wal_changes(Lsn from, Lsn to) override {
+    asked_for_changes.emplace_back(from, to);
+    return changes;
+  }
   std::uint32_t timeline = 1;
   int starts = 0, stops = 0;
+  WalChanges changes{std::nullopt, {}, "the test source keeps no WAL summaries"};
+  std::vector<std::pair<Lsn, Lsn>> asked_for_changes;
 
  private:
   const Cluster& cluster_;
@@ -237,6 +245,7 @@ BackupRequest incremental_request(const std::string& name) {
   r.origin.pg_version = 150000;
   r.origin.wal_segment_size = 16u << 20;
   r.compression.algorithm = Compression::none;
+  r.changes = IncrementalChanges::page_scan;  // the tests of WAL summaries ask for them
   return r;
 }
 
@@ -733,4 +742,125 @@ TEST_F(IncrementalBackupTest, MaxRatePausesReadingAndACancelDuringAPauseStopsIt)
   };
   expect_error([&] { take(req, parent, {}, cancel); }, ErrorKind::cancelled, "canceling");
   EXPECT_TRUE(objects_of(req.origin.name).empty());
+}
+
+namespace {
+
+// A summary naming blocks of relation forks (tablespace, database, relation, fork).
+WalSummary summary_naming(
+    const std::vector<std::pair<RelationForkId, std::vector<std::uint32_t>>>& named) {
+  WalSummary s;
+  for (const auto& [fork, blocks] : named) {
+    WalRecord r;
+    std::uint8_t id = 0;
+    for (std::uint32_t b : blocks)
+      r.blocks.push_back({id++, fork.node, fork.fork, b, false, false});
+    s.add(r);
+  }
+  s.finish();
+  return s;
+}
+
+const RelationForkId k16385{{1663, 5, 16385}, 0};
+
+}  // namespace
+
+// With WAL changes, only the blocks they name (and the blocks beyond the
+// parent's size) are read: a changed page they do not name is not stored,
+// which is what proves the others were never read.
+TEST_F(IncrementalBackupTest, WalChangesNameTheBlocksReadInEveryTablespace) {
+  const BackupMeta parent = put_parent(repo_, cluster_, "full");
+  std::string now = slurp(cluster_.data / "base/5/16385");
+  now.replace(1 * kPageSize, kPageSize, page(kNew, 1, 'A'));
+  now.replace(3 * kPageSize, kPageSize, page(kNew, 3, 'C'));  // not named
+  now += page(kOld, 4, 'E');                                  // beyond the parent's size
+  put(cluster_.data / "base/5/16385", now);
+  put(cluster_.data / "global/1262", page(kNew, 0, 'G'));
+  put(cluster_.space / "PG_15_202209061/5/16401", page(kOld, 0, 's') + page(kNew, 1, 'S'));
+  source_.changes = {
+      summary_naming(
+          {{k16385, {1, 2}}, {{{1664, 0, 1262}, 0}, {0}}, {{{16400, 5, 16401}, 0}, {1}}}),
+      {{1, kParentStart, kStart}},
+      ""};
+  BackupRequest req = incremental_request(kChild);
+  req.changes = IncrementalChanges::wal_summary;
+  std::vector<std::string> log;
+  IncrementalCallbacks cb;
+  cb.log = [&](std::string_view line) { log.emplace_back(line); };
+  const ReadBack back = read_back(storage_, take(req, parent, {}, cb), {});
+  ASSERT_EQ(source_.asked_for_changes.size(), 1u);
+  EXPECT_EQ(source_.asked_for_changes[0], std::make_pair(kParentStart, kStart));
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_NE(log[0].find("1 WAL summaries (0/5000000..0/6000028)"), std::string::npos) << log[0];
+  EXPECT_NE(log[0].find("4 block references in 3 relation forks"), std::string::npos) << log[0];
+
+  const Incremental inc = parse_incremental(back.files.at("base.tar:base/5/INCREMENTAL.16385"));
+  EXPECT_EQ(inc.blocks, (std::vector<std::uint32_t>{1, 4}));  // 2 is old, 3 not named
+  EXPECT_EQ(parse_incremental(back.files.at("base.tar:global/INCREMENTAL.1262")).blocks,
+            (std::vector<std::uint32_t>{0}));
+  EXPECT_EQ(
+      parse_incremental(back.files.at("16400.tar:PG_15_202209061/5/INCREMENTAL.16401")).blocks,
+      (std::vector<std::uint32_t>{1}));
+  // A fork named whole (created since the parent) and a truncation: every
+  // block from the cut on is read.
+  WalRecord truncate;  // XLOG_SMGR_TRUNCATE of 1663/5/16385 to 2 blocks
+  truncate.rmid = 2;
+  truncate.info = 0x20;
+  truncate.main_data.resize(20);
+  for (std::uint32_t i = 0, v[] = {2, 1663, 5, 16385, 0x1}; i < 5; ++i)
+    store_le(truncate.main_data.data() + 4 * i, v[i]);
+  WalSummary cut;
+  cut.add(truncate);
+  cut.finish();
+  source_.changes = {std::move(cut), {{1, kParentStart, kStart}}, ""};
+  req.origin.name = kChild + "-cut";
+  const ReadBack after_cut = read_back(storage_, take(req, parent), {});
+  EXPECT_EQ(parse_incremental(after_cut.files.at("base.tar:base/5/INCREMENTAL.16385")).blocks,
+            (std::vector<std::uint32_t>{3, 4}));
+}
+
+TEST_F(IncrementalBackupTest, CheckModeFailsWhenTheSummariesMissAChangedPage) {
+  const BackupMeta parent = put_parent(repo_, cluster_, "full");
+  std::string now = slurp(cluster_.data / "base/5/16385");
+  now.replace(1 * kPageSize, kPageSize, page(kNew, 1, 'A'));
+  now.replace(3 * kPageSize, kPageSize, page(kNew, 3, 'C'));
+  put(cluster_.data / "base/5/16385", now);
+  BackupRequest req = incremental_request(kChild);
+  req.changes = IncrementalChanges::check;
+  source_.changes = {summary_naming({{k16385, {1}}}), {{1, kParentStart, kStart}}, ""};
+  expect_error([&] { take(req, parent); }, ErrorKind::internal,
+               "WAL summary check failed: block 3 of \"base/5/16385\" has page LSN 0/6000000");
+  EXPECT_TRUE(objects_of(kChild).empty());
+  // A page changed after this backup's start is WAL replay's, not the summaries'.
+  now.replace(3 * kPageSize, kPageSize, page(Lsn{kStart.value + 8}, 3, 'C'));
+  put(cluster_.data / "base/5/16385", now);
+  req.origin.name = kChild + "-later";
+  const ReadBack later = read_back(storage_, take(req, parent), {});
+  // Check mode stores what the scan found.
+  EXPECT_EQ(parse_incremental(later.files.at("base.tar:base/5/INCREMENTAL.16385")).blocks,
+            (std::vector<std::uint32_t>{1, 3}));
+}
+
+TEST_F(IncrementalBackupTest, WithoutWalChangesEveryPageIsReadAndTheLogSaysWhy) {
+  const BackupMeta parent = put_parent(repo_, cluster_, "full");
+  std::string now = slurp(cluster_.data / "base/5/16385");
+  now.replace(3 * kPageSize, kPageSize, page(kNew, 3, 'C'));
+  put(cluster_.data / "base/5/16385", now);
+  BackupRequest req = incremental_request(kChild);
+  req.changes = IncrementalChanges::wal_summary;
+  std::vector<std::string> log;
+  IncrementalCallbacks cb;
+  cb.log = [&](std::string_view line) { log.emplace_back(line); };
+  const ReadBack back = read_back(storage_, take(req, parent, {}, cb), {});
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0],
+            "every page is read to find the changed ones: the test source keeps no WAL summaries");
+  EXPECT_EQ(parse_incremental(back.files.at("base.tar:base/5/INCREMENTAL.16385")).blocks,
+            (std::vector<std::uint32_t>{3}));
+  // page_scan does not ask.
+  source_.asked_for_changes.clear();
+  req.changes = IncrementalChanges::page_scan;
+  req.origin.name = kChild + "-scan";
+  take(req, parent);
+  EXPECT_TRUE(source_.asked_for_changes.empty());
 }

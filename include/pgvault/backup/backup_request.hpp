@@ -39,6 +39,13 @@ struct BackupCompression {
                     // the job worker for an incremental)
 };
 
+// pgvault.incremental_changes: how an incremental finds the pages changed
+// since its parent. wal_summary: the blocks the WAL summaries name (every page
+// when they do not cover the WAL since the parent); page_scan: every page's
+// LSN; check: both, failing the backup when a page the scan finds changed is
+// missing from the summaries.
+enum class IncrementalChanges { wal_summary, page_scan, check };
+
 struct BackupRequest {
   BackupKind kind = BackupKind::physical;
   BackupOrigin origin;  // logical: origin.database is the database dumped
@@ -58,6 +65,7 @@ struct BackupRequest {
   // whether the cluster has data checksums (pages are then verified as read).
   int read_workers = 1;
   bool data_checksums = false;
+  IncrementalChanges changes = IncrementalChanges::wal_summary;
 
   // Full physical: the data directory of the server streamed from, when it is
   // local (the job worker's own). After the stream the runner records its

@@ -14,7 +14,10 @@
 //     callbacks.log says so;
 //  2. source.start() (pg_backup_start): the start LSN must not be before the
 //     parent's and the timeline must be the parent's (Error(conflict)
-//     otherwise: take a full backup), then list_data_directory;
+//     otherwise: take a full backup); then, unless req.changes is page_scan,
+//     source.wal_changes(parent start, start): the blocks the WAL since the
+//     parent changed (callbacks.log says which summaries, or why every page
+//     is read); then list_data_directory;
 //  3. each tablespace into "<oid>.tar[.suffix]", then the data directory into
 //     "base.tar[.suffix]" (ustar, walk order, directories included,
 //     global/pg_control last), each through an EncodeChain (compression on
@@ -23,7 +26,14 @@
 //     size is not whole pages; otherwise as "INCREMENTAL.<name>" holding the
 //     pages select_page includes (ChangedPagePolicy: the parent's start LSN,
 //     the parent's size of the file, page checksums verified when the request
-//     says the cluster has them). Every other file is stored whole;
+//     says the cluster has them) among the candidates: with WAL changes, the
+//     blocks they name for the file, every block from a truncation on and
+//     every block beyond the parent's size (a fork they say changed whole:
+//     every block); without, every block. With req.changes check every block
+//     is read, and a page select_page finds changed with an LSN up to this
+//     backup's start that is not a candidate fails the backup
+//     (Error(internal), naming the file, block and LSN). Every other file is
+//     stored whole;
 //  4. source.stop() (pg_backup_stop), then backup_label, tablespace_map (when
 //     not empty) and the WAL files source.wal_files(start, stop) under
 //     pg_wal/ (with archive_status/<name>.done) at the end of base.tar;
@@ -32,7 +42,7 @@
 //     and backup.json last (format_version 2, kind "incremental", parent).
 //
 // Reading: a relation file whose pages are selected is read twice: once to
-// select (and verify) every page, then the selected blocks again to store
+// select (and verify) every candidate page, then the selected blocks again to store
 // them, verified again (a page changed in between is newer than this backup's
 // start and WAL replay rewrites it; a block gone by then is stored as zeroes,
 // the truncation being replayed too). Whole files are read once, up to the
@@ -64,6 +74,7 @@
 #include "pgvault/catalog/backup_meta.hpp"
 #include "pgvault/restore/backup_reading.hpp"
 #include "pgvault/wal/wal_name.hpp"
+#include "pgvault/wal/wal_summary_file.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -98,6 +109,11 @@ class IncrementalSource {
   virtual StopPoint stop() = 0;
   // The WAL segment files from start to stop (inclusive), oldest first.
   virtual std::vector<std::filesystem::path> wal_files(Lsn start, Lsn stop) = 0;
+  // What the WAL records starting in [from, to) on the timeline start()
+  // returned changed, from the server's WAL summaries (collect_wal_changes),
+  // or why there is none. Called after start(), when the request's changes
+  // is not page_scan.
+  virtual WalChanges wal_changes(Lsn from, Lsn to) = 0;
 };
 
 struct IncrementalCallbacks {

@@ -114,6 +114,8 @@ class WalRecordReader {
   // Reads segment segno (all of its wal_segment_size bytes): see the contract.
   std::optional<WalEnd> read_segment(WalSegmentNo segno, std::span<const std::byte> bytes,
                                      const OnRecord& on_record);
+  // Whether a record begun in the segments read goes on in the next one.
+  bool in_record() const { return record_length_ != 0; }
 
  private:
   struct Page;

@@ -71,6 +71,16 @@ class WalSummary {
   void add(const WalRecord& record);
   // Sorts and de-duplicates the blocks; call once, after the last add().
   void finish();
+  // Adds what another finished summary holds (its changes happened too): the
+  // union of blocks, the lower truncation, whole when either is, the copied
+  // databases of both. Both must be finished; this one stays finished.
+  void merge(const WalSummary& other);
+  // For decoding a stored summary (wal_summary_file): one fork's changes
+  // (blocks sorted, no duplicates) and one copied database, then finish().
+  void restore_fork(const RelationForkId& fork, ForkChanges changes);
+  void restore_copied_database(std::uint32_t tablespace, std::uint32_t database);
+  // Block references held (a measure of the summary's size).
+  std::size_t block_count() const;
 
   const std::map<RelationForkId, ForkChanges>& forks() const { return forks_; }
   // (tablespace, database) pairs created by copying files.

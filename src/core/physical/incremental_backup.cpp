@@ -17,7 +17,9 @@
 #include "pgvault/restore/manifest.hpp"
 #include "pgvault/storage/storage.hpp"
 #include "pgvault/thread.hpp"
+#include "pgvault/wal/wal_summary.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cerrno>
@@ -140,11 +142,71 @@ bool read_block(const ReadFile& file, std::uint32_t block, std::span<std::byte> 
   return file.read_at(page, std::uint64_t{block} * kPageSize) == kPageSize;
 }
 
+// What the WAL since the parent changed (IncrementalSource::wal_changes).
+struct ChangeHints {
+  const WalSummary* summary = nullptr;  // none: every page is read
+  bool check = false;                   // read every page and check the summary against them
+  Lsn start;                            // this backup's start
+};
+
+// The blocks of a relation file to read when the WAL changes are known,
+// sorted; nullopt when every block must be read (a fork created or copied
+// since the parent).
+std::optional<std::vector<std::uint32_t>> candidate_blocks(const WalSummary& summary,
+                                                           const RelationFileName& relation,
+                                                           std::uint32_t parent_blocks,
+                                                           std::uint32_t file_blocks) {
+  // WAL names the default tablespaces by oid where the data directory does not.
+  const std::uint32_t tablespace =
+      relation.tablespace_oid != 0
+          ? relation.tablespace_oid
+          : (relation.database_oid == 0 ? kGlobalTablespaceOid : kDefaultTablespaceOid);
+  const RelationForkId fork{{tablespace, relation.database_oid, relation.relfilenode},
+                            static_cast<std::uint8_t>(relation.fork)};
+  const SegmentChanges changes = summary.changes_of(fork, relation.segment);
+  if (changes.whole) return std::nullopt;
+  // Every block from a truncation on (re-extension logs no zero page), and
+  // every block the parent did not have.
+  const std::uint32_t from =
+      std::min({changes.from.value_or(file_blocks), parent_blocks, file_blocks});
+  std::vector<std::uint32_t> blocks;
+  for (std::uint32_t b : changes.blocks) {
+    if (b >= from) break;
+    blocks.push_back(b);
+  }
+  for (std::uint32_t b = from; b < file_blocks; ++b) blocks.push_back(b);
+  return blocks;
+}
+
+// Fails the backup when a page the scan found changed within the WAL the
+// summaries cover is not among the candidates (pgvault.incremental_changes
+// = check). The page's LSN is the end of the record that changed it last: a
+// record starting before the parent's start ends at it at the latest.
+void check_candidates(const std::string& path, const ReadFile& file,
+                      const std::vector<std::uint32_t>& selected,
+                      const std::vector<std::uint32_t>& candidates, Lsn parent_start,
+                      const ChangeHints& hints) {
+  std::vector<std::byte> page(kPageSize);
+  for (std::uint32_t block : selected) {
+    if (std::binary_search(candidates.begin(), candidates.end(), block)) continue;
+    if (!read_block(file, block, page)) continue;
+    const PageHeader header = read_page_header(page);
+    if (page_is_new(header) || !page_header_is_sane(header)) continue;
+    if (header.lsn() > parent_start && header.lsn() <= hints.start)
+      throw Error(ErrorKind::internal,
+                  "WAL summary check failed: block " + std::to_string(block) + " of \"" + path +
+                      "\" has page LSN " + format_lsn(header.lsn()) +
+                      ", changed after the parent's start " + format_lsn(parent_start) +
+                      " and before this backup's " + format_lsn(hints.start) +
+                      ", but the WAL summaries do not name it");
+  }
+}
+
 // `on_read` hears the bytes read, every few pages (pacing).
 RelationPlan plan_relation(const BackupEntry& entry, const ParentFiles& parent, Lsn parent_start,
                            bool verify_checksums, const std::atomic<bool>& cancelled,
                            const std::function<void(std::uint64_t)>& on_read,
-                           std::uint32_t scan_threads) {
+                           std::uint32_t scan_threads, const ChangeHints& hints) {
   RelationPlan plan;
   const std::string path = manifest_path(entry);
   const auto stat = stat_file_identity(entry.source);
@@ -219,6 +281,31 @@ RelationPlan plan_relation(const BackupEntry& entry, const ParentFiles& parent, 
     }
     return last;
   };
+  std::optional<std::vector<std::uint32_t>> candidates;
+  if (hints.summary)
+    candidates = candidate_blocks(*hints.summary, *entry.relation, parent_state->file_blocks,
+                                  plan.file_blocks);
+  if (candidates && !hints.check) {
+    // Runs of consecutive candidates, read a chunk at a time; the file ends
+    // where a run ended early.
+    const auto& c = *candidates;
+    for (std::size_t i = 0; i < c.size();) {
+      std::size_t j = i + 1;
+      while (j < c.size() && c[j] == c[j - 1] + 1) ++j;
+      const std::uint32_t last = c[j - 1] + 1;
+      const std::uint32_t end = scan(c[i], last, plan.blocks);
+      if (end < last) {
+        plan.file_blocks = end;
+        break;
+      }
+      i = j;
+    }
+    return plan;
+  }
+  auto checked = [&](RelationPlan&& done) {
+    if (candidates) check_candidates(path, file, done.blocks, *candidates, parent_start, hints);
+    return std::move(done);
+  };
   // A large file (a 1 GB segment of the biggest table is often most of the
   // work) is scanned in ranges on `scan_threads` threads; the ranges' blocks
   // are joined in order, and the file ends at the first range that ended
@@ -227,7 +314,7 @@ RelationPlan plan_relation(const BackupEntry& entry, const ParentFiles& parent, 
       plan.file_blocks >= kParallelScanBlocks ? std::max(1u, scan_threads) : 1u;
   if (threads == 1) {
     plan.file_blocks = scan(0, plan.file_blocks, plan.blocks);
-    return plan;
+    return checked(std::move(plan));
   }
   const std::uint32_t per = (plan.file_blocks + threads - 1) / threads;
   std::vector<std::vector<std::uint32_t>> parts(threads);
@@ -269,7 +356,7 @@ RelationPlan plan_relation(const BackupEntry& entry, const ParentFiles& parent, 
       break;
     }
   }
-  return plan;
+  return checked(std::move(plan));
 }
 
 // Runs the first pass of relation files on worker threads, a bounded window
@@ -364,6 +451,7 @@ class IncrementalRun {
  private:
   void check_parent() const;
   void read_parent();
+  void find_wal_changes(Lsn start);
   EncodeOptions encode_options(bool compressed) const;
   Archive open_archive(const std::string& stem);
   void close_archive(Archive& archive);
@@ -392,6 +480,8 @@ class IncrementalRun {
   BackupMeta meta_;
   Lsn parent_start_;
   ParentFiles parent_files_;
+  std::optional<WalSummary> wal_changes_;
+  ChangeHints hints_;
   DataDirectoryListing listing_;
   std::vector<ObjectEntry> committed_;
   std::uint64_t stored_before_ = 0;  // bytes of committed objects
@@ -460,6 +550,30 @@ void IncrementalRun::read_parent() {
   parent_files_.identities_known = true;
 }
 
+void IncrementalRun::find_wal_changes(Lsn start) {
+  hints_.start = start;
+  hints_.check = req_.changes == IncrementalChanges::check;
+  if (req_.changes == IncrementalChanges::page_scan) return;
+  WalChanges changes = source_.wal_changes(parent_start_, start);
+  if (!changes.summary) {
+    if (cb_.log) cb_.log("every page is read to find the changed ones: " + changes.why_not);
+    return;
+  }
+  wal_changes_ = std::move(changes.summary);
+  hints_.summary = &*wal_changes_;
+  if (cb_.log) {
+    std::string from = "no WAL";
+    if (!changes.used.empty())
+      from = std::to_string(changes.used.size()) + " WAL summaries (" +
+             format_lsn(changes.used.front().start) + ".." + format_lsn(changes.used.back().end) +
+             ")";
+    cb_.log("changed pages are read from the blocks " + from +
+            " name: " + std::to_string(wal_changes_->block_count()) + " block references in " +
+            std::to_string(wal_changes_->forks().size()) + " relation forks since " +
+            format_lsn(parent_start_) + (hints_.check ? "; every page is read to check them" : ""));
+  }
+}
+
 EncodeOptions IncrementalRun::encode_options(bool compressed) const {
   EncodeOptions o;
   if (compressed) {
@@ -496,7 +610,7 @@ RelationPlan IncrementalRun::plan_for(std::size_t index) {
   if (it == ahead_.end())
     return plan_relation(
         listing_.entries[index], parent_files_, parent_start_, req_.data_checksums, cancelled_,
-        [this](std::uint64_t bytes) { paced_on_writer(bytes); }, 1);
+        [this](std::uint64_t bytes) { paced_on_writer(bytes); }, 1, hints_);
   std::future<RelationPlan> f = std::move(it->second);
   ahead_.erase(it);
   return f.get();  // rethrows the worker's error (corruption, I/O)
@@ -518,7 +632,7 @@ void IncrementalRun::top_up_window(std::size_t from) {
                 if (cancelled_) throw Error(ErrorKind::cancelled, "cancelled");
               });
             },
-            static_cast<std::uint32_t>(std::max(1, req_.read_workers)));
+            static_cast<std::uint32_t>(std::max(1, req_.read_workers)), hints_);
       }));
     }
     ++next;
@@ -700,6 +814,7 @@ BackupMeta IncrementalRun::run() {
                     "): that backup is not of this server's past; take a full backup");
   meta_.start_lsn = format_lsn(start.lsn);
   meta_.timeline = start.timeline;
+  find_wal_changes(start.lsn);
 
   listing_ = list_data_directory(source_.data_directory());
   for (const auto& e : listing_.entries) progress_.total += e.size;

@@ -5,6 +5,7 @@
 #include "pgvault/error.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <string>
 
 namespace pgvault {
@@ -73,6 +74,41 @@ void WalSummary::finish() {
     changes.blocks.erase(std::unique(changes.blocks.begin(), changes.blocks.end()),
                          changes.blocks.end());
   }
+}
+
+void WalSummary::merge(const WalSummary& other) {
+  if (!finished_ || !other.finished_)
+    throw Error(ErrorKind::internal, "WalSummary::merge of an unfinished summary");
+  for (const auto& [fork, theirs] : other.forks_) {
+    ForkChanges& ours = forks_[fork];
+    std::vector<std::uint32_t> blocks;
+    blocks.reserve(ours.blocks.size() + theirs.blocks.size());
+    std::set_union(ours.blocks.begin(), ours.blocks.end(), theirs.blocks.begin(),
+                   theirs.blocks.end(), std::back_inserter(blocks));
+    ours.blocks = std::move(blocks);
+    if (theirs.truncated_to)
+      ours.truncated_to = ours.truncated_to ? std::min(*ours.truncated_to, *theirs.truncated_to)
+                                            : theirs.truncated_to;
+    ours.whole = ours.whole || theirs.whole;
+  }
+  copied_databases_.insert(other.copied_databases_.begin(), other.copied_databases_.end());
+}
+
+void WalSummary::restore_fork(const RelationForkId& fork, ForkChanges changes) {
+  if (finished_) throw Error(ErrorKind::internal, "WalSummary::restore_fork after finish()");
+  forks_[fork] = std::move(changes);
+}
+
+void WalSummary::restore_copied_database(std::uint32_t tablespace, std::uint32_t database) {
+  if (finished_)
+    throw Error(ErrorKind::internal, "WalSummary::restore_copied_database after finish()");
+  copied_databases_.emplace(tablespace, database);
+}
+
+std::size_t WalSummary::block_count() const {
+  std::size_t n = 0;
+  for (const auto& [fork, changes] : forks_) n += changes.blocks.size();
+  return n;
 }
 
 SegmentChanges WalSummary::changes_of(const RelationForkId& fork, std::uint32_t segment) const {

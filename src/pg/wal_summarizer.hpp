@@ -1,0 +1,19 @@
+// The "pgvault summarizer" worker (wal_summarizer.cpp) and what incremental
+// backups ask of it.
+#pragma once
+#include "pgvault/wal/wal_name.hpp"
+#include "pgvault/wal/wal_summary_file.hpp"
+
+namespace pgvault::pg {
+
+// Registers the static worker (from _PG_init).
+void register_wal_summarizer();
+
+// For an incremental backup that started at `to` on `timeline`: asks the
+// summarizer to summarize up to `to`, waits for it (at most 30 s, answering
+// interrupts), then collects the summaries of [from, to). Without a running
+// summarizer (or with pgvault.wal_summarize off) there is none, and why_not
+// says so; a summarizer that did not get there in time adds its last problem.
+WalChanges wal_changes_since(TimelineId timeline, Lsn from, Lsn to);
+
+}  // namespace pgvault::pg
