@@ -11,12 +11,14 @@
 # changing about PCT_CHANGED % (default 1) of the cluster's pages, each
 # followed by a pgvault incremental and a pgBackRest --type=incr (the first
 # round also a --type=diff and a block incremental); then restores of the
-# chain of 7 (pgvault), of the full alone (pgvault) and of pgBackRest's last
-# incremental; then `pgvault verify` of the full vs `pgbackrest verify`.
-# Writes the medians and the ratios against the targets to
-# bench/INCREMENTAL_RESULTS.md (and prints it).
+# chain of 7 (pgvault), of the full alone (pgvault), of pgBackRest's last
+# incremental and of its full; then `pgvault verify` of the full vs
+# `pgbackrest verify`. Writes the medians and the ratios against the targets
+# to bench/INCREMENTAL_RESULTS.md (and prints it), with how many of pgvault's
+# incrementals read only the blocks the WAL summaries named.
 #
-# Environment: ZSTD_LEVEL (default 3), PCT_CHANGED (default 1), NO_BUILD=1
+# Environment: ZSTD_LEVEL (default 3), PCT_CHANGED (default 1),
+# INCREMENTAL_CHANGES (pgvault.incremental_changes, default wal_summary), NO_BUILD=1
 # (use the installed pgvault instead of running scripts/build.sh), KEEP=1
 # (keep the scratch directory). Workers: pgvault.backup_workers,
 # pgvault.compression_workers, pg_basebackup's zstd workers and pgBackRest's
@@ -193,7 +195,7 @@ print(b["label"], b["info"]["repository"]["delta"])'
 pgbr_backup() {  # key repo type
   timed pgbackrest --config="$pgbr_conf" --stanza=bench --repo="$2" --type="$3" backup
   local last; last=$(pgbr_last "$2")
-  read -r _ SIZE <<<"$last"
+  read -r LABEL SIZE <<<"$last"
   record "$1"
 }
 pgv_restore() {  # key backup expected-chain-length
@@ -219,6 +221,7 @@ for i in $(seq 1 "$runs"); do
   record pg_basebackup
 
   pgbr_backup pgbackrest_full 1 full
+  pgbr_full=$LABEL
   [ "$block_supported" = 1 ] && pgbr_backup pgbackrest_block_full 2 full
   # Only this run's backups stay in pgBackRest's repositories: its verify checks a whole repository.
   quiet pgbr expire --repo1-retention-full=1 --repo2-retention-full=1
@@ -249,6 +252,12 @@ for i in $(seq 1 "$runs"); do
   timed pgbackrest --config="$pgbr_conf" --stanza=bench --repo=1 --pg1-path="$target_dir" restore
   SIZE=$(dir_bytes "$target_dir"); rm -rf "$target_dir"
   record pgbackrest_restore
+  # The issue's restore target: a full against pgBackRest's restore of the same data, its full.
+  as_pg_user mkdir -m 700 "$target_dir"
+  timed pgbackrest --config="$pgbr_conf" --stanza=bench --repo=1 --pg1-path="$target_dir" \
+    --set="$pgbr_full" restore
+  SIZE=$(dir_bytes "$target_dir"); rm -rf "$target_dir"
+  record pgbackrest_restore_full
 
   log "run $i/$runs: verify"
   timed pgvault verify --repo "file://$repo" --backup "$pgv_full"
@@ -323,6 +332,7 @@ EOF
   row pgvault_restore_chain pgvault "\`pgvault restore\` of the chain of $(( rounds + 1 )) (full + $rounds incrementals)"
   row pgvault_restore_full pgvault "\`pgvault restore\` of the full alone"
   row pgbackrest_restore pgBackRest "restore of its last incremental, process-max $cores"
+  row pgbackrest_restore_full pgBackRest "restore of its full (\`--set\`), process-max $cores"
   row pgvault_verify pgvault "\`pgvault verify\` of the full"
   row pgbackrest_verify pgBackRest "\`pgbackrest verify\` of repo1 (this run's full + $rounds incrementals + WAL archive)"
   cat <<EOF
@@ -340,12 +350,13 @@ EOF
   target_row "$(size_ratio pgvault_incr pgvault_full)" 0.1 "incremental after ~$pct_target %: stored bytes / pgvault full's"
   target_row "$(size_ratio pgvault_incr pgbackrest_incr)" 0.999 "incremental stored bytes: pgvault / pgBackRest incr (smaller)"
   target_row "$(time_ratio pgvault_restore_chain pgvault_restore_full)" 1.3 "restore: chain of $(( rounds + 1 )) / full alone (pgvault)"
-  target_row "$(time_ratio pgvault_restore_chain pgbackrest_restore)" 0.5 "restore: pgvault chain of $(( rounds + 1 )) / pgBackRest's last incremental"
+  target_row "$(time_ratio pgvault_restore_full pgbackrest_restore_full)" 0.5 "restore of a full: pgvault / pgBackRest's restore of its full"
   target_row "$(time_ratio pgvault_verify pgbackrest_verify)" 0.5 "verify: pgvault (full) / pgbackrest verify"
   target_row "$incr_rss" 64 "job worker peak RSS during incrementals (MiB)"
   cat <<EOF
 
-Informational: incremental wall time pgvault / pgBackRest incr $(time_ratio pgvault_incr pgbackrest_incr);
+Informational: restore of pgvault's chain of $(( rounds + 1 )) / pgBackRest's restore of its last incremental
+$(time_ratio pgvault_restore_chain pgbackrest_restore); incremental wall time pgvault / pgBackRest incr $(time_ratio pgvault_incr pgbackrest_incr);
 full stored bytes pgvault / pg_basebackup $(size_ratio pgvault_full pg_basebackup), / pgBackRest $(size_ratio pgvault_full pgbackrest_full).
 EOF
   if [ "$block_supported" = 1 ]; then
