@@ -243,6 +243,12 @@ RelationPlan plan_relation(const BackupEntry& entry, const ParentFiles& parent, 
                plan.stat.size > std::uint64_t{kBlocksPerSegment} * kPageSize;
   if (plan.whole) return plan;
 
+  std::optional<std::vector<std::uint32_t>> candidates;
+  if (hints.summary)
+    candidates = candidate_blocks(*hints.summary, *entry.relation, parent_state->file_blocks,
+                                  plan.file_blocks);
+  // Most files of a cluster have no block to read: not even opened.
+  if (candidates && candidates->empty() && !hints.check) return plan;
   ReadFile file(entry.source);
   if (!file.exists()) {
     plan.vanished = true;
@@ -281,10 +287,6 @@ RelationPlan plan_relation(const BackupEntry& entry, const ParentFiles& parent, 
     }
     return last;
   };
-  std::optional<std::vector<std::uint32_t>> candidates;
-  if (hints.summary)
-    candidates = candidate_blocks(*hints.summary, *entry.relation, parent_state->file_blocks,
-                                  plan.file_blocks);
   if (candidates && !hints.check) {
     // Runs of consecutive candidates, read a chunk at a time; the file ends
     // where a run ended early.
@@ -706,8 +708,9 @@ void IncrementalRun::write_whole_file(TarStreamWriter& tar, const BackupEntry& e
 void IncrementalRun::write_changed_pages(TarStreamWriter& tar, const BackupEntry& entry,
                                          const RelationPlan& plan) {
   const std::string path = manifest_path(entry);
-  ReadFile file(entry.source);
   const auto count = static_cast<std::uint32_t>(plan.blocks.size());
+  std::optional<ReadFile> file;
+  if (count > 0) file.emplace(entry.source);
   tar.begin_file(incremental_entry_path(entry.path), IncrementalFileWriter::encoded_size(count),
                  plan.stat.mode, plan.stat.mtime);
   TarDataSink data(tar);
@@ -719,11 +722,11 @@ void IncrementalRun::write_changed_pages(TarStreamWriter& tar, const BackupEntry
   policy.verify_checksums = req_.data_checksums && entry.checksummed;
   std::vector<std::byte> page(kPageSize);
   for (std::uint32_t block : plan.blocks) {
-    const bool there = file.exists() && read_block(file, block, page);
+    const bool there = file->exists() && read_block(*file, block, page);
     PageSelection s;
     if (there) {
       s = select_page(page, path, entry.relation->segment, block, policy,
-                      [&](std::span<std::byte> again) { return read_block(file, block, again); });
+                      [&](std::span<std::byte> again) { return read_block(*file, block, again); });
       if (s.decision == PageDecision::corrupt) fail_corrupt(s);
     }
     // Truncated since the first pass: WAL replay truncates it again.
