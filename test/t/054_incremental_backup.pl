@@ -24,25 +24,6 @@ my ($node, $repo) = new_vault_node('incr', initdb => ['--data-checksums'],
 sub sql { $node->safe_psql('postgres', shift) }
 my @conn = ('-h', $node->host, '-p', $node->port);
 
-# Every table of every database, its rows in order: equal text, equal data.
-# pgvault's own audit trail is left out: a backup holds its own row as
-# 'running', the server it was taken from says 'completed'.
-sub cluster_state {
-  my ($n) = @_;
-  my $out = '';
-  for my $db (split /\n/, $n->safe_psql('postgres',
-      q{SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1})) {
-    for my $t (split /\n/, $n->safe_psql($db,
-        q{SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables
-          WHERE schemaname <> 'vault' ORDER BY 1})) {
-      $out .= "$db $t " . $n->safe_psql($db,
-        "SELECT count(*) || ':' || md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM $t x")
-        . "\n";
-    }
-  }
-  return $out;
-}
-
 # The row of a backup: name|kind|parent|stored_bytes|source_bytes
 sub backup_row {
   my ($kind) = @_;

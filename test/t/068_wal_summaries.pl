@@ -24,23 +24,6 @@ sub sql { $node->safe_psql('postgres', shift) }
 my @conn = ('-h', $node->host, '-p', $node->port);
 my $summaries = $node->data_dir . '/pg_wal/pgvault_summaries';
 
-# Every table of every database, its rows in order (pgvault's own rows left out).
-sub cluster_state {
-  my ($n) = @_;
-  my $out = '';
-  for my $db (split /\n/, $n->safe_psql('postgres',
-      q{SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1})) {
-    for my $t (split /\n/, $n->safe_psql($db,
-        q{SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables
-          WHERE schemaname <> 'vault' ORDER BY 1})) {
-      $out .= "$db $t " . $n->safe_psql($db,
-        "SELECT count(*) || ':' || md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM $t x")
-        . "\n";
-    }
-  }
-  return $out;
-}
-
 # Takes a backup; returns its name and what its log said about changed pages.
 my $log_offset = 0;
 sub backup {

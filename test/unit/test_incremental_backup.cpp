@@ -327,6 +327,13 @@ std::string reconstruct(const std::string& incremental, const std::string& paren
   return out.data;
 }
 
+// Callbacks that keep what the backup's log says.
+IncrementalCallbacks logging_to(std::vector<std::string>& log) {
+  IncrementalCallbacks cb;
+  cb.log = [&log](std::string_view line) { log.emplace_back(line); };
+  return cb;
+}
+
 class IncrementalBackupTest : public ::testing::Test {
  protected:
   IncrementalBackupTest()
@@ -597,8 +604,7 @@ TEST_F(IncrementalBackupTest, AParentWithoutFileIdentityComparesSizesOnlyAndSays
   const BackupMeta parent = put_parent(repo_, cluster_, "full", nullptr, false);
   recreate(cluster_.data / "base/5/16396");
   std::vector<std::string> log;
-  IncrementalCallbacks cb;
-  cb.log = [&](std::string_view line) { log.emplace_back(line); };
+  const IncrementalCallbacks cb = logging_to(log);
   const BackupMeta meta = take(incremental_request(kChild), parent, {}, cb);
   ASSERT_EQ(log.size(), 1u);
   EXPECT_NE(log[0].find("has no file_identity"), std::string::npos) << log[0];
@@ -763,6 +769,16 @@ WalSummary summary_naming(
 
 const RelationForkId k16385{{1663, 5, 16385}, 0};
 
+// base/5/16385 with the given blocks changed after the parent's start;
+// returns its new content.
+std::string change_16385(const Cluster& c, std::initializer_list<std::uint32_t> blocks) {
+  std::string now = slurp(c.data / "base/5/16385");
+  for (std::uint32_t b : blocks)
+    now.replace(std::size_t{b} * kPageSize, kPageSize, page(kNew, b, static_cast<char>('A' + b)));
+  put(c.data / "base/5/16385", now);
+  return now;
+}
+
 }  // namespace
 
 // With WAL changes, only the blocks they name (and the blocks beyond the
@@ -770,11 +786,8 @@ const RelationForkId k16385{{1663, 5, 16385}, 0};
 // which is what proves the others were never read.
 TEST_F(IncrementalBackupTest, WalChangesNameTheBlocksReadInEveryTablespace) {
   const BackupMeta parent = put_parent(repo_, cluster_, "full");
-  std::string now = slurp(cluster_.data / "base/5/16385");
-  now.replace(1 * kPageSize, kPageSize, page(kNew, 1, 'A'));
-  now.replace(3 * kPageSize, kPageSize, page(kNew, 3, 'C'));  // not named
-  now += page(kOld, 4, 'E');                                  // beyond the parent's size
-  put(cluster_.data / "base/5/16385", now);
+  const std::string now = change_16385(cluster_, {1, 3});         // 3 is not named
+  put(cluster_.data / "base/5/16385", now + page(kOld, 4, 'E'));  // beyond the parent's size
   put(cluster_.data / "global/1262", page(kNew, 0, 'G'));
   put(cluster_.space / "PG_15_202209061/5/16401", page(kOld, 0, 's') + page(kNew, 1, 'S'));
   source_.changes = {
@@ -785,8 +798,7 @@ TEST_F(IncrementalBackupTest, WalChangesNameTheBlocksReadInEveryTablespace) {
   BackupRequest req = incremental_request(kChild);
   req.changes = IncrementalChanges::wal_summary;
   std::vector<std::string> log;
-  IncrementalCallbacks cb;
-  cb.log = [&](std::string_view line) { log.emplace_back(line); };
+  const IncrementalCallbacks cb = logging_to(log);
   const ReadBack back = read_back(storage_, take(req, parent, {}, cb), {});
   ASSERT_EQ(source_.asked_for_changes.size(), 1u);
   EXPECT_EQ(source_.asked_for_changes[0], std::make_pair(kParentStart, kStart));
@@ -821,10 +833,7 @@ TEST_F(IncrementalBackupTest, WalChangesNameTheBlocksReadInEveryTablespace) {
 
 TEST_F(IncrementalBackupTest, CheckModeFailsWhenTheSummariesMissAChangedPage) {
   const BackupMeta parent = put_parent(repo_, cluster_, "full");
-  std::string now = slurp(cluster_.data / "base/5/16385");
-  now.replace(1 * kPageSize, kPageSize, page(kNew, 1, 'A'));
-  now.replace(3 * kPageSize, kPageSize, page(kNew, 3, 'C'));
-  put(cluster_.data / "base/5/16385", now);
+  std::string now = change_16385(cluster_, {1, 3});
   BackupRequest req = incremental_request(kChild);
   req.changes = IncrementalChanges::check;
   source_.changes = {summary_naming({{k16385, {1}}}), {{1, kParentStart, kStart}}, ""};
@@ -843,14 +852,11 @@ TEST_F(IncrementalBackupTest, CheckModeFailsWhenTheSummariesMissAChangedPage) {
 
 TEST_F(IncrementalBackupTest, WithoutWalChangesEveryPageIsReadAndTheLogSaysWhy) {
   const BackupMeta parent = put_parent(repo_, cluster_, "full");
-  std::string now = slurp(cluster_.data / "base/5/16385");
-  now.replace(3 * kPageSize, kPageSize, page(kNew, 3, 'C'));
-  put(cluster_.data / "base/5/16385", now);
+  change_16385(cluster_, {3});
   BackupRequest req = incremental_request(kChild);
   req.changes = IncrementalChanges::wal_summary;
   std::vector<std::string> log;
-  IncrementalCallbacks cb;
-  cb.log = [&](std::string_view line) { log.emplace_back(line); };
+  const IncrementalCallbacks cb = logging_to(log);
   const ReadBack back = read_back(storage_, take(req, parent, {}, cb), {});
   ASSERT_EQ(log.size(), 1u);
   EXPECT_EQ(log[0],

@@ -90,6 +90,28 @@ struct SummarizerRun {
     for (const auto& l : logged) all += l + "\n";
     return all;
   }
+  // The WAL written so far is flushed.
+  void flush_all() { server.flush = wal.insert_position(); }
+  // A summarizer started at the beginning of the first segment.
+  WalSummarizer started() {
+    server.flush = Lsn{wal.start().value + 100};
+    WalSummarizer s = make();
+    s.catch_up();
+    return s;
+  }
+  // A summarizer started now (the server restarted) answers a backup
+  // starting now with summaries that cover everything since `first`:
+  // blocks 0 .. blocks - 1, nothing logged.
+  void expect_a_restarted_summarizer_covers(Lsn first, std::uint32_t blocks) {
+    flush_all();
+    WalSummarizer again = make();
+    const Lsn now = wal.insert_position();
+    EXPECT_GE(again.summarize_to(now), now);
+    const WalChanges c = collect_wal_changes(dir.path(), 1, first, now);
+    ASSERT_TRUE(c.summary) << c.why_not;
+    EXPECT_EQ(blocks_in(*c.summary), range_of_blocks(0, blocks));
+    EXPECT_TRUE(logged.empty()) << log_text();
+  }
 };
 
 }  // namespace
@@ -102,7 +124,7 @@ TEST(WalSummarizer, SummariesOfCompleteSegmentsMeetAndABackupGetsTheSegmentBeing
   EXPECT_TRUE(list_wal_summaries(run.dir.path()).empty());
 
   std::uint32_t next = add_records_until(run.wal, segment_lsn(2.5), 0);
-  run.server.flush = run.wal.insert_position();
+  run.flush_all();
   s.catch_up();
   const auto complete = list_wal_summaries(run.dir.path());
   ASSERT_EQ(complete.size(), 1u);  // caught up: one summary of two segments
@@ -122,7 +144,7 @@ TEST(WalSummarizer, SummariesOfCompleteSegmentsMeetAndABackupGetsTheSegmentBeing
   // The segment completes: its complete summary replaces the partial one.
   const std::uint32_t before = next;
   next = add_records_until(run.wal, segment_lsn(3.2), next);
-  run.server.flush = run.wal.insert_position();
+  run.flush_all();
   s.catch_up();
   const Lsn later = run.wal.insert_position();
   EXPECT_GE(s.summarize_to(later), later);
@@ -140,36 +162,25 @@ TEST(WalSummarizer, SummariesOfCompleteSegmentsMeetAndABackupGetsTheSegmentBeing
 
 TEST(WalSummarizer, ARestartedSummarizerResumesWhereTheNewestSummaryEnds) {
   SummarizerRun run;
-  run.server.flush = Lsn{run.wal.start().value + 100};
   std::uint32_t next = 0;
   Lsn first;
   {
-    WalSummarizer s = run.make();
-    s.catch_up();
+    WalSummarizer s = run.started();
     next = add_records_until(run.wal, segment_lsn(1.6), next);
-    run.server.flush = run.wal.insert_position();
+    run.flush_all();
     s.summarize_to(run.wal.insert_position());
     first = list_wal_summaries(run.dir.path()).front().start;
   }
   // The server restarts; meanwhile two more segments were written.
   next = add_records_until(run.wal, segment_lsn(3.5), next);
-  run.server.flush = run.wal.insert_position();
-  WalSummarizer again = run.make();
-  const Lsn now = run.wal.insert_position();
-  EXPECT_GE(again.summarize_to(now), now);
-  const WalChanges c = collect_wal_changes(run.dir.path(), 1, first, now);
-  ASSERT_TRUE(c.summary) << c.why_not;
-  EXPECT_EQ(blocks_in(*c.summary), range_of_blocks(0, next));
-  EXPECT_TRUE(run.logged.empty()) << run.log_text();
+  run.expect_a_restarted_summarizer_covers(first, next);
 }
 
 TEST(WalSummarizer, ASegmentGoneBeforeItWasReadLeavesAGapThatIsReported) {
   SummarizerRun run;
-  run.server.flush = Lsn{run.wal.start().value + 100};
-  WalSummarizer s = run.make();
-  s.catch_up();
+  WalSummarizer s = run.started();
   std::uint32_t next = add_records_until(run.wal, segment_lsn(3.5), 0);
-  run.server.flush = run.wal.insert_position();
+  run.flush_all();
   run.server.gone.insert(kFirst + 1);
   const Lsn now = run.wal.insert_position();
   EXPECT_GE(s.summarize_to(now), now);
@@ -191,14 +202,12 @@ TEST(WalSummarizer, ASegmentGoneBeforeItWasReadLeavesAGapThatIsReported) {
 
 TEST(WalSummarizer, DamageInACompleteSegmentOrANewTimelineStartsAfresh) {
   SummarizerRun run;
-  run.server.flush = Lsn{run.wal.start().value + 100};
-  WalSummarizer s = run.make();
-  s.catch_up();
+  WalSummarizer s = run.started();
   add_records_until(run.wal, segment_lsn(1.5), 0);
   // A byte in the middle of the first segment changes: its record's CRC fails.
   *run.wal.at_lsn(segment_lsn(0.5).value + 1000) ^= std::byte{0x10};
   add_records_until(run.wal, segment_lsn(2.5), 5000);
-  run.server.flush = run.wal.insert_position();
+  run.flush_all();
   s.catch_up();
   EXPECT_NE(run.log_text().find("the valid WAL of the complete file 000000010000000000000003 ends"),
             std::string::npos)
@@ -220,12 +229,10 @@ TEST(WalSummarizer, DamageInACompleteSegmentOrANewTimelineStartsAfresh) {
 // summarizer begins at the next segment: the one before may be gone.
 TEST(WalSummarizer, ASummaryEndingAtASegmentBoundaryResumesAtTheNextSegment) {
   SummarizerRun run;
-  run.server.flush = Lsn{run.wal.start().value + 100};
   std::uint32_t next = 0;
   Lsn first;
   {
-    WalSummarizer s = run.make();
-    s.catch_up();
+    WalSummarizer s = run.started();
     next = add_records_until(run.wal, segment_lsn(0.5), next);
     RecordSpec switch_record;  // XLOG_SWITCH
     switch_record.rmid = 0;
@@ -234,7 +241,7 @@ TEST(WalSummarizer, ASummaryEndingAtASegmentBoundaryResumesAtTheNextSegment) {
     run.wal.add(switch_record);
     run.wal.set_insert(segment_lsn(1));
     next = add_records_until(run.wal, segment_lsn(1.4), next);
-    run.server.flush = run.wal.insert_position();
+    run.flush_all();
     s.catch_up();
     const auto ranges = list_wal_summaries(run.dir.path());
     ASSERT_EQ(ranges.size(), 1u);
@@ -243,23 +250,14 @@ TEST(WalSummarizer, ASummaryEndingAtASegmentBoundaryResumesAtTheNextSegment) {
   }
   run.server.gone.insert(kFirst);  // recycled by a checkpoint while the server was down
   next = add_records_until(run.wal, segment_lsn(2.5), next);
-  run.server.flush = run.wal.insert_position();
-  WalSummarizer again = run.make();
-  const Lsn now = run.wal.insert_position();
-  EXPECT_GE(again.summarize_to(now), now);
-  const WalChanges c = collect_wal_changes(run.dir.path(), 1, first, now);
-  ASSERT_TRUE(c.summary) << c.why_not;
-  EXPECT_EQ(blocks_in(*c.summary), range_of_blocks(0, next));
-  EXPECT_TRUE(run.logged.empty()) << run.log_text();
+  run.expect_a_restarted_summarizer_covers(first, next);
 }
 
 // WAL written but not flushed may be lost in a crash and written anew:
 // summarize_to never summarizes past the flushed position.
 TEST(WalSummarizer, ABackupsRequestStopsAtTheFlushedWal) {
   SummarizerRun run;
-  run.server.flush = Lsn{run.wal.start().value + 100};
-  WalSummarizer s = run.make();
-  s.catch_up();
+  WalSummarizer s = run.started();
   std::uint32_t next = add_records_until(run.wal, segment_lsn(0.3), 0);
   const Lsn flushed = run.wal.insert_position();
   add_records_until(run.wal, segment_lsn(0.6), next);  // in the file, not flushed

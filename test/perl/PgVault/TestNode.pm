@@ -9,7 +9,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Exporter 'import';
 
-our @EXPORT = qw(new_vault_node table_digest wait_for_status);
+our @EXPORT = qw(new_vault_node table_digest cluster_state wait_for_status);
 
 sub new_vault_node {
   my ($name, %opts) = @_;
@@ -34,6 +34,26 @@ sub table_digest {
   my ($node, $table, $key) = @_;
   return $node->safe_psql('postgres',
     "SELECT count(*) || ':' || md5(coalesce(string_agg(t::text, '|' ORDER BY $key), '')) FROM $table t");
+}
+
+# Every table of every database that allows connections, its rows in
+# order: equal text, equal data. pgvault's own schema is left out: a backup
+# holds its own row as 'running', the server it was taken from says
+# 'completed'.
+sub cluster_state {
+  my ($node) = @_;
+  my $out = '';
+  for my $db (split /\n/, $node->safe_psql('postgres',
+      q{SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1})) {
+    for my $t (split /\n/, $node->safe_psql($db,
+        q{SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables
+          WHERE schemaname <> 'vault' ORDER BY 1})) {
+      $out .= "$db $t " . $node->safe_psql($db,
+        "SELECT count(*) || ':' || md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM $t x")
+        . "\n";
+    }
+  }
+  return $out;
 }
 
 sub wait_for_status {
