@@ -33,8 +33,11 @@ BackupMeta incremental_parent_now(Repository& repo, const std::string& system_id
                                    position, repository_url);
 }
 
-JobIncrementalSource::JobIncrementalSource(std::string label)
-    : label_(std::move(label)), slot_("pgvault_incremental_" + std::to_string(MyProcPid)) {}
+JobIncrementalSource::JobIncrementalSource(std::string label,
+                                           std::function<void()> check_interrupts)
+    : label_(std::move(label)),
+      check_interrupts_(std::move(check_interrupts)),
+      slot_("pgvault_incremental_" + std::to_string(MyProcPid)) {}
 
 JobIncrementalSource::~JobIncrementalSource() {
   if (backup_started_) {
@@ -117,7 +120,7 @@ std::vector<std::filesystem::path> JobIncrementalSource::wal_files(Lsn start, Ls
 }
 
 WalChanges JobIncrementalSource::wal_changes(Lsn from, Lsn to) {
-  return wal_changes_since(timeline_, from, to);
+  return wal_changes_since(timeline_, from, to, check_interrupts_);
 }
 
 }  // namespace pgvault::pg

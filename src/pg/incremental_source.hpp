@@ -20,6 +20,7 @@
 #include "pgvault/catalog/backup_meta.hpp"
 #include "pgvault/physical/incremental_backup.hpp"
 
+#include <functional>
 #include <string>
 
 namespace pgvault {
@@ -36,7 +37,9 @@ BackupMeta incremental_parent_now(Repository& repo, const std::string& system_id
 
 class JobIncrementalSource final : public IncrementalSource {
  public:
-  explicit JobIncrementalSource(std::string label);
+  // check_interrupts is called while waiting for the WAL summarizer (it
+  // throws to stop: a cancel, a SIGTERM).
+  JobIncrementalSource(std::string label, std::function<void()> check_interrupts);
   ~JobIncrementalSource() override;
   JobIncrementalSource(const JobIncrementalSource&) = delete;
   JobIncrementalSource& operator=(const JobIncrementalSource&) = delete;
@@ -52,6 +55,7 @@ class JobIncrementalSource final : public IncrementalSource {
   void drop_slot();
 
   std::string label_;
+  std::function<void()> check_interrupts_;
   std::string slot_;
   bool slot_created_ = false;
   bool backup_started_ = false;

@@ -223,8 +223,9 @@ BackupMeta run_incremental(Repository& repo, const std::string& repository_url,
   req.read_workers = guc_backup_workers;
   req.changes = static_cast<IncrementalChanges>(guc_incremental_changes);
   req.data_checksums = pg_guard([] { return DataChecksumsEnabled(); });
-  JobIncrementalSource source("pgvault " + req.origin.name +
-                              (req.origin.label.empty() ? "" : " " + req.origin.label));
+  JobIncrementalSource source(
+      "pgvault " + req.origin.name + (req.origin.label.empty() ? "" : " " + req.origin.label),
+      check_job_interrupts);
   IncrementalCallbacks callbacks;
   callbacks.progress = [](const BackupProgress& p) {
     report_progress(p.done, p.total, p.stored, p.phase);

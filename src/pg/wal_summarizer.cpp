@@ -291,7 +291,8 @@ void register_wal_summarizer() {
   register_static_worker("pgvault_summarizer_main", "pgvault summarizer", BGWORKER_SHMEM_ACCESS);
 }
 
-WalChanges wal_changes_since(TimelineId timeline, Lsn from, Lsn to) {
+WalChanges wal_changes_since(TimelineId timeline, Lsn from, Lsn to,
+                             const std::function<void()>& check_interrupts) {
   if (!guc_wal_summarize) return {std::nullopt, {}, "pgvault.wal_summarize is off"};
   lock_shared();
   SummarizerState& s = shared()->summarizer;
@@ -303,14 +304,27 @@ WalChanges wal_changes_since(TimelineId timeline, Lsn from, Lsn to) {
   }
   unlock_shared();
   if (pid == 0) return {std::nullopt, {}, "the pgvault summarizer worker is not running"};
+  // However the wait ends (an interrupt throws), the request goes: the
+  // summarizer stops reading the segment being written for us, and never
+  // sets the latch of a process that is gone.
+  struct Withdraw {
+    SummarizerState& s;
+    ~Withdraw() {
+      lock_shared();
+      s.requested = 0;
+      s.requester_latch = nullptr;
+      unlock_shared();
+    }
+  } withdraw{s};
   pg_guard([&] { SetLatch(latch); });
   const auto deadline = std::chrono::steady_clock::now() + kWaitForBackup;
   bool reached = false;
-  while (!reached && std::chrono::steady_clock::now() < deadline) {
+  while (std::chrono::steady_clock::now() < deadline) {
     lock_shared();
     reached = s.timeline == timeline && s.summarized >= to.value;
     unlock_shared();
     if (reached) break;
+    if (check_interrupts) check_interrupts();
     // The summarizer sets our latch when it gets there.
     pg_guard([] {
       (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100,
@@ -319,10 +333,6 @@ WalChanges wal_changes_since(TimelineId timeline, Lsn from, Lsn to) {
       CHECK_FOR_INTERRUPTS();
     });
   }
-  lock_shared();
-  s.requested = 0;  // the summarizer stops reading the segment being written for us
-  s.requester_latch = nullptr;
-  unlock_shared();
   WalChanges changes = collect_wal_changes(summary_directory(), timeline, from, to);
   if (!changes.summary && !reached) {
     char problem[kArchiveErrorLen];

@@ -4,16 +4,21 @@
 #include "pgvault/wal/wal_name.hpp"
 #include "pgvault/wal/wal_summary_file.hpp"
 
+#include <functional>
+
 namespace pgvault::pg {
 
 // Registers the static worker (from _PG_init).
 void register_wal_summarizer();
 
 // For an incremental backup that started at `to` on `timeline`: asks the
-// summarizer to summarize up to `to`, waits for it (at most 30 s, answering
-// interrupts), then collects the summaries of [from, to). Without a running
-// summarizer (or with pgvault.wal_summarize off) there is none, and why_not
-// says so; a summarizer that did not get there in time adds its last problem.
-WalChanges wal_changes_since(TimelineId timeline, Lsn from, Lsn to);
+// summarizer to summarize up to `to`, waits for it (at most 30 s; it sets
+// this process's latch when it gets there; check_interrupts is called while
+// waiting and may throw), then collects the summaries of [from, to).
+// Without a running summarizer (or with pgvault.wal_summarize off) there is
+// none, and why_not says so; a summarizer that did not get there in time
+// adds its last problem.
+WalChanges wal_changes_since(TimelineId timeline, Lsn from, Lsn to,
+                             const std::function<void()>& check_interrupts);
 
 }  // namespace pgvault::pg

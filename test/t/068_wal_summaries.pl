@@ -143,4 +143,21 @@ like($how7, qr/^changed pages are read from the blocks/, 'the next one reads the
 my $state7 = cluster_state($node);
 restores_to($i7, $state7, 'a chain mixing both ways of finding changes');
 
+# A summarizer that cannot write its summaries (here: a file where its
+# directory should be) says so and keeps no WAL: its slot goes until it can
+# write again.
+remove_tree($summaries);
+open(my $blocker, '>', $summaries) or die "create $summaries: $!";
+close $blocker;
+sql(q{INSERT INTO filler SELECT repeat('y', 1000) FROM generate_series(1, 2000); SELECT pg_switch_wal()});
+ok($node->wait_for_log(qr/WARNING:  pgvault: could not summarize WAL: .*pgvault_summaries.*\(retrying in 10 s\)/, $log_offset),
+  'a summarizer that cannot write its summaries says so');
+ok($node->poll_query_until('postgres',
+  q{SELECT count(*) = 0 FROM pg_replication_slots WHERE slot_name = 'pgvault_summarizer'}),
+  'and keeps no WAL while it fails');
+unlink $summaries or die "unlink $summaries: $!";
+ok($node->poll_query_until('postgres',
+  q{SELECT count(*) = 1 FROM pg_replication_slots WHERE slot_name = 'pgvault_summarizer'}),
+  'once it can write again it holds its slot again');
+
 done_testing();
