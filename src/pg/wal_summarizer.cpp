@@ -5,9 +5,10 @@
 //
 // A static worker without a database connection. Every second (every 100 ms
 // while a backup waits) it reads the WAL files completed since, straight
-// from pg_wal. A temporary replication slot, "pgvault_summarizer", keeps the
-// WAL it has not read yet: a burst of WAL and a checkpoint between two
-// polls would otherwise remove segments before they were summarized. The
+// from pg_wal, and writes a summary file once a minute (or every 16
+// segments, or when a backup asks). A temporary replication slot,
+// "pgvault_summarizer", keeps the WAL it has not read or not written out yet: a burst of WAL and a
+// checkpoint between two polls would otherwise remove segments before they were summarized. The
 // slot moves forward with every segment read, goes with the worker and is
 // dropped while summarizing fails (a full disk), so a stopped or failing
 // summarizer never keeps WAL on disk; what it misses is a gap the
@@ -49,6 +50,7 @@ constexpr long kPollMs = 1000;
 constexpr long kPollWhileAskedMs = 100;
 constexpr long kRetryAfterErrorMs = 10000;
 constexpr auto kHousekeepingEvery = std::chrono::minutes(10);
+constexpr auto kWriteEvery = std::chrono::minutes(1);
 
 std::filesystem::path summary_directory() {
   return std::filesystem::path(DataDir) / std::string(kWalSummaryDirectory);
@@ -209,6 +211,15 @@ class Summarizer {
         CHECK_FOR_INTERRUPTS();
       });
     }
+    // A clean stop writes what was read: the next start resumes after it.
+    if (summarizer_ && guc_wal_summarize) {
+      try {
+        summarizer_->catch_up(true);
+      } catch (const std::exception& e) {
+        log_message(LOG,
+                    std::string("WAL summarizer: could not write its last summary: ") + e.what());
+      }
+    }
   }
 
  private:
@@ -227,10 +238,16 @@ class Summarizer {
     const Lsn requested{shared()->summarizer.requested};
     unlock_shared();
     Lsn end;
+    const auto now = std::chrono::steady_clock::now();
     if (requested > reached_) {
       end = summarizer_->summarize_to(requested);
+      last_written_ = now;
     } else {
-      summarizer_->catch_up();
+      // Caught up, the summary is written once a minute: a busy server
+      // completes segments every second, and a file each time would pile up.
+      const bool due = now - last_written_ >= kWriteEvery;
+      summarizer_->catch_up(due);
+      if (due) last_written_ = now;
       end = summarizer_->summarized();
     }
     if (summarizer_->timeline() != timeline_) reached_ = Lsn{};
@@ -238,7 +255,6 @@ class Summarizer {
     reached_ = std::max({reached_, end, summarizer_->summarized()});
     publish(reached_, timeline_, nullptr);
     slot_.hold_from(summarizer_->needed());
-    const auto now = std::chrono::steady_clock::now();
     if (now - last_housekeeping_ >= kHousekeepingEvery) {
       last_housekeeping_ = now;
       remove_old_wal_summaries(summary_directory(),
@@ -260,6 +276,7 @@ class Summarizer {
   TimelineId timeline_ = 0;
   Lsn reached_;  // the end of the WAL summarized on timeline_
   std::chrono::steady_clock::time_point last_housekeeping_{};
+  std::chrono::steady_clock::time_point last_written_{};
 };
 
 void summarizer_main() {

@@ -271,3 +271,31 @@ TEST(WalSummarizer, ABackupsRequestStopsAtTheFlushedWal) {
   ASSERT_TRUE(c.summary) << c.why_not;
   EXPECT_EQ(blocks_in(*c.summary), range_of_blocks(0, next));
 }
+
+// The worker writes a summary once a minute: what it read meanwhile waits in
+// memory, and needed() holds its WAL, so that a summarizer restarted after a
+// crash (the pending records lost) reads it again from the newest summary.
+TEST(WalSummarizer, RecordsNotWrittenOutYetKeepTheirWalNeeded) {
+  SummarizerRun run;
+  WalSummarizer s = run.started();
+  std::uint32_t next = add_records_until(run.wal, segment_lsn(1.5), 0);
+  run.flush_all();
+  s.catch_up();
+  const auto written = list_wal_summaries(run.dir.path());
+  ASSERT_EQ(written.size(), 1u);
+  ASSERT_LT(written[0].end, segment_lsn(1));  // a record goes on into the next segment
+  EXPECT_EQ(s.needed(), segment_lsn(0));      // read again after a restart
+
+  next = add_records_until(run.wal, segment_lsn(3.5), next);
+  run.flush_all();
+  s.catch_up(false);
+  EXPECT_EQ(list_wal_summaries(run.dir.path()).size(), 1u);  // read, not written out
+  // Still held from the segment holding the newest summary's end, not from
+  // the next one to read (segment_lsn(3)).
+  EXPECT_EQ(s.needed(), segment_lsn(0));
+  // The worker crashes: what it read is lost, and read again.
+  run.expect_a_restarted_summarizer_covers(written[0].start, next);
+  // Written out, the WAL before the segment holding its end is not needed.
+  s.catch_up(true);
+  EXPECT_GE(s.needed(), segment_lsn(2));
+}

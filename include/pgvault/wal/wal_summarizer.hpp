@@ -7,7 +7,9 @@
 //    last byte) of the timeline WAL is written on, in order, as they appear;
 //    its state carries records across segments. The records go into one
 //    pending summary, written out as a file when the summarizer has caught up
-//    with the flushed WAL or has read kSegmentsPerSummary segments; the next
+//    with the flushed WAL (if the caller says so: the worker does once a
+//    minute, so that a busy server does not get a file a second) or has read
+//    kSegmentsPerSummary segments; the next
 //    summary starts where it ended, so the files of one reader meet exactly.
 //    With no record going on at the end of the last segment read, a summary
 //    ends at the segment boundary (no record starts in between).
@@ -23,7 +25,9 @@
 //    what was read before is written out, the reason is logged, and reading
 //    starts afresh at the segment being written now. It never waits for a
 //    segment and holds no WAL back itself; needed() tells the caller from
-//    where WAL must stay for it (the worker holds it with a temporary slot,
+//    where WAL must stay for it: the segments not read yet, and those read
+//    but not written out, which a restarted summarizer reads again from the
+//    newest summary's end (the worker holds them with a temporary slot,
 //    which goes with the worker).
 //  - summarize_to(lsn) serves a backup that starts at lsn: after catching up
 //    it reads the segment being written, as far as its WAL is flushed, with a
@@ -70,23 +74,24 @@ class WalSummarizer {
   WalSummarizer(std::filesystem::path dir, std::uint64_t wal_segment_size, WalSource& wal,
                 std::function<void(std::string_view)> log);
 
-  // Reads every complete segment not read yet (see the contract).
-  void catch_up();
+  // Reads every complete segment not read yet (see the contract); writes the
+  // pending summary out when caught up if write_when_caught_up.
+  void catch_up(bool write_when_caught_up = true);
   // See the contract; returns the end of the WAL summarized.
   Lsn summarize_to(Lsn lsn);
   // The end of the newest summary written on the current timeline (0: none).
   Lsn summarized() const { return summarized_; }
   TimelineId timeline() const { return timeline_; }
-  // The oldest WAL it still has to read (the start of the next segment); the
+  // The oldest WAL it needs, now or after a restart (see the contract); the
   // caller may hold WAL from there on (0: not started).
-  Lsn needed() const {
-    return timeline_ == 0 ? Lsn{} : wal_segment_start(next_segment_, segment_size_);
-  }
+  Lsn needed() const;
 
  private:
   // resume: after the newest summary when its WAL is still there (see the
   // contract); otherwise at the segment being written now.
   void start(bool resume);
+  // The segment a summarizer resuming after a summary ending at `end` reads first.
+  WalSegmentNo resume_segment(Lsn end) const;
   void restart(std::string_view why);
   // whole_segments: the segments read so far were read to their end.
   void write_pending(bool whole_segments);

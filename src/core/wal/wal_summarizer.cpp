@@ -37,9 +37,7 @@ void WalSummarizer::start(bool resume) {
   // the segment holding its last byte is read again: its first record starts
   // at or before the summary's end. Either way the next summary starts at
   // that end, so the two meet.
-  const bool at_boundary = newest->end.value % segment_size_ == 0;
-  const WalSegmentNo resume_at =
-      wal_segment_of(Lsn{newest->end.value - (at_boundary ? 0 : 1)}, segment_size_);
+  const WalSegmentNo resume_at = resume_segment(newest->end);
   if (resume_at <= now && !wal_.removed(resume_at)) {
     next_segment_ = resume_at;
     pending_start_ = newest->end;
@@ -49,6 +47,21 @@ void WalSummarizer::start(bool resume) {
          WalFileName::segment(timeline_, now, segment_size_).name() +
          " on: incremental backups whose range includes the WAL in between read every page");
   }
+}
+
+WalSegmentNo WalSummarizer::resume_segment(Lsn end) const {
+  const bool at_boundary = end.value % segment_size_ == 0;
+  return wal_segment_of(Lsn{end.value - (at_boundary ? 0 : 1)}, segment_size_);
+}
+
+Lsn WalSummarizer::needed() const {
+  if (timeline_ == 0) return Lsn{};
+  const Lsn next = wal_segment_start(next_segment_, segment_size_);
+  // Records read but not written out yet follow the newest summary: after a
+  // restart they are read again from its end.
+  if (summarized_.value > 0 && pending_start_ && *pending_start_ == summarized_)
+    return std::min(next, wal_segment_start(resume_segment(summarized_), segment_size_));
+  return next;
 }
 
 void WalSummarizer::restart(std::string_view why) {
@@ -82,7 +95,7 @@ bool WalSummarizer::load(WalSegmentNo segno) {
   return false;
 }
 
-void WalSummarizer::catch_up() {
+void WalSummarizer::catch_up(bool write_when_caught_up) {
   if (timeline_ == 0) start(true);
   if (wal_.timeline() != timeline_) {
     restart("WAL is now written on timeline " + std::to_string(wal_.timeline()) +
@@ -113,7 +126,7 @@ void WalSummarizer::catch_up() {
     ++next_segment_;
     if (++pending_segments_ >= kSegmentsPerSummary) write_pending(true);
   }
-  write_pending(true);
+  if (write_when_caught_up) write_pending(true);
 }
 
 Lsn WalSummarizer::summarize_to(Lsn lsn) {
