@@ -187,6 +187,7 @@ class Summarizer {
       long wait_ms = kPollMs;
       if (!guc_wal_summarize) {
         summarizer_.reset();
+        reached_ = Lsn{};
         slot_.release();
         publish(std::nullopt, 0, nullptr);
       } else {
@@ -198,6 +199,7 @@ class Summarizer {
           log_message(WARNING, problem + " (retrying in 10 s)");
           publish(std::nullopt, 0, &problem);
           summarizer_.reset();  // starts again from the newest summary
+          reached_ = Lsn{};     // what it reaches then is published anew
           // A summarizer that keeps failing (a full disk, say) must not
           // keep WAL too: the slot comes back with the next good step.
           slot_.release();
