@@ -12,8 +12,9 @@
 # followed by a pgvault incremental and a pgBackRest --type=incr (the first
 # round also a --type=diff and a block incremental); then restores of the
 # chain of 7 (pgvault), of the full alone (pgvault), of pgBackRest's last
-# incremental and of its full; then `pgvault verify` of the full vs
-# `pgbackrest verify`. Writes the medians and the ratios against the targets
+# incremental and of its full; then `pgvault verify` (of the full, of the
+# chain, and --stored-only of the chain) vs `pgbackrest verify` (of repo1, and
+# of a copy of it without WAL). Writes the medians and the ratios against the targets
 # to bench/INCREMENTAL_RESULTS.md (and prints it), with how many of pgvault's
 # incrementals read only the blocks the WAL summaries named.
 #
@@ -260,11 +261,23 @@ for i in $(seq 1 "$runs"); do
   record pgbackrest_restore_full
 
   log "run $i/$runs: verify"
-  timed pgvault verify --repo "file://$repo" --backup "$pgv_full"
   SIZE=""
+  timed pgvault verify --repo "file://$repo" --backup "$pgv_full"
   record pgvault_verify
+  timed pgvault verify --repo "file://$repo" --backup "$pgv_last"
+  record pgvault_verify_chain
+  timed pgvault verify --stored-only --repo "file://$repo" --backup "$pgv_last"
+  record pgvault_verify_stored
   timed pgbackrest --config="$pgbr_conf" --stanza=bench --repo=1 verify
   record pgbackrest_verify
+  # The same backups with no WAL archive beside them (pgvault's carry their
+  # WAL inside): a copy of repo1 without its WAL segments, not timed.
+  as_pg_user rm -rf "$dir/pgbr-repo-backups"
+  as_pg_user cp -a "$dir/pgbr-repo" "$dir/pgbr-repo-backups"
+  as_pg_user find "$dir/pgbr-repo-backups/archive" -mindepth 3 -type d -name '[0-9A-F]*' -prune -exec rm -rf {} +
+  timed pgbackrest --config="$pgbr_conf" --stanza=bench --repo=1 --repo1-path="$dir/pgbr-repo-backups" verify
+  record pgbackrest_verify_backups
+  as_pg_user rm -rf "$dir/pgbr-repo-backups"
 done
 pgbr_backups=$(pgbr --repo=1 info | grep -c 'backup: ' || true)
 
@@ -333,8 +346,11 @@ EOF
   row pgvault_restore_full pgvault "\`pgvault restore\` of the full alone"
   row pgbackrest_restore pgBackRest "restore of its last incremental, process-max $cores"
   row pgbackrest_restore_full pgBackRest "restore of its full (\`--set\`), process-max $cores"
-  row pgvault_verify pgvault "\`pgvault verify\` of the full"
+  row pgvault_verify pgvault "\`pgvault verify\` of the full (decodes it, checks every file)"
+  row pgvault_verify_chain pgvault "\`pgvault verify\` of the chain of $(( rounds + 1 )) (decodes every backup, checks every file)"
+  row pgvault_verify_stored pgvault "\`pgvault verify --stored-only\` of the chain of $(( rounds + 1 )) (stored bytes' SHA-256)"
   row pgbackrest_verify pgBackRest "\`pgbackrest verify\` of repo1 (this run's full + $rounds incrementals + WAL archive)"
+  row pgbackrest_verify_backups pgBackRest "\`pgbackrest verify\` of the same backups, WAL archive left out (stored bytes' SHA-1)"
   cat <<EOF
 
 pgBackRest block incremental in $pgbr_version: $block_note.
@@ -351,13 +367,16 @@ EOF
   target_row "$(size_ratio pgvault_incr pgbackrest_incr)" 0.999 "incremental stored bytes: pgvault / pgBackRest incr (smaller)"
   target_row "$(time_ratio pgvault_restore_chain pgvault_restore_full)" 1.3 "restore: chain of $(( rounds + 1 )) / full alone (pgvault)"
   target_row "$(time_ratio pgvault_restore_full pgbackrest_restore_full)" 0.5 "restore of a full: pgvault / pgBackRest's restore of its full"
-  target_row "$(time_ratio pgvault_verify pgbackrest_verify)" 0.5 "verify: pgvault (full) / pgbackrest verify"
+  target_row "$(time_ratio pgvault_verify_stored pgbackrest_verify_backups)" 0.5 "verify of the same chain, the same check: pgvault \`--stored-only\` / \`pgbackrest verify\`"
   target_row "$incr_rss" 64 "job worker peak RSS during incrementals (MiB)"
   cat <<EOF
 
 Informational: restore of pgvault's chain of $(( rounds + 1 )) / pgBackRest's restore of its last incremental
 $(time_ratio pgvault_restore_chain pgbackrest_restore); incremental wall time pgvault / pgBackRest incr $(time_ratio pgvault_incr pgbackrest_incr);
 full stored bytes pgvault / pg_basebackup $(size_ratio pgvault_full pg_basebackup), / pgBackRest $(size_ratio pgvault_full pgbackrest_full).
+Verify, deeper than pgBackRest's: pgvault's default verify (decoding) of the full / \`pgbackrest verify\` of repo1
+$(time_ratio pgvault_verify pgbackrest_verify), of the chain / repo1 $(time_ratio pgvault_verify_chain pgbackrest_verify),
+of the chain / pgBackRest's same backups $(time_ratio pgvault_verify_chain pgbackrest_verify_backups).
 EOF
   if [ "$block_supported" = 1 ]; then
     echo "Against pgBackRest's block incremental (beta): stored bytes pgvault / pgBackRest $(size_ratio pgvault_incr pgbackrest_block_incr), wall time $(time_ratio pgvault_incr pgbackrest_block_incr)."
@@ -376,6 +395,13 @@ EOF
   repository, WAL archive not counted). pgvault's is \`stored_bytes\` of \`vault.history\` (the
   backup's WAL is inside it). After each run's full, \`pgbackrest expire\` keeps only that full,
   so \`pgbackrest verify\` (2.45 has no option to verify one backup) checks that run's chain and its WAL.
+- What each verify checks. \`pgbackrest verify\` (2.45) checks every backup file's stored bytes
+  against the SHA-1 its manifest records of them (\`rck\`) without decompressing them, and
+  decompresses and checks the WAL archive's segments. \`pgvault verify --stored-only\` makes the
+  same check of the backups (size and SHA-256 of every object of the chain against backup.json);
+  the target compares it with pgBackRest's verify of the same backups, on a copy of repo1 without
+  its WAL segments (pgvault's backups carry their WAL inside their objects). pgvault's default
+  verify goes further: it decompresses every object and checks every file against backup_manifest.
 - Restores go to an empty directory on the same disk, removed after each run; the size column is
   the restored directory. pgBackRest restores no WAL into pg_wal. pgvault restores end with one
   \`syncfs()\`; the restore of the chain checks it went through $(( rounds + 1 )) backups.

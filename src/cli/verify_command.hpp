@@ -18,7 +18,8 @@ struct VerifyCliOptions {
   std::string kind;      // of "latest"; empty = physical unless database is given
   std::string database;  // "latest" = the newest dump of this database
   bool restore_test = false;
-  bool wal = false;  // also the backup's archived WAL (wal/wal_verify.hpp)
+  bool wal = false;          // also the backup's archived WAL (wal/wal_verify.hpp)
+  bool stored_only = false;  // VerifyDepth::stored (restore/verify.hpp)
   bool json = false;
   ProgressOptions progress;  // --quiet, --progress, --no-progress, --max-rate
 };

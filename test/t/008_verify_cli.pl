@@ -45,6 +45,25 @@ ok($ok && $report->{verified}, '--json reports verified') or diag($out);
 is($report->{objects}, 3, '--json: 3 objects (base.tar.zst, the tablespace archive, backup_manifest)');
 cmp_ok($report->{manifest_files}, '>', 900, '--json: the manifest files were counted');
 
+# ---- --stored-only: the stored bytes, the check pgbackrest verify makes --------
+my $record_file = "$dir/../../verifications/$name.json";
+my $record_before = slurp_file($record_file);
+like($record_before, qr/"status":\s*"passed"/, 'the verification above was recorded');
+($ok, $out, $err) = run_verify('--backup', $name, '--stored-only');
+ok($ok, 'pgvault verify --stored-only passes on a good backup') or diag("stdout: $out\nstderr: $err");
+# 4: file_identity too (the next incremental's), which the default verify does not read.
+like($out, qr/^backup \Q$name\E: the stored bytes of 4 objects match backup\.json, \d+ bytes .*contents not decoded, not recorded as a verification$/m,
+  'it says what it checked and what it did not');
+unlike($out, qr/files of backup_manifest/, 'no file was checked against the manifest');
+is(slurp_file($record_file), $record_before, 'a pass of the stored bytes alone leaves the verification record as it was');
+($ok, $out) = run_verify('--backup', $name, '--stored-only', '--json');
+$report = eval { decode_json($out) } // {};
+ok($ok && $report->{verified} && $report->{depth} eq 'stored' && $report->{files} == 0 && $report->{decoded_bytes} == 0,
+  '--json: depth "stored", nothing decoded') or diag($out);
+($ok, $out, $err) = run_verify('--backup', $name, '--stored-only', '--restore-test');
+ok(!$ok && $err =~ /--stored-only checks the stored bytes without decoding them; --restore-test decodes and restores everything: pass one of them/,
+  '--stored-only with --restore-test is refused, saying why') or diag($err);
+
 # ---- --restore-test -----------------------------------------------------------
 my $t0 = time;
 ($ok, $out, $err) = run_verify('--backup', 'latest', '--restore-test');
@@ -97,6 +116,12 @@ like($err, qr/^pgvault: error: object "base\.tar\.zst" of backup "\Q$name\E" is 
 $report = eval { decode_json($out) } // {};
 ok(!$ok && defined $report->{verified} && !$report->{verified}
     && ($report->{error} // '') =~ /base\.tar\.zst/, '--json reports the failure too');
+($ok, $out, $err) = run_verify('--backup', $name, '--stored-only');
+ok(!$ok, 'pgvault verify --stored-only fails too');
+like($err, qr/^pgvault: error: object "base\.tar\.zst" of backup "\Q$name\E" is corrupt: SHA-256 mismatch/m,
+  'naming the object');
+like(slurp_file($record_file), qr/"status":\s*"failed".*"verified_by":\s*"pgvault verify --stored-only"|"verified_by":\s*"pgvault verify --stored-only".*"status":\s*"failed"/s,
+  'a failure of the stored bytes is recorded: the backup is damaged whatever the depth');
 flip_byte($object, int((-s $object) / 2));    # restore it
 
 # A missing object.

@@ -119,6 +119,10 @@ ok($ok, 'verify of the incremental passes') or diag("$out\n$err");
 like($out, qr/^its chain of 3 backups was read and checked: \Q$full <- $incr1 <- $incr2\E$/m, 'and names its chain');
 ($ok, $out) = pgvault('verify', '--repo', $repo, '--backup', 'latest', '--json');
 is_deeply(decode_json($out)->{chain}, [ $incr2, $incr1, $full ], 'verify latest: the newest incremental, chain in --json');
+($ok, $out, $err) = pgvault('verify', '--repo', $repo, '--backup', $incr2, '--stored-only');
+ok($ok, 'verify --stored-only of the incremental passes') or diag("$out\n$err");
+like($out, qr/the stored bytes of \d+ objects match backup\.json.*\n^its chain of 3 backups was read and checked: \Q$full <- $incr1 <- $incr2\E$/m,
+  'every backup of its chain, named');
 
 # restore: the chain, every page from the newest backup that has it.
 my $data = "$tmp/data";
@@ -171,6 +175,8 @@ like($err, qr/the chain of backup "\Q$incr2\E" is broken/, 'naming the broken li
 ok(!-e "$tmp/broken", 'before writing anything');
 ($ok, $out, $err) = pgvault('verify', '--repo', $repo, '--backup', $incr2);
 ok(!$ok && $err =~ /is broken/, 'verify refuses it too');
+($ok, $out, $err) = pgvault('verify', '--repo', $repo, '--backup', $incr2, '--stored-only');
+ok(!$ok && $err =~ /is broken/, 'and so does verify --stored-only');
 ($ok, $out, $err) = pgvault('restore', '--repo', $repo, '--backup', 'latest', '-D', "$tmp/latest");
 ok($ok, 'restore --backup latest still works') or diag("$out\n$err");
 like($out, qr/^  passed over \Q$incr2\E: the chain of backup/m, 'passing over the broken incremental, named');

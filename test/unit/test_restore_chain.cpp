@@ -500,6 +500,42 @@ TEST_F(ChainTest, VerifyChecksEveryBackupOfTheChainAndWritesNothing) {
                ErrorKind::not_found, "object \"16385.tar.zst\" of backup \"" + kFull + "\"");
 }
 
+// --stored-only of a chain: every object of every backup, encrypted ones
+// included with no key, each listed first; a damaged or missing object of an
+// older backup is named.
+TEST_F(ChainTest, VerifyStoredOnlyChecksEveryObjectOfTheChainWithNoKey) {
+  write_chain();
+  Repository repo(*storage);
+  VerifyOptions vo;
+  vo.depth = VerifyDepth::stored;
+  std::uint64_t last_progress = 0, total = 0;
+  vo.on_progress = [&](std::uint64_t n, std::uint64_t t) {
+    last_progress = n;
+    total = t;
+  };
+  std::uint64_t stored = 0;
+  for (const auto& name : {kFull, kIncr1, kIncr2})
+    stored += repo.read_meta(kSysid, name).stored_bytes;
+  const VerifyReport r = verify_backup(repo, repo.read_meta(kSysid, kIncr2), vo);
+  EXPECT_EQ(r.chain, (std::vector<std::string>{kIncr2, kIncr1, kFull}));
+  EXPECT_EQ(r.objects, 9u);
+  EXPECT_EQ(r.bytes_read, stored);
+  EXPECT_EQ(last_progress, stored);
+  EXPECT_EQ(total, stored);
+  EXPECT_EQ(r.files, 0u) << "nothing decoded";
+  EXPECT_EQ(r.decoded_bytes, 0u);
+
+  const std::string path = Repository::object_path(kSysid, kFull, "16385.tar.zst");
+  std::string bytes = storage->read_all(path);
+  bytes[bytes.size() / 3] ^= 1;
+  storage->write_all(path, bytes);
+  expect_error([&] { verify_backup(repo, repo.read_meta(kSysid, kIncr2), vo); }, ErrorKind::corrupt,
+               "object \"16385.tar.zst\" of backup \"" + kFull + "\" is corrupt: SHA-256 mismatch");
+  storage->remove(path);
+  expect_error([&] { verify_backup(repo, repo.read_meta(kSysid, kIncr2), vo); },
+               ErrorKind::not_found, "object \"16385.tar.zst\" of backup \"" + kFull + "\"");
+}
+
 // Progress (pgvault restore's and verify's): the bytes read, as on_read_total
 // last said, plus the bytes on_unread passed over are every object of the
 // chain, each counted once, so a total of the chain's objects ends at 100%.

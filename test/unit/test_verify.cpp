@@ -261,6 +261,54 @@ TEST_F(VerifyTest, UndecodableObjectWithMatchingChecksumNamesTheObject) {
                "object \"base.tar.zst\" cannot be decoded: corrupt zstd data");
 }
 
+// VerifyDepth::stored checks what backup.json says of the stored bytes and
+// nothing more: the undecodable object above passes it, a flipped byte, a
+// short object or a missing one does not.
+TEST_F(VerifyTest, StoredOnlyChecksTheStoredBytesNotTheContents) {
+  VerifyOptions stored;
+  stored.depth = VerifyDepth::stored;
+  BackupMeta m = fixture_meta(kPhysical, "physical");
+  put(m, "base.tar.zst", "this is not zstd data at all");
+  put(m, "backup_manifest", manifest_for(manifest_files()));
+  put(m, "file_identity", "identities");  // read too: every object backup.json lists
+  Repository(*storage).write_meta(m);
+  const VerifyReport r = verify(kPhysical, stored);
+  EXPECT_EQ(r.objects, 3u);
+  EXPECT_EQ(r.bytes_read, m.stored_bytes);
+  EXPECT_EQ(r.files, 0u);
+  EXPECT_EQ(r.manifest_files, 0u);
+  EXPECT_EQ(r.decoded_bytes, 0u);
+  EXPECT_TRUE(r.chain.empty());
+  EXPECT_EQ(log.back(),
+            "all 3 objects: sizes and SHA-256 match backup.json (contents not decoded)");
+  expect_error([&] { verify(kPhysical); }, ErrorKind::corrupt, "cannot be decoded");
+
+  flip_byte(kPhysical, "backup_manifest", 10);
+  expect_error(
+      [&] { verify(kPhysical, stored); }, ErrorKind::corrupt,
+      "object \"backup_manifest\" of backup \"" + kPhysical + "\" is corrupt: SHA-256 mismatch");
+  flip_byte(kPhysical, "backup_manifest", 10);
+  storage->write_all(path_of(kPhysical, "file_identity"), "identitie");
+  expect_error([&] { verify(kPhysical, stored); }, ErrorKind::corrupt,
+               "object \"file_identity\" of backup \"" + kPhysical +
+                   "\" is corrupt: size mismatch (backup.json says 10 bytes, repository has 9)");
+  storage->remove(path_of(kPhysical, "file_identity"));
+  expect_error([&] { verify(kPhysical, stored); }, ErrorKind::not_found,
+               "object \"file_identity\" of backup \"" + kPhysical + "\" is missing");
+}
+
+TEST_F(VerifyTest, StoredOnlyReadsLogicalAndUnknownKindsAlike) {
+  VerifyOptions stored;
+  stored.depth = VerifyDepth::stored;
+  write_logical("-- not a custom-format dump, which only decoding can tell\n");
+  EXPECT_EQ(verify(kLogical, stored).objects, 1u);
+  BackupMeta m = fixture_meta("20261124T080000Z-other", "snapshot");
+  put(m, "whatever", "x");
+  Repository(*storage).write_meta(m);
+  EXPECT_EQ(verify(m.name, stored).objects, 1u)
+      << "sizes and SHA-256 need no knowledge of the kind";
+}
+
 TEST_F(VerifyTest, ExtraObjectIsAWarningOnly) {
   write_physical();
   storage->write_all(path_of(kPhysical, "stray.tmp"), "left over");

@@ -12,7 +12,21 @@ namespace pgvault {
 
 class Repository;
 
+// How deep verify_backup looks.
+enum class VerifyDepth {
+  // Every object's stored bytes, then their contents decoded and every file
+  // checked against backup_manifest: what restore would read, proven.
+  decoded,
+  // Only the stored bytes: each object's size and SHA-256 against
+  // backup.json (an incremental: of every backup of its chain). Nothing is
+  // decrypted or decompressed, so it proves the repository holds what the
+  // backup wrote, not that it decodes: the check `pgbackrest verify` makes
+  // of its backup files (their "rck"), at the cost of reading them.
+  stored,
+};
+
 struct VerifyOptions {
+  VerifyDepth depth = VerifyDepth::decoded;
   // Decrypts the objects of an encrypted backup; empty for unencrypted ones.
   DecryptorFactory decryptor;
   // An incremental's chain: the decryptor of each backup (they may differ).
@@ -57,6 +71,9 @@ struct VerifyReport {
 //    parsed, every file of the newest manifest found, whole files by
 //    SHA-256, rebuilt files with every block supplied and their size. The
 //    same code as restore, writing nothing. decoded_bytes is not counted.
+// With VerifyDepth::stored only the first check is made, on every object
+// backup.json lists (an incremental: every backup of its chain, each listed
+// first); files, manifest_files and decoded_bytes stay 0.
 // Returns the report on success. Throws on the first problem found, the
 // message naming the object (and the file inside it): Error(not_found) for a
 // missing object, Error(corrupt) for a size, checksum, format or manifest
