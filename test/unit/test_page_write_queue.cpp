@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <future>
 #include <memory>
 #include <string>
@@ -25,9 +26,7 @@ namespace {
 constexpr std::size_t kBuf = 4 * 8192;
 
 std::shared_ptr<QueuedFile> open_file(const std::string& path, int flags = O_WRONLY | O_CREAT) {
-  const int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error("open " + path);
-  return std::make_shared<QueuedFile>(fd, path);
+  return std::make_shared<QueuedFile>(path, flags);
 }
 
 std::vector<std::byte> filled(PageWriteQueue& q, char c, std::size_t bytes) {
@@ -59,6 +58,26 @@ TEST(PageWriteQueue, OperationsLandInQueueOrder) {
   EXPECT_EQ(slurp(path), want);
 }
 
+// Runs long enough to start their write-back, short pages between them and a
+// close that starts the rest: the write-back is a hint, the bytes are the
+// queued ones in queue order.
+TEST(PageWriteQueue, RunsWithWriteBackLandAsQueued) {
+  TempDir dir;
+  const std::string path = dir.str() + "/rel";
+  constexpr std::size_t kRun = 160 * 1024;  // two of them pass the 256 kB mark
+  PageWriteQueue q(3, kRun);
+  auto f = open_file(path);
+  q.write(f, 8192, filled(q, 'r', kRun), kRun);
+  q.write(f, 0, filled(q, 'p', 8192), 8192);
+  q.write(f, 8192 + kRun, filled(q, 's', kRun), kRun);
+  q.write(f, 8192 + 2 * kRun, filled(q, 't', 8192), 8192);
+  q.close(f);
+  f.reset();
+  q.drain();
+  EXPECT_EQ(slurp(path), std::string(8192, 'p') + std::string(kRun, 'r') + std::string(kRun, 's') +
+                             std::string(8192, 't'));
+}
+
 // Only `buffers` buffers exist: a third take waits until the writer hands
 // one back, so memory stays bounded however far the decoder runs ahead.
 TEST(PageWriteQueue, BuffersAreBounded) {
@@ -81,7 +100,8 @@ TEST(PageWriteQueue, BuffersAreBounded) {
 TEST(PageWriteQueue, FailureIsReportedAndStopsTheWrites) {
   TempDir dir;
   const std::string bad_path = dir.str() + "/read-only";
-  { auto make = open_file(bad_path); }
+  ::close(
+      ::open(bad_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));  // exists, read-only below
   const std::string good_path = dir.str() + "/after";
   PageWriteQueue q(2, kBuf);
   auto bad = open_file(bad_path, O_RDONLY);
@@ -100,6 +120,33 @@ TEST(PageWriteQueue, FailureIsReportedAndStopsTheWrites) {
   EXPECT_THROW(q.close(good), Error);
   good.reset();
   EXPECT_EQ(slurp(good_path), "");
+}
+
+// The queue's thread opens a file at its first operation: a file that cannot
+// be opened is the queue's failure, named, and nothing queued after it is
+// written; a file only closed is never created.
+TEST(PageWriteQueue, OpenFailureIsTheQueuesFailure) {
+  TempDir dir;
+  const std::string missing = dir.str() + "/no-such-directory/rel";
+  const std::string after = dir.str() + "/after";
+  const std::string never = dir.str() + "/never";
+  PageWriteQueue q(2, kBuf);
+  auto untouched = open_file(never);
+  q.close(untouched);
+  q.drain();
+  EXPECT_FALSE(std::filesystem::exists(never));
+  auto bad = open_file(missing);
+  auto good = open_file(after);
+  q.set_size(bad, 8192);
+  q.write(good, 0, filled(q, 'g', 8192), 8192);
+  try {
+    q.drain();
+    ADD_FAILURE() << "an open that failed was not reported";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("could not open \"" + missing + "\""), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(after));
 }
 
 // A queue destroyed with work queued (a failed restore) stops its thread

@@ -426,17 +426,15 @@ class RestoredPageOutput final : public PageOutput {
   // Buffered, with write-back started early (PageWriteQueue): O_DIRECT for
   // these runs made a chain of 7 slower, both on the decoding thread (1.9 s
   // -> 2.4 s) and on the queue's writer thread (no faster, measured A/B).
-  int open_file() const {
-    const int fd = ::open(path_.c_str(),
-                          (compare_ ? O_RDWR : O_WRONLY) | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) throw_os_error("could not open \"" + path_ + "\"", errno);
-    return fd;
-  }
+  static constexpr int kFlags = O_CREAT | O_NOFOLLOW;
   void open_here() {
-    if (fd_ < 0) fd_ = open_file();
+    if (fd_ >= 0) return;
+    fd_ = ::open(path_.c_str(), O_RDWR | kFlags | O_CLOEXEC, 0600);
+    if (fd_ < 0) throw_os_error("could not open \"" + path_ + "\"", errno);
   }
+  // Opened by the queue's thread (page_write_queue.hpp says why).
   void open_queued() {
-    if (!file_) file_ = std::make_shared<QueuedFile>(open_file(), path_);
+    if (!file_) file_ = std::make_shared<QueuedFile>(path_, O_WRONLY | kFlags);
   }
 
   void flush() {
