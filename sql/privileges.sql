@@ -29,6 +29,17 @@ GRANT EXECUTE ON FUNCTION vault._scheduler_state(), vault._setting_problems(), v
 SET SESSION AUTHORIZATION regress_pgvault_ops;
 SELECT scheduler_state IS NOT NULL AS has_state FROM vault.status;
 RESET SESSION AUTHORIZATION;
+-- vault.wal_summarizer likewise: SELECT alone is refused at its function.
+GRANT SELECT ON vault.wal_summarizer TO regress_pgvault_ops;
+SET SESSION AUTHORIZATION regress_pgvault_ops;
+\set VERBOSITY terse
+SELECT enabled FROM vault.wal_summarizer;
+\set VERBOSITY default
+RESET SESSION AUTHORIZATION;
+GRANT EXECUTE ON FUNCTION vault._wal_summarizer_state() TO regress_pgvault_ops;
+SET SESSION AUTHORIZATION regress_pgvault_ops;
+SELECT enabled, summary_files >= 0 AS counted, incremental_changes FROM vault.wal_summarizer;
+RESET SESSION AUTHORIZATION;
 -- vault.test_alert() sends through the configured alert channels: refused
 -- to a role without EXECUTE on it.
 SET SESSION AUTHORIZATION regress_pgvault_ops;

@@ -87,7 +87,7 @@ SELECT name, status, repository, system_identifier, error_message,
 INSERT INTO vault.backups (name, kind, trigger, status)
 VALUES ('20260103T000000Z-physical', 'physical', 'manual', 'queued');
 \set VERBOSITY default
--- 0.2 -> 0.7 (through 0.3, 0.4 and 0.5) gives what a fresh 0.7 gives, too.
+-- 0.2 -> 0.8 (through 0.3 to 0.7) gives what a fresh 0.8 gives, too.
 DROP EXTENSION pgvault;
 CREATE EXTENSION pgvault VERSION '0.2';
 ALTER EXTENSION pgvault UPDATE;
@@ -97,7 +97,7 @@ CREATE TEMP TABLE upgraded_from_0_2 AS SELECT * FROM pg_temp.vault_shape();
 UNION ALL
 (SELECT 'only upgraded', * FROM upgraded_from_0_2 EXCEPT SELECT 'only upgraded', * FROM fresh)
 ORDER BY 2, 1;
--- 0.3 -> 0.7 (vault.archiving, vault.verify_wal) gives what a fresh 0.7 gives, too.
+-- 0.3 -> 0.8 (vault.archiving, vault.verify_wal) gives what a fresh 0.8 gives, too.
 DROP EXTENSION pgvault;
 CREATE EXTENSION pgvault VERSION '0.3';
 ALTER EXTENSION pgvault UPDATE;
@@ -111,7 +111,7 @@ ORDER BY 2, 1;
 SELECT count(*) FILTER (WHERE object = 'relation archiving') AS has_archiving_view,
        count(*) FILTER (WHERE object = 'function vault._archiving_state()') AS has_archiving_state
   FROM fresh;
--- 0.4 -> 0.7 (vault.verify_wal) gives what a fresh 0.7 gives, too.
+-- 0.4 -> 0.8 (vault.verify_wal) gives what a fresh 0.8 gives, too.
 DROP EXTENSION pgvault;
 CREATE EXTENSION pgvault VERSION '0.4';
 ALTER EXTENSION pgvault UPDATE;
@@ -125,8 +125,8 @@ ORDER BY 2, 1;
 SELECT count(*) FILTER (WHERE object = 'function vault.verify_wal(text)') AS has_verify_wal,
        count(*) FILTER (WHERE object = 'function vault._verify_wal(text)') AS has_verify_wal_internal
   FROM fresh;
--- 0.5 -> 0.7 (0.6: vault.status shows incremental_schedule and verify_schedule;
--- vault.metrics) gives what a fresh 0.7 gives, too.
+-- 0.5 -> 0.8 (0.6: vault.status shows incremental_schedule and verify_schedule;
+-- vault.metrics) gives what a fresh 0.8 gives, too.
 DROP EXTENSION pgvault;
 CREATE EXTENSION pgvault VERSION '0.5';
 ALTER EXTENSION pgvault UPDATE;
@@ -143,7 +143,7 @@ SELECT object, split_part(detail, ' | ', 1) AS position FROM fresh
 SELECT count(*) FILTER (WHERE object = 'relation metrics') AS has_metrics_view,
        count(*) FILTER (WHERE object LIKE 'column metrics.%') AS metrics_columns
   FROM fresh;
--- 0.6 -> 0.7 gives what a fresh 0.7 gives, too.
+-- 0.6 -> 0.8 gives what a fresh 0.8 gives, too.
 DROP EXTENSION pgvault;
 CREATE EXTENSION pgvault VERSION '0.6';
 ALTER EXTENSION pgvault UPDATE;
@@ -200,4 +200,42 @@ SELECT has_function_privilege('regress_pgvault_status_reader', 'vault._stale_sta
 DROP EXTENSION pgvault;
 DROP OWNED BY regress_pgvault_status_reader;
 DROP ROLE regress_pgvault_status_reader;
+-- 0.7 -> 0.8 (issue 16): vault.wal_summarizer, and vault.history's new last
+-- column changed_pages; gives what a fresh 0.8 gives.
+CREATE EXTENSION pgvault VERSION '0.7';
+ALTER EXTENSION pgvault UPDATE;
+SELECT extversion AS upgraded_version FROM pg_extension WHERE extname = 'pgvault';
+CREATE TEMP TABLE upgraded_from_0_7 AS SELECT * FROM pg_temp.vault_shape();
+(SELECT 'only fresh' AS side, * FROM fresh EXCEPT SELECT 'only fresh', * FROM upgraded_from_0_7)
+UNION ALL
+(SELECT 'only upgraded', * FROM upgraded_from_0_7 EXCEPT SELECT 'only upgraded', * FROM fresh)
+ORDER BY 2, 1;
+DROP EXTENSION pgvault;
+-- The rows stay, the new column empty for them (they did not record it); a
+-- role that read vault.history still does, the new column included.
+CREATE EXTENSION pgvault VERSION '0.7';
+CREATE ROLE regress_pgvault_history_reader;
+GRANT USAGE ON SCHEMA vault TO regress_pgvault_history_reader;
+GRANT SELECT ON vault.history TO regress_pgvault_history_reader;
+INSERT INTO vault.backups (name, kind, trigger, status, parent)
+VALUES ('20260101T000000Z-physical', 'physical', 'manual', 'completed', NULL),
+       ('20260101T000001Z-incremental', 'incremental', 'manual', 'completed',
+        '20260101T000000Z-physical');
+ALTER EXTENSION pgvault UPDATE;
+SET SESSION AUTHORIZATION regress_pgvault_history_reader;
+SELECT name, kind, parent, changed_pages IS NULL AS not_recorded FROM vault.history ORDER BY id;
+RESET SESSION AUTHORIZATION;
+SELECT object, split_part(detail, ' | ', 1) AS position FROM fresh
+ WHERE object IN ('column history.parent', 'column history.changed_pages')
+ ORDER BY 2::int;
+SELECT count(*) FILTER (WHERE object = 'relation wal_summarizer') AS has_view,
+       count(*) FILTER (WHERE object = 'function vault._wal_summarizer_state()') AS has_state,
+       count(*) FILTER (WHERE object LIKE 'column wal_summarizer.%') AS view_columns
+  FROM fresh;
+-- Not for PUBLIC: it names the server's WAL positions.
+SELECT has_table_privilege('public', 'vault.wal_summarizer', 'SELECT') AS public_may_read,
+       has_function_privilege('public', 'vault._wal_summarizer_state()', 'EXECUTE') AS public_may_call;
+DROP EXTENSION pgvault;
+DROP OWNED BY regress_pgvault_history_reader;
+DROP ROLE regress_pgvault_history_reader;
 CREATE EXTENSION pgvault;

@@ -114,11 +114,12 @@ void record_completed(long long id, const BackupMeta& m) {
       "stop_lsn = nullif($6, '')::pg_catalog.pg_lsn, "
       "timeline = nullif($7::pg_catalog.int4, 0), "
       "system_identifier = $8, pg_version = $9::pg_catalog.int4, error_message = NULL, "
-      "encrypted = $10 <> 'none', key_fingerprint = nullif($11, ''), parent = nullif($12, '') "
+      "encrypted = $10 <> 'none', key_fingerprint = nullif($11, ''), parent = nullif($12, ''), "
+      "changed_pages = nullif($13, '') "
       "WHERE id = $1::pg_catalog.int8",
       {std::to_string(id), std::to_string(m.source_bytes), std::to_string(m.stored_bytes),
        m.digest(), m.start_lsn, m.stop_lsn, std::to_string(m.timeline), m.system_identifier,
-       std::to_string(m.pg_version), m.encryption, m.key_fingerprint, m.parent});
+       std::to_string(m.pg_version), m.encryption, m.key_fingerprint, m.parent, m.changed_pages});
   notify(id, "completed");
 }
 

@@ -373,3 +373,40 @@ PGVAULT_WORKER(pgvault_summarizer_main) {
   BackgroundWorkerUnblockSignals();
   pgvault::pg::summarizer_main();
 }
+
+using namespace pgvault;
+using namespace pgvault::pg;
+
+// vault._wal_summarizer_state(): the summarizer's shared state and the
+// summaries on disk, for vault.wal_summarizer.
+PGVAULT_FUNCTION(pgvault_wal_summarizer_state) {
+  lock_shared();
+  const SummarizerState s = shared()->summarizer;
+  unlock_shared();
+  // The newest timeline the summarizer reads, or else the newest of the files.
+  const std::vector<WalSummaryRange> ranges = list_wal_summaries(summary_directory());
+  TimelineId timeline = s.timeline;
+  if (timeline == 0 && !ranges.empty()) timeline = ranges.back().timeline;
+  const std::optional<WalSummaryRange> covered =
+      timeline == 0 ? std::nullopt : newest_covered_stretch(ranges, timeline);
+  return pg_guard([&] {
+    TupleDesc desc;
+    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+      elog(ERROR, "vault._wal_summarizer_state must return a record");
+    constexpr int kColumns = 8;
+    Datum values[kColumns] = {};
+    bool nulls[kColumns] = {s.pid == 0, false,    timeline == 0, s.summarized == 0,
+                            !covered,   !covered, false,         s.last_problem[0] == '\0'};
+    values[0] = Int32GetDatum(s.pid);
+    values[1] = BoolGetDatum(guc_wal_summarize);
+    values[2] = Int32GetDatum(static_cast<int32>(timeline));
+    values[3] = LSNGetDatum(s.summarized);
+    if (covered) {
+      values[4] = LSNGetDatum(covered->start.value);
+      values[5] = LSNGetDatum(covered->end.value);
+    }
+    values[6] = Int32GetDatum(static_cast<int32>(ranges.size()));
+    values[7] = CStringGetTextDatum(s.last_problem);
+    return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
+  });
+}

@@ -61,6 +61,11 @@ cmp_ok($source1, '>', $stored1 * 4, "of a database of $source1 bytes");
 like(slurp_file($node->logfile),
   qr/changed pages are read from the blocks \d+ WAL summaries \([0-9A-F\/.]+\) name: \d+ block references in \d+ relation forks since [0-9A-F\/]+; every page is read to check them/,
   'the WAL summaries cover the WAL since the full, and name every changed page (check mode)');
+like(sql(qq{SELECT changed_pages FROM vault.history WHERE name = '$i1'}),
+  qr/^the blocks \d+ WAL summaries \([0-9A-F\/.]+\) name: \d+ block references in \d+ relation forks; every page read to check them \(check\)$/,
+  'vault.history.changed_pages records how it found them');
+is(sql(qq{SELECT changed_pages IS NULL FROM vault.history WHERE name = '$full'}), 't',
+  'a full backup has no changed_pages');
 
 sql(q{TRUNCATE big;
       DROP TABLE todrop;

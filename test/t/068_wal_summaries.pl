@@ -74,6 +74,19 @@ like($how1, qr/^changed pages are read from the blocks \d+ WAL summaries \([0-9A
   "incremental $i1 reads the blocks the WAL summaries name") or diag($how1);
 my @files = glob("$summaries/*.summary");
 cmp_ok(scalar @files, '>=', 1, 'summaries are kept in pg_wal/pgvault_summaries');
+# vault.history records it; vault.wal_summarizer shows the worker, how far
+# it read and what its summaries cover: back past the parent's start, which
+# is what let this incremental read them.
+like(sql(qq{SELECT changed_pages FROM vault.history WHERE name = '$i1'}),
+  qr/^the blocks \d+ WAL summaries \([0-9A-F\/.]+\) name: \d+ block references in \d+ relation forks$/,
+  'vault.history.changed_pages says so');
+is(sql(qq{SELECT w.pid = $holder, w.enabled, w.timeline, w.summarized_to >= h.start_lsn,
+                 w.covered_from <= p.start_lsn, w.covered_to >= h.start_lsn, w.summary_files >= 1,
+                 w.incremental_changes, w.last_problem IS NULL
+            FROM vault.wal_summarizer w, vault.history h, vault.history p
+           WHERE h.name = '$i1' AND p.name = '$full'}),
+  't|t|1|t|t|t|t|wal_summary|t',
+  'vault.wal_summarizer: the worker, how far it read, summaries covering the parent\'s start on');
 
 sql(q{TRUNCATE big;
       DROP TABLE todrop;
@@ -109,6 +122,11 @@ sql(q{UPDATE pgbench_accounts SET abalance = abalance + 7 WHERE aid % 97 = 0});
 my ($i4, $how4) = backup('incremental');
 like($how4, qr/^every page is read to find the changed ones: no WAL summary of timeline 1 covers [0-9A-F\/]+\.\.[0-9A-F\/]+/,
   'deleted summaries: every page is read, and the log says which WAL is not covered') or diag($how4);
+like(sql(qq{SELECT changed_pages FROM vault.history WHERE name = '$i4'}),
+  qr/^every page, by its LSN: no WAL summary of timeline 1 covers /, 'and so does vault.history');
+is(sql(qq{SELECT w.covered_from > p.start_lsn FROM vault.wal_summarizer w, vault.history p
+           WHERE p.name = '$i3'}),
+  't', 'vault.wal_summarizer: the summaries now start after the parent\'s start');
 my $state4 = cluster_state($node);
 restores_to($i4, $state4, 'after the summaries were deleted');
 
@@ -121,6 +139,10 @@ sql(q{UPDATE pgbench_tellers SET tbalance = tbalance + 3});
 my ($i5, $how5) = backup('incremental');
 is($how5, 'every page is read to find the changed ones: pgvault.wal_summarize is off',
   'and incrementals say why they read every page');
+is(sql(qq{SELECT changed_pages FROM vault.history WHERE name = '$i5'}),
+  'every page, by its LSN: pgvault.wal_summarize is off', 'vault.history too');
+is(sql(q{SELECT enabled, summarized_to IS NULL FROM vault.wal_summarizer}), 'f|t',
+  'vault.wal_summarizer: off, nothing summarized');
 # While it is off, checkpoints remove the WAL it did not read: turned on
 # again it starts afresh (and says so), so the next incremental, whose parent
 # started before, reads every page; the one after that reads summaries.
@@ -152,6 +174,8 @@ close $blocker;
 sql(q{INSERT INTO filler SELECT repeat('y', 1000) FROM generate_series(1, 2000); SELECT pg_switch_wal()});
 ok($node->wait_for_log(qr/WARNING:  pgvault: could not summarize WAL: .*pgvault_summaries.*\(retrying in 10 s\)/, $log_offset),
   'a summarizer that cannot write its summaries says so');
+like(sql(q{SELECT last_problem FROM vault.wal_summarizer}), qr/^could not summarize WAL: .*pgvault_summaries/,
+  'vault.wal_summarizer shows its last problem');
 ok($node->poll_query_until('postgres',
   q{SELECT count(*) = 0 FROM pg_replication_slots WHERE slot_name = 'pgvault_summarizer'}),
   'and keeps no WAL while it fails');

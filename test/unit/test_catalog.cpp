@@ -263,6 +263,19 @@ TEST(BackupMeta, IncrementalHasParentAndFormatVersion2) {
   full["parent"] = "ignored";
   EXPECT_EQ(BackupMeta::from_json(full.dump()).parent, "");
 
+  // changed_pages: written for an incremental when known, optional on read
+  // (backup.json files from before it), a string or corrupt.
+  m.changed_pages = "the blocks 2 WAL summaries (0/5000000..0/7000000) name: 9 block references";
+  const std::string with = m.to_json();
+  EXPECT_EQ(BackupMeta::from_json(with).changed_pages, m.changed_pages);
+  EXPECT_EQ(BackupMeta::from_json(text).changed_pages, "") << "absent: not recorded";
+  auto bad = nlohmann::json::parse(with);
+  bad["changed_pages"] = 7;
+  expect_error([&] { BackupMeta::from_json(bad.dump()); }, ErrorKind::corrupt, "changed_pages");
+  BackupMeta full_with = sample_meta();
+  full_with.changed_pages = "a full reads everything";
+  EXPECT_FALSE(nlohmann::json::parse(full_with.to_json()).contains("changed_pages"));
+
   // begin_backup_meta: an incremental starts at format 2, a full keeps
   // writing format 1 and never a parent, even one set by mistake.
   BackupOrigin origin;

@@ -799,9 +799,15 @@ TEST_F(IncrementalBackupTest, WalChangesNameTheBlocksReadInEveryTablespace) {
   req.changes = IncrementalChanges::wal_summary;
   std::vector<std::string> log;
   const IncrementalCallbacks cb = logging_to(log);
-  const ReadBack back = read_back(storage_, take(req, parent, {}, cb), {});
+  const BackupMeta taken = take(req, parent, {}, cb);
+  const ReadBack back = read_back(storage_, taken, {});
   ASSERT_EQ(source_.asked_for_changes.size(), 1u);
   EXPECT_EQ(source_.asked_for_changes[0], std::make_pair(kParentStart, kStart));
+  // How the pages were found, in backup.json (and from there vault.history).
+  EXPECT_EQ(repo_.read_meta(kSys, kChild).changed_pages,
+            "the blocks 1 WAL summaries (0/5000000..0/6000028) name: 4 block references in 3 "
+            "relation forks");
+  EXPECT_EQ(taken.changed_pages, repo_.read_meta(kSys, kChild).changed_pages);
   ASSERT_EQ(log.size(), 1u);
   EXPECT_NE(log[0].find("1 WAL summaries (0/5000000..0/6000028)"), std::string::npos) << log[0];
   EXPECT_NE(log[0].find("4 block references in 3 relation forks"), std::string::npos) << log[0];
@@ -845,6 +851,9 @@ TEST_F(IncrementalBackupTest, CheckModeFailsWhenTheSummariesMissAChangedPage) {
   put(cluster_.data / "base/5/16385", now);
   req.origin.name = kChild + "-later";
   const ReadBack later = read_back(storage_, take(req, parent), {});
+  EXPECT_EQ(repo_.read_meta(kSys, kChild + "-later").changed_pages,
+            "the blocks 1 WAL summaries (0/5000000..0/6000028) name: 1 block references in 1 "
+            "relation forks; every page read to check them (check)");
   // Check mode stores what the scan found.
   EXPECT_EQ(parse_incremental(later.files.at("base.tar:base/5/INCREMENTAL.16385")).blocks,
             (std::vector<std::uint32_t>{1, 3}));
@@ -869,4 +878,8 @@ TEST_F(IncrementalBackupTest, WithoutWalChangesEveryPageIsReadAndTheLogSaysWhy) 
   req.origin.name = kChild + "-scan";
   take(req, parent);
   EXPECT_TRUE(source_.asked_for_changes.empty());
+  EXPECT_EQ(repo_.read_meta(kSys, kChild).changed_pages,
+            "every page, by its LSN: the test source keeps no WAL summaries");
+  EXPECT_EQ(repo_.read_meta(kSys, kChild + "-scan").changed_pages,
+            "every page, by its LSN (pgvault.incremental_changes = page_scan)");
 }

@@ -227,3 +227,25 @@ TEST(WalSummaryFile, HousekeepingRemovesReplacedOldAndLeftoverFiles) {
   write_wal_summary(d, {1, Lsn{0x1000}, Lsn{0x2000}}, summary_of({1}));
   EXPECT_EQ(remove_old_wal_summaries(d, std::chrono::seconds(0), now + std::chrono::hours(99)), 0u);
 }
+
+// vault.wal_summarizer's covered range: from the range ending last back
+// through every range that meets or overlaps it, stopping at a gap; other
+// timelines are not looked at.
+TEST(WalSummaryFile, NewestCoveredStretchStopsAtAGap) {
+  auto r = [](TimelineId tli, std::uint64_t start, std::uint64_t end) {
+    return WalSummaryRange{tli, Lsn{start}, Lsn{end}};
+  };
+  EXPECT_FALSE(newest_covered_stretch({}, 1));
+  EXPECT_FALSE(newest_covered_stretch({r(2, 10, 20)}, 1));
+  // Meeting ranges, a gap before them, another timeline after.
+  const std::vector<WalSummaryRange> ranges{r(1, 0, 5), r(1, 10, 20), r(1, 20, 30), r(1, 30, 31),
+                                            r(2, 31, 90)};
+  EXPECT_EQ(newest_covered_stretch(ranges, 1), r(1, 10, 31));
+  EXPECT_EQ(newest_covered_stretch(ranges, 2), r(2, 31, 90));
+  // Overlaps: a long range bridges a gap between shorter ones, and one inside
+  // another changes nothing.
+  EXPECT_EQ(newest_covered_stretch({r(1, 0, 7), r(1, 5, 21), r(1, 6, 8), r(1, 20, 30)}, 1),
+            r(1, 0, 30));
+  EXPECT_EQ(newest_covered_stretch({r(1, 0, 25), r(1, 5, 6), r(1, 20, 30)}, 1), r(1, 0, 30));
+  EXPECT_EQ(newest_covered_stretch({r(1, 0, 10), r(1, 5, 6), r(1, 20, 30)}, 1), r(1, 20, 30));
+}

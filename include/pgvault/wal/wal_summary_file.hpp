@@ -69,6 +69,14 @@ void write_wal_summary(const std::filesystem::path& dir, const WalSummaryRange& 
 // missing), ordered by timeline, start, end.
 std::vector<WalSummaryRange> list_wal_summaries(const std::filesystem::path& dir);
 
+// The newest stretch of `timeline` that `ranges` cover with no gap: the
+// range ending last, extended back through every range that meets or
+// overlaps what is covered so far. An incremental whose parent started at or
+// after its start reads only the blocks the summaries name. nullopt when no
+// range is of that timeline.
+std::optional<WalSummaryRange> newest_covered_stretch(const std::vector<WalSummaryRange>& ranges,
+                                                      TimelineId timeline);
+
 // What the WAL from `from` to `to` (records starting in [from, to)) on
 // `timeline` changed, from the summaries in dir: the union of every readable
 // summary meeting that range, when together they leave no part of it

@@ -158,6 +158,7 @@ std::string BackupMeta::to_json() const {
   j["name"] = name;
   j["kind"] = kind;
   if (kind == "incremental") j["parent"] = parent;
+  if (kind == "incremental" && !changed_pages.empty()) j["changed_pages"] = changed_pages;
   j["label"] = label;
   j["trigger"] = trigger;
   j["initiated_by"] = initiated_by;
@@ -225,6 +226,7 @@ BackupMeta BackupMeta::from_json(std::string_view text) {
     } catch (const Error& e) {
       corrupt(std::string("field 'parent': ") + e.what());
     }
+    if (j.contains("changed_pages")) m.changed_pages = get_string(j, "changed_pages");
   }
   m.label = get_string(j, "label");
   m.trigger = get_string(j, "trigger");

@@ -555,23 +555,29 @@ void IncrementalRun::read_parent() {
 void IncrementalRun::find_wal_changes(Lsn start) {
   hints_.start = start;
   hints_.check = req_.changes == IncrementalChanges::check;
-  if (req_.changes == IncrementalChanges::page_scan) return;
+  if (req_.changes == IncrementalChanges::page_scan) {
+    meta_.changed_pages = "every page, by its LSN (pgvault.incremental_changes = page_scan)";
+    return;
+  }
   WalChanges changes = source_.wal_changes(parent_start_, start);
   if (!changes.summary) {
+    meta_.changed_pages = "every page, by its LSN: " + changes.why_not;
     if (cb_.log) cb_.log("every page is read to find the changed ones: " + changes.why_not);
     return;
   }
   wal_changes_ = std::move(changes.summary);
   hints_.summary = &*wal_changes_;
+  std::string from = "no WAL";
+  if (!changes.used.empty())
+    from = std::to_string(changes.used.size()) + " WAL summaries (" +
+           format_lsn(changes.used.front().start) + ".." + format_lsn(changes.used.back().end) +
+           ")";
+  const std::string named = std::to_string(wal_changes_->block_count()) + " block references in " +
+                            std::to_string(wal_changes_->forks().size()) + " relation forks";
+  meta_.changed_pages = "the blocks " + from + " name: " + named +
+                        (hints_.check ? "; every page read to check them (check)" : "");
   if (cb_.log) {
-    std::string from = "no WAL";
-    if (!changes.used.empty())
-      from = std::to_string(changes.used.size()) + " WAL summaries (" +
-             format_lsn(changes.used.front().start) + ".." + format_lsn(changes.used.back().end) +
-             ")";
-    cb_.log("changed pages are read from the blocks " + from +
-            " name: " + std::to_string(wal_changes_->block_count()) + " block references in " +
-            std::to_string(wal_changes_->forks().size()) + " relation forks since " +
+    cb_.log("changed pages are read from the blocks " + from + " name: " + named + " since " +
             format_lsn(parent_start_) + (hints_.check ? "; every page is read to check them" : ""));
   }
 }

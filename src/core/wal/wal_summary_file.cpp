@@ -243,6 +243,25 @@ std::vector<WalSummaryRange> list_wal_summaries(const fs::path& dir) {
   return out;
 }
 
+std::optional<WalSummaryRange> newest_covered_stretch(const std::vector<WalSummaryRange>& ranges,
+                                                      TimelineId timeline) {
+  std::vector<WalSummaryRange> mine;
+  for (const WalSummaryRange& r : ranges)
+    if (r.timeline == timeline) mine.push_back(r);
+  if (mine.empty()) return std::nullopt;
+  const auto last = std::max_element(mine.begin(), mine.end(),
+                                     [](const auto& a, const auto& b) { return a.end < b.end; });
+  WalSummaryRange stretch = *last;
+  // By start, newest first: a range that reaches what is covered extends
+  // it; one that does not lies before a gap or inside what a range with an
+  // earlier start and a later end covers, which comes later in this order.
+  std::sort(mine.begin(), mine.end(),
+            [](const auto& a, const auto& b) { return a.start > b.start; });
+  for (const WalSummaryRange& r : mine)
+    if (r.end >= stretch.start) stretch.start = std::min(stretch.start, r.start);
+  return stretch;
+}
+
 WalChanges collect_wal_changes(const fs::path& dir, TimelineId timeline, Lsn from, Lsn to) {
   WalChanges out;
   if (to <= from) {
