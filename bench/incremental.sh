@@ -209,17 +209,22 @@ pgv_restore() {  # key backup expected-chain-length
 }
 
 bb_dir=$dir/basebackup
-for i in $(seq 1 "$runs"); do
-  log "run $i/$runs: full backups"
-  pgvault_backup ""
-  pgv_full=$NAME
-  record pgvault_full
-
+basebackup_full() {
   rm -rf "$bb_dir"
   timed pg_basebackup -h "$dir" -p "$port" -U postgres -D "$bb_dir" -Ft -Xfetch \
     --compress="server-zstd:level=$zstd_level,workers=$cores" --checkpoint=fast
   SIZE=$(dir_bytes "$bb_dir"); rm -rf "$bb_dir"
   record pg_basebackup
+}
+for i in $(seq 1 "$runs"); do
+  log "run $i/$runs: full backups"
+  # Which of the two goes first alternates from run to run: whatever the
+  # first backup after the previous run's steps pays, each pays it as often.
+  if (( i % 2 == 0 )); then basebackup_full; fi
+  pgvault_backup ""
+  pgv_full=$NAME
+  record pgvault_full
+  if (( i % 2 == 1 )); then basebackup_full; fi
 
   pgbr_backup pgbackrest_full 1 full
   pgbr_full=$LABEL
@@ -390,6 +395,7 @@ EOF
   pgBackRest \`compress-type=zst\`, \`compress-level=$zstd_level\`, \`process-max=$cores\`).
   pgvault's incremental reads the data directory on \`pgvault.backup_workers = $cores\` threads.
 - pg_basebackup keeps its default manifest checksums (CRC32C); its output goes to local disk and is removed.
+  pgvault's full and pg_basebackup take turns going first (odd runs pgvault, even runs pg_basebackup).
 - pgBackRest archives WAL with \`archive-push\` into both its repositories; its stored size is
   \`info.repository.delta\` of \`pgbackrest info --output=json\` (what the backup added to the
   repository, WAL archive not counted). pgvault's is \`stored_bytes\` of \`vault.history\` (the

@@ -34,18 +34,8 @@ std::string random_bytes(std::size_t n, unsigned seed) {
   return s;
 }
 
-// Whether this directory's file system takes O_DIRECT opens.
-bool supports_direct(const std::string& dir) {
-  const std::string probe = dir + "/.direct-probe";
-  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_DIRECT, 0600);
-  if (fd >= 0) ::close(fd);
-  ::unlink(probe.c_str());
-  return fd >= 0;
-}
-
 struct Written {
   std::map<std::string, ExtractedFile> reported;
-  std::uint64_t direct_files = 0;
 };
 
 // Writes each content as file "f<size>" in chunks of `chunk` bytes.
@@ -62,7 +52,6 @@ Written write_files(const std::string& dir, const std::vector<std::string>& cont
     writer.end_file();
   }
   writer.drain();
-  w.direct_files = writer.direct_files();
   return w;
 }
 
@@ -93,12 +82,6 @@ void expect_on_disk(const std::string& dir, const std::vector<std::string>& cont
   }
 }
 
-std::size_t at_least_one_buffer(const std::vector<std::string>& contents) {
-  std::size_t n = 0;
-  for (const auto& c : contents) n += c.size() >= kBuffer ? 1 : 0;
-  return n;
-}
-
 }  // namespace
 
 TEST(FileWriter, EverySizeAroundTheAlignmentInAnyChunking) {
@@ -109,20 +92,19 @@ TEST(FileWriter, EverySizeAroundTheAlignmentInAnyChunking) {
     o.buffer_size = kBuffer;
     const Written w = write_files(d.str(), contents, chunk, o);
     expect_on_disk(d.str(), contents, w);
-    // Large files bypass the page cache where the file system allows it.
-    EXPECT_EQ(w.direct_files, supports_direct(d.str()) ? at_least_one_buffer(contents) : 0u);
   }
 }
 
-TEST(FileWriter, BufferedWhenDirectIoIsOff) {
-  const auto contents = sizes_around_alignment();
+// Write-back starts as files are written (write_back.hpp): a file of many
+// buffers, then one of a few bytes, land whole whatever the chunking.
+TEST(FileWriter, LargeFilesStartTheirWriteBackAndLandWhole) {
+  const std::vector<std::string> contents{random_bytes(9 * kBuffer + 4321, 77),
+                                          random_bytes(3, 78)};
   TempDir d;
   FileWriterOptions o;
   o.buffer_size = kBuffer;
-  o.direct_io = false;
   const Written w = write_files(d.str(), contents, 7777, o);
   expect_on_disk(d.str(), contents, w);
-  EXPECT_EQ(w.direct_files, 0u);
 }
 
 TEST(FileWriter, OpenFailureSurfacesAndStopsLaterFiles) {

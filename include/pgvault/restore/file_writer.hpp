@@ -54,9 +54,6 @@ class FileDigest {
 };
 
 struct FileWriterOptions {
-  // Files of at least one buffer are written with O_DIRECT where the file
-  // system allows it (silently buffered where it does not, e.g. tmpfs).
-  bool direct_io = true;
   std::size_t buffer_size = 1024 * 1024;  // a multiple of 4096
   std::size_t buffers = 6;                // memory: buffers x buffer_size
   FileChecksums checksums;
@@ -73,10 +70,9 @@ struct FileWriterOptions {
 // another writes them, so decompression and tar parsing, hashing and disk
 // writes all overlap.
 //
-// Why O_DIRECT: a restore writes each byte once and never reads it back, so
-// the page cache buys nothing, and the copy into it (plus allocating its
-// pages) was the largest single cost of a restore. Durability still comes
-// from the caller's syncfs(), which also flushes the device's cache.
+// Writes go through the page cache with their write-back started as they go
+// (write_back.hpp says why not O_DIRECT). Durability comes from the caller's
+// syncfs(), which also flushes the device's cache.
 //
 // Errors (open, write, close, or an exception from on_file) happen on the
 // thread; the first one is rethrown by the next call on the caller's thread
@@ -98,9 +94,6 @@ class FileWriter {
   // Waits until everything queued is on disk (as far as write() goes) and
   // reported; rethrows the first error.
   void drain();
-
-  // Files written with O_DIRECT so far (after drain(): all of them).
-  std::uint64_t direct_files() const;
 
  private:
   struct Buffer;
@@ -135,7 +128,6 @@ class FileWriter {
   std::vector<std::size_t> free_;
   bool stop_ = false;
   std::exception_ptr error_;
-  std::uint64_t direct_files_ = 0;
 
   // Each stage's own state.
   struct Hashing;
@@ -146,7 +138,6 @@ class FileWriter {
   bool inline_ = false;
   std::unique_ptr<FileDigest> inline_digest_;
   ExtractedFile inline_file_;
-  bool direct_supported_ = true;  // writing stage
 
   Stage hashing_;
   Stage writing_;

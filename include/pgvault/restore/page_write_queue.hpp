@@ -30,6 +30,7 @@
 //  * The destructor stops the thread and drops what is left (a failed restore).
 #pragma once
 #include "pgvault/pg_free.hpp"
+#include "pgvault/restore/write_back.hpp"
 
 #include <condition_variable>
 #include <cstddef>
@@ -57,15 +58,10 @@ class QueuedFile {
  private:
   friend class PageWriteQueue;
   int open_fd();  // the descriptor, opening the file first if it is not open
-  // Starts the write-back of what was written since the last start, once it
-  // is large enough or `all`.
-  void start_write_back(bool all);
   std::string path_;
   int flags_;
   int fd_ = -1;
-  // Written since the last write-back started: bytes, and the range they span.
-  std::uint64_t unflushed_bytes_ = 0;
-  std::uint64_t unflushed_from_ = 0, unflushed_to_ = 0;
+  WriteBack write_back_;
 };
 
 class PageWriteQueue {
@@ -79,10 +75,10 @@ class PageWriteQueue {
   // A free buffer of buffer_bytes() bytes (blocks while all are queued).
   std::vector<std::byte> take_buffer();
   // Writes the first `bytes` of `data` at `offset`; the buffer goes back to
-  // the pool. Write-back (sync_file_range) starts whenever a file has 256 kB
-  // written since the last start, and at its close: runs of a chain restore
-  // are short (newer pages break the full's), and counted one by one most of
-  // the gigabyte waited for the final syncfs().
+  // the pool. A run of 64 kB or more counts towards the file's write-back
+  // (write_back.hpp), which also starts at its close: a chain restore's runs
+  // are short (newer pages break the full's), and when only single writes of
+  // 256 kB started it, most of the gigabyte waited for the final syncfs().
   void write(const std::shared_ptr<QueuedFile>& file, std::uint64_t offset,
              std::vector<std::byte> data, std::size_t bytes);
   // ftruncate() to `size` bytes.

@@ -26,7 +26,8 @@ struct TarExtractOptions {
   // write nothing (target_dir is ignored): verification of a backup.
   bool scan_only = false;
   // How files are written and which checksums are computed: on the writer's
-  // threads, O_DIRECT for large files (scan_only: hashed there, not written).
+  // threads, their write-back started as they go (scan_only: hashed there,
+  // not written).
   FileWriterOptions writer;
   // Called for each regular file entry (its checked path and size) before
   // its data: a Sink returned takes the entry's data (write() as it streams,

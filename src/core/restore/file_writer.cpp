@@ -3,6 +3,7 @@
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/crc32c.hpp"
 #include "pgvault/pipeline/sha256.hpp"
+#include "pgvault/restore/write_back.hpp"
 #include "pgvault/thread.hpp"
 
 #include <algorithm>
@@ -18,8 +19,8 @@ namespace pgvault {
 
 namespace {
 
-// O_DIRECT wants the buffer address, the length and the file offset aligned
-// to the device's logical block size: 4096 covers 512-byte and 4K devices.
+// Buffers are page-aligned and whole pages: the copy into the page cache
+// moves whole pages.
 constexpr std::size_t kAlign = 4096;
 
 struct FreeDeleter {
@@ -75,7 +76,7 @@ struct FileWriter::Writing {
     if (fd >= 0) ::close(fd);
   }
   int fd = -1;
-  bool direct = false;
+  WriteBack write_back;
   std::string path;
   std::string rel;
   std::uint64_t written = 0;
@@ -212,11 +213,6 @@ void FileWriter::drain() {
   throw_if_failed();
 }
 
-std::uint64_t FileWriter::direct_files() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return direct_files_;
-}
-
 void FileWriter::run(Stage& stage, Stage* next, void (FileWriter::*process)(Op&)) {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
@@ -276,20 +272,8 @@ void FileWriter::write(Op& op) {
           return;
         }
         constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC;
-        if (opts_.direct_io && direct_supported_ && op.size >= opts_.buffer_size) {
-          f->fd = ::open(f->path.c_str(), kFlags | O_DIRECT, 0600);
-          if (f->fd >= 0) {
-            f->direct = true;
-          } else if (errno == EINVAL) {
-            direct_supported_ = false;  // e.g. tmpfs: every later file would fail the same way
-          }
-        }
-        if (f->fd < 0) f->fd = ::open(f->path.c_str(), kFlags, 0600);
+        f->fd = ::open(f->path.c_str(), kFlags, 0600);
         if (f->fd < 0) throw_os_error("could not create file \"" + f->path + "\"", errno);
-        if (f->direct) {
-          std::lock_guard<std::mutex> lock(mutex_);
-          ++direct_files_;
-        }
         writing_state_ = std::move(f);
         return;
       }
@@ -299,6 +283,7 @@ void FileWriter::write(Op& op) {
         return;
       case Op::Kind::close: {
         std::unique_ptr<Writing> f = std::move(writing_state_);
+        if (f->fd >= 0) f->write_back.finish(f->fd);
         const int fd = std::exchange(f->fd, -1);
         if (fd >= 0 && ::close(fd) != 0)
           throw_os_error("could not close file \"" + f->path + "\"", errno);
@@ -335,29 +320,12 @@ int write_all(int fd, const std::byte*& p, std::size_t& n) {
 
 void FileWriter::write_out(const std::byte* p, std::size_t n) {
   Writing& f = *writing_state_;
-  auto go_buffered = [&] {
-    const int flags = ::fcntl(f.fd, F_GETFL);
-    if (flags < 0 || ::fcntl(f.fd, F_SETFL, flags & ~O_DIRECT) != 0) {
-      throw_os_error("could not switch file \"" + f.path + "\" to buffered writes", errno);
-    }
-    f.direct = false;
-  };
-  if (f.direct) {
-    std::size_t aligned = n / kAlign * kAlign;
-    const int err = write_all(f.fd, p, aligned);
-    n -= (n / kAlign * kAlign) - aligned;
-    if (err == EINVAL) {
-      direct_supported_ = false;  // an alignment this device refuses: buffered from now on
-      go_buffered();
-    } else if (err != 0) {
-      throw_os_error("could not write file \"" + f.path + "\"", err);
-    }
-    // Only a file's last buffer is partial: its tail goes through the page cache.
-    if (n > 0 && f.direct) go_buffered();
-  }
+  const std::uint64_t offset = f.written;
+  const std::size_t bytes = n;
   if (const int err = write_all(f.fd, p, n); err != 0) {
     throw_os_error("could not write file \"" + f.path + "\"", err);
   }
+  f.write_back.wrote(f.fd, offset, bytes);
 }
 
 }  // namespace pgvault

@@ -15,10 +15,6 @@ namespace pgvault {
 
 namespace {
 
-// Every this many bytes written to a file start their write-back (as
-// PostgreSQL's *_flush_after settings do): the disk works while the chain is
-// decoded, and the restore's final syncfs() finds little left to write.
-constexpr std::uint64_t kWriteBackBytes = 256 * 1024;
 // Shorter writes (an incremental's scattered pages) are left to the final
 // syncfs(): starting their write-back one by one kept the disk busy with
 // small I/Os while the decoder waited.
@@ -36,15 +32,6 @@ int QueuedFile::open_fd() {
     if (fd_ < 0) throw_os_error("could not open \"" + path_ + "\"", errno);
   }
   return fd_;
-}
-
-void QueuedFile::start_write_back(bool all) {
-  if (unflushed_bytes_ == 0 || (!all && unflushed_bytes_ < kWriteBackBytes)) return;
-  // Only a hint: a failure here is found by the restore's syncfs().
-  (void)::sync_file_range(fd_, static_cast<off_t>(unflushed_from_),
-                          static_cast<off_t>(unflushed_to_ - unflushed_from_),
-                          SYNC_FILE_RANGE_WRITE);
-  unflushed_bytes_ = 0;
 }
 
 PageWriteQueue::PageWriteQueue(std::size_t buffers, std::size_t buffer_bytes,
@@ -171,17 +158,7 @@ void PageWriteQueue::perform(Op& op) {
         return std::to_string(op.bytes) + " bytes at offset " + std::to_string(op.offset) +
                " of \"" + f.path_ + "\"";
       });
-      if (op.bytes < kRunBytes) return;
-      const std::uint64_t end = op.offset + op.bytes;
-      if (f.unflushed_bytes_ == 0) {
-        f.unflushed_from_ = op.offset;
-        f.unflushed_to_ = end;
-      } else {
-        f.unflushed_from_ = std::min(f.unflushed_from_, op.offset);
-        f.unflushed_to_ = std::max(f.unflushed_to_, end);
-      }
-      f.unflushed_bytes_ += op.bytes;
-      f.start_write_back(false);
+      if (op.bytes >= kRunBytes) f.write_back_.wrote(fd, op.offset, op.bytes);
       return;
     }
     case Op::Kind::set_size:
@@ -189,7 +166,7 @@ void PageWriteQueue::perform(Op& op) {
         throw_os_error("could not set the size of \"" + f.path_ + "\"", errno);
       return;
     case Op::Kind::close: {
-      if (f.fd_ >= 0) f.start_write_back(true);
+      if (f.fd_ >= 0) f.write_back_.finish(f.fd_);
       const int fd = std::exchange(f.fd_, -1);
       if (fd >= 0 && ::close(fd) != 0) throw_os_error("could not close \"" + f.path_ + "\"", errno);
       return;

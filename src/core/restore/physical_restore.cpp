@@ -423,9 +423,9 @@ class RestoredPageOutput final : public PageOutput {
   const std::string& path() const { return path_; }
 
  private:
-  // Buffered, with write-back started early (PageWriteQueue): O_DIRECT for
-  // these runs made a chain of 7 slower, both on the decoding thread (1.9 s
-  // -> 2.4 s) and on the queue's writer thread (no faster, measured A/B).
+  // Buffered, with write-back started early (PageWriteQueue, write_back.hpp):
+  // O_DIRECT for these runs made a chain of 7 slower, both on the decoding
+  // thread (1.9 s -> 2.4 s) and on the queue's writer thread (measured A/B).
   static constexpr int kFlags = O_CREAT | O_NOFOLLOW;
   void open_here() {
     if (fd_ >= 0) return;
