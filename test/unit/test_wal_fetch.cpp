@@ -23,6 +23,7 @@
 #include <functional>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 
 using namespace pgvault;
@@ -384,6 +385,37 @@ TEST_F(WalSpoolTest, TheWindowFollowsWantedAndTheEndOfTheArchiveIsAskedAgain) {
   EXPECT_TRUE(archived_more);
   EXPECT_EQ(r.fetched, 4u);
   EXPECT_EQ(spooled(), (std::vector<std::string>{seg(6), seg(7), "wanted"}));
+}
+
+// While the end of the archive is asked again (every retry interval), it
+// stays the first missing segment: nothing past it is asked for, so once the
+// first answers are in (7 and 8 are asked together before either is known
+// missing) the report never names a later one. Once it is archived, it is
+// fetched and the end moves on.
+TEST_F(WalSpoolTest, TheEndOfTheArchiveStaysTheFirstMissingSegmentWhileAskedAgain) {
+  for (std::uint32_t n = 3; n <= 6; ++n) archive(seg(n), segment_bytes(seg(n)));
+  WalSpool spool(spool_dir(), "");
+  spool.set_wanted(parse_wal_file_name(seg(3)), kSegSize);
+  std::set<std::string> ends;
+  const auto start = std::chrono::steady_clock::now();
+  const auto first_answers_in = start + std::chrono::milliseconds(100);
+  const auto asked_again_for_a_while = start + std::chrono::milliseconds(400);
+  WalPrefetcherReport r = prefetch_until(spool, options(5), [&](const WalPrefetcherReport& r) {
+    if (r.end_of_archive && std::chrono::steady_clock::now() > first_answers_in)
+      ends.insert(r.end_of_archive->name());
+    return r.fetched == 3 && r.end_of_archive &&
+           std::chrono::steady_clock::now() > asked_again_for_a_while;
+  });
+  EXPECT_EQ(ends, (std::set<std::string>{seg(7)}));
+  ASSERT_TRUE(r.end_of_archive);
+  EXPECT_EQ(r.end_of_archive->name(), seg(7));
+
+  archive(seg(7), segment_bytes(seg(7)));
+  r = prefetch_until(spool, options(5), [](const WalPrefetcherReport& r) {
+    return r.fetched == 1 && r.end_of_archive && r.end_of_archive->name() == seg(8);
+  });
+  EXPECT_EQ(r.fetched, 1u);
+  EXPECT_TRUE(spool.has(parse_wal_file_name(seg(7))));
 }
 
 TEST_F(WalSpoolTest, ThePrefetcherStopsWhenNothingIsAskedFor) {

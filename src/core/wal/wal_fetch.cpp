@@ -653,10 +653,13 @@ class Prefetcher {
       } else if (found) {
         ++report_.fetched;
         last_busy_ = now;
+        if (end_ && *end_ == *next) end_.reset();  // asked again, and archived since
       } else {
-        end_ = next;
+        // The end is the first segment missing: a later one asked at the
+        // same time (before the end was known) does not move it.
+        if (!end_ || end_->timeline() != next->timeline() || *next < *end_) end_ = next;
         end_at_ = now;
-        report_.end_of_archive = next;
+        report_.end_of_archive = end_;
       }
       changed_ = true;
       cv_.notify_all();
@@ -711,19 +714,32 @@ class Prefetcher {
     // before it takes it from the spool, so what it took is never fetched again.
     if (const auto wanted = spool_.wanted()) wanted_ = wanted;
     if (!wanted_) return std::nullopt;
+    // Recovery got past the end (it found that segment itself): forget it.
+    if (end_ && end_->timeline() == wanted_->file.timeline() && !(wanted_->file < *end_))
+      end_.reset();
     const auto now = Clock::now();
     WalFileName next = wanted_->file;
     for (unsigned i = 0; i < options_.depth; ++i) {
       next = next.next_segment(wanted_->segment_size);
-      if (end_ && next.timeline() == end_->timeline() && !(next < *end_)) {
-        if (now - end_at_ < options_.retry) return std::nullopt;
-        end_.reset();  // ask again: it may have been archived since
-      }
       const std::string name = next.name();
+      if (end_ && next.timeline() == end_->timeline() && !(next < *end_)) {
+        // At the end of the archive: only the end itself is asked again (it
+        // may have been archived since), once a retry interval has passed,
+        // and nothing beyond it until it is there. Asking past it too made
+        // the reported end move to whichever answer came last.
+        if (next != *end_ || now - end_at_ < options_.retry) return std::nullopt;
+      }
       if (in_flight_.contains(name)) continue;
       const auto failed = failed_.find(name);
       if (failed != failed_.end() && now - failed->second < options_.retry) continue;
       if (spool_.has(next)) continue;
+      // Recovery may have moved on while this looked (it records what it
+      // asks for, then takes it): a segment it took is not in the spool any
+      // more, and must not be fetched again.
+      if (const auto moved = spool_.wanted(); moved && !(moved->file < next)) {
+        wanted_ = moved;
+        return std::nullopt;
+      }
       return next;
     }
     return std::nullopt;
