@@ -384,7 +384,15 @@ int run_cleanup(const WalFetchOptions& o) {
     std::cout << "pgvault: no WAL prefetch spool at " << dir << "\n";
     return 0;
   }
-  if (!spool->foreign_entries().empty()) spool->remove_all();  // refuses, saying why
+  // A directory holding files a spool never writes is refused before
+  // anything is touched (remove_all() says why), unless it has a spool's
+  // lock: then its fetcher may be writing such a file for an instant, and
+  // removing while it runs raced with it (the spool, its lock included, went
+  // before the fetcher was stopped). So the fetcher stops first, and
+  // remove_all() checks again.
+  if (!spool->foreign_entries().empty() &&
+      !std::filesystem::exists(spool->own_file(WalSpool::kLockFile)))
+    spool->remove_all();  // refuses, saying why
   stop_fetcher(*spool);
   spool->remove_all();
   std::cout << "pgvault: removed WAL prefetch spool " << spool->dir() << "\n";
