@@ -35,6 +35,7 @@
 #include "settings.hpp"
 #include "shared_state.hpp"
 #include "spi.hpp"
+#include "wal_summarizer.hpp"
 
 namespace pgvault::pg {
 namespace {
@@ -216,6 +217,7 @@ BackupMeta run_logical(Repository& repo, const BackupRequest& req) {
 BackupMeta run_incremental(Repository& repo, const std::string& repository_url,
                            BackupRequest& req) {
   report_progress(0, 0, 0, "checkpoint");
+  wake_wal_summarizer();
   const BackupMeta parent =
       incremental_parent_now(repo, req.origin.system_identifier, repository_url);
   log_message(LOG, "backup \"" + req.origin.name + "\" is incremental to \"" + parent.name +

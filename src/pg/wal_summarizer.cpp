@@ -47,6 +47,11 @@ namespace {
 
 constexpr auto kWaitForBackup = std::chrono::seconds(30);
 constexpr long kPollMs = 1000;
+// While WAL flows (the last step read a segment), the summarizer follows it
+// closely: an incremental backup then waits only for the segment its
+// pg_backup_start closed, not for every segment completed since the last
+// poll (12-18 ms of a 0.2 s incremental after a second of pgbench).
+constexpr long kPollWhileWalFlowsMs = 200;
 constexpr long kPollWhileAskedMs = 100;
 constexpr long kRetryAfterErrorMs = 10000;
 constexpr auto kHousekeepingEvery = std::chrono::minutes(10);
@@ -192,7 +197,7 @@ class Summarizer {
         publish(std::nullopt, 0, nullptr);
       } else {
         try {
-          step();
+          if (step()) wait_ms = kPollWhileWalFlowsMs;
           if (asked_and_not_reached()) wait_ms = kPollWhileAskedMs;
         } catch (const std::exception& e) {
           const std::string problem = std::string("could not summarize WAL: ") + e.what();
@@ -225,7 +230,8 @@ class Summarizer {
   }
 
  private:
-  void step() {
+  // Whether it read a segment it had not read before.
+  bool step() {
     if (!summarizer_)
       summarizer_.emplace(summary_directory(), static_cast<std::uint64_t>(wal_segment_size), wal_,
                           [](std::string_view m) {
@@ -236,6 +242,7 @@ class Summarizer {
                                        problem.c_str());
                             unlock_shared();
                           });
+    const WalSegmentNo before = summarizer_->next_segment();
     lock_shared();
     const Lsn requested{shared()->summarizer.requested};
     unlock_shared();
@@ -263,6 +270,7 @@ class Summarizer {
                                std::chrono::minutes(guc_wal_summary_keep_time_min),
                                std::filesystem::file_time_type::clock::now());
     }
+    return summarizer_->next_segment() != before;
   }
 
   bool asked_and_not_reached() {
@@ -308,6 +316,13 @@ void summarizer_main() {
 void register_wal_summarizer() {
   // No database connection: it reads pg_wal and writes files.
   register_static_worker("pgvault_summarizer_main", "pgvault summarizer", BGWORKER_SHMEM_ACCESS);
+}
+
+void wake_wal_summarizer() {
+  lock_shared();
+  Latch* latch = shared()->summarizer.pid != 0 ? shared()->summarizer.latch : nullptr;
+  unlock_shared();
+  if (latch) pg_guard([&] { SetLatch(latch); });
 }
 
 WalChanges wal_changes_since(TimelineId timeline, Lsn from, Lsn to,

@@ -11,6 +11,12 @@ namespace pgvault::pg {
 // Registers the static worker (from _PG_init).
 void register_wal_summarizer();
 
+// Wakes the summarizer to read the WAL completed since its last poll now,
+// while an incremental backup gets ready (lists the repository, reads its
+// parent, runs pg_backup_start): wal_changes_since then waits only for what
+// came after. Does nothing when no summarizer runs.
+void wake_wal_summarizer();
+
 // For an incremental backup that started at `to` on `timeline`: asks the
 // summarizer to summarize up to `to`, waits for it (at most 30 s; it sets
 // this process's latch when it gets there; check_interrupts is called while

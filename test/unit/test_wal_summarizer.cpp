@@ -160,6 +160,33 @@ TEST(WalSummarizer, SummariesOfCompleteSegmentsMeetAndABackupGetsTheSegmentBeing
   EXPECT_TRUE(run.logged.empty()) << run.log_text();
 }
 
+// The worker polls every 200 ms while a step reads a segment, every second
+// otherwise: next_segment() moves exactly when catch_up read one.
+TEST(WalSummarizer, NextSegmentMovesOnlyWhenASegmentIsRead) {
+  SummarizerRun run;
+  run.server.flush = Lsn{run.wal.start().value + 100};
+  WalSummarizer s = run.make();
+  s.catch_up();
+  const WalSegmentNo first = s.next_segment();
+  s.catch_up();  // nothing complete since: no move
+  EXPECT_EQ(s.next_segment(), first);
+
+  add_records_until(run.wal, segment_lsn(2.5), 0);
+  run.server.flush = Lsn{segment_lsn(1.5).value};  // one more segment complete
+  s.catch_up(false);
+  EXPECT_EQ(s.next_segment(), first + 1);
+  s.catch_up(false);
+  EXPECT_EQ(s.next_segment(), first + 1);
+  // A backup's request reads the segment being written with a copy of the
+  // reader: the segment is still the next one to read whole.
+  (void)s.summarize_to(run.server.flush);
+  EXPECT_EQ(s.next_segment(), first + 1);
+  run.flush_all();
+  s.catch_up(false);
+  EXPECT_EQ(s.next_segment(), first + 2);
+  EXPECT_TRUE(run.logged.empty()) << run.log_text();
+}
+
 TEST(WalSummarizer, ARestartedSummarizerResumesWhereTheNewestSummaryEnds) {
   SummarizerRun run;
   std::uint32_t next = 0;

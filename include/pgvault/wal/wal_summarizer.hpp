@@ -82,6 +82,8 @@ class WalSummarizer {
   // The end of the newest summary written on the current timeline (0: none).
   Lsn summarized() const { return summarized_; }
   TimelineId timeline() const { return timeline_; }
+  // The segment catch_up reads next: it moved on when catch_up read one.
+  WalSegmentNo next_segment() const { return next_segment_; }
   // The oldest WAL it needs, now or after a restart (see the contract); the
   // caller may hold WAL from there on (0: not started).
   Lsn needed() const;
