@@ -11,7 +11,8 @@
 # changing about PCT_CHANGED % (default 1) of the cluster's pages, each
 # followed by a pgvault incremental and a pgBackRest --type=incr (the first
 # round also a --type=diff and a block incremental); then restores of the
-# chain of 7 (pgvault), of the full alone (pgvault), of pgBackRest's last
+# chain of 7 (pgvault), of the full alone (pgvault; with `dd` of as many bytes
+# and fsync beside it, the disk's floor for writing them), of pgBackRest's last
 # incremental and of its full; then `pgvault verify` (of the full, of the
 # chain, and --stored-only of the chain) vs `pgbackrest verify` (of repo1, and
 # of a copy of it without WAL). Writes the medians and the ratios against the targets
@@ -254,6 +255,12 @@ for i in $(seq 1 "$runs"); do
   log "run $i/$runs: restores"
   pgv_restore pgvault_restore_chain "$pgv_last" $(( rounds + 1 ))
   pgv_restore pgvault_restore_full "$pgv_full" 1
+  # The disk's own floor for those bytes: one file written sequentially and
+  # fsynced, nothing decoded (a restore cannot be faster than writing them).
+  floor_mb=$(( (OUT[pgvault_restore_full] + 1048575) / 1048576 ))
+  timed dd if=/dev/zero of="$dir/disk-floor" bs=1M count="$floor_mb" conv=fsync status=none
+  SIZE=$(dir_bytes "$dir/disk-floor"); rm -f "$dir/disk-floor"
+  record disk_floor
   as_pg_user mkdir -m 700 "$target_dir"
   timed pgbackrest --config="$pgbr_conf" --stanza=bench --repo=1 --pg1-path="$target_dir" restore
   SIZE=$(dir_bytes "$target_dir"); rm -rf "$target_dir"
@@ -349,6 +356,7 @@ EOF
   row pgbackrest_incr_later pgBackRest "\`--type=incr\` of rounds 2–$rounds"
   row pgvault_restore_chain pgvault "\`pgvault restore\` of the chain of $(( rounds + 1 )) (full + $rounds incrementals)"
   row pgvault_restore_full pgvault "\`pgvault restore\` of the full alone"
+  row disk_floor disk "\`dd\` of as many bytes into one file, \`conv=fsync\` (the disk's floor for writing them)"
   row pgbackrest_restore pgBackRest "restore of its last incremental, process-max $cores"
   row pgbackrest_restore_full pgBackRest "restore of its full (\`--set\`), process-max $cores"
   row pgvault_verify pgvault "\`pgvault verify\` of the full (decodes it, checks every file)"
@@ -376,7 +384,9 @@ EOF
   target_row "$incr_rss" 64 "job worker peak RSS during incrementals (MiB)"
   cat <<EOF
 
-Informational: restore of pgvault's chain of $(( rounds + 1 )) / pgBackRest's restore of its last incremental
+Informational: restore of the full / the disk's floor for its bytes $(time_ratio pgvault_restore_full disk_floor),
+pgBackRest's / the floor $(time_ratio pgbackrest_restore_full disk_floor);
+restore of pgvault's chain of $(( rounds + 1 )) / pgBackRest's restore of its last incremental
 $(time_ratio pgvault_restore_chain pgbackrest_restore); incremental wall time pgvault / pgBackRest incr $(time_ratio pgvault_incr pgbackrest_incr);
 full stored bytes pgvault / pg_basebackup $(size_ratio pgvault_full pg_basebackup), / pgBackRest $(size_ratio pgvault_full pgbackrest_full).
 Verify, deeper than pgBackRest's: pgvault's default verify (decoding) of the full / \`pgbackrest verify\` of repo1
