@@ -6,18 +6,20 @@
 // is src/core/physical/README.md's "Incremental backups in the repository".
 //
 // What run_incremental_backup does, in order:
-//  1. begin_backup (repository format, name not in use), then reads the
+//  1. begin_backup (repository format, name not in use), then, on a thread
+//     of its own while source.start() (pg_backup_start) runs, reads the
 //     parent's backup_manifest (sizes of its files) and file_identity
 //     (device, inode, birth time) through the restore side's DecodeChain (the
 //     stored bytes checked against the parent's backup.json); a parent
 //     without file_identity makes identities unknown: sizes only, and
 //     callbacks.log says so;
-//  2. source.start() (pg_backup_start): the start LSN must not be before the
+//  2. after source.start(): the start LSN must not be before the
 //     parent's and the timeline must be the parent's (Error(conflict)
 //     otherwise: take a full backup); then, unless req.changes is page_scan,
 //     source.wal_changes(parent start, start): the blocks the WAL since the
 //     parent changed (callbacks.log says which summaries, or why every page
-//     is read); then list_data_directory;
+//     is read), while list_data_directory walks the data directory on a
+//     thread of its own;
 //  3. each tablespace into "<oid>.tar[.suffix]", then the data directory into
 //     "base.tar[.suffix]" (ustar, walk order, directories included,
 //     global/pg_control last), each through an EncodeChain (compression on

@@ -457,7 +457,9 @@ class IncrementalRun {
 
  private:
   void check_parent() const;
-  void read_parent();
+  // Runs beside pg_backup_start (no callback may run off the main thread):
+  // what it has to say is returned, for run() to log.
+  std::string read_parent();
   void find_wal_changes(Lsn start);
   EncodeOptions encode_options(bool compressed) const;
   Archive open_archive(const std::string& stem);
@@ -534,19 +536,16 @@ void IncrementalRun::check_parent() const {
                     ", not of this server's system " + req_.origin.system_identifier);
 }
 
-void IncrementalRun::read_parent() {
+std::string IncrementalRun::read_parent() {
   Storage& storage = repo_.storage();
   const BackupManifest manifest = BackupManifest::parse(
       backup_reading::read_manifest_text(storage, parent_, parent_decryptor_));
   for (const ManifestFile& f : manifest.files()) parent_files_.sizes.emplace(f.path, f.size);
   const ObjectEntry* identity = parent_.find_object(kFileIdentityObject);
   if (identity == nullptr) {
-    if (cb_.log)
-      cb_.log("backup \"" + parent_.name +
-              "\" has no file_identity: relation files are compared with it by size only "
-              "(a file dropped and re-created under the same path is detected only when it "
-              "shrank)");
-    return;
+    return "backup \"" + parent_.name +
+           "\" has no file_identity: relation files are compared with it by size only (a file "
+           "dropped and re-created under the same path is detected only when it shrank)";
   }
   StringSink text;
   backup_reading::DecodeChain decode(identity->name, text, parent_decryptor_);
@@ -555,6 +554,7 @@ void IncrementalRun::read_parent() {
        parse_file_identity(text.str(), "file_identity of backup \"" + parent_.name + "\""))
     parent_files_.identities.emplace(std::move(r.path), r.identity);
   parent_files_.identities_known = true;
+  return {};
 }
 
 void IncrementalRun::find_wal_changes(Lsn start) {
@@ -810,10 +810,17 @@ BackupMeta IncrementalRun::run() {
   meta_ = begin_backup(repo_, req_);
   meta_.parent = parent_.name;
   parent_start_ = parse_lsn(parent_.start_lsn);
-  read_parent();
 
+  // The parent's manifest and file identities are read while the server
+  // runs pg_backup_start's checkpoint, and the data directory is walked
+  // while the summarizer finishes the summaries: each pair shares nothing,
+  // and doing them one after the other cost a 0.15 s incremental 12 ms.
   report("checkpoint");
+  std::string parent_note;
+  BackgroundTask parent_reading([&] { parent_note = read_parent(); });
   const IncrementalSource::StartPoint start = source_.start();
+  parent_reading.wait();
+  if (!parent_note.empty() && cb_.log) cb_.log(parent_note);
   if (start.timeline != parent_.timeline)
     throw Error(ErrorKind::conflict,
                 "the server is on timeline " + std::to_string(start.timeline) + ", backup \"" +
@@ -828,8 +835,10 @@ BackupMeta IncrementalRun::run() {
                     "): that backup is not of this server's past; take a full backup");
   meta_.start_lsn = format_lsn(start.lsn);
   meta_.timeline = start.timeline;
+  const std::filesystem::path data_directory = source_.data_directory();
+  BackgroundTask walk([&] { listing_ = list_data_directory(data_directory); });
   find_wal_changes(start.lsn);
-  listing_ = list_data_directory(source_.data_directory());
+  walk.wait();
   for (const auto& e : listing_.entries) progress_.total += e.size;
   for (const auto& t : listing_.tablespaces)
     meta_.tablespaces.push_back({std::to_string(t.oid), t.location.string()});
