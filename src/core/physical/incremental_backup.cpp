@@ -926,6 +926,7 @@ BackupMeta IncrementalRun::run() {
   committed_.push_back(store_file_identity(
       repo_.storage(), Repository::backup_dir(req_.origin.system_identifier, req_.origin.name),
       std::move(identities_), req_.encryption_key));
+
   meta_.objects = committed_;
   for (const auto& o : meta_.objects) meta_.stored_bytes += o.size;
   check_stored_size(req_, meta_.stored_bytes);
