@@ -325,35 +325,22 @@ RelationPlan plan_relation(const BackupEntry& entry, const ParentFiles& parent, 
   const std::uint32_t per = (plan.file_blocks + threads - 1) / threads;
   std::vector<std::vector<std::uint32_t>> parts(threads);
   std::vector<std::uint32_t> ends(threads);
-  std::vector<std::exception_ptr> errors(threads);
+  auto run_part = [&](std::uint32_t t) {
+    const std::uint32_t first = std::min(plan.file_blocks, t * per);
+    const std::uint32_t last = std::min(plan.file_blocks, first + per);
+    std::vector<std::byte> buf(kReadChunk);
+    ends[t] = scan(first, last, parts[t], buf);
+  };
   {
-    // Signals blocked, as every thread of the core: this runs inside a
-    // backend, whose signal handlers belong on its main thread.
-    std::vector<std::thread> helpers;
-    struct JoinAll {
-      std::vector<std::thread>& threads;
-      ~JoinAll() {
-        for (auto& t : threads)
-          if (t.joinable()) t.join();
-      }
-    } join_all{helpers};
-    auto run_part = [&](std::uint32_t t) {
-      const std::uint32_t first = std::min(plan.file_blocks, t * per);
-      const std::uint32_t last = std::min(plan.file_blocks, first + per);
-      try {
-        std::vector<std::byte> buf(kReadChunk);
-        ends[t] = scan(first, last, parts[t], buf);
-      } catch (...) {
-        errors[t] = std::current_exception();
-        ends[t] = first;
-      }
-    };
+    // The other ranges on threads of their own (signals blocked: this runs
+    // inside a backend); the first failure, in range order, is rethrown, and
+    // every helper is joined whatever happens.
+    std::deque<BackgroundTask> helpers;
     for (std::uint32_t t = 1; t < threads; ++t)
-      helpers.push_back(start_signal_blocked_thread([&run_part, t] { run_part(t); }));
+      helpers.emplace_back([&run_part, t] { run_part(t); });
     run_part(0);
+    for (BackgroundTask& helper : helpers) helper.wait();
   }
-  for (const auto& e : errors)
-    if (e) std::rethrow_exception(e);
   for (std::uint32_t t = 0; t < threads; ++t) {
     plan.blocks.insert(plan.blocks.end(), parts[t].begin(), parts[t].end());
     const std::uint32_t last =
