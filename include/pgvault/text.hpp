@@ -4,11 +4,13 @@
 #pragma once
 #include "pgvault/pg_free.hpp"
 
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 namespace pgvault {
 
@@ -31,6 +33,15 @@ bool ascii_iequals(std::string_view a, std::string_view b);
 
 // True when s is not empty and every byte is 0-9.
 bool all_digits(std::string_view s);
+
+// Unsigned decimal as repository objects write it: no sign, no leading zeros
+// (0 itself allowed). False when malformed or out of T's range.
+template <typename T>
+bool parse_unsigned_decimal(std::string_view s, T& out) {
+  if (s.empty() || (s.size() > 1 && s[0] == '0') || !all_digits(s)) return false;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && ptr == s.data() + s.size();
+}
 
 // True for the ASCII white space characters: ' ', '\t', '\n', '\v', '\f', '\r'.
 bool is_ascii_space(char c);

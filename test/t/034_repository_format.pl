@@ -35,10 +35,10 @@ like(slurp_file("$repo_dir/pgvault-repository.json"), qr/^\{"format":1\}\s*$/,
 my ($newer_dir) = $newer_location =~ m{^file://(.*)$};
 my $meta_file = "$newer_dir/backup.json";
 my $meta = slurp_file($meta_file);
-(my $meta_v2 = $meta) =~ s/"format_version": 1,/"format_version": 3,/ or die "no format_version in $meta";
+(my $meta_v2 = $meta) =~ s/"format_version": 1,/"format_version": 4,/ or die "no format_version in $meta";
 append_to_file("$meta_file.new", $meta_v2);
 rename("$meta_file.new", $meta_file) or die $!;
-my $backup_refusal = qr/backup "\Q$newer\E" \(system \d+\): backup\.json: format_version 3 is newer than this pgvault understands \(2\); upgrade pgvault to read this backup/;
+my $backup_refusal = qr/backup "\Q$newer\E" \(system \d+\): backup\.json: format_version 4 is newer than this pgvault understands \(3\); upgrade pgvault to read this backup/;
 
 my ($ok, $out) = pgvault('list', '--repo', $repo);
 ok($ok, 'pgvault list still lists the repository');
@@ -60,7 +60,7 @@ $node->append_conf('postgresql.conf', "pgvault.retention_count = 1\npgvault.logi
 $node->reload;
 my ($third) = $q->(q{SELECT name FROM vault.create_backup(kind => 'logical')});
 ok(-f $meta_file, 'retention kept the backup of the newer format');
-ok($node->wait_for_log(qr/retention keeps backup "\Q$newer\E" \(system \d+\): backup\.json: format_version 3 is newer/, $log_offset),
+ok($node->wait_for_log(qr/retention keeps backup "\Q$newer\E" \(system \d+\): backup\.json: format_version 4 is newer/, $log_offset),
   'and logged that it kept it');
 $node->append_conf('postgresql.conf', "pgvault.retention_count = 0\npgvault.logical_retention_count = -1\n");
 $node->reload;

@@ -227,7 +227,7 @@ TEST(BackupMeta, NewerFormatIsUnsupported) {
   auto j = nlohmann::json::parse(sample_meta().to_json());
   j["format_version"] = BackupMeta::kNewestFormatVersion + 1;
   expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::unsupported,
-               "format_version 3 is newer");
+               "format_version 4 is newer");
   j["format_version"] = 0;
   expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::corrupt, "format_version");
 }
@@ -257,6 +257,16 @@ TEST(BackupMeta, IncrementalHasParentAndFormatVersion2) {
   j["format_version"] = 1;
   expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::corrupt,
                "an incremental backup needs format_version 2 or newer, not 1");
+  // Format 3 (pgvault 0.9) lists the changed blocks in an object of its own.
+  j["format_version"] = 3;
+  expect_error([&] { BackupMeta::from_json(j.dump()); }, ErrorKind::corrupt,
+               "lists its changed blocks in a \"changed_blocks\" object, and 'objects' has none");
+  j["objects"].push_back(
+      {{"name", "changed_blocks"},
+       {"size", 0},
+       {"sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}});
+  EXPECT_EQ(BackupMeta::from_json(j.dump()).format_version, 3);
+  j["format_version"] = 2;
   // A full backup read as format 2 (written by a later pgvault) has no parent.
   auto full = nlohmann::json::parse(sample_meta().to_json());
   full["format_version"] = 2;
@@ -276,12 +286,13 @@ TEST(BackupMeta, IncrementalHasParentAndFormatVersion2) {
   full_with.changed_pages = "a full reads everything";
   EXPECT_FALSE(nlohmann::json::parse(full_with.to_json()).contains("changed_pages"));
 
-  // begin_backup_meta: an incremental starts at format 2, a full keeps
-  // writing format 1 and never a parent, even one set by mistake.
+  // begin_backup_meta: an incremental starts at format 3 (it lists its
+  // changed blocks), a full keeps writing format 1 and never a parent, even
+  // one set by mistake.
   BackupOrigin origin;
   origin.name = "child";
   origin.system_identifier = kSys;
-  EXPECT_EQ(begin_backup_meta(origin, "incremental").format_version, 2);
+  EXPECT_EQ(begin_backup_meta(origin, "incremental").format_version, 3);
   BackupMeta begun_full = begin_backup_meta(origin, "physical");
   begun_full.parent = "ignored";
   EXPECT_EQ(begun_full.format_version, 1);
@@ -478,13 +489,13 @@ TEST(RepositoryFormat, NewerBackupJsonIsUnreadableNotIncomplete) {
   put_backup(repo, sample_meta("v2", kSys, "2026-11-25T00:00:00.000Z"));
   auto j =
       nlohmann::json::parse(storage->read_all(Repository::object_path(kSys, "v2", "backup.json")));
-  j["format_version"] = 3;
+  j["format_version"] = BackupMeta::kNewestFormatVersion + 1;
   storage->write_all(Repository::object_path(kSys, "v2", "backup.json"), j.dump());
   EXPECT_EQ(names(repo.list_backups(kSys)), (std::vector<std::string>{"v1"}));
   EXPECT_TRUE(repo.incomplete_backups(kSys).empty());
   auto unreadable = repo.unreadable_backups(kSys);
   ASSERT_EQ(unreadable.size(), 1u);
-  EXPECT_NE(unreadable[0].error.find("format_version 3 is newer than this pgvault understands (2)"),
+  EXPECT_NE(unreadable[0].error.find("format_version 4 is newer than this pgvault understands (3)"),
             std::string::npos)
       << unreadable[0].error;
   expect_error([&] { repo.resolve("v2"); }, ErrorKind::unsupported, "upgrade pgvault");

@@ -8,6 +8,7 @@
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/physical/data_directory.hpp"
+#include "pgvault/physical/changed_blocks.hpp"
 #include "pgvault/physical/file_identity.hpp"
 #include "pgvault/physical/incremental_backup.hpp"
 #include "pgvault/physical/incremental_file.hpp"
@@ -255,6 +256,7 @@ struct ReadBack {
   std::map<std::string, std::string> files;  // "base.tar:path" -> content
   std::string manifest_text;
   std::string identity_text;
+  std::string changed_blocks_text;
 };
 
 ReadBack read_back(Storage& storage, const BackupMeta& meta, const DecryptorFactory& decryptor) {
@@ -282,6 +284,12 @@ ReadBack read_back(Storage& storage, const BackupMeta& meta, const DecryptorFact
     backup_reading::DecodeChain decode(identity->name, text, decryptor);
     backup_reading::read_object(storage, meta, *identity, decode.input());
     out.identity_text = text.str();
+  }
+  if (const ObjectEntry* list = meta.find_object(kChangedBlocksObject)) {
+    StringSink text;
+    backup_reading::DecodeChain decode(list->name, text, decryptor);
+    backup_reading::read_object(storage, meta, *list, decode.input());
+    out.changed_blocks_text = text.str();
   }
   return out;
 }
@@ -450,11 +458,11 @@ TEST_F(IncrementalBackupTest, ArchiveOrderManifestAndBackupJson) {
   const BackupMeta meta = take(incremental_request(kChild), parent, {}, cb);
   EXPECT_EQ(phases, (std::vector<std::string>{"checkpoint", "reading", "finishing"}));
 
-  // backup.json: format 2, kind incremental, its parent, written last.
+  // backup.json: format 3, kind incremental, its parent, written last.
   ASSERT_FALSE(storage_.commits.empty());
   EXPECT_EQ(storage_.commits.back(), "backup.json");
   const BackupMeta stored = repo_.read_meta(kSys, kChild);
-  EXPECT_EQ(stored.format_version, 2);
+  EXPECT_EQ(stored.format_version, 3);
   EXPECT_EQ(stored.kind, "incremental");
   EXPECT_EQ(stored.parent, "full");
   EXPECT_EQ(stored.start_lsn, "0/6000028");
@@ -468,9 +476,9 @@ TEST_F(IncrementalBackupTest, ArchiveOrderManifestAndBackupJson) {
   std::vector<std::string> names;
   for (const auto& o : stored.objects) names.push_back(o.name);
   EXPECT_EQ(names, (std::vector<std::string>{"16400.tar", "base.tar", "backup_manifest",
-                                             "file_identity"}));
+                                             "file_identity", "changed_blocks"}));
   const std::string json = storage_.read_all(Repository::object_path(kSys, kChild, "backup.json"));
-  EXPECT_NE(json.find("\"format_version\": 2"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"format_version\": 3"), std::string::npos) << json;
   EXPECT_NE(json.find("\"parent\": \"full\""), std::string::npos) << json;
 
   // base.tar: pg_control after every data file, then backup_label,
@@ -531,6 +539,24 @@ TEST_F(IncrementalBackupTest, ArchiveOrderManifestAndBackupJson) {
             (std::vector<std::string>{"base/5/16385", "base/5/16385_fsm", "base/5/16385_vm",
                                       "base/5/16390", "base/5/16395", "base/5/16396", "global/1262",
                                       "pg_tblspc/16400/PG_15_202209061/5/16401"}));
+
+  // changed_blocks: exactly the INCREMENTAL. entries, each with its header's
+  // size and block numbers.
+  std::vector<ChangedBlocksRecord> expected;
+  for (const auto& [key, content] : back.files) {
+    const std::string archive = key.substr(0, key.find(':'));
+    std::string path = key.substr(key.find(':') + 1);
+    const std::size_t at = path.find("INCREMENTAL.");
+    if (at == std::string::npos) continue;
+    path.erase(at, std::string("INCREMENTAL.").size());
+    if (archive == "16400.tar") path = "pg_tblspc/16400/" + path;
+    const Incremental inc = parse_incremental(content);
+    expected.push_back({path, inc.header.file_blocks, inc.blocks});
+  }
+  std::sort(expected.begin(), expected.end(),
+            [](const auto& a, const auto& b) { return a.path < b.path; });
+  EXPECT_EQ(expected.size(), 6u);
+  EXPECT_EQ(parse_changed_blocks(back.changed_blocks_text, "changed_blocks"), expected);
 }
 
 TEST_F(IncrementalBackupTest, CorruptPageFailsNamingFileAndBlockAndLeavesNoObjects) {

@@ -6,6 +6,7 @@
 #include "pgvault/catalog/backup_meta.hpp"
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
+#include "pgvault/physical/changed_blocks.hpp"
 #include "pgvault/physical/incremental_file.hpp"
 #include "pgvault/pipeline/compression.hpp"
 #include "pgvault/pipeline/encryption.hpp"
@@ -23,6 +24,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <sys/stat.h>
@@ -71,8 +73,41 @@ struct BackupSpec {
   const EncryptionKey* key = nullptr;
 };
 
-class ChainTest : public ::testing::Test {
+// Parameter: the incrementals list their blocks in changed_blocks (pgvault
+// 0.9, backup.json format 3: restored with every backup decoded at once), or
+// not (0.8, format 2: restored one backup after another).
+class ChainTest : public ::testing::TestWithParam<bool> {
  protected:
+  static bool lists() { return GetParam(); }
+  // Objects a restore reads beyond the archives and the newest manifest: the
+  // lists of the two incrementals.
+  static std::uint64_t list_objects() { return lists() ? 2u : 0u; }
+
+  // What the taker writes into changed_blocks: each INCREMENTAL. entry's size and blocks.
+  static std::string changed_blocks_of(const BackupSpec& spec) {
+    std::vector<ChangedBlocksRecord> records;
+    const auto add = [&](const std::vector<BackupFile>& files, const std::string& prefix) {
+      for (const auto& f : files) {
+        const std::size_t at = f.path.find("INCREMENTAL.");
+        if (at == std::string::npos) continue;
+        std::string path = f.path;
+        path.erase(at, std::string("INCREMENTAL.").size());
+        ChangedBlocksRecord r{prefix + path, 0, {}};
+        IncrementalFileReader reader(
+            f.path, [&](const IncrementalFileHeader& h) { r.file_blocks = h.file_blocks; },
+            [&](std::uint32_t block, std::span<const std::byte>) { r.blocks.push_back(block); });
+        reader.feed(as_bytes(f.content));
+        reader.finish();
+        records.push_back(std::move(r));
+      }
+    };
+    add(spec.base, "");
+    add(spec.ts, "pg_tblspc/16385/");
+    StringSink out;
+    write_changed_blocks(out, std::move(records));
+    return out.str();
+  }
+
   void SetUp() override {
     // The full backup.
     full.name = kFull;
@@ -179,6 +214,12 @@ class ChainTest : public ::testing::Test {
     put("base.tar.zst", zstd(base_tar(spec.base)));
     put("16385.tar.zst", zstd(tablespace_tar(spec.ts)));
     put("backup_manifest", make_manifest(spec.manifest));
+    if (!spec.parent.empty() && lists()) {
+      const auto forged = forged_lists.find(spec.name);
+      put("changed_blocks",
+          forged != forged_lists.end() ? forged->second : changed_blocks_of(spec));
+      meta.format_version = BackupMeta::kChangedBlocksFormatVersion;
+    }
     Repository(*storage).write_meta(meta);
   }
 
@@ -220,6 +261,7 @@ class ChainTest : public ::testing::Test {
 
   EncryptionKey key = EncryptionKey::generate();
   BackupSpec full, incr1, incr2;
+  std::map<std::string, std::string> forged_lists;  // backup name -> its changed_blocks
   std::unique_ptr<Storage> storage = make_memory_storage();
   TempDir tmp;
 };
@@ -256,7 +298,7 @@ bool same(const Stamp& a, const Stamp& b) {
 
 }  // namespace
 
-TEST_F(ChainTest, RestoresTheNewestIncrementalThroughItsChain) {
+TEST_P(ChainTest, RestoresTheNewestIncrementalThroughItsChain) {
   write_chain();
   const RestoreOptions o = options("pgdata");
   std::vector<std::string> log;
@@ -275,7 +317,8 @@ TEST_F(ChainTest, RestoresTheNewestIncrementalThroughItsChain) {
   EXPECT_EQ(r.chain[2].files, 3u);
   EXPECT_EQ(r.reconstructed_files, 4u);
   EXPECT_EQ(r.manifest_files, 7u);
-  EXPECT_EQ(r.objects, 3u + 2u + 2u) << "older backups: only their archives, no manifest";
+  EXPECT_EQ(r.objects, 3u + 2u + 2u + list_objects())
+      << "older backups: only their archives, no manifest";
   for (const auto& step : r.chain) EXPECT_GT(step.bytes_read, 0u) << step.name;
   bool said_chain = false, said_step = false;
   for (const auto& l : log) {
@@ -295,7 +338,7 @@ TEST_F(ChainTest, RestoresTheNewestIncrementalThroughItsChain) {
   EXPECT_EQ(slurp(o1.tablespace_mapping.at("16385") + "/" + kTs), pages("Lm"));
 }
 
-TEST_F(ChainTest, AFullBackupIsAChainOfOne) {
+TEST_P(ChainTest, AFullBackupIsAChainOfOne) {
   write(full);
   const RestoreOptions o = options("pgdata");
   const RestoreReport r = restore(kFull, o);
@@ -305,7 +348,7 @@ TEST_F(ChainTest, AFullBackupIsAChainOfOne) {
   EXPECT_EQ(slurp(o.pgdata + "/base/5/300"), pages("hi"));
 }
 
-TEST_F(ChainTest, AMissingBlockIsCorruptAndNothingIsLeftBehind) {
+TEST_P(ChainTest, AMissingBlockIsCorruptAndNothingIsLeftBehind) {
   // incr2 says 100 has 6 blocks but stores only block 4: block 5 is nowhere.
   incr2.base[1].content = incremental(6, {{4, 'X'}});
   incr2.manifest[1].size = 6 * kPageSize;
@@ -317,7 +360,7 @@ TEST_F(ChainTest, AMissingBlockIsCorruptAndNothingIsLeftBehind) {
   EXPECT_FALSE(fs::exists(o.tablespace_mapping.at("16385")));
 }
 
-TEST_F(ChainTest, AWrongSizeAgainstTheManifestIsCorrupt) {
+TEST_P(ChainTest, AWrongSizeAgainstTheManifestIsCorrupt) {
   incr2.manifest[2].size = 3 * kPageSize;  // 200 rebuilds to 2 blocks
   write_chain();
   const RestoreOptions o = options("pgdata");
@@ -327,7 +370,7 @@ TEST_F(ChainTest, AWrongSizeAgainstTheManifestIsCorrupt) {
   EXPECT_FALSE(fs::exists(o.pgdata));
 }
 
-TEST_F(ChainTest, ABrokenChainIsRefusedBeforeAnythingIsWritten) {
+TEST_P(ChainTest, ABrokenChainIsRefusedBeforeAnythingIsWritten) {
   write_chain();
   storage->remove(Repository::object_path(kSysid, kIncr1, "backup.json"));
   const RestoreOptions o = options("pgdata");
@@ -337,7 +380,7 @@ TEST_F(ChainTest, ABrokenChainIsRefusedBeforeAnythingIsWritten) {
   EXPECT_FALSE(fs::exists(o.pgdata));
 }
 
-TEST_F(ChainTest, ADamagedObjectOfAnOlderBackupIsCorrupt) {
+TEST_P(ChainTest, ADamagedObjectOfAnOlderBackupIsCorrupt) {
   write_chain();
   const std::string path = Repository::object_path(kSysid, kFull, "base.tar.zst");
   std::string bytes = storage->read_all(path);
@@ -349,7 +392,7 @@ TEST_F(ChainTest, ADamagedObjectOfAnOlderBackupIsCorrupt) {
   EXPECT_FALSE(fs::exists(o.pgdata));
 }
 
-TEST_F(ChainTest, DeltaOverAStaleCopyEqualsAFreshRestore) {
+TEST_P(ChainTest, DeltaOverAStaleCopyEqualsAFreshRestore) {
   write_chain();
   const RestoreOptions fresh = options("fresh");
   restore(kIncr2, fresh);
@@ -385,7 +428,7 @@ TEST_F(ChainTest, DeltaOverAStaleCopyEqualsAFreshRestore) {
   EXPECT_EQ(ts, tree(fresh.tablespace_mapping.at("16385")));
 }
 
-TEST_F(ChainTest, DeltaRewritesNothingThatIsAlreadyRight) {
+TEST_P(ChainTest, DeltaRewritesNothingThatIsAlreadyRight) {
   write_chain();
   const RestoreOptions o = options("pgdata");
   restore(kIncr2, o);
@@ -416,7 +459,7 @@ TEST_F(ChainTest, DeltaRewritesNothingThatIsAlreadyRight) {
   expect_restored_incr2(d);
 }
 
-TEST_F(ChainTest, DeltaOfAFullBackup) {
+TEST_P(ChainTest, DeltaOfAFullBackup) {
   write(full);
   const RestoreOptions o = options("pgdata");
   restore(kFull, o);
@@ -431,7 +474,7 @@ TEST_F(ChainTest, DeltaOfAFullBackup) {
   EXPECT_EQ(slurp(o.pgdata + "/global/pg_control"), std::string(8192, '1'));
 }
 
-TEST_F(ChainTest, DeltaRefusesARunningServerAndAnyOtherDirectory) {
+TEST_P(ChainTest, DeltaRefusesARunningServerAndAnyOtherDirectory) {
   write(full);
   const RestoreOptions o = options("pgdata");
   restore(kFull, o);
@@ -453,7 +496,7 @@ TEST_F(ChainTest, DeltaRefusesARunningServerAndAnyOtherDirectory) {
   expect_error([&] { restore(kFull, o); }, ErrorKind::already_exists, "restore with --delta");
 }
 
-TEST_F(ChainTest, AFailedDeltaLeavesNoControlFile) {
+TEST_P(ChainTest, AFailedDeltaLeavesNoControlFile) {
   incr2.base[1].content = incremental(6, {{4, 'X'}});
   incr2.manifest[1].size = 6 * kPageSize;
   write_chain();
@@ -467,7 +510,7 @@ TEST_F(ChainTest, AFailedDeltaLeavesNoControlFile) {
   EXPECT_FALSE(fs::exists(o.pgdata + "/global/pg_control"));
 }
 
-TEST_F(ChainTest, VerifyChecksEveryBackupOfTheChainAndWritesNothing) {
+TEST_P(ChainTest, VerifyChecksEveryBackupOfTheChainAndWritesNothing) {
   write_chain();
   Repository repo(*storage);
   VerifyOptions vo;
@@ -483,7 +526,7 @@ TEST_F(ChainTest, VerifyChecksEveryBackupOfTheChainAndWritesNothing) {
                                        [&](std::string_view l) { log.emplace_back(l); });
   EXPECT_EQ(r.kind, "incremental");
   EXPECT_EQ(r.chain, (std::vector<std::string>{kIncr2, kIncr1, kFull}));
-  EXPECT_EQ(r.objects, 9u) << "every object of every backup";
+  EXPECT_EQ(r.objects, 9u + list_objects()) << "every object of every backup";
   EXPECT_EQ(r.manifest_files, 7u);
   EXPECT_EQ(r.files, 7u);
   EXPECT_EQ(last_progress, total);
@@ -503,7 +546,7 @@ TEST_F(ChainTest, VerifyChecksEveryBackupOfTheChainAndWritesNothing) {
 // --stored-only of a chain: every object of every backup, encrypted ones
 // included with no key, each listed first; a damaged or missing object of an
 // older backup is named.
-TEST_F(ChainTest, VerifyStoredOnlyChecksEveryObjectOfTheChainWithNoKey) {
+TEST_P(ChainTest, VerifyStoredOnlyChecksEveryObjectOfTheChainWithNoKey) {
   write_chain();
   Repository repo(*storage);
   VerifyOptions vo;
@@ -518,7 +561,7 @@ TEST_F(ChainTest, VerifyStoredOnlyChecksEveryObjectOfTheChainWithNoKey) {
     stored += repo.read_meta(kSysid, name).stored_bytes;
   const VerifyReport r = verify_backup(repo, repo.read_meta(kSysid, kIncr2), vo);
   EXPECT_EQ(r.chain, (std::vector<std::string>{kIncr2, kIncr1, kFull}));
-  EXPECT_EQ(r.objects, 9u);
+  EXPECT_EQ(r.objects, 9u + list_objects());
   EXPECT_EQ(r.bytes_read, stored);
   EXPECT_EQ(last_progress, stored);
   EXPECT_EQ(total, stored);
@@ -539,19 +582,22 @@ TEST_F(ChainTest, VerifyStoredOnlyChecksEveryObjectOfTheChainWithNoKey) {
 // Progress (pgvault restore's and verify's): the bytes read, as on_read_total
 // last said, plus the bytes on_unread passed over are every object of the
 // chain, each counted once, so a total of the chain's objects ends at 100%.
-TEST_F(ChainTest, ProgressAccountsForEveryObjectReadOrPassedOver) {
+TEST_P(ChainTest, ProgressAccountsForEveryObjectReadOrPassedOver) {
   write_chain();
   Repository repo(*storage);
   std::uint64_t all = 0;
   for (const std::string& name : {kFull, kIncr1, kIncr2})
     for (const ObjectEntry& obj : repo.read_meta(kSysid, name).objects) all += obj.size;
+  const std::thread::id caller = std::this_thread::get_id();
   for (const bool scan_only : {false, true}) {
     RestoreOptions o = options(scan_only ? "scan" : "progress");
     o.scan_only = scan_only;
     std::uint64_t read = 0, unread = 0;
+    bool other_thread = false;
     o.on_read_total = [&](std::uint64_t n) {
       EXPECT_GE(n, read) << "never backwards";
       read = n;
+      other_thread |= std::this_thread::get_id() != caller;
     };
     o.on_unread = [&](std::uint64_t n) { unread += n; };
     const RestoreReport r = restore(kIncr2, o);
@@ -559,6 +605,61 @@ TEST_F(ChainTest, ProgressAccountsForEveryObjectReadOrPassedOver) {
     EXPECT_EQ(r.bytes_read + unread, all) << "scan_only " << scan_only;
     if (!scan_only) {
       EXPECT_GT(unread, 0u) << "the older backups' manifests are not read";
+    } else {
+      // verify's callbacks may call into PostgreSQL (vault.verify_backup).
+      EXPECT_FALSE(other_thread) << "scan_only: every call on the calling thread";
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Formats, ChainTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "WithBlockLists" : "WithoutBlockLists";
+                         });
+
+// The lists are read from the repository like everything else: an entry
+// that does not match its backup's list is corrupt, whatever the list says,
+// and the restore leaves nothing behind.
+class PlannedChainTest : public ChainTest {};
+
+TEST_P(PlannedChainTest, AListThatDisagreesWithItsArchiveIsCorrupt) {
+  const auto refused = [&](const std::string& backup, const std::string& list,
+                           const std::string& needle) {
+    SCOPED_TRACE(list);
+    storage = make_memory_storage();
+    forged_lists = {{backup, list}};
+    write_chain();
+    const RestoreOptions o = options("pgdata");
+    expect_error([&] { restore(kIncr2, o); }, ErrorKind::corrupt, needle);
+    EXPECT_FALSE(fs::exists(o.pgdata));
+    EXPECT_FALSE(fs::exists(o.tablespace_mapping.at("16385")));
+  };
+  const std::string ts = "pg_tblspc/16385/" + kTs;
+  // incr1 lists block 2 of 100 instead of 4, which its entry holds (an older
+  // page would win).
+  refused(kIncr1, "5 1-2 base/5/100\n2 1 base/5/200\n2 0 " + ts + "\n",
+          "20261202T000000Z-incremental: base.tar.zst: base/5/INCREMENTAL.100: the entry holds "
+          "block 4, which the list does not");
+  // incr1's entry is 5 blocks long, its list says 6.
+  refused(kIncr1, "6 1,4 base/5/100\n2 1 base/5/200\n2 0 " + ts + "\n",
+          "the entry holds 2 blocks of a file of 5 blocks; its backup's changed_blocks lists 2 "
+          "blocks of a file of 6 blocks");
+  // The newest does not list 200, which its archive holds as changed pages.
+  refused(kIncr2, "5 4 base/5/100\n2 1 base/5/400\n3 2 " + ts + "\n",
+          "entry \"base/5/INCREMENTAL.200\" of archive \"base.tar.zst\" of backup \"" + kIncr2 +
+              "\" is not listed in its changed_blocks object");
+  // incr1 lists 400 as changed pages, but holds it whole.
+  refused(kIncr1, "5 1,4 base/5/100\n2 1 base/5/200\n1 0 base/5/400\n2 0 " + ts + "\n",
+          "holds \"base/5/400\" whole, but its changed_blocks object lists it as changed pages");
+  // incr1 does not list 200: its INCREMENTAL. entry would be taken for the base copy.
+  refused(kIncr1, "5 1,4 base/5/100\n2 0 " + ts + "\n",
+          "holds changed pages of \"base/5/200\", which its changed_blocks object does not list");
+  // The newest lists a file its archives do not hold at all.
+  refused(kIncr2,
+          "5 4 base/5/100\n2 - base/5/200\n2 1 base/5/400\n1 - base/5/700\n3 2 " + ts + "\n",
+          "lists \"base/5/700\" in its changed_blocks object but its archives hold no "
+          "INCREMENTAL. entry for it");
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, PlannedChainTest, ::testing::Values(true),
+                         [](const ::testing::TestParamInfo<bool>&) { return "WithBlockLists"; });

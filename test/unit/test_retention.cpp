@@ -390,7 +390,7 @@ TEST(KeepChainParents, FollowsEveryLinkAndStopsAtALoop) {
   EXPECT_TRUE(dependent_backups(complete, "b").empty());
 }
 
-// A backup written by a newer pgvault (backup.json format_version 3): retention
+// A backup written by a newer pgvault (backup.json format_version 4): retention
 // neither counts nor removes it, however old, and says it kept it.
 TEST_F(ApplyRetention, KeepsBackupOfNewerFormat) {
   const std::int64_t now = wall_now();
@@ -401,7 +401,7 @@ TEST_F(ApplyRetention, KeepsBackupOfNewerFormat) {
   std::string json = storage_->read_all(meta_path);
   const std::string v1 = "\"format_version\": 1";
   ASSERT_NE(json.find(v1), std::string::npos) << json;
-  json.replace(json.find(v1), v1.size(), "\"format_version\": 3");
+  json.replace(json.find(v1), v1.size(), "\"format_version\": 4");
   storage_->write_all(meta_path, json);
 
   RetentionResult r = apply_retention(*repo_, kSys, {1, 1}, now, "");
@@ -410,7 +410,7 @@ TEST_F(ApplyRetention, KeepsBackupOfNewerFormat) {
   ASSERT_EQ(r.kept_unreadable.size(), 1u);
   EXPECT_NE(r.kept_unreadable[0].find("backup \"newer\""), std::string::npos)
       << r.kept_unreadable[0];
-  EXPECT_NE(r.kept_unreadable[0].find("format_version 3 is newer than this pgvault understands"),
+  EXPECT_NE(r.kept_unreadable[0].find("format_version 4 is newer than this pgvault understands"),
             std::string::npos)
       << r.kept_unreadable[0];
   EXPECT_TRUE(storage_->info(meta_path).has_value());

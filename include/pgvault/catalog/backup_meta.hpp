@@ -46,8 +46,13 @@ struct BackupMeta {
   // What incremental backups write: a pgvault that knows only 1 lists them as
   // unreadable instead of restoring a part of a database as if it were whole.
   static constexpr int kIncrementalFormatVersion = 2;
+  // What incremental backups write since pgvault 0.9: they also list the
+  // blocks of each INCREMENTAL. entry in their changed_blocks object
+  // (physical/changed_blocks.hpp), which 0.8 would refuse as an unknown
+  // object; this version makes 0.8 list them as unreadable instead.
+  static constexpr int kChangedBlocksFormatVersion = 3;
   // The newest format_version this pgvault reads.
-  static constexpr int kNewestFormatVersion = 2;
+  static constexpr int kNewestFormatVersion = 3;
 
   int format_version = 1;
   std::string name;
@@ -95,7 +100,8 @@ struct BackupMeta {
   std::string to_json() const;
   // Throws Error(corrupt) naming the field that is missing or malformed, and
   // Error(unsupported) for a format_version newer than kNewestFormatVersion.
-  // An incremental needs format_version 2 or more and a valid "parent".
+  // An incremental needs format_version 2 or more and a valid "parent"; from
+  // format_version 3 it must list a changed_blocks object.
   static BackupMeta from_json(std::string_view json);
 
   // The backup's single checksum: SHA-256 over "sha256  name\n" lines of its

@@ -80,7 +80,6 @@ std::vector<FileIdentityRecord> relation_file_identities(const DataDirectoryList
 // given, not compressed (it is read whole by the next incremental). Returns
 // the committed object for backup.json.
 ObjectEntry store_file_identity(Storage& storage, const std::string& directory,
-                                std::vector<FileIdentityRecord> records,
-                                const EncryptionKey* key);
+                                std::vector<FileIdentityRecord> records, const EncryptionKey* key);
 
 }  // namespace pgvault

@@ -9,9 +9,18 @@
 //    a file in no archive, or a block no backup of the chain supplies, is
 //    Error(corrupt). On failure everything the restore created is removed
 //    (a delta restore: see below) and the Error is rethrown.
-//  - An incremental backup is restored newest first, in one pass over each
-//    backup's archives (src/core/physical/README.md, "Incremental backups in
-//    the repository"): the newest backup's plain entries are written as
+//  - An incremental backup whose chain lists its changed blocks (backup.json
+//    format 3, physical/changed_blocks.hpp) is planned: which backup supplies
+//    each block is decided from the lists before any archive is read
+//    (restore/chain_plan.hpp); the newest backup is restored on the calling
+//    thread while the full one is read on a thread of its own, then every
+//    older incremental on a thread of its own; each writes only the blocks
+//    it owns, every entry checked against its list (src/core/physical/
+//    README.md, "Incremental backups in the repository"). The first
+//    failure stops the other threads and is rethrown.
+//  - A chain with an incremental from before pgvault 0.9 (no list) is
+//    restored newest first, in one pass over each
+//    backup's archives: the newest backup's plain entries are written as
 //    files; each of its INCREMENTAL.<file> entries starts a
 //    FileReconstruction of <file>; each older backup, down to the full one,
 //    is then read only for the files that still need older blocks (an
@@ -25,7 +34,10 @@
 //  - Memory: the restore of a full backup holds the manifest and the file
 //    writer's buffers (6 MiB); a chain adds, per reconstructed file, its path
 //    and one bit per 8 kB block (1/65536 of the file: 16 kB for a 1 GB
-//    segment), and one open file at a time.
+//    segment), and one open file at a time; a planned chain instead the
+//    lists' block numbers (4 bytes each, twice for the blocks incrementals
+//    own), one open file per backup, and one more 1 MiB write buffer per
+//    backup.
 //  - delta: the target may be an existing data directory (it must hold
 //    PG_VERSION and no postmaster.pid: a running server's directory is
 //    refused; a non-empty directory without PG_VERSION too: it may be
@@ -65,6 +77,10 @@ struct RestoreOptions {
   std::function<DecryptorFactory(const BackupMeta&)> decryptor_of;
   // Called after every chunk read (about 1 MiB) with the stored bytes read so
   // far of the current object; may throw (e.g. Error(cancelled)) to stop.
+  // These callbacks (on_read, on_read_total, on_unread) and the log are
+  // called one at a time, but a planned chain restore (not scan_only) calls
+  // them from the threads that read its older backups: they must not call
+  // into PostgreSQL. scan_only calls them on the calling thread only.
   std::function<void(std::uint64_t bytes_read)> on_read;
   // The same, with the stored bytes read so far of every object (a chain's
   // progress against the sum of its objects' sizes).

@@ -1,5 +1,7 @@
 #include "pgvault/catalog/backup_meta.hpp"
 
+#include "pgvault/physical/changed_blocks.hpp"
+
 #include "pgvault/catalog/repository.hpp"  // validate_backup_name
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/encrypted_object.hpp"
@@ -288,6 +290,11 @@ BackupMeta BackupMeta::from_json(std::string_view text) {
     if (m.find_object(o.name)) corrupt("object \"" + o.name + "\" is listed twice");
     m.objects.push_back(std::move(o));
   }
+  if (m.kind == "incremental" && m.format_version >= kChangedBlocksFormatVersion &&
+      m.find_object(kChangedBlocksObject) == nullptr)
+    corrupt("an incremental backup of format_version " + std::to_string(m.format_version) +
+            " lists its changed blocks in a \"" + kChangedBlocksObject +
+            "\" object, and 'objects' has none");
   if (m.kind == "logical") {
     const json& l = field(j, "logical", "logical");
     if (!l.is_object()) corrupt("field 'logical' is not an object");
@@ -332,7 +339,7 @@ BackupMeta begin_backup_meta(const BackupOrigin& origin, std::string kind) {
   meta.system_identifier = origin.system_identifier;
   meta.pg_version = origin.pg_version;
   if (meta.is_physical()) meta.wal_segment_size = origin.wal_segment_size;
-  if (meta.kind == "incremental") meta.format_version = BackupMeta::kIncrementalFormatVersion;
+  if (meta.kind == "incremental") meta.format_version = BackupMeta::kChangedBlocksFormatVersion;
   meta.started_at = utc_timestamp_now();
   return meta;
 }

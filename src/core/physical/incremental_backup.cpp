@@ -4,6 +4,7 @@
 #include "pgvault/error.hpp"
 #include "pgvault/physical/changed_pages.hpp"
 #include "pgvault/physical/data_directory.hpp"
+#include "pgvault/physical/changed_blocks.hpp"
 #include "pgvault/physical/file_identity.hpp"
 #include "pgvault/physical/incremental_file.hpp"
 #include "pgvault/physical/manifest_writer.hpp"
@@ -485,6 +486,7 @@ class IncrementalRun {
   std::unique_ptr<EncodeChain> manifest_chain_;
   std::unique_ptr<BackupManifestWriter> manifest_;
   std::vector<FileIdentityRecord> identities_;
+  std::vector<ChangedBlocksRecord> changed_blocks_;  // one per INCREMENTAL. entry
   std::atomic<bool> cancelled_{false};
   ReadThrottle throttle_{req_.max_rate_kb};
   std::unique_ptr<PlanPool> pool_;
@@ -739,6 +741,7 @@ void IncrementalRun::write_changed_pages(TarStreamWriter& tar, const BackupEntry
   const std::uint64_t size = std::uint64_t{plan.file_blocks} * kPageSize;
   manifest_->add_file({path, size, plan.stat.mtime, "", ""});
   identities_.push_back({path, size, plan.stat.identity});
+  changed_blocks_.push_back({path, plan.file_blocks, plan.blocks});
 }
 
 void IncrementalRun::write_entry(TarStreamWriter& tar, std::size_t index) {
@@ -910,9 +913,12 @@ BackupMeta IncrementalRun::run() {
   committed_.push_back(manifest_chain_->finish());
   manifest_chain_.reset();
 
-  committed_.push_back(store_file_identity(
-      repo_.storage(), Repository::backup_dir(req_.origin.system_identifier, req_.origin.name),
-      std::move(identities_), req_.encryption_key));
+  const std::string directory =
+      Repository::backup_dir(req_.origin.system_identifier, req_.origin.name);
+  committed_.push_back(
+      store_file_identity(repo_.storage(), directory, std::move(identities_), req_.encryption_key));
+  committed_.push_back(store_changed_blocks(repo_.storage(), directory, std::move(changed_blocks_),
+                                            req_.encryption_key));
 
   meta_.objects = committed_;
   for (const auto& o : meta_.objects) meta_.stored_bytes += o.size;

@@ -5,6 +5,7 @@
 #include "pgvault/error.hpp"
 #include "pgvault/text.hpp"
 #include "pgvault/pipeline/compression.hpp"
+#include "pgvault/physical/changed_blocks.hpp"
 #include "pgvault/physical/file_identity.hpp"
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/pipeline/threaded_sink.hpp"
@@ -201,8 +202,11 @@ std::vector<Archive> physical_archives(const BackupMeta& meta) {
   bool have_base = false;
   for (const auto& obj : meta.objects) {
     // file_identity is for the next incremental's choice of whole files
-    // (physical/file_identity.hpp): nothing a restore writes.
-    if (obj.name == kManifestObject || obj.name == kFileIdentityObject) continue;
+    // (physical/file_identity.hpp), changed_blocks for a chain restore's plan
+    // (physical/changed_blocks.hpp): nothing a restore writes.
+    if (obj.name == kManifestObject || obj.name == kFileIdentityObject ||
+        obj.name == kChangedBlocksObject)
+      continue;
     const Compression c = compression_from_name(obj.name);
     std::string stem = obj.name.substr(0, obj.name.size() - compression_suffix(c).size());
     if (stem.size() <= 4 || stem.compare(stem.size() - 4, 4, ".tar") != 0) {
