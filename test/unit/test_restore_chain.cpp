@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -214,7 +215,7 @@ class ChainTest : public ::testing::TestWithParam<bool> {
     put("base.tar.zst", zstd(base_tar(spec.base)));
     put("16385.tar.zst", zstd(tablespace_tar(spec.ts)));
     put("backup_manifest", make_manifest(spec.manifest));
-    if (!spec.parent.empty() && lists()) {
+    if (!spec.parent.empty() && lists() && written_by_0_8.count(spec.name) == 0) {
       const auto forged = forged_lists.find(spec.name);
       put("changed_blocks",
           forged != forged_lists.end() ? forged->second : changed_blocks_of(spec));
@@ -262,6 +263,7 @@ class ChainTest : public ::testing::TestWithParam<bool> {
   EncryptionKey key = EncryptionKey::generate();
   BackupSpec full, incr1, incr2;
   std::map<std::string, std::string> forged_lists;  // backup name -> its changed_blocks
+  std::set<std::string> written_by_0_8;             // incrementals without a list (format 2)
   std::unique_ptr<Storage> storage = make_memory_storage();
   TempDir tmp;
 };
@@ -659,6 +661,19 @@ TEST_P(PlannedChainTest, AListThatDisagreesWithItsArchiveIsCorrupt) {
           "5 4 base/5/100\n2 - base/5/200\n2 1 base/5/400\n1 - base/5/700\n3 2 " + ts + "\n",
           "lists \"base/5/700\" in its changed_blocks object but its archives hold no "
           "INCREMENTAL. entry for it");
+}
+
+// An upgrade in place: a chain whose older incremental pgvault 0.8 wrote (no
+// list) is restored one backup after another, with the same result.
+TEST_P(PlannedChainTest, AChainWithAnIncrementalFrom08IsRestoredOneBackupAfterAnother) {
+  written_by_0_8 = {kIncr1};
+  write_chain();
+  const RestoreOptions o = options("pgdata");
+  std::vector<std::string> log;
+  const RestoreReport r = restore(kIncr2, o, &log);
+  expect_restored_incr2(o);
+  EXPECT_EQ(r.objects, 3u + 2u + 2u) << "no list read: the chain is not planned";
+  for (const auto& l : log) EXPECT_EQ(l.find("planned the chain"), std::string::npos) << l;
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, PlannedChainTest, ::testing::Values(true),

@@ -13,8 +13,8 @@
 //    format 3, physical/changed_blocks.hpp) is planned: which backup supplies
 //    each block is decided from the lists before any archive is read
 //    (restore/chain_plan.hpp); the newest backup is restored on the calling
-//    thread while the full one is read on a thread of its own, then every
-//    older incremental on a thread of its own; each writes only the blocks
+//    thread while the full one is read on a thread of its own, then the
+//    older incrementals, three at a time; each writes only the blocks
 //    it owns, every entry checked against its list (src/core/physical/
 //    README.md, "Incremental backups in the repository"). The first
 //    failure stops the other threads and is rethrown.
@@ -36,8 +36,8 @@
 //    and one bit per 8 kB block (1/65536 of the file: 16 kB for a 1 GB
 //    segment), and one open file at a time; a planned chain instead the
 //    lists' block numbers (4 bytes each, twice for the blocks incrementals
-//    own), one open file per backup, and one more 1 MiB write buffer per
-//    backup.
+//    own) and, whatever the chain's length, the full backup and at most
+//    three incrementals read at once (about 7 MB of buffers each).
 //  - delta: the target may be an existing data directory (it must hold
 //    PG_VERSION and no postmaster.pid: a running server's directory is
 //    refused; a non-empty directory without PG_VERSION too: it may be

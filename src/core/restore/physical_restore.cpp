@@ -1075,7 +1075,10 @@ void PhysicalRestore::size_unread_files() {
   }
 }
 
-// Each older backup on a thread of its own (chain_plan.hpp): the full one
+// How many incrementals of a planned chain are read at once.
+constexpr std::size_t kIncrementalThreads = 3;
+
+// Each older backup on a thread (chain_plan.hpp): the full one
 // beside the newest, which this thread restores (its extraction checks each
 // rebuilt file's path and makes its directory before an older backup writes
 // into it, wait_ready), then the incrementals. (Started beside the newest
@@ -1088,6 +1091,9 @@ void PhysicalRestore::restore_planned(const std::vector<ArchivePlan>& plans,
                                       const DeltaPreparation* delta) {
   const bool concurrent = !opts_.scan_only;
   (void)page_writes();
+  // The older backups to read (concurrent: the incrementals, the full is
+  // started first on its own). Declared before the tasks that use it.
+  std::vector<std::size_t> to_read;
   std::deque<BackgroundTask> older;
   // On a thread of its own, or here; the first failure is kept (fail()).
   const auto run = [&](std::function<void()> body, bool here) {
@@ -1108,25 +1114,40 @@ void PhysicalRestore::restore_planned(const std::vector<ArchivePlan>& plans,
     } catch (...) {  // fail() kept it
     }
   };
-  const auto read_older = [&](std::size_t k) {
-    if (!plan_->needed(k) && !opts_.scan_only) {
-      say("backup " + std::to_string(k + 1) + " of " + std::to_string(chain_.size()) + " \"" +
-          chain_[k].name + "\" (" + kind_of(chain_[k]) + "): not read, no file needs it");
-      for (const Archive& archive : backup_reading::physical_archives(chain_[k]))
-        unread(archive.object->size);
-      return;
-    }
-    run([this, k] { read_planned(k); }, !concurrent);
+  const auto needed = [&](std::size_t k) {
+    if (plan_->needed(k) || opts_.scan_only) return true;
+    say("backup " + std::to_string(k + 1) + " of " + std::to_string(chain_.size()) + " \"" +
+        chain_[k].name + "\" (" + kind_of(chain_[k]) + "): not read, no file needs it");
+    for (const Archive& archive : backup_reading::physical_archives(chain_[k]))
+      unread(archive.object->size);
+    return false;
   };
-  if (concurrent) read_older(chain_.size() - 1);
+  if (concurrent && needed(chain_.size() - 1))
+    run([this] { read_planned(chain_.size() - 1); }, false);
   run([&] { restore_newest(plans, checker, manifest, delta); }, true);
   {
     std::lock_guard lock(planned_mutex_);
     newest_done_ = true;
   }
   planned_ready_.notify_all();
-  for (std::size_t k = 1; k + (concurrent ? 1 : 0) < chain_.size() && !cancelled_.load(); ++k)
-    read_older(k);
+  for (std::size_t k = 1; k + (concurrent ? 1 : 0) < chain_.size(); ++k)
+    if (needed(k)) to_read.push_back(k);
+  if (!concurrent) {
+    for (std::size_t k : to_read)
+      if (!cancelled_.load()) run([this, k] { read_planned(k); }, true);
+  } else if (!cancelled_.load()) {
+    // At most kIncrementalThreads at a time: each reading pipeline holds
+    // about 7 MB (its read, decode and decompression buffers), and a chain
+    // of 30 must not hold 30 of them.
+    auto next = std::make_shared<std::atomic<std::size_t>>(0);
+    for (std::size_t t = 0; t < std::min(kIncrementalThreads, to_read.size()); ++t)
+      run(
+          [this, &to_read, next] {
+            for (std::size_t i; (i = next->fetch_add(1)) < to_read.size() && !cancelled_.load();)
+              read_planned(to_read[i]);
+          },
+          false);
+  }
   if (!cancelled_.load()) run([this] { size_unread_files(); }, !concurrent);
   for (BackgroundTask& task : older) {
     try {
