@@ -14,7 +14,10 @@
 
 namespace pgvault {
 
+class EncryptionKey;
 class Sink;
+class Storage;
+struct ObjectEntry;
 
 // Writes lines into a Sink in 64 kB pieces (without finishing it).
 class PathLinesWriter {
@@ -62,5 +65,13 @@ void parse_path_lines(
     std::size_t field_count,
     const std::function<void(std::span<const std::string_view> fields, std::string_view path,
                              const PathLineError& fail)>& line);
+
+// Stores such an object, `name`, of the backup in `directory`
+// (Repository::backup_dir) through an EncodeChain: encrypted with key when
+// given, not compressed (the next incremental or a restore reads it whole).
+// `write` writes its lines into the sink. Returns the committed object for
+// backup.json.
+ObjectEntry store_path_lines(Storage& storage, const std::string& directory, const char* name,
+                             const EncryptionKey* key, const std::function<void(Sink&)>& write);
 
 }  // namespace pgvault

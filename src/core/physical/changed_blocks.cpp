@@ -4,7 +4,6 @@
 #include "pgvault/error.hpp"
 #include "pgvault/physical/page.hpp"
 #include "pgvault/physical/path_lines.hpp"
-#include "pgvault/pipeline/encode_chain.hpp"
 #include "pgvault/pipeline/sink.hpp"
 #include "pgvault/text.hpp"
 
@@ -103,11 +102,8 @@ std::vector<ChangedBlocksRecord> parse_changed_blocks(std::string_view text,
 ObjectEntry store_changed_blocks(Storage& storage, const std::string& directory,
                                  std::vector<ChangedBlocksRecord> records,
                                  const EncryptionKey* key) {
-  EncodeOptions options;
-  options.encryption_key = key;
-  EncodeChain object(storage, directory, kChangedBlocksObject, options);
-  write_changed_blocks(object.input(), std::move(records));
-  return object.finish();
+  return store_path_lines(storage, directory, kChangedBlocksObject, key,
+                          [&](Sink& out) { write_changed_blocks(out, std::move(records)); });
 }
 
 }  // namespace pgvault

@@ -2,7 +2,6 @@
 
 #include "pgvault/error.hpp"
 #include "pgvault/catalog/backup_meta.hpp"
-#include "pgvault/pipeline/encode_chain.hpp"
 #include "pgvault/physical/path_lines.hpp"
 #include "pgvault/pipeline/sink.hpp"
 #include "pgvault/text.hpp"
@@ -95,11 +94,8 @@ std::vector<FileIdentityRecord> relation_file_identities(const DataDirectoryList
 
 ObjectEntry store_file_identity(Storage& storage, const std::string& directory,
                                 std::vector<FileIdentityRecord> records, const EncryptionKey* key) {
-  EncodeOptions options;
-  options.encryption_key = key;
-  EncodeChain object(storage, directory, kFileIdentityObject, options);
-  write_file_identity(object.input(), std::move(records));
-  return object.finish();
+  return store_path_lines(storage, directory, kFileIdentityObject, key,
+                          [&](Sink& out) { write_file_identity(out, std::move(records)); });
 }
 
 }  // namespace pgvault

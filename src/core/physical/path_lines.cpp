@@ -1,7 +1,9 @@
 // Line-per-file text objects (path_lines.hpp).
 #include "pgvault/physical/path_lines.hpp"
 
+#include "pgvault/catalog/backup_meta.hpp"
 #include "pgvault/error.hpp"
+#include "pgvault/pipeline/encode_chain.hpp"
 #include "pgvault/pipeline/sink.hpp"
 #include "pgvault/text.hpp"
 
@@ -64,6 +66,15 @@ void parse_path_lines(
       fail("path \"" + quote_untrusted(rest) + "\" is out of order or repeated");
     previous = std::string(rest);
   }
+}
+
+ObjectEntry store_path_lines(Storage& storage, const std::string& directory, const char* name,
+                             const EncryptionKey* key, const std::function<void(Sink&)>& write) {
+  EncodeOptions options;
+  options.encryption_key = key;
+  EncodeChain object(storage, directory, name, options);
+  write(object.input());
+  return object.finish();
 }
 
 }  // namespace pgvault
