@@ -37,6 +37,10 @@ class ObjectReader {
   virtual std::size_t read(std::span<std::byte> buf) = 0;
 };
 
+// Every driver is safe to use from several threads at once (a chain restore
+// reads several backups side by side): each request of an object-store
+// driver has a connection no other thread is using. A single reader or
+// writer belongs to one thread at a time.
 class Storage {
  public:
   virtual ~Storage() = default;

@@ -1,13 +1,14 @@
 // Internal to src/core/storage: what the Azure Blob driver's files share
 // (azure_storage.cpp the driver and its reader, azure_writer.cpp its block
-// writer). AzureContext holds the configuration and the transport factory;
-// the storage, its readers and its writers share one.
+// writer). AzureContext holds the configuration and the store's connections
+// (transport_pool.hpp); the storage, its readers and its writers share one.
 #pragma once
 #include "pgvault/pg_free.hpp"
 
 #include "pgvault/http/transport.hpp"
 #include "pgvault/storage/azure_storage.hpp"
 #include "pgvault/storage/storage.hpp"
+#include "transport_pool.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -23,11 +24,12 @@ inline constexpr std::string_view kAzureService = "Azure";
 // The error code of an answer (its <Error> body, else x-ms-error-code).
 std::string azure_error_code(const http::HttpResponse& r);
 
-// A transport from the factory and the retrying wrapper around it.
+// A transport of the pool, for its holder alone, and the retrying wrapper
+// around it.
 struct AzureConnection {
-  AzureConnection(std::unique_ptr<http::HttpTransport> t, const http::RetryPolicy& policy)
+  AzureConnection(TransportPool::Lease t, const http::RetryPolicy& policy)
       : raw(std::move(t)), retrying(*raw, policy) {}
-  std::unique_ptr<http::HttpTransport> raw;
+  TransportPool::Lease raw;
   http::RetryingTransport retrying;
 };
 
@@ -37,6 +39,7 @@ class AzureContext {
   AzureContext(AzureConfig config, http::TransportFactory factory, http::RetryPolicy policy);
 
   const AzureConfig& config() const { return cfg_; }
+  // A connection for one request, or for a writer's life (from the pool).
   std::shared_ptr<AzureConnection> connect() const;
   // "azure://container/prefix".
   std::string url() const;
@@ -64,8 +67,8 @@ class AzureContext {
   void create_container(http::HttpTransport& t);
 
   AzureConfig cfg_;
-  http::TransportFactory factory_;
   http::RetryPolicy policy_;
+  mutable TransportPool pool_;
   std::string container_url_;
   std::mutex container_mutex_;
   bool container_created_ = false;

@@ -69,7 +69,9 @@ std::string azure_error_code(const http::HttpResponse& r) {
 
 AzureContext::AzureContext(AzureConfig config, http::TransportFactory factory,
                            http::RetryPolicy policy)
-    : cfg_(std::move(config)), factory_(std::move(factory)), policy_(std::move(policy)) {
+    : cfg_(std::move(config)),
+      policy_(std::move(policy)),
+      pool_(std::move(factory), std::string(kAzureService)) {
   while (!cfg_.endpoint.empty() && cfg_.endpoint.back() == '/') cfg_.endpoint.pop_back();
   if (cfg_.endpoint.empty()) cfg_.endpoint = "https://" + cfg_.account + ".blob.core.windows.net";
   container_url_ = cfg_.endpoint + "/" + http::uri_encode(cfg_.container);
@@ -78,9 +80,7 @@ AzureContext::AzureContext(AzureConfig config, http::TransportFactory factory,
 }
 
 std::shared_ptr<AzureConnection> AzureContext::connect() const {
-  std::unique_ptr<http::HttpTransport> t = factory_();
-  if (!t) throw Error(ErrorKind::internal, "Azure: the transport factory returned nothing");
-  return std::make_shared<AzureConnection>(std::move(t), policy_);
+  return std::make_shared<AzureConnection>(pool_.lease(), policy_);
 }
 
 std::string AzureContext::url() const {
@@ -175,8 +175,7 @@ std::uint64_t parse_u64(const std::string& s) {
 
 class AzureStorage final : public Storage {
  public:
-  explicit AzureStorage(std::shared_ptr<AzureContext> ctx)
-      : ctx_(std::move(ctx)), conn_(ctx_->connect()) {}
+  explicit AzureStorage(std::shared_ptr<AzureContext> ctx) : ctx_(std::move(ctx)) {}
 
   std::string url() const override { return ctx_->url(); }
 
@@ -184,7 +183,7 @@ class AzureStorage final : public Storage {
     validate_object_path(path);
     http::HttpRequest req;
     http::HttpResponse r =
-        ctx_->send(conn_->retrying, "HEAD", ctx_->blob(path), {}, {}, {}, nullptr, &req);
+        ctx_->send(ctx_->connect()->retrying, "HEAD", ctx_->blob(path), {}, {}, {}, nullptr, &req);
     if (r.status == 404) return std::nullopt;
     if (!is_2xx(r.status)) throw http::status_error(kAzureService, req, r);
     return ObjectInfo{path, parse_u64(r.header("content-length")),
@@ -197,7 +196,8 @@ class AzureStorage final : public Storage {
     http::QueryParams q{
         {"restype", "container"}, {"comp", "list"}, {"maxresults", "1"}, {"prefix", ctx_->root()}};
     http::HttpRequest req;
-    http::HttpResponse r = ctx_->send(conn_->retrying, "GET", "", q, {}, {}, nullptr, &req);
+    http::HttpResponse r =
+        ctx_->send(ctx_->connect()->retrying, "GET", "", q, {}, {}, nullptr, &req);
     if (r.status == 404 && azure_error_code(r) == "ContainerNotFound") return false;
     if (!is_2xx(r.status)) throw http::status_error(kAzureService, req, r);
     return true;
@@ -212,7 +212,8 @@ class AzureStorage final : public Storage {
       http::QueryParams q{{"restype", "container"}, {"comp", "list"}, {"prefix", root + prefix}};
       if (!marker.empty()) q.emplace_back("marker", marker);
       http::HttpRequest req;
-      http::HttpResponse r = ctx_->send(conn_->retrying, "GET", "", q, {}, {}, nullptr, &req);
+      http::HttpResponse r =
+          ctx_->send(ctx_->connect()->retrying, "GET", "", q, {}, {}, nullptr, &req);
       // A container that does not exist yet holds no objects.
       if (r.status == 404 && azure_error_code(r) == "ContainerNotFound") return {};
       if (!is_2xx(r.status)) throw http::status_error(kAzureService, req, r);
@@ -244,13 +245,13 @@ class AzureStorage final : public Storage {
     settings.service = std::string(kAzureService);
     settings.path = path;
     settings.repository_url = ctx_->url();
-    auto fetch = [ctx = ctx_, conn = conn_, blob = ctx_->blob(path)](const RangeGet& get) {
+    auto fetch = [ctx = ctx_, blob = ctx_->blob(path)](const RangeGet& get) {
       http::HeaderList headers{{"x-ms-range", "bytes=" + std::to_string(get.offset) + "-" +
                                                   std::to_string(get.offset + get.length - 1)}};
       if (!get.if_match.empty()) headers.emplace_back("If-Match", get.if_match);
       RangeExchange ex;
-      ex.response = ctx->send(conn->retrying, "GET", blob, {}, std::move(headers), {}, get.sink,
-                              &ex.request, get.length);
+      ex.response = ctx->send(ctx->connect()->retrying, "GET", blob, {}, std::move(headers), {},
+                              get.sink, &ex.request, get.length);
       return ex;
     };
     return open_ranged_reader(std::move(settings), std::move(fetch));
@@ -258,14 +259,14 @@ class AzureStorage final : public Storage {
 
   std::unique_ptr<ObjectWriter> open_write(const std::string& path) override {
     validate_object_path(path);
-    return open_azure_writer(ctx_, conn_, path);
+    return open_azure_writer(ctx_, ctx_->connect(), path);
   }
 
   void remove(const std::string& path) override {
     validate_object_path(path);
     http::HttpRequest req;
-    http::HttpResponse r =
-        ctx_->send(conn_->retrying, "DELETE", ctx_->blob(path), {}, {}, {}, nullptr, &req);
+    http::HttpResponse r = ctx_->send(ctx_->connect()->retrying, "DELETE", ctx_->blob(path), {}, {},
+                                      {}, nullptr, &req);
     if (r.status == 404) return;
     if (!is_2xx(r.status)) throw http::status_error(kAzureService, req, r);
   }
@@ -277,7 +278,6 @@ class AzureStorage final : public Storage {
 
  private:
   std::shared_ptr<AzureContext> ctx_;
-  std::shared_ptr<AzureConnection> conn_;
 };
 
 void validate(const AzureConfig& c) {

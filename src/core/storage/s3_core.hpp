@@ -1,8 +1,8 @@
 // Internal to src/core/storage: what the S3 driver's files share
 // (s3_storage.cpp the driver, s3_writer.cpp its multipart writer,
 // s3_reader.cpp its reader). S3Core holds the configuration, the dialect,
-// the authenticator and the calling thread's transport; the storage, its
-// readers and its writers share one.
+// the authenticator and the store's connections (transport_pool.hpp); the
+// storage, its readers and its writers share one.
 #pragma once
 #include "pgvault/pg_free.hpp"
 
@@ -12,13 +12,13 @@
 #include "pgvault/storage/storage.hpp"
 #include "s3_compatible.hpp"
 #include "storage_internal.hpp"  // is_2xx
+#include "transport_pool.hpp"
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -71,10 +71,10 @@ class S3Core {
   // Authenticates and sends r through t, with retries. A 401 that fresh
   // credentials may cure (an expired bearer token) is sent once more.
   S3Exchange send(http::HttpTransport& t, const S3Request& r) const;
-  // Same, on the shared transport of the calling thread.
+  // Same, on a transport of the pool for this request alone.
   S3Exchange send(const S3Request& r);
-  // Sends a request that writes (through t, or the shared transport when t
-  // is null); on NoSuchBucket creates the bucket (once per storage) and
+  // Sends a request that writes (through t, or one of the pool when t is
+  // null); on NoSuchBucket creates the bucket (once per storage) and
   // sends it again.
   S3Exchange send_creating_bucket(http::HttpTransport* t, const S3Request& r);
 
@@ -92,11 +92,9 @@ class S3Core {
 
   S3Config config_;
   S3Dialect dialect_;
-  http::TransportFactory factory_;
   http::RetryPolicy retry_;
   std::string scheme_, host_;
-  std::mutex main_mutex_;
-  std::unique_ptr<http::HttpTransport> main_;
+  mutable TransportPool pool_;
   std::atomic<bool> bucket_create_tried_{false};
 };
 

@@ -30,8 +30,9 @@
 // a writer cut off from the store could not abort its own, and such uploads
 // hold storage while staying invisible to ListObjectsV2.
 //
-// The Storage object, its readers and writers share one transport for the
-// calling thread (guarded by a mutex); part workers use their own.
+// The Storage object, its readers and writers take a transport from one
+// pool for each request (several threads read at once: a chain restore);
+// part workers have their own.
 //
 // The writer is s3_writer.cpp, the reader s3_reader.cpp; what the three
 // share is s3_core.hpp.
@@ -384,8 +385,8 @@ S3Core::S3Core(S3Config config, S3Dialect dialect, http::TransportFactory factor
                http::RetryPolicy retry)
     : config_(std::move(config)),
       dialect_(std::move(dialect)),
-      factory_(std::move(factory)),
-      retry_(std::move(retry)) {
+      retry_(std::move(retry)),
+      pool_(std::move(factory), dialect_.service) {
   if (!dialect_.authenticator)
     dialect_.authenticator = make_sigv4_authenticator(
         {config_.access_key_id, config_.secret_access_key, config_.session_token, true},
@@ -398,7 +399,6 @@ S3Core::S3Core(S3Config config, S3Dialect dialect, http::TransportFactory factor
     scheme_ = u.scheme;
     host_ = u.host_header();
   }
-  main_ = new_transport();
 }
 
 std::string S3Core::url() const {
@@ -412,9 +412,7 @@ std::string S3Core::key_of(const std::string& path) const {
 }
 
 std::unique_ptr<http::HttpTransport> S3Core::new_transport() const {
-  auto t = factory_();
-  if (!t) throw Error(ErrorKind::internal, service() + ": the transport factory returned nothing");
-  return t;
+  return pool_.create();
 }
 
 http::HttpRequest S3Core::build(const S3Request& r) const {
@@ -449,8 +447,8 @@ S3Exchange S3Core::send(http::HttpTransport& t, const S3Request& r) const {
 }
 
 S3Exchange S3Core::send(const S3Request& r) {
-  std::lock_guard<std::mutex> lock(main_mutex_);
-  return send(*main_, r);
+  TransportPool::Lease transport = pool_.lease();
+  return send(*transport, r);
 }
 
 std::string S3Core::error_code(const http::HttpResponse& resp) {

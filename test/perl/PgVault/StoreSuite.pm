@@ -1,6 +1,7 @@
 # One scenario, run against each object store (test/t/005_s3.pl,
 # 006_azure.pl): pgvault creates the bucket/container, a multi-part backup
-# streams into it and restores byte-identically with the CLI alone, a wrong
+# streams into it and restores byte-identically with the CLI alone, a chain
+# of incrementals restores and verifies from the store, a wrong
 # secret is rejected by the store and recorded without leaking, and a store
 # stopped mid-upload fails the backup cleanly, after which the next backup
 # succeeds and the failed one's leftovers are gone.
@@ -15,6 +16,7 @@ use JSON::PP qw(decode_json);
 use Digest::SHA qw(sha256_hex);
 use PgVault::TestNode;
 use PgVault::RoundTrip;
+use IPC::Run;
 use Exporter 'import';
 
 our @EXPORT = qw(run_store_suite);
@@ -61,6 +63,35 @@ sub run_store_suite {
   change_data($node);
   restore_and_compare($node, 'latest', $digests, $a{label});
 
+  # 2b. An incremental chain, restored and verified from the store: the
+  # restore reads the full beside the newest and the older incrementals on
+  # threads of their own, all from one storage object.
+  my @chain = ($name);
+  my $chain_digests;
+  for my $round (1 .. 2) {
+    change_data($node) if $round == 2;
+    $node->safe_psql('postgres', "INSERT INTO known SELECT g, 'round $round' FROM generate_series(20000 + $round * 1000, 20000 + $round * 1000 + 499) g");
+    $chain_digests = digests_of($node);
+    my ($st, $kind, $iname) = split /\|/,
+      $q->("SELECT status, kind, name FROM vault.create_backup(kind => 'incremental', label => '$a{label} chain $round')");
+    is("$st $kind", 'completed incremental', "$a{label}: incremental $round completed");
+    push @chain, $iname;
+  }
+  my $conf = $node->data_dir . '/postgresql.conf';
+  my $chain_out = restore_and_compare($node, $chain[-1], $chain_digests, "$a{label} chain of 3");
+  my $verify = sub {
+    my ($out, $err) = ('', '');
+    my $ok = IPC::Run::run([ 'pgvault', 'verify', '--config', $conf, '--backup', $chain[-1], @_ ],
+      '>', \$out, '2>', \$err);
+    return ($ok, "$out$err");
+  };
+  my ($ok, $said) = $verify->();
+  ok($ok && $said =~ /its chain of 3 backups was read and checked: \Q$chain[0] <- $chain[1] <- $chain[2]\E/,
+    "$a{label}: pgvault verify reads the chain from the store") or diag($said);
+  ($ok, $said) = $verify->('--stored-only');
+  ok($ok && $said =~ /the stored bytes of \d+ objects match backup\.json/,
+    "$a{label}: pgvault verify --stored-only of the chain") or diag($said);
+
   # 3. A wrong secret: the store refuses, the row says so, nothing leaks.
   # Set in postgresql.conf as a DBA does (ALTER SYSTEM would put the secret
   # in the statement log, which log_statement = all of the test cluster keeps).
@@ -76,7 +107,7 @@ sub run_store_suite {
   is($q->('SELECT status FROM vault.history ORDER BY id DESC LIMIT 1'), 'failed', "$a{label}: the row is failed");
   $node->append_conf('postgresql.conf', "pgvault.$a{secret_setting} = '$secret{$a{secret_setting}}'\n");
   $node->reload;
-  is(scalar @{ cli_list($node) }, 1, "$a{label}: nothing new listed as restorable");
+  is(scalar @{ cli_list($node) }, 3, "$a{label}: nothing new listed as restorable");
 
   # 4. The store stops in the middle of an upload.
   $q->("ALTER SYSTEM SET pgvault.max_rate = '4MB'; SELECT pg_reload_conf()");
@@ -101,7 +132,7 @@ sub run_store_suite {
   is_deeply([ $store->list_keys($bucket, "$prefix/" . $q->('SELECT system_identifier FROM pg_control_system()') . "/backups/$failed_name/") ],
     [], "$a{label}: nothing of the failed backup is left");
   is($store->count_multipart_uploads($bucket), 0, "$a{label}: its multipart upload was aborted") if $a{uploads_cleaned};
-  is(scalar @{ cli_list($node) }, 2, "$a{label}: the two good backups are listed");
+  is(scalar @{ cli_list($node) }, 4, "$a{label}: the four good backups are listed");
 
   # 5. No secret in the server log (the reloads above changed one twice) or
   # in the history.

@@ -1,0 +1,198 @@
+// The object-store drivers' connections (src/core/storage/transport_pool.hpp):
+// one storage object read from several threads at once (a chain restore)
+// gives each request a transport no other thread is using, the requests run
+// side by side, and sequential requests reuse one connection.
+#include "transport_pool.hpp"
+
+#include "doubles/scripted_transport.hpp"
+#include "pgvault/error.hpp"
+#include "pgvault/http/transport.hpp"
+#include "pgvault/storage/azure_storage.hpp"
+#include "pgvault/storage/gcs_storage.hpp"
+#include "pgvault/storage/s3_storage.hpp"
+#include "pgvault/storage/storage.hpp"
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace pgvault;
+using namespace pgvault::http;
+using namespace pgvault::test;
+using pgvault::storage_internal::TransportPool;
+
+namespace {
+
+struct Counted : HttpTransport {
+  explicit Counted(int id) : id(id) {}
+  HttpResponse perform(const HttpRequest&) override { return ScriptedTransport::response(200); }
+  int id;
+};
+
+TEST(TransportPool, ALeaseReturnsItsTransportForTheNextOne) {
+  int created = 0;
+  TransportPool pool([&] { return std::make_unique<Counted>(++created); }, "S3");
+  for (int i = 0; i < 3; ++i) {
+    TransportPool::Lease lease = pool.lease();
+    EXPECT_EQ(dynamic_cast<Counted&>(*lease).id, 1);
+  }
+  EXPECT_EQ(created, 1);
+}
+
+TEST(TransportPool, LeasesHeldAtOnceEachGetTheirOwn) {
+  int created = 0;
+  TransportPool pool([&] { return std::make_unique<Counted>(++created); }, "S3");
+  {
+    TransportPool::Lease a = pool.lease();
+    TransportPool::Lease b = pool.lease();
+    EXPECT_NE(&*a, &*b);
+  }
+  EXPECT_EQ(created, 2);
+  // Both came back: two more leases at once create nothing.
+  TransportPool::Lease c = pool.lease();
+  TransportPool::Lease d = pool.lease();
+  EXPECT_EQ(created, 2);
+}
+
+TEST(TransportPool, KeepsAtMostMaxIdle) {
+  std::atomic<int> alive{0};
+  struct Tracked : HttpTransport {
+    explicit Tracked(std::atomic<int>& n) : n(n) { ++n; }
+    ~Tracked() override { --n; }
+    HttpResponse perform(const HttpRequest&) override { return ScriptedTransport::response(200); }
+    std::atomic<int>& n;
+  };
+  TransportPool pool([&] { return std::make_unique<Tracked>(alive); }, "Azure");
+  {
+    std::vector<TransportPool::Lease> many;
+    for (std::size_t i = 0; i < TransportPool::kMaxIdle + 4; ++i) many.push_back(pool.lease());
+    EXPECT_EQ(alive.load(), static_cast<int>(TransportPool::kMaxIdle + 4));
+  }
+  EXPECT_EQ(alive.load(), static_cast<int>(TransportPool::kMaxIdle));
+}
+
+TEST(TransportPool, AFactoryThatReturnsNothingIsAnErrorNamingTheStore) {
+  TransportPool pool([] { return std::unique_ptr<HttpTransport>(); }, "GCS");
+  expect_error([&] { (void)pool.lease(); }, ErrorKind::internal,
+               "GCS: the transport factory returned nothing");
+}
+
+// A store whose every GET answers the whole object (206, as to a ranged
+// GET). Each request is held until a second one is in flight (or 2 s have
+// passed), so requests that can overlap are seen overlapping even on a
+// loaded machine, and requests serialized behind one another are not.
+struct OverlapStore {
+  std::string content = std::string(3000, 'v');
+  std::atomic<int> in_flight{0}, max_in_flight{0}, created{0};
+  std::atomic<bool> shared_use{false};
+
+  class Transport : public HttpTransport {
+   public:
+    explicit Transport(OverlapStore& s) : s_(s) { ++s_.created; }
+    HttpResponse perform(const HttpRequest& r) override {
+      if (busy_.exchange(true)) s_.shared_use = true;
+      const int now = ++s_.in_flight;
+      int seen = s_.max_in_flight.load();
+      while (now > seen && !s_.max_in_flight.compare_exchange_weak(seen, now)) {
+      }
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+      while (s_.max_in_flight.load() < 2 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      const std::string last = std::to_string(s_.content.size() - 1);
+      HttpResponse resp = ScriptedTransport::response(
+          206, s_.content,
+          {{"Content-Range", "bytes 0-" + last + "/" + std::to_string(s_.content.size())},
+           {"ETag", "\"e1\""}});
+      if (r.body_sink) {
+        r.body_sink(resp.body);
+        resp.body.clear();
+      }
+      --s_.in_flight;
+      busy_ = false;
+      return resp;
+    }
+
+   private:
+    OverlapStore& s_;
+    std::atomic<bool> busy_{false};
+  };
+
+  TransportFactory factory() {
+    return [this] { return std::make_unique<Transport>(*this); };
+  }
+};
+
+RetryPolicy no_retry() {
+  RetryPolicy p;
+  p.max_attempts = 1;
+  p.sleep = [](long) {};
+  return p;
+}
+
+using OpenStorage = std::function<std::unique_ptr<Storage>(OverlapStore&)>;
+
+std::unique_ptr<Storage> open_s3(OverlapStore& store) {
+  S3Config c;
+  c.bucket = "b";
+  c.region = "eu-west-1";
+  c.access_key_id = "AKIDEXAMPLE";
+  c.secret_access_key = "secret";
+  return make_s3_storage(c, store.factory(), no_retry());
+}
+
+std::unique_ptr<Storage> open_gcs(OverlapStore& store) {
+  GcsConfig c;
+  c.bucket = "bkt";
+  c.hmac_access_id = "GOOG1EEXAMPLE";
+  c.hmac_secret = "secret";
+  return make_gcs_storage(c, store.factory(), no_retry(), {});
+}
+
+std::unique_ptr<Storage> open_azure(OverlapStore& store) {
+  AzureConfig c;
+  c.account = "devstoreaccount1";
+  c.container = "backups";
+  c.endpoint = "http://127.0.0.1:10000/devstoreaccount1";
+  c.sas_token = "sv=2020-10-02&sig=x";
+  return make_azure_storage(c, store.factory(), no_retry());
+}
+
+class ConcurrentReads : public ::testing::TestWithParam<OpenStorage> {};
+
+TEST_P(ConcurrentReads, RunSideBySideOnTransportsOfTheirOwn) {
+  OverlapStore store;
+  const std::unique_ptr<Storage> storage = GetParam()(store);
+  std::string a, b;
+  std::thread other([&] { a = storage->read_all("one/object"); });
+  b = storage->read_all("another/object");
+  other.join();
+  EXPECT_EQ(a, store.content);
+  EXPECT_EQ(b, store.content);
+  EXPECT_EQ(store.max_in_flight.load(), 2) << "the two reads did not overlap";
+  EXPECT_FALSE(store.shared_use.load()) << "one transport carried two requests at once";
+
+  // One thread after another: the idle connections are reused.
+  const int created = store.created.load();
+  store.max_in_flight = 2;  // nothing to wait for
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(storage->read_all("one/object"), store.content);
+  EXPECT_EQ(store.created.load(), created);
+}
+
+std::string store_name(const ::testing::TestParamInfo<OpenStorage>& info) {
+  const char* const names[] = {"S3", "GCS", "Azure"};
+  return names[info.index];
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, ConcurrentReads,
+                         ::testing::Values(OpenStorage(open_s3), OpenStorage(open_gcs),
+                                           OpenStorage(open_azure)),
+                         store_name);
+
+}  // namespace
