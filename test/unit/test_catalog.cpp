@@ -13,10 +13,15 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace pgvault;
@@ -413,6 +418,60 @@ TEST(Repository, CorruptBackupJsonIsReportedNotHidden) {
   expect_error([&] { repo.resolve("bad"); }, ErrorKind::corrupt, "backup \"bad\"");
   expect_error([&] { repo.read_meta(kSys, "copy"); }, ErrorKind::corrupt,
                "describes backup \"orig\"");
+}
+
+// Delegates to a memory storage; each backup.json read is held until
+// another is in flight (or 2 s have passed), and one backup's can fail.
+class SlowMetaStorage : public Storage {
+ public:
+  std::unique_ptr<Storage> inner = make_memory_storage();
+  std::atomic<int> in_flight{0}, max_in_flight{0};
+  std::string failing;  // a path whose read fails with Error(storage)
+
+  std::string url() const override { return inner->url(); }
+  std::optional<ObjectInfo> info(const std::string& p) override { return inner->info(p); }
+  bool root_exists() override { return inner->root_exists(); }
+  std::vector<ObjectInfo> list(const std::string& prefix) override { return inner->list(prefix); }
+  std::unique_ptr<ObjectWriter> open_write(const std::string& p) override {
+    return inner->open_write(p);
+  }
+  void remove(const std::string& p) override { inner->remove(p); }
+  std::unique_ptr<ObjectReader> open_read(const std::string& p) override {
+    if (!p.ends_with("/backup.json")) return inner->open_read(p);
+    const int now = ++in_flight;
+    int seen = max_in_flight.load();
+    while (now > seen && !max_in_flight.compare_exchange_weak(seen, now)) {
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (max_in_flight.load() < 2 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    --in_flight;
+    if (p == failing) throw Error(ErrorKind::storage, "S3: HTTP GET " + p + " failed: 503");
+    return inner->open_read(p);
+  }
+};
+
+TEST(Repository, ListingReadsBackupJsonsSideBySideAndKeepsTheirOrder) {
+  SlowMetaStorage storage;
+  Repository repo(storage);
+  std::vector<std::string> expected;
+  for (int i = 0; i < 20; ++i) {
+    char started[32];
+    std::snprintf(started, sizeof started, "2026-11-%02dT02:00:00.000Z", 30 - i);
+    const std::string name = "b-" + std::to_string(i);
+    put_backup(repo, sample_meta(name, kSys, started));
+    expected.insert(expected.begin(), name);  // the newer, the later
+  }
+  storage.inner->write_all(Repository::object_path(kSys, "bad", "backup.json"), "{");
+  const RepositoryListing listing = repo.list_all(kSys);
+  EXPECT_EQ(names(listing.complete), expected);
+  ASSERT_EQ(listing.unreadable.size(), 1u);
+  EXPECT_EQ(listing.unreadable[0].name, "bad");
+  EXPECT_GE(storage.max_in_flight.load(), 2) << "backup.json objects were read one at a time";
+
+  // A store that fails to answer is the listing's failure, not an unreadable backup.
+  storage.failing = Repository::object_path(kSys, "b-7", "backup.json");
+  expect_error([&] { (void)repo.list_all(kSys); }, ErrorKind::storage, "b-7/backup.json failed");
 }
 
 // Repository format: the first backup.json written records it at the root;
