@@ -15,7 +15,10 @@
 // threads and answers later calls from what it recorded
 // (include/pgvault/wal/wal_push_queue.hpp). Everything a push needs is read
 // from PostgreSQL on this (the main) thread into a PushSnapshot first: the
-// upload threads run only core code, each push with its own Storage.
+// upload threads run only core code. They share one Storage (the drivers
+// are thread-safe, storage.hpp), kept from call to call while the settings
+// stay the same: its connections (and a GCS access token) serve file after
+// file instead of a new connection, TLS handshake and token per segment.
 //
 // What the archiver did (last file, last failure and its error) goes into
 // shared memory (ArchiveState), for vault.archiving and for the scheduler,
@@ -98,14 +101,19 @@ std::string repository_setting() {
 // Everything a push needs, read from PostgreSQL on the archiver's main
 // thread: the upload threads use only this (and core code).
 struct PushSnapshot {
-  std::string url;          // pgvault.repository
-  std::string display_url;  // the store's own URL for messages (no secrets)
-  StorageSettings storage;
-  WalPushRequest request;  // without file_name and local_path
+  std::string url;                   // pgvault.repository
+  std::string display_url;           // the store's own URL for messages (no secrets)
+  std::shared_ptr<Storage> storage;  // shared by every push under these settings
+  WalPushRequest request;            // without file_name and local_path
   std::shared_ptr<const EncryptionKey> key;
   EncryptionSettings encryption;  // to read back a stored .history
   std::string settings_id;        // WalPushBatch::settings_id
 };
+
+// The Storage the pushes share, and the hash of the settings it was opened
+// with. Touched on the archiver's main thread only.
+std::shared_ptr<Storage> shared_storage;
+std::string shared_storage_id;
 
 // Throws what makes archiving impossible whatever the file: a rejected
 // pgvault.repository line, an unusable URL or store settings, both
@@ -116,13 +124,12 @@ std::shared_ptr<const PushSnapshot> take_snapshot() {
   snap->encryption = configured_encryption();
   validate_encryption_settings(snap->encryption);
   snap->url = repository_setting();
-  snap->storage = current_storage_settings();
+  StorageSettings storage = current_storage_settings();
   // Parallelism comes from files (pgvault.archive_parallel): one part or
   // block in flight per upload keeps each upload within two part buffers
   // (src/core/wal/README.md, "Memory of the archiver").
-  snap->storage["s3_parts_in_flight"] = "1";
-  snap->storage["azure_blocks_in_flight"] = "1";
-  snap->display_url = pgvault::open_repository(snap->url, snap->storage)->url();
+  storage["s3_parts_in_flight"] = "1";
+  storage["azure_blocks_in_flight"] = "1";
   WalPushRequest& r = snap->request;
   r.system_identifier = system_identifier_string();
   r.wal_segment_size = static_cast<std::uint64_t>(wal_segment_size);
@@ -131,19 +138,27 @@ std::shared_ptr<const PushSnapshot> take_snapshot() {
   r.encode.compression = compression.algorithm;
   r.encode.compression_level = compression.level;
   snap->key = archive_key.get(snap->encryption);
-  std::string id = snap->url;
-  for (const auto& [name, value] : snap->storage) id += '\n' + name + '=' + value;
-  id += '\n' + std::to_string(static_cast<int>(compression.algorithm)) + ':' +
-        std::to_string(compression.level) + '\n' + snap->encryption.key_file + '\n' +
-        snap->encryption.passphrase;
-  snap->settings_id = sha256_hex(id);  // kept without the secrets in it
+  std::string where = snap->url;
+  for (const auto& [name, value] : storage) where += '\n' + name + '=' + value;
+  const std::string store_id = sha256_hex(where);  // kept without the secrets in it
+  snap->settings_id =
+      sha256_hex(where + '\n' + std::to_string(static_cast<int>(compression.algorithm)) + ':' +
+                 std::to_string(compression.level) + '\n' + snap->encryption.key_file + '\n' +
+                 snap->encryption.passphrase);
+  // A reload that changes where or how files are stored opens a new one;
+  // pushes still running on the old one keep it alive until they end.
+  if (!shared_storage || shared_storage_id != store_id) {
+    shared_storage = pgvault::open_repository(snap->url, storage);
+    shared_storage_id = store_id;
+  }
+  snap->storage = shared_storage;
+  snap->display_url = snap->storage->url();
   return snap;
 }
 
-// Runs on upload threads: core code only, its own Storage.
+// Runs on upload threads: core code only, on the snapshot's Storage.
 WalPushResult push_with(const PushSnapshot& snap, const std::string& wal_dir,
                         const std::string& name) {
-  auto storage = pgvault::open_repository(snap.url, snap.storage);
   WalPushRequest r = snap.request;
   r.file_name = name;
   r.local_path = wal_dir + "/" + name;
@@ -154,7 +169,7 @@ WalPushResult push_with(const PushSnapshot& snap, const std::string& wal_dir,
       return make_decryptor(provider, next);
     };
   }
-  return push_wal_file(*storage, r);
+  return push_wal_file(*snap.storage, r);
 }
 
 // The .ready files in pg_wal/archive_status other than `asked`, in the
@@ -298,6 +313,7 @@ bool archive_file(const char* file, const char* /*path: XLOGDIR/file*/) {
 void shutdown() {
   try {
     push_queue.reset();
+    shared_storage.reset();  // its connections close now, not at exit
   } catch (...) {
   }
   try {

@@ -1,6 +1,7 @@
 # pgvault wal-fetch against real object stores: WAL archived by
 # archive_library = 'pgvault' into S3 (Swift's s3api) and Azure Blob
-# (Azurite, encrypted with a passphrase) replays into a restored backup
+# (Azurite, encrypted with a passphrase), over connections the archiver
+# keeps from file to file, replays into a restored backup
 # through restore_command = 'pgvault wal-fetch ...'; a damaged object and a
 # stopped store are hard errors (exit 128) that name the file and the store.
 use strict;
@@ -12,6 +13,29 @@ use PgVault::ObjectStore;
 use PgVault::TestNode;
 use PgVault::WalFetch;
 
+# How many TCP connections process $pid holds open (ESTABLISHED) to port
+# $port: its sockets (/proc/PID/fd) found in the kernel's TCP tables.
+sub connections_to {
+  my ($pid, $port) = @_;
+  my %mine;
+  opendir(my $fds, "/proc/$pid/fd") or die "cannot read /proc/$pid/fd: $!";
+  for my $fd (readdir $fds) {
+    my $target = readlink("/proc/$pid/fd/$fd") // next;
+    $mine{$1} = 1 if $target =~ /^socket:\[(\d+)\]$/;
+  }
+  my $open = 0;
+  for my $table ("/proc/$pid/net/tcp", "/proc/$pid/net/tcp6") {
+    open(my $f, '<', $table) or next;
+    <$f>;    # the header
+    while (<$f>) {
+      my @c = split;
+      my ($remote_port) = $c[2] =~ /:([0-9A-F]{4})$/;
+      $open++ if hex($remote_port) == $port && $c[3] eq '01' && $mine{ $c[9] };
+    }
+  }
+  return $open;
+}
+
 sub round_trip {
   my (%a) = @_;
   my ($store, $scheme, $label) = @a{qw(store scheme label)};
@@ -20,6 +44,13 @@ sub round_trip {
   my ($node, $repo, $conf, $backup, $last) = archiving_node("${scheme}wal",
     compression => 'zstd', repository => "$scheme://$bucket/cluster",
     conf => $store->pgvault_conf . ($a{conf} // ''));
+  # Checked right after a push (a store may close a connection idle for
+  # seconds): the pushes share one storage, whose connections stay open for
+  # the next file instead of one connection (and TLS handshake) per file.
+  my $archiver = $node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'archiver'");
+  my $open = connections_to($archiver, $store->port);
+  cmp_ok($open, '>=', 1, "$label: the archiver keeps its connections to the store for the next file");
+  cmp_ok($open, '<=', 4, "$label: at most one per push in flight (pgvault.archive_parallel = 4): $open");
   my $sysid = $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
   my $digest = table_digest($node, 'rows', 'batch, id');
   my $dir = "cluster/$sysid/wal/" . substr($last, 0, 8) . '/' . substr($last, 0, 16) . '/';

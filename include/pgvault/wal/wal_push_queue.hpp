@@ -26,9 +26,10 @@
 //    pushes are dropped, running ones finish and their results are ignored.
 //  - The pusher runs on the queue's threads: it must be thread-safe and must
 //    not call into the host process's runtime (in the server: no palloc,
-//    no elog, no PostgreSQL function); each call should use its own Storage
-//    unless the driver is documented thread-safe. Threads start with every
-//    signal blocked (start_signal_blocked_thread).
+//    no elog, no PostgreSQL function); the calls may share one Storage
+//    (every driver is thread-safe, storage.hpp), which keeps connections
+//    open from file to file. Threads start with every signal blocked
+//    (start_signal_blocked_thread).
 //  - stop(wait) drops queued pushes and waits at most `wait` for running
 //    ones (each bounded by the store's timeouts); threads still running then
 //    are detached and finish on their own (they hold the state they use).
