@@ -97,5 +97,26 @@ is(listed_backups($repo), 1, 'exactly one restorable backup listed');
 is($node->safe_psql('postgres', "SELECT count(*) FROM vault.history WHERE status = 'running'"), '0',
   'no row left running');
 
+# 6. A crash that loses the completion's commit (written without waiting for
+#    its WAL flush: backup.json in the repository is the durable record).
+#    The row is put back as the crash would leave it; after the restart the
+#    scheduler reads backup.json and the row says completed again.
+my ($done_id, $done_name, $done_sha) = split /\|/, $node->safe_psql('postgres',
+  "SELECT id, name, sha256 FROM vault.history WHERE status = 'completed' ORDER BY id DESC LIMIT 1");
+$node->safe_psql('postgres', qq{
+SET session_replication_role = replica;  -- past the trigger that keeps the audit trail pgvault's
+UPDATE vault.backups SET status = 'running', completed_at = NULL, sha256 = NULL, stop_lsn = NULL
+WHERE id = $done_id;
+});
+$node->stop('immediate');
+$node->start;
+ok($node->poll_query_until('postgres', "SELECT status = 'completed' FROM vault.backups WHERE id = $done_id"),
+  'a completed backup whose row was left running is completed again after the restart');
+is($node->safe_psql('postgres', "SELECT sha256 || ' ' || (stop_lsn IS NOT NULL) || ' ' || (completed_at IS NOT NULL) FROM vault.backups WHERE id = $done_id"),
+  "$done_sha true true", 'its row is filled from backup.json');
+ok($node->log_contains(qr/backup "\Q$done_name\E" is complete in the repository; its row now says so/),
+  'the server log says the row was settled from the repository');
+is(listed_backups($repo), 1, 'still the one restorable backup');
+
 $node->stop;
 done_testing();
