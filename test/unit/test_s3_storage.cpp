@@ -382,7 +382,9 @@ TEST(S3Storage, PartsUploadInParallelBoundedByPartsInFlight) {
   EXPECT_LE(fake.max_seen.load(), 3);
   EXPECT_GE(fake.max_seen.load(), 2);
   EXPECT_TRUE(fake.signals_blocked.load()) << "worker threads must block signals";
-  EXPECT_EQ(transports, 1 + 3);  // the storage's own + one per worker
+  // One connection per worker: the one that started the upload went back
+  // to the pool and a worker took it.
+  EXPECT_EQ(transports, 3);
   ASSERT_EQ(fake.parts.size(), 11u);
   std::string joined;
   for (auto& [n, body] : fake.parts) joined += body;
@@ -397,6 +399,12 @@ TEST(S3Storage, PartsUploadInParallelBoundedByPartsInFlight) {
     EXPECT_GT(p, pos);
     pos = p;
   }
+  // The next upload finds its connections in the pool.
+  auto again = s->open_write("big2");
+  write_in_chunks(*again, data, 2 * kMiB);
+  again->commit();
+  again.reset();
+  EXPECT_EQ(transports, 3) << "a second upload opened connections of its own";
 }
 
 TEST(S3Storage, FailedPartIsRethrownAndTheUploadAborted) {

@@ -65,8 +65,10 @@ class S3Core {
   // The object key of a repository path ("<prefix>/<path>").
   std::string key_of(const std::string& path) const;
 
-  // A new transport from the factory (part uploads: one per worker thread).
-  std::unique_ptr<http::HttpTransport> new_transport() const;
+  // A transport of the pool for its holder alone (a part upload worker, for
+  // its life): an idle one, its connection kept from an earlier request or
+  // upload, else a new one.
+  TransportPool::Lease lease_transport() const { return pool_.lease(); }
 
   // Authenticates and sends r through t, with retries. A 401 that fresh
   // credentials may cure (an expired bearer token) is sent once more.

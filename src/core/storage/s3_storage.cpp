@@ -32,7 +32,7 @@
 //
 // The Storage object, its readers and writers take a transport from one
 // pool for each request (several threads read at once: a chain restore);
-// part workers have their own.
+// part workers hold one each for the upload's life.
 //
 // The writer is s3_writer.cpp, the reader s3_reader.cpp; what the three
 // share is s3_core.hpp.
@@ -409,10 +409,6 @@ std::string S3Core::url() const {
 std::string S3Core::key_of(const std::string& path) const {
   if (config_.prefix.empty()) return path;
   return path.empty() ? config_.prefix + "/" : config_.prefix + "/" + path;
-}
-
-std::unique_ptr<http::HttpTransport> S3Core::new_transport() const {
-  return pool_.create();
 }
 
 http::HttpRequest S3Core::build(const S3Request& r) const {

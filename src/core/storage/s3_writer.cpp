@@ -208,14 +208,13 @@ class S3Writer final : public ObjectWriter {
 
   void start_workers() {
     int n = max_in_flight();
-    std::vector<std::unique_ptr<http::HttpTransport>> transports;
-    for (int i = 0; i < n; ++i) transports.push_back(core_->new_transport());
+    std::vector<std::shared_ptr<TransportPool::Lease>> transports;
+    for (int i = 0; i < n; ++i)
+      transports.push_back(std::make_shared<TransportPool::Lease>(core_->lease_transport()));
     try {
       for (int i = 0; i < n; ++i)
-        workers_.push_back(start_signal_blocked_thread(
-            [this, t = std::shared_ptr<http::HttpTransport>(std::move(transports[i]))] {
-              worker(*t);
-            }));
+        workers_.push_back(
+            start_signal_blocked_thread([this, t = std::move(transports[i])] { worker(**t); }));
     } catch (...) {
       stop_workers(true);
       throw;

@@ -52,13 +52,12 @@ class TransportPool {
   // likely to be alive), else a new one from the factory. Throws
   // Error(internal) when the factory returns nothing.
   Lease lease();
-  // A new transport that never returns to the pool (a part upload worker).
-  std::unique_ptr<http::HttpTransport> create() const;
 
   // Idle transports kept at most; more are closed when they come back.
   static constexpr std::size_t kMaxIdle = 8;
 
  private:
+  std::unique_ptr<http::HttpTransport> create() const;
   void give_back(std::unique_ptr<http::HttpTransport> transport) noexcept;
 
   http::TransportFactory factory_;
