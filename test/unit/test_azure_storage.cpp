@@ -113,9 +113,16 @@ struct Handled {
     Handled& h_;
   };
 
+  std::atomic<int> created{0};  // transports (connections) the driver made
+
   std::unique_ptr<Storage> open(const AzureConfig& c) {
     return make_azure_storage(
-        c, [this] { return std::make_unique<T>(*this); }, no_sleep());
+        c,
+        [this] {
+          ++created;
+          return std::make_unique<T>(*this);
+        },
+        no_sleep());
   }
   std::vector<RecordedRequest> snapshot() {
     std::lock_guard lock(mutex);
@@ -524,6 +531,16 @@ TEST(AzureStorage, ParallelBlocksAreBounded) {
     joined += blocks[list.substr(p, list.find('<', p) - p)];
   }
   EXPECT_EQ(joined, data);
+
+  // The next upload finds the writer's and its workers' connections in the pool.
+  w.reset();
+  const int connections = h.created.load();
+  EXPECT_LE(connections, 4);  // the writer's own and one per block in flight
+  auto again = st->open_write("par2");
+  again->write(bytes(data));
+  again->commit();
+  again.reset();
+  EXPECT_EQ(h.created.load(), connections) << "a second upload opened connections of its own";
 }
 
 TEST(AzureStorage, FailedBlockFailsCommitWithoutBlockList) {
