@@ -422,7 +422,8 @@ EOF
   the restored directory. pgBackRest restores no WAL into pg_wal. pgvault restores end with one
   \`syncfs()\`; the restore of the chain checks it went through $(( rounds + 1 )) backups.
 - The page cache is warm (the cluster fits in RAM). Servers and tools run as \`$PGVAULT_TEST_USER\`.
-- Every timed step starts after a \`sync\` (not timed), so none pays for the write-back of the step before it.
+- Every timed step starts after a \`sync\` (not timed), so none pays for the write-back of the step before it,
+  and after a commit (\`txid_current()\`, not timed), so none creates the WAL segment the step before it switched to.
 EOF
 } >"$results"
 

@@ -737,7 +737,8 @@ $(med pgvault_load_limited) s, where cluster size / limit predicts $limited_pred
   less than the other two.
 - Every tool fsyncs its output as it does by default. The page cache is warm (the database fits in RAM).
   Servers, pg_basebackup and pgBackRest run as the unprivileged \`$PGVAULT_TEST_USER\` user.
-- Every timed step starts after a \`sync\` (not timed), so none pays for the write-back of the step before it.
+- Every timed step starts after a \`sync\` (not timed), so none pays for the write-back of the step before it,
+  and after a commit (\`txid_current()\`, not timed), so none creates the WAL segment the step before it switched to.
 - S3: Swift runs with \`SWIFT_TLS=1\` (its proxy terminates TLS itself, with a self-signed certificate
   for 127.0.0.1), since pgBackRest's S3 client speaks only HTTPS; both tools verify it with the same CA
   file (pgvault \`pgvault.storage_ca_file\`, pgBackRest \`repo1-storage-ca-file\`) and use path-style
