@@ -13,15 +13,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 using namespace pgvault;
@@ -420,12 +417,12 @@ TEST(Repository, CorruptBackupJsonIsReportedNotHidden) {
                "describes backup \"orig\"");
 }
 
-// Delegates to a memory storage; each backup.json read is held until
-// another is in flight (or 2 s have passed), and one backup's can fail.
+// Delegates to a memory storage; each backup.json read is held by an
+// OverlapGate, and one backup's can fail.
 class SlowMetaStorage : public Storage {
  public:
   std::unique_ptr<Storage> inner = make_memory_storage();
-  std::atomic<int> in_flight{0}, max_in_flight{0};
+  OverlapGate gate;
   std::string failing;  // a path whose read fails with Error(storage)
 
   std::string url() const override { return inner->url(); }
@@ -438,14 +435,8 @@ class SlowMetaStorage : public Storage {
   void remove(const std::string& p) override { inner->remove(p); }
   std::unique_ptr<ObjectReader> open_read(const std::string& p) override {
     if (!p.ends_with("/backup.json")) return inner->open_read(p);
-    const int now = ++in_flight;
-    int seen = max_in_flight.load();
-    while (now > seen && !max_in_flight.compare_exchange_weak(seen, now)) {
-    }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (max_in_flight.load() < 2 && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    --in_flight;
+    gate.enter();
+    gate.leave();
     if (p == failing) throw Error(ErrorKind::storage, "S3: HTTP GET " + p + " failed: 503");
     return inner->open_read(p);
   }
@@ -467,7 +458,7 @@ TEST(Repository, ListingReadsBackupJsonsSideBySideAndKeepsTheirOrder) {
   EXPECT_EQ(names(listing.complete), expected);
   ASSERT_EQ(listing.unreadable.size(), 1u);
   EXPECT_EQ(listing.unreadable[0].name, "bad");
-  EXPECT_GE(storage.max_in_flight.load(), 2) << "backup.json objects were read one at a time";
+  EXPECT_GE(storage.gate.max_in_flight(), 2) << "backup.json objects were read one at a time";
 
   // A store that fails to answer is the listing's failure, not an unreadable backup.
   storage.failing = Repository::object_path(kSys, "b-7", "backup.json");

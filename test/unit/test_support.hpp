@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 namespace pgvault::test {
@@ -36,6 +39,34 @@ inline void expect_error(const std::function<void()>& fn, ErrorKind kind,
   }
   ADD_FAILURE() << "expected pgvault::Error(" << error_kind_name(kind) << ")";
 }
+
+// Proves that calls can run at once: each call is held (at most `limit`)
+// until a second one has been in flight, so calls that can overlap are seen
+// overlapping even on a loaded machine, and calls serialized behind one
+// another are not (each waits out the limit, and max_in_flight() stays 1).
+class OverlapGate {
+ public:
+  explicit OverlapGate(std::chrono::milliseconds limit = std::chrono::seconds(2)) : limit_(limit) {}
+  // Around the body of the call: a call's enter() returns once a second call
+  // has been in flight (or after the limit).
+  void enter() {
+    const int now = ++in_flight_;
+    int seen = max_in_flight_.load();
+    while (now > seen && !max_in_flight_.compare_exchange_weak(seen, now)) {
+    }
+    const auto deadline = std::chrono::steady_clock::now() + limit_;
+    while (max_in_flight_.load() < 2 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  void leave() { --in_flight_; }
+  // From now on no call waits (the overlap was shown or does not matter).
+  void open() { max_in_flight_ = std::max(max_in_flight_.load(), 2); }
+  int max_in_flight() const { return max_in_flight_.load(); }
+
+ private:
+  std::chrono::milliseconds limit_;
+  std::atomic<int> in_flight_{0}, max_in_flight_{0};
+};
 
 // A fresh directory per test, removed (permissions restored) afterwards.
 class TempDir {

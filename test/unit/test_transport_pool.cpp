@@ -16,7 +16,6 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -85,12 +84,12 @@ TEST(TransportPool, AFactoryThatReturnsNothingIsAnErrorNamingTheStore) {
 }
 
 // A store whose every GET answers the whole object (206, as to a ranged
-// GET). Each request is held until a second one is in flight (or 2 s have
-// passed), so requests that can overlap are seen overlapping even on a
-// loaded machine, and requests serialized behind one another are not.
+// GET), each request held by an OverlapGate; a transport entered by two
+// threads at once is flagged.
 struct OverlapStore {
   std::string content = std::string(3000, 'v');
-  std::atomic<int> in_flight{0}, max_in_flight{0}, created{0};
+  OverlapGate gate;
+  std::atomic<int> created{0};
   std::atomic<bool> shared_use{false};
 
   class Transport : public HttpTransport {
@@ -98,13 +97,7 @@ struct OverlapStore {
     explicit Transport(OverlapStore& s) : s_(s) { ++s_.created; }
     HttpResponse perform(const HttpRequest& r) override {
       if (busy_.exchange(true)) s_.shared_use = true;
-      const int now = ++s_.in_flight;
-      int seen = s_.max_in_flight.load();
-      while (now > seen && !s_.max_in_flight.compare_exchange_weak(seen, now)) {
-      }
-      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-      while (s_.max_in_flight.load() < 2 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      s_.gate.enter();
       const std::string last = std::to_string(s_.content.size() - 1);
       HttpResponse resp = ScriptedTransport::response(
           206, s_.content,
@@ -114,7 +107,7 @@ struct OverlapStore {
         r.body_sink(resp.body);
         resp.body.clear();
       }
-      --s_.in_flight;
+      s_.gate.leave();
       busy_ = false;
       return resp;
     }
@@ -175,12 +168,12 @@ TEST_P(ConcurrentReads, RunSideBySideOnTransportsOfTheirOwn) {
   other.join();
   EXPECT_EQ(a, store.content);
   EXPECT_EQ(b, store.content);
-  EXPECT_EQ(store.max_in_flight.load(), 2) << "the two reads did not overlap";
+  EXPECT_EQ(store.gate.max_in_flight(), 2) << "the two reads did not overlap";
   EXPECT_FALSE(store.shared_use.load()) << "one transport carried two requests at once";
 
   // One thread after another: the idle connections are reused.
   const int created = store.created.load();
-  store.max_in_flight = 2;  // nothing to wait for
+  store.gate.open();  // nothing to wait for
   for (int i = 0; i < 3; ++i) EXPECT_EQ(storage->read_all("one/object"), store.content);
   EXPECT_EQ(store.created.load(), created);
 }
