@@ -17,15 +17,11 @@
 #include <map>
 
 using namespace pgvault;
+using pgvault::test::put_file;
 using pgvault::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-void file(const fs::path& p, std::size_t size = 0) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << std::string(size, 'x');
-}
 
 // A PostgreSQL 15 data directory in miniature, with one tablespace outside it.
 struct Cluster {
@@ -34,46 +30,46 @@ struct Cluster {
   fs::path space = tmp.path() / "ts1";
 
   Cluster() {
-    file(data / "PG_VERSION", 3);
-    file(data / "postgresql.conf", 10);
-    file(data / "postgresql.auto.conf", 5);
-    file(data / "postgresql.auto.conf.tmp");
-    file(data / "postmaster.pid");
-    file(data / "postmaster.opts");
-    file(data / "current_logfiles.tmp");
-    file(data / "backup_label.old", 7);
-    file(data / "global/pg_control", 8192);
-    file(data / "global/1262", 8192);
-    file(data / "global/1262_vm", 8192);
-    file(data / "global/pg_filenode.map", 512);
-    file(data / "global/pg_internal.init", 100);
-    file(data / "base/1/PG_VERSION", 3);
-    file(data / "base/1/1259", 16384);
-    file(data / "base/5/16385", 3 * 8192);
-    file(data / "base/5/16385.1", 8192);
-    file(data / "base/5/16385_fsm", 3 * 8192);
-    file(data / "base/5/16390", 8192);      // unlogged: has an init fork
-    file(data / "base/5/16390_fsm", 8192);  // unlogged
-    file(data / "base/5/16390_init");
-    file(data / "base/5/t3_16398", 8192);  // temporary relation
-    file(data / "base/5/pg_internal.init.4711");
-    file(data / "base/5/pg_filenode.map", 512);
-    file(data / "base/pgsql_tmp/pgsql_tmp4711.0", 100);
+    put_file(data / "PG_VERSION", 3);
+    put_file(data / "postgresql.conf", 10);
+    put_file(data / "postgresql.auto.conf", 5);
+    put_file(data / "postgresql.auto.conf.tmp");
+    put_file(data / "postmaster.pid");
+    put_file(data / "postmaster.opts");
+    put_file(data / "current_logfiles.tmp");
+    put_file(data / "backup_label.old", 7);
+    put_file(data / "global/pg_control", 8192);
+    put_file(data / "global/1262", 8192);
+    put_file(data / "global/1262_vm", 8192);
+    put_file(data / "global/pg_filenode.map", 512);
+    put_file(data / "global/pg_internal.init", 100);
+    put_file(data / "base/1/PG_VERSION", 3);
+    put_file(data / "base/1/1259", 16384);
+    put_file(data / "base/5/16385", 3 * 8192);
+    put_file(data / "base/5/16385.1", 8192);
+    put_file(data / "base/5/16385_fsm", 3 * 8192);
+    put_file(data / "base/5/16390", 8192);      // unlogged: has an init fork
+    put_file(data / "base/5/16390_fsm", 8192);  // unlogged
+    put_file(data / "base/5/16390_init");
+    put_file(data / "base/5/t3_16398", 8192);  // temporary relation
+    put_file(data / "base/5/pg_internal.init.4711");
+    put_file(data / "base/5/pg_filenode.map", 512);
+    put_file(data / "base/pgsql_tmp/pgsql_tmp4711.0", 100);
     for (const char* dir : {"pg_stat_tmp", "pg_replslot/slot1", "pg_dynshmem", "pg_notify",
                             "pg_serial", "pg_snapshots", "pg_subtrans"})
-      file(data / dir / "content", 1);
-    file(data / "pg_wal/000000010000000000000001", 1000);
-    file(data / "pg_wal/archive_status/000000010000000000000001.done");
-    file(data / "pg_xact/0000", 8192);
+      put_file(data / dir / "content", 1);
+    put_file(data / "pg_wal/000000010000000000000001", 1000);
+    put_file(data / "pg_wal/archive_status/000000010000000000000001.done");
+    put_file(data / "pg_xact/0000", 8192);
     fs::create_directories(data / "pg_stat");
     fs::create_directories(data / "pg_logical/snapshots");
     fs::create_directories(data / "pg_tblspc");
     fs::create_symlink("/etc/hostname", data / "a_link");
-    file(space / "PG_15_202209061/5/16393", 8192);
-    file(space / "PG_15_202209061/5/16393_fsm", 8192);
-    file(space / "PG_15_202209061/5/t4_16400");
-    file(space / "PG_15_202209061/pgsql_tmp/pgsql_tmp1.0");
-    file(space / "PG_14_202107181/5/16393", 8192);
+    put_file(space / "PG_15_202209061/5/16393", 8192);
+    put_file(space / "PG_15_202209061/5/16393_fsm", 8192);
+    put_file(space / "PG_15_202209061/5/t4_16400");
+    put_file(space / "PG_15_202209061/pgsql_tmp/pgsql_tmp1.0");
+    put_file(space / "PG_14_202107181/5/16393", 8192);
     fs::create_directory_symlink(space, data / "pg_tblspc/16384");
     ::mkfifo((data / "a_fifo").c_str(), 0600);
   }
@@ -219,7 +215,7 @@ TEST(DataDirWalk, RefusesWhatIsNotADataDirectory) {
   fs::remove(c.data / "global/pg_control");
   pgvault::test::expect_error([&] { list_data_directory(c.data); }, ErrorKind::not_found,
                               "global/pg_control");
-  file(c.data / "global/pg_control");
+  put_file(c.data / "global/pg_control");
   fs::create_directory_symlink(c.space, c.data / "pg_tblspc/not_an_oid");
   pgvault::test::expect_error([&] { list_data_directory(c.data); }, ErrorKind::corrupt,
                               "\"not_an_oid\" is not a tablespace oid");

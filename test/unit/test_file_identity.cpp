@@ -20,11 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void put(const fs::path& p, std::size_t size) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << std::string(size, 'x');
-}
-
 std::string written(std::vector<FileIdentityRecord> records) {
   StringSink out;
   write_file_identity(out, std::move(records));
@@ -103,14 +98,14 @@ TEST(FileIdentity, RelationFilesOfAWalkWithTheirStatxIdentity) {
   TempDir d;
   const fs::path data = d.path() / "data";
   const fs::path space = d.path() / "ts";
-  put(data / "PG_VERSION", 3);
-  put(data / "global/pg_control", 8192);
-  put(data / "global/1262", 8192);
-  put(data / "base/5/16385", 16384);
-  put(data / "base/5/16385_vm", 8192);
-  put(data / "base/5/PG_VERSION", 3);
-  put(data / "pg_xact/0000", 8192);
-  put(space / "PG_15_202209061/5/16401", 8192);
+  put_file(data / "PG_VERSION", 3);
+  put_file(data / "global/pg_control", 8192);
+  put_file(data / "global/1262", 8192);
+  put_file(data / "base/5/16385", 16384);
+  put_file(data / "base/5/16385_vm", 8192);
+  put_file(data / "base/5/PG_VERSION", 3);
+  put_file(data / "pg_xact/0000", 8192);
+  put_file(space / "PG_15_202209061/5/16401", 8192);
   fs::create_directories(data / "pg_tblspc");
   fs::create_directory_symlink(space, data / "pg_tblspc/16400");
 
@@ -133,7 +128,7 @@ TEST(FileIdentity, RelationFilesOfAWalkWithTheirStatxIdentity) {
   }
   // A file replaced under its name is another file.
   const auto before = stat_file_identity(data / "base/5/16385");
-  put(data / "base/5/16385.new", 16384);
+  put_file(data / "base/5/16385.new", 16384);
   fs::rename(data / "base/5/16385.new", data / "base/5/16385");
   const auto after = stat_file_identity(data / "base/5/16385");
   ASSERT_TRUE(before && after);

@@ -71,15 +71,10 @@ std::string pages(Lsn lsn, std::uint32_t count, char fill) {
   return out;
 }
 
-void put(const fs::path& p, const std::string& content) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << content;
-}
-
 // Replaces a file by another one (a new inode) with the same content.
 void recreate(const fs::path& p) {
   const std::string content = slurp(p);
-  put(p.string() + ".new", content);
+  put_file(p.string() + ".new", content);
   fs::rename(p.string() + ".new", p);
 }
 
@@ -91,26 +86,26 @@ struct Cluster {
   fs::path wal = tmp.path() / "wal" / "000000010000000000000006";
 
   Cluster() {
-    put(data / "PG_VERSION", "15\n");
-    put(data / "postgresql.conf", "port = 5432\n");
-    put(data / "postmaster.pid", "4711\n");
-    put(data / "global/pg_control", std::string(8192, 'C'));
-    put(data / "global/1262", pages(kOld, 1, 'g'));
-    put(data / "global/pg_internal.init", "cache");
-    put(data / "base/5/PG_VERSION", "15\n");
-    put(data / "base/5/16385", pages(kOld, 4, 'a'));
-    put(data / "base/5/16385_vm", pages(kOld, 1, 'v'));
-    put(data / "base/5/16385_fsm", pages(kOld, 3, 'f'));
-    put(data / "base/5/16390", pages(kOld, 2, 'r'));  // removed later
-    put(data / "base/5/16395", pages(kOld, 3, 't'));  // truncated later
-    put(data / "base/5/16396", pages(kOld, 2, 'n'));  // re-created later
-    put(data / "base/pgsql_tmp/pgsql_tmp4711.0", "sort");
-    put(data / "pg_xact/0000", std::string(8192, 'x'));
-    put(data / "pg_wal/000000010000000000000005", std::string(1024, 'w'));
-    put(space / "PG_15_202209061/5/16401", pages(kOld, 2, 's'));
+    put_file(data / "PG_VERSION", "15\n");
+    put_file(data / "postgresql.conf", "port = 5432\n");
+    put_file(data / "postmaster.pid", "4711\n");
+    put_file(data / "global/pg_control", std::string(8192, 'C'));
+    put_file(data / "global/1262", pages(kOld, 1, 'g'));
+    put_file(data / "global/pg_internal.init", "cache");
+    put_file(data / "base/5/PG_VERSION", "15\n");
+    put_file(data / "base/5/16385", pages(kOld, 4, 'a'));
+    put_file(data / "base/5/16385_vm", pages(kOld, 1, 'v'));
+    put_file(data / "base/5/16385_fsm", pages(kOld, 3, 'f'));
+    put_file(data / "base/5/16390", pages(kOld, 2, 'r'));  // removed later
+    put_file(data / "base/5/16395", pages(kOld, 3, 't'));  // truncated later
+    put_file(data / "base/5/16396", pages(kOld, 2, 'n'));  // re-created later
+    put_file(data / "base/pgsql_tmp/pgsql_tmp4711.0", "sort");
+    put_file(data / "pg_xact/0000", std::string(8192, 'x'));
+    put_file(data / "pg_wal/000000010000000000000005", std::string(1024, 'w'));
+    put_file(space / "PG_15_202209061/5/16401", pages(kOld, 2, 's'));
     fs::create_directories(data / "pg_tblspc");
     fs::create_directory_symlink(space, data / "pg_tblspc/16400");
-    put(wal, std::string(65536, 'W'));
+    put_file(wal, std::string(65536, 'W'));
   }
 };
 
@@ -375,7 +370,7 @@ TEST_F(IncrementalBackupTest, UnchangedPagesAreSkippedChangedNewAndExtendedPages
   std::string now = parent_copy;
   now.replace(kPageSize, kPageSize, page(kNew, 1, 'A'));
   now += page(kOld, 4, 'E') + std::string(kPageSize, '\0');
-  put(cluster_.data / "base/5/16385", now);
+  put_file(cluster_.data / "base/5/16385", now);
   // An unchanged file whose parent copy is as big: nothing to store.
   const BackupMeta meta = take(incremental_request(kChild), parent);
 
@@ -399,10 +394,10 @@ TEST_F(IncrementalBackupTest, UnchangedPagesAreSkippedChangedNewAndExtendedPages
 
 TEST_F(IncrementalBackupTest, TruncatedRemovedRecreatedMapForksAndOtherFilesAreHandled) {
   const BackupMeta parent = put_parent(repo_, cluster_, "full");
-  put(cluster_.data / "base/5/16395", pages(kOld, 1, 't'));  // truncated: stored whole
-  fs::remove(cluster_.data / "base/5/16390");                // removed
-  recreate(cluster_.data / "base/5/16396");                  // same content, another inode
-  put(cluster_.data / "base/5/16397", pages(kOld, 2, 'z'));  // new since the parent
+  put_file(cluster_.data / "base/5/16395", pages(kOld, 1, 't'));  // truncated: stored whole
+  fs::remove(cluster_.data / "base/5/16390");                     // removed
+  recreate(cluster_.data / "base/5/16396");                       // same content, another inode
+  put_file(cluster_.data / "base/5/16397", pages(kOld, 2, 'z'));  // new since the parent
   const BackupMeta meta = take(incremental_request(kChild), parent);
   const ReadBack back = read_back(storage_, meta, {});
 
@@ -563,7 +558,7 @@ TEST_F(IncrementalBackupTest, CorruptPageFailsNamingFileAndBlockAndLeavesNoObjec
   const BackupMeta parent = put_parent(repo_, cluster_, "full");
   std::string now = slurp(cluster_.data / "base/5/16385");
   now[2 * kPageSize + 5000] ^= 0x01;  // block 2, its checksum no longer matches
-  put(cluster_.data / "base/5/16385", now);
+  put_file(cluster_.data / "base/5/16385", now);
   BackupRequest req = incremental_request(kChild);
   req.data_checksums = true;
   expect_error([&] { take(req, parent); }, ErrorKind::corrupt,
@@ -581,7 +576,7 @@ TEST_F(IncrementalBackupTest, CorruptPageInAWholeFileFailsToo) {
   const BackupMeta parent = put_parent(repo_, cluster_, "full");
   std::string vm = slurp(cluster_.data / "base/5/16385_vm");
   vm[100] ^= 0x10;
-  put(cluster_.data / "base/5/16385_vm", vm);
+  put_file(cluster_.data / "base/5/16385_vm", vm);
   BackupRequest req = incremental_request(kChild);
   req.data_checksums = true;
   expect_error([&] { take(req, parent); }, ErrorKind::corrupt, "file \"base/5/16385_vm\", block 0");
@@ -592,7 +587,8 @@ TEST_F(IncrementalBackupTest, EncryptedCompressedRoundTripWithAParentOfAnotherKe
   const EncryptionKey parent_key = derive_key_from_passphrase("secret", new_salt(), {10, 8, 1});
   const BackupMeta parent = put_parent(repo_, cluster_, "full", &parent_key);
   const EncryptionKey key = derive_key_from_passphrase("secret", new_salt(), {10, 8, 1});
-  put(cluster_.data / "base/5/16385", slurp(cluster_.data / "base/5/16385") + page(kNew, 4, 'N'));
+  put_file(cluster_.data / "base/5/16385",
+           slurp(cluster_.data / "base/5/16385") + page(kNew, 4, 'N'));
   BackupRequest req = incremental_request(kChild);
   req.encryption_key = &key;
   req.compression = {Compression::zstd, 0, 0};
@@ -641,8 +637,8 @@ TEST_F(IncrementalBackupTest, AParentWithoutFileIdentityComparesSizesOnlyAndSays
 
 TEST_F(IncrementalBackupTest, FilesVanishingOrShrinkingDuringTheBackup) {
   const BackupMeta parent = put_parent(repo_, cluster_, "full");
-  put(cluster_.data / "base/5/16385",
-      slurp(cluster_.data / "base/5/16385") + page(kNew, 4, 'X') + page(kNew, 5, 'Y'));
+  put_file(cluster_.data / "base/5/16385",
+           slurp(cluster_.data / "base/5/16385") + page(kNew, 4, 'X') + page(kNew, 5, 'Y'));
   // Between the listing and the reading of each file.
   IncrementalCallbacks cb;
   bool done = false;
@@ -651,8 +647,8 @@ TEST_F(IncrementalBackupTest, FilesVanishingOrShrinkingDuringTheBackup) {
     done = true;
     fs::remove(cluster_.data / "base/5/16396");
     fs::remove(cluster_.data / "pg_xact/0000");
-    put(cluster_.data / "base/5/16385",
-        slurp(cluster_.data / "base/5/16385").substr(0, 5 * kPageSize));
+    put_file(cluster_.data / "base/5/16385",
+             slurp(cluster_.data / "base/5/16385").substr(0, 5 * kPageSize));
   };
   const BackupMeta meta = take(incremental_request(kChild), parent, {}, cb);
   const ReadBack back = read_back(storage_, meta, {});
@@ -669,12 +665,12 @@ TEST_F(IncrementalBackupTest, ParallelReadersWriteTheSameArchive) {
   const BackupMeta parent = put_parent(repo_, cluster_, "full");
   for (int i = 0; i < 20; ++i) {
     const std::string name = "base/5/" + std::to_string(17000 + i);
-    put(cluster_.data / name, pages(kOld, 3, 'p'));
+    put_file(cluster_.data / name, pages(kOld, 3, 'p'));
   }
   const BackupMeta parent2 = put_parent(repo_, cluster_, "full2");
   for (int i = 0; i < 20; i += 3) {
     const std::string name = "base/5/" + std::to_string(17000 + i);
-    put(cluster_.data / name, pages(kOld, 3, 'p') + page(kNew, 3, 'q'));
+    put_file(cluster_.data / name, pages(kOld, 3, 'p') + page(kNew, 3, 'q'));
   }
   BackupRequest serial = incremental_request(kChild);
   const ReadBack one = read_back(storage_, take(serial, parent2), {});
@@ -698,13 +694,13 @@ TEST_F(IncrementalBackupTest, ParallelReadersWriteTheSameArchive) {
 TEST_F(IncrementalBackupTest, ALargeFileIsScannedInRangesOnSeveralThreads) {
   constexpr std::uint32_t kBlocks = 9000;
   const std::string large = "base/5/18000";
-  put(cluster_.data / large, pages(kOld, kBlocks, 'p'));
+  put_file(cluster_.data / large, pages(kOld, kBlocks, 'p'));
   const BackupMeta parent = put_parent(repo_, cluster_, "full");
   std::string now = slurp(cluster_.data / large);
   for (std::uint32_t block : {5u, 4499u, 4500u, 6001u, 8999u})
     now.replace(std::size_t{block} * kPageSize, kPageSize, page(kNew, block, 'n'));
   now += page(kOld, kBlocks, 'e');  // extended: beyond the parent's size
-  put(cluster_.data / large, now);
+  put_file(cluster_.data / large, now);
 
   BackupRequest serial = incremental_request(kChild);
   serial.data_checksums = true;
@@ -722,7 +718,7 @@ TEST_F(IncrementalBackupTest, ALargeFileIsScannedInRangesOnSeveralThreads) {
 
   // A damaged page in the last range.
   now[std::size_t{7000} * kPageSize + 5000] ^= 0x01;
-  put(cluster_.data / large, now);
+  put_file(cluster_.data / large, now);
   BackupRequest damaged = incremental_request(kChild + "-d");
   damaged.data_checksums = true;
   damaged.read_workers = 3;
@@ -801,7 +797,7 @@ std::string change_16385(const Cluster& c, std::initializer_list<std::uint32_t> 
   std::string now = slurp(c.data / "base/5/16385");
   for (std::uint32_t b : blocks)
     now.replace(std::size_t{b} * kPageSize, kPageSize, page(kNew, b, static_cast<char>('A' + b)));
-  put(c.data / "base/5/16385", now);
+  put_file(c.data / "base/5/16385", now);
   return now;
 }
 
@@ -812,10 +808,10 @@ std::string change_16385(const Cluster& c, std::initializer_list<std::uint32_t> 
 // which is what proves the others were never read.
 TEST_F(IncrementalBackupTest, WalChangesNameTheBlocksReadInEveryTablespace) {
   const BackupMeta parent = put_parent(repo_, cluster_, "full");
-  const std::string now = change_16385(cluster_, {1, 3});         // 3 is not named
-  put(cluster_.data / "base/5/16385", now + page(kOld, 4, 'E'));  // beyond the parent's size
-  put(cluster_.data / "global/1262", page(kNew, 0, 'G'));
-  put(cluster_.space / "PG_15_202209061/5/16401", page(kOld, 0, 's') + page(kNew, 1, 'S'));
+  const std::string now = change_16385(cluster_, {1, 3});              // 3 is not named
+  put_file(cluster_.data / "base/5/16385", now + page(kOld, 4, 'E'));  // beyond the parent's size
+  put_file(cluster_.data / "global/1262", page(kNew, 0, 'G'));
+  put_file(cluster_.space / "PG_15_202209061/5/16401", page(kOld, 0, 's') + page(kNew, 1, 'S'));
   source_.changes = {
       summary_naming(
           {{k16385, {1, 2}}, {{{1664, 0, 1262}, 0}, {0}}, {{{16400, 5, 16401}, 0}, {1}}}),
@@ -874,7 +870,7 @@ TEST_F(IncrementalBackupTest, CheckModeFailsWhenTheSummariesMissAChangedPage) {
   EXPECT_TRUE(objects_of(kChild).empty());
   // A page changed after this backup's start is WAL replay's, not the summaries'.
   now.replace(3 * kPageSize, kPageSize, page(Lsn{kStart.value + 8}, 3, 'C'));
-  put(cluster_.data / "base/5/16385", now);
+  put_file(cluster_.data / "base/5/16385", now);
   req.origin.name = kChild + "-later";
   const ReadBack later = read_back(storage_, take(req, parent), {});
   EXPECT_EQ(repo_.read_meta(kSys, kChild + "-later").changed_pages,

@@ -36,11 +36,6 @@ std::string write_manifest(const std::vector<ManifestFileEntry>& files,
   return out.str();
 }
 
-void put(const fs::path& p, const std::string& content) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << content;
-}
-
 int run(const std::string& command) {
   const int rc = std::system(command.c_str());
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
@@ -129,7 +124,7 @@ TEST(ManifestWriter, PgVerifybackupAcceptsIt) {
       {"backup_label", "START WAL LOCATION: 0/2000028\n"}};
   std::vector<ManifestFileEntry> entries;
   for (const auto& [path, content] : files) {
-    put(d.path() / path, content);
+    put_file(d.path() / path, content);
     entries.push_back(
         {path, content.size(), kMtime, path == "base/5/16385" ? "" : sha256_hex(content)});
   }
@@ -141,7 +136,8 @@ TEST(ManifestWriter, PgVerifybackupAcceptsIt) {
     e.crc32c = crc32c_manifest_hex(files.at(e.path));
   }
   fs::create_directories(d.path() / "pg_wal");
-  put(d.path() / "backup_manifest", write_manifest(entries, {{1, Lsn{0x2000028}, Lsn{0x2000100}}}));
+  put_file(d.path() / "backup_manifest",
+           write_manifest(entries, {{1, Lsn{0x2000028}, Lsn{0x2000100}}}));
   const std::string log = d.str() + "/../verify-" + d.path().filename().string() + ".log";
   const int rc =
       run(std::string(kVerifyBackup) + " --no-parse-wal '" + d.str() + "' >'" + log + "' 2>&1");
@@ -149,12 +145,12 @@ TEST(ManifestWriter, PgVerifybackupAcceptsIt) {
   EXPECT_NE(slurp(log).find("backup successfully verified"), std::string::npos) << slurp(log);
 
   // And it notices a file that differs: the check is real, for either checksum.
-  put(d.path() / "global/pg_control", std::string(8191, '\1') + '\3');
+  put_file(d.path() / "global/pg_control", std::string(8191, '\1') + '\3');
   EXPECT_NE(
       run(std::string(kVerifyBackup) + " --no-parse-wal '" + d.str() + "' >'" + log + "' 2>&1"), 0);
   EXPECT_NE(slurp(log).find("global/pg_control"), std::string::npos) << slurp(log);
-  put(d.path() / "global/pg_control", files.at("global/pg_control"));
-  put(d.path() / "PG_VERSION", "16\n");
+  put_file(d.path() / "global/pg_control", files.at("global/pg_control"));
+  put_file(d.path() / "PG_VERSION", "16\n");
   EXPECT_NE(
       run(std::string(kVerifyBackup) + " --no-parse-wal '" + d.str() + "' >'" + log + "' 2>&1"), 0);
   EXPECT_NE(slurp(log).find("PG_VERSION"), std::string::npos) << slurp(log);

@@ -170,9 +170,9 @@ TEST(VerificationRecord, MalformedRecordsAreRefusedWithTheReason) {
             "corrupt: verification record: \"backup\" is missing or not a non-empty string");
   EXPECT_EQ(message(with("status", "failed")),
             "corrupt: verification record: \"error\" is missing or not a non-empty string");
-  EXPECT_EQ(
-      message(with("error", "x")),
-      "corrupt: verification record: \"error\" is missing or not null when the status is \"passed\"");
+  EXPECT_EQ(message(with("error", "x")),
+            "corrupt: verification record: \"error\" is missing or not null when the status is "
+            "\"passed\"");
   EXPECT_EQ(message(with("format_version", 2)),
             "unsupported: verification record format_version 2 is newer than this pgvault "
             "understands (1); upgrade pgvault to read it");

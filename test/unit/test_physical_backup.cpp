@@ -4,6 +4,7 @@
 #include "pgvault/backup/backup_request.hpp"
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
+#include "pgvault/physical/file_identity.hpp"
 #include "pgvault/physical/physical_backup.hpp"
 #include "pgvault/pipeline/encryption.hpp"
 #include "pgvault/pipeline/sha256.hpp"
@@ -21,6 +22,7 @@
 
 using namespace pgvault;
 using namespace pgvault::test;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -316,6 +318,58 @@ TEST(PhysicalBackup, SecondWriterCheckIgnoresOtherSystemsKindsAndUnreadablePosit
   incremental.kind = "incremental";
   incremental.system_identifier = kSys;
   EXPECT_THROW(refuse_second_writer({incremental}, kSys, 1, "0/2000028"), Error);
+}
+
+// With a data directory, the full records its relation files' identities
+// (file_identity.hpp) from a walk after the backup's start position: a file
+// there when the server sends that position is recorded, as it is on disk.
+TEST(PhysicalBackup, RecordsTheRelationFilesThereAtTheStartWithTheirIdentity) {
+  class StartCreatesAFile final : public ReplicationConnection {
+   public:
+    explicit StartCreatesAFile(fs::path data) : data_(std::move(data)) {}
+    ScriptedServer scripted;
+    void send_command(const std::string& c) override { scripted.send_command(c); }
+    Rows next_rows(const char* what) override {
+      if (std::string(what) == "the backup start position") put_file(data_ / "base/5/16400", 16384);
+      return scripted.next_rows(what);
+    }
+    void expect_copy_out(const char* w) override { scripted.expect_copy_out(w); }
+    void receive_copy(const std::function<void(std::span<const std::byte>)>& f) override {
+      scripted.receive_copy(f);
+    }
+    void pause_reading(std::chrono::milliseconds d) override { scripted.pause_reading(d); }
+    Rows finish_command(const char* w) override { return scripted.finish_command(w); }
+
+   private:
+    fs::path data_;
+  };
+  TempDir d;
+  const fs::path data = d.path() / "data";
+  put_file(data / "PG_VERSION", 3);
+  put_file(data / "global/pg_control", 8192);
+  put_file(data / "global/1262", 8192);
+  put_file(data / "base/5/16385", 24576);
+  auto storage = make_memory_storage();
+  Repository repo(*storage);
+  StartCreatesAFile server(data);
+  server.scripted = complete_stream();
+  BackupRequest req = physical_request();
+  req.data_directory = data;
+  const BackupMeta meta = run_physical_backup(repo, req, server, no_progress);
+  const ObjectEntry* object = meta.find_object(kFileIdentityObject);
+  ASSERT_NE(object, nullptr);
+  const auto records = parse_file_identity(
+      storage->read_all(Repository::object_path(kSys, kName, kFileIdentityObject)), "test");
+  std::vector<std::string> paths;
+  for (const auto& r : records) {
+    paths.push_back(r.path);
+    const auto on_disk = stat_file_identity(data / r.path);
+    ASSERT_TRUE(on_disk) << r.path;
+    EXPECT_EQ(r.identity, on_disk->identity) << r.path;
+    EXPECT_EQ(r.size, on_disk->size) << r.path;
+  }
+  EXPECT_EQ(paths, (std::vector<std::string>{"base/5/16385", "base/5/16400", "global/1262"}));
+  EXPECT_EQ(repo.read_meta(kSys, kName).digest(), meta.digest());
 }
 
 }  // namespace

@@ -214,6 +214,34 @@ TEST_P(StorageContract, BadPathsAreRejected) {
   }
 }
 
+// A prepared prefix holds nothing until an object is committed there, and
+// remove_prefix leaves nothing of it.
+TEST_P(StorageContract, PreparedPrefixListsNothingUntilWritten) {
+  storage_->prepare_prefix("sys/backups/b1/");
+  EXPECT_TRUE(storage_->list("").empty());
+  if (GetParam() == "file") {
+    EXPECT_TRUE(fs::is_directory(root_ / "sys/backups/b1"));
+    struct stat st;
+    ASSERT_EQ(::stat((root_ / "sys/backups/b1").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0700u);
+  }
+  storage_->prepare_prefix("sys/backups/b1/");  // again: nothing to do
+  storage_->write_all("sys/backups/b1/backup.json", "{}");
+  EXPECT_EQ(paths(storage_->list("")), std::vector<std::string>{"sys/backups/b1/backup.json"});
+  storage_->prepare_prefix("sys/backups/b2/");
+  storage_->remove_prefix("sys/backups/b2/");
+  if (GetParam() == "file") {
+    EXPECT_FALSE(fs::exists(root_ / "sys/backups/b2")) << "an unused prepared directory stays";
+  }
+  for (const char* bad : {"../", "a/../", "/abs/", "a//b/"}) {
+    SCOPED_TRACE(bad);
+    expect_error([&] { storage_->prepare_prefix(bad); }, ErrorKind::invalid_argument);
+  }
+  if (GetParam() == "file") {
+    EXPECT_FALSE(fs::exists(tmp_.path() / "abs"));
+  }
+}
+
 TEST_P(StorageContract, RootExistsOnceSomethingWasWritten) {
   storage_->write_all("sys/backups/b1/backup.json", "{}");
   EXPECT_TRUE(storage_->root_exists());
@@ -285,6 +313,26 @@ TEST(FileStorage, TempFileWhileWritingThenGone) {
     w->commit();
   }
   EXPECT_EQ(files_on_disk(tmp.path()), std::vector<std::string>{"d/obj"});
+}
+
+// Objects of many writes, buffered and not, start their write-back as they
+// are written (write_back.hpp) and land whole.
+TEST(FileStorage, LargeObjectsOfMixedWritesLandWhole) {
+  TempDir tmp;
+  auto s = open_repository(tmp.path().string(), {});
+  const std::string data = random_data(9 * 1024 * 1024 + 4321, 5);
+  auto w = s->open_write("sys/backups/b/base.tar");
+  std::size_t at = 0;
+  for (std::size_t step : {std::size_t{1000}, std::size_t{2} << 20, std::size_t{777} << 10}) {
+    for (int i = 0; i < 3 && at < data.size(); ++i) {
+      const std::size_t n = std::min(step, data.size() - at);
+      w->write(bytes(std::string_view(data).substr(at, n)));
+      at += n;
+    }
+  }
+  w->write(bytes(std::string_view(data).substr(at)));
+  w->commit();
+  EXPECT_EQ(s->read_all("sys/backups/b/base.tar"), data);
 }
 
 TEST(FileStorage, StrayTempFilesIgnoredAndRemovedByRemovePrefix) {

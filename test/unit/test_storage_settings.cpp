@@ -25,12 +25,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void write_file(const fs::path& p, const std::string& content) {
-  fs::create_directories(p.parent_path());
-  std::ofstream out(p, std::ios::binary);
-  out << content;
-}
-
 std::string error_text(const std::function<void()>& fn) {
   try {
     fn();
@@ -45,7 +39,7 @@ class ConfigFile : public ::testing::Test {
  protected:
   fs::path file(const std::string& rel, const std::string& content) {
     fs::path p = tmp_.path() / rel;
-    write_file(p, content);
+    put_file(p, content);
     return p;
   }
   TempDir tmp_;

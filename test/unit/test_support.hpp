@@ -99,6 +99,16 @@ class TempDir {
   std::string str_;
 };
 
+// Writes content to p, replacing what was there, creating its directories.
+inline void put_file(const std::filesystem::path& p, std::string_view content) {
+  std::filesystem::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << content;
+}
+// A file of `size` bytes ('x').
+inline void put_file(const std::filesystem::path& p, std::size_t size = 0) {
+  put_file(p, std::string(size, 'x'));
+}
+
 // The whole content of a file (empty if it cannot be read).
 inline std::string slurp(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -71,8 +71,9 @@ std::optional<FileStat> stat_file_identity(const std::filesystem::path& path);
 std::string manifest_path(const BackupEntry& entry);
 
 // The identity records of every relation file of a walk, statted now (a file
-// gone since the walk is left out). The job worker calls it after a full
-// backup's stream (list_data_directory of the data directory, then this).
+// gone since the walk is left out). A full backup calls it on a thread of its
+// own while the stream runs, after the backup's start (list_data_directory of
+// the data directory, then this; physical_backup.cpp says why that is safe).
 std::vector<FileIdentityRecord> relation_file_identities(const DataDirectoryListing& listing);
 
 // Stores records as the file_identity object of the backup in `directory`

@@ -30,7 +30,7 @@
 //  * The destructor stops the thread and drops what is left (a failed restore).
 #pragma once
 #include "pgvault/pg_free.hpp"
-#include "pgvault/restore/write_back.hpp"
+#include "pgvault/write_back.hpp"
 
 #include <condition_variable>
 #include <cstddef>

@@ -7,6 +7,8 @@
 #include "pgvault/physical/file_identity.hpp"
 #include "pgvault/physical/read_pacer.hpp"
 #include "pgvault/pipeline/compression.hpp"
+#include "pgvault/storage/storage.hpp"
+#include "pgvault/thread.hpp"
 #include "pgvault/wal/wal_name.hpp"
 
 #include <optional>
@@ -107,12 +109,33 @@ BackupMeta run_physical_backup(Repository& repo, const BackupRequest& req,
     if (req.max_rate_kb > 0 && req.compression.algorithm != Compression::none) {
       pacer.emplace(static_cast<std::uint64_t>(req.max_rate_kb) * 1024);
     }
+    // Done while the server switches WAL and checkpoints (15-80 ms): after
+    // its start position, they held up the first bytes of the stream.
+    std::vector<BackupMeta> listed;
+    BackgroundTask listing([&] {
+      listed = repo.list_backups(req.origin.system_identifier);
+      repo.storage().prepare_prefix(
+          Repository::backup_dir(req.origin.system_identifier, req.origin.name));
+    });
     server.send_command(base_backup_command(req, !pacer));
     auto start = server.next_rows("the backup start position");
     meta.start_lsn = cell(start, 0, "backup start position");
     meta.timeline = static_cast<std::uint32_t>(std::stoul(cell(start, 1, "start timeline")));
-    refuse_second_writer(repo.list_backups(req.origin.system_identifier),
-                         req.origin.system_identifier, meta.timeline, meta.start_lsn);
+    listing.wait();
+    refuse_second_writer(listed, req.origin.system_identifier, meta.timeline, meta.start_lsn);
+    // The relation files' identities, statted while the stream runs, after
+    // the backup's start (file_identity.hpp): done after the stream, the walk
+    // added 10 ms to every full's end. A file the walk sees before the server
+    // reads it, then re-created under its path, has another identity than the
+    // one recorded: the next incremental stores it whole (the safe side). One
+    // re-created after the server read it is the same as it was with the walk
+    // after the stream, which every file's read preceded.
+    std::vector<FileIdentityRecord> identities;
+    std::optional<BackgroundTask> identity_walk;
+    if (!req.data_directory.empty()) {
+      identity_walk.emplace(
+          [&] { identities = relation_file_identities(list_data_directory(req.data_directory)); });
+    }
     // With PROGRESS the third column is each tablespace's estimated size in kB.
     for (const auto& row : server.next_rows("the tablespace list")) {
       if (row.size() > 2 && !row[2].empty()) state.total += std::stoull(row[2]) * 1024;
@@ -143,12 +166,11 @@ BackupMeta run_physical_backup(Repository& repo, const BackupRequest& req,
       throw Error(ErrorKind::storage, "server sent no backup_manifest");
     }
     meta.objects = receiver.objects();
-    if (!req.data_directory.empty()) {
-      // After the stream: a file re-created meanwhile is seen as changed by
-      // the next incremental and stored whole (the safe side).
+    if (identity_walk) {
+      identity_walk->wait();
       meta.objects.push_back(store_file_identity(
           repo.storage(), Repository::backup_dir(req.origin.system_identifier, req.origin.name),
-          relation_file_identities(list_data_directory(req.data_directory)), req.encryption_key));
+          std::move(identities), req.encryption_key));
     }
     meta.tablespaces = receiver.tablespaces();
     meta.source_bytes = receiver.manifest_source_bytes();

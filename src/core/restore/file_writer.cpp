@@ -3,7 +3,7 @@
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/crc32c.hpp"
 #include "pgvault/pipeline/sha256.hpp"
-#include "pgvault/restore/write_back.hpp"
+#include "pgvault/write_back.hpp"
 #include "pgvault/thread.hpp"
 
 #include <algorithm>

@@ -7,6 +7,7 @@
 #include "pgvault/error.hpp"
 #include "pgvault/storage/storage.hpp"
 #include "pgvault/text.hpp"
+#include "pgvault/write_back.hpp"
 #include "storage_internal.hpp"
 
 #include <algorithm>
@@ -98,6 +99,7 @@ class FileWriter final : public ObjectWriter {
     if (committed_)
       throw Error(ErrorKind::internal, "object " + quoted(final_) + " committed twice");
     flush();
+    write_back_.finish(fd_);
     if (::fsync(fd_) != 0) throw_os_error("could not fsync file " + quoted(final_), errno);
     int fd = fd_;
     fd_ = -1;
@@ -122,6 +124,10 @@ class FileWriter final : public ObjectWriter {
         if (errno == EINTR) continue;
         throw_os_error("could not write file " + quoted(final_), errno);
       }
+      // The disk writes the object while the rest of it arrives: commit()'s
+      // fsync finds little left (write_back.hpp).
+      write_back_.wrote(fd_, written_, static_cast<std::uint64_t>(w));
+      written_ += static_cast<std::uint64_t>(w);
       p += w;
       n -= static_cast<std::size_t>(w);
     }
@@ -131,6 +137,8 @@ class FileWriter final : public ObjectWriter {
   int fd_;
   bool committed_ = false;
   std::vector<std::byte> buf_;
+  std::uint64_t written_ = 0;
+  WriteBack write_back_;
 };
 
 class FileReader final : public ObjectReader {
@@ -232,6 +240,13 @@ class FileStorage final : public Storage {
     }
     if (fd < 0) throw_os_error("could not create file " + quoted(full), errno);
     return std::make_unique<FileWriter>(full, temp, fd);
+  }
+
+  void prepare_prefix(const std::string& prefix) override {
+    storage_internal::validate_prefix(prefix);
+    std::string dir = full_path(prefix);
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    make_dirs(dir);
   }
 
   void remove(const std::string& path) override {

@@ -79,6 +79,10 @@ void Storage::remove_prefix(const std::string& prefix) {
   for (const ObjectInfo& obj : list(prefix)) remove(obj.path);
 }
 
+void Storage::prepare_prefix(const std::string& prefix) {
+  storage_internal::validate_prefix(prefix);
+}
+
 std::string Storage::read_all(const std::string& path) {
   auto reader = open_read(path);
   std::string out;

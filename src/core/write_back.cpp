@@ -1,4 +1,4 @@
-#include "pgvault/restore/write_back.hpp"
+#include "pgvault/write_back.hpp"
 
 #include <algorithm>
 
