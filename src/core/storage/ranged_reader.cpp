@@ -2,12 +2,18 @@
 
 #include "pgvault/http/xml.hpp"
 #include "pgvault/text.hpp"
+#include "pgvault/thread.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <cstring>
+#include <deque>
+#include <exception>
+#include <optional>
 #include <span>
 #include <utility>
+#include <vector>
 
 namespace pgvault::storage_internal {
 
@@ -28,15 +34,26 @@ class RangedReader final : public ObjectReader {
   RangedReader(RangedReaderSettings settings, RangeFetcher fetch)
       : s_(std::move(settings)), fetch_(std::move(fetch)) {
     if (s_.chunk_size == 0) s_.chunk_size = kDefaultReadChunk;
-    fill();
+    if (s_.ranges_in_flight == 0) s_.ranges_in_flight = 1;
+    // The first range on the caller's thread: a missing object throws here,
+    // and the size and ETag every later range needs are known afterwards.
+    if (!fetch_range(0, s_.chunk_size, buf_, nullptr)) return;
+    next_fetch_ = buf_.size();
+    start_ranges();
+  }
+
+  ~RangedReader() override {
+    // Ranges still in flight stop at their next bytes; their threads are
+    // joined here, while everything they use is alive.
+    abandoned_.store(true);
+    ahead_.clear();
   }
 
   std::size_t read(std::span<std::byte> out) override {
     if (out.empty()) return 0;
-    if (pos_ == buf_.size()) {
-      if (offset_ >= size_) return 0;
-      fill();
-      if (buf_.empty()) return 0;
+    while (pos_ == buf_.size()) {
+      if (ahead_.empty()) return 0;
+      take_next_range();
     }
     std::size_t n = std::min(out.size(), buf_.size() - pos_);
     std::memcpy(out.data(), buf_.data() + pos_, n);
@@ -45,21 +62,71 @@ class RangedReader final : public ObjectReader {
   }
 
  private:
+  // A range fetched on a thread of its own while earlier ones are read.
+  struct Range {
+    std::uint64_t begin = 0, end = 0;
+    std::string data;
+    std::optional<BackgroundTask> task;
+  };
+
   Error storage_error(const std::string& what) const {
     return Error(ErrorKind::storage, s_.service + ": reading " + quoted(s_.path) + ": " + what);
   }
 
-  // Reads the next range, [offset_, min(offset_ + chunk, size)), into buf_
-  // (reusing its capacity) and advances offset_ past it.
-  void fill() {
-    const bool first = !size_known_;
-    const std::uint64_t end =
-        first ? offset_ + s_.chunk_size : std::min<std::uint64_t>(offset_ + s_.chunk_size, size_);
-    buf_.clear();
+  // Keeps up to ranges_in_flight ranges fetched ahead of the one being read,
+  // each on its own thread and connection (the driver's pool lends one per
+  // request): one connection's throughput and each request's latency no
+  // longer bound a large object's read. Buffers are reused, so memory stays
+  // at ranges_in_flight + 1 chunks.
+  void start_ranges() {
+    while (ahead_.size() < s_.ranges_in_flight && next_fetch_ < size_) {
+      auto range = std::make_unique<Range>();
+      range->begin = next_fetch_;
+      range->end = std::min<std::uint64_t>(next_fetch_ + s_.chunk_size, size_);
+      if (!spare_.empty()) {
+        range->data = std::move(spare_.back());
+        spare_.pop_back();
+      }
+      next_fetch_ = range->end;
+      Range* r = range.get();
+      range->task.emplace([this, r] { fetch_range(r->begin, r->end, r->data, &abandoned_); });
+      ahead_.push_back(std::move(range));
+    }
+  }
+
+  // The next range in order: waits for it (its failure is this read's) and
+  // makes it the buffer being read.
+  void take_next_range() {
+    if (failure_) std::rethrow_exception(failure_);  // a read after a failed one
+    Range& next = *ahead_.front();
+    try {
+      next.task->wait();
+    } catch (...) {
+      failure_ = std::current_exception();
+      throw;
+    }
+    if (next.data.size() != next.end - next.begin)
+      throw storage_error("internal: range " + std::to_string(next.begin) + " came back with " +
+                          std::to_string(next.data.size()) + " bytes");
+    buf_.swap(next.data);
     pos_ = 0;
-    if (buf_.capacity() < s_.chunk_size) buf_.reserve(s_.chunk_size);
+    spare_.push_back(std::move(next.data));
+    ahead_.pop_front();
+    start_ranges();
+  }
+
+  // Reads bytes [begin, end) into out (replacing what it held; end is
+  // clamped to the size once it is known) and, from the first range's
+  // answer, learns the size and ETag. Returns false when the object is
+  // empty (416 to the very first range). Called for later ranges from
+  // several threads at once: it then only reads the size, the ETag and the
+  // settings. `abandoned` set stops a transfer at its next bytes.
+  bool fetch_range(std::uint64_t begin, std::uint64_t end, std::string& out,
+                   const std::atomic<bool>* abandoned) {
+    out.clear();
+    if (out.capacity() < s_.chunk_size) out.reserve(s_.chunk_size);
     for (int resumes = 0;; ++resumes) {
-      const std::uint64_t start = offset_ + buf_.size();
+      const std::uint64_t start = begin + out.size();
       const std::uint64_t want = end - start;
       std::uint64_t got = 0;
       RangeGet get;
@@ -67,11 +134,13 @@ class RangedReader final : public ObjectReader {
       get.length = want;
       get.if_match = etag_;
       get.sink = [&](std::string_view data) {
+        if (abandoned && abandoned->load())
+          throw storage_error("the read was abandoned");  // ends the transfer
         got += data.size();
         if (got > want)
           throw storage_error("the server sent more than the requested " + std::to_string(want) +
                               " bytes (was the Range header ignored?)");
-        buf_.append(data);
+        out.append(data);
       };
       RangeExchange ex;
       try {
@@ -82,24 +151,23 @@ class RangedReader final : public ObjectReader {
         // the bytes received cannot be pinned to one version of the object:
         // start the range over instead.
         if (!e.retryable() || got == 0 || resumes >= s_.max_resumes) throw;
-        if (!size_known_) buf_.clear();
+        if (!size_known_) out.clear();
         continue;
       }
       if (accept(ex, start, got)) {
         size_known_ = true;
         size_ = 0;
-        return;
+        return false;
       }
-      if (offset_ + buf_.size() >= std::min(end, size_)) break;
+      const std::uint64_t last = std::min(end, size_);
+      if (begin + out.size() >= last) return true;
       // Fewer bytes than asked for: ask for the rest, but never loop on an
       // answer that moved nothing (that would end the object early).
       if (got == 0 || resumes >= s_.max_resumes)
         throw storage_error("the server sent fewer bytes than requested (bytes " +
-                            std::to_string(offset_ + buf_.size()) + " to " +
-                            std::to_string(std::min(end, size_)) + " of " + std::to_string(size_) +
-                            " never came)");
+                            std::to_string(begin + out.size()) + " to " + std::to_string(last) +
+                            " of " + std::to_string(size_) + " never came)");
     }
-    offset_ += buf_.size();
   }
 
   // Checks one answer; learns the size and ETag from the first. Returns true
@@ -159,12 +227,18 @@ class RangedReader final : public ObjectReader {
 
   RangedReaderSettings s_;
   RangeFetcher fetch_;
+  // Set by the first range, read-only afterwards (the fetching threads read them).
   std::string etag_;
-  std::string buf_;
-  std::size_t pos_ = 0;
-  std::uint64_t offset_ = 0;
   std::uint64_t size_ = 0;
   bool size_known_ = false;
+  // The range being read: buf_[pos_..] are its unread bytes.
+  std::string buf_;
+  std::size_t pos_ = 0;
+  std::uint64_t next_fetch_ = 0;    // where the next range to start begins
+  std::vector<std::string> spare_;  // buffers of ranges read, for the next ones
+  std::exception_ptr failure_;      // the first range that failed, for every later read
+  std::atomic<bool> abandoned_{false};
+  std::deque<std::unique_ptr<Range>> ahead_;  // in order; destroyed first
 };
 
 }  // namespace

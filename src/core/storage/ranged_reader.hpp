@@ -2,7 +2,11 @@
 // drivers (S3, GCS, Azure Blob). The driver only sends one ranged GET; the
 // reader does the rest the same way for every store:
 //
-//   - ranges of chunk_size bytes into one reused buffer (constant memory);
+//   - ranges of chunk_size bytes; after the first (on the caller's thread),
+//     up to ranges_in_flight ranges are fetched ahead of the one being read,
+//     each on a thread and connection of its own, into reused buffers
+//     (constant memory: ranges_in_flight + 1 chunks), and handed out in
+//     order; a range's failure is the failure of the read that reaches it;
 //   - the size from the first answer's Content-Range ("bytes 0-8388607/N");
 //     416 to the first range is an empty object;
 //   - the ETag of the first answer is pinned with If-Match on every later
@@ -34,6 +38,7 @@
 namespace pgvault::storage_internal {
 
 inline constexpr std::size_t kDefaultReadChunk = 8u << 20;
+inline constexpr std::size_t kDefaultRangesInFlight = 3;
 
 // One ranged GET for bytes [offset, offset + length).
 struct RangeGet {
@@ -59,6 +64,10 @@ struct RangedReaderSettings {
   std::string path;            // the object's repository path, for messages
   std::string repository_url;  // for the not-found message
   std::size_t chunk_size = kDefaultReadChunk;
+  // Ranges fetched ahead of the one being read (at least 1). One connection
+  // to a store carries about 50-100 MB/s and waits a round trip per range;
+  // three at a time keep a restore from being bound by either.
+  std::size_t ranges_in_flight = kDefaultRangesInFlight;
   int max_resumes = 3;  // per range
   // The error for an unsuccessful answer; default http::status_error(service, ...).
   std::function<Error(const RangeExchange&)> failure;
