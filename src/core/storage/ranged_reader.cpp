@@ -95,7 +95,8 @@ class RangedReader final : public ObjectReader {
   }
 
   // The next range in order: waits for it (its failure is this read's) and
-  // makes it the buffer being read.
+  // makes it the buffer being read. fetch_range returned only once the
+  // range was whole (the sink refuses more than asked for).
   void take_next_range() {
     if (failure_) std::rethrow_exception(failure_);  // a read after a failed one
     Range& next = *ahead_.front();
@@ -105,9 +106,6 @@ class RangedReader final : public ObjectReader {
       failure_ = std::current_exception();
       throw;
     }
-    if (next.data.size() != next.end - next.begin)
-      throw storage_error("internal: range " + std::to_string(next.begin) + " came back with " +
-                          std::to_string(next.data.size()) + " bytes");
     buf_.swap(next.data);
     pos_ = 0;
     spare_.push_back(std::move(next.data));
