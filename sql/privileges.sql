@@ -62,12 +62,23 @@ SELECT p.oid::regprocedure AS internal_function,
 -- A role granted vault.verify_backup verifies without any privilege on
 -- vault.backups, and the outcome is recorded on the row.
 SELECT status FROM vault.create_backup(label => 'privileges');
-GRANT EXECUTE ON FUNCTION vault.verify_backup(text) TO regress_pgvault_ops;
+GRANT EXECUTE ON FUNCTION vault.verify_backup(text, text) TO regress_pgvault_ops;
 SET SESSION AUTHORIZATION regress_pgvault_ops;
 SELECT verified, objects > 0 AS has_objects, error FROM vault.verify_backup();
 UPDATE vault.backups SET location = 'file:///elsewhere';
 RESET SESSION AUTHORIZATION;
 SELECT verify_status, verified_at IS NOT NULL AS verified_at_set
+  FROM vault.history WHERE label = 'privileges';
+-- depth => 'stored' checks each object's size and SHA-256 only: it passes,
+-- opens no archive (files is NULL) and, proving less than a decoded check,
+-- leaves the row as the decoded check left it. Any other depth is refused.
+SELECT verified_at AS decoded_verified_at FROM vault.history WHERE label = 'privileges' \gset
+SET SESSION AUTHORIZATION regress_pgvault_ops;
+SELECT verified, objects > 0 AS has_objects, files IS NULL AS no_files, bytes_read > 0 AS has_read,
+       error FROM vault.verify_backup(depth => 'stored');
+SELECT * FROM vault.verify_backup(depth => 'shallow');
+RESET SESSION AUTHORIZATION;
+SELECT verify_status, verified_at = :'decoded_verified_at' AS verified_at_unchanged
   FROM vault.history WHERE label = 'privileges';
 -- Even a granted role cannot write the audit trail: only pgvault (as
 -- superuser) writes it.
@@ -96,7 +107,7 @@ SELECT status, database, initiated_by FROM vault.history
  WHERE database = 'regress_pgvault_private';
 DROP DATABASE regress_pgvault_private;
 REVOKE ALL ON FUNCTION vault.create_backup(text, text, boolean, name, boolean, boolean, text[], text[]) FROM regress_pgvault_ops;
-REVOKE ALL ON FUNCTION vault.verify_backup(text) FROM regress_pgvault_ops;
+REVOKE ALL ON FUNCTION vault.verify_backup(text, text) FROM regress_pgvault_ops;
 REVOKE ALL ON FUNCTION vault._scheduler_state(), vault._setting_problems(), vault._alert_state(), vault._stale_state() FROM regress_pgvault_ops;
 REVOKE ALL ON vault.status FROM regress_pgvault_ops;
 REVOKE ALL ON SCHEMA vault FROM regress_pgvault_ops;

@@ -239,7 +239,7 @@ int run_verify(const VerifyCliOptions& o) {
       out["bytes_read"] = report.bytes_read;
       if (!report.chain.empty()) out["chain"] = report.chain;  // newest first
       if (!o.restore_test) out["decoded_bytes"] = report.decoded_bytes;
-      out["depth"] = o.stored_only ? "stored" : "decoded";
+      out["depth"] = verify_depth_name(o.stored_only ? VerifyDepth::stored : VerifyDepth::decoded);
       out["extra_objects"] = report.extra_objects;
       out["warnings"] = report.warnings;
       if (wal) out["wal"] = wal_report_json(*wal);

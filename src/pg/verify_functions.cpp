@@ -5,6 +5,8 @@
 // verify_status, verify_error) so an auditor sees when each backup was last
 // proven readable, and in the repository (<sysid>/verifications/<name>.json)
 // for `pgvault metrics` and `pgvault list`, which have no database.
+// A check of the stored bytes alone (depth 'stored') proves less than that:
+// as `pgvault verify --stored-only`, only its failure is recorded.
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/catalog/verification_record.hpp"
 #include "pgvault/error.hpp"
@@ -38,16 +40,26 @@ namespace {
 
 struct VerifyOutcome {
   std::string name;
+  VerifyDepth depth = VerifyDepth::decoded;
   bool passed = false;
   VerifyReport report;
   std::string error;
 };
 
+// Whether an outcome counts as a verification, for the backup's row, the
+// repository's record and the alerts: a pass of the stored bytes alone does
+// not prove the backup readable (a failure of them disproves it).
+bool recorded(const VerifyOutcome& o) {
+  return o.depth == VerifyDepth::decoded || !o.passed;
+}
+
 // Reads the backup back. A problem with the backup is an outcome, not an
 // error; not finding it, and interrupts (PgError), are errors. The outcome
 // is also written to the repository (verification_record.hpp) for the
-// tools that read it without the database; verified_by says who asked.
-VerifyOutcome verify_named(const std::string& name_or_latest, const char* verified_by,
+// tools that read it without the database, unless recorded() says it is
+// not one; verified_by says who asked.
+VerifyOutcome verify_named(const std::string& name_or_latest, VerifyDepth depth,
+                           const std::string& verified_by,
                            const std::function<void()>& check_interrupts) {
   require_chosen_repository();
   auto storage = open_repository(guc_repository);
@@ -55,7 +67,9 @@ VerifyOutcome verify_named(const std::string& name_or_latest, const char* verifi
   const BackupMeta meta = repo.resolve(name_or_latest, system_identifier_string());
   VerifyOutcome out;
   out.name = meta.name;
+  out.depth = depth;
   VerifyOptions options;
+  options.depth = depth;
   options.decryptor = decryptor_for(meta, configured_encryption());
   // An incremental's chain: each backup with its own key derivation.
   const EncryptionSettings encryption = configured_encryption();
@@ -68,6 +82,7 @@ VerifyOutcome verify_named(const std::string& name_or_latest, const char* verifi
     if (e.kind() == ErrorKind::cancelled) throw;
     out.error = e.what();
   }
+  if (!recorded(out)) return out;
   VerificationRecord record;
   record.backup = meta.name;
   record.system_identifier = meta.system_identifier;
@@ -82,8 +97,9 @@ VerifyOutcome verify_named(const std::string& name_or_latest, const char* verifi
   return out;
 }
 
-// Inside the caller's SPI connection.
+// Inside the caller's SPI connection; nothing for an outcome that is not recorded().
 void record(const VerifyOutcome& o) {
+  if (!recorded(o)) return;
   spi_query(
       "UPDATE vault.backups SET verified_at = pg_catalog.now(), verify_status = $2, "
       "verify_error = $3 "
@@ -95,7 +111,12 @@ void record(const VerifyOutcome& o) {
 }
 
 void log_outcome(const VerifyOutcome& o) {
-  if (o.passed) {
+  if (o.passed && o.depth == VerifyDepth::stored) {
+    log_message(LOG, "backup \"" + o.name + "\": the stored bytes of " +
+                         std::to_string(o.report.objects) +
+                         " objects match backup.json (contents not decoded, not recorded as a "
+                         "verification)");
+  } else if (o.passed) {
     log_message(LOG, "backup \"" + o.name + "\" verified: " + std::to_string(o.report.objects) +
                          " objects, " + std::to_string(o.report.files) + " files");
   } else {
@@ -150,14 +171,19 @@ WalVerifyOutcome verify_wal_named(const std::string& name_or_latest) {
 using namespace pgvault;
 using namespace pgvault::pg;
 
-// vault.verify_backup(name text DEFAULT 'latest', OUT backup text, OUT verified
-// boolean, OUT objects bigint, OUT files bigint, OUT bytes_read bigint, OUT
-// error text)
+// vault.verify_backup(name text DEFAULT 'latest', depth text DEFAULT
+// 'decoded', OUT backup text, OUT verified boolean, OUT objects bigint, OUT
+// files bigint, OUT bytes_read bigint, OUT error text). files is NULL for
+// depth 'stored', which opens no archive.
 PGVAULT_FUNCTION(pgvault_verify_backup) {
   require_pgvault_database();
   const std::string name = PG_ARGISNULL(0) ? std::string("latest") : text_arg(fcinfo, 0);
-  const VerifyOutcome o =
-      verify_named(name, "vault.verify_backup", [] { pg_guard([] { CHECK_FOR_INTERRUPTS(); }); });
+  const VerifyDepth depth =
+      PG_ARGISNULL(1) ? VerifyDepth::decoded : parse_verify_depth(text_arg(fcinfo, 1));
+  const VerifyOutcome o = verify_named(
+      name, depth,
+      depth == VerifyDepth::stored ? "vault.verify_backup (stored bytes)" : "vault.verify_backup",
+      [] { pg_guard([] { CHECK_FOR_INTERRUPTS(); }); });
   pg_guard([] { SPI_connect(); });
   record(o);
   pg_guard([] { SPI_finish(); });
@@ -168,7 +194,7 @@ PGVAULT_FUNCTION(pgvault_verify_backup) {
       elog(ERROR, "vault.verify_backup must return a record");
     desc = BlessTupleDesc(desc);
     Datum values[6];
-    bool nulls[6] = {false, false, false, false, false, o.passed};
+    bool nulls[6] = {false, false, false, o.depth == VerifyDepth::stored, false, o.passed};
     values[0] = CStringGetTextDatum(o.name.c_str());
     values[1] = BoolGetDatum(o.passed);
     values[2] = Int64GetDatum(static_cast<int64>(o.report.objects));
@@ -249,7 +275,7 @@ PGVAULT_WORKER(pgvault_verify_main) {
   pg_guard([] { pgstat_report_appname("pgvault verify"); });
   VerifyOutcome o;
   try {
-    o = verify_named("latest", "scheduled verification",
+    o = verify_named("latest", VerifyDepth::decoded, "scheduled verification",
                      [] { pg_guard([] { CHECK_FOR_INTERRUPTS(); }); });
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::not_found) throw;

@@ -498,3 +498,16 @@ TEST(TarScan, RefusesEscapingPathsLikeExtraction) {
   expect_error([&] { scanner.write(as_bytes(t.str())); }, ErrorKind::corrupt,
                "tar archive \"base.tar\": entry \"../outside\" contains a \"..\" component");
 }
+
+// vault.verify_backup's depth argument: the two names, and anything else
+// refused with what is allowed, the value shown escaped.
+TEST(VerifyDepthNames, RoundTripAndRefuseTheRest) {
+  for (VerifyDepth d : {VerifyDepth::decoded, VerifyDepth::stored}) {
+    EXPECT_EQ(parse_verify_depth(verify_depth_name(d)), d);
+  }
+  EXPECT_STREQ(verify_depth_name(VerifyDepth::stored), "stored");
+  expect_error([] { parse_verify_depth("Stored"); }, ErrorKind::invalid_argument,
+               "invalid verification depth \"Stored\" (allowed: decoded,");
+  expect_error([] { parse_verify_depth("x\"\n"); }, ErrorKind::invalid_argument,
+               "invalid verification depth \"x\\x22\\x0A\"");
+}

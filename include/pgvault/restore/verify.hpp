@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pgvault {
@@ -24,6 +25,13 @@ enum class VerifyDepth {
   // of its backup files (their "rck"), at the cost of reading them.
   stored,
 };
+
+// "decoded" or "stored": the names vault.verify_backup's depth and
+// `pgvault verify --json`'s "depth" use.
+const char* verify_depth_name(VerifyDepth depth);
+// The depth a name gives; Error(invalid_argument) naming the value and the
+// allowed names otherwise.
+VerifyDepth parse_verify_depth(std::string_view name);
 
 struct VerifyOptions {
   VerifyDepth depth = VerifyDepth::decoded;

@@ -344,6 +344,20 @@ class Verifier {
 
 }  // namespace
 
+const char* verify_depth_name(VerifyDepth depth) {
+  return depth == VerifyDepth::stored ? "stored" : "decoded";
+}
+
+VerifyDepth parse_verify_depth(std::string_view name) {
+  for (VerifyDepth d : {VerifyDepth::decoded, VerifyDepth::stored}) {
+    if (name == verify_depth_name(d)) return d;
+  }
+  throw Error(ErrorKind::invalid_argument,
+              "invalid verification depth \"" + quote_untrusted(name) +
+                  "\" (allowed: decoded, which reads everything a restore reads and checks every "
+                  "file; stored, which checks the size and SHA-256 of every stored object)");
+}
+
 VerifyReport verify_backup(Repository& repo, const BackupMeta& meta, const VerifyOptions& opts,
                            const ProgressLog& log) {
   return Verifier(repo, meta, opts, log).run();
