@@ -1,4 +1,5 @@
 // backup.json and the repository layout.
+#include "doubles/forwarding_storage.hpp"
 #include "doubles/memory_storage.hpp"
 #include "pgvault/catalog/backup_meta.hpp"
 #include "pgvault/catalog/repository.hpp"
@@ -419,20 +420,15 @@ TEST(Repository, CorruptBackupJsonIsReportedNotHidden) {
 
 // Delegates to a memory storage; each backup.json read is held by an
 // OverlapGate, and one backup's can fail.
-class SlowMetaStorage : public Storage {
- public:
+struct MemoryStorageOwner {
   std::unique_ptr<Storage> inner = make_memory_storage();
+};
+class SlowMetaStorage : public MemoryStorageOwner, public ForwardingStorage {
+ public:
+  SlowMetaStorage() : ForwardingStorage(*inner) {}
   OverlapGate gate;
   std::string failing;  // a path whose read fails with Error(storage)
 
-  std::string url() const override { return inner->url(); }
-  std::optional<ObjectInfo> info(const std::string& p) override { return inner->info(p); }
-  bool root_exists() override { return inner->root_exists(); }
-  std::vector<ObjectInfo> list(const std::string& prefix) override { return inner->list(prefix); }
-  std::unique_ptr<ObjectWriter> open_write(const std::string& p) override {
-    return inner->open_write(p);
-  }
-  void remove(const std::string& p) override { inner->remove(p); }
   std::unique_ptr<ObjectReader> open_read(const std::string& p) override {
     if (!p.ends_with("/backup.json")) return inner->open_read(p);
     gate.enter();

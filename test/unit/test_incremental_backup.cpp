@@ -24,6 +24,7 @@
 #include "pgvault/storage/storage.hpp"
 #include "pgvault/wal/wal_summary.hpp"
 
+#include "doubles/forwarding_storage.hpp"
 #include "doubles/memory_storage.hpp"
 #include "test_support.hpp"
 
@@ -110,16 +111,9 @@ struct Cluster {
 };
 
 // Remembers the order in which objects become visible.
-class RecordingStorage final : public Storage {
+class RecordingStorage final : public ForwardingStorage {
  public:
-  explicit RecordingStorage(Storage& inner) : inner_(inner) {}
-  std::string url() const override { return inner_.url(); }
-  std::optional<ObjectInfo> info(const std::string& p) override { return inner_.info(p); }
-  bool root_exists() override { return inner_.root_exists(); }
-  std::vector<ObjectInfo> list(const std::string& prefix) override { return inner_.list(prefix); }
-  std::unique_ptr<ObjectReader> open_read(const std::string& p) override {
-    return inner_.open_read(p);
-  }
+  using ForwardingStorage::ForwardingStorage;
   std::unique_ptr<ObjectWriter> open_write(const std::string& p) override {
     class Writer final : public ObjectWriter {
      public:
@@ -139,11 +133,9 @@ class RecordingStorage final : public Storage {
     };
     return std::make_unique<Writer>(inner_.open_write(p), *this, p);
   }
-  void remove(const std::string& p) override { inner_.remove(p); }
   std::vector<std::string> commits;
 
  private:
-  Storage& inner_;
   std::mutex mu_;
 };
 

@@ -1,5 +1,6 @@
 // Repository metrics (catalog/metrics.hpp) and verification records
 // (catalog/verification_record.hpp) on a hand-built repository.
+#include "doubles/forwarding_storage.hpp"
 #include "doubles/memory_storage.hpp"
 #include "pgvault/catalog/metrics.hpp"
 #include "pgvault/catalog/repository.hpp"
@@ -86,25 +87,15 @@ std::string k(const std::string& name, const std::string& kind, const std::strin
 }
 
 // A store that refuses every write, as read-only credentials do.
-class ReadOnlyStorage final : public Storage {
+class ReadOnlyStorage final : public ForwardingStorage {
  public:
-  explicit ReadOnlyStorage(Storage& inner) : inner_(inner) {}
-  std::string url() const override { return inner_.url(); }
-  std::optional<ObjectInfo> info(const std::string& p) override { return inner_.info(p); }
-  bool root_exists() override { return inner_.root_exists(); }
-  std::vector<ObjectInfo> list(const std::string& p) override { return inner_.list(p); }
-  std::unique_ptr<ObjectReader> open_read(const std::string& p) override {
-    return inner_.open_read(p);
-  }
+  using ForwardingStorage::ForwardingStorage;
   std::unique_ptr<ObjectWriter> open_write(const std::string& p) override {
     throw Error(ErrorKind::storage, "PUT " + p + ": 403 AccessDenied");
   }
   void remove(const std::string& p) override {
     throw Error(ErrorKind::storage, "DELETE " + p + ": 403 AccessDenied");
   }
-
- private:
-  Storage& inner_;
 };
 
 }  // namespace

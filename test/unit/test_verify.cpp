@@ -1,3 +1,4 @@
+#include "doubles/forwarding_storage.hpp"
 #include "doubles/memory_storage.hpp"
 #include "pgvault/catalog/backup_meta.hpp"
 #include "pgvault/catalog/repository.hpp"
@@ -19,6 +20,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace pgvault;
@@ -295,6 +297,52 @@ TEST_F(VerifyTest, StoredOnlyChecksTheStoredBytesNotTheContents) {
   storage->remove(path_of(kPhysical, "file_identity"));
   expect_error([&] { verify(kPhysical, stored); }, ErrorKind::not_found,
                "object \"file_identity\" of backup \"" + kPhysical + "\" is missing");
+}
+
+// Holds each read of a backup's object (backup.json aside) until a second
+// one is in flight.
+class GatedReads final : public ForwardingStorage {
+ public:
+  using ForwardingStorage::ForwardingStorage;
+  std::unique_ptr<ObjectReader> open_read(const std::string& p) override {
+    if (!p.ends_with("/backup.json")) {
+      gate.enter();
+      gate.leave();
+    }
+    return inner_.open_read(p);
+  }
+  OverlapGate gate;
+};
+
+// The stored bytes are hashed a core each: objects are read side by side,
+// progress still reaches the caller's thread (ending at the total), and a
+// caller that stops it (a backend's interrupt) gets its error with every
+// reading thread joined.
+TEST_F(VerifyTest, StoredOnlyReadsObjectsSideBySide) {
+  const BackupMeta m = write_physical();
+  GatedReads gated(*storage);
+  Repository repo(gated);
+  VerifyOptions stored;
+  stored.depth = VerifyDepth::stored;
+  const std::thread::id caller = std::this_thread::get_id();
+  std::uint64_t last = 0;
+  stored.on_progress = [&](std::uint64_t read, std::uint64_t total) {
+    EXPECT_EQ(std::this_thread::get_id(), caller);
+    EXPECT_GE(read, last);
+    EXPECT_EQ(total, m.stored_bytes);
+    last = read;
+  };
+  const VerifyReport r = verify_backup(repo, repo.resolve(kPhysical, kSysid), stored);
+  EXPECT_EQ(r.objects, 3u);
+  EXPECT_EQ(r.bytes_read, m.stored_bytes);
+  EXPECT_EQ(last, m.stored_bytes);
+  EXPECT_GE(gated.gate.max_in_flight(), 2) << "the objects were read one after another";
+
+  stored.on_progress = [](std::uint64_t, std::uint64_t) {
+    throw Error(ErrorKind::cancelled, "canceling statement due to user request");
+  };
+  expect_error([&] { verify_backup(repo, repo.resolve(kPhysical, kSysid), stored); },
+               ErrorKind::cancelled, "user request");
 }
 
 TEST_F(VerifyTest, StoredOnlyReadsLogicalAndUnknownKindsAlike) {

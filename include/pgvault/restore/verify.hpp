@@ -41,8 +41,10 @@ struct VerifyOptions {
   // Empty: `decryptor` serves every backup.
   std::function<DecryptorFactory(const BackupMeta&)> decryptor_of;
   // Called on the caller's thread after every chunk read (about 1 MiB) with
-  // the stored bytes read so far and the backup's total; may throw (e.g.
-  // Error(cancelled)) to stop, which is how a server process cancels.
+  // the stored bytes read so far and the backup's total (VerifyDepth::stored,
+  // whose objects other threads read: every 100 ms and once at the end); may
+  // throw (e.g. Error(cancelled)) to stop, which is how a server process
+  // cancels.
   std::function<void(std::uint64_t bytes_read, std::uint64_t bytes_total)> on_progress;
 };
 
@@ -81,7 +83,8 @@ struct VerifyReport {
 //    same code as restore, writing nothing. decoded_bytes is not counted.
 // With VerifyDepth::stored only the first check is made, on every object
 // backup.json lists (an incremental: every backup of its chain, each listed
-// first); files, manifest_files and decoded_bytes stay 0.
+// first), two objects at a time on threads of their own (the first failure
+// stops the other read); files, manifest_files and decoded_bytes stay 0.
 // Returns the report on success. Throws on the first problem found, the
 // message naming the object (and the file inside it): Error(not_found) for a
 // missing object, Error(corrupt) for a size, checksum, format or manifest

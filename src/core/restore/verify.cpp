@@ -10,9 +10,15 @@
 #include "pgvault/restore/tar_extract.hpp"
 #include "pgvault/storage/storage.hpp"
 #include "pgvault/text.hpp"
+#include "pgvault/thread.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <exception>
 #include <map>
+#include <mutex>
 
 namespace pgvault {
 
@@ -132,6 +138,17 @@ void check_listing(Repository& repo, const BackupMeta& meta, VerifyReport& repor
     report.warnings.push_back(unlisted_object_warning(meta, name));
   }
 }
+
+// How many objects a check of the stored bytes reads at once: hashing them
+// takes a core each on a file repository; on an object store each large
+// object is itself read several ranges at a time (ranged_reader.hpp, 32 MiB
+// each), so more would cost memory more than it saves.
+constexpr std::size_t kStoredReaders = 2;
+// How often the caller hears of the bytes read while other threads read.
+constexpr std::chrono::milliseconds kProgressInterval{100};
+
+// Thrown into a read that another one's failure (or the caller) stopped.
+struct StoppedRead {};
 
 class Verifier {
  public:
@@ -298,8 +315,7 @@ class Verifier {
       backups.push_back(meta_);
     }
     total_ = 0;
-    for (const BackupMeta& b : backups)
-      for (const auto& obj : b.objects) total_ += obj.size;
+    std::vector<StoredRead> reads;
     for (const BackupMeta& b : backups) {
       if (backups.size() > 1) report_.chain.push_back(b.name);
       say("checking the stored bytes of the " + std::to_string(b.objects.size()) +
@@ -311,12 +327,100 @@ class Verifier {
         report_.warnings = listing.warnings;
       }
       for (const ObjectEntry& obj : b.objects) {
-        NullSink discard;
-        read(b, obj, discard);
+        total_ += obj.size;
+        reads.push_back(StoredRead{&b, &obj});
       }
     }
+    read_stored(reads);
     say("all " + std::to_string(report_.objects) + " objects: sizes and SHA-256 match " +
         "backup.json (contents not decoded)");
+  }
+
+  struct StoredRead {
+    const BackupMeta* backup;
+    const ObjectEntry* object;
+  };
+
+  // Reads the objects kStoredReaders at a time, each on a thread of its own
+  // (hashing the stored bytes is the work: one core each), while this thread
+  // reports progress, which may throw (a backend's interrupt check must run
+  // on its main thread). The first failure stops the other reads at their
+  // next chunk and is rethrown once every thread is joined.
+  void read_stored(const std::vector<StoredRead>& reads) {
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::size_t next = 0, running = 0;
+    std::uint64_t done_bytes = 0;                      // of the objects read whole
+    std::vector<std::uint64_t> partial(reads.size());  // of those being read
+    std::exception_ptr failure;
+    bool stop = false;
+    const auto read_some = [&] {
+      std::unique_lock lock(mutex);
+      for (std::size_t i; !stop && (i = next++) < reads.size();) {
+        lock.unlock();
+        std::exception_ptr error;
+        std::uint64_t bytes = 0;
+        try {
+          NullSink discard;
+          bytes = backup_reading::read_object(repo_.storage(), *reads[i].backup, *reads[i].object,
+                                              discard, [&](std::uint64_t n) {
+                                                std::lock_guard progress(mutex);
+                                                if (stop) throw StoppedRead();
+                                                partial[i] = n;
+                                              });
+        } catch (const StoppedRead&) {
+        } catch (...) {
+          error = std::current_exception();
+        }
+        lock.lock();
+        partial[i] = 0;
+        done_bytes += bytes;
+        if (error && !failure) failure = error;
+        if (error) stop = true;
+        changed.notify_all();
+      }
+      --running;
+      changed.notify_all();
+    };
+    {
+      std::deque<BackgroundTask> readers;
+      std::unique_lock lock(mutex, std::defer_lock);
+      try {
+        for (std::size_t t = 0; t < std::min(kStoredReaders, reads.size()); ++t) {
+          lock.lock();
+          ++running;
+          lock.unlock();
+          try {
+            readers.emplace_back(read_some);
+          } catch (...) {
+            lock.lock();
+            --running;
+            throw;
+          }
+        }
+        if (!lock.owns_lock()) lock.lock();
+        for (;;) {
+          const bool finished = running == 0;
+          std::uint64_t read = done_bytes;
+          for (std::uint64_t n : partial) read += n;
+          if (opts_.on_progress && !failure) {
+            lock.unlock();
+            opts_.on_progress(read, total_);
+            lock.lock();
+          }
+          if (finished) break;
+          changed.wait_for(lock, kProgressInterval, [&] { return running == 0; });
+        }
+      } catch (...) {
+        if (!lock.owns_lock()) lock.lock();
+        stop = true;
+        lock.unlock();
+        throw;  // the readers' destructors join them
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
+    report_.objects += reads.size();
+    report_.bytes_read += done_bytes;
   }
 
   void verify_logical() {
