@@ -398,7 +398,7 @@ class Verifier {
             throw;
           }
         }
-        if (!lock.owns_lock()) lock.lock();
+        lock.lock();
         for (;;) {
           const bool finished = running == 0;
           std::uint64_t read = done_bytes;
