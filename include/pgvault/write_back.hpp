@@ -5,11 +5,13 @@
 // (a backup's objects: the fsync at an object's commit waited 33-42 ms for
 // the 60 MB of a 1 GB full's base archive, inside the backup's time).
 //
-// Restore, why not O_DIRECT: a restore of a 1 GB full took 1.26 s (median of 12
-// interleaved rounds) with synchronous 1 MiB O_DIRECT writes, which leave
-// the disk idle between two writes, and 1.04 s buffered with write-back
-// started every 256 kB, which keeps several writes in flight; buffered
-// without it, 1.46 s (most of the gigabyte waited for syncfs()).
+// Restore: a restore of a 1 GB full took 1.26 s (median of 12 interleaved
+// rounds) with synchronous 1 MiB O_DIRECT writes, which leave the disk idle
+// between two writes, and 1.04 s buffered with write-back started every
+// 256 kB, which keeps several writes in flight; buffered without it, 1.46 s
+// (most of the gigabyte waited for syncfs()). Its large files are now
+// written direct with two writes in flight (file_writer.hpp); its small
+// files and a chain's page runs still come here.
 //
 // Contract: wrote() after each write(2)/pwrite(2) to fd; once at least
 // kWriteBackBytes were written since the last start, it starts the write-back

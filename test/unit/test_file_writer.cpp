@@ -16,7 +16,10 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 using namespace pgvault;
@@ -107,6 +110,96 @@ TEST(FileWriter, LargeFilesStartTheirWriteBackAndLandWhole) {
   expect_on_disk(d.str(), contents, w);
 }
 
+namespace {
+
+// Pages of path in the page cache, and all its pages.
+std::pair<std::size_t, std::size_t> cached_pages(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("open " + path);
+  struct stat st;
+  ::fstat(fd, &st);
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const std::size_t pages = (static_cast<std::size_t>(st.st_size) + page - 1) / page;
+  void* map = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) throw std::runtime_error("mmap " + path);
+  std::vector<unsigned char> resident(pages);
+  ::mincore(map, static_cast<std::size_t>(st.st_size), resident.data());
+  ::munmap(map, static_cast<std::size_t>(st.st_size));
+  std::size_t cached = 0;
+  for (unsigned char r : resident) cached += r & 1;
+  return {cached, pages};
+}
+
+// Whether dir's file system takes O_DIRECT at all, and keeps no page cache
+// for it (tmpfs accepts the flag and caches everything anyway).
+bool writes_around_the_cache(const std::string& dir) {
+  struct statfs fs;
+  if (::statfs(dir.c_str(), &fs) != 0 || fs.f_type == TMPFS_MAGIC) return false;
+  const std::string probe = dir + "/probe";
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return true;
+}
+
+std::vector<std::string> sizes_around_the_direct_threshold() {
+  std::vector<std::string> out;
+  unsigned seed = 100;
+  const std::size_t min = FileWriter::kDirectMinBytes;
+  for (std::size_t n : {min - 1, min, min + 1, min + 4096, 3 * min + 12345}) {
+    out.push_back(random_bytes(n, seed++));
+  }
+  return out;
+}
+
+}  // namespace
+
+// Files of kDirectMinBytes or more are written around the page cache, several
+// writes in flight and their partial last buffer through it: whatever the
+// chunking they land whole, reported with the right digest.
+TEST(FileWriter, LargeFilesWrittenDirectLandWhole) {
+  const auto contents = sizes_around_the_direct_threshold();
+  for (std::size_t chunk : {std::size_t{1000}, kBuffer + 3}) {
+    TempDir d;
+    FileWriterOptions o;
+    o.buffer_size = kBuffer;
+    const Written w = write_files(d.str(), contents, chunk, o);
+    expect_on_disk(d.str(), contents, w);
+  }
+}
+
+// The direct path is taken: a large file written with direct_writes leaves
+// (nearly) nothing in the page cache, the same file written without them
+// stays cached. Fails if FileWriter stops opening large files with O_DIRECT.
+TEST(FileWriter, DirectWritesLeaveThePageCacheAlone) {
+  TempDir d;
+  if (!writes_around_the_cache(d.str()))
+    GTEST_SKIP() << d.str() << " keeps no O_DIRECT file out of its page cache";
+  const std::vector<std::string> contents{random_bytes(8 * FileWriter::kDirectMinBytes + 100, 5)};
+  FileWriterOptions o;
+  o.buffer_size = kBuffer;
+  const std::string path = d.str() + "/f" + std::to_string(contents[0].size());
+
+  o.direct_writes = false;
+  expect_on_disk(d.str(), contents, write_files(d.str(), contents, kBuffer, o));
+  const auto [cached_buffered, pages] = cached_pages(path);
+  ::unlink(path.c_str());
+  o.direct_writes = true;
+  expect_on_disk(d.str(), contents, write_files(d.str(), contents, kBuffer, o));
+  // expect_on_disk read it back: the check must come first.
+  ::unlink(path.c_str());
+  const Written w = write_files(d.str(), contents, kBuffer, o);
+  const auto [cached_direct, pages_direct] = cached_pages(path);
+  EXPECT_EQ(pages, pages_direct);
+  EXPECT_GT(cached_buffered, pages * 9 / 10) << "written through the page cache";
+  // Only the partial last buffer went through it.
+  EXPECT_LE(cached_direct, kBuffer / 4096 + 1) << "of " << pages << " pages";
+  EXPECT_EQ(w.reported.at("f" + std::to_string(contents[0].size())).sha256,
+            sha256_hex(contents[0]));
+}
+
 TEST(FileWriter, OpenFailureSurfacesAndStopsLaterFiles) {
   TempDir d;
   FileWriter writer(nullptr);
@@ -166,7 +259,8 @@ TEST(FileWriter, CallbackErrorStopsLaterFiles) {
 
 TEST(FileWriter, DestroyedWithWorkQueuedDoesNotHang) {
   TempDir d;
-  const std::string big = random_bytes(4 * kBuffer, 9);
+  // Large enough to be written direct: queued direct writes are dropped too.
+  const std::string big = random_bytes(FileWriter::kDirectMinBytes + 4 * kBuffer, 9);
   const std::string big_sha = sha256_hex(big);
   std::mutex m;
   std::vector<ExtractedFile> reported;

@@ -3,8 +3,9 @@
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/crc32c.hpp"
 #include "pgvault/pipeline/sha256.hpp"
-#include "pgvault/write_back.hpp"
+#include "pgvault/positional_io.hpp"
 #include "pgvault/thread.hpp"
+#include "pgvault/write_back.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -64,6 +65,9 @@ struct FileWriter::Op {
   std::size_t buffer = SIZE_MAX;  // data
   std::size_t length = 0;         // data
   ExtractedFile digests;          // close: sha256/crc32c set by the hashing stage
+  // data passed on to the direct stage: the file and where the bytes go
+  Writing* direct_file = nullptr;
+  std::uint64_t offset = 0;
 };
 
 struct FileWriter::Hashing {
@@ -76,6 +80,8 @@ struct FileWriter::Writing {
     if (fd >= 0) ::close(fd);
   }
   int fd = -1;
+  bool direct = false;     // opened with O_DIRECT, which is still set
+  int direct_pending = 0;  // under mutex_: its writes queued or running on the direct stage
   WriteBack write_back;
   std::string path;
   std::string rel;
@@ -96,10 +102,15 @@ FileWriter::FileWriter(OnFile on_file, FileWriterOptions options)
     free_.push_back(i);
   }
   try {
-    writing_.thread =
-        start_signal_blocked_thread([this] { run(writing_, nullptr, &FileWriter::write); });
-    hashing_.thread =
-        start_signal_blocked_thread([this] { run(hashing_, &writing_, &FileWriter::hash); });
+    if (opts_.write_files && opts_.direct_writes) {
+      for (int i = 0; i < kDirectWriters; ++i)
+        direct_.threads.push_back(
+            start_signal_blocked_thread([this] { run(direct_, &FileWriter::write_direct); }));
+    }
+    writing_.threads.push_back(
+        start_signal_blocked_thread([this] { run(writing_, &FileWriter::write); }));
+    hashing_.threads.push_back(
+        start_signal_blocked_thread([this] { run(hashing_, &FileWriter::hash); }));
   } catch (...) {
     stop();
     throw;
@@ -115,9 +126,11 @@ void FileWriter::stop() {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;
   }
-  for (Stage* s : {&hashing_, &writing_}) {
+  idle_.notify_all();  // the writing thread may wait for direct writes
+  for (Stage* s : {&hashing_, &writing_, &direct_}) {
     s->work.notify_all();
-    if (s->thread.joinable()) s->thread.join();
+    for (std::thread& t : s->threads) t.join();
+    s->threads.clear();
   }
 }
 
@@ -207,26 +220,27 @@ void FileWriter::end_file() {
 void FileWriter::drain() {
   std::unique_lock<std::mutex> lock(mutex_);
   idle_.wait(lock, [&] {
-    return error_ ||
-           (hashing_.queue.empty() && !hashing_.busy && writing_.queue.empty() && !writing_.busy);
+    return error_ || (hashing_.queue.empty() && hashing_.busy == 0 && writing_.queue.empty() &&
+                      writing_.busy == 0 && direct_.queue.empty() && direct_.busy == 0);
   });
   throw_if_failed();
 }
 
-void FileWriter::run(Stage& stage, Stage* next, void (FileWriter::*process)(Op&)) {
+void FileWriter::run(Stage& stage, Stage* (FileWriter::*process)(Op&)) {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     stage.work.wait(lock, [&] { return stop_ || !stage.queue.empty(); });
     if (stop_) return;
     Op op = std::move(stage.queue.front());
     stage.queue.pop_front();
-    stage.busy = true;
+    ++stage.busy;
     const bool failed = static_cast<bool>(error_);
     lock.unlock();
     std::exception_ptr err;
+    Stage* next = nullptr;
     if (!failed) {
       try {
-        (this->*process)(op);
+        next = (this->*process)(op);
       } catch (...) {
         err = std::current_exception();
       }
@@ -236,31 +250,47 @@ void FileWriter::run(Stage& stage, Stage* next, void (FileWriter::*process)(Op&)
     if (next != nullptr && !error_) {
       next->queue.push_back(std::move(op));
       next->work.notify_one();
-    } else if (op.buffer != SIZE_MAX) {
-      free_.push_back(op.buffer);
+    } else {
+      if (op.buffer != SIZE_MAX) free_.push_back(op.buffer);
+      // Done, written or dropped: its file may be closed now.
+      if (op.direct_file != nullptr) --op.direct_file->direct_pending;
     }
-    stage.busy = false;
+    --stage.busy;
     idle_.notify_all();
   }
 }
 
-void FileWriter::hash(Op& op) {
+FileWriter::Stage* FileWriter::hash(Op& op) {
   switch (op.kind) {
     case Op::Kind::open:
       hashing_state_ = std::make_unique<Hashing>(opts_.checksums);
-      return;
+      break;
     case Op::Kind::data:
       hashing_state_->digest.update(
           std::span<const std::byte>(pool_[op.buffer].data.get(), op.length));
-      return;
+      break;
     case Op::Kind::close:
       hashing_state_->digest.finish_into(op.digests);
       hashing_state_.reset();
-      return;
+      break;
   }
+  return &writing_;
 }
 
-void FileWriter::write(Op& op) {
+namespace {
+
+constexpr int kCreateFlags = O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC;
+
+// The file opened for direct writes, or -1 with errno when the file system
+// refuses O_DIRECT (EINVAL: tmpfs before Linux 6.6, some FUSE and network
+// file systems) or anything else fails.
+int open_direct(const std::string& path) {
+  return ::open(path.c_str(), kCreateFlags | O_DIRECT, 0600);
+}
+
+}  // namespace
+
+FileWriter::Stage* FileWriter::write(Op& op) {
   try {
     switch (op.kind) {
       case Op::Kind::open: {
@@ -269,21 +299,48 @@ void FileWriter::write(Op& op) {
         f->rel = std::move(op.rel);
         if (!opts_.write_files) {
           writing_state_ = std::move(f);
-          return;
+          return nullptr;
         }
-        constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC;
-        f->fd = ::open(f->path.c_str(), kFlags, 0600);
+        if (opts_.direct_writes && op.size >= kDirectMinBytes) {
+          f->fd = open_direct(f->path);
+          f->direct = f->fd >= 0;
+          if (f->fd < 0 && errno != EINVAL)
+            throw_os_error("could not create file \"" + f->path + "\"", errno);
+        }
+        if (f->fd < 0) f->fd = ::open(f->path.c_str(), kCreateFlags, 0600);
         if (f->fd < 0) throw_os_error("could not create file \"" + f->path + "\"", errno);
         writing_state_ = std::move(f);
-        return;
+        return nullptr;
       }
-      case Op::Kind::data:
-        if (opts_.write_files) write_out(pool_[op.buffer].data.get(), op.length);
-        writing_state_->written += op.length;
-        return;
+      case Op::Kind::data: {
+        Writing& f = *writing_state_;
+        const std::uint64_t offset = f.written;
+        f.written += op.length;
+        if (!opts_.write_files) return nullptr;
+        if (f.direct && op.length % kAlign == 0) {
+          // Offsets stay aligned: only a file's last buffer can be partial.
+          op.offset = offset;
+          std::lock_guard<std::mutex> lock(mutex_);
+          ++f.direct_pending;
+          op.direct_file = &f;
+          return &direct_;
+        }
+        if (f.direct) {
+          // The file's partial last buffer: through the page cache, once
+          // its direct writes are done.
+          wait_for_direct_writes(f);
+          const int flags = ::fcntl(f.fd, F_GETFL);
+          if (flags < 0 || ::fcntl(f.fd, F_SETFL, flags & ~O_DIRECT) != 0)
+            throw_os_error("could not write file \"" + f.path + "\"", errno);
+          f.direct = false;
+        }
+        write_buffered(f, pool_[op.buffer].data.get(), op.length, offset);
+        return nullptr;
+      }
       case Op::Kind::close: {
+        wait_for_direct_writes(*writing_state_);
         std::unique_ptr<Writing> f = std::move(writing_state_);
-        if (f->fd >= 0) f->write_back.finish(f->fd);
+        if (f->fd >= 0 && !f->direct) f->write_back.finish(f->fd);
         const int fd = std::exchange(f->fd, -1);
         if (fd >= 0 && ::close(fd) != 0)
           throw_os_error("could not close file \"" + f->path + "\"", errno);
@@ -291,41 +348,48 @@ void FileWriter::write(Op& op) {
         done.path = f->rel;
         done.size = f->written;
         if (on_file_) on_file_(done);
-        return;
+        return nullptr;
       }
     }
   } catch (...) {
-    writing_state_.reset();  // closes the file
+    // No direct write may still use the descriptor its destructor closes.
+    if (writing_state_) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      idle_.wait(lock, [&] { return direct_writes_done(*writing_state_); });
+    }
+    writing_state_.reset();
     throw;
   }
+  return nullptr;
 }
 
-namespace {
-
-// write() until done; returns 0 or the errno of the failure.
-int write_all(int fd, const std::byte*& p, std::size_t& n) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return 0;
+bool FileWriter::direct_writes_done(const Writing& f) const {
+  // After stop() queued writes never run: none is running is enough then.
+  return f.direct_pending == 0 || (stop_ && direct_.busy == 0);
 }
 
-}  // namespace
-
-void FileWriter::write_out(const std::byte* p, std::size_t n) {
-  Writing& f = *writing_state_;
-  const std::uint64_t offset = f.written;
-  const std::size_t bytes = n;
-  if (const int err = write_all(f.fd, p, n); err != 0) {
-    throw_os_error("could not write file \"" + f.path + "\"", err);
+void FileWriter::wait_for_direct_writes(Writing& f) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  idle_.wait(lock, [&] { return direct_writes_done(f) || error_; });
+  // A failed direct write is everyone's failure: run() rethrows it.
+  if (error_ || f.direct_pending != 0) {
+    lock.unlock();
+    throw Error(ErrorKind::io, "could not write file \"" + f.path + "\": an earlier write failed");
   }
-  f.write_back.wrote(f.fd, offset, bytes);
+}
+
+FileWriter::Stage* FileWriter::write_direct(Op& op) {
+  Writing& f = *op.direct_file;
+  pwrite_fully(f.fd, std::span<const std::byte>(pool_[op.buffer].data.get(), op.length), op.offset,
+               [&] { return "file \"" + f.path + "\""; });
+  return nullptr;
+}
+
+void FileWriter::write_buffered(Writing& f, const std::byte* p, std::size_t n,
+                                std::uint64_t offset) {
+  pwrite_fully(f.fd, std::span<const std::byte>(p, n), offset,
+               [&] { return "file \"" + f.path + "\""; });
+  f.write_back.wrote(f.fd, offset, n);
 }
 
 }  // namespace pgvault
