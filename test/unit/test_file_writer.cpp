@@ -85,17 +85,23 @@ void expect_on_disk(const std::string& dir, const std::vector<std::string>& cont
   }
 }
 
-}  // namespace
-
-TEST(FileWriter, EverySizeAroundTheAlignmentInAnyChunking) {
-  const auto contents = sizes_around_alignment();
-  for (std::size_t chunk : {std::size_t{1000}, std::size_t{4096}, kBuffer + 3}) {
+// Each chunking writes every content into a fresh directory, checked on disk.
+void expect_whole_in_each_chunking(const std::vector<std::string>& contents,
+                                   std::initializer_list<std::size_t> chunks) {
+  for (std::size_t chunk : chunks) {
     TempDir d;
     FileWriterOptions o;
     o.buffer_size = kBuffer;
     const Written w = write_files(d.str(), contents, chunk, o);
     expect_on_disk(d.str(), contents, w);
   }
+}
+
+}  // namespace
+
+TEST(FileWriter, EverySizeAroundTheAlignmentInAnyChunking) {
+  expect_whole_in_each_chunking(sizes_around_alignment(),
+                                {std::size_t{1000}, std::size_t{4096}, kBuffer + 3});
 }
 
 // Write-back starts as files are written (write_back.hpp): a file of many
@@ -160,14 +166,8 @@ std::vector<std::string> sizes_around_the_direct_threshold() {
 // writes in flight and their partial last buffer through it: whatever the
 // chunking they land whole, reported with the right digest.
 TEST(FileWriter, LargeFilesWrittenDirectLandWhole) {
-  const auto contents = sizes_around_the_direct_threshold();
-  for (std::size_t chunk : {std::size_t{1000}, kBuffer + 3}) {
-    TempDir d;
-    FileWriterOptions o;
-    o.buffer_size = kBuffer;
-    const Written w = write_files(d.str(), contents, chunk, o);
-    expect_on_disk(d.str(), contents, w);
-  }
+  expect_whole_in_each_chunking(sizes_around_the_direct_threshold(),
+                                {std::size_t{1000}, kBuffer + 3});
 }
 
 // The direct path is taken: a large file written with direct_writes leaves
