@@ -57,6 +57,9 @@ class ScriptedServer final : public ReplicationConnection {
   void send_command(const std::string& command) override { commands.push_back(command); }
   Rows next_rows(const char* what) override {
     if (std::string(what) == "the backup start position") return {{"0/2000028", "1"}};
+    // The size column is NULL ("" as text) unless PROGRESS asked for it.
+    if (commands.back().find("PROGRESS true") == std::string::npos)
+      return {{"", "", ""}, {"16384", "/srv/tblspc", ""}};
     return {{"", "", "100"}, {"16384", "/srv/tblspc", "20"}};
   }
   void expect_copy_out(const char*) override {}
@@ -109,6 +112,13 @@ TEST(BaseBackupCommand, SaysWhatTheServerDoes) {
             "BASE_BACKUP (LABEL 'pgvault 20261124T090000Z-physical it''s', "
             "CHECKPOINT 'fast', WAL true, WAIT false, MANIFEST 'yes', "
             "MANIFEST_CHECKSUMS 'CRC32C', TABLESPACE_MAP true, PROGRESS true, MAX_RATE 1024)");
+  // A backup that walks the data directory itself estimates its size from
+  // that walk: the server is not asked to walk it first.
+  r.data_directory = "/var/lib/postgresql/15/main";
+  EXPECT_EQ(base_backup_command(r, false),
+            "BASE_BACKUP (LABEL 'pgvault 20261124T090000Z-physical it''s', "
+            "CHECKPOINT 'fast', WAL true, WAIT false, MANIFEST 'yes', "
+            "MANIFEST_CHECKSUMS 'CRC32C', TABLESPACE_MAP true)");
 }
 
 TEST(PhysicalBackup, StreamsEachArchiveAndTheManifestIntoItsObjectAndWritesBackupJsonLast) {
@@ -355,7 +365,13 @@ TEST(PhysicalBackup, RecordsTheRelationFilesThereAtTheStartWithTheirIdentity) {
   server.scripted = complete_stream();
   BackupRequest req = physical_request();
   req.data_directory = data;
-  const BackupMeta meta = run_physical_backup(repo, req, server, no_progress);
+  std::uint64_t total = 0;
+  const BackupMeta meta =
+      run_physical_backup(repo, req, server, [&](const BackupProgress& p) { total = p.total; });
+  // The server is not asked to estimate the size: the walk, after the
+  // start position, counts all five files.
+  EXPECT_EQ(server.scripted.commands.at(0).find("PROGRESS"), std::string::npos);
+  EXPECT_EQ(total, 3u + 8192 + 8192 + 24576 + 16384);
   const ObjectEntry* object = meta.find_object(kFileIdentityObject);
   ASSERT_NE(object, nullptr);
   const auto records = parse_file_identity(

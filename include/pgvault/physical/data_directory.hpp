@@ -144,6 +144,8 @@ struct DataDirectoryListing {
   // Excluded entries with their reason (for logs and tests); excluded
   // directories are listed, not their contents.
   std::vector<std::pair<std::string, ExclusionReason>> excluded;
+  // What the backup reads: the regular files' sizes at walk time.
+  std::uint64_t file_bytes() const;
 };
 
 // Walks a data directory as BASE_BACKUP would. A file that vanishes during

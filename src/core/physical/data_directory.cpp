@@ -392,6 +392,12 @@ class Walker {
 
 }  // namespace
 
+std::uint64_t DataDirectoryListing::file_bytes() const {
+  std::uint64_t total = 0;
+  for (const BackupEntry& e : entries) total += e.size;
+  return total;
+}
+
 DataDirectoryListing list_data_directory(const fs::path& data_directory) {
   DataDirectoryListing out;
   Walker walker(out);

@@ -829,7 +829,7 @@ BackupMeta IncrementalRun::run() {
   BackgroundTask walk([&] { listing_ = list_data_directory(data_directory); });
   find_wal_changes(start.lsn);
   walk.wait();
-  for (const auto& e : listing_.entries) progress_.total += e.size;
+  progress_.total += listing_.file_bytes();
   for (const auto& t : listing_.tablespaces)
     meta_.tablespaces.push_back({std::to_string(t.oid), t.location.string()});
 
