@@ -113,6 +113,15 @@ void claim_job_slot(long long id, const std::string& name, const JobRequest& r) 
   if (busy) throw Error(ErrorKind::conflict, describe(seen) + "; only one backup runs at a time");
 }
 
+// The worker released the job slot: its outcome is on its row. (A slot
+// that holds another job now was released first.)
+bool job_released(long long id) {
+  lock_shared();
+  const bool released = shared()->job.backup_id != id || shared()->job.state == JobState::idle;
+  unlock_shared();
+  return released;
+}
+
 void release_if_starting(long long id) {
   lock_shared();
   if (shared()->job.backup_id == id && shared()->job.state == JobState::starting) {
@@ -121,9 +130,25 @@ void release_if_starting(long long id) {
   unlock_shared();
 }
 
+// The previous job's caller returned as soon as its worker released the job
+// slot, which may still be exiting and hold its background worker slot for a
+// few milliseconds: a job started right after it waits up to a second for a
+// free one before it reports that there is none.
 WorkerHandle launch_job_worker(long long id, const std::string& name) {
-  return launch_worker(kJobWorkerEntry, "pgvault backup " + name, "pgvault backup",
-                       Int64GetDatum(id));
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return launch_worker(kJobWorkerEntry, "pgvault backup " + name, "pgvault backup",
+                           Int64GetDatum(id));
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::conflict || attempt == 50) throw;
+    }
+    pg_guard([] {
+      (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 20,
+                      PG_WAIT_EXTENSION);
+      ResetLatch(MyLatch);
+      CHECK_FOR_INTERRUPTS();
+    });
+  }
 }
 
 // Waits until the worker has committed the history row (or died trying).
@@ -258,10 +283,12 @@ void wait_for_job_to_complete(const LaunchedJob& job, const std::string& cancel_
     pg_guard([&] {
       for (;;) {
         CHECK_FOR_INTERRUPTS();
+        if (job_released(job.id)) return;
         pid_t pid = 0;
         const BgwHandleStatus st = GetBackgroundWorkerPid(handle, &pid);
         if (st == BGWH_STOPPED || st == BGWH_POSTMASTER_DIED) return;
-        // bgw_notify_pid: the postmaster sets our latch when the worker exits.
+        // The worker sets our latch when it releases the job slot, and
+        // (bgw_notify_pid) the postmaster when the worker exits.
         (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000,
                         PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);

@@ -69,13 +69,18 @@ void check_job_interrupts() {
   if (cancel) throw CancelledByUser();
 }
 
+// The job's last act: its caller (wait_for_job_to_complete) returns from here
+// on, without waiting for this process to exit (25 ms on a loaded machine).
 void release_job_slot(long long backup_id) {
+  Latch* requester = nullptr;
   lock_shared();
   if (shared()->job.backup_id == backup_id) {
     shared()->job.state = JobState::idle;
     shared()->job.worker_pid = 0;
+    requester = shared()->job.requester_latch;
   }
   unlock_shared();
+  if (requester) SetLatch(requester);
 }
 
 // A failed backup's committed objects (and on object stores an unfinished
@@ -183,13 +188,15 @@ void complete_request(BackupRequest& req, const JobSlot& slot, const EncryptionK
   }
 }
 
-BackupMeta run_physical(Repository& repo, BackupRequest& req) {
+// server: the connection run_job started, if it could.
+BackupMeta run_physical(Repository& repo, BackupRequest& req,
+                        std::optional<ReplicationClient>& server) {
   // The files' identities for the first incremental on top of this full:
   // an incremental reads this data directory, so it is the one to record.
   req.data_directory = DataDir;
-  ReplicationClient server(req.conninfo);
-  server.check_interrupts = check_job_interrupts;
-  return run_physical_backup(repo, req, server, [](const BackupProgress& p) {
+  if (!server) server.emplace(req.conninfo);
+  server->check_interrupts = check_job_interrupts;
+  return run_physical_backup(repo, req, *server, [](const BackupProgress& p) {
     report_progress(p.done, p.total, p.stored, p.phase);
   });
 }
@@ -262,6 +269,18 @@ void run_job(long long backup_id) {
           ? std::string()
           : std::string(pg_guard([&] { return timestamptz_to_str(slot.scheduled_for); }));
   const bool logical = req.kind == BackupKind::logical;
+  // A full's replication connection is started first: the server forks and
+  // authenticates its walsender while the row below is written (10-17 ms of
+  // every full's start, one after the other before).
+  // Its failures are the backup's, reported with the row (run_physical).
+  std::optional<ReplicationClient> server;
+  if (req.kind == BackupKind::physical) {
+    try {
+      server.emplace(req.conninfo, ConnectMode::start);
+    } catch (const std::exception&) {
+      // left empty: run_physical connects again, after the row exists
+    }
+  }
   history::insert_running({backup_id, req.origin.name, std::string(backup_kind_name(req.kind)),
                            req.origin.trigger, req.origin.label, req.origin.initiated_by,
                            std::string(compression_name(req.compression.algorithm)), location,
@@ -289,7 +308,8 @@ void run_job(long long backup_id) {
     BackupMeta meta = logical ? run_logical(repo, req)
                       : req.kind == BackupKind::incremental
                           ? run_incremental(repo, repository_url, req)
-                          : run_physical(repo, req);
+                          : run_physical(repo, req, server);
+    server.reset();  // the walsender's part is over
     try {
       history::mark_completed(backup_id, meta);
     } catch (...) {

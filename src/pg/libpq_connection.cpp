@@ -46,8 +46,9 @@ std::vector<std::vector<std::string>> text_rows(const pg_result* result) {
   return rows;
 }
 
-LibpqConnection::LibpqConnection(const LibpqTarget& target, std::function<void()> check_interrupts)
-    : check_interrupts_(std::move(check_interrupts)) {
+LibpqConnection::LibpqConnection(const LibpqTarget& target, std::function<void()> check_interrupts,
+                                 ConnectMode mode)
+    : failure_(target.failure), hint_(target.hint), check_interrupts_(std::move(check_interrupts)) {
   // expand_dbname: the first "dbname" is a full connection string; later
   // keywords override it, so neither the database nor replication mode nor
   // the pinned search_path can be switched by what it says.
@@ -68,21 +69,35 @@ LibpqConnection::LibpqConnection(const LibpqTarget& target, std::function<void()
   conn_ = PQconnectStartParams(keywords.data(), values.data(), 1);
   if (conn_ == nullptr) throw Error(ErrorKind::internal, "out of memory connecting to the server");
   try {
-    for (;;) {
-      const PostgresPollingStatusType st = PQconnectPoll(conn_);
-      if (st == PGRES_POLLING_OK) break;
-      if (st == PGRES_POLLING_FAILED) {
-        throw Error(ErrorKind::storage, target.failure + ": " +
-                                            without_trailing_space(PQerrorMessage(conn_)) +
-                                            (target.hint.empty() ? "" : " (" + target.hint + ")"));
-      }
-      wait(st == PGRES_POLLING_READING ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE, kWaitMs);
+    if (mode == ConnectMode::start) {
+      // A Unix socket is connected at once (CONNECTION_MADE): one poll sends
+      // the startup packet, and the server takes it from there. A TCP
+      // connection still in progress is left to complete_connection(), and
+      // so is a failure: it throws it on first use.
+      if (PQstatus(conn_) == CONNECTION_MADE) (void)PQconnectPoll(conn_);
+      return;
     }
+    complete_connection();
   } catch (...) {
     PQfinish(conn_);
     conn_ = nullptr;
     throw;
   }
+}
+
+void LibpqConnection::complete_connection() {
+  if (connected_) return;
+  for (;;) {
+    const PostgresPollingStatusType st = PQconnectPoll(conn_);
+    if (st == PGRES_POLLING_OK) break;
+    if (st == PGRES_POLLING_FAILED) {
+      throw Error(ErrorKind::storage, failure_ + ": " +
+                                          without_trailing_space(PQerrorMessage(conn_)) +
+                                          (hint_.empty() ? "" : " (" + hint_ + ")"));
+    }
+    wait(st == PGRES_POLLING_READING ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE, kWaitMs);
+  }
+  connected_ = true;
 }
 
 LibpqConnection::~LibpqConnection() {
@@ -153,6 +168,7 @@ void LibpqConnection::cancel_command() noexcept {
 }
 
 void LibpqConnection::send(const std::string& command, const std::string& what) {
+  complete_connection();
   if (!PQsendQuery(conn_, command.c_str())) fail(what);
   command_running_ = true;
 }
@@ -226,6 +242,7 @@ void LibpqConnection::pause_reading(std::chrono::milliseconds pause) {
 
 std::string LibpqConnection::escaped(const std::string& s,
                                      char* (*escape)(pg_conn*, const char*, std::size_t)) {
+  complete_connection();  // quoting follows the connection's encoding
   char* out = escape(conn_, s.data(), s.size());
   if (out == nullptr)
     throw Error(ErrorKind::invalid_argument,

@@ -46,11 +46,18 @@ struct LibpqTarget {
   std::string hint;
 };
 
+// complete: the constructor returns connected. start: it returns once
+// the connection is under way (on a Unix socket, the startup packet sent), so
+// the server forks and authenticates the session while the caller does other
+// work; the first send() completes it, and a failure is thrown there.
+enum class ConnectMode { complete, start };
+
 class LibpqConnection {
  public:
   // Connects, waiting on the latch. Throws Error(storage) with libpq's
   // message (never the password) when the connection fails.
-  LibpqConnection(const LibpqTarget& target, std::function<void()> check_interrupts);
+  LibpqConnection(const LibpqTarget& target, std::function<void()> check_interrupts,
+                  ConnectMode mode = ConnectMode::complete);
   ~LibpqConnection();
   LibpqConnection(const LibpqConnection&) = delete;
   LibpqConnection& operator=(const LibpqConnection&) = delete;
@@ -98,9 +105,13 @@ class LibpqConnection {
   // Runs step; when it throws while a command runs, cancels that command.
   void cancelling_on_error(const std::function<void()>& step);
   void cancel_command() noexcept;
+  // Polls the connection until it is made, waiting on the latch.
+  void complete_connection();
   std::string escaped(const std::string& s, char* (*escape)(pg_conn*, const char*, std::size_t));
 
   pg_conn* conn_ = nullptr;
+  bool connected_ = false;
+  std::string failure_, hint_;          // LibpqTarget's, for a failure complete_connection() sees
   WaitEventSet* read_waits_ = nullptr;  // made by the first wait_readable()
   std::function<void()> check_interrupts_;
   bool command_running_ = false;

@@ -24,10 +24,13 @@ LibpqTarget replication_target(const std::string& conninfo) {
 
 }  // namespace
 
-ReplicationClient::ReplicationClient(const std::string& conninfo)
-    : connection_(replication_target(conninfo), [this] {
-        if (check_interrupts) check_interrupts();
-      }) {}
+ReplicationClient::ReplicationClient(const std::string& conninfo, ConnectMode mode)
+    : connection_(
+          replication_target(conninfo),
+          [this] {
+            if (check_interrupts) check_interrupts();
+          },
+          mode) {}
 
 void ReplicationClient::send_command(const std::string& command) {
   connection_.send(command, "could not send replication command");

@@ -23,8 +23,8 @@ namespace pgvault::pg {
 class ReplicationClient final : public ReplicationConnection {
  public:
   // Throws Error(storage) — with libpq's message, never the password — when
-  // the connection fails.
-  explicit ReplicationClient(const std::string& conninfo);
+  // the connection fails (with ConnectMode::start, at the first command).
+  explicit ReplicationClient(const std::string& conninfo, ConnectMode mode = ConnectMode::complete);
   ReplicationClient(const ReplicationClient&) = delete;
   ReplicationClient& operator=(const ReplicationClient&) = delete;
 

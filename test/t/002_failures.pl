@@ -1,6 +1,7 @@
 # Failures never leave a backup half-listed as restorable or a history row
 # stuck 'running': an unwritable repository, a second concurrent request,
-# a job worker stopped with SIGTERM, and one killed with SIGKILL.
+# a job worker stopped with SIGTERM, and one killed with SIGKILL; and jobs
+# back to back with one background worker slot for them.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -117,6 +118,18 @@ is($node->safe_psql('postgres', "SELECT sha256 || ' ' || (stop_lsn IS NOT NULL) 
 ok($node->log_contains(qr/backup "\Q$done_name\E" is complete in the repository; its row now says so/),
   'the server log says the row was settled from the repository');
 is(listed_backups($repo), 1, 'still the one restorable backup');
+
+# 7. Back to back with one background worker slot for jobs (the logical
+#    replication launcher and pgvault's three static workers take the other
+#    four): a backup's caller returns once its worker released the job, while
+#    that process may still be exiting; the next backup waits for the slot
+#    instead of failing.
+$node->append_conf('postgresql.conf', 'max_worker_processes = 5');
+$node->restart;
+is($node->safe_psql('postgres', join("\n", ('SELECT status FROM vault.create_backup();') x 4)),
+  join("\n", ('completed') x 4), 'four backups in a row, one worker slot for them');
+is($node->safe_psql('postgres', "SELECT count(*) FROM vault.history WHERE status = 'running'"), '0',
+  'no row left running');
 
 $node->stop;
 done_testing();

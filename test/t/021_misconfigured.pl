@@ -50,6 +50,26 @@ like(sql('SELECT (vault.create_backup()).id'), qr/^\d+$/, 'after the fix a backu
 unlike(sql('SELECT setting_problems FROM vault.status'), qr/pgvault\.repository/,
   'and the repository is no longer listed');
 
+# A replication connection the server refuses (the full's walsender
+# connection is started before the history row is written, and completed
+# after it): the backup fails with libpq's reason and the hint, on its row.
+my ($host, $port) = ($node->host, $node->port);
+sql("ALTER SYSTEM SET pgvault.replication_conninfo = 'host=$host port=$port user=no_such_role'; "
+  . 'SELECT pg_reload_conf()');
+$node->poll_query_until('postgres',
+  q{SELECT current_setting('pgvault.replication_conninfo') LIKE '%no_such_role%'}) or die;
+($ret, $out, $err) = $node->psql('postgres', 'SELECT vault.create_backup()');
+isnt($ret, 0, 'a full whose replication connection is refused fails');
+like($err, qr/could not open a replication connection to this server: .*no_such_role.* \(set pgvault\.replication_conninfo/s,
+  'with the server\'s reason and what to set');
+is(sql(q{SELECT status || ' ' || (error_message LIKE '%role "no_such_role" does not exist%')
+         FROM vault.history ORDER BY id DESC LIMIT 1}),
+  'failed true', 'its history row says failed, with the reason');
+sql('ALTER SYSTEM RESET pgvault.replication_conninfo; SELECT pg_reload_conf()');
+$node->poll_query_until('postgres', q{SELECT current_setting('pgvault.replication_conninfo') = ''})
+  or die;
+like(sql('SELECT (vault.create_backup()).id'), qr/^\d+$/, 'reset, a full is taken again');
+
 # pgvault.database naming a database that does not exist.
 $node->append_conf('postgresql.conf', "pgvault.database = 'nodb'\n");
 $node->restart;
