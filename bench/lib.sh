@@ -95,7 +95,8 @@ exec {nap_fd}<> <(:)
 nap() { read -r -t "$1" -u "$nap_fd" _ || true; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b - a}'; }
 mib() { awk -v b="$1" 'BEGIN{printf "%.0f", b / 1048576}'; }
-dir_bytes() { du -sb "$@" | awk '{s += $1} END{print s + 0}'; }
+# printf: mawk prints a sum past 2^31 as 3.26295e+09, which bash cannot count with.
+dir_bytes() { du -sb "$@" | awk '{s += $1} END{printf "%.0f\n", s}'; }
 median() {  # of the space-separated list in $1
   tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{a[NR] = $1} END{
     if (NR % 2) printf "%.2f", a[(NR + 1) / 2]; else printf "%.2f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
