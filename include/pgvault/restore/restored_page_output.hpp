@@ -81,7 +81,7 @@ class RestoredPageOutput final : public PageOutput {
   int fd_ = -1;                       // direct and compare: opened here
   std::shared_ptr<QueuedFile> file_;  // queued: written by the queue
   std::vector<std::byte> page_;
-  PageAlignedBytes batch_;         // a run being gathered (queued: a queue buffer)
+  std::vector<std::byte> batch_;   // a run being gathered (queued: a queue buffer)
   std::uint32_t batch_block_ = 0;  // the batch's first block
   std::uint32_t batch_pages_ = 0;
   std::uint64_t unchanged_ = 0;
