@@ -349,6 +349,7 @@ void run_job(long long backup_id) {
     failure = e.what();
   }
   if (!failure.empty()) {
+    server.reset();  // the walsender ends its side of the backup now
     history::mark_failed(backup_id, failure, cancelled ? "cancelled" : "failed");
     log_message(WARNING, "backup \"" + req.origin.name + "\" " +
                              (cancelled ? "cancelled" : "failed: ") + (cancelled ? "" : failure));
