@@ -29,7 +29,7 @@ struct JobSlot {
   TimestampTz scheduled_for;  // 0 unless trigger is scheduled/retry
   int attempt;
   uint64 bytes_done;    // uncompressed bytes the server has sent
-  uint64 bytes_total;   // the server's estimate of the total (0 = unknown)
+  uint64 bytes_total;   // the estimated total, from the walk of the data directory (0 = unknown)
   uint64 bytes_stored;  // bytes written to the repository
   char phase[kWordLen];
   bool cancel_requested;
