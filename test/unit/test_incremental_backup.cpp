@@ -851,6 +851,49 @@ TEST_F(IncrementalBackupTest, WalChangesNameTheBlocksReadInEveryTablespace) {
             (std::vector<std::uint32_t>{3, 4}));
 }
 
+// With WAL summaries and several readers, only the files the summaries name
+// are planned on the pool; the others are planned where they are written.
+// Either way the archive is the one a single reader writes, and a file the
+// summaries do not name still gets the blocks beyond the parent's size.
+TEST_F(IncrementalBackupTest, WalChangesWithSeveralReadersGiveTheSameArchive) {
+  for (int i = 0; i < 30; ++i)
+    put_file(cluster_.data / ("base/5/" + std::to_string(17000 + i)), pages(kOld, 3, 'p'));
+  const BackupMeta parent = put_parent(repo_, cluster_, "full");
+  std::vector<std::pair<RelationForkId, std::vector<std::uint32_t>>> named;
+  for (int i = 0; i < 30; ++i) {
+    const std::string name = "base/5/" + std::to_string(17000 + i);
+    std::string now = pages(kOld, 3, 'p');
+    if (i % 4 == 0) {  // named: block 1 changed
+      now.replace(kPageSize, kPageSize, page(kNew, 1, 'n'));
+      named.push_back({{{1663, 5, static_cast<std::uint32_t>(17000 + i)}, 0}, {1}});
+    }
+    if (i % 5 == 0) now += page(kNew, 3, 'e');  // extended; named only when i % 4 == 0 too
+    put_file(cluster_.data / name, now);
+  }
+  auto taken_with = [&](const std::string& name, int readers) {
+    source_.changes = {summary_naming(named), {{1, kParentStart, kStart}}, ""};
+    BackupRequest req = incremental_request(name);
+    req.changes = IncrementalChanges::wal_summary;
+    req.read_workers = readers;
+    return read_back(storage_, take(req, parent), {});
+  };
+  ReadBack one = taken_with(kChild, 1);
+  ReadBack three = taken_with(kChild + "-p", 3);
+  one.files.erase("base.tar:backup_label");
+  three.files.erase("base.tar:backup_label");
+  EXPECT_EQ(one.base_files, three.base_files);
+  EXPECT_EQ(one.files, three.files);
+  auto blocks_of = [&](int i) {
+    return parse_incremental(
+               three.files.at("base.tar:base/5/INCREMENTAL." + std::to_string(17000 + i)))
+        .blocks;
+  };
+  EXPECT_EQ(blocks_of(0), (std::vector<std::uint32_t>{1, 3}));  // named and extended
+  EXPECT_EQ(blocks_of(4), (std::vector<std::uint32_t>{1}));     // named
+  EXPECT_EQ(blocks_of(5), (std::vector<std::uint32_t>{3}));     // extended, not named
+  EXPECT_EQ(blocks_of(7), (std::vector<std::uint32_t>{}));      // neither
+}
+
 TEST_F(IncrementalBackupTest, CheckModeFailsWhenTheSummariesMissAChangedPage) {
   const BackupMeta parent = put_parent(repo_, cluster_, "full");
   std::string now = change_16385(cluster_, {1, 3});

@@ -108,12 +108,17 @@ class ZstdCompressor final : public CodecSink {
  private:
   static constexpr std::size_t kJobSize = 1024 * 1024;
 
-  // libzstd starts its workers inside the first call: they must not take the
-  // signals of a PostgreSQL backend, whose handlers belong to its main thread.
+  // libzstd starts its workers in the call that begins a frame
+  // (ZSTD_CCtx_init_compressStream2): they must not take the signals of a
+  // PostgreSQL backend, whose handlers belong to its main thread. Only that
+  // call blocks them: an incremental writes thousands of small tar pieces,
+  // and two system calls around each were ~5 ms of its CPU (perf).
   std::size_t compress(ZSTD_outBuffer& out, ZSTD_inBuffer& in, ZSTD_EndDirective end) {
-    if (!threaded_) return ZSTD_compressStream2(cs_, &out, &in, end);
+    if (!threaded_ || frame_started_) return ZSTD_compressStream2(cs_, &out, &in, end);
     AllSignalsBlocked blocked;
-    return ZSTD_compressStream2(cs_, &out, &in, end);
+    const std::size_t rc = ZSTD_compressStream2(cs_, &out, &in, end);
+    frame_started_ = !ZSTD_isError(rc);
+    return rc;
   }
   static std::size_t check(std::size_t rc) {
     if (ZSTD_isError(rc))
@@ -123,6 +128,7 @@ class ZstdCompressor final : public CodecSink {
   }
   ZSTD_CStream* cs_;
   bool threaded_;
+  bool frame_started_ = false;  // libzstd's workers exist from here on
 };
 
 class ZstdDecompressor final : public CodecSink {
