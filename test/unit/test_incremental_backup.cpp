@@ -856,19 +856,24 @@ TEST_F(IncrementalBackupTest, WalChangesNameTheBlocksReadInEveryTablespace) {
 // Either way the archive is the one a single reader writes, and a file the
 // summaries do not name still gets the blocks beyond the parent's size.
 TEST_F(IncrementalBackupTest, WalChangesWithSeveralReadersGiveTheSameArchive) {
-  for (int i = 0; i < 30; ++i)
-    put_file(cluster_.data / ("base/5/" + std::to_string(17000 + i)), pages(kOld, 3, 'p'));
+  // Files in the data directory and in the tablespace (whose archive is
+  // written first).
+  auto path_of = [&](int i) {
+    return i < 30 ? cluster_.data / ("base/5/" + std::to_string(17000 + i))
+                  : cluster_.space / ("PG_15_202209061/5/" + std::to_string(17000 + i));
+  };
+  for (int i = 0; i < 40; ++i) put_file(path_of(i), pages(kOld, 3, 'p'));
   const BackupMeta parent = put_parent(repo_, cluster_, "full");
   std::vector<std::pair<RelationForkId, std::vector<std::uint32_t>>> named;
-  for (int i = 0; i < 30; ++i) {
-    const std::string name = "base/5/" + std::to_string(17000 + i);
+  for (int i = 0; i < 40; ++i) {
     std::string now = pages(kOld, 3, 'p');
     if (i % 4 == 0) {  // named: block 1 changed
       now.replace(kPageSize, kPageSize, page(kNew, 1, 'n'));
-      named.push_back({{{1663, 5, static_cast<std::uint32_t>(17000 + i)}, 0}, {1}});
+      const std::uint32_t space = i < 30 ? 1663 : 16400;
+      named.push_back({{{space, 5, static_cast<std::uint32_t>(17000 + i)}, 0}, {1}});
     }
     if (i % 5 == 0) now += page(kNew, 3, 'e');  // extended; named only when i % 4 == 0 too
-    put_file(cluster_.data / name, now);
+    put_file(path_of(i), now);
   }
   auto taken_with = [&](const std::string& name, int readers) {
     source_.changes = {summary_naming(named), {{1, kParentStart, kStart}}, ""};
@@ -892,6 +897,15 @@ TEST_F(IncrementalBackupTest, WalChangesWithSeveralReadersGiveTheSameArchive) {
   EXPECT_EQ(blocks_of(4), (std::vector<std::uint32_t>{1}));     // named
   EXPECT_EQ(blocks_of(5), (std::vector<std::uint32_t>{3}));     // extended, not named
   EXPECT_EQ(blocks_of(7), (std::vector<std::uint32_t>{}));      // neither
+  const auto in_space = [&](int i) {
+    return parse_incremental(three.files.at("16400.tar:PG_15_202209061/5/INCREMENTAL." +
+                                            std::to_string(17000 + i)))
+        .blocks;
+  };
+  EXPECT_EQ(in_space(32), (std::vector<std::uint32_t>{1}));
+  EXPECT_EQ(in_space(35), (std::vector<std::uint32_t>{3}));
+  EXPECT_EQ(in_space(36), (std::vector<std::uint32_t>{1}));
+  EXPECT_EQ(in_space(40 - 1), (std::vector<std::uint32_t>{}));
 }
 
 TEST_F(IncrementalBackupTest, CheckModeFailsWhenTheSummariesMissAChangedPage) {
