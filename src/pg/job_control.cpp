@@ -257,7 +257,8 @@ LaunchedJob start_job(const JobRequest& requested) {
   job.name = new_job_name(r.kind);
   claim_job_slot(job.id, job.name, r);
   try {
-    // The previous job's process is gone: a row it left 'running' is stale.
+    // The previous job released the slot (its process may still be exiting,
+    // its work is over): a row it left 'running' is stale.
     settle_interrupted_backups("interrupted: its job worker exited without recording an outcome",
                                job.id);
     job.handle = launch_job_worker(job.id, job.name);
