@@ -12,6 +12,6 @@ run_store_suite(
   part_setting => "pgvault.s3_part_size = '5MB'", part_size => 5 * 1024 * 1024,
   secret_setting => 's3_secret_access_key',
   rejected => qr/S3.*403.*SignatureDoesNotMatch/s,
-  uploads_cleaned => 1);
+  uploads_cleaned => 1, request_log => 1);
 $s3->stop;
 done_testing();

@@ -2,6 +2,7 @@
 #include "doubles/forwarding_storage.hpp"
 #include "doubles/memory_storage.hpp"
 #include "pgvault/catalog/backup_meta.hpp"
+#include "pgvault/catalog/backup_meta_cache.hpp"
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/compression.hpp"
@@ -14,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -459,6 +461,133 @@ TEST(Repository, ListingReadsBackupJsonsSideBySideAndKeepsTheirOrder) {
   // A store that fails to answer is the listing's failure, not an unreadable backup.
   storage.failing = Repository::object_path(kSys, "b-7", "backup.json");
   expect_error([&] { (void)repo.list_all(kSys); }, ErrorKind::storage, "b-7/backup.json failed");
+}
+
+// Counts the backup.json objects read from a file repository.
+class CountingMetaReads : public ForwardingStorage {
+ public:
+  explicit CountingMetaReads(std::unique_ptr<Storage> inner)
+      : ForwardingStorage(*inner), owned_(std::move(inner)) {}
+  int reads = 0;
+  std::unique_ptr<ObjectReader> open_read(const std::string& p) override {
+    if (p.ends_with("/backup.json")) ++reads;
+    return inner_.open_read(p);
+  }
+
+ private:
+  std::unique_ptr<Storage> owned_;
+};
+
+// backup_meta_cache.hpp: a listing reads only the backup.json objects that
+// are new or changed since this process last listed the repository.
+TEST(Repository, ListingRereadsOnlyNewOrChangedBackupJson) {
+  TempDir tmp;
+  const std::string url = "file://" + tmp.path().string();
+  CountingMetaReads storage(open_repository(url, {}));
+  Repository repo(storage);
+  const fs::path backups = tmp.path() / kSys / "backups";
+  // Modified a minute ago: settled (a fresh object is read every time).
+  const auto settle = [&](const std::string& name) {
+    fs::last_write_time(backups / name / "backup.json",
+                        fs::file_time_type::clock::now() - std::chrono::minutes(1));
+  };
+  for (int i = 0; i < 5; ++i) {
+    const std::string name = "b-" + std::to_string(i);
+    char started[32];
+    std::snprintf(started, sizeof started, "2026-11-%02dT02:00:00.000Z", 10 + i);
+    put_backup(repo, sample_meta(name, kSys, started));
+    settle(name);
+  }
+  put_backup(repo, sample_meta("other", kOtherSys));
+  EXPECT_EQ(repo.list_all(kSys).complete.size(), 5u);
+  EXPECT_EQ(storage.reads, 5);
+  EXPECT_EQ(names(repo.list_backups(kSys)),
+            (std::vector<std::string>{"b-0", "b-1", "b-2", "b-3", "b-4"}));
+  EXPECT_EQ(storage.reads, 5) << "an unchanged backup.json was read again";
+  // Another Repository object over the same store (the alerts worker opens
+  // one per listing) uses what this process read.
+  {
+    auto again = open_repository(url, {});
+    CountingMetaReads counted(std::move(again));
+    Repository other(counted);
+    EXPECT_EQ(other.list_backups(kSys).size(), 5u);
+    EXPECT_EQ(counted.reads, 0);
+  }
+
+  // New: read. Not settled (modified just now, here in the clock's future so
+  // that a stalled test cannot see it settle): read at every listing.
+  put_backup(repo, sample_meta("b-5", kSys, "2026-11-20T02:00:00.000Z"));
+  fs::last_write_time(backups / "b-5" / "backup.json",
+                      fs::file_time_type::clock::now() + std::chrono::hours(1));
+  EXPECT_EQ(repo.list_backups(kSys).size(), 6u);
+  EXPECT_EQ(repo.list_backups(kSys).size(), 6u);
+  EXPECT_EQ(storage.reads, 7);
+  settle("b-5");
+  EXPECT_EQ(repo.list_backups(kSys).size(), 6u);
+  EXPECT_EQ(storage.reads, 8);
+  EXPECT_EQ(repo.list_backups(kSys).size(), 6u);
+  EXPECT_EQ(storage.reads, 8);
+
+  // Changed (another size, or the same size at another time): read again, and
+  // what it says now is what the listing gives.
+  BackupMeta changed = sample_meta("b-2", kSys, "2026-11-12T02:00:00.000Z");
+  changed.label = "relabelled";
+  repo.write_meta(changed);
+  settle("b-2");
+  EXPECT_EQ(repo.list_all(kSys).complete[2].label, "relabelled");
+  EXPECT_EQ(storage.reads, 9);
+  std::string edited = storage.read_all(Repository::object_path(kSys, "b-3", "backup.json"));
+  const std::size_t label_at = edited.find("nightly");
+  ASSERT_NE(label_at, std::string::npos);
+  edited.replace(label_at, 7, "NIGHTLY");
+  storage.write_all(Repository::object_path(kSys, "b-3", "backup.json"), edited);
+  fs::last_write_time(backups / "b-3" / "backup.json",
+                      fs::file_time_type::clock::now() - std::chrono::minutes(2));
+  storage.reads = 0;
+  EXPECT_EQ(repo.list_all(kSys).complete[3].label, "NIGHTLY \"quoted\" label");
+  EXPECT_EQ(storage.reads, 1);
+
+  // Damaged: reported every time, never kept.
+  storage.write_all(Repository::object_path(kSys, "bad", "backup.json"), "{");
+  fs::last_write_time(backups / "bad" / "backup.json",
+                      fs::file_time_type::clock::now() - std::chrono::minutes(1));
+  storage.reads = 0;
+  EXPECT_EQ(repo.list_all(kSys).unreadable.size(), 1u);
+  EXPECT_EQ(repo.list_all(kSys).unreadable.size(), 1u);
+  EXPECT_EQ(storage.reads, 2);
+
+  // Removed: gone from the listing and from the cache.
+  const std::size_t cached = BackupMetaCache::of_process().size();
+  repo.remove_backup(kSys, "b-0");
+  EXPECT_EQ(names(repo.list_backups(kSys)),
+            (std::vector<std::string>{"b-1", "b-2", "b-3", "b-4", "b-5"}));
+  EXPECT_EQ(BackupMetaCache::of_process().size(), cached - 1);
+}
+
+TEST(BackupMetaCache, KeepsSettledObjectsOfAFewRepositories) {
+  BackupMetaCache cache;
+  const BackupMeta meta = sample_meta("b");
+  const ObjectInfo object{"s/backups/b/backup.json", 100, 1'000'000};
+  cache.keep("file:///r1", object, meta, 1'000'001);                 // modified a second ago
+  cache.keep("file:///r1", {object.path, 100, 0}, meta, 1'000'100);  // no time
+  cache.keep("file:///r1", {object.path, 100, 1'000'200}, meta, 1'000'100);  // in the future
+  EXPECT_EQ(cache.size(), 0u);
+  cache.keep("file:///r1", object, meta, 1'000'002);
+  ASSERT_TRUE(cache.find("file:///r1", object));
+  EXPECT_EQ(cache.find("file:///r1", object)->name, "b");
+  EXPECT_FALSE(cache.find("file:///r2", object));
+  EXPECT_FALSE(cache.find("file:///r1", {object.path, 101, object.mtime_unix}));
+  EXPECT_FALSE(cache.find("file:///r1", {object.path, 100, object.mtime_unix + 1}));
+  cache.forget_unlisted("file:///r1", "other/backups/", {});
+  EXPECT_EQ(cache.size(), 1u) << "another system's listing forgot this one";
+  for (std::size_t r = 2; r <= BackupMetaCache::kMaxRepositories; ++r)
+    cache.keep("file:///r" + std::to_string(r), object, meta, 1'000'010);
+  EXPECT_EQ(cache.size(), BackupMetaCache::kMaxRepositories);
+  cache.keep("file:///r9", object, meta, 1'000'010);
+  EXPECT_EQ(cache.size(), 1u) << "a repository beyond the bound empties the cache";
+  EXPECT_TRUE(cache.find("file:///r9", object));
+  cache.forget_unlisted("file:///r9", "", {});
+  EXPECT_EQ(cache.size(), 0u);
 }
 
 // Repository format: the first backup.json written records it at the root;

@@ -1,5 +1,6 @@
 #include "pgvault/catalog/repository.hpp"
 
+#include "pgvault/catalog/backup_meta_cache.hpp"
 #include "pgvault/catalog/verification_record.hpp"
 
 #include "pgvault/error.hpp"
@@ -9,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <exception>
 #include <optional>
@@ -26,6 +28,7 @@ constexpr std::size_t kMaxCandidates = 20;
 
 struct BackupDirState {
   bool has_meta = false;
+  ObjectInfo meta_object;  // backup.json as listed, when has_meta
   std::size_t objects = 0;
 };
 // (system identifier, backup name) -> what its directory holds
@@ -145,7 +148,10 @@ static BackupDirs scan_backups(Storage& storage, const std::string& system_ident
     if (!split_backup_path(obj.path, sysid, name, rest)) continue;
     auto& st = dirs[{sysid, name}];
     ++st.objects;
-    if (rest == Repository::kMetaFile) st.has_meta = true;
+    if (rest == Repository::kMetaFile) {
+      st.has_meta = true;
+      st.meta_object = obj;
+    }
   }
   return dirs;
 }
@@ -202,14 +208,33 @@ std::vector<std::string> Repository::system_identifiers() {
 RepositoryListing Repository::list_all(const std::string& system_identifier) {
   check_format();
   std::vector<std::pair<std::string, std::string>> keys;
-  for (const auto& [key, st] : scan_backups(storage_, system_identifier))
-    if (st.has_meta) keys.push_back(key);
-  // Read side by side; each outcome kept in its slot, judged in order below.
+  std::vector<ObjectInfo> meta_objects;
+  for (const auto& [key, st] : scan_backups(storage_, system_identifier)) {
+    if (!st.has_meta) continue;
+    keys.push_back(key);
+    meta_objects.push_back(st.meta_object);
+  }
+  // What this process parsed before and the store still lists unchanged
+  // comes from the cache (backup_meta_cache.hpp); the rest is read side by
+  // side, each outcome kept in its slot and judged in order below.
+  BackupMetaCache& cache = BackupMetaCache::of_process();
+  const std::string url = storage_.url();
+  // Before any read: an object is kept only if its last second had passed
+  // when it was read.
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
   std::vector<std::optional<BackupMeta>> metas(keys.size());
   std::vector<std::exception_ptr> errors(keys.size());
+  std::vector<std::size_t> to_read;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    metas[i] = cache.find(url, meta_objects[i]);
+    if (!metas[i]) to_read.push_back(i);
+  }
   std::atomic<std::size_t> next{0};
   const auto read_some = [&] {
-    for (std::size_t i; (i = next.fetch_add(1)) < keys.size();) {
+    for (std::size_t n; (n = next.fetch_add(1)) < to_read.size();) {
+      const std::size_t i = to_read[n];
       try {
         validate_system_identifier(keys[i].first);
         validate_backup_name(keys[i].second);
@@ -221,11 +246,17 @@ RepositoryListing Repository::list_all(const std::string& system_identifier) {
   };
   {
     std::deque<BackgroundTask> readers;
-    for (std::size_t t = 1; t < std::min(kMetaReaders, keys.size()); ++t)
+    for (std::size_t t = 1; t < std::min(kMetaReaders, to_read.size()); ++t)
       readers.emplace_back(read_some);
     read_some();
     for (BackgroundTask& reader : readers) reader.wait();  // read_some throws nothing
   }
+  for (const std::size_t i : to_read)
+    if (metas[i]) cache.keep(url, meta_objects[i], *metas[i], now);
+  std::set<std::string> listed;
+  for (const ObjectInfo& object : meta_objects) listed.insert(object.path);
+  cache.forget_unlisted(url, system_identifier.empty() ? "" : system_identifier + "/backups/",
+                        listed);
   RepositoryListing out;
   for (std::size_t i = 0; i < keys.size(); ++i) {
     if (metas[i]) {

@@ -25,7 +25,8 @@ our @EXPORT = qw(run_store_suite);
 # part_setting (e.g. "pgvault.s3_part_size = '5MB'"), part_size (bytes),
 # secret_setting (the setting to spoil), rejected (qr// for the store's
 # answer to a wrong secret), uploads_cleaned (the store lists unfinished
-# uploads that pgvault must abort).
+# uploads that pgvault must abort), request_log (the store's request log,
+# $store->dir/log/proxy.log, counts the GETs of each object).
 sub run_store_suite {
   my (%a) = @_;
   my $store = $a{store};
@@ -92,6 +93,36 @@ sub run_store_suite {
   ok($ok && $said =~ /the stored bytes of \d+ objects match backup\.json/,
     "$a{label}: pgvault verify --stored-only of the chain") or diag($said);
 
+  # 2c. A job reads each backup.json once (backup_meta_cache.hpp): its
+  # retention reuses what its choice of a parent read, where it used to fetch
+  # every backup.json of the system again. Counted in the S3 server's own
+  # request log (the caller's backend lists too, for pgvault.incremental_fallback).
+  if ($a{request_log}) {
+    my $log = $store->dir . '/log/proxy.log';
+    my $json_gets = sub {
+      my %n;
+      for (split /\n/, slurp_file($log)) {
+        $n{$1}++ if m{^proxy-server: .* GET /\Q$bucket\E/(\S+/backup\.json) HTTP/};
+      }
+      return \%n;
+    };
+    sleep 3;  # settled: a backup.json modified within 2 s is read again each time
+    $q->("ALTER SYSTEM SET pgvault.retention_count = 100; SELECT pg_reload_conf()");
+    my $before = $json_gets->();
+    my ($st, $iname) = split /\|/,
+      $q->("SELECT status, name FROM vault.create_backup(kind => 'incremental', label => '$a{label} listing')");
+    is($st, 'completed', "$a{label}: an incremental with retention on completed");
+    my $after = $json_gets->();
+    my $sysid = $q->('SELECT system_identifier FROM pg_control_system()');
+    my %fetched = map { my $k = "$prefix/$sysid/backups/$_/backup.json";
+      ($_ => ($after->{$k} // 0) - ($before->{$k} // 0)) } @chain;
+    is_deeply(\%fetched, { map { ($_ => 2) } @chain },
+      "$a{label}: each earlier backup.json fetched twice (the caller's backend and the job worker), not again for retention");
+    note(join ', ', map { "$_: $fetched{$_}" } @chain);
+    push @chain, $iname;
+    $q->("ALTER SYSTEM RESET pgvault.retention_count; SELECT pg_reload_conf()");
+  }
+
   # 3. A wrong secret: the store refuses, the row says so, nothing leaks.
   # Set in postgresql.conf as a DBA does (ALTER SYSTEM would put the secret
   # in the statement log, which log_statement = all of the test cluster keeps).
@@ -107,7 +138,7 @@ sub run_store_suite {
   is($q->('SELECT status FROM vault.history ORDER BY id DESC LIMIT 1'), 'failed', "$a{label}: the row is failed");
   $node->append_conf('postgresql.conf', "pgvault.$a{secret_setting} = '$secret{$a{secret_setting}}'\n");
   $node->reload;
-  is(scalar @{ cli_list($node) }, 3, "$a{label}: nothing new listed as restorable");
+  is(scalar @{ cli_list($node) }, scalar @chain, "$a{label}: nothing new listed as restorable");
 
   # 4. The store stops in the middle of an upload.
   $q->("ALTER SYSTEM SET pgvault.max_rate = '4MB'; SELECT pg_reload_conf()");
@@ -132,7 +163,7 @@ sub run_store_suite {
   is_deeply([ $store->list_keys($bucket, "$prefix/" . $q->('SELECT system_identifier FROM pg_control_system()') . "/backups/$failed_name/") ],
     [], "$a{label}: nothing of the failed backup is left");
   is($store->count_multipart_uploads($bucket), 0, "$a{label}: its multipart upload was aborted") if $a{uploads_cleaned};
-  is(scalar @{ cli_list($node) }, 4, "$a{label}: the four good backups are listed");
+  is(scalar @{ cli_list($node) }, @chain + 1, "$a{label}: the good backups are listed");
 
   # 5. No secret in the server log (the reloads above changed one twice) or
   # in the history.
