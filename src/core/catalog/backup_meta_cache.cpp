@@ -3,8 +3,10 @@
 namespace pgvault {
 
 BackupMetaCache& BackupMetaCache::of_process() {
-  static BackupMetaCache cache;
-  return cache;
+  // Never destroyed: a thread still listing while the process exits (exit()
+  // runs static destructors) must not find it gone.
+  static BackupMetaCache* const cache = new BackupMetaCache;
+  return *cache;
 }
 
 std::optional<BackupMeta> BackupMetaCache::find(const std::string& url,
