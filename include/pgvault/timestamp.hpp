@@ -13,6 +13,8 @@ namespace pgvault {
 
 // "2026-11-24T06:15:30.123Z" for the current time.
 std::string utc_timestamp_now();
+// The current time in unix seconds.
+std::int64_t unix_now();
 // Unix seconds of an ISO 8601 UTC timestamp as produced above
 // ("YYYY-MM-DDTHH:MM:SS[.fff]Z"); throws Error(invalid_argument) on anything else.
 std::int64_t parse_utc_timestamp(std::string_view iso_utc);

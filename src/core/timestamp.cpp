@@ -9,6 +9,11 @@
 
 namespace pgvault {
 
+std::int64_t unix_now() {
+  using namespace std::chrono;
+  return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
+}
+
 std::string utc_timestamp_now() {
   using namespace std::chrono;
   auto now = system_clock::now();

@@ -7,10 +7,10 @@
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/storage/storage.hpp"
 #include "pgvault/thread.hpp"
+#include "pgvault/timestamp.hpp"
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <deque>
 #include <exception>
 #include <optional>
@@ -221,9 +221,7 @@ RepositoryListing Repository::list_all(const std::string& system_identifier) {
   const std::string url = storage_.url();
   // Before any read: an object is kept only if its last second had passed
   // when it was read.
-  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
+  const std::int64_t now = unix_now();
   std::vector<std::optional<BackupMeta>> metas(keys.size());
   std::vector<std::exception_ptr> errors(keys.size());
   std::vector<std::size_t> to_read;

@@ -18,6 +18,7 @@
 #include "pgvault/restore/manifest.hpp"
 #include "pgvault/storage/storage.hpp"
 #include "pgvault/thread.hpp"
+#include "pgvault/timestamp.hpp"
 #include "pgvault/wal/wal_summary.hpp"
 
 #include <algorithm>
@@ -900,9 +901,7 @@ BackupMeta IncrementalRun::run() {
   report("finishing");
   const IncrementalSource::StopPoint stop = source_.stop();
   meta_.stop_lsn = format_lsn(stop.lsn);
-  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
+  const std::int64_t now = unix_now();
   add_memory_file(*base.tar, "backup_label", stop.backup_label, now, true);
   if (!stop.tablespace_map.empty())
     add_memory_file(*base.tar, "tablespace_map", stop.tablespace_map, now, true);

@@ -6,21 +6,13 @@
 #include "pgvault/http/uri.hpp"
 #include "pgvault/http/xml.hpp"
 #include "pgvault/storage/gcs_storage.hpp"
+#include "pgvault/timestamp.hpp"
 
 #include <algorithm>
-#include <ctime>
 #include <mutex>
 #include <utility>
 
 namespace pgvault {
-
-namespace {
-
-std::int64_t system_clock_seconds() {
-  return static_cast<std::int64_t>(std::time(nullptr));
-}
-
-}  // namespace
 
 struct GcsTokenSource::Impl {
   http::GcsServiceAccount account;
@@ -99,7 +91,7 @@ GcsTokenSource::GcsTokenSource(http::GcsServiceAccount account, http::TransportF
   impl_->account = std::move(account);
   impl_->transports = std::move(transports);
   impl_->retry = std::move(retry);
-  impl_->clock = clock ? std::move(clock) : UnixClock(system_clock_seconds);
+  impl_->clock = clock ? std::move(clock) : UnixClock(unix_now);
 }
 
 GcsTokenSource::~GcsTokenSource() = default;
