@@ -10,6 +10,7 @@
 #include "pgvault/catalog/repository.hpp"
 #include "pgvault/http/transport.hpp"
 #include "pgvault/storage/storage.hpp"
+#include "pgvault/timestamp.hpp"
 
 #include <unistd.h>
 
@@ -223,8 +224,6 @@ void push_notify_event(const nlohmann::json& payload) {
 // there). Unreadable: rewritten with now, after a WARNING.
 constexpr const char* kSetUpFile = "pgvault_set_up_at";
 
-std::int64_t unix_now();
-
 std::int64_t set_up_time() {
   const std::string path = std::string(DataDir) + "/" + kSetUpFile;
   {
@@ -257,12 +256,6 @@ std::int64_t set_up_time() {
 std::int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 

@@ -2,9 +2,9 @@
 #include "pgvault/catalog/retention.hpp"
 #include "pgvault/pipeline/encryption_settings.hpp"
 #include "pgvault/storage/storage.hpp"
+#include "pgvault/timestamp.hpp"
 #include "pgvault/wal/wal_read.hpp"
 
-#include <ctime>
 #include <fstream>
 #include <sstream>
 
@@ -87,9 +87,8 @@ RetentionResult apply_configured_retention(Repository& repo, const std::string& 
   const EncryptionSettings encryption = configured_encryption();
   const ServerPosition self = current_server_position();
   RetentionResult result = apply_retention(
-      repo, system_identifier, configured_retention(), static_cast<std::int64_t>(time(nullptr)),
-      running, kLeftoverMinAge, abandoned_here,
-      wal_history_reader(repo.storage(), restore_key_provider(encryption)), &self);
+      repo, system_identifier, configured_retention(), unix_now(), running, kLeftoverMinAge,
+      abandoned_here, wal_history_reader(repo.storage(), restore_key_provider(encryption)), &self);
   for (const auto& p : elsewhere) {
     try {
       auto storage = open_repository(p.repository);

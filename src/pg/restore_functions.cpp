@@ -18,7 +18,6 @@
 #include "pgvault/timestamp.hpp"
 
 #include <cstdint>
-#include <ctime>
 #include <exception>
 #include <string>
 
@@ -125,8 +124,8 @@ std::uint64_t restore_via_scratch_database(const RestoreSource& source, const st
                                            const DatabaseInfo& existing, const DatabaseInfo& model,
                                            const std::string& pre_restore) {
   const std::string current_db = pg_guard([] { return get_database_name(MyDatabaseId); });
-  const std::string scratch = "pgvault_restore_" + std::to_string(MyProcPid) + "_" +
-                              std::to_string(static_cast<long long>(time(nullptr)));
+  const std::string scratch =
+      "pgvault_restore_" + std::to_string(MyProcPid) + "_" + std::to_string(unix_now());
   DatabaseAdmin admin(current_db);
   admin.create_like(scratch, model,
                     "could not create database " + pgvault::quoted(scratch) + " to restore into");

@@ -14,6 +14,7 @@
 #include "pgvault/error.hpp"
 
 #include "pgvault/catalog/backup_meta.hpp"
+#include "pgvault/timestamp.hpp"
 
 #include <algorithm>
 #include <array>
@@ -70,10 +71,6 @@ struct RunningJob {
   int attempt = 1;
   std::int64_t scheduled_for = 0;
 };
-
-std::int64_t now_unix() {
-  return static_cast<std::int64_t>(time(nullptr));
-}
 
 TimestampTz to_timestamptz(std::int64_t unix_seconds) {
   return unix_seconds == 0 ? 0 : time_t_to_timestamptz(static_cast<pg_time_t>(unix_seconds));
@@ -142,14 +139,14 @@ class Scheduler {
     settle_after_restart();
     load();
     for (std::size_t i = 0; i < tracks_.size(); ++i) catch_up(i);
-    plan_all(now_unix());
+    plan_all(unix_now());
     while (!ShutdownRequestPending) {
       if (ConfigReloadPending) reload();
       check_finished_job();
       announce_archiving();
       for (std::size_t i = 0; i < tracks_.size(); ++i) {
         Track& t = tracks_[i];
-        const std::int64_t now = now_unix();
+        const std::int64_t now = unix_now();
         if (config_.enabled && t.schedule && t.next_run > 0 && now >= t.next_run) {
           const std::int64_t due = t.next_run;
           if (i == kIncrementalTrack && due == tracks_[kFullTrack].last_fired_for) {
@@ -163,7 +160,7 @@ class Scheduler {
           // Planned from when the start is over (it waits for the worker):
           // a fire time that passed meanwhile would fire at once and be
           // recorded skipped because of the backup just started.
-          plan_next(t, std::max(now_unix(), due));
+          plan_next(t, std::max(unix_now(), due));
         }
         if (config_.enabled && t.retry.at > 0 && now >= t.retry.at) {
           const PendingRetry retry = t.retry;
@@ -192,7 +189,7 @@ class Scheduler {
       ProcessConfigFile(PGC_SIGHUP);
     });
     load();
-    plan_all(now_unix());
+    plan_all(unix_now());
   }
 
   void load() {
@@ -245,7 +242,7 @@ class Scheduler {
     in_own_transaction([&] { last = history::last_scheduled_for(track.kind); });
     if (last == 0) return;  // never ran on a schedule: nothing was missed
     const PgTimeZone tz(config_.timezone);
-    const std::int64_t now = now_unix();
+    const std::int64_t now = unix_now();
     if (schedule->next_after(last, tz) >= now) return;
     // The newest missed fire time (one due right now is not missed: the main
     // loop runs it); older ones are past the window anyway.
@@ -346,7 +343,7 @@ class Scheduler {
     }
     const std::int64_t delay = static_cast<std::int64_t>(guc_retry_delay_s)
                                << std::min(attempt - 1, 20);
-    track.retry = {now_unix() + delay, attempt + 1, scheduled_for};
+    track.retry = {unix_now() + delay, attempt + 1, scheduled_for};
     log_message(LOG, std::string("retrying the scheduled ") + track.kind + " backup in " +
                          std::to_string(delay) + " s (attempt " + std::to_string(attempt + 1) +
                          " of " + std::to_string(guc_retry_max + 1) + ")");
@@ -380,7 +377,7 @@ class Scheduler {
   }
 
   void sleep_until_due() {
-    const std::int64_t now = now_unix();
+    const std::int64_t now = unix_now();
     std::int64_t due = 0;
     const char* state = "idle: no schedule";
     const std::int64_t next_run = soonest(false), retry_at = soonest(true);
