@@ -27,8 +27,7 @@ namespace {
 constexpr std::size_t kMaxCandidates = 20;
 
 struct BackupDirState {
-  bool has_meta = false;
-  ObjectInfo meta_object;  // backup.json as listed, when has_meta
+  std::optional<ObjectInfo> meta;  // backup.json as listed, if the directory has one
   std::size_t objects = 0;
 };
 // (system identifier, backup name) -> what its directory holds
@@ -148,10 +147,7 @@ static BackupDirs scan_backups(Storage& storage, const std::string& system_ident
     if (!split_backup_path(obj.path, sysid, name, rest)) continue;
     auto& st = dirs[{sysid, name}];
     ++st.objects;
-    if (rest == Repository::kMetaFile) {
-      st.has_meta = true;
-      st.meta_object = obj;
-    }
+    if (rest == Repository::kMetaFile) st.meta = obj;
   }
   return dirs;
 }
@@ -210,9 +206,9 @@ RepositoryListing Repository::list_all(const std::string& system_identifier) {
   std::vector<std::pair<std::string, std::string>> keys;
   std::vector<ObjectInfo> meta_objects;
   for (const auto& [key, st] : scan_backups(storage_, system_identifier)) {
-    if (!st.has_meta) continue;
+    if (!st.meta) continue;
     keys.push_back(key);
-    meta_objects.push_back(st.meta_object);
+    meta_objects.push_back(*st.meta);
   }
   // What this process parsed before and the store still lists unchanged
   // comes from the cache (backup_meta_cache.hpp); the rest is read side by
@@ -283,7 +279,7 @@ std::vector<std::string> Repository::incomplete_backups(const std::string& syste
   validate_system_identifier(system_identifier);
   std::vector<std::string> out;
   for (const auto& [key, st] : scan_backups(storage_, system_identifier))
-    if (!st.has_meta) out.push_back(key.second);
+    if (!st.meta) out.push_back(key.second);
   return out;
 }
 
@@ -386,7 +382,7 @@ BackupMeta Repository::resolve(const std::string& name_or_latest,
   std::vector<std::string> with_meta, without_meta;
   for (const auto& [key, st] : dirs) {
     if (key.second != name_or_latest) continue;
-    (st.has_meta ? with_meta : without_meta).push_back(key.first);
+    (st.meta ? with_meta : without_meta).push_back(key.first);
   }
   if (with_meta.size() == 1) return read_meta(with_meta.front(), name_or_latest);
   if (with_meta.size() > 1)
