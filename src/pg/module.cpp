@@ -1,5 +1,10 @@
 // Module initialisation: settings, shared memory, the static workers (scheduler,
-// alerts, WAL summarizer).
+// alerts, WAL summarizer), and the file through which the server's processes
+// share the backup.json objects they have parsed.
+#include "pgvault/catalog/backup_meta_cache.hpp"
+
+#include <string>
+
 #include "error_boundary.hpp"
 #include "settings.hpp"
 #include "shared_state.hpp"
@@ -28,4 +33,11 @@ void _PG_init(void) {
   pgvault::pg::register_scheduler();
   pgvault::pg::register_alerts_worker();
   pgvault::pg::register_wal_summarizer();
+  // In the postmaster, so every process the server starts inherits it.
+  // pg_stat_tmp: no backup copies its contents (basebackup.c's
+  // excludeDirContents; pg_stat_statements keeps its query texts there).
+  pgvault::pg::guarded_entry([] {
+    pgvault::BackupMetaCache::of_process().share_through(
+        std::string(DataDir) + "/" + PG_STAT_TMP_DIR + "/pgvault_backup_meta.cache");
+  });
 }

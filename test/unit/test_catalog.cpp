@@ -9,6 +9,7 @@
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/storage/open_repository.hpp"
 #include "pgvault/storage/storage.hpp"
+#include "pgvault/timestamp.hpp"
 
 #include "test_support.hpp"
 
@@ -588,6 +589,130 @@ TEST(BackupMetaCache, KeepsSettledObjectsOfAFewRepositories) {
   EXPECT_TRUE(cache.find("file:///r9", object));
   cache.forget_unlisted("file:///r9", "", {});
   EXPECT_EQ(cache.size(), 0u);
+}
+
+TEST(BackupMetaCache, SharesObjectStoreEntriesThroughAFile) {
+  TempDir tmp;
+  const std::string file = (tmp.path() / "shared.cache").string();
+  const std::string store = "s3://bucket/prefix";
+  BackupMetaCache a, b;
+  a.share_through(file);
+  b.share_through(file);
+  const ObjectInfo first{"s/backups/b/backup.json", 100, 1'000'000};
+  const ObjectInfo second{"s/backups/c/backup.json", 120, 1'000'001};
+  a.keep(store, first, sample_meta("b"), 1'000'010);
+  a.keep("file:///r", first, sample_meta("b"), 1'000'010);
+  a.give_shared();
+  ASSERT_TRUE(fs::exists(file));
+  EXPECT_EQ(fs::status(file).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  b.take_shared();
+  ASSERT_TRUE(b.find(store, first));
+  EXPECT_EQ(b.find(store, first)->name, "b");
+  EXPECT_FALSE(b.find(store, {first.path, first.size, first.mtime_unix + 1}));
+  EXPECT_FALSE(b.find("file:///r", first)) << "a file repository's entries are not shared";
+
+  // What one process adds, the other takes in, keeping its own.
+  b.keep(store, second, sample_meta("c"), 1'000'010);
+  b.give_shared();
+  a.take_shared();
+  EXPECT_TRUE(a.find(store, second));
+  EXPECT_TRUE(a.find("file:///r", first));
+  // What one forgets is gone from the file at its next write.
+  a.forget_unlisted(store, "s/backups/", {first.path});
+  a.give_shared();
+  BackupMetaCache fresh;
+  fresh.share_through(file);
+  fresh.take_shared();
+  EXPECT_TRUE(fresh.find(store, first));
+  EXPECT_FALSE(fresh.find(store, second));
+
+  // A damaged line is skipped, the rest taken; a file of another format is ignored.
+  const std::string text = slurp(file);
+  const std::size_t body = text.find('\n') + 1;
+  put_file(file, text.substr(0, body) + "{\"url\": \"s3://x\"}\nnot json\n" + text.substr(body));
+  BackupMetaCache partly;
+  partly.share_through(file);
+  partly.take_shared();
+  EXPECT_EQ(partly.size(), 1u);
+  EXPECT_TRUE(partly.find(store, first));
+  put_file(file, "another format\n" + text.substr(body));
+  BackupMetaCache other_format;
+  other_format.share_through(file);
+  other_format.take_shared();
+  EXPECT_EQ(other_format.size(), 0u);
+
+  // A file that cannot be written changes nothing but the requests.
+  BackupMetaCache unwritable;
+  unwritable.share_through((tmp.path() / "missing-dir" / "shared.cache").string());
+  unwritable.keep(store, first, sample_meta("b"), 1'000'010);
+  EXPECT_NO_THROW(unwritable.give_shared());
+  EXPECT_TRUE(unwritable.find(store, first));
+}
+
+// A file repository that says it is an object store, so that its listings
+// share what they parse (file:// repositories do not).
+class CountingStoreReads : public CountingMetaReads {
+ public:
+  CountingStoreReads(std::unique_ptr<Storage> inner, std::string url)
+      : CountingMetaReads(std::move(inner)), url_(std::move(url)) {}
+  std::string url() const override { return url_; }
+
+ private:
+  std::string url_;
+};
+
+// Two processes (each with its own cache) share what they parsed through the
+// file; an entry that does not describe the backup its path names is read
+// from the store again.
+TEST(Repository, ListingsShareWhatTheyParsedThroughTheFile) {
+  TempDir tmp;
+  const std::string file = (tmp.path() / "shared.cache").string();
+  const std::string fake_url = "s3://unit-test/" + tmp.path().filename().string();
+  fs::create_directories(tmp.path() / "repo");
+  const std::string url = "file://" + (tmp.path() / "repo").string();
+  CountingStoreReads storage(open_repository(url, {}), fake_url);
+  BackupMetaCache first_process;
+  first_process.share_through(file);
+  Repository repo(storage, first_process);
+  for (int i = 0; i < 3; ++i) {
+    const std::string name = "b-" + std::to_string(i);
+    char started[32];
+    std::snprintf(started, sizeof started, "2026-11-%02dT02:00:00.000Z", 10 + i);
+    put_backup(repo, sample_meta(name, kSys, started));
+    fs::last_write_time(tmp.path() / "repo" / kSys / "backups" / name / "backup.json",
+                        fs::file_time_type::clock::now() - std::chrono::minutes(1));
+  }
+  EXPECT_EQ(repo.list_backups(kSys).size(), 3u);
+  EXPECT_EQ(storage.reads, 3);
+
+  BackupMetaCache second_process;
+  second_process.share_through(file);
+  Repository other(storage, second_process);
+  EXPECT_EQ(names(other.list_backups(kSys)), (std::vector<std::string>{"b-0", "b-1", "b-2"}));
+  EXPECT_EQ(storage.reads, 3) << "the second process fetched what the first had parsed";
+
+  // A file with b-0 as it is, and b-1's object (its size and time) mapped
+  // to b-2's backup.json.
+  const auto object_of = [&](const std::string& name) {
+    const std::optional<ObjectInfo> o =
+        storage.info(Repository::object_path(kSys, name, "backup.json"));
+    EXPECT_TRUE(o);
+    return o.value_or(ObjectInfo{});
+  };
+  const std::string forged = (tmp.path() / "forged.cache").string();
+  BackupMetaCache forger;
+  forger.share_through(forged);
+  forger.keep(fake_url, object_of("b-0"), repo.read_meta(kSys, "b-0"), unix_now());
+  forger.keep(fake_url, object_of("b-1"), repo.read_meta(kSys, "b-2"), unix_now());
+  forger.give_shared();
+  BackupMetaCache third_process;
+  third_process.share_through(forged);
+  Repository third(storage, third_process);
+  storage.reads = 0;
+  EXPECT_EQ(names(third.list_backups(kSys)), (std::vector<std::string>{"b-0", "b-1", "b-2"}));
+  EXPECT_EQ(storage.reads, 2)
+      << "b-0 comes from the file; b-2 is not in it, b-1's entry is not b-1's";
 }
 
 // Repository format: the first backup.json written records it at the root;

@@ -25,6 +25,20 @@
 //    further one empties the cache); within one, forget_unlisted drops the
 //    backups a listing no longer shows.
 //  * Thread-safe; find returns a copy.
+//  * Shared by the server's processes (share_through): each job worker and
+//    each backend is a new process, so without it every one of them fetched
+//    every backup.json of an object store again. The entries of object-store
+//    repositories (not file://, whose backup.json is a local read anyway)
+//    are written to one file, whole, through a temporary of the writer's
+//    own and rename(); take_shared merges in what the file holds when it
+//    changed since this process last looked, give_shared rewrites it when
+//    this process kept or forgot something since. Writers racing lose
+//    entries, never correctness: an entry is still only used for an object
+//    listed with its size and time. What the file says is checked as a read
+//    from the store is (BackupMeta::from_json; list_all checks name and
+//    system against the path); a damaged line is skipped, a file of another
+//    format ignored, and a file that cannot be read or written changes
+//    nothing but the number of requests.
 #pragma once
 #include "pgvault/pg_free.hpp"
 #include "pgvault/catalog/backup_meta.hpp"
@@ -57,14 +71,37 @@ class BackupMetaCache {
                        const std::set<std::string>& listed);
   std::size_t size() const;
 
+  // The file the server's processes share entries through (in the server's
+  // pg_stat_tmp: never backed up, private to the server's user). Set once,
+  // before the first listing.
+  void share_through(std::string file);
+  // Merges in the shared file's entries if it changed since this process
+  // last read or wrote it (list_all: before it looks anything up).
+  void take_shared();
+  // Rewrites the shared file if this process kept or forgot an object
+  // store's entry since (list_all: after it has kept and forgotten).
+  void give_shared();
+
  private:
   struct Entry {
     std::uint64_t size = 0;
     std::int64_t mtime_unix = 0;
     BackupMeta meta;
   };
+  // What identifies one version of the shared file.
+  struct FileStamp {
+    std::uint64_t device = 0, inode = 0, size = 0;
+    std::int64_t mtime_ns = 0;
+    bool operator==(const FileStamp&) const = default;
+  };
+  static bool shared_url(const std::string& url);
+  std::optional<FileStamp> shared_file_stamp() const;
+
   mutable std::mutex mutex_;
   std::map<std::string, std::map<std::string, Entry>> entries_;  // url -> path -> entry
+  std::string shared_file_;
+  std::optional<FileStamp> seen_;  // the shared file as last read or written
+  bool changed_ = false;           // an object store's entry kept or forgotten since
 };
 
 }  // namespace pgvault

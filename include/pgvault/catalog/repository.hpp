@@ -48,9 +48,15 @@ struct BackupSelector {
 //   <system-identifier>/backups/<backup-name>/backup.json
 //   <system-identifier>/backups/<backup-name>/<objects...>
 // The store, not the database, is the source of truth.
+class BackupMetaCache;
+
 class Repository {
  public:
-  explicit Repository(Storage& storage) : storage_(storage) {}
+  // Listings use the process's BackupMetaCache (backup_meta_cache.hpp); a
+  // test gives each "process" a cache of its own.
+  explicit Repository(Storage& storage);
+  Repository(Storage& storage, BackupMetaCache& meta_cache)
+      : storage_(storage), meta_cache_(meta_cache) {}
 
   Storage& storage() { return storage_; }
 
@@ -117,6 +123,7 @@ class Repository {
 
  private:
   Storage& storage_;
+  BackupMetaCache& meta_cache_;
   bool format_checked_ = false;
   bool format_file_exists_ = false;
 };

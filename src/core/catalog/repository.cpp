@@ -73,6 +73,8 @@ bool older(const BackupMeta& a, const BackupMeta& b) {
 
 }  // namespace
 
+Repository::Repository(Storage& storage) : Repository(storage, BackupMetaCache::of_process()) {}
+
 // {"format": N, ...}: the format number, whatever else a later format adds.
 static int parse_repository_format(const std::string& text, const std::string& where) {
   nlohmann::json j;
@@ -213,7 +215,8 @@ RepositoryListing Repository::list_all(const std::string& system_identifier) {
   // What this process parsed before and the store still lists unchanged
   // comes from the cache (backup_meta_cache.hpp); the rest is read side by
   // side, each outcome kept in its slot and judged in order below.
-  BackupMetaCache& cache = BackupMetaCache::of_process();
+  BackupMetaCache& cache = meta_cache_;
+  cache.take_shared();
   const std::string url = storage_.url();
   // Before any read: an object is kept only if its last second had passed
   // when it was read.
@@ -223,6 +226,11 @@ RepositoryListing Repository::list_all(const std::string& system_identifier) {
   std::vector<std::size_t> to_read;
   for (std::size_t i = 0; i < keys.size(); ++i) {
     metas[i] = cache.find(url, meta_objects[i]);
+    // An entry from the shared file is trusted no further than a read from
+    // the store: it must describe the backup its path names.
+    if (metas[i] &&
+        (metas[i]->name != keys[i].second || metas[i]->system_identifier != keys[i].first))
+      metas[i].reset();
     if (!metas[i]) to_read.push_back(i);
   }
   std::atomic<std::size_t> next{0};
@@ -251,6 +259,7 @@ RepositoryListing Repository::list_all(const std::string& system_identifier) {
   for (const ObjectInfo& object : meta_objects) listed.insert(object.path);
   cache.forget_unlisted(url, system_identifier.empty() ? "" : system_identifier + "/backups/",
                         listed);
+  cache.give_shared();
   RepositoryListing out;
   for (std::size_t i = 0; i < keys.size(); ++i) {
     if (metas[i]) {

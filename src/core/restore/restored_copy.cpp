@@ -1,6 +1,7 @@
 #include "pgvault/restore/restored_copy.hpp"
 
 #include "pgvault/error.hpp"
+#include "pgvault/file_replacement.hpp"
 #include "pgvault/text.hpp"
 #include "pgvault/wal/wal_layout.hpp"
 
@@ -216,49 +217,6 @@ std::string read_if_exists(const std::string& path, mode_t& mode) {
   return text;
 }
 
-void fsync_path(const std::string& path, int flags) {
-  const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) throw_os_error("could not open " + quoted(path), errno);
-  if (::fsync(fd) != 0) {
-    const int e = errno;
-    ::close(fd);
-    throw_os_error("could not fsync " + quoted(path), e);
-  }
-  ::close(fd);
-}
-
-// Replaces path with content: a temporary file beside it, fsync, rename,
-// fsync of the directory.
-void replace_file(const std::string& dir, const std::string& name, std::string_view content,
-                  mode_t mode) {
-  const std::string path = dir + "/" + name;
-  const std::string temp = path + ".pgvault-tmp";
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) throw_os_error("could not create " + quoted(temp), errno);
-  auto fail = [&](const std::string& what, int e) {
-    ::close(fd);
-    ::unlink(temp.c_str());
-    throw_os_error(what, e);
-  };
-  if (::fchmod(fd, mode) != 0) fail("could not set the mode of " + quoted(temp), errno);
-  for (std::size_t done = 0; done < content.size();) {
-    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail("could not write " + quoted(temp), errno);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) fail("could not fsync " + quoted(temp), errno);
-  ::close(fd);
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    ::unlink(temp.c_str());
-    throw_os_error("could not rename " + quoted(temp) + " to " + quoted(path), e);
-  }
-  fsync_path(dir, O_RDONLY | O_DIRECTORY);
-}
-
 }  // namespace
 
 RestoredSettingsReport write_restored_settings(const std::string& pgdata,
@@ -286,9 +244,14 @@ RestoredSettingsReport write_restored_settings(const std::string& pgdata,
   }
   report.removed = std::move(edit.removed);
   report.warnings = std::move(edit.warnings);
-  replace_file(pgdata, kAutoConf, edit.text, mode);
+  // Each through a temporary beside it: the old settings or the new, never a part.
+  const auto replace = [&](const std::string& name, std::string_view content, mode_t file_mode) {
+    const std::string path = pgdata + "/" + name;
+    replace_file(path, content, {path + ".pgvault-tmp", file_mode, true});
+  };
+  replace(kAutoConf, edit.text, mode);
   if (settings.target) {
-    replace_file(pgdata, "recovery.signal", "", 0600);
+    replace("recovery.signal", "", 0600);
     report.recovery_signal = true;
   }
   return report;

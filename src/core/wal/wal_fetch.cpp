@@ -2,6 +2,7 @@
 #include "pgvault/wal/wal_fetch.hpp"
 
 #include "pgvault/error.hpp"
+#include "pgvault/file_replacement.hpp"
 #include "pgvault/pipeline/encrypted_object.hpp"
 #include "pgvault/pipeline/sha256.hpp"
 #include "pgvault/storage/storage.hpp"
@@ -38,22 +39,6 @@ constexpr std::uint64_t kMaxHistoryBytes = 16 * 1024 * 1024;
 
 bool has_page_header(const WalFileName& file) {
   return file.kind() == WalFileKind::segment || file.kind() == WalFileKind::partial;
-}
-
-std::string directory_of(const std::string& path) {
-  const auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-void fsync_directory(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw_os_error("could not open directory " + pgvault::quoted(dir), errno);
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) throw_os_error("could not fsync directory " + pgvault::quoted(dir), err);
 }
 
 // A file that appears under its final name only once complete (and, when

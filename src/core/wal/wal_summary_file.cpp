@@ -3,6 +3,7 @@
 
 #include "pgvault/byte_order.hpp"
 #include "pgvault/error.hpp"
+#include "pgvault/file_replacement.hpp"
 #include "pgvault/pipeline/crc32c.hpp"
 #include "pgvault/positional_io.hpp"
 
@@ -215,22 +216,9 @@ void write_wal_summary(const fs::path& dir, const WalSummaryRange& range,
   if (ec) throw Error(ErrorKind::io, "could not create \"" + dir.string() + "\": " + ec.message());
   const std::string name = wal_summary_file_name(range);
   const fs::path temporary = dir / (name.substr(0, 40) + std::string(kTemporarySuffix));
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw_os_error("could not create \"" + temporary.string() + "\"", errno);
-  try {
-    pwrite_fully(fd, std::as_bytes(std::span(bytes.data(), bytes.size())), 0,
-                 [&] { return "\"" + temporary.string() + "\""; });
-  } catch (...) {
-    ::close(fd);
-    ::unlink(temporary.c_str());
-    throw;
-  }
-  ::close(fd);
-  if (::rename(temporary.c_str(), (dir / name).c_str()) != 0) {
-    const int err = errno;
-    ::unlink(temporary.c_str());
-    throw_os_error("could not rename \"" + temporary.string() + "\"", err);
-  }
+  // Not synced: a file cut short by a crash fails its CRC and counts as
+  // missing (the incremental then reads every page).
+  replace_file((dir / name).string(), bytes, {temporary.string(), 0600, false});
 }
 
 std::vector<WalSummaryRange> list_wal_summaries(const fs::path& dir) {
