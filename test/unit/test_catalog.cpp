@@ -595,9 +595,14 @@ TEST(BackupMetaCache, SharesObjectStoreEntriesThroughAFile) {
   TempDir tmp;
   const std::string file = (tmp.path() / "shared.cache").string();
   const std::string store = "s3://bucket/prefix";
+  // A writer killed mid-write left its temporary; the next start removes it.
+  put_file(file + ".tmp.12345", "half a file");
+  put_file(tmp.path() / "unrelated.tmp.1", "kept");
   BackupMetaCache a, b;
   a.share_through(file);
   b.share_through(file);
+  EXPECT_FALSE(fs::exists(file + ".tmp.12345"));
+  EXPECT_TRUE(fs::exists(tmp.path() / "unrelated.tmp.1"));
   const ObjectInfo first{"s/backups/b/backup.json", 100, 1'000'000};
   const ObjectInfo second{"s/backups/c/backup.json", 120, 1'000'001};
   a.keep(store, first, sample_meta("b"), 1'000'010);

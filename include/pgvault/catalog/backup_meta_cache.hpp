@@ -73,7 +73,9 @@ class BackupMetaCache {
 
   // The file the server's processes share entries through (in the server's
   // pg_stat_tmp: never backed up, private to the server's user). Set once,
-  // before the first listing.
+  // before the first listing, where no other process writes it (the
+  // postmaster at start): the temporaries of writers killed mid-write
+  // ("<file>.tmp.<pid>") are removed then.
   void share_through(std::string file);
   // Merges in the shared file's entries if it changed since this process
   // last read or wrote it (list_all: before it looks anything up).

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <tuple>
 #include <vector>
@@ -17,6 +18,8 @@ namespace {
 
 // The shared file's first line; a file without it is another format (ignored).
 constexpr std::string_view kSharedFormat = "pgvault backup.json cache, format 1";
+// A writer's temporary is "<file>.tmp.<pid>".
+constexpr std::string_view kTemporaryInfix = ".tmp.";
 
 }  // namespace
 
@@ -89,6 +92,13 @@ std::optional<BackupMetaCache::FileStamp> BackupMetaCache::shared_file_stamp() c
 }
 
 void BackupMetaCache::share_through(std::string file) {
+  const std::filesystem::path shared(file);
+  const std::string temporary = shared.filename().string() + std::string(kTemporaryInfix);
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(shared.parent_path(), ec), end; !ec && it != end;
+       it.increment(ec))
+    if (it->path().filename().string().starts_with(temporary))
+      std::filesystem::remove(it->path(), ec);  // best effort: a leftover costs only space
   std::lock_guard lock(mutex_);
   shared_file_ = std::move(file);
   seen_.reset();
@@ -159,7 +169,8 @@ void BackupMetaCache::give_shared() {
   }
   try {
     // Not synced: after a crash a missing or short file only costs requests.
-    replace_file(file, text, {file + ".tmp." + std::to_string(::getpid()), 0600, false});
+    replace_file(file, text,
+                 {file + std::string(kTemporaryInfix) + std::to_string(::getpid()), 0600, false});
   } catch (const Error&) {
     return;  // pg_stat_tmp gone or full: listings read from the store, as without the file
   }
