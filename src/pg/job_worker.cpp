@@ -166,9 +166,7 @@ BackupRequest request_for(const JobSlot& slot) {
   // Catalog lookups need a transaction.
   in_own_transaction([&] {
     req.origin.database = pg_guard([] { return get_database_name(MyDatabaseId); });
-    req.conninfo = (guc_replication_conninfo && *guc_replication_conninfo)
-                       ? std::string(guc_replication_conninfo)
-                       : default_replication_conninfo();
+    req.conninfo = pgvault_conninfo();
   });
   if (req.kind == BackupKind::logical) {
     req.origin.database = slot.target_database;

@@ -1,4 +1,5 @@
 #include "pgvault/error.hpp"
+#include "pgvault/logical/logical_backup.hpp"
 
 #include <string>
 
@@ -11,6 +12,22 @@
 namespace pgvault::pg {
 
 namespace {
+
+// The default connection: the server's own Unix socket and port, as the
+// bootstrap superuser.
+std::string default_replication_conninfo() {
+  std::string socket_dir = "/tmp";
+  if (Unix_socket_directories && *Unix_socket_directories) {
+    std::string dirs = Unix_socket_directories;
+    socket_dir = dirs.substr(0, dirs.find(','));
+    while (!socket_dir.empty() && socket_dir.front() == ' ') socket_dir.erase(0, 1);
+    while (!socket_dir.empty() && socket_dir.back() == ' ') socket_dir.pop_back();
+  }
+  const char* user = pg_guard([] { return GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false); });
+  // Quoted as libpq reads values: a ' or \ in a directory or role name stays in it.
+  return "host=" + conninfo_quote(socket_dir) + " port=" + std::to_string(PostPortNumber) +
+         " user=" + conninfo_quote(user);
+}
 
 void pin_search_path() {
   pg_guard([] { SetConfigOption("search_path", kSafeSearchPath, PGC_SUSET, PGC_S_OVERRIDE); });
@@ -32,19 +49,6 @@ std::string pgvault_conninfo() {
   return (guc_replication_conninfo && *guc_replication_conninfo)
              ? std::string(guc_replication_conninfo)
              : default_replication_conninfo();
-}
-
-std::string default_replication_conninfo() {
-  std::string socket_dir = "/tmp";
-  if (Unix_socket_directories && *Unix_socket_directories) {
-    std::string dirs = Unix_socket_directories;
-    socket_dir = dirs.substr(0, dirs.find(','));
-    while (!socket_dir.empty() && socket_dir.front() == ' ') socket_dir.erase(0, 1);
-    while (!socket_dir.empty() && socket_dir.back() == ' ') socket_dir.pop_back();
-  }
-  const char* user = pg_guard([] { return GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false); });
-  return "host='" + socket_dir + "' port=" + std::to_string(PostPortNumber) + " user='" + user +
-         "'";
 }
 
 std::string options_with_safe_search_path(const std::string& conninfo) {

@@ -19,12 +19,9 @@ void connect_worker(unsigned int database_oid);  // an Oid
 
 // The connection string pgvault's libpq clients (BASE_BACKUP, pg_dump,
 // pg_restore, vault.restore_logical's CREATE DATABASE) use for this server:
-// pgvault.replication_conninfo, or default_replication_conninfo(). Without
-// a dbname.
+// pgvault.replication_conninfo, or by default the server's own Unix socket
+// and port, as the bootstrap superuser. Without a dbname.
 std::string pgvault_conninfo();
-
-// The default: the server's own Unix socket and port, as the bootstrap superuser.
-std::string default_replication_conninfo();
 
 // The libpq "options" value for a connection string: its own options (if
 // any) followed by -c search_path=pg_catalog,pg_temp.
