@@ -4,6 +4,7 @@
 #include "pgvault/error.hpp"
 
 #include <csignal>
+#include <optional>
 
 #include "cluster_identity.hpp"
 #include "error_boundary.hpp"
@@ -198,36 +199,31 @@ namespace {
 
 // A name no backup in the repository has either: another server of the same
 // system (a restored copy) may have written one this second. An unreachable
-// store is the job's to report; the job worker checks the name again.
-std::string new_job_name(const std::string& kind) {
-  std::unique_ptr<Storage> storage;
-  try {
-    storage = open_repository(guc_repository);
-  } catch (const std::exception&) {
-    return new_backup_name(kind);
+// store (repo null, or failing) is the job's to report; the job worker checks
+// the name again.
+std::string new_job_name(const std::string& kind, Repository* repo) {
+  if (repo != nullptr) {
+    try {
+      return new_backup_name(kind, repo);
+    } catch (const Error&) {
+      // as without the repository
+    }
   }
-  Repository repo(*storage);
-  try {
-    return new_backup_name(kind, &repo);
-  } catch (const Error&) {
-    return new_backup_name(kind);
-  }
+  return new_backup_name(kind);
 }
 
 // pgvault.incremental_fallback = full: an incremental with no backup to be
 // taken against becomes a full backup, decided before it is named so that
 // its name, row and kind agree (pgBackRest converts such an incremental too).
-// 'error', or a repository that cannot be read now, leaves it to the job
-// worker, whose failure is recorded in vault.history.
-JobRequest with_incremental_fallback(JobRequest r) {
+// 'error', or a repository that cannot be read now (repo null, or failing),
+// leaves it to the job worker, whose failure is recorded in vault.history.
+JobRequest with_incremental_fallback(JobRequest r, Repository* repo) {
   if (r.kind != "incremental" ||
-      guc_incremental_fallback != static_cast<int>(IncrementalFallback::full))
+      guc_incremental_fallback != static_cast<int>(IncrementalFallback::full) || repo == nullptr)
     return r;
   std::string reason;
   try {
-    const std::unique_ptr<Storage> storage = open_repository(guc_repository);
-    Repository repo(*storage);
-    (void)incremental_parent_now(repo, system_identifier_string(), guc_repository);
+    (void)incremental_parent_now(*repo, system_identifier_string(), guc_repository);
     return r;
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::not_found) return r;
@@ -246,15 +242,40 @@ JobRequest with_incremental_fallback(JobRequest r) {
   return r;
 }
 
+struct NamedRequest {
+  JobRequest request;
+  std::string name;
+};
+
+// What the caller reads of the repository before the job starts: the
+// fallback's parent and a free name, through one storage (one connection,
+// one read of the format file; they were two, one after the other, before
+// every incremental's worker started).
+NamedRequest kind_and_name(const JobRequest& requested) {
+  std::unique_ptr<Storage> storage;
+  try {
+    storage = open_repository(guc_repository);
+  } catch (const std::exception&) {
+    // left null: the job worker opens it again and reports why
+  }
+  std::optional<Repository> repo;
+  if (storage) repo.emplace(*storage);
+  Repository* const checks = repo ? &*repo : nullptr;
+  NamedRequest out{with_incremental_fallback(requested, checks), ""};
+  out.name = new_job_name(out.request.kind, checks);
+  return out;
+}
+
 }  // namespace
 
 LaunchedJob start_job(const JobRequest& requested) {
   require_pgvault_database();
   require_chosen_repository();
-  const JobRequest r = with_incremental_fallback(requested);
+  const NamedRequest named = kind_and_name(requested);
+  const JobRequest& r = named.request;
   LaunchedJob job;
   job.id = next_backup_id();
-  job.name = new_job_name(r.kind);
+  job.name = named.name;
   claim_job_slot(job.id, job.name, r);
   try {
     // The previous job released the slot (its process may still be exiting,
