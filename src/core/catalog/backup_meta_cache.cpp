@@ -145,6 +145,11 @@ void BackupMetaCache::give_shared() {
   // One writer of this process at a time: the temporary is named by the process.
   static std::mutex writing;
   std::lock_guard write_lock(writing);
+  {
+    // Most listings change nothing: no stat of the file for them.
+    std::lock_guard lock(mutex_);
+    if (shared_file_.empty() || !changed_) return;
+  }
   // What others wrote since is kept in the rewrite (racing writers may still
   // lose an entry: it is read from the store again).
   take_shared();
