@@ -10,8 +10,9 @@
 // between two writes, and 1.04 s buffered with write-back started every
 // 256 kB, which keeps several writes in flight; buffered without it, 1.46 s
 // (most of the gigabyte waited for syncfs()). Its large files are now
-// written direct with two writes in flight (file_writer.hpp); its small
-// files and a chain's page runs still come here.
+// written direct with two writes in flight (file_writer.hpp), and so are a
+// chain's page runs (page_write_queue.hpp); its small files, and everything
+// on a file system that refuses O_DIRECT, still come here.
 //
 // Contract: wrote() after each write(2)/pwrite(2) to fd; once at least
 // kWriteBackBytes were written since the last start, it starts the write-back

@@ -118,38 +118,6 @@ TEST(FileWriter, LargeFilesStartTheirWriteBackAndLandWhole) {
 
 namespace {
 
-// Pages of path in the page cache, and all its pages.
-std::pair<std::size_t, std::size_t> cached_pages(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw std::runtime_error("open " + path);
-  struct stat st;
-  ::fstat(fd, &st);
-  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  const std::size_t pages = (static_cast<std::size_t>(st.st_size) + page - 1) / page;
-  void* map = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_SHARED, fd, 0);
-  ::close(fd);
-  if (map == MAP_FAILED) throw std::runtime_error("mmap " + path);
-  std::vector<unsigned char> resident(pages);
-  ::mincore(map, static_cast<std::size_t>(st.st_size), resident.data());
-  ::munmap(map, static_cast<std::size_t>(st.st_size));
-  std::size_t cached = 0;
-  for (unsigned char r : resident) cached += r & 1;
-  return {cached, pages};
-}
-
-// Whether dir's file system takes O_DIRECT at all, and keeps no page cache
-// for it (tmpfs accepts the flag and caches everything anyway).
-bool writes_around_the_cache(const std::string& dir) {
-  struct statfs fs;
-  if (::statfs(dir.c_str(), &fs) != 0 || fs.f_type == TMPFS_MAGIC) return false;
-  const std::string probe = dir + "/probe";
-  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
-  if (fd < 0) return false;
-  ::close(fd);
-  ::unlink(probe.c_str());
-  return true;
-}
-
 std::vector<std::string> sizes_around_the_direct_threshold() {
   std::vector<std::string> out;
   unsigned seed = 100;

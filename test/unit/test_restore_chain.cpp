@@ -340,6 +340,33 @@ TEST_P(ChainTest, RestoresTheNewestIncrementalThroughItsChain) {
   EXPECT_EQ(slurp(o1.tablespace_mapping.at("16385") + "/" + kTs), pages("Lm"));
 }
 
+// Newer pages merged into the full's runs (page_merge.hpp) or not, kept or
+// left to their owners for want of room: the same files. With one byte of
+// budget nothing is kept: the newest backup's pages are left out of the
+// full's runs, the older incremental's wait for the full's runs to pass them.
+TEST_P(ChainTest, EveryMergeBudgetRestoresTheSameFiles) {
+  write_chain();
+  for (const std::size_t budget : {std::size_t{0}, std::size_t{1}, std::size_t{64} << 20}) {
+    SCOPED_TRACE("merge budget " + std::to_string(budget));
+    RestoreOptions o = options("pgdata-" + std::to_string(budget));
+    o.merge_budget = budget;
+    std::vector<std::string> log;
+    restore(kIncr2, o, &log);
+    expect_restored_incr2(o);
+    std::string merged;
+    for (const auto& l : log)
+      if (l.rfind("merged ", 0) == 0) merged = l;
+    if (!lists() || budget == 0) {
+      EXPECT_EQ(merged, "") << "nothing to merge";
+    } else if (budget == 1) {
+      EXPECT_EQ(merged.rfind("merged 0 newer pages", 0), 0u) << merged;
+      EXPECT_NE(merged.find("; 5 written by their own backups"), std::string::npos) << merged;
+    } else {
+      EXPECT_NE(merged, "");
+    }
+  }
+}
+
 TEST_P(ChainTest, AFullBackupIsAChainOfOne) {
   write(full);
   const RestoreOptions o = options("pgdata");

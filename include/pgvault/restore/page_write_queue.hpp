@@ -28,7 +28,24 @@
 //    failure if there was one: call it before reading a file back and before
 //    the restore's final syncfs().
 //  * The destructor stops the thread and drops what is left (a failed restore).
+//  * direct_writes: a file is opened with O_DIRECT, and its writes whose
+//    offset and length are multiples of 4096 (a page run always is; the
+//    buffers are page-aligned) go around the page cache, on kDirectWriters
+//    threads so that the disk always has the next write queued. Queue order
+//    still holds: a write waits for the file's writes in flight that overlap
+//    it, and anything else done to a file (ftruncate, close, a buffered
+//    write) waits for all of them. The file's first write that is not
+//    aligned clears O_DIRECT and it goes on through the cache, as does every
+//    file whose file system refuses O_DIRECT (EINVAL).
+//    Why: on a guest where every first touch of a page traps to its host
+//    (README, Performance), the copy of a chain's rebuilt gigabytes into
+//    fresh page-cache pages cost 5-8 s of system time for 2.6 GB of a 3 GB
+//    chain of 7, which took 1.4-1.9 x the full alone (1.2 s of system time).
+//    Direct writes pay off only in long runs: the base copies' runs hold
+//    the newer pages too (page_merge.hpp), 1 MiB each; the short ones
+//    (pages written by their own backups) are few.
 #pragma once
+#include "pgvault/direct_io.hpp"
 #include "pgvault/pg_free.hpp"
 #include "pgvault/write_back.hpp"
 
@@ -41,6 +58,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace pgvault {
@@ -57,30 +75,39 @@ class QueuedFile {
 
  private:
   friend class PageWriteQueue;
-  int open_fd();  // the descriptor, opening the file first if it is not open
+  // The descriptor, opening the file first if it is not open (with O_DIRECT
+  // when direct and the file system takes it).
+  int open_fd(bool direct);
   std::string path_;
   int flags_;
   int fd_ = -1;
+  bool direct_ = false;  // O_DIRECT is set on fd_
   WriteBack write_back_;
+  // Under the queue's mutex: [begin, end) of its direct writes handed to the
+  // writer threads and not done yet.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> in_flight_;
 };
 
 class PageWriteQueue {
  public:
-  PageWriteQueue(std::size_t buffers, std::size_t buffer_bytes, std::size_t max_queued = 64);
+  // Direct writes in flight at once.
+  static constexpr int kDirectWriters = 2;
+  PageWriteQueue(std::size_t buffers, std::size_t buffer_bytes, std::size_t max_queued = 64,
+                 bool direct_writes = true);
   ~PageWriteQueue();
   PageWriteQueue(const PageWriteQueue&) = delete;
   PageWriteQueue& operator=(const PageWriteQueue&) = delete;
 
   std::size_t buffer_bytes() const { return buffer_bytes_; }
   // A free buffer of buffer_bytes() bytes (blocks while all are queued).
-  std::vector<std::byte> take_buffer();
+  PageAlignedBytes take_buffer();
   // Writes the first `bytes` of `data` at `offset`; the buffer goes back to
   // the pool. A run of 64 kB or more counts towards the file's write-back
   // (write_back.hpp), which also starts at its close: a chain restore's runs
   // are short (newer pages break the full's), and when only single writes of
   // 256 kB started it, most of the gigabyte waited for the final syncfs().
-  void write(const std::shared_ptr<QueuedFile>& file, std::uint64_t offset,
-             std::vector<std::byte> data, std::size_t bytes);
+  void write(const std::shared_ptr<QueuedFile>& file, std::uint64_t offset, PageAlignedBytes data,
+             std::size_t bytes);
   // ftruncate() to `size` bytes.
   void set_size(const std::shared_ptr<QueuedFile>& file, std::uint64_t size);
   // close(), reporting its failure.
@@ -92,25 +119,39 @@ class PageWriteQueue {
     enum class Kind { write, set_size, close } kind = Kind::write;
     std::shared_ptr<QueuedFile> file;
     std::uint64_t offset = 0;  // write: where; set_size: the size
-    std::vector<std::byte> data;
+    PageAlignedBytes data;
     std::size_t bytes = 0;
   };
   void push(Op op);
   void run();
-  void perform(Op& op);
+  // false: the op's buffer is the caller's to free; true: handed to the
+  // direct writers, which free it.
+  bool perform(Op& op);
+  void run_direct();
+  // Waits until none of f's direct writes in flight overlaps [begin, end);
+  // false when the queue stopped or failed meanwhile.
+  bool wait_for_in_flight(QueuedFile& f, std::uint64_t begin, std::uint64_t end);
   void throw_if_failed();  // mutex_ held
+  void stop();
 
   const std::size_t buffer_bytes_;
   const std::size_t max_queued_;
+  const bool direct_writes_;
   std::mutex mutex_;
   std::condition_variable work_;  // the writer: an operation, or stop
   std::condition_variable room_;  // callers: a free buffer, queue room, or idle
   std::deque<Op> queue_;
-  std::vector<std::vector<std::byte>> free_;
+  std::vector<PageAlignedBytes> free_;
   bool busy_ = false;
   bool stop_ = false;
   std::exception_ptr error_;
   std::thread thread_;
+  // Direct writes handed over by the thread above, in its order.
+  std::deque<Op> direct_queue_;
+  std::condition_variable direct_work_;  // the direct writers: a write, or stop
+  std::condition_variable direct_done_;  // the thread above: a write in flight is done
+  int direct_busy_ = 0;
+  std::vector<std::thread> direct_threads_;
 };
 
 }  // namespace pgvault

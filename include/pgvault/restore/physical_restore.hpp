@@ -37,7 +37,8 @@
 //    segment), and one open file at a time; a planned chain instead the
 //    lists' block numbers (4 bytes each, twice for the blocks incrementals
 //    own) and, whatever the chain's length, the full backup and at most
-//    three incrementals read at once (about 7 MB of buffers each).
+//    three incrementals read at once (about 7 MB of buffers each), and the
+//    newer pages kept for the full's runs (RestoreOptions::merge_budget).
 //  - delta: the target may be an existing data directory (it must hold
 //    PG_VERSION and no postmaster.pid: a running server's directory is
 //    refused; a non-empty directory without PG_VERSION too: it may be
@@ -95,6 +96,10 @@ struct RestoreOptions {
   bool sync_to_disk = true;
   bool delta = false;      // see the contract
   bool scan_only = false;  // see the contract
+  // A planned chain's newer pages kept (compressed) for the full backup's
+  // runs (restore/page_merge.hpp), at most this many bytes; 0: none kept,
+  // the full's runs leave out every block a newer backup owns.
+  std::size_t merge_budget = std::size_t{64} * 1024 * 1024;
 };
 
 // What one backup of the chain gave.

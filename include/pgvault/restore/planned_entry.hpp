@@ -18,11 +18,19 @@
 //  * How pages are written (restored_page_output.hpp): the newest backup's
 //    and base copies through the queue, the older incrementals' direct
 //    (page_writes_for: compared for delta, discarded for scan_only).
+//  * A file with a merge (page_merge.hpp): every owner offers its pages
+//    first (the newest without waiting, older incrementals waiting for room)
+//    and queues those not kept; the base copy writes every block it holds
+//    below the restored size, its runs claimed from the merge, which puts
+//    the kept newer pages in, then the pages kept beyond its end. A block a
+//    newer backup owns goes out in the base copy's run with the full's
+//    content only when its owner's page comes later, queued after that run.
 #pragma once
 #include "pgvault/pg_free.hpp"
 #include "pgvault/physical/incremental_file.hpp"
 #include "pgvault/pipeline/sink.hpp"
 #include "pgvault/restore/chain_plan.hpp"
+#include "pgvault/restore/page_merge.hpp"
 #include "pgvault/restore/restored_page_output.hpp"
 
 #include <cstddef>
@@ -52,6 +60,9 @@ struct PlannedFile {
   // [k]: backup k's entry for it ended with everything it had to give; each
   // backup's thread sets only its own element.
   std::vector<char> supplied;
+  // Set before any backup is read when the newer backups' pages are merged
+  // into the base copy's runs (page_merge.hpp): its base is the full backup.
+  PageMerge::File* merge = nullptr;
 };
 
 class PlannedEntry final : public Sink {

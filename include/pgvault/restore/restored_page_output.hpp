@@ -10,6 +10,9 @@
 //  * set_block_count() sets the file's size (compare: only when it differs,
 //    ftruncate would touch the mtime); pages gathered before it are written
 //    before it.
+//  * merge_into_runs (a base copy, queued): each run is claimed from the
+//    file's PageMerge::File first, which copies the newer pages it keeps
+//    into the run and may split it around blocks their owners wrote.
 //  * release() writes what is gathered and closes the file; without it (a
 //    failed restore) what is not written is dropped. Durability comes from
 //    the restore's syncfs() at the end.
@@ -18,6 +21,7 @@
 #pragma once
 #include "pgvault/pg_free.hpp"
 #include "pgvault/physical/incremental_file.hpp"
+#include "pgvault/restore/page_merge.hpp"
 #include "pgvault/restore/page_write_queue.hpp"
 
 #include <cstddef>
@@ -64,6 +68,11 @@ class RestoredPageOutput final : public PageOutput {
 
   void write_page(std::uint32_t block, std::span<const std::byte> page) override;
   void set_block_count(std::uint32_t blocks) override;
+  // A base copy whose runs take in newer pages (page_merge.hpp; queued only):
+  // each run is claimed from `merge` and queued in the parts it returns.
+  void merge_into_runs(PageMerge::File* merge) { merge_ = merge; }
+  // Queues (or writes) the run gathered so far.
+  void flush();
   void release();
   // compare: the pages found already equal on disk.
   std::uint64_t unchanged() const { return unchanged_; }
@@ -72,7 +81,7 @@ class RestoredPageOutput final : public PageOutput {
  private:
   void open_here();
   void open_queued();
-  void flush();
+  void queue_run(std::uint32_t first, std::uint32_t count, bool whole);
   void write_compared(std::uint32_t block, std::span<const std::byte> page);
 
   std::string path_;
@@ -81,10 +90,11 @@ class RestoredPageOutput final : public PageOutput {
   int fd_ = -1;                       // direct and compare: opened here
   std::shared_ptr<QueuedFile> file_;  // queued: written by the queue
   std::vector<std::byte> page_;
-  std::vector<std::byte> batch_;   // a run being gathered (queued: a queue buffer)
+  PageAlignedBytes batch_;         // a run being gathered (queued: a queue buffer)
   std::uint32_t batch_block_ = 0;  // the batch's first block
   std::uint32_t batch_pages_ = 0;
   std::uint64_t unchanged_ = 0;
+  PageMerge::File* merge_ = nullptr;
 };
 
 }  // namespace pgvault

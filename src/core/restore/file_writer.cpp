@@ -1,5 +1,6 @@
 #include "pgvault/restore/file_writer.hpp"
 
+#include "pgvault/direct_io.hpp"
 #include "pgvault/error.hpp"
 #include "pgvault/pipeline/crc32c.hpp"
 #include "pgvault/pipeline/sha256.hpp"
@@ -9,7 +10,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -17,18 +17,6 @@
 #include <unistd.h>
 
 namespace pgvault {
-
-namespace {
-
-// Buffers are page-aligned and whole pages: the copy into the page cache
-// moves whole pages.
-constexpr std::size_t kAlign = 4096;
-
-struct FreeDeleter {
-  void operator()(std::byte* p) const { std::free(p); }
-};
-
-}  // namespace
 
 struct FileDigest::Impl {
   std::unique_ptr<Sha256> sha256;
@@ -52,8 +40,10 @@ void FileDigest::finish_into(ExtractedFile& f) {
   if (impl_->crc32c) f.crc32c = impl_->crc32c->manifest_hex();
 }
 
+// Whole pages, page-aligned: a direct write takes them as they are, and the
+// copy into the page cache moves whole pages.
 struct FileWriter::Buffer {
-  std::unique_ptr<std::byte, FreeDeleter> data;
+  PageAlignedBytes data;
 };
 
 struct FileWriter::Op {
@@ -92,13 +82,12 @@ FileWriter::FileWriter(OnFile on_file, FileWriterOptions options)
     : on_file_(std::move(on_file)), opts_(options) {
   inline_ = !opts_.write_files && !opts_.checksums.sha256;
   if (inline_) return;
-  opts_.buffer_size = std::max(kAlign, (opts_.buffer_size + kAlign - 1) / kAlign * kAlign);
+  opts_.buffer_size =
+      std::max(kDirectAlign, (opts_.buffer_size + kDirectAlign - 1) / kDirectAlign * kDirectAlign);
   opts_.buffers = std::max<std::size_t>(opts_.buffers, 2);
   pool_.resize(opts_.buffers);
   for (std::size_t i = 0; i < pool_.size(); ++i) {
-    auto* p = static_cast<std::byte*>(std::aligned_alloc(kAlign, opts_.buffer_size));
-    if (p == nullptr) throw std::bad_alloc();
-    pool_[i].data.reset(p);
+    pool_[i].data.resize(opts_.buffer_size);
     free_.push_back(i);
   }
   try {
@@ -186,7 +175,7 @@ void FileWriter::append(std::span<const std::byte> data) {
       current_fill_ = 0;
     }
     const std::size_t n = std::min(opts_.buffer_size - current_fill_, data.size());
-    std::memcpy(pool_[current_].data.get() + current_fill_, data.data(), n);
+    std::memcpy(pool_[current_].data.data() + current_fill_, data.data(), n);
     current_fill_ += n;
     data = data.subspan(n);
     if (current_fill_ == opts_.buffer_size) {
@@ -267,7 +256,7 @@ FileWriter::Stage* FileWriter::hash(Op& op) {
       break;
     case Op::Kind::data:
       hashing_state_->digest.update(
-          std::span<const std::byte>(pool_[op.buffer].data.get(), op.length));
+          std::span<const std::byte>(pool_[op.buffer].data.data(), op.length));
       break;
     case Op::Kind::close:
       hashing_state_->digest.finish_into(op.digests);
@@ -317,7 +306,7 @@ FileWriter::Stage* FileWriter::write(Op& op) {
         const std::uint64_t offset = f.written;
         f.written += op.length;
         if (!opts_.write_files) return nullptr;
-        if (f.direct && op.length % kAlign == 0) {
+        if (f.direct && op.length % kDirectAlign == 0) {
           // Offsets stay aligned: only a file's last buffer can be partial.
           op.offset = offset;
           std::lock_guard<std::mutex> lock(mutex_);
@@ -334,7 +323,7 @@ FileWriter::Stage* FileWriter::write(Op& op) {
             throw_os_error("could not write file \"" + f.path + "\"", errno);
           f.direct = false;
         }
-        write_buffered(f, pool_[op.buffer].data.get(), op.length, offset);
+        write_buffered(f, pool_[op.buffer].data.data(), op.length, offset);
         return nullptr;
       }
       case Op::Kind::close: {
@@ -380,7 +369,7 @@ void FileWriter::wait_for_direct_writes(Writing& f) {
 
 FileWriter::Stage* FileWriter::write_direct(Op& op) {
   Writing& f = *op.direct_file;
-  pwrite_fully(f.fd, std::span<const std::byte>(pool_[op.buffer].data.get(), op.length), op.offset,
+  pwrite_fully(f.fd, std::span<const std::byte>(pool_[op.buffer].data.data(), op.length), op.offset,
                [&] { return "file \"" + f.path + "\""; });
   return nullptr;
 }

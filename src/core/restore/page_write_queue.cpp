@@ -20,49 +20,77 @@ namespace {
 // small I/Os while the decoder waited.
 constexpr std::uint64_t kRunBytes = 64 * 1024;
 
+std::string write_what(const QueuedFile& f, std::uint64_t offset, std::size_t bytes) {
+  return std::to_string(bytes) + " bytes at offset " + std::to_string(offset) + " of \"" +
+         f.path() + "\"";
+}
+
 }  // namespace
 
 QueuedFile::~QueuedFile() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-int QueuedFile::open_fd() {
-  if (fd_ < 0) {
-    fd_ = ::open(path_.c_str(), flags_ | O_CLOEXEC, 0600);
-    if (fd_ < 0) throw_os_error("could not open \"" + path_ + "\"", errno);
+int QueuedFile::open_fd(bool direct) {
+  if (fd_ >= 0) return fd_;
+  if (direct) {
+    fd_ = ::open(path_.c_str(), flags_ | O_CLOEXEC | O_DIRECT, 0600);
+    direct_ = fd_ >= 0;
+    if (fd_ < 0 && errno != EINVAL) throw_os_error("could not open \"" + path_ + "\"", errno);
   }
+  if (fd_ < 0) fd_ = ::open(path_.c_str(), flags_ | O_CLOEXEC, 0600);
+  if (fd_ < 0) throw_os_error("could not open \"" + path_ + "\"", errno);
   return fd_;
 }
 
 PageWriteQueue::PageWriteQueue(std::size_t buffers, std::size_t buffer_bytes,
-                               std::size_t max_queued)
-    : buffer_bytes_(buffer_bytes), max_queued_(std::max<std::size_t>(max_queued, buffers + 1)) {
+                               std::size_t max_queued, bool direct_writes)
+    : buffer_bytes_(buffer_bytes),
+      max_queued_(std::max<std::size_t>(max_queued, buffers + 1)),
+      direct_writes_(direct_writes) {
   if (buffers == 0 || buffer_bytes == 0)
     throw Error(ErrorKind::internal, "a page write queue needs at least one buffer");
   // Buffers are allocated when first taken: a restore with nothing to
   // rebuild costs nothing.
   free_.resize(buffers);
-  thread_ = start_signal_blocked_thread([this] { run(); });
+  try {
+    if (direct_writes_) {
+      for (int i = 0; i < kDirectWriters; ++i)
+        direct_threads_.push_back(start_signal_blocked_thread([this] { run_direct(); }));
+    }
+    thread_ = start_signal_blocked_thread([this] { run(); });
+  } catch (...) {
+    stop();
+    throw;
+  }
 }
 
 PageWriteQueue::~PageWriteQueue() {
+  stop();
+}
+
+void PageWriteQueue::stop() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;
   }
   work_.notify_all();
+  direct_work_.notify_all();
+  direct_done_.notify_all();  // the thread may wait for writes in flight
   if (thread_.joinable()) thread_.join();
+  for (std::thread& t : direct_threads_) t.join();
+  direct_threads_.clear();
 }
 
 void PageWriteQueue::throw_if_failed() {
   if (error_) std::rethrow_exception(error_);
 }
 
-std::vector<std::byte> PageWriteQueue::take_buffer() {
+PageAlignedBytes PageWriteQueue::take_buffer() {
   std::unique_lock<std::mutex> lock(mutex_);
   room_.wait(lock, [&] { return error_ || !free_.empty(); });
   throw_if_failed();
-  std::vector<std::byte> buf = std::move(free_.back());
+  PageAlignedBytes buf = std::move(free_.back());
   free_.pop_back();
   lock.unlock();
   buf.resize(buffer_bytes_);
@@ -81,7 +109,7 @@ void PageWriteQueue::push(Op op) {
 }
 
 void PageWriteQueue::write(const std::shared_ptr<QueuedFile>& file, std::uint64_t offset,
-                           std::vector<std::byte> data, std::size_t bytes) {
+                           PageAlignedBytes data, std::size_t bytes) {
   Op op;
   op.kind = Op::Kind::write;
   op.file = file;
@@ -108,7 +136,9 @@ void PageWriteQueue::close(const std::shared_ptr<QueuedFile>& file) {
 
 void PageWriteQueue::drain() {
   std::unique_lock<std::mutex> lock(mutex_);
-  room_.wait(lock, [&] { return error_ || (queue_.empty() && !busy_); });
+  room_.wait(lock, [&] {
+    return error_ || (queue_.empty() && !busy_ && direct_queue_.empty() && direct_busy_ == 0);
+  });
   throw_if_failed();
 }
 
@@ -123,9 +153,10 @@ void PageWriteQueue::run() {
     const bool failed = static_cast<bool>(error_);
     lock.unlock();
     std::exception_ptr err;
+    bool handed_off = false;
     if (!failed) {
       try {
-        perform(op);
+        handed_off = perform(op);
       } catch (...) {
         err = std::current_exception();
       }
@@ -133,7 +164,7 @@ void PageWriteQueue::run() {
     op.file.reset();  // the last user of a file closes it, outside the lock
     lock.lock();
     if (err && !error_) error_ = err;
-    if (op.kind == Op::Kind::write) free_.push_back(std::move(op.data));
+    if (op.kind == Op::Kind::write && !handed_off) free_.push_back(std::move(op.data));
     if (error_) {
       // Nothing more is written: the queued operations are dropped now, so
       // a caller waiting for room or a buffer wakes to the failure.
@@ -149,28 +180,95 @@ void PageWriteQueue::run() {
   }
 }
 
-void PageWriteQueue::perform(Op& op) {
+bool PageWriteQueue::wait_for_in_flight(QueuedFile& f, std::uint64_t begin, std::uint64_t end) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  direct_done_.wait(lock, [&] {
+    if (stop_ || error_) return true;
+    for (const auto& [b, e] : f.in_flight_)
+      if (b < end && begin < e) return false;
+    return true;
+  });
+  return !stop_ && !error_;
+}
+
+bool PageWriteQueue::perform(Op& op) {
   QueuedFile& f = *op.file;
+  constexpr std::uint64_t kWholeFile = UINT64_MAX;
   switch (op.kind) {
     case Op::Kind::write: {
-      const int fd = f.open_fd();
-      pwrite_fully(fd, std::span<const std::byte>(op.data.data(), op.bytes), op.offset, [&] {
-        return std::to_string(op.bytes) + " bytes at offset " + std::to_string(op.offset) +
-               " of \"" + f.path_ + "\"";
-      });
+      const int fd = f.open_fd(direct_writes_);
+      const std::uint64_t end = op.offset + op.bytes;
+      if (f.direct_ && direct_write_aligned(op.data.data(), op.offset, op.bytes)) {
+        if (!wait_for_in_flight(f, op.offset, end)) return false;
+        std::lock_guard<std::mutex> lock(mutex_);
+        f.in_flight_.emplace_back(op.offset, end);
+        direct_queue_.push_back(std::move(op));
+        direct_work_.notify_one();
+        return true;
+      }
+      if (!wait_for_in_flight(f, 0, kWholeFile)) return false;
+      const auto what = [&] { return write_what(f, op.offset, op.bytes); };
+      if (f.direct_) {
+        // Not aligned: from here on through the page cache.
+        const int flags = ::fcntl(fd, F_GETFL);
+        if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_DIRECT) != 0)
+          throw_os_error("could not write " + what(), errno);
+        f.direct_ = false;
+      }
+      pwrite_fully(fd, std::span<const std::byte>(op.data.data(), op.bytes), op.offset, what);
       if (op.bytes >= kRunBytes) f.write_back_.wrote(fd, op.offset, op.bytes);
-      return;
+      return false;
     }
     case Op::Kind::set_size:
-      if (::ftruncate(f.open_fd(), static_cast<off_t>(op.offset)) != 0)
+      if (!wait_for_in_flight(f, 0, kWholeFile)) return false;
+      if (::ftruncate(f.open_fd(direct_writes_), static_cast<off_t>(op.offset)) != 0)
         throw_os_error("could not set the size of \"" + f.path_ + "\"", errno);
-      return;
+      return false;
     case Op::Kind::close: {
-      if (f.fd_ >= 0) f.write_back_.finish(f.fd_);
+      if (!wait_for_in_flight(f, 0, kWholeFile)) return false;
+      if (f.fd_ >= 0 && !f.direct_) f.write_back_.finish(f.fd_);
       const int fd = std::exchange(f.fd_, -1);
       if (fd >= 0 && ::close(fd) != 0) throw_os_error("could not close \"" + f.path_ + "\"", errno);
-      return;
+      return false;
     }
+  }
+  return false;
+}
+
+void PageWriteQueue::run_direct() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    direct_work_.wait(lock, [&] { return stop_ || !direct_queue_.empty(); });
+    if (stop_) return;
+    Op op = std::move(direct_queue_.front());
+    direct_queue_.pop_front();
+    ++direct_busy_;
+    const bool failed = static_cast<bool>(error_);
+    lock.unlock();
+    std::exception_ptr err;
+    if (!failed) {
+      try {
+        // fd_ stays open: closing the file waits for this write.
+        pwrite_fully(op.file->fd_, std::span<const std::byte>(op.data.data(), op.bytes), op.offset,
+                     [&] { return write_what(*op.file, op.offset, op.bytes); });
+      } catch (...) {
+        err = std::current_exception();
+      }
+    }
+    lock.lock();
+    if (err && !error_) error_ = err;
+    auto& in_flight = op.file->in_flight_;
+    const auto it = std::find(in_flight.begin(), in_flight.end(),
+                              std::make_pair(op.offset, op.offset + op.bytes));
+    if (it != in_flight.end()) in_flight.erase(it);
+    free_.push_back(std::move(op.data));
+    --direct_busy_;
+    direct_done_.notify_all();
+    room_.notify_all();
+    std::shared_ptr<QueuedFile> last = std::move(op.file);
+    lock.unlock();
+    last.reset();  // the last user of a file closes it, outside the lock
+    lock.lock();
   }
 }
 

@@ -12,6 +12,7 @@
 #include "pgvault/physical/changed_blocks.hpp"
 #include "pgvault/restore/chain_plan.hpp"
 #include "pgvault/restore/manifest.hpp"
+#include "pgvault/restore/page_merge.hpp"
 #include "pgvault/restore/page_write_queue.hpp"
 #include "pgvault/restore/planned_entry.hpp"
 #include "pgvault/restore/restored_page_output.hpp"
@@ -704,6 +705,8 @@ class PhysicalRestore {
   std::exception_ptr first_error_;
   std::vector<std::uint64_t> unchanged_;       // [k]: delta pages already right, per backup
   std::optional<PlannedEntry> planned_entry_;  // the newest backup's current entry
+  // Newer pages kept for the full's runs (page_merge.hpp); writing restores only.
+  std::optional<PageMerge> merge_;
 };
 
 std::uint64_t PhysicalRestore::read_archive(std::size_t k, const ObjectEntry& obj,
@@ -968,9 +971,16 @@ void PhysicalRestore::plan_chain() {
         text.str(), std::string(kChangedBlocksObject) + " of backup \"" + b.name + "\""));
   }
   plan_.emplace(std::move(lists), chain_.size());
-  for (const auto& [path, file] : plan_->files())
-    planned_.emplace(std::piecewise_construct, std::forward_as_tuple(path),
-                     std::forward_as_tuple(path, file, chain_.size()));
+  const std::size_t full = chain_.size() - 1;
+  if (page_writes() != nullptr && opts_.merge_budget > 0) merge_.emplace(opts_.merge_budget);
+  for (const auto& [path, file] : plan_->files()) {
+    PlannedFile& planned = planned_
+                               .emplace(std::piecewise_construct, std::forward_as_tuple(path),
+                                        std::forward_as_tuple(path, file, chain_.size()))
+                               .first->second;
+    // The full's thread never waits for the merge (page_merge.hpp).
+    if (merge_ && file.base == full && ChainPlan::reads(file, full)) planned.merge = &merge_->add();
+  }
   say("planned the chain from its " + std::string(kChangedBlocksObject) + " lists: " +
       std::to_string(planned_.size()) + " files to rebuild; every backup is decoded at once");
 }
@@ -982,6 +992,7 @@ void PhysicalRestore::fail(std::exception_ptr e) {
     cancelled_ = true;
   }
   planned_ready_.notify_all();
+  if (merge_) merge_->cancel();
 }
 
 // An older backup's entry writes only into a file the newest backup's
@@ -1005,6 +1016,13 @@ PlannedFile& PhysicalRestore::wait_ready(const std::string& mpath, std::size_t k
 // the files it supplies or must check.
 void PhysicalRestore::read_planned(std::size_t k) {
   const BackupMeta& b = chain_[k];
+  // The full's thread ended, however: no newer page waits for its runs.
+  struct BaseDone {
+    PageMerge* merge;
+    ~BaseDone() {
+      if (merge != nullptr) merge->base_done();
+    }
+  } base_done{k + 1 == chain_.size() && merge_ ? &*merge_ : nullptr};
   ChainBackupReport& step = report_.chain[k];
   say((opts_.scan_only ? "checking " : "restoring ") + kind_of(b) + " " + std::to_string(k + 1) +
       " of " + std::to_string(chain_.size()) + ": \"" + b.name + "\", beside the others");
@@ -1156,6 +1174,11 @@ void PhysicalRestore::restore_planned(const std::vector<ArchivePlan>& plans,
     }
   }
   if (first_error_) std::rethrow_exception(first_error_);
+  if (merge_)
+    say("merged " + std::to_string(merge_->merged_pages()) +
+        " newer pages into the full backup's runs (at most " + human_size(merge_->peak_bytes()) +
+        " kept at once); " + std::to_string(merge_->written_by_owners()) +
+        " written by their own backups");
   finish_planned(checker, manifest);
 }
 

@@ -21,12 +21,16 @@ PlannedEntry::PlannedEntry(PlannedFile& file, std::size_t k, std::string name,
       base_copy_(k == file.plan.base),
       name_(std::move(name)),
       out_(file.output,
-           page_writes_for(opts,
-                           k == 0 || k == file.plan.base ? PageWrites::queued : PageWrites::direct),
+           page_writes_for(opts, k == 0 || k == file.plan.base || file.merge != nullptr
+                                     ? PageWrites::queued
+                                     : PageWrites::direct),
            queue),
       step_(step),
       unchanged_(unchanged) {
-  if (base_copy_) return;
+  if (base_copy_) {
+    out_.merge_into_runs(file.merge);
+    return;
+  }
   reader_.emplace(
       name_, [this](const IncrementalFileHeader& h) { check_header(h); },
       [this](std::uint32_t block, std::span<const std::byte> page) { take(block, page); });
@@ -71,6 +75,12 @@ void PlannedEntry::finish() {
                                         ")");
   } else {
     ++step_.files;
+    if (file_.merge != nullptr) {
+      // Its last run first: a newer page of it offered from now on is
+      // queued by its owner after that run.
+      out_.flush();
+      for (const auto& [block, page] : file_.merge->rest()) out_.write_page(block, page);
+    }
     // The size, on the descriptor the base copy has open (pages of older
     // incrementals still on their way all lie below it).
     out_.set_block_count(plan_.file_blocks);
@@ -100,7 +110,9 @@ void PlannedEntry::take(std::uint32_t block, std::span<const std::byte> page) {
   ++next_listed_;
   const std::vector<std::uint32_t>& owned = plan_.owned[k_];
   if (next_owned_ < owned.size() && owned[next_owned_] == block) {
-    out_.write_page(block, page);
+    // The newest backup, whose entries make the files ready, never waits.
+    if (file_.merge == nullptr || !file_.merge->offer(block, page, /*may_wait=*/k_ != 0))
+      out_.write_page(block, page);
     ++next_owned_;
     ++step_.pages;
   }
@@ -112,6 +124,9 @@ void PlannedEntry::take_base(std::span<const std::byte> page) {
   const std::vector<std::uint32_t>& skip = plan_.from_incrementals;
   if (next_skip_ < skip.size() && skip[next_skip_] == block) {
     ++next_skip_;
+    // Merged: it holds the run together; the merge puts the newer page in,
+    // or its owner's write lands after the run.
+    if (file_.merge != nullptr) out_.write_page(block, page);
     return;
   }
   out_.write_page(block, page);

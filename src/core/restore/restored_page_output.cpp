@@ -17,9 +17,10 @@ namespace pgvault {
 
 namespace {
 
-// Buffered, with write-back started early (PageWriteQueue, write_back.hpp):
-// O_DIRECT for these runs made a chain of 7 slower, both on the decoding
-// thread (1.9 s -> 2.4 s) and on the queue's writer thread (measured A/B).
+// Queued runs are written around the page cache where the file system
+// takes it (PageWriteQueue's direct_writes); runs written here (the older
+// incrementals' scattered pages) through it: O_DIRECT on this thread made a
+// chain of 7 slower (1.9 s -> 2.4 s, one synchronous write at a time).
 constexpr int kFlags = O_CREAT | O_NOFOLLOW;
 constexpr std::size_t kDirectRunBytes = 256 * 1024;
 
@@ -61,8 +62,8 @@ void RestoredPageOutput::write_page(std::uint32_t block, std::span<const std::by
     flush();
   if (batch_pages_ == 0) {
     if (batch_.empty())
-      batch_ = mode_ == PageWrites::queued ? queue_->take_buffer()
-                                           : std::vector<std::byte>(kDirectRunBytes);
+      batch_ =
+          mode_ == PageWrites::queued ? queue_->take_buffer() : PageAlignedBytes(kDirectRunBytes);
     batch_block_ = block;
   }
   std::memcpy(batch_.data() + std::size_t{batch_pages_} * kPageSize, page.data(), kPageSize);
@@ -116,7 +117,15 @@ void RestoredPageOutput::flush() {
   if (batch_pages_ == 0) return;
   const std::size_t bytes = std::size_t{batch_pages_} * kPageSize;
   const std::uint64_t offset = std::uint64_t{batch_block_} * kPageSize;
+  const std::uint32_t first = batch_block_, count = batch_pages_;
   batch_pages_ = 0;
+  if (mode_ == PageWrites::queued && merge_ != nullptr) {
+    merge_->claim(first, std::span<std::byte>(batch_.data(), bytes),
+                  [&](std::uint32_t part, std::uint32_t pages) {
+                    queue_run(part, pages, part == first && pages == count);
+                  });
+    return;
+  }
   if (mode_ == PageWrites::queued) {
     queue_->write(file_, offset, std::exchange(batch_, {}), bytes);
     return;
@@ -125,6 +134,22 @@ void RestoredPageOutput::flush() {
     return std::to_string(bytes) + " bytes at offset " + std::to_string(offset) + " of \"" + path_ +
            "\"";
   });
+}
+
+// Queues pages [first, first + count) of the gathered run: the whole run
+// hands its buffer over, a part (a merged run split around blocks written by
+// their owners) is copied into a buffer of its own.
+void RestoredPageOutput::queue_run(std::uint32_t first, std::uint32_t count, bool whole) {
+  const std::size_t at = std::size_t{first - batch_block_} * kPageSize;
+  const std::size_t bytes = std::size_t{count} * kPageSize;
+  const std::uint64_t offset = std::uint64_t{first} * kPageSize;
+  if (whole) {
+    queue_->write(file_, offset, std::exchange(batch_, {}), bytes);
+    return;
+  }
+  PageAlignedBytes part = queue_->take_buffer();
+  std::memcpy(part.data(), batch_.data() + at, bytes);
+  queue_->write(file_, offset, std::move(part), bytes);
 }
 
 // delta: a page already equal on disk is not written again.
