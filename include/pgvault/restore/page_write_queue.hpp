@@ -28,15 +28,19 @@
 //    failure if there was one: call it before reading a file back and before
 //    the restore's final syncfs().
 //  * The destructor stops the thread and drops what is left (a failed restore).
-//  * direct_writes: a file is opened with O_DIRECT, and its writes whose
-//    offset and length are multiples of 4096 (a page run always is; the
-//    buffers are page-aligned) go around the page cache, on kDirectWriters
-//    threads so that the disk always has the next write queued. Queue order
-//    still holds: a write waits for the file's writes in flight that overlap
-//    it, and anything else done to a file (ftruncate, close, a buffered
-//    write) waits for all of them. The file's first write that is not
-//    aligned clears O_DIRECT and it goes on through the cache, as does every
-//    file whose file system refuses O_DIRECT (EINVAL).
+//  * direct_writes: a file is opened with O_DIRECT, and its writes of at
+//    least direct_min_bytes whose offset and length are multiples of 4096
+//    (a page run always is; the buffers are page-aligned) go around the
+//    page cache, on kDirectWriters threads so that the disk always has the
+//    next write queued. Shorter aligned writes (a newer backup's scattered
+//    pages) go through the cache on a second descriptor, where write-back
+//    merges them. Queue order still holds: a write waits for the file's
+//    direct writes in flight that overlap it (a direct write after a cached
+//    one of the same pages: the kernel writes the cached pages out first
+//    and drops them), and anything else done to a file (ftruncate, close, an
+//    unaligned write) waits for all of them. The file's first write that is
+//    not aligned clears O_DIRECT and it goes on through the cache, as does
+//    every file whose file system refuses O_DIRECT (EINVAL).
 //    Why: on a guest where every first touch of a page traps to its host
 //    (README, Performance), the copy of a chain's rebuilt gigabytes into
 //    fresh page-cache pages cost 5-8 s of system time for 2.6 GB of a 3 GB
@@ -78,10 +82,13 @@ class QueuedFile {
   // The descriptor, opening the file first if it is not open (with O_DIRECT
   // when direct and the file system takes it).
   int open_fd(bool direct);
+  // Beside a direct fd_: a descriptor without O_DIRECT for short writes.
+  int cached_fd();
   std::string path_;
   int flags_;
   int fd_ = -1;
   bool direct_ = false;  // O_DIRECT is set on fd_
+  int cached_fd_ = -1;
   WriteBack write_back_;
   // Under the queue's mutex: [begin, end) of its direct writes handed to the
   // writer threads and not done yet.
@@ -92,8 +99,10 @@ class PageWriteQueue {
  public:
   // Direct writes in flight at once.
   static constexpr int kDirectWriters = 2;
+  // Shorter writes go through the page cache (direct_writes above).
+  static constexpr std::size_t kDirectMinBytes = 256 * 1024;
   PageWriteQueue(std::size_t buffers, std::size_t buffer_bytes, std::size_t max_queued = 64,
-                 bool direct_writes = true);
+                 bool direct_writes = true, std::size_t direct_min_bytes = kDirectMinBytes);
   ~PageWriteQueue();
   PageWriteQueue(const PageWriteQueue&) = delete;
   PageWriteQueue& operator=(const PageWriteQueue&) = delete;
@@ -137,6 +146,7 @@ class PageWriteQueue {
   const std::size_t buffer_bytes_;
   const std::size_t max_queued_;
   const bool direct_writes_;
+  const std::size_t direct_min_bytes_;
   std::mutex mutex_;
   std::condition_variable work_;  // the writer: an operation, or stop
   std::condition_variable room_;  // callers: a free buffer, queue room, or idle

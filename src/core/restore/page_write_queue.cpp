@@ -29,6 +29,13 @@ std::string write_what(const QueuedFile& f, std::uint64_t offset, std::size_t by
 
 QueuedFile::~QueuedFile() {
   if (fd_ >= 0) ::close(fd_);
+  if (cached_fd_ >= 0) ::close(cached_fd_);
+}
+
+int QueuedFile::cached_fd() {
+  if (cached_fd_ < 0) cached_fd_ = ::open(path_.c_str(), flags_ | O_CLOEXEC, 0600);
+  if (cached_fd_ < 0) throw_os_error("could not open \"" + path_ + "\"", errno);
+  return cached_fd_;
 }
 
 int QueuedFile::open_fd(bool direct) {
@@ -44,10 +51,12 @@ int QueuedFile::open_fd(bool direct) {
 }
 
 PageWriteQueue::PageWriteQueue(std::size_t buffers, std::size_t buffer_bytes,
-                               std::size_t max_queued, bool direct_writes)
+                               std::size_t max_queued, bool direct_writes,
+                               std::size_t direct_min_bytes)
     : buffer_bytes_(buffer_bytes),
       max_queued_(std::max<std::size_t>(max_queued, buffers + 1)),
-      direct_writes_(direct_writes) {
+      direct_writes_(direct_writes),
+      direct_min_bytes_(direct_min_bytes) {
   if (buffers == 0 || buffer_bytes == 0)
     throw Error(ErrorKind::internal, "a page write queue needs at least one buffer");
   // Buffers are allocated when first taken: a restore with nothing to
@@ -198,8 +207,16 @@ bool PageWriteQueue::perform(Op& op) {
     case Op::Kind::write: {
       const int fd = f.open_fd(direct_writes_);
       const std::uint64_t end = op.offset + op.bytes;
+      const auto what = [&] { return write_what(f, op.offset, op.bytes); };
       if (f.direct_ && direct_write_aligned(op.data.data(), op.offset, op.bytes)) {
         if (!wait_for_in_flight(f, op.offset, end)) return false;
+        if (op.bytes < direct_min_bytes_) {
+          const int cached = f.cached_fd();
+          pwrite_fully(cached, std::span<const std::byte>(op.data.data(), op.bytes), op.offset,
+                       what);
+          if (op.bytes >= kRunBytes) f.write_back_.wrote(cached, op.offset, op.bytes);
+          return false;
+        }
         std::lock_guard<std::mutex> lock(mutex_);
         f.in_flight_.emplace_back(op.offset, end);
         direct_queue_.push_back(std::move(op));
@@ -207,7 +224,6 @@ bool PageWriteQueue::perform(Op& op) {
         return true;
       }
       if (!wait_for_in_flight(f, 0, kWholeFile)) return false;
-      const auto what = [&] { return write_what(f, op.offset, op.bytes); };
       if (f.direct_) {
         // Not aligned: from here on through the page cache.
         const int flags = ::fcntl(fd, F_GETFL);
@@ -227,8 +243,13 @@ bool PageWriteQueue::perform(Op& op) {
     case Op::Kind::close: {
       if (!wait_for_in_flight(f, 0, kWholeFile)) return false;
       if (f.fd_ >= 0 && !f.direct_) f.write_back_.finish(f.fd_);
-      const int fd = std::exchange(f.fd_, -1);
-      if (fd >= 0 && ::close(fd) != 0) throw_os_error("could not close \"" + f.path_ + "\"", errno);
+      if (f.cached_fd_ >= 0) f.write_back_.finish(f.cached_fd_);
+      const int fd = std::exchange(f.fd_, -1), cached = std::exchange(f.cached_fd_, -1);
+      const bool closed = fd < 0 || ::close(fd) == 0;
+      const int close_errno = errno;
+      if (cached >= 0 && ::close(cached) != 0)
+        throw_os_error("could not close \"" + f.path_ + "\"", errno);
+      if (!closed) throw_os_error("could not close \"" + f.path_ + "\"", close_errno);
       return false;
     }
   }
