@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include <lz4.h>
 
@@ -17,15 +18,16 @@ namespace {
 // A kept page's map node and string, beside its bytes.
 constexpr std::size_t kOverheadPerPage = 96;
 // A kept page that did not shrink is kept as it is, marked by its size.
+// Compressed into a buffer of the thread's, then copied at its size: one
+// allocation per kept page.
 std::string pack(std::span<const std::byte> page) {
-  std::string out(static_cast<std::size_t>(LZ4_compressBound(static_cast<int>(kPageSize))), '\0');
-  const int n = LZ4_compress_default(reinterpret_cast<const char*>(page.data()), out.data(),
-                                     static_cast<int>(kPageSize), static_cast<int>(out.size()));
+  thread_local std::vector<char> scratch(
+      static_cast<std::size_t>(LZ4_compressBound(static_cast<int>(kPageSize))));
+  const int n = LZ4_compress_default(reinterpret_cast<const char*>(page.data()), scratch.data(),
+                                     static_cast<int>(kPageSize), static_cast<int>(scratch.size()));
   if (n <= 0 || static_cast<std::size_t>(n) >= kPageSize)
     return std::string(reinterpret_cast<const char*>(page.data()), kPageSize);
-  out.resize(static_cast<std::size_t>(n));
-  out.shrink_to_fit();
-  return out;
+  return std::string(scratch.data(), static_cast<std::size_t>(n));
 }
 
 void unpack(const std::string& kept, std::span<std::byte> page) {
