@@ -62,7 +62,7 @@ TEST(PageMerge, KeptPagesAreWrittenInTheBaseCopysRun) {
   EXPECT_TRUE(f.offer(2, page_of('x'), false));
   EXPECT_TRUE(f.offer(5, random_page(1), true));
   EXPECT_TRUE(f.offer(9, page_of('z'), false));
-  EXPECT_GT(merge.kept_bytes(), 0u);
+  EXPECT_GT(merge.counts().kept_bytes, 0u);
 
   std::vector<std::byte> run = run_of(8);
   EXPECT_EQ(claim(f, 0, run), (Parts{{0, 8}}));
@@ -77,10 +77,10 @@ TEST(PageMerge, KeptPagesAreWrittenInTheBaseCopysRun) {
   EXPECT_EQ(rest[0].first, 9u);
   EXPECT_EQ(rest[0].second, page_of('z'));
   EXPECT_FALSE(f.offer(12, page_of('m'), true));
-  EXPECT_EQ(merge.kept_bytes(), 0u);
-  EXPECT_GT(merge.peak_bytes(), kPageSize);
-  EXPECT_EQ(merge.merged_pages(), 3u);
-  EXPECT_EQ(merge.written_by_owners(), 2u);
+  EXPECT_EQ(merge.counts().kept_bytes, 0u);
+  EXPECT_GT(merge.counts().peak_bytes, kPageSize);
+  EXPECT_EQ(merge.counts().merged_pages, 3u);
+  EXPECT_EQ(merge.counts().written_by_owners, 2u);
 }
 
 // Over the budget, an offer that may not wait (the newest backup's) is left
@@ -97,7 +97,7 @@ TEST(PageMerge, AnOfferOverTheBudgetThatMayNotWaitIsLeftOut) {
   EXPECT_EQ(claim(f, 8, run), (Parts{{9, 3}}));
   run = run_of(2);
   EXPECT_EQ(claim(f, 12, run), (Parts{{12, 2}}));
-  EXPECT_EQ(merge.written_by_owners(), 3u);
+  EXPECT_EQ(merge.counts().written_by_owners, 3u);
 }
 
 // An offer that may wait, over the budget, waits until the base copy's runs
@@ -230,9 +230,9 @@ TEST(PageMerge, ConcurrentOwnersAndABaseCopyLeaveEachBlocksOwnerPage) {
       const int owner = owner_of(b);
       ASSERT_EQ(final_page[b], owner < 0 ? 'B' : tag[owner]) << "block " << b;
     }
-    EXPECT_EQ(merge.kept_bytes(), 0u);
+    EXPECT_EQ(merge.counts().kept_bytes, 0u);
     if (budget == 1) {
-      EXPECT_EQ(merge.merged_pages(), 0u);
+      EXPECT_EQ(merge.counts().merged_pages, 0u);
     }
   }
 }

@@ -84,12 +84,13 @@ class PageMerge {
   void base_done();
   void cancel();
 
-  // What the budget holds now, and the most it held.
-  std::size_t kept_bytes() const;
-  std::size_t peak_bytes() const;
-  // Pages kept, and pages their owners wrote themselves (left out or late).
-  std::uint64_t merged_pages() const;
-  std::uint64_t written_by_owners() const;
+  struct Counts {
+    std::size_t kept_bytes = 0;  // what the budget holds now
+    std::size_t peak_bytes = 0;  // the most it held
+    std::uint64_t merged_pages = 0;
+    std::uint64_t written_by_owners = 0;  // left out or late
+  };
+  Counts counts() const;
 
  private:
   std::size_t cost(const std::string& kept) const;
@@ -99,10 +100,7 @@ class PageMerge {
   mutable std::mutex mutex_;
   std::condition_variable room_;
   std::deque<File> files_;
-  std::size_t kept_bytes_ = 0;
-  std::size_t peak_bytes_ = 0;
-  std::uint64_t merged_ = 0;
-  std::uint64_t by_owners_ = 0;
+  Counts counts_;
   bool cancelled_ = false;
 };
 

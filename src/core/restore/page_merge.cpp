@@ -52,7 +52,7 @@ std::size_t PageMerge::cost(const std::string& kept) const {
 }
 
 void PageMerge::release(std::size_t bytes) {
-  kept_bytes_ -= bytes;
+  counts_.kept_bytes -= bytes;
   room_.notify_all();
 }
 
@@ -68,21 +68,21 @@ bool PageMerge::File::offer(std::uint32_t block, std::span<const std::byte> page
   for (;;) {
     if (merge_.cancelled_) stopped();
     if (block < claimed_) {
-      ++merge_.by_owners_;
+      ++merge_.counts_.written_by_owners;
       return false;
     }
-    if (merge_.kept_bytes_ + cost <= merge_.budget_) {
+    if (merge_.counts_.kept_bytes + cost <= merge_.budget_) {
       if (!kept_.emplace(block, std::move(packed)).second)
         throw Error(ErrorKind::internal,
                     "block " + std::to_string(block) + " was offered twice to a chain restore");
-      merge_.kept_bytes_ += cost;
-      merge_.peak_bytes_ = std::max(merge_.peak_bytes_, merge_.kept_bytes_);
-      ++merge_.merged_;
+      merge_.counts_.kept_bytes += cost;
+      merge_.counts_.peak_bytes = std::max(merge_.counts_.peak_bytes, merge_.counts_.kept_bytes);
+      ++merge_.counts_.merged_pages;
       return true;
     }
     if (!may_wait) {
       left_out_.insert(block);
-      ++merge_.by_owners_;
+      ++merge_.counts_.written_by_owners;
       return false;
     }
     merge_.room_.wait(lock);
@@ -137,7 +137,7 @@ void PageMerge::base_done() {
   for (File& f : files_) {
     // A file whose base copy never came: the restore fails on it
     // (PhysicalRestore::finish_planned); its pages are dropped.
-    for (const auto& [block, kept] : f.kept_) kept_bytes_ -= cost(kept);
+    for (const auto& [block, kept] : f.kept_) counts_.kept_bytes -= cost(kept);
     f.kept_.clear();
     f.claimed_ = std::numeric_limits<std::uint32_t>::max();
   }
@@ -152,24 +152,9 @@ void PageMerge::cancel() {
   room_.notify_all();
 }
 
-std::size_t PageMerge::kept_bytes() const {
+PageMerge::Counts PageMerge::counts() const {
   std::lock_guard lock(mutex_);
-  return kept_bytes_;
-}
-
-std::size_t PageMerge::peak_bytes() const {
-  std::lock_guard lock(mutex_);
-  return peak_bytes_;
-}
-
-std::uint64_t PageMerge::merged_pages() const {
-  std::lock_guard lock(mutex_);
-  return merged_;
-}
-
-std::uint64_t PageMerge::written_by_owners() const {
-  std::lock_guard lock(mutex_);
-  return by_owners_;
+  return counts_;
 }
 
 }  // namespace pgvault

@@ -244,12 +244,12 @@ bool PageWriteQueue::perform(Op& op) {
       if (!wait_for_in_flight(f, 0, kWholeFile)) return false;
       if (f.fd_ >= 0 && !f.direct_) f.write_back_.finish(f.fd_);
       if (f.cached_fd_ >= 0) f.write_back_.finish(f.cached_fd_);
-      const int fd = std::exchange(f.fd_, -1), cached = std::exchange(f.cached_fd_, -1);
-      const bool closed = fd < 0 || ::close(fd) == 0;
-      const int close_errno = errno;
-      if (cached >= 0 && ::close(cached) != 0)
-        throw_os_error("could not close \"" + f.path_ + "\"", errno);
-      if (!closed) throw_os_error("could not close \"" + f.path_ + "\"", close_errno);
+      int close_errno = 0;
+      for (int* fd : {&f.fd_, &f.cached_fd_}) {
+        const int open = std::exchange(*fd, -1);
+        if (open >= 0 && ::close(open) != 0 && close_errno == 0) close_errno = errno;
+      }
+      if (close_errno != 0) throw_os_error("could not close \"" + f.path_ + "\"", close_errno);
       return false;
     }
   }

@@ -1174,11 +1174,12 @@ void PhysicalRestore::restore_planned(const std::vector<ArchivePlan>& plans,
     }
   }
   if (first_error_) std::rethrow_exception(first_error_);
-  if (merge_)
-    say("merged " + std::to_string(merge_->merged_pages()) +
-        " newer pages into the full backup's runs (at most " + human_size(merge_->peak_bytes()) +
-        " kept at once); " + std::to_string(merge_->written_by_owners()) +
-        " written by their own backups");
+  if (merge_) {
+    const PageMerge::Counts n = merge_->counts();
+    say("merged " + std::to_string(n.merged_pages) +
+        " newer pages into the full backup's runs (at most " + human_size(n.peak_bytes) +
+        " kept at once); " + std::to_string(n.written_by_owners) + " written by their own backups");
+  }
   finish_planned(checker, manifest);
 }
 
