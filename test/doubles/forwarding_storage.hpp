@@ -18,6 +18,9 @@ class ForwardingStorage : public Storage {
   std::optional<ObjectInfo> info(const std::string& p) override { return inner_.info(p); }
   bool root_exists() override { return inner_.root_exists(); }
   std::vector<ObjectInfo> list(const std::string& prefix) override { return inner_.list(prefix); }
+  std::vector<std::string> list_directories(const std::string& dir) override {
+    return inner_.list_directories(dir);
+  }
   std::unique_ptr<ObjectReader> open_read(const std::string& p) override {
     return inner_.open_read(p);
   }

@@ -60,7 +60,28 @@ sub round_trip {
     is(substr($store->get_object($bucket, $key), 0, 8), 'PGVLTENC', "$label: stored encrypted");
   }
 
+  # The restore names its backup without --system-id: the repository's
+  # systems come from a delimited listing and each system's backups/
+  # directory, never from a listing of every object (its WAL archive).
+  my $proxy_log = $store->dir . '/log/proxy.log';
+  my $log_before = -e $proxy_log ? -s $proxy_log : 0;
   my $restored = restored_node("${scheme}replayed", $conf, $backup);
+  if ($store->kind eq 's3') {
+    open(my $log, '<', $proxy_log) or die "$proxy_log: $!";
+    seek($log, $log_before, 0);
+    my @listings;
+    while (<$log>) {
+      next unless m{ GET /\Q$bucket\E%3F(\S*list-type\S*) HTTP/};
+      (my $query = $1) =~ s/%([0-9A-F]{2})/chr hex $1/ge;    # the log quotes the query once
+      $query =~ s/%([0-9A-F]{2})/chr hex $1/ge;
+      push @listings, $query unless $query =~ /max-keys=1(&|$)/;    # the root's existence probe
+    }
+    ok((grep { /delimiter=\// && /prefix=cluster\/(&|$)/ } @listings),
+      "$label: the restore found the repository's systems by a delimited listing")
+      or diag(join("\n", @listings));
+    is_deeply([ grep { !/delimiter=/ && !m{prefix=cluster/\d+/backups/} } @listings ], [],
+      "$label: and listed nothing but their backups/ directories");
+  }
   $restored->start;
   ok($restored->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()'),
     "$label: the restored node replays the archive from the store and promotes at its end");

@@ -694,6 +694,36 @@ TEST(AzureStorage, ListFollowsNextMarkerAcrossPages) {
   EXPECT_EQ(s.transport.requests()[2].url, q + "&marker=m2");
 }
 
+// A delimited List Blobs: one BlobPrefix a directory, the blobs beneath
+// (a system's WAL archive) never paged through.
+TEST(AzureStorage, ListDirectoriesAsksForBlobPrefixesAcrossPages) {
+  Scripted s;
+  auto st = s.open();
+  const auto page = [](const std::vector<std::string>& prefixes, const std::string& next) {
+    std::string xml =
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults "
+        "ContainerName=\"backups\"><Prefix>repo/</Prefix><Delimiter>/</Delimiter><Blobs>"
+        "<Blob><Name>repo/pgvault-repository.json</Name><Properties><Content-Length>13"
+        "</Content-Length></Properties></Blob>";
+    for (const auto& p : prefixes) xml += "<BlobPrefix><Name>" + p + "</Name></BlobPrefix>";
+    return xml + "</Blobs><NextMarker>" + next + "</NextMarker></EnumerationResults>";
+  };
+  const std::string q = kContainerUrl + "?restype=container&comp=list&prefix=repo%2F&delimiter=%2F";
+  s.transport.expect("GET", q, 200, page({"repo/7291/", "repo/7300/"}, "m1"));
+  s.transport.expect("GET", q + "&marker=m1", 200, page({"repo/7123/", "repo/odd"}, ""));
+  EXPECT_EQ(st->list_directories(""), (std::vector<std::string>{"7123", "7291", "7300"}));
+  ASSERT_EQ(s.transport.verify(), "");
+  s.transport.expect(
+      "GET", kContainerUrl + "?restype=container&comp=list&prefix=repo%2F7291%2F&delimiter=%2F",
+      200, page({"repo/7291/backups/", "repo/7291/wal/"}, ""));
+  EXPECT_EQ(st->list_directories("7291/"), (std::vector<std::string>{"backups", "wal"}));
+  ASSERT_EQ(s.transport.verify(), "");
+  s.transport.expect("GET", q, 404,
+                     error_xml("ContainerNotFound", "The specified container does not exist."));
+  EXPECT_TRUE(st->list_directories("").empty());
+  EXPECT_EQ(s.transport.verify(), "");
+}
+
 TEST(AzureStorage, ListOfAMissingContainerIsEmpty) {
   Scripted s;
   auto st = s.open();

@@ -941,6 +941,53 @@ TEST(Repository, AmbiguityAcrossSystems) {
                    "/only-other");
 }
 
+// Records every listing a repository asks its store for.
+class RecordingListings : public ForwardingStorage {
+ public:
+  explicit RecordingListings(Storage& inner) : ForwardingStorage(inner) {}
+  std::vector<std::string> listed, directories_listed;
+  std::vector<ObjectInfo> list(const std::string& prefix) override {
+    listed.push_back(prefix);
+    return inner_.list(prefix);
+  }
+  std::vector<std::string> list_directories(const std::string& dir) override {
+    directories_listed.push_back(dir);
+    return inner_.list_directories(dir);
+  }
+};
+
+// A repository's WAL archives outnumber its backups by thousands: naming
+// its systems and listing every system's backups (pgvault list, restore
+// and get without --system-id) lists each system's backups/ directory and
+// nothing of its WAL.
+TEST(Repository, ListingEverySystemNeverListsTheirWal) {
+  auto memory = make_memory_storage();
+  RecordingListings storage(*memory);
+  Repository repo(storage);
+  put_backup(repo, sample_meta("a", kSys, "2026-11-24T00:00:00.000Z"));
+  put_backup(repo, sample_meta("b", kOtherSys, "2026-11-25T00:00:00.000Z"));
+  for (const char* sys : {kSys, kOtherSys})
+    for (int i = 0; i < 3; ++i)
+      memory->write_all(
+          std::string(sys) + "/wal/00000001/00000001000000000000000" + std::to_string(i) + ".zst",
+          "wal");
+  const std::string wal_only = "7400000000000000002";  // archived WAL, no backup yet
+  memory->write_all(wal_only + "/wal/00000001/000000010000000000000001.zst", "wal");
+  memory->write_all("notes/readme.txt", "not a system");  // neither backups/ nor wal/
+  storage.listed.clear();
+
+  EXPECT_EQ(names(repo.list_backups()), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(repo.system_identifiers(), (std::vector<std::string>{kSys, kOtherSys, wal_only}));
+  EXPECT_EQ(repo.resolve("b").system_identifier, kOtherSys);
+  expect_error([&] { repo.resolve("latest"); }, ErrorKind::invalid_argument, "several systems");
+  for (const std::string& prefix : storage.listed) {
+    SCOPED_TRACE(prefix);
+    EXPECT_NE(prefix.find("/backups/"), std::string::npos) << "listed beyond a backups/ directory";
+  }
+  EXPECT_FALSE(storage.listed.empty());
+  EXPECT_EQ(storage.directories_listed.front(), "");
+}
+
 TEST(Repository, RemoveBackup) {
   TempDir tmp;
   auto storage = open_repository(tmp.path().string(), {});

@@ -831,11 +831,44 @@ TEST(S3Storage, ListFollowsContinuationTokensAcrossPages) {
   EXPECT_EQ(objs[0].mtime_unix, 1795503732);
 }
 
+std::string directories_page(const std::vector<std::string>& prefixes, const std::string& next) {
+  std::string b = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult><Name>b</Name>";
+  b += "<IsTruncated>" + std::string(next.empty() ? "false" : "true") + "</IsTruncated>";
+  if (!next.empty()) b += "<NextContinuationToken>" + next + "</NextContinuationToken>";
+  b += "<Delimiter>/</Delimiter><Contents><Key>repo/pgvault-repository.json</Key>"
+       "<LastModified>2026-11-24T07:02:12.000Z</LastModified><Size>13</Size></Contents>";
+  for (const auto& p : prefixes) b += "<CommonPrefixes><Prefix>" + p + "</Prefix></CommonPrefixes>";
+  return b + "</ListBucketResult>";
+}
+
+// One delimited ListObjectsV2 a thousand directories: the objects under
+// them (a system's WAL archive) are never paged through.
+TEST(S3Storage, ListDirectoriesAsksForCommonPrefixesAcrossPages) {
+  Fixture f;
+  const std::string list = kHost + "/?list-type=2&prefix=repo%2F&delimiter=%2F";
+  f.fake.expect("GET", list, 200, directories_page({"repo/7291/", "repo/7300/"}, "t1"));
+  f.fake.expect("GET", list + "&continuation-token=t1", 200,
+                directories_page({"repo/7123/", "repo/odd"}, ""));
+  auto s = f.open();
+  EXPECT_EQ(s->list_directories(""), (std::vector<std::string>{"7123", "7291", "7300"}));
+  EXPECT_EQ(f.fake.verify(), "");
+
+  f.fake.expect("GET", kHost + "/?list-type=2&prefix=repo%2F7291%2F&delimiter=%2F", 200,
+                directories_page({"repo/7291/backups/", "repo/7291/wal/"}, ""));
+  EXPECT_EQ(s->list_directories("7291/"), (std::vector<std::string>{"backups", "wal"}));
+  EXPECT_EQ(f.fake.verify(), "");
+  expect_error([&] { s->list_directories("7291"); }, ErrorKind::invalid_argument,
+               "a directory is empty (the root) or ends with '/'");
+}
+
 TEST(S3Storage, ListOfAMissingBucketIsEmpty) {
   Fixture f;
   f.fake.expect("GET", kHost + "/?list-type=2", 404, kNoSuchBucket);
   auto s = f.open();
   EXPECT_TRUE(s->list("").empty());
+  EXPECT_EQ(f.fake.verify(), "");
+  f.fake.expect("GET", kHost + "/?list-type=2&prefix=repo%2F&delimiter=%2F", 404, kNoSuchBucket);
+  EXPECT_TRUE(s->list_directories("").empty());
   EXPECT_EQ(f.fake.verify(), "");
 }
 

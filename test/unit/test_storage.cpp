@@ -158,6 +158,30 @@ TEST_P(StorageContract, ListSortedWithPrefix) {
   EXPECT_EQ(objs[0].size, 4u);  // "b/2!"
 }
 
+// The directories directly under a directory that hold an object: what the
+// repository lists to find its systems without listing their WAL.
+TEST_P(StorageContract, ListDirectoriesNamesThoseHoldingObjects) {
+  for (const char* p : {"top", "a/1", "a/2/x", "a/3/y/z", "a-b/1", "b/c/d", "sys/wal/0/1"})
+    storage_->write_all(p, "x");
+  storage_->prepare_prefix("e/f/");  // a directory with nothing in it yet
+  EXPECT_EQ(storage_->list_directories(""), (std::vector<std::string>{"a", "a-b", "b", "sys"}));
+  EXPECT_EQ(storage_->list_directories("a/"), (std::vector<std::string>{"2", "3"}));
+  EXPECT_EQ(storage_->list_directories("a/3/"), std::vector<std::string>{"y"});
+  EXPECT_EQ(storage_->list_directories("b/"), std::vector<std::string>{"c"});
+  EXPECT_EQ(storage_->list_directories("sys/"), std::vector<std::string>{"wal"});
+  EXPECT_TRUE(storage_->list_directories("b/c/").empty()) << "d is an object, not a directory";
+  EXPECT_TRUE(storage_->list_directories("e/").empty());
+  EXPECT_TRUE(storage_->list_directories("nowhere/").empty());
+  storage_->remove("a/2/x");
+  EXPECT_EQ(storage_->list_directories("a/"), std::vector<std::string>{"3"});
+  for (const char* bad : {"a", "a/2", "../", "a/../", "/abs/", "a//"}) {
+    SCOPED_TRACE(bad);
+    expect_error([&] { storage_->list_directories(bad); }, ErrorKind::invalid_argument);
+  }
+  expect_error([&] { storage_->list_directories("a"); }, ErrorKind::invalid_argument,
+               "invalid directory \"a\": a directory is empty (the root) or ends with '/'");
+}
+
 TEST_P(StorageContract, Remove) {
   storage_->write_all("d/one", "1");
   storage_->write_all("d/two", "2");
@@ -370,6 +394,18 @@ TEST(FileStorage, RootBelowAFileGivesIoErrorWithStrerror) {
     EXPECT_NE(std::string(e.what()).find((tmp.path() / "plain").string()), std::string::npos)
         << e.what();
   }
+}
+
+// A directory whose only file is a writer's temp file holds no object yet.
+TEST(FileStorage, ListDirectoriesSkipsDirectoriesHoldingOnlyTempFiles) {
+  TempDir tmp;
+  auto s = open_repository("file://" + (tmp.path() / "repo").string(), {});
+  s->write_all("done/x", "1");
+  auto writer = s->open_write("writing/deep/x");
+  writer->write(bytes("partial"));
+  EXPECT_EQ(s->list_directories(""), std::vector<std::string>{"done"});
+  writer->commit();
+  EXPECT_EQ(s->list_directories(""), (std::vector<std::string>{"done", "writing"}));
 }
 
 TEST(FileStorage, ObjectPathThatIsADirectory) {

@@ -57,6 +57,13 @@ class Storage {
   virtual bool root_exists() = 0;
   // Every object whose path starts with prefix (recursively), sorted by path.
   virtual std::vector<ObjectInfo> list(const std::string& prefix) = 0;
+  // The directories directly under dir (empty for the root, else ending in
+  // '/') that hold at least one object: the next component of every listed
+  // path that continues past it, each once, sorted, without the '/'. Object
+  // stores answer it from a delimited listing (one entry per directory, not
+  // one per object), so naming a repository's systems does not page through
+  // their WAL archives. The default derives it from list(dir).
+  virtual std::vector<std::string> list_directories(const std::string& dir);
   // Throws Error(not_found) when the object does not exist.
   virtual std::unique_ptr<ObjectReader> open_read(const std::string& path) = 0;
   virtual std::unique_ptr<ObjectWriter> open_write(const std::string& path) = 0;

@@ -136,20 +136,35 @@ void Repository::validate_backup_name(const std::string& name) {
   }
 }
 
-// Lists the repository once and groups what it finds by backup directory.
+// The top-level directories that may be systems: a repository's WAL
+// archives are never listed to find them (one delimited listing).
+static std::vector<std::string> candidate_systems(Storage& storage) {
+  std::vector<std::string> out;
+  for (std::string& dir : storage.list_directories(""))
+    if (dir != "." && dir != "..") out.push_back(std::move(dir));
+  return out;
+}
+
+// Lists the backups of one system, or of every system (each system's
+// backups/ directory, never its WAL), and groups what it finds by backup
+// directory.
 static BackupDirs scan_backups(Storage& storage, const std::string& system_identifier) {
-  std::string prefix;
+  std::vector<std::string> systems;
   if (!system_identifier.empty()) {
     validate_system_identifier(system_identifier);
-    prefix = system_identifier + "/backups/";
+    systems.push_back(system_identifier);
+  } else {
+    systems = candidate_systems(storage);
   }
   BackupDirs dirs;
   std::string sysid, name, rest;
-  for (const ObjectInfo& obj : storage.list(prefix)) {
-    if (!split_backup_path(obj.path, sysid, name, rest)) continue;
-    auto& st = dirs[{sysid, name}];
-    ++st.objects;
-    if (rest == Repository::kMetaFile) st.meta = obj;
+  for (const std::string& system : systems) {
+    for (const ObjectInfo& obj : storage.list(system + "/backups/")) {
+      if (!split_backup_path(obj.path, sysid, name, rest)) continue;
+      auto& st = dirs[{sysid, name}];
+      ++st.objects;
+      if (rest == Repository::kMetaFile) st.meta = obj;
+    }
   }
   return dirs;
 }
@@ -188,15 +203,15 @@ constexpr std::size_t kMetaReaders = 8;
 
 std::vector<std::string> Repository::system_identifiers() {
   check_format();
-  std::set<std::string> ids;
-  for (const ObjectInfo& obj : storage_.list("")) {
-    auto s1 = obj.path.find('/');
-    if (s1 == std::string::npos) continue;
-    std::string_view rest = std::string_view(obj.path).substr(s1 + 1);
-    if (rest.starts_with("backups/") || rest.starts_with("wal/"))
-      ids.insert(obj.path.substr(0, s1));
+  std::vector<std::string> ids;
+  for (std::string& system : candidate_systems(storage_)) {
+    const std::vector<std::string> holds = storage_.list_directories(system + "/");
+    const auto holds_dir = [&](const char* dir) {
+      return std::binary_search(holds.begin(), holds.end(), dir);
+    };
+    if (holds_dir("backups") || holds_dir("wal")) ids.push_back(std::move(system));
   }
-  return {ids.begin(), ids.end()};
+  return ids;
 }
 
 // A backup.json that cannot be parsed is not silently hidden: list_backups

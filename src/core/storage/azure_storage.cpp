@@ -207,23 +207,8 @@ class AzureStorage final : public Storage {
     validate_prefix(prefix);
     const std::string root = ctx_->root();
     std::vector<ObjectInfo> out;
-    std::string marker;
-    do {
-      http::QueryParams q{{"restype", "container"}, {"comp", "list"}, {"prefix", root + prefix}};
-      if (!marker.empty()) q.emplace_back("marker", marker);
-      http::HttpRequest req;
-      http::HttpResponse r =
-          ctx_->send(ctx_->connect()->retrying, "GET", "", q, {}, {}, nullptr, &req);
-      // A container that does not exist yet holds no objects.
-      if (r.status == 404 && azure_error_code(r) == "ContainerNotFound") return {};
-      if (!is_2xx(r.status)) throw http::status_error(kAzureService, req, r);
-      pugi::xml_document doc = http::parse_xml(r.body, "Azure: List Blobs");
-      pugi::xml_node results = doc.child("EnumerationResults");
-      if (!results)
-        throw Error(ErrorKind::storage,
-                    "Azure: List Blobs: unexpected response (no "
-                    "EnumerationResults)");
-      for (pugi::xml_node b : results.child("Blobs").children("Blob")) {
+    list_pages(root + prefix, false, [&](const pugi::xml_node& blobs) {
+      for (pugi::xml_node b : blobs.children("Blob")) {
         std::string name = http::child_text(b, "Name");
         if (!name.starts_with(root)) continue;
         pugi::xml_node props = b.child("Properties");
@@ -231,10 +216,27 @@ class AzureStorage final : public Storage {
                        parse_u64(http::child_text(props, "Content-Length")),
                        parse_http_date(http::child_text(props, "Last-Modified"))});
       }
-      marker = http::child_text(results, "NextMarker");
-    } while (!marker.empty());
+    });
     std::sort(out.begin(), out.end(),
               [](const ObjectInfo& a, const ObjectInfo& b) { return a.path < b.path; });
+    return out;
+  }
+
+  // One BlobPrefix entry per directory ("<dir><name>/").
+  std::vector<std::string> list_directories(const std::string& dir) override {
+    validate_directory(dir);
+    const std::string blob_dir = ctx_->root() + dir;
+    std::vector<std::string> out;
+    list_pages(blob_dir, true, [&](const pugi::xml_node& blobs) {
+      for (pugi::xml_node p : blobs.children("BlobPrefix")) {
+        std::string name = http::child_text(p, "Name");
+        if (!name.starts_with(blob_dir) || name.size() < blob_dir.size() + 2 || name.back() != '/')
+          continue;
+        out.push_back(name.substr(blob_dir.size(), name.size() - blob_dir.size() - 1));
+      }
+    });
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;
   }
 
@@ -277,6 +279,33 @@ class AzureStorage final : public Storage {
   }
 
  private:
+  // List Blobs of every blob under blob_prefix (grouped by '/' when
+  // delimited), each page's <Blobs> to on_page; a missing container has no
+  // pages.
+  template <typename F>
+  void list_pages(const std::string& blob_prefix, bool delimited, F&& on_page) {
+    std::string marker;
+    do {
+      http::QueryParams q{{"restype", "container"}, {"comp", "list"}, {"prefix", blob_prefix}};
+      if (delimited) q.emplace_back("delimiter", "/");
+      if (!marker.empty()) q.emplace_back("marker", marker);
+      http::HttpRequest req;
+      http::HttpResponse r =
+          ctx_->send(ctx_->connect()->retrying, "GET", "", q, {}, {}, nullptr, &req);
+      // A container that does not exist yet holds no objects.
+      if (r.status == 404 && azure_error_code(r) == "ContainerNotFound") return;
+      if (!is_2xx(r.status)) throw http::status_error(kAzureService, req, r);
+      pugi::xml_document doc = http::parse_xml(r.body, "Azure: List Blobs");
+      pugi::xml_node results = doc.child("EnumerationResults");
+      if (!results)
+        throw Error(ErrorKind::storage,
+                    "Azure: List Blobs: unexpected response (no "
+                    "EnumerationResults)");
+      on_page(results.child("Blobs"));
+      marker = http::child_text(results, "NextMarker");
+    } while (!marker.empty());
+  }
+
   std::shared_ptr<AzureContext> ctx_;
 };
 

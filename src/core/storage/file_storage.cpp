@@ -198,10 +198,33 @@ class FileStorage final : public Storage {
         prefix,
         [&](const std::string& rel, const struct stat& st) {
           out.push_back({rel, static_cast<std::uint64_t>(st.st_size), st.st_mtim.tv_sec});
+          return true;
         },
         nullptr, false);
     std::sort(out.begin(), out.end(),
               [](const ObjectInfo& a, const ObjectInfo& b) { return a.path < b.path; });
+    return out;
+  }
+
+  // A subdirectory counts once a walk of it meets its first object: empty
+  // directories (prepare_prefix's, a crashed writer's) hold nothing, as on
+  // an object store, and a WAL directory costs one file, not a stat of each.
+  std::vector<std::string> list_directories(const std::string& dir) override {
+    storage_internal::validate_directory(dir);
+    const std::string rel_dir = dir.empty() ? dir : dir.substr(0, dir.size() - 1);
+    std::vector<std::string> out;
+    for (const std::string& sub : subdirectories(rel_dir)) {
+      bool holds_object = false;
+      walk(
+          rel_dir.empty() ? sub + "/" : rel_dir + "/" + sub + "/",
+          [&](const std::string&, const struct stat&) {
+            holds_object = true;
+            return false;  // one object is enough
+          },
+          nullptr, false);
+      if (holds_object) out.push_back(sub);
+    }
+    std::sort(out.begin(), out.end());
     return out;
   }
 
@@ -262,7 +285,12 @@ class FileStorage final : public Storage {
     storage_internal::validate_prefix(prefix);
     std::vector<std::string> dirs;
     walk(
-        prefix, [&](const std::string& rel, const struct stat&) { remove_file(rel); }, &dirs, true);
+        prefix,
+        [&](const std::string& rel, const struct stat&) {
+          remove_file(rel);
+          return true;
+        },
+        &dirs, true);
     // Deepest first; a directory that is not empty (e.g. a concurrent writer) stays.
     std::sort(dirs.begin(), dirs.end(), [](const std::string& a, const std::string& b) {
       return a.size() > b.size() || (a.size() == b.size() && a > b);
@@ -295,8 +323,9 @@ class FileStorage final : public Storage {
   }
 
   // Calls on_file for every regular file whose relative path starts with
-  // prefix (temp files only when with_temp). Collects into dirs (when given)
-  // the directories beneath whose "path/" starts with prefix.
+  // prefix (temp files only when with_temp) until it returns false. Collects
+  // into dirs (when given) the directories beneath whose "path/" starts with
+  // prefix.
   template <typename F>
   void walk(const std::string& prefix, F&& on_file, std::vector<std::string>* dirs,
             bool with_temp) {
@@ -307,9 +336,10 @@ class FileStorage final : public Storage {
     if (dirs && !start.empty() && prefix == start + "/") dirs->push_back(start);
   }
 
+  // Calls on_entry(name, rel, stat) for every entry of rel_dir (ENOENT: none)
+  // until it returns false.
   template <typename F>
-  void walk_dir(const std::string& rel_dir, const std::string& prefix, F& on_file,
-                std::vector<std::string>* dirs, bool with_temp) {
+  void read_dir(const std::string& rel_dir, F&& on_entry) {
     std::string full = full_path(rel_dir);
     DIR* d = ::opendir(full.c_str());
     if (!d) {
@@ -320,13 +350,12 @@ class FileStorage final : public Storage {
       DIR* d;
       ~Closer() { ::closedir(d); }
     } closer{d};
-    std::vector<std::string> subdirs;
     while (true) {
       errno = 0;
       struct dirent* e = ::readdir(d);
       if (!e) {
         if (errno != 0) throw_os_error("could not read directory " + quoted(full), errno);
-        break;
+        return;
       }
       std::string_view name = e->d_name;
       if (name == "." || name == "..") continue;
@@ -336,19 +365,41 @@ class FileStorage final : public Storage {
         if (errno == ENOENT) continue;  // removed meanwhile
         throw_os_error("could not stat " + quoted(full_path(rel)), errno);
       }
+      if (!on_entry(name, rel, st)) return;
+    }
+  }
+
+  std::vector<std::string> subdirectories(const std::string& rel_dir) {
+    std::vector<std::string> out;
+    read_dir(rel_dir, [&](std::string_view name, const std::string&, const struct stat& st) {
+      if (S_ISDIR(st.st_mode)) out.emplace_back(name);
+      return true;
+    });
+    return out;
+  }
+
+  // False when on_file asked to stop.
+  template <typename F>
+  bool walk_dir(const std::string& rel_dir, const std::string& prefix, F& on_file,
+                std::vector<std::string>* dirs, bool with_temp) {
+    std::vector<std::string> subdirs;
+    bool go_on = true;
+    read_dir(rel_dir, [&](std::string_view name, const std::string& rel, const struct stat& st) {
       if (S_ISDIR(st.st_mode)) {
         // Descend only where something can still match the prefix.
         std::string as_dir = rel + "/";
         if (as_dir.starts_with(prefix) || prefix.starts_with(as_dir)) subdirs.push_back(rel);
-      } else if (S_ISREG(st.st_mode) && rel.starts_with(prefix)) {
-        if (is_temp_name(name) && !with_temp) continue;
-        on_file(rel, st);
+      } else if (S_ISREG(st.st_mode) && rel.starts_with(prefix) &&
+                 (with_temp || !is_temp_name(name))) {
+        go_on = on_file(rel, st);
       }
+      return go_on;
+    });
+    for (std::size_t i = 0; go_on && i < subdirs.size(); ++i) {
+      go_on = walk_dir(subdirs[i], prefix, on_file, dirs, with_temp);
+      if (dirs && (subdirs[i] + "/").starts_with(prefix)) dirs->push_back(subdirs[i]);
     }
-    for (const std::string& sub : subdirs) {
-      walk_dir(sub, prefix, on_file, dirs, with_temp);
-      if (dirs && (sub + "/").starts_with(prefix)) dirs->push_back(sub);
-    }
+    return go_on;
   }
 
   std::string root_;

@@ -159,25 +159,9 @@ class S3Storage final : public Storage {
   std::vector<ObjectInfo> list(const std::string& prefix) override {
     validate_prefix(prefix);
     std::vector<ObjectInfo> out;
-    std::string root = core_->config().prefix.empty() ? "" : core_->config().prefix + "/";
-    std::string key_prefix = root + prefix;
-    std::string token;
-    while (true) {
-      S3Request r;
-      r.method = "GET";
-      r.bucket_level = true;
-      r.query = {{"list-type", "2"}, {"prefix", key_prefix}};
-      if (!token.empty()) r.query.emplace_back("continuation-token", token);
-      S3Exchange ex = core_->send(r);
-      if (S3Core::no_such_bucket(ex.response)) return {};  // nothing stored yet
-      if (!is_2xx(ex.response.status)) throw core_->failure(ex);
-      if (auto e = http::extract_error(ex.response.body))
-        throw Error(ErrorKind::storage, core_->service() +
-                                            ": ListObjectsV2 answered with an error: " + e->code +
-                                            " - " + e->message);
-      auto doc = http::parse_xml(ex.response.body, core_->service() + " ListObjectsV2");
-      auto rootnode = doc.document_element();
-      for (auto c = rootnode.child("Contents"); c; c = c.next_sibling("Contents")) {
+    const std::string root = root_prefix();
+    list_pages(root + prefix, false, [&](const pugi::xml_node& page) {
+      for (auto c = page.child("Contents"); c; c = c.next_sibling("Contents")) {
         std::string key = http::child_text(c, "Key");
         if (!key.starts_with(root) || key.size() == root.size() || key.back() == '/') continue;
         ObjectInfo oi;
@@ -186,16 +170,27 @@ class S3Storage final : public Storage {
         oi.mtime_unix = parse_last_modified(http::child_text(c, "LastModified"));
         out.push_back(std::move(oi));
       }
-      if (http::child_text(rootnode, "IsTruncated") != "true") break;
-      std::string next = http::child_text(rootnode, "NextContinuationToken");
-      if (next.empty() || next == token)
-        throw Error(
-            ErrorKind::storage,
-            core_->service() + ": ListObjectsV2 is truncated but gave no new continuation token");
-      token = next;
-    }
+    });
     std::sort(out.begin(), out.end(),
               [](const ObjectInfo& a, const ObjectInfo& b) { return a.path < b.path; });
+    return out;
+  }
+
+  // One CommonPrefixes entry per directory ("<dir><name>/").
+  std::vector<std::string> list_directories(const std::string& dir) override {
+    validate_directory(dir);
+    std::vector<std::string> out;
+    const std::string key_dir = root_prefix() + dir;
+    list_pages(key_dir, true, [&](const pugi::xml_node& page) {
+      for (auto c = page.child("CommonPrefixes"); c; c = c.next_sibling("CommonPrefixes")) {
+        std::string key = http::child_text(c, "Prefix");
+        if (!key.starts_with(key_dir) || key.size() < key_dir.size() + 2 || key.back() != '/')
+          continue;
+        out.push_back(key.substr(key_dir.size(), key.size() - key_dir.size() - 1));
+      }
+    });
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;
   }
 
@@ -230,9 +225,45 @@ class S3Storage final : public Storage {
   }
 
  private:
+  std::string root_prefix() const {
+    return core_->config().prefix.empty() ? "" : core_->config().prefix + "/";
+  }
+
+  // ListObjectsV2 of every key under key_prefix (grouped by '/' when
+  // delimited), each page's ListBucketResult to on_page; a missing bucket
+  // has no pages.
+  template <typename F>
+  void list_pages(const std::string& key_prefix, bool delimited, F&& on_page) {
+    std::string token;
+    while (true) {
+      S3Request r;
+      r.method = "GET";
+      r.bucket_level = true;
+      r.query = {{"list-type", "2"}, {"prefix", key_prefix}};
+      if (delimited) r.query.emplace_back("delimiter", "/");
+      if (!token.empty()) r.query.emplace_back("continuation-token", token);
+      S3Exchange ex = core_->send(r);
+      if (S3Core::no_such_bucket(ex.response)) return;  // nothing stored yet
+      if (!is_2xx(ex.response.status)) throw core_->failure(ex);
+      if (auto e = http::extract_error(ex.response.body))
+        throw Error(ErrorKind::storage, core_->service() +
+                                            ": ListObjectsV2 answered with an error: " + e->code +
+                                            " - " + e->message);
+      auto doc = http::parse_xml(ex.response.body, core_->service() + " ListObjectsV2");
+      auto page = doc.document_element();
+      on_page(page);
+      if (http::child_text(page, "IsTruncated") != "true") return;
+      std::string next = http::child_text(page, "NextContinuationToken");
+      if (next.empty() || next == token)
+        throw Error(
+            ErrorKind::storage,
+            core_->service() + ": ListObjectsV2 is truncated but gave no new continuation token");
+      token = next;
+    }
+  }
+
   void abort_uploads_under(const std::string& prefix) {
-    const std::string key_prefix =
-        (core_->config().prefix.empty() ? "" : core_->config().prefix + "/") + prefix;
+    const std::string key_prefix = root_prefix() + prefix;
     std::string key_marker, upload_id_marker;
     while (true) {
       S3Request r;

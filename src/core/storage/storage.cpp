@@ -3,6 +3,7 @@
 #include "pgvault/error.hpp"
 #include "storage_internal.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <vector>
 
@@ -73,7 +74,35 @@ void PartBuffers::give(std::string buffer) {
   free_.push_back(std::move(buffer));
 }
 
+void validate_directory(std::string_view dir) {
+  if (!dir.empty() && !dir.ends_with('/'))
+    throw Error(ErrorKind::invalid_argument,
+                "invalid directory \"" + std::string(dir) +
+                    "\": a directory is empty (the root) or ends with '/'");
+  validate_prefix(dir);
+}
+
+std::vector<std::string> directories_of(const std::vector<ObjectInfo>& objects,
+                                        std::string_view dir) {
+  std::vector<std::string> out;
+  for (const ObjectInfo& obj : objects) {
+    if (!obj.path.starts_with(dir)) continue;
+    const std::size_t slash = obj.path.find('/', dir.size());
+    if (slash == std::string::npos) continue;
+    std::string name = obj.path.substr(dir.size(), slash - dir.size());
+    if (out.empty() || out.back() != name) out.push_back(std::move(name));
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 }  // namespace storage_internal
+
+std::vector<std::string> Storage::list_directories(const std::string& dir) {
+  storage_internal::validate_directory(dir);
+  return storage_internal::directories_of(list(dir), dir);
+}
 
 void Storage::remove_prefix(const std::string& prefix) {
   for (const ObjectInfo& obj : list(prefix)) remove(obj.path);

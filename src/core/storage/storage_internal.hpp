@@ -23,6 +23,13 @@ void validate_object_path(std::string_view path);
 // A list/remove prefix: empty, or an object path that may end with '/' or
 // with a partial last component. Throws Error(invalid_argument).
 void validate_prefix(std::string_view prefix);
+// A list_directories() directory: empty, or a prefix ending with '/'.
+// Throws Error(invalid_argument).
+void validate_directory(std::string_view dir);
+// The directories directly under dir that objects (a listing of dir) lie in,
+// as Storage::list_directories() returns them.
+std::vector<std::string> directories_of(const std::vector<ObjectInfo>& objects,
+                                        std::string_view dir);
 
 // The normalized absolute directory of a file repository URL
 // (file:///path or /path). Throws Error(invalid_argument) saying what is wrong.
