@@ -72,6 +72,7 @@ DecryptorFactory wal_decryptor(const RepositoryOptions& repo) {
 }
 
 struct TargetPlan {
+  RepositoryListing listing;  // the system's backups, read once
   PointInTimeChoice choice;
   std::string archive_note;         // how the archived WAL reaches the target
   std::vector<std::string> broken;  // incrementals passed over: "NAME: why"
@@ -129,7 +130,8 @@ TargetPlan plan_for_target(Repository& repo, const RestoreCliOptions& o,
     }
   }
   TargetPlan plan;
-  const RepositoryListing listing = repo.list_all(system_identifier);
+  plan.listing = repo.list_all(system_identifier);
+  const RepositoryListing& listing = plan.listing;
   const std::vector<BackupMeta> backups =
       restorable_backups(listing, system_identifier, plan.broken);
 
@@ -289,13 +291,16 @@ int run_restore(const RestoreCliOptions& o) {
   auto storage = o.repo.open();
   Repository repo(*storage);
   BackupMeta meta;
+  // The system's backups when a choice listed them: the chain comes from
+  // there, not from a read of each parent's backup.json.
+  std::optional<RepositoryListing> listed;
   if (target) {
     std::cout << "recovery target: " << target->describe() << ", then "
               << (target->type == RecoveryTargetType::latest
                       ? std::string_view("promote")
                       : recovery_target_action_name(target->action))
               << " (--target-timeline " << recovery_timeline_text(target->timeline) << ")\n";
-    const TargetPlan plan = plan_for_target(repo, o, *target);
+    TargetPlan plan = plan_for_target(repo, o, *target);
     meta = plan.choice.backup;
     std::cout << "backup \"" << meta.name << "\" " << describe_backup(meta) << ": "
               << plan.choice.why << "\n";
@@ -303,14 +308,16 @@ int run_restore(const RestoreCliOptions& o) {
     for (const std::string& s : plan.broken) std::cout << "  passed over " << s << "\n";
     std::cout << "archived WAL: " << plan.archive_note << "\n" << std::flush;
     fetch.system_identifier = meta.system_identifier;
+    listed = std::move(plan.listing);
   } else if (o.backup == "latest") {
     // The newest backup whose chain is complete; newer ones with a broken
     // chain are named, not silently skipped.
     const BackupMeta newest = choose_backup(repo, o.backup, o.system_id, restorable(), std::cout,
                                             "pgvault restore restores physical backups only");
     std::vector<std::string> broken;
-    const std::vector<BackupMeta> usable = restorable_backups(
-        repo.list_all(newest.system_identifier), newest.system_identifier, broken);
+    listed = repo.list_all(newest.system_identifier);
+    const std::vector<BackupMeta> usable =
+        restorable_backups(*listed, newest.system_identifier, broken);
     for (const std::string& s : broken) std::cout << "  passed over " << s << "\n";
     if (usable.empty())
       throw Error(ErrorKind::not_found, "no backup of system " + newest.system_identifier +
@@ -340,7 +347,7 @@ int run_restore(const RestoreCliOptions& o) {
   }
 
   // The chain, checked (and every backup's key) before anything is written.
-  const BackupChain chain = resolve_chain(repo, meta);
+  const BackupChain chain = listed ? resolve_chain(*listed, meta) : resolve_chain(repo, meta);
   std::map<std::string, DecryptorFactory> decryptors;
   for (const BackupMeta& b : chain.backups) decryptors[b.name] = o.repo.decryptor(b);
   RestoreOptions ro;
@@ -368,7 +375,7 @@ int run_restore(const RestoreCliOptions& o) {
                              target ? target->describe() : std::string());
   RestoreReport report;
   try {
-    report = restore_physical(repo, meta, ro, [&progress](std::string_view line) {
+    report = restore_physical(repo, chain, ro, [&progress](std::string_view line) {
       progress.say(std::cout, "  " + std::string(line));
     });
   } catch (const std::exception& e) {

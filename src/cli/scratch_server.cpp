@@ -366,11 +366,12 @@ RestoreTestResult restore_test(
     }
   }
   ro.on_read = [](std::uint64_t) { throw_if_interrupted(); };
-  progress.on_read(0, resolve_chain(repo, meta).stored_bytes());
+  BackupChain chain = resolve_chain(repo, meta);
+  progress.on_read(0, chain.stored_bytes());
   ro.on_read_total = [&progress](std::uint64_t n) { progress.on_read(n); };
   ro.on_unread = [&progress](std::uint64_t n) { progress.reduce_total(n); };
   ro.sync_to_disk = false;  // a throwaway copy; the server fsyncs what it needs itself
-  restored = restore_physical(repo, meta, ro, [&](std::string_view line) {
+  restored = restore_physical(repo, std::move(chain), ro, [&](std::string_view line) {
     throw_if_interrupted();
     say("  " + std::string(line));
   });

@@ -55,6 +55,7 @@
 //    (verify of an incremental backup; opts.pgdata is not used).
 #pragma once
 #include "pgvault/pg_free.hpp"
+#include "pgvault/catalog/backup_chain.hpp"
 #include "pgvault/catalog/backup_meta.hpp"
 #include "pgvault/restore/backup_reading.hpp"
 
@@ -131,6 +132,10 @@ struct RestoreReport {
 // Restores a physical backup (full, or incremental through its chain) into
 // opts.pgdata; see the contract above.
 RestoreReport restore_physical(Repository& repo, const BackupMeta& meta, const RestoreOptions& opts,
+                               const ProgressLog& log = {});
+// The same, for a chain its caller resolved (resolve_chain) to check it or
+// to choose the backup: each parent's backup.json is not fetched again.
+RestoreReport restore_physical(Repository& repo, BackupChain chain, const RestoreOptions& opts,
                                const ProgressLog& log = {});
 
 }  // namespace pgvault

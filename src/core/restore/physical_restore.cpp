@@ -1414,7 +1414,13 @@ RestoreReport restore_physical(Repository& repo, const BackupMeta& meta, const R
                     " backup; only physical backups (full or incremental) can be restored into a "
                     "data directory");
   }
-  BackupChain chain = resolve_chain(repo, meta);
+  return restore_physical(repo, resolve_chain(repo, meta), opts, log);
+}
+
+RestoreReport restore_physical(Repository& repo, BackupChain chain, const RestoreOptions& opts,
+                               const ProgressLog& log) {
+  if (chain.backups.empty() || !chain.full().is_physical() || chain.full().kind == "incremental")
+    throw Error(ErrorKind::internal, "restore_physical: not a resolved chain");
   return PhysicalRestore(repo, std::move(chain.backups), opts, log).run();
 }
 

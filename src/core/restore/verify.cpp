@@ -292,7 +292,7 @@ class Verifier {
     ro.decryptor_of = opts_.decryptor_of;
     if (opts_.on_progress) ro.on_read_total = [&](std::uint64_t n) { opts_.on_progress(n, total); };
     ro.on_unread = [&](std::uint64_t n) { total -= std::min(total, n); };
-    const RestoreReport r = restore_physical(repo_, meta_, ro, log_);
+    const RestoreReport r = restore_physical(repo_, chain, ro, log_);
     report_.objects = r.objects;
     report_.bytes_read = r.bytes_read;
     report_.files = r.files + r.reconstructed_files;

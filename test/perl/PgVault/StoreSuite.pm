@@ -140,6 +140,22 @@ sub run_store_suite {
     note(join ', ', map { "$_: $fetched->{$_}" } @chain);
     push @chain, $iname, $second;
     $q->("ALTER SYSTEM RESET pgvault.retention_count; SELECT pg_reload_conf()");
+
+    # 2d. pgvault restore --backup latest of the chain of 5: the listing
+    # that chose it gives its chain too, each backup.json fetched once (by
+    # the command: the restored copy, once started, reads the store itself).
+    sleep 3;  # settled, as above
+    $before = $json_gets->();
+    my $latest_dir = PostgreSQL::Test::Utils::tempdir() . '/latest';
+    my ($out, $err) = ('', '');
+    my $ok = IPC::Run::run([ 'pgvault', 'restore', '--config', $conf, '--backup', 'latest',
+      '--pgdata', $latest_dir ], '>', \$out, '2>', \$err);
+    ok($ok && $out =~ /restoring its chain of 5 backups/,
+      "$a{label}: pgvault restore --backup latest restores the chain of 5") or diag("$out$err");
+    $fetched = $fetched_between->($before, $json_gets->());
+    is_deeply([ grep { $fetched->{$_} != 1 } @chain ], [],
+      "$a{label}: pgvault restore --backup latest fetched each backup.json of the chain once");
+    note(join ', ', map { "$_: $fetched->{$_}" } @chain);
   }
 
   # 3. A wrong secret: the store refuses, the row says so, nothing leaks.
