@@ -800,7 +800,10 @@ TEST(S3Storage, InfoUsesHead) {
 
 // ---- list and delete ------------------------------------------------------------------
 
-std::string list_page(const std::vector<std::string>& keys, const std::string& next) {
+// A ListObjectsV2 page: its keys (each as long as its name), and the
+// CommonPrefixes of a delimited listing.
+std::string list_page(const std::vector<std::string>& keys, const std::string& next,
+                      const std::vector<std::string>& prefixes = {}) {
   std::string b = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult><Name>b</Name>";
   b += "<IsTruncated>" + std::string(next.empty() ? "false" : "true") + "</IsTruncated>";
   if (!next.empty()) b += "<NextContinuationToken>" + next + "</NextContinuationToken>";
@@ -809,6 +812,7 @@ std::string list_page(const std::vector<std::string>& keys, const std::string& n
          "</Key><LastModified>2026-11-24T07:02:12.000Z</LastModified>"
          "<Size>" +
          std::to_string(k.size()) + "</Size></Contents>";
+  for (const auto& p : prefixes) b += "<CommonPrefixes><Prefix>" + p + "</Prefix></CommonPrefixes>";
   return b + "</ListBucketResult>";
 }
 
@@ -831,14 +835,10 @@ TEST(S3Storage, ListFollowsContinuationTokensAcrossPages) {
   EXPECT_EQ(objs[0].mtime_unix, 1795503732);
 }
 
+// A delimited listing's page: the objects directly under the directory
+// (the format file) come back beside the directories.
 std::string directories_page(const std::vector<std::string>& prefixes, const std::string& next) {
-  std::string b = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult><Name>b</Name>";
-  b += "<IsTruncated>" + std::string(next.empty() ? "false" : "true") + "</IsTruncated>";
-  if (!next.empty()) b += "<NextContinuationToken>" + next + "</NextContinuationToken>";
-  b += "<Delimiter>/</Delimiter><Contents><Key>repo/pgvault-repository.json</Key>"
-       "<LastModified>2026-11-24T07:02:12.000Z</LastModified><Size>13</Size></Contents>";
-  for (const auto& p : prefixes) b += "<CommonPrefixes><Prefix>" + p + "</Prefix></CommonPrefixes>";
-  return b + "</ListBucketResult>";
+  return list_page({"repo/pgvault-repository.json"}, next, prefixes);
 }
 
 // One delimited ListObjectsV2 a thousand directories: the objects under

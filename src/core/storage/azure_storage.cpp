@@ -228,16 +228,11 @@ class AzureStorage final : public Storage {
     const std::string blob_dir = ctx_->root() + dir;
     std::vector<std::string> out;
     list_pages(blob_dir, true, [&](const pugi::xml_node& blobs) {
-      for (pugi::xml_node p : blobs.children("BlobPrefix")) {
-        std::string name = http::child_text(p, "Name");
-        if (!name.starts_with(blob_dir) || name.size() < blob_dir.size() + 2 || name.back() != '/')
-          continue;
-        out.push_back(name.substr(blob_dir.size(), name.size() - blob_dir.size() - 1));
-      }
+      for (pugi::xml_node p : blobs.children("BlobPrefix"))
+        if (auto name = listed_directory(http::child_text(p, "Name"), blob_dir))
+          out.push_back(std::move(*name));
     });
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
-    return out;
+    return sorted_directories(std::move(out));
   }
 
   // The shared ranged reader; Azure's part is the GET with x-ms-range.

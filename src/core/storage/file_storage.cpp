@@ -224,8 +224,7 @@ class FileStorage final : public Storage {
           nullptr, false);
       if (holds_object) out.push_back(sub);
     }
-    std::sort(out.begin(), out.end());
-    return out;
+    return storage_internal::sorted_directories(std::move(out));
   }
 
   std::unique_ptr<ObjectReader> open_read(const std::string& path) override {

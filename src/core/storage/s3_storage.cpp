@@ -182,16 +182,11 @@ class S3Storage final : public Storage {
     std::vector<std::string> out;
     const std::string key_dir = root_prefix() + dir;
     list_pages(key_dir, true, [&](const pugi::xml_node& page) {
-      for (auto c = page.child("CommonPrefixes"); c; c = c.next_sibling("CommonPrefixes")) {
-        std::string key = http::child_text(c, "Prefix");
-        if (!key.starts_with(key_dir) || key.size() < key_dir.size() + 2 || key.back() != '/')
-          continue;
-        out.push_back(key.substr(key_dir.size(), key.size() - key_dir.size() - 1));
-      }
+      for (auto c = page.child("CommonPrefixes"); c; c = c.next_sibling("CommonPrefixes"))
+        if (auto name = listed_directory(http::child_text(c, "Prefix"), key_dir))
+          out.push_back(std::move(*name));
     });
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
-    return out;
+    return sorted_directories(std::move(out));
   }
 
   std::unique_ptr<ObjectReader> open_read(const std::string& path) override {

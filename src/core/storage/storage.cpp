@@ -92,9 +92,19 @@ std::vector<std::string> directories_of(const std::vector<ObjectInfo>& objects,
     std::string name = obj.path.substr(dir.size(), slash - dir.size());
     if (out.empty() || out.back() != name) out.push_back(std::move(name));
   }
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
+  return sorted_directories(std::move(out));
+}
+
+std::optional<std::string> listed_directory(std::string_view reported, std::string_view dir) {
+  if (!reported.starts_with(dir) || reported.size() < dir.size() + 2 || !reported.ends_with('/'))
+    return std::nullopt;
+  return std::string(reported.substr(dir.size(), reported.size() - dir.size() - 1));
+}
+
+std::vector<std::string> sorted_directories(std::vector<std::string> names) {
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  return names;
 }
 
 }  // namespace storage_internal

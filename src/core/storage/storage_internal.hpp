@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,12 @@ void validate_directory(std::string_view dir);
 // as Storage::list_directories() returns them.
 std::vector<std::string> directories_of(const std::vector<ObjectInfo>& objects,
                                         std::string_view dir);
+// An entry of a delimited listing of dir (S3's CommonPrefixes, Azure's
+// BlobPrefix: "<dir><name>/"): the directory's name, or nothing for an
+// entry that does not name one directly under dir.
+std::optional<std::string> listed_directory(std::string_view reported, std::string_view dir);
+// Sorted, each once: what list_directories returns.
+std::vector<std::string> sorted_directories(std::vector<std::string> names);
 
 // The normalized absolute directory of a file repository URL
 // (file:///path or /path). Throws Error(invalid_argument) saying what is wrong.
