@@ -10,9 +10,15 @@ BackupMeta choose_backup(Repository& repo, const std::string& name_or_latest,
                          const std::string& system_id, const BackupSelector& latest_of,
                          std::ostream& say, const std::string& hint) {
   if (name_or_latest != "latest") return repo.resolve(name_or_latest, system_id);
+  return choose_latest(repo, repo.list_all(system_id), system_id, latest_of, say, hint);
+}
+
+BackupMeta choose_latest(Repository& repo, const RepositoryListing& listing,
+                         const std::string& system_id, const BackupSelector& latest_of,
+                         std::ostream& say, const std::string& hint) {
   BackupMeta meta;
   try {
-    meta = repo.resolve(name_or_latest, system_id, latest_of);
+    meta = repo.latest(listing, system_id, latest_of);
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::not_found || hint.empty()) throw;
     throw Error(e.kind(), std::string(e.what()) + "; " + hint);

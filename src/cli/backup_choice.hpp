@@ -18,5 +18,10 @@ namespace pgvault::cli {
 BackupMeta choose_backup(Repository& repo, const std::string& name_or_latest,
                          const std::string& system_id, const BackupSelector& latest_of,
                          std::ostream& say, const std::string& hint = {});
+// "latest" as choose_backup picks and announces it, from a listing the caller
+// took with repo.list_all(system_id) and goes on using.
+BackupMeta choose_latest(Repository& repo, const RepositoryListing& listing,
+                         const std::string& system_id, const BackupSelector& latest_of,
+                         std::ostream& say, const std::string& hint = {});
 
 }  // namespace pgvault::cli

@@ -312,10 +312,10 @@ int run_restore(const RestoreCliOptions& o) {
   } else if (o.backup == "latest") {
     // The newest backup whose chain is complete; newer ones with a broken
     // chain are named, not silently skipped.
-    const BackupMeta newest = choose_backup(repo, o.backup, o.system_id, restorable(), std::cout,
+    listed = repo.list_all(o.system_id);
+    const BackupMeta newest = choose_latest(repo, *listed, o.system_id, restorable(), std::cout,
                                             "pgvault restore restores physical backups only");
     std::vector<std::string> broken;
-    listed = repo.list_all(newest.system_identifier);
     const std::vector<BackupMeta> usable =
         restorable_backups(*listed, newest.system_identifier, broken);
     for (const std::string& s : broken) std::cout << "  passed over " << s << "\n";

@@ -117,6 +117,10 @@ class Repository {
   // selected, the message names the newest backup that exists.
   BackupMeta resolve(const std::string& name_or_latest, const std::string& system_identifier = "",
                      const BackupSelector& latest_of = {});
+  // "latest" as resolve() picks it, from a listing the caller took with
+  // list_all(system_identifier) and goes on using (one listing, not two).
+  BackupMeta latest(const RepositoryListing& listing, const std::string& system_identifier = "",
+                    const BackupSelector& latest_of = {});
   // Removes backup.json first (so the backup is never half-listed), then the rest.
   // Throws not_found when the backup has no object at all.
   void remove_backup(const std::string& system_identifier, const std::string& name);

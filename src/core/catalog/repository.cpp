@@ -365,40 +365,8 @@ BackupMeta Repository::resolve(const std::string& name_or_latest,
                                const BackupSelector& latest_of) {
   check_format();
   const std::string repo = storage_.url();
-  if (name_or_latest == "latest") {
-    std::vector<BackupMeta> all = list_backups(system_identifier);
-    if (system_identifier.empty()) {
-      // Every system counts: the newest usable backup of whichever system has
-      // one would be a guess.
-      std::set<std::string> systems;
-      for (const auto& m : all) systems.insert(m.system_identifier);
-      if (systems.size() > 1)
-        throw Error(ErrorKind::invalid_argument,
-                    "repository " + repo + " holds backups of several systems (" +
-                        join({systems.begin(), systems.end()}) +
-                        "): give the system identifier to choose the latest backup");
-    }
-    for (auto it = all.rbegin(); it != all.rend(); ++it)
-      if (latest_of.matches(*it)) return *it;
-    std::string msg = "no " + latest_of.describe() + " found in repository " + repo +
-                      system_suffix(system_identifier);
-    if (all.empty() && !system_identifier.empty()) {
-      // A mistyped or foreign system identifier: say which systems are there.
-      std::set<std::string> systems;
-      for (const auto& m : list_backups()) systems.insert(m.system_identifier);
-      if (!systems.empty())
-        msg += "; it holds backups of system" + std::string(systems.size() == 1 ? " " : "s ") +
-               join({systems.begin(), systems.end()});
-    }
-    if (!all.empty()) {
-      const BackupMeta& newest = all.back();
-      msg += "; it holds " + std::to_string(all.size()) + " other complete backup" +
-             (all.size() == 1 ? "" : "s") + ", the newest \"" + newest.name + "\" (" + newest.kind +
-             (newest.database.empty() ? "" : ", database " + newest.database) +
-             (newest.trigger == "pre_restore" ? ", pre_restore" : "") + ")";
-    }
-    throw Error(ErrorKind::not_found, msg);
-  }
+  if (name_or_latest == "latest")
+    return latest(list_all(system_identifier), system_identifier, latest_of);
 
   validate_backup_name(name_or_latest);
   if (!system_identifier.empty()) validate_system_identifier(system_identifier);
@@ -432,6 +400,44 @@ BackupMeta Repository::resolve(const std::string& name_or_latest,
     else
       msg += "; available: " + (skip ? "... (" + std::to_string(skip) + " older), " : "") +
              join(names);
+  }
+  throw Error(ErrorKind::not_found, msg);
+}
+
+BackupMeta Repository::latest(const RepositoryListing& listing,
+                              const std::string& system_identifier,
+                              const BackupSelector& latest_of) {
+  const std::string repo = storage_.url();
+  const std::vector<BackupMeta>& all = listing.complete;
+  if (system_identifier.empty()) {
+    // Every system counts: the newest usable backup of whichever system has
+    // one would be a guess.
+    std::set<std::string> systems;
+    for (const auto& m : all) systems.insert(m.system_identifier);
+    if (systems.size() > 1)
+      throw Error(ErrorKind::invalid_argument,
+                  "repository " + repo + " holds backups of several systems (" +
+                      join({systems.begin(), systems.end()}) +
+                      "): give the system identifier to choose the latest backup");
+  }
+  for (auto it = all.rbegin(); it != all.rend(); ++it)
+    if (latest_of.matches(*it)) return *it;
+  std::string msg = "no " + latest_of.describe() + " found in repository " + repo +
+                    system_suffix(system_identifier);
+  if (all.empty() && !system_identifier.empty()) {
+    // A mistyped or foreign system identifier: say which systems are there.
+    std::set<std::string> systems;
+    for (const auto& m : list_backups()) systems.insert(m.system_identifier);
+    if (!systems.empty())
+      msg += "; it holds backups of system" + std::string(systems.size() == 1 ? " " : "s ") +
+             join({systems.begin(), systems.end()});
+  }
+  if (!all.empty()) {
+    const BackupMeta& newest = all.back();
+    msg += "; it holds " + std::to_string(all.size()) + " other complete backup" +
+           (all.size() == 1 ? "" : "s") + ", the newest \"" + newest.name + "\" (" + newest.kind +
+           (newest.database.empty() ? "" : ", database " + newest.database) +
+           (newest.trigger == "pre_restore" ? ", pre_restore" : "") + ")";
   }
   throw Error(ErrorKind::not_found, msg);
 }

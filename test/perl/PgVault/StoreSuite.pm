@@ -141,11 +141,16 @@ sub run_store_suite {
     push @chain, $iname, $second;
     $q->("ALTER SYSTEM RESET pgvault.retention_count; SELECT pg_reload_conf()");
 
-    # 2d. pgvault restore --backup latest of the chain of 5: the listing
-    # that chose it gives its chain too, each backup.json fetched once (by
-    # the command: the restored copy, once started, reads the store itself).
+    # 2d. pgvault restore --backup latest of the chain of 5: one listing of
+    # the system's backups chooses it and gives its chain, each backup.json
+    # fetched once (by the command: the restored copy, once started, reads
+    # the store itself).
+    my $backup_listings = sub {
+      scalar grep { m{^proxy-server: .* GET /\Q$bucket\E%3F\S*list-type\S*backups} } split /\n/, slurp_file($log);
+    };
     sleep 3;  # settled, as above
     $before = $json_gets->();
+    my $listings_before = $backup_listings->();
     my $latest_dir = PostgreSQL::Test::Utils::tempdir() . '/latest';
     my ($out, $err) = ('', '');
     my $ok = IPC::Run::run([ 'pgvault', 'restore', '--config', $conf, '--backup', 'latest',
@@ -155,6 +160,7 @@ sub run_store_suite {
     $fetched = $fetched_between->($before, $json_gets->());
     is_deeply([ grep { $fetched->{$_} != 1 } @chain ], [],
       "$a{label}: pgvault restore --backup latest fetched each backup.json of the chain once");
+    is($backup_listings->() - $listings_before, 1, "$a{label}: and listed the system's backups once");
     note(join ', ', map { "$_: $fetched->{$_}" } @chain);
   }
 
