@@ -87,7 +87,7 @@ SELECT name, status, repository, system_identifier, error_message,
 INSERT INTO vault.backups (name, kind, trigger, status)
 VALUES ('20260103T000000Z-physical', 'physical', 'manual', 'queued');
 \set VERBOSITY default
--- 0.2 -> 0.9 (through 0.3 to 0.8) gives what a fresh 0.9 gives, too.
+-- 0.2 -> 0.10 (through 0.3 to 0.9) gives what a fresh 0.10 gives, too.
 DROP EXTENSION pgvault;
 CREATE EXTENSION pgvault VERSION '0.2';
 ALTER EXTENSION pgvault UPDATE;
@@ -97,7 +97,7 @@ CREATE TEMP TABLE upgraded_from_0_2 AS SELECT * FROM pg_temp.vault_shape();
 UNION ALL
 (SELECT 'only upgraded', * FROM upgraded_from_0_2 EXCEPT SELECT 'only upgraded', * FROM fresh)
 ORDER BY 2, 1;
--- 0.3 -> 0.9 (vault.archiving, vault.verify_wal) gives what a fresh 0.9 gives, too.
+-- 0.3 -> 0.10 (vault.archiving, vault.verify_wal) gives what a fresh 0.10 gives, too.
 DROP EXTENSION pgvault;
 CREATE EXTENSION pgvault VERSION '0.3';
 ALTER EXTENSION pgvault UPDATE;
@@ -111,7 +111,7 @@ ORDER BY 2, 1;
 SELECT count(*) FILTER (WHERE object = 'relation archiving') AS has_archiving_view,
        count(*) FILTER (WHERE object = 'function vault._archiving_state()') AS has_archiving_state
   FROM fresh;
--- 0.4 -> 0.9 (vault.verify_wal) gives what a fresh 0.9 gives, too.
+-- 0.4 -> 0.10 (vault.verify_wal) gives what a fresh 0.10 gives, too.
 DROP EXTENSION pgvault;
 CREATE EXTENSION pgvault VERSION '0.4';
 ALTER EXTENSION pgvault UPDATE;
@@ -125,8 +125,8 @@ ORDER BY 2, 1;
 SELECT count(*) FILTER (WHERE object = 'function vault.verify_wal(text)') AS has_verify_wal,
        count(*) FILTER (WHERE object = 'function vault._verify_wal(text)') AS has_verify_wal_internal
   FROM fresh;
--- 0.5 -> 0.9 (0.6: vault.status shows incremental_schedule and verify_schedule;
--- vault.metrics) gives what a fresh 0.9 gives, too.
+-- 0.5 -> 0.10 (0.6: vault.status shows incremental_schedule and verify_schedule;
+-- vault.metrics) gives what a fresh 0.10 gives, too.
 DROP EXTENSION pgvault;
 CREATE EXTENSION pgvault VERSION '0.5';
 ALTER EXTENSION pgvault UPDATE;
@@ -143,7 +143,7 @@ SELECT object, split_part(detail, ' | ', 1) AS position FROM fresh
 SELECT count(*) FILTER (WHERE object = 'relation metrics') AS has_metrics_view,
        count(*) FILTER (WHERE object LIKE 'column metrics.%') AS metrics_columns
   FROM fresh;
--- 0.6 -> 0.9 gives what a fresh 0.9 gives, too.
+-- 0.6 -> 0.10 gives what a fresh 0.10 gives, too.
 DROP EXTENSION pgvault;
 CREATE EXTENSION pgvault VERSION '0.6';
 ALTER EXTENSION pgvault UPDATE;
@@ -200,8 +200,8 @@ SELECT has_function_privilege('regress_pgvault_status_reader', 'vault._stale_sta
 DROP EXTENSION pgvault;
 DROP OWNED BY regress_pgvault_status_reader;
 DROP ROLE regress_pgvault_status_reader;
--- 0.7 -> 0.9 (0.8, issue 16: vault.wal_summarizer, and vault.history's new
--- last column changed_pages) gives what a fresh 0.9 gives.
+-- 0.7 -> 0.10 (0.8, issue 16: vault.wal_summarizer, and vault.history's new
+-- last column changed_pages) gives what a fresh 0.10 gives.
 CREATE EXTENSION pgvault VERSION '0.7';
 ALTER EXTENSION pgvault UPDATE;
 SELECT extversion AS upgraded_version FROM pg_extension WHERE extname = 'pgvault';
@@ -238,8 +238,8 @@ SELECT has_table_privilege('public', 'vault.wal_summarizer', 'SELECT') AS public
 DROP EXTENSION pgvault;
 DROP OWNED BY regress_pgvault_history_reader;
 DROP ROLE regress_pgvault_history_reader;
--- 0.8 -> 0.9 (issue 16): vault.verify_backup gains depth, a new signature;
--- gives what a fresh 0.9 gives, and the EXECUTE grants DBAs gave on the old
+-- 0.8 -> 0.10 (0.9, issue 16): vault.verify_backup gains depth, a new signature;
+-- gives what a fresh 0.10 gives, and the EXECUTE grants DBAs gave on the old
 -- one are kept, grant option included.
 CREATE EXTENSION pgvault VERSION '0.8';
 ALTER EXTENSION pgvault UPDATE;
@@ -266,4 +266,34 @@ SELECT object FROM fresh WHERE object LIKE 'function vault.verify_backup%';
 DROP EXTENSION pgvault;
 DROP ROLE regress_pgvault_verifier;
 DROP ROLE regress_pgvault_verify_admin;
+-- 0.9 -> 0.10 (issue 16): the trigger that keeps vault.backups written by
+-- pgvault only is C (no search_path to set: it runs no SQL); gives what a
+-- fresh 0.10 gives, and the replaced function still refuses a role granted
+-- every write, by name and operation, while a superuser writes.
+CREATE EXTENSION pgvault VERSION '0.9';
+ALTER EXTENSION pgvault UPDATE;
+SELECT extversion AS upgraded_version FROM pg_extension WHERE extname = 'pgvault';
+CREATE TEMP TABLE upgraded_from_0_9 AS SELECT * FROM pg_temp.vault_shape();
+(SELECT 'only fresh' AS side, * FROM fresh EXCEPT SELECT 'only fresh', * FROM upgraded_from_0_9)
+UNION ALL
+(SELECT 'only upgraded', * FROM upgraded_from_0_9 EXCEPT SELECT 'only upgraded', * FROM fresh)
+ORDER BY 2, 1;
+SELECT l.lanname, p.prosrc, p.proconfig,
+       has_function_privilege('public', p.oid, 'EXECUTE') AS public_may_call
+  FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+ WHERE p.oid = 'vault._backups_write_guard()'::regprocedure;
+CREATE ROLE regress_pgvault_forger;
+GRANT USAGE ON SCHEMA vault TO regress_pgvault_forger;
+GRANT INSERT, UPDATE, DELETE, TRUNCATE ON vault.backups TO regress_pgvault_forger;
+SET SESSION AUTHORIZATION regress_pgvault_forger;
+INSERT INTO vault.backups (name, kind, trigger, status) VALUES ('forged', 'physical', 'manual', 'completed');
+UPDATE vault.backups SET location = 'file:///elsewhere';
+DELETE FROM vault.backups;
+TRUNCATE vault.backups;
+RESET SESSION AUTHORIZATION;
+INSERT INTO vault.backups (name, kind, trigger, status)
+VALUES ('20260104T000000Z-physical', 'physical', 'manual', 'completed') RETURNING name, status;
+DROP EXTENSION pgvault;
+DROP OWNED BY regress_pgvault_forger;
+DROP ROLE regress_pgvault_forger;
 CREATE EXTENSION pgvault;
