@@ -59,7 +59,6 @@ target_dir=$dir/restore
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  [ -n "${bg_pid:-}" ] && kill "$bg_pid" 2>/dev/null || true
   as_pg_user pg_ctl -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
   if [ "${KEEP:-0}" = 1 ]; then log "kept $dir"; else rm -rf "$dir"; fi
   exit "$rc"
@@ -345,8 +344,8 @@ $rounds incrementals); restores; verifies. pgvault's incrementals ran with
 \`pgvault.incremental_changes = '$changes'\`: **$summarized of $incrementals** read only the blocks
 the WAL summaries named (the others read every page; the backup's log line says why).
 $runs run(s); wall time is the median (all runs in
-brackets); size is the last run's. Peak RSS: pgvault backups the job worker's \`VmHWM\` sampled
-every 100 ms; command-line tools GNU time's largest single process.
+brackets); size is the last run's. Peak RSS: pgvault backups the job worker's own (\`getrusage\`'s
+\`ru_maxrss\`, from its last log line); command-line tools GNU time's (the same figure) of their largest single process.
 
 | tool | operation | wall time | stored / written | peak RSS |
 |---|---|---|---|---|

@@ -83,16 +83,6 @@ quiet() {
     die "failed: $*"
   fi
 }
-# Peak resident set (VmHWM, kB) of a process into HWM, 0 if gone. No subshell
-# or external command: the sampling must not take CPU from what it measures.
-vmhwm() {
-  local k v _
-  HWM=0
-  { while read -r k v _; do [ "$k" = VmHWM: ] && HWM=$v; done <"/proc/$1/status"; } 2>/dev/null || true
-}
-# A sleep without forking /bin/sleep: a read that times out on a pipe nobody writes.
-exec {nap_fd}<> <(:)
-nap() { read -r -t "$1" -u "$nap_fd" _ || true; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b - a}'; }
 mib() { awk -v b="$1" 'BEGIN{printf "%.0f", b / 1048576}'; }
 # printf: mawk prints a sum past 2^31 as 3.26295e+09, which bash cannot count with.
@@ -119,54 +109,33 @@ settle() {
   sync
 }
 
-# The job worker among the children of postmaster $1, by its process title
-# ("postgres: pgvault backup NAME"); sets WORKER_PID. Read from /proc without
-# a fork: finding it with psql (a backend and a client per try) took CPU
-# from the backup being measured.
-job_worker_pid() {
-  local p stat title ppid
-  for p in /proc/[0-9]*; do
-    { read -r stat <"$p/stat"; } 2>/dev/null || continue
-    stat=${stat##*) }            # after "pid (comm) ": state ppid ...
-    ppid=${stat#* }; ppid=${ppid%% *}
-    [ "$ppid" = "$1" ] || continue
-    { IFS= read -r -d '' title <"$p/cmdline"; } 2>/dev/null
-    if [[ $title == "postgres: pgvault backup "* ]]; then WORKER_PID=${p#/proc/}; return 0; fi
-  done
-  return 1
-}
-
-# Takes a pgvault backup (create_backup args in $1) with wait => true in the
-# background, finds the job worker and samples its VmHWM until it is done.
-# Sets T (s), SIZE (stored bytes), RSS (kB), NAME.
+# Takes a pgvault backup (create_backup args in $1) with wait => true, timed
+# as `timed` times the other tools. Sets T (s), SIZE (stored bytes), RSS (kB),
+# NAME. RSS is the job worker's peak RSS from its last log line (getrusage's
+# ru_maxrss, what GNU time reports of the other tools): sampling /proc from
+# the shell beside the backup took 10-30 ms of CPU from the backup it timed.
 pgvault_backup() {
-  local args=$1 t0 t1 pid=""
-  RSS=0
-  rm -f "$dir/backup.end"
+  local args=$1 t0 t1
   settle
   t0=$EPOCHREALTIME
-  # The end time is taken by the background job itself, not when the sampling loop notices.
-  { sql -c "SELECT status FROM vault.create_backup($args)" >"$dir/cmd.log" 2>&1; rc=$?
-    echo "$EPOCHREALTIME" >"$dir/backup.end"; exit "$rc"; } &
-  bg_pid=$!
-  local postmaster
-  read -r postmaster <"$dir/data/postmaster.pid"
-  while kill -0 "$bg_pid" 2>/dev/null; do
-    [ -z "$pid" ] && job_worker_pid "$postmaster" && pid=$WORKER_PID
-    if [ -n "$pid" ]; then
-      vmhwm "$pid"
-      [ "$HWM" -gt "$RSS" ] && RSS=$HWM
-    fi
-    nap 0.1
-  done
-  if ! wait "$bg_pid"; then bg_pid=""; cat "$dir/cmd.log" >&2; die "pgvault backup ($args) failed"; fi
-  t1=$(<"$dir/backup.end")
-  bg_pid=""
+  sql -c "SELECT status FROM vault.create_backup($args)" >"$dir/cmd.log" 2>&1 ||
+    { cat "$dir/cmd.log" >&2; die "pgvault backup ($args) failed"; }
+  t1=$EPOCHREALTIME
   T=$(elapsed "$t0" "$t1")
   local row
   row=$(sql -F ' ' -c "SELECT name, stored_bytes, status FROM vault.history ORDER BY id DESC LIMIT 1")
   read -r NAME SIZE _ <<<"$row"
   [ "${row##* }" = completed ] || die "pgvault backup $NAME: ${row##* }"
+  job_worker_rss "$NAME"
+}
+# The peak RSS (kB) the job worker of backup $1 logged at its end
+# ("job worker peak memory 41 MB (RSS)", pg_size_pretty's units); sets RSS.
+job_worker_rss() {
+  local line
+  line=$(grep -o "backup \"$1\": job worker peak memory [0-9]* [a-zA-Z]*" "$dir/server.log" | tail -n 1)
+  [ -n "$line" ] || die "no peak memory line for backup $1 in $dir/server.log"
+  RSS=$(awk '{v = $(NF - 1); u = $NF
+    printf "%.0f", u == "bytes" ? v / 1024 : u == "kB" ? v : u == "MB" ? v * 1024 : v * 1048576}' <<<"$line")
 }
 # Runs a command as the server's user under GNU time: sets T (s) and RSS (kB).
 timed() {

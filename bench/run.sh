@@ -67,7 +67,6 @@ servers=$PGVAULT_ROOT/test/servers
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  [ -n "${bg_pid:-}" ] && kill "$bg_pid" 2>/dev/null || true
   [ -n "${pgbench_pid:-}" ] && kill "$pgbench_pid" 2>/dev/null || true
   as_pg_user pg_ctl -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
   as_pg_user bash "$servers/swift.sh" stop "$s3dir" >/dev/null 2>&1 || true
@@ -616,8 +615,8 @@ digits and twelve words out of 64 per row; its heap compresses ${text_ratio}x wi
 MB/s = database size / median wall time.
 
 Each operation ran $runs time(s), interleaved with its peers; wall time is the median (all runs in brackets).
-Peak RSS: for pgvault backups the job worker's \`VmHWM\` sampled from /proc every 100 ms (by the shell itself, no process started per sample); for the command-line
-tools GNU time's maximum RSS (the largest single process, not a sum: pgBackRest's $cores worker processes
+Peak RSS: for pgvault backups the job worker's own (\`getrusage\`'s \`ru_maxrss\`, from its last log line); for the command-line
+tools GNU time's maximum RSS (the same figure) (the largest single process, not a sum: pgBackRest's $cores worker processes
 and zstd under tar are counted one at a time). The server-side compression of pgvault and pg_basebackup
 runs in the walsender, which neither figure includes.
 

@@ -15,6 +15,8 @@
 #include "pgvault/pipeline/compression.hpp"
 #include "pgvault/storage/storage.hpp"
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <memory>
 #include <optional>
@@ -81,6 +83,25 @@ void release_job_slot(long long backup_id) {
   }
   unlock_shared();
   if (requester) SetLatch(requester);
+}
+
+// What the job cost the server, in its last line: for a DBA sizing the
+// server, and for the bench, which reports the peer tools' ru_maxrss (GNU
+// time) and reads this one the same way instead of sampling /proc beside
+// the backup it times. getrusage covers every thread of the process.
+void log_job_resources(const std::string& name) {
+  struct rusage usage {};
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return;
+  auto seconds = [](const struct timeval& t) {
+    const long long centiseconds = static_cast<long long>(t.tv_sec) * 100 + t.tv_usec / 10000;
+    const long long fraction = centiseconds % 100;
+    return std::to_string(centiseconds / 100) + (fraction < 10 ? ".0" : ".") +
+           std::to_string(fraction) + " s";
+  };
+  log_message(LOG, "backup \"" + name + "\": job worker peak memory " +
+                       human_size(static_cast<std::uint64_t>(usage.ru_maxrss) * 1024) +
+                       " (RSS), CPU " + seconds(usage.ru_utime) + " user, " +
+                       seconds(usage.ru_stime) + " system");
 }
 
 // A failed backup's committed objects (and on object stores an unfinished
@@ -355,6 +376,7 @@ void run_job(long long backup_id) {
       remove_failed_backup(repository_url, req.origin.system_identifier, req.origin.name,
                            backup_id);
   }
+  log_job_resources(req.origin.name);
   release_job_slot(backup_id);
 }
 

@@ -33,6 +33,17 @@ is("$f[6]$f[7]$f[8]$f[9]$f[10]$f[12]", 'tttttt', 'sizes, checksum, LSNs and dura
 is($f[11], '1', 'timeline recorded');
 like($f[13], qr{^\Q$repo\E/\d+/backups/\d{8}T\d{6}Z-physical/$}, 'location points into the repository');
 
+# The job worker's last line says what the backup cost the server: the
+# process's own peak RSS (a backend forked from the postmaster with its
+# shared libraries: megabytes, never bytes) and its CPU time.
+my $name = $node->safe_psql('postgres', "SELECT name FROM vault.history WHERE id = $f[0]");
+my ($rss, $unit, $user, $system) = slurp_file($node->logfile) =~
+  /backup "\Q$name\E": job worker peak memory (\d+) (bytes|kB|MB|GB) \(RSS\), CPU (\d+\.\d\d) s user, (\d+\.\d\d) s system/;
+ok(defined $rss, 'the job worker logged its peak memory and CPU time');
+my $rss_kb = $rss * { bytes => 1 / 1024, kB => 1, MB => 1024, GB => 1048576 }->{$unit // 'bytes'};
+cmp_ok($rss_kb, '>', 4096, "peak memory is the process's own ($rss $unit)");
+cmp_ok($user + $system, '>', 0, "CPU time counted ($user s user, $system s system)");
+
 # The history row's checksum is sha256sum over the stored objects.
 my ($dir) = $f[13] =~ m{^file://(.*)$};
 ok(-f "$dir/backup.json", 'backup.json written');
