@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -464,12 +465,13 @@ TEST(Repository, ListingReadsBackupJsonsSideBySideAndKeepsTheirOrder) {
   expect_error([&] { (void)repo.list_all(kSys); }, ErrorKind::storage, "b-7/backup.json failed");
 }
 
-// Counts the backup.json objects read from a file repository.
+// Counts the backup.json objects read from a file repository (by list_all's
+// readers, several at once: a plain int lost counts).
 class CountingMetaReads : public ForwardingStorage {
  public:
   explicit CountingMetaReads(std::unique_ptr<Storage> inner)
       : ForwardingStorage(*inner), owned_(std::move(inner)) {}
-  int reads = 0;
+  std::atomic<int> reads = 0;
   std::unique_ptr<ObjectReader> open_read(const std::string& p) override {
     if (p.ends_with("/backup.json")) ++reads;
     return inner_.open_read(p);
