@@ -42,8 +42,9 @@ struct ProgressFigures {
 std::string progress_text(const ProgressFigures& f);
 // "0:05", "12:34", "1:02:03".
 std::string clock_duration(double seconds);
-// "0.4 s", "12.3 s" below a minute, then clock_duration.
-std::string summary_duration(double seconds);
+// "0.4 s", "12.3 s" below a minute (decimals: 1; "0.04 s" with 2), then
+// clock_duration.
+std::string summary_duration(double seconds, int decimals = 1);
 // "2048 kB/s"
 std::string byte_rate(double bytes_per_second);
 

@@ -31,10 +31,10 @@ std::string clock_duration(double seconds) {
   return buf;
 }
 
-std::string summary_duration(double seconds) {
+std::string summary_duration(double seconds, int decimals) {
   if (seconds >= 60) return clock_duration(seconds);
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f s", std::max(0.0, seconds));
+  std::snprintf(buf, sizeof buf, "%.*f s", std::clamp(decimals, 0, 6), std::max(0.0, seconds));
   return buf;
 }
 

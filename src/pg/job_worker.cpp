@@ -13,6 +13,7 @@
 #include "pgvault/restore/backup_reading.hpp"
 #include "pgvault/pipeline/encryption.hpp"
 #include "pgvault/pipeline/compression.hpp"
+#include "pgvault/progress_meter.hpp"
 #include "pgvault/storage/storage.hpp"
 
 #include <sys/resource.h>
@@ -92,11 +93,9 @@ void release_job_slot(long long backup_id) {
 void log_job_resources(const std::string& name) {
   struct rusage usage {};
   if (getrusage(RUSAGE_SELF, &usage) != 0) return;
+  // Hundredths: a small backup's worker spends a few of them.
   auto seconds = [](const struct timeval& t) {
-    const long long centiseconds = static_cast<long long>(t.tv_sec) * 100 + t.tv_usec / 10000;
-    const long long fraction = centiseconds % 100;
-    return std::to_string(centiseconds / 100) + (fraction < 10 ? ".0" : ".") +
-           std::to_string(fraction) + " s";
+    return summary_duration(static_cast<double>(t.tv_sec) + t.tv_usec / 1e6, 2);
   };
   log_message(LOG, "backup \"" + name + "\": job worker peak memory " +
                        human_size(static_cast<std::uint64_t>(usage.ru_maxrss) * 1024) +

@@ -54,6 +54,8 @@ TEST(ProgressText, Durations) {
   EXPECT_EQ(summary_duration(0.42), "0.4 s");
   EXPECT_EQ(summary_duration(12.34), "12.3 s");
   EXPECT_EQ(summary_duration(3723), "1:02:03");
+  EXPECT_EQ(summary_duration(0.042, 2), "0.04 s");
+  EXPECT_EQ(summary_duration(3723, 2), "1:02:03");
   EXPECT_EQ(byte_rate(10.0 * MB), "10 MB/s");
 }
 
