@@ -848,7 +848,7 @@ TEST(S3Storage, ListDirectoriesAsksForCommonPrefixesAcrossPages) {
   const std::string list = kHost + "/?list-type=2&prefix=repo%2F&delimiter=%2F";
   f.fake.expect("GET", list, 200, directories_page({"repo/7291/", "repo/7300/"}, "t1"));
   f.fake.expect("GET", list + "&continuation-token=t1", 200,
-                directories_page({"repo/7123/", "repo/odd"}, ""));
+                directories_page({"repo/7123/", "repo/odd", "repo/7400/deeper/"}, ""));
   auto s = f.open();
   EXPECT_EQ(s->list_directories(""), (std::vector<std::string>{"7123", "7291", "7300"}));
   EXPECT_EQ(f.fake.verify(), "");

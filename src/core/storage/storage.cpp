@@ -98,7 +98,11 @@ std::vector<std::string> directories_of(const std::vector<ObjectInfo>& objects,
 std::optional<std::string> listed_directory(std::string_view reported, std::string_view dir) {
   if (!reported.starts_with(dir) || reported.size() < dir.size() + 2 || !reported.ends_with('/'))
     return std::nullopt;
-  return std::string(reported.substr(dir.size(), reported.size() - dir.size() - 1));
+  std::string_view name = reported.substr(dir.size(), reported.size() - dir.size() - 1);
+  // A store answers a delimited listing with one level; anything deeper is
+  // not a directory directly under dir, whatever the store says.
+  if (name.find('/') != std::string_view::npos) return std::nullopt;
+  return std::string(name);
 }
 
 std::vector<std::string> sorted_directories(std::vector<std::string> names) {
